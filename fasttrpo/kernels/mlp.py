@@ -1,0 +1,217 @@
+"""MLP kernels: forward pass with cached activations, forward-mode JVP, backward VJP.
+
+Parameter layout (contract, DESIGN.md section 3): ``theta = [W0, b0, W1, b1, ..., WL, bL]``,
+each ``W_l`` of shape ``(fan_in, fan_out)`` stored row-major and each ``b_l`` of shape
+``(fan_out,)``; layer ``l`` computes ``z_l = h_{l-1} @ W_l + b_l`` and hidden layers apply an
+elementwise activation ``h_l = act(z_l)``. The output layer is linear.
+
+Shared argument conventions of every kernel here:
+
+- ``layer_sizes``: (L+2,) int64 ``[in_dim, h_1, ..., h_L, out_dim]``.
+- ``activation``: ``TANH`` or ``RELU``.
+- ``hidden`` / ``dact`` / ``tangent``: 1-D buffers of length ``N * sum(h_1..h_L)`` holding one
+  ``(N, h_l)`` C-contiguous block per hidden layer, back to back (see ``hidden_block``).
+  ``hidden`` holds ``h_l``, ``dact`` holds ``act'(z_l)`` (``1 - h_l**2`` for tanh, ``h_l > 0``
+  for relu) and ``tangent`` is scratch for the JVP tangents and the backward deltas.
+- ``scratch``: 1-D buffer of length ``N * max(h_1, ..., h_L, out_dim)``.
+
+All arrays share one float dtype (float32 or float64) and are C-contiguous.
+"""
+
+import numpy as np
+from numba import njit
+
+TANH = 0
+RELU = 1
+ACTIVATIONS = {"tanh": TANH, "relu": RELU}
+
+
+@njit(cache=True)
+def layer_params(params, layer_sizes, layer):
+    """Views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
+    offset = 0
+    for i in range(layer):
+        offset += layer_sizes[i] * layer_sizes[i + 1] + layer_sizes[i + 1]
+    fan_in = layer_sizes[layer]
+    fan_out = layer_sizes[layer + 1]
+    weight = params[offset : offset + fan_in * fan_out].reshape((fan_in, fan_out))
+    bias = params[offset + fan_in * fan_out : offset + fan_in * fan_out + fan_out]
+    return weight, bias
+
+
+@njit(cache=True)
+def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
+    """View ``(n_rows, h_k)`` of hidden layer ``k = hidden_index`` (1-based) in ``buffer``."""
+    offset = 0
+    for k in range(1, hidden_index):
+        offset += n_rows * layer_sizes[k]
+    width = layer_sizes[hidden_index]
+    return buffer[offset : offset + n_rows * width].reshape((n_rows, width))
+
+
+@njit(cache=True, error_model="numpy")
+def _bias_activate(z, bias, activation, dact):
+    # h = act(z + b) in place; dact = act'(z + b) from h alone
+    n_rows, width = z.shape
+    for i in range(n_rows):
+        for j in range(width):
+            pre = z[i, j] + bias[j]
+            if activation == TANH:
+                h = np.tanh(pre)
+                z[i, j] = h
+                dact[i, j] = 1.0 - h * h
+            else:
+                if pre > 0.0:
+                    z[i, j] = pre
+                    dact[i, j] = 1.0
+                else:
+                    z[i, j] = 0.0
+                    dact[i, j] = 0.0
+
+
+@njit(cache=True)
+def _add_bias(z, bias):
+    n_rows, width = z.shape
+    for i in range(n_rows):
+        for j in range(width):
+            z[i, j] += bias[j]
+
+
+@njit(cache=True)
+def forward(params, layer_sizes, activation, obs, hidden, dact, out):
+    """Forward pass that caches every hidden activation and its derivative.
+
+    Parameters
+    ----------
+    params : (P,) float, C-contiguous; only the MLP part is read.
+    layer_sizes : (L+2,) int64.
+    activation : int, ``TANH`` or ``RELU``.
+    obs : (N, in_dim) float, C-contiguous.
+    hidden, dact : (N * sum(hidden sizes),) float; written.
+    out : (N, out_dim) float; written with the network output.
+    """
+    n_rows = obs.shape[0]
+    n_layers = layer_sizes.shape[0] - 1
+    h_prev = obs
+    for layer in range(n_layers):
+        weight, bias = layer_params(params, layer_sizes, layer)
+        if layer == n_layers - 1:
+            np.dot(h_prev, weight, out)  # out = h W + b
+            _add_bias(out, bias)
+        else:
+            z = hidden_block(hidden, layer_sizes, n_rows, layer + 1)
+            np.dot(h_prev, weight, z)
+            _bias_activate(z, bias, activation, hidden_block(dact, layer_sizes, n_rows, layer + 1))
+            h_prev = z
+
+
+@njit(cache=True)
+def _tangent_combine(dz, lin, bias_t, dact):
+    # dh = act'(z) * (h_prev dW + t_prev W + db)
+    n_rows, width = dz.shape
+    for i in range(n_rows):
+        for j in range(width):
+            dz[i, j] = dact[i, j] * (dz[i, j] + lin[i, j] + bias_t[j])
+
+
+@njit(cache=True)
+def jvp(params, layer_sizes, obs, hidden, dact, direction, tangent, scratch, dout):
+    """Forward-mode Jacobian-vector product ``dout = (d out / d theta) @ direction``.
+
+    Uses the activations cached by ``forward``; ``direction`` has the layout of ``params``
+    (only its MLP part is read). ``dout``: (N, out_dim), written. ``tangent`` holds the hidden
+    tangents afterwards.
+    """
+    n_rows = obs.shape[0]
+    n_layers = layer_sizes.shape[0] - 1
+    h_prev = obs
+    t_prev = obs  # the input has no tangent; never read for layer 0
+    for layer in range(n_layers):
+        weight, _ = layer_params(params, layer_sizes, layer)
+        d_weight, d_bias = layer_params(direction, layer_sizes, layer)
+        last = layer == n_layers - 1
+        if last:
+            dz = dout
+        else:
+            dz = hidden_block(tangent, layer_sizes, n_rows, layer + 1)
+        np.dot(h_prev, d_weight, dz)  # dz = h_{l-1} dW_l
+        if layer == 0:
+            if last:
+                _add_bias(dz, d_bias)
+            else:
+                # dh = act'(z) * (x dW + db): the input x carries no tangent
+                d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
+                _scale_bias(dz, d_bias, d_act)
+        else:
+            lin = scratch[: n_rows * layer_sizes[layer + 1]].reshape(
+                (n_rows, layer_sizes[layer + 1])
+            )
+            np.dot(t_prev, weight, lin)  # t_{l-1} W_l
+            if last:
+                _sum_bias(dz, lin, d_bias)
+            else:
+                d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
+                _tangent_combine(dz, lin, d_bias, d_act)
+        if not last:
+            h_prev = hidden_block(hidden, layer_sizes, n_rows, layer + 1)
+            t_prev = dz
+
+
+@njit(cache=True)
+def _scale_bias(dz, bias_t, dact):
+    n_rows, width = dz.shape
+    for i in range(n_rows):
+        for j in range(width):
+            dz[i, j] = dact[i, j] * (dz[i, j] + bias_t[j])
+
+
+@njit(cache=True)
+def _sum_bias(dz, lin, bias_t):
+    n_rows, width = dz.shape
+    for i in range(n_rows):
+        for j in range(width):
+            dz[i, j] += lin[i, j] + bias_t[j]
+
+
+@njit(cache=True)
+def _column_sums(delta, out):
+    # db = sum_n delta[n, :]
+    out[:] = 0.0
+    n_rows, width = delta.shape
+    for i in range(n_rows):
+        for j in range(width):
+            out[j] += delta[i, j]
+
+
+@njit(cache=True)
+def _scale_inplace(a, b):
+    n_rows, width = a.shape
+    for i in range(n_rows):
+        for j in range(width):
+            a[i, j] *= b[i, j]
+
+
+@njit(cache=True)
+def vjp(params, layer_sizes, obs, hidden, dact, delta_out, tangent, grad):
+    """Backward pass ``grad = (d out / d theta)^T @ delta_out`` over the batch.
+
+    ``delta_out``: (N, out_dim) cotangent of the output (already holding any 1/N factor);
+    ``grad``: (P,) written on its MLP part only. ``tangent`` is overwritten with the deltas.
+    """
+    n_rows = obs.shape[0]
+    n_layers = layer_sizes.shape[0] - 1
+    delta = delta_out
+    for layer in range(n_layers - 1, -1, -1):
+        weight, _ = layer_params(params, layer_sizes, layer)
+        g_weight, g_bias = layer_params(grad, layer_sizes, layer)
+        if layer == 0:
+            h_prev = obs
+        else:
+            h_prev = hidden_block(hidden, layer_sizes, n_rows, layer)
+        np.dot(h_prev.T, delta, g_weight)  # dL/dW_l = h_{l-1}^T delta_l
+        _column_sums(delta, g_bias)  # dL/db_l = sum_n delta_l
+        if layer > 0:
+            delta_prev = hidden_block(tangent, layer_sizes, n_rows, layer)
+            np.dot(delta, weight.T, delta_prev)  # delta_{l-1} = (delta_l W_l^T) * act'(z_{l-1})
+            _scale_inplace(delta_prev, hidden_block(dact, layer_sizes, n_rows, layer))
+            delta = delta_prev

@@ -1,0 +1,114 @@
+"""MLP structure: flat parameter layout, orthogonal initialisation, cached buffers."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fasttrpo._validation import check_dtype
+from fasttrpo.kernels.mlp import ACTIVATIONS
+
+# torch class names accepted so that zoo / sb3 policy_kwargs load without torch
+_ACTIVATION_ALIASES = {
+    "tanh": "tanh",
+    "relu": "relu",
+    "nn.tanh": "tanh",
+    "nn.relu": "relu",
+    "torch.nn.tanh": "tanh",
+    "torch.nn.relu": "relu",
+}
+
+
+def activation_code(activation: str) -> int:
+    """Kernel code of an activation name (``"tanh"``, ``"relu"``, or ``"nn.Tanh"`` etc.)."""
+    key = _ACTIVATION_ALIASES.get(str(activation).strip().lower())
+    if key is None:
+        raise ValueError(
+            f"activation: unknown activation {activation!r}; supported: 'tanh', 'relu' "
+            "(or the torch names 'nn.Tanh', 'nn.ReLU')"
+        )
+    return ACTIVATIONS[key]
+
+
+def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool) -> tuple[int, ...]:
+    try:
+        values = tuple(int(s) for s in sizes)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: expected a sequence of positive integers, got {sizes!r}") from err
+    if any(s <= 0 for s in values) or (not values and not allow_empty):
+        raise ValueError(f"{name}: expected positive integers, got {sizes!r}")
+    return values
+
+
+def orthogonal(shape: tuple[int, int], gain: float, rng: np.random.Generator) -> np.ndarray:
+    """Orthogonal matrix of ``shape`` scaled by ``gain`` (as torch.nn.init.orthogonal_)."""
+    rows, cols = shape
+    flat = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))  # make the decomposition unique, hence uniformly distributed
+    if rows < cols:
+        q = q.T
+    return gain * q[:rows, :cols]
+
+
+class MLPLayout:
+    """Flat-parameter layout of an MLP ``in_dim -> hidden_sizes -> out_dim``.
+
+    Parameters
+    ----------
+    in_dim, out_dim : int
+    hidden_sizes : sequence of int (may be empty: a linear map)
+    activation : str, ``"tanh"`` or ``"relu"``
+    dtype : np.float32 or np.float64
+    """
+
+    def __init__(
+        self, in_dim: int, hidden_sizes: Sequence[int], out_dim: int, activation: str, dtype
+    ) -> None:
+        (in_dim,) = check_sizes("obs_dim", [in_dim], allow_empty=False)
+        (out_dim,) = check_sizes("out_dim", [out_dim], allow_empty=False)
+        self.hidden_sizes = check_sizes("hidden_sizes", hidden_sizes, allow_empty=True)
+        self.activation_name = str(activation)
+        self.activation = activation_code(activation)
+        self.dtype = check_dtype(dtype)
+        self.layer_sizes = np.array((in_dim, *self.hidden_sizes, out_dim), dtype=np.int64)
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.num_params = int(
+            sum(a * b + b for a, b in zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+        )
+
+    def init_params(self, output_gain: float, rng: np.random.Generator) -> np.ndarray:
+        """Orthogonal weights (gain sqrt(2) hidden, ``output_gain`` last), zero biases."""
+        chunks = []
+        n_layers = len(self.layer_sizes) - 1
+        for layer, (fan_in, fan_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
+            gain = output_gain if layer == n_layers - 1 else np.sqrt(2.0)
+            # torch initialises Linear.weight (fan_out, fan_in); our W is its transpose
+            chunks.append(orthogonal((int(fan_out), int(fan_in)), gain, rng).T.ravel())
+            chunks.append(np.zeros(int(fan_out)))
+        return np.concatenate(chunks).astype(self.dtype)
+
+    def hidden_buffer(self, n_rows: int) -> np.ndarray:
+        return np.empty(n_rows * int(sum(self.hidden_sizes)), dtype=self.dtype)
+
+    def scratch_buffer(self, n_rows: int) -> np.ndarray:
+        return np.empty(n_rows * max((*self.hidden_sizes, self.out_dim)), dtype=self.dtype)
+
+
+class ForwardBuffers:
+    """Per-batch-size buffers of one forward pass (``hidden``, ``dact``, ``tangent``, ``out``)."""
+
+    def __init__(self, layout: MLPLayout, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.hidden = layout.hidden_buffer(n_rows)
+        self.dact = layout.hidden_buffer(n_rows)
+        self.tangent = layout.hidden_buffer(n_rows)
+        self.scratch = layout.scratch_buffer(n_rows)
+        self.out = np.empty((n_rows, layout.out_dim), dtype=layout.dtype)
+
+    @classmethod
+    def reuse(cls, layout: MLPLayout, buffers: "ForwardBuffers | None", n_rows: int):
+        """``buffers`` if it fits ``n_rows``, else fresh buffers."""
+        if buffers is not None and buffers.n_rows == n_rows:
+            return buffers
+        return cls(layout, n_rows)

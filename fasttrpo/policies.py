@@ -1,0 +1,354 @@
+"""MLP policies with hand-written gradients and Fisher-vector products.
+
+Each policy is a thin wrapper over the Numba kernels in ``fasttrpo.kernels``: it owns the flat
+parameter vector (layout in DESIGN.md section 3), validates inputs and reuses buffers.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fasttrpo._validation import float_array, index_array
+from fasttrpo.kernels import cg, distributions, policy as policy_kernels
+from fasttrpo.kernels.distributions import BERNOULLI, CATEGORICAL, GAUSSIAN
+from fasttrpo.nets import ForwardBuffers, MLPLayout
+
+POLICY_OUTPUT_GAIN = 0.01  # sb3's orthogonal gain of the action layer
+
+
+class MLPPolicy:
+    """Base class: an MLP ``obs -> distribution parameters`` plus an output distribution.
+
+    Subclasses set the head (``GAUSSIAN``, ``CATEGORICAL``, ``BERNOULLI``) and the action
+    format. Do not instantiate directly.
+    """
+
+    head: int = -1
+
+    def __init__(
+        self,
+        obs_dim: int,
+        out_dim: int,
+        hidden_sizes: Sequence[int],
+        activation: str,
+        dtype,
+        seed: int | None,
+        nvec: Sequence[int] = (),
+        n_extra: int = 0,
+    ) -> None:
+        self.layout = MLPLayout(obs_dim, hidden_sizes, out_dim, activation, dtype)
+        self.dtype = self.layout.dtype
+        self.obs_dim = self.layout.in_dim
+        self.hidden_sizes = self.layout.hidden_sizes
+        self.activation = self.layout.activation_name
+        self.nvec = np.asarray(nvec, dtype=np.int64)
+        self.n_mlp = self.layout.num_params
+        self.num_params = self.n_mlp + n_extra
+        rng = np.random.default_rng(seed)
+        self._params = np.zeros(self.num_params, dtype=self.dtype)
+        self._params[: self.n_mlp] = self.layout.init_params(POLICY_OUTPUT_GAIN, rng)
+        self._buffers: ForwardBuffers | None = None
+
+    # ---- parameters -------------------------------------------------------------------
+    def get_params(self) -> np.ndarray:
+        """Copy of the flat parameter vector, shape (num_params,)."""
+        return self._params.copy()
+
+    def set_params(self, params) -> None:
+        """Set the flat parameter vector; ``params``: (num_params,) finite reals."""
+        self._params[:] = float_array("params", params, self.dtype, (self.num_params,))
+
+    @property
+    def log_std(self) -> np.ndarray:
+        """State-independent log standard deviation (empty for discrete heads)."""
+        return self._params[self.n_mlp :]
+
+    # ---- input checks ---------------------------------------------------------------
+    def _obs(self, obs, name: str = "obs") -> np.ndarray:
+        return float_array(name, obs, self.dtype, (None, self.obs_dim))
+
+    def _actions(self, actions, n_rows: int) -> np.ndarray:
+        """Actions as an (N, A) float array of the policy dtype (overridden per head)."""
+        raise NotImplementedError
+
+    def _vector(self, name: str, value, length: int) -> np.ndarray:
+        return float_array(name, value, self.dtype, (length,))
+
+    def _eval_buffers(self, n_rows: int) -> ForwardBuffers:
+        self._buffers = ForwardBuffers.reuse(self.layout, self._buffers, n_rows)
+        return self._buffers
+
+    # ---- distribution ----------------------------------------------------------------
+    def forward(self, obs) -> np.ndarray:
+        """Distribution parameters (N, out_dim): Gaussian means, logits (categorical,
+        Bernoulli); ``obs``: (N, obs_dim)."""
+        obs = self._obs(obs)
+        return self._forward(self._params, obs).copy()
+
+    def _forward(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        buffers = self._eval_buffers(obs.shape[0])
+        policy_kernels.mlp.forward(
+            params, self.layout.layer_sizes, self.layout.activation, obs,
+            buffers.hidden, buffers.dact, buffers.out,
+        )
+        return buffers.out
+
+    def log_prob(self, obs, actions) -> np.ndarray:
+        """``log pi(actions | obs)``, shape (N,)."""
+        obs = self._obs(obs)
+        actions = self._actions(actions, obs.shape[0])
+        out = self._forward(self._params, obs)
+        log_prob = np.empty(obs.shape[0], dtype=self.dtype)
+        distributions.log_prob(self.head, self.nvec, out, self.log_std, actions, log_prob)
+        return log_prob
+
+    def entropy(self, obs) -> float:
+        """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
+        obs = self._obs(obs)
+        out = self._forward(self._params, obs)
+        return float(distributions.mean_entropy(self.head, self.nvec, out, self.log_std))
+
+    def mean_kl(self, obs, old_params) -> float:
+        """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
+        obs = self._obs(obs)
+        old_params = self._vector("old_params", old_params, self.num_params)
+        old_out = self._forward(old_params, obs).copy()
+        out = self._forward(self._params, obs)
+        return float(
+            distributions.mean_kl(
+                self.head, self.nvec, old_out, old_params[self.n_mlp :], out, self.log_std
+            )
+        )
+
+    def surrogate_grad(self, obs, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
+        """Surrogate ``L = mean(exp(logp - old_log_prob) * advantages)`` and ``dL/dtheta``.
+
+        Returns ``(L, grad)`` with ``grad`` of shape (num_params,).
+        """
+        return self.linearize(obs).surrogate_grad(actions, advantages, old_log_prob)
+
+    def fisher_vector_product(self, obs, vector) -> np.ndarray:
+        """``F v``: Hessian of ``mean KL(pi_current || pi_theta)`` at the current parameters
+        times ``vector`` (num_params,). No damping is added.
+
+        Computes the forward pass each call; use ``linearize(obs).fvp`` to reuse it.
+        """
+        return self.linearize(obs).fvp(vector)
+
+    def linearize(self, obs) -> "Linearization":
+        """Cache the forward pass at the current parameters on ``obs`` for gradients and FVPs."""
+        return Linearization(self, self._obs(obs))
+
+
+class Linearization:
+    """A policy linearised at fixed parameters on a batch of observations.
+
+    Holds the activations, their derivatives and the output Fisher weights, computed once, so
+    that the surrogate gradient and every Fisher-vector product (and CG) reuse them.
+
+    Parameters
+    ----------
+    policy : MLPPolicy
+    obs : (N, obs_dim) array of the policy dtype, C-contiguous, already validated.
+    """
+
+    def __init__(self, policy: MLPPolicy, obs: np.ndarray) -> None:
+        self.policy = policy
+        self.obs = obs
+        self.params = policy.get_params()
+        self.buffers = ForwardBuffers(policy.layout, obs.shape[0])
+        self.dist = np.empty_like(self.buffers.out)
+        self.dout = np.empty_like(self.buffers.out)
+        policy_kernels.linearize(
+            self.params, policy.layout.layer_sizes, policy.layout.activation, policy.n_mlp,
+            policy.head, policy.nvec, obs, self.buffers.hidden, self.buffers.dact,
+            self.buffers.out, self.dist,
+        )
+
+    @property
+    def out(self) -> np.ndarray:
+        """Distribution parameters at the linearisation point, (N, out_dim)."""
+        return self.buffers.out
+
+    def log_prob(self, actions) -> np.ndarray:
+        """``log pi(actions | obs)`` at the linearisation point, (N,)."""
+        policy = self.policy
+        actions = policy._actions(actions, self.obs.shape[0])
+        log_prob = np.empty(self.obs.shape[0], dtype=policy.dtype)
+        distributions.log_prob(
+            policy.head, policy.nvec, self.out, self.params[policy.n_mlp :], actions, log_prob
+        )
+        return log_prob
+
+    def surrogate_grad(self, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
+        """``(L, dL/dtheta)`` of the surrogate at the linearisation point."""
+        policy = self.policy
+        n_rows = self.obs.shape[0]
+        actions = policy._actions(actions, n_rows)
+        advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
+        old_log_prob = float_array("old_log_prob", old_log_prob, policy.dtype, (n_rows,))
+        grad = np.empty(policy.num_params, dtype=policy.dtype)
+        log_prob = np.empty(n_rows, dtype=policy.dtype)
+        value = policy_kernels.surrogate_grad(
+            self.params, policy.layout.layer_sizes, policy.n_mlp, policy.head, policy.nvec,
+            self.obs, actions, advantages, old_log_prob, self.buffers.hidden, self.buffers.dact,
+            self.out, self.buffers.tangent, log_prob, self.dout, grad,
+        )
+        return float(value), grad
+
+    def fvp(self, vector) -> np.ndarray:
+        """``F vector`` (num_params,), without damping."""
+        policy = self.policy
+        vector = policy._vector("vector", vector, policy.num_params)
+        result = np.empty(policy.num_params, dtype=policy.dtype)
+        policy_kernels.fisher_vector_product(
+            self.params, policy.layout.layer_sizes, policy.n_mlp, policy.head, policy.nvec,
+            self.obs, self.buffers.hidden, self.buffers.dact, self.dist, vector,
+            self.buffers.tangent, self.buffers.scratch, self.dout, result,
+        )
+        return result
+
+    def conjugate_gradient(
+        self, rhs, damping: float, max_iter: int, residual_tol: float = 1e-10
+    ) -> tuple[np.ndarray, float, int]:
+        """Solve ``(F + damping I) x = rhs`` from ``x = 0``; returns ``(x, x^T F x, n_iter)``."""
+        policy = self.policy
+        rhs = policy._vector("rhs", rhs, policy.num_params)
+        if not damping >= 0.0:
+            raise ValueError(f"damping: must be >= 0, got {damping}")
+        if int(max_iter) < 1:
+            raise ValueError(f"max_iter: must be >= 1, got {max_iter}")
+        x, x_fisher_x, n_iter = cg.conjugate_gradient(
+            self.params, policy.layout.layer_sizes, policy.n_mlp, policy.head, policy.nvec,
+            self.obs, self.buffers.hidden, self.buffers.dact, self.dist, self.buffers.tangent,
+            self.buffers.scratch, self.dout, rhs, float(damping), int(max_iter),
+            float(residual_tol),
+        )
+        return x, float(x_fisher_x), int(n_iter)
+
+
+class GaussianMLPPolicy(MLPPolicy):
+    """Diagonal Gaussian policy with a state-independent ``log_std`` (for ``Box`` actions).
+
+    ``pi(a|s) = N(a; mu_theta(s), diag(exp(2 log_std)))``; the flat parameters are the MLP's
+    followed by ``log_std`` (act_dim,), initialised to ``log_std_init``.
+
+    Parameters
+    ----------
+    obs_dim, act_dim : int
+    hidden_sizes : sequence of int, default (64, 64)
+    activation : {"tanh", "relu"}, default "tanh"
+    dtype : np.float32 (default) or np.float64
+    seed : int or None, seeds the orthogonal initialisation
+    log_std_init : float, default 0.0
+    """
+
+    head = GAUSSIAN
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        dtype=np.float32,
+        seed: int | None = None,
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed, n_extra=act_dim)
+        self.act_dim = self.layout.out_dim
+        if not np.isfinite(log_std_init):
+            raise ValueError(f"log_std_init: must be finite, got {log_std_init}")
+        self._params[self.n_mlp :] = log_std_init
+
+    def _actions(self, actions, n_rows: int) -> np.ndarray:
+        return float_array("actions", actions, self.dtype, (n_rows, self.act_dim))
+
+
+class MultiCategoricalMLPPolicy(MLPPolicy):
+    """Independent categoricals over ``k`` discrete sub-actions (``MultiDiscrete`` spaces).
+
+    The network outputs the concatenated logits, ``sum(nvec)`` of them.
+
+    Parameters
+    ----------
+    obs_dim : int
+    nvec : sequence of int, the number of classes of each sub-action
+    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    """
+
+    head = CATEGORICAL
+
+    def __init__(
+        self,
+        obs_dim: int,
+        nvec: Sequence[int],
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        dtype=np.float32,
+        seed: int | None = None,
+    ) -> None:
+        nvec = np.asarray(nvec)
+        if nvec.ndim != 1 or nvec.size == 0 or nvec.dtype.kind not in "iu" or (nvec < 1).any():
+            raise ValueError(f"nvec: expected a non-empty sequence of positive integers, got {nvec!r}")
+        super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec)
+
+    def _actions(self, actions, n_rows: int) -> np.ndarray:
+        indices = index_array("actions", actions, (n_rows, len(self.nvec)), self.nvec)
+        return indices.astype(self.dtype)
+
+
+class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
+    """Categorical policy over ``n_actions`` classes (``Discrete`` spaces).
+
+    Actions are integer arrays of shape (N,).
+
+    Parameters
+    ----------
+    obs_dim, n_actions : int
+    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        dtype=np.float32,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(obs_dim, [n_actions], hidden_sizes, activation, dtype, seed)
+        self.n_actions = int(n_actions)
+
+    def _actions(self, actions, n_rows: int) -> np.ndarray:
+        indices = index_array("actions", actions, (n_rows,), self.nvec)
+        return indices.astype(self.dtype).reshape(n_rows, 1)
+
+
+class BernoulliMLPPolicy(MLPPolicy):
+    """Independent Bernoulli actions, one logit each (``MultiBinary`` spaces).
+
+    Parameters
+    ----------
+    obs_dim, n_binary : int
+    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    """
+
+    head = BERNOULLI
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_binary: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        dtype=np.float32,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(obs_dim, n_binary, hidden_sizes, activation, dtype, seed)
+        self.n_binary = self.layout.out_dim
+
+    def _actions(self, actions, n_rows: int) -> np.ndarray:
+        upper = np.full(self.n_binary, 2, dtype=np.int64)
+        return index_array("actions", actions, (n_rows, self.n_binary), upper).astype(self.dtype)

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+import fasttrpo
+
+# Tiny networks: every head, both activations; one hidden layer and two.
+HEADS = {
+    "gaussian": lambda obs_dim, **kw: fasttrpo.GaussianMLPPolicy(obs_dim, 2, log_std_init=-0.3, **kw),
+    "categorical": lambda obs_dim, **kw: fasttrpo.CategoricalMLPPolicy(obs_dim, 3, **kw),
+    "multidiscrete": lambda obs_dim, **kw: fasttrpo.MultiCategoricalMLPPolicy(obs_dim, [2, 3], **kw),
+    "bernoulli": lambda obs_dim, **kw: fasttrpo.BernoulliMLPPolicy(obs_dim, 3, **kw),
+}
+REF_KIND = {"gaussian": "gaussian", "categorical": "categorical",
+            "multidiscrete": "categorical", "bernoulli": "bernoulli"}
+# Tolerances for a kernel in `dtype` against a float64 reference.
+RTOL = {np.float32: 2e-3, np.float64: 1e-6}
+
+
+def make_policy(head, dtype, activation, hidden=(5, 4), obs_dim=3, seed=0):
+    policy = HEADS[head](obs_dim, hidden_sizes=hidden, activation=activation, dtype=dtype, seed=seed)
+    # Larger-than-default output weights so the distributions are far from uniform.
+    rng = np.random.default_rng(seed + 100)
+    params = policy.get_params().astype(np.float64)
+    params[: policy.n_mlp] += 0.5 * rng.standard_normal(policy.n_mlp)
+    policy.set_params(params)
+    return policy
+
+
+def sample_actions(policy, head, n, rng):
+    if head == "gaussian":
+        return rng.standard_normal((n, policy.act_dim))
+    if head == "categorical":
+        return rng.integers(0, policy.n_actions, size=n)
+    if head == "multidiscrete":
+        return np.stack([rng.integers(0, k, size=n) for k in policy.nvec], axis=1)
+    return rng.integers(0, 2, size=(n, policy.n_binary))
+
+
+def as_2d_actions(head, actions):
+    return np.asarray(actions, dtype=np.float64).reshape(len(actions), -1)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
