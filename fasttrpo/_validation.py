@@ -49,7 +49,7 @@ def float_array(
 
 
 def check_shape(name: str, array: np.ndarray, shape: Sequence[int | None]) -> None:
-    expected = tuple("*" if s is None else s for s in shape)
+    expected = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
     if array.ndim != len(shape) or any(
         s is not None and s != got for s, got in zip(shape, array.shape, strict=True)
     ):

@@ -301,7 +301,7 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
 class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
     """Categorical policy over ``n_actions`` classes (``Discrete`` spaces).
 
-    Actions are integer arrays of shape (N,).
+    Actions are integer arrays of shape (N,) (or (N, 1)).
 
     Parameters
     ----------
@@ -322,7 +322,9 @@ class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
         self.n_actions = int(n_actions)
 
     def _actions(self, actions, n_rows: int) -> np.ndarray:
-        indices = index_array("actions", actions, (n_rows,), self.nvec)
+        # (N,) as gymnasium gives them, or (N, 1) as a rollout buffer stores them
+        shape = (n_rows, 1) if np.ndim(actions) == 2 else (n_rows,)
+        indices = index_array("actions", actions, shape, self.nvec)
         return indices.astype(self.dtype).reshape(n_rows, 1)
 
 

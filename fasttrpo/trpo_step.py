@@ -1,0 +1,136 @@
+"""One TRPO policy step: natural gradient by CG, then a backtracking line search.
+
+Schulman et al. (2015), "Trust Region Policy Optimization", Appendix C: maximise
+``L(theta) = mean(pi_theta(a|s) / pi_old(a|s) * A)`` subject to
+``mean KL(pi_old || pi_theta) <= max_kl``.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fasttrpo._validation import float_array
+from fasttrpo.kernels import policy as policy_kernels
+from fasttrpo.nets import ForwardBuffers
+from fasttrpo.policies import MLPPolicy
+
+
+@dataclass
+class TRPOStepInfo:
+    """What one policy step did.
+
+    Attributes
+    ----------
+    accepted : bool, whether the line search found an acceptable step (else the parameters
+        are unchanged).
+    surrogate_before, surrogate_after : float, ``L`` at the old and the new parameters.
+    kl : float, mean KL(old || new) of the accepted step (0 when rejected).
+    x_fisher_x : float, ``x^T F x`` of the CG solution.
+    cg_iterations : int
+    line_search_steps : int, candidates evaluated.
+    step_fraction : float, the accepted fraction of the full step (0 when rejected).
+    reason : str, why a step was rejected ("" when accepted).
+    """
+
+    accepted: bool
+    surrogate_before: float
+    surrogate_after: float
+    kl: float
+    x_fisher_x: float
+    cg_iterations: int
+    line_search_steps: int
+    step_fraction: float
+    reason: str = ""
+
+
+def trpo_step(
+    policy: MLPPolicy,
+    obs,
+    actions,
+    advantages,
+    old_log_prob=None,
+    max_kl: float = 0.01,
+    cg_max_steps: int = 15,
+    cg_damping: float = 0.1,
+    line_search_shrinking_factor: float = 0.8,
+    line_search_max_iter: int = 10,
+) -> TRPOStepInfo:
+    """Update ``policy`` in place by one TRPO step on a batch.
+
+    Parameters
+    ----------
+    policy : MLPPolicy, the current policy ``pi_old``; its parameters are replaced by the
+        accepted step's, or left as they are.
+    obs : (N, obs_dim); actions : the policy's action format; advantages : (N,).
+    old_log_prob : (N,) or None, ``log pi_old(a|s)`` from the rollout; None computes it from
+        the current parameters.
+    max_kl : float, the trust-region radius (sb3-contrib's ``target_kl``).
+    cg_max_steps, cg_damping : conjugate-gradient iterations and Tikhonov damping.
+    line_search_shrinking_factor, line_search_max_iter : backtracking schedule.
+
+    Returns
+    -------
+    TRPOStepInfo
+    """
+    if not (max_kl > 0 and math.isfinite(max_kl)):
+        raise ValueError(f"max_kl: must be a positive finite number, got {max_kl}")
+    if not 0.0 < line_search_shrinking_factor < 1.0:
+        raise ValueError(
+            f"line_search_shrinking_factor: must lie in (0, 1), got {line_search_shrinking_factor}"
+        )
+    if int(line_search_max_iter) < 1:
+        raise ValueError(f"line_search_max_iter: must be >= 1, got {line_search_max_iter}")
+    linearization = policy.linearize(obs)
+    n_rows = linearization.obs.shape[0]
+    actions = policy._actions(actions, n_rows)
+    advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
+    if old_log_prob is None:
+        old_log_prob = linearization.log_prob(actions)
+    else:
+        old_log_prob = float_array("old_log_prob", old_log_prob, policy.dtype, (n_rows,))
+
+    # g = dL/dtheta at theta_old
+    surrogate_before, grad = linearization.surrogate_grad(actions, advantages, old_log_prob)
+    # x = (F + damping I)^-1 g
+    direction, x_fisher_x, cg_iterations = linearization.conjugate_gradient(
+        grad, cg_damping, cg_max_steps
+    )
+    info = TRPOStepInfo(
+        accepted=False, surrogate_before=surrogate_before, surrogate_after=surrogate_before,
+        kl=0.0, x_fisher_x=x_fisher_x, cg_iterations=cg_iterations, line_search_steps=0,
+        step_fraction=0.0,
+    )
+    if not (x_fisher_x > 0.0 and math.isfinite(x_fisher_x)):
+        info.reason = f"x^T F x = {x_fisher_x} is not positive and finite"
+        return info
+    # s = sqrt(2 max_kl / x^T F x) x puts 0.5 s^T F s = max_kl, the quadratic model of the KL
+    full_step = math.sqrt(2.0 * max_kl / x_fisher_x) * direction
+
+    old_params = linearization.params
+    old_log_std = old_params[policy.n_mlp :]
+    buffers = ForwardBuffers(policy.layout, n_rows)
+    log_prob = np.empty(n_rows, dtype=policy.dtype)
+    candidate = np.empty_like(old_params)
+    fraction = 1.0
+    for attempt in range(1, int(line_search_max_iter) + 1):
+        np.add(old_params, fraction * full_step, out=candidate, casting="same_kind")
+        surrogate, kl = policy_kernels.surrogate_and_kl(
+            candidate, policy.layout.layer_sizes, policy.layout.activation, policy.n_mlp,
+            policy.head, policy.nvec, linearization.obs, actions, advantages, old_log_prob,
+            linearization.out, old_log_std, buffers.hidden, buffers.dact, buffers.out, log_prob,
+        )
+        info.line_search_steps = attempt
+        if (
+            math.isfinite(surrogate) and math.isfinite(kl) and np.isfinite(candidate).all()
+            and kl <= max_kl and surrogate > surrogate_before
+        ):
+            policy.set_params(candidate)
+            info.accepted = True
+            info.surrogate_after = float(surrogate)
+            info.kl = float(kl)
+            info.step_fraction = fraction
+            return info
+        fraction *= line_search_shrinking_factor
+    info.reason = "line search found no step within the KL bound that improves the surrogate"
+    return info

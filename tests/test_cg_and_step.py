@@ -1,0 +1,118 @@
+"""Conjugate gradient against np.linalg.solve; the TRPO step against its KL bound."""
+
+import numpy as np
+import pytest
+
+import fasttrpo
+from conftest import make_policy, sample_actions
+from fasttrpo.trpo_step import trpo_step
+
+
+def explicit_fisher(linearization, n_params):
+    return np.stack([linearization.fvp(e) for e in np.eye(n_params)], axis=1)
+
+
+@pytest.mark.parametrize("head", ["gaussian", "categorical", "bernoulli"])
+@pytest.mark.parametrize("damping", [1e-2, 0.1])
+def test_cg_matches_linear_solve(head, damping, rng):
+    policy = make_policy(head, np.float64, "tanh", hidden=(4, 3))
+    obs = rng.standard_normal((20, policy.obs_dim))
+    lin = policy.linearize(obs)
+    fisher = explicit_fisher(lin, policy.num_params)
+    np.testing.assert_allclose(fisher, fisher.T, atol=1e-10)  # symmetric
+    assert np.linalg.eigvalsh(fisher).min() > -1e-10  # positive semi-definite
+    rhs = rng.standard_normal(policy.num_params)
+    system = fisher + damping * np.eye(policy.num_params)
+    expected = np.linalg.solve(system, rhs)
+    # CG converges in at most P steps in exact arithmetic; allow 3P for rounding
+    x, x_fisher_x, n_iter = lin.conjugate_gradient(rhs, damping, 3 * policy.num_params, 1e-24)
+    np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    assert x_fisher_x == pytest.approx(x @ fisher @ x, rel=1e-6)
+    assert 0 < n_iter <= 3 * policy.num_params
+
+
+def test_cg_starts_from_zero_and_few_iterations_reduce_residual(rng):
+    policy = make_policy("gaussian", np.float32, "tanh", hidden=(8, 8))
+    obs = rng.standard_normal((64, policy.obs_dim))
+    lin = policy.linearize(obs)
+    rhs = rng.standard_normal(policy.num_params).astype(np.float32)
+    fisher = explicit_fisher(lin, policy.num_params).astype(np.float64)
+    system = fisher + 0.1 * np.eye(policy.num_params)
+    residuals = []
+    for steps in (1, 5, 10):
+        x, x_fisher_x, _ = lin.conjugate_gradient(rhs, 0.1, steps)
+        residuals.append(np.linalg.norm(rhs - system @ x))
+        # deterministic: same inputs, same bits
+        np.testing.assert_array_equal(x, lin.conjugate_gradient(rhs, 0.1, steps)[0])
+        assert x_fisher_x == pytest.approx(x @ fisher @ x, rel=1e-3)
+    assert residuals[0] > residuals[1] > residuals[2]
+    # one step from zero is the steepest-descent step alpha * rhs
+    x1 = lin.conjugate_gradient(rhs, 0.1, 1)[0]
+    alpha = rhs @ rhs / (rhs @ system @ rhs)
+    np.testing.assert_allclose(x1, alpha * rhs, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["gaussian", "categorical", "multidiscrete", "bernoulli"])
+def test_natural_step_hits_kl_bound_to_second_order(head, rng):
+    policy = make_policy(head, np.float64, "tanh", hidden=(6, 5))
+    obs = rng.standard_normal((50, policy.obs_dim))
+    actions = sample_actions(policy, head, 50, rng)
+    advantages = rng.standard_normal(50)
+    lin = policy.linearize(obs)
+    _, grad = lin.surrogate_grad(actions, advantages, lin.log_prob(actions))
+    x, x_fisher_x, _ = lin.conjugate_gradient(grad, 1e-3, 50)
+    errors = []
+    for max_kl in (1e-6, 1e-8, 1e-10):
+        step = np.sqrt(2 * max_kl / x_fisher_x) * x
+        moved = make_policy(head, np.float64, "tanh", hidden=(6, 5))
+        moved.set_params(policy.get_params() + step)
+        errors.append(abs(moved.mean_kl(obs, policy.get_params()) / max_kl - 1))
+    # KL = 0.5 s^T F s + O(|s|^3): the relative error shrinks like |s| ~ sqrt(max_kl)
+    # (a wrong x^T F x or FVP would leave a constant relative error instead)
+    assert errors[0] < 0.05
+    assert errors[1] < errors[0] / 3 and errors[2] < errors[1] / 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("head", ["gaussian", "categorical", "multidiscrete", "bernoulli"])
+def test_trpo_step_improves_surrogate_within_kl(head, dtype, rng):
+    policy = make_policy(head, dtype, "tanh", hidden=(8,))
+    obs = rng.standard_normal((64, policy.obs_dim))
+    actions = sample_actions(policy, head, 64, rng)
+    advantages = rng.standard_normal(64)
+    old = policy.get_params()
+    old_log_prob = policy.log_prob(obs, actions)
+    info = trpo_step(policy, obs, actions, advantages, old_log_prob, max_kl=0.01, cg_max_steps=10)
+    assert info.accepted, info.reason
+    assert info.surrogate_after > info.surrogate_before
+    kl = policy.mean_kl(obs, old)
+    assert 0 < kl <= 0.01 * (1 + 1e-4)
+    assert kl == pytest.approx(info.kl, rel=1e-3)
+    assert not np.array_equal(policy.get_params(), old)
+
+
+def test_trpo_step_rejects_and_restores_when_nothing_improves(rng):
+    policy = make_policy("gaussian", np.float64, "tanh", hidden=(4,))
+    obs = rng.standard_normal((16, policy.obs_dim))
+    actions = sample_actions(policy, "gaussian", 16, rng)
+    old = policy.get_params()
+    # zero advantages: the gradient is zero, x^T F x = 0, the step must be skipped
+    info = trpo_step(policy, obs, actions, np.zeros(16))
+    assert not info.accepted and "x^T F x" in info.reason
+    np.testing.assert_array_equal(policy.get_params(), old)
+    # a trust region of 1e30 makes a step ~1e15 long: the candidate's surrogate and KL
+    # overflow to inf/NaN, and with a single try the search must fail and restore theta_old
+    info = trpo_step(policy, obs, actions, rng.standard_normal(16), max_kl=1e30, line_search_max_iter=1)
+    assert not info.accepted
+    np.testing.assert_array_equal(policy.get_params(), old)
+
+
+def test_trpo_step_is_deterministic(rng):
+    obs = rng.standard_normal((32, 3))
+    results = []
+    for _ in range(2):
+        policy = fasttrpo.GaussianMLPPolicy(3, 2, (8, 8), seed=7)
+        actions = np.random.default_rng(3).standard_normal((32, 2))
+        trpo_step(policy, obs, actions, np.linspace(-1, 1, 32))
+        results.append(policy.get_params())
+    np.testing.assert_array_equal(results[0], results[1])
