@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from fasttrpo._validation import float_array, index_array
-from fasttrpo.kernels import cg, distributions, policy as policy_kernels
+from fasttrpo.kernels import cg, distributions
+from fasttrpo.kernels import policy as policy_kernels
 from fasttrpo.kernels.distributions import BERNOULLI, CATEGORICAL, GAUSSIAN
 from fasttrpo.nets import ForwardBuffers, MLPLayout
 

@@ -83,7 +83,7 @@ def test_constructor_arguments():
 
 def test_params_and_vectors_checked(gaussian):
     obs = np.zeros((4, 3))
-    with pytest.raises(ValueError, match=r"params: expected shape \(%d,\)" % gaussian.num_params):
+    with pytest.raises(ValueError, match=rf"params: expected shape \({gaussian.num_params},\)"):
         gaussian.set_params(np.zeros(gaussian.num_params + 1))
     bad = gaussian.get_params()
     bad[0] = np.nan

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import fasttrpo
-from conftest import make_policy, sample_actions
 from fasttrpo.trpo_step import trpo_step
+
+from conftest import make_policy, sample_actions
 
 
 def explicit_fisher(linearization, n_params):

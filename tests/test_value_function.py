@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-import reference
 from fasttrpo.value_function import ValueFunction
+
+import reference
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -37,8 +37,7 @@ def _log_sigmoid(x):
 def _logsumexp(row, start, stop):
     peak = row[start]
     for j in range(start + 1, stop):
-        if row[j] > peak:
-            peak = row[j]
+        peak = max(peak, row[j])
     total = 0.0
     for j in range(start, stop):
         total += math.exp(row[j] - peak)

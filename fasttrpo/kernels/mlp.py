@@ -18,6 +18,8 @@ Shared argument conventions of every kernel here:
 All arrays share one float dtype (float32 or float64) and are C-contiguous.
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -49,6 +51,15 @@ def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     return buffer[offset : offset + n_rows * width].reshape((n_rows, width))
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _tanh(x):
+    # tanh|x| = (1 - e) / (1 + e) with e = exp(-2|x|) in (0, 1]: no overflow, absolute error
+    # ~1 ulp, and the loop vectorises (math.tanh / np.tanh do not: llvmlite has no SVML), 4x
+    e = math.exp(-2.0 * abs(x))
+    magnitude = (1.0 - e) / (1.0 + e)
+    return magnitude if x >= 0.0 else -magnitude
+
+
 @njit(cache=True, error_model="numpy")
 def _bias_activate(z, bias, activation, dact):
     # h = act(z + b) in place; dact = act'(z + b) from h alone
@@ -57,7 +68,7 @@ def _bias_activate(z, bias, activation, dact):
         for j in range(width):
             pre = z[i, j] + bias[j]
             if activation == TANH:
-                h = np.tanh(pre)
+                h = _tanh(pre)
                 z[i, j] = h
                 dact[i, j] = 1.0 - h * h
             else:

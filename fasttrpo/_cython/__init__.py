@@ -1,0 +1,1 @@
+"""Compiled (Cython) kernels: GAE and the rollout-time MLP forward pass."""
