@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fasttrpo._cython import forward as cy_forward
 from fasttrpo._validation import float_array, index_array
 from fasttrpo.kernels import cg, distributions
 from fasttrpo.kernels import policy as policy_kernels
@@ -49,6 +50,7 @@ class MLPPolicy:
         self._params = np.zeros(self.num_params, dtype=self.dtype)
         self._params[: self.n_mlp] = self.layout.init_params(POLICY_OUTPUT_GAIN, rng)
         self._buffers: ForwardBuffers | None = None
+        self._act_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- parameters -------------------------------------------------------------------
     def get_params(self) -> np.ndarray:
@@ -78,6 +80,43 @@ class MLPPolicy:
     def _eval_buffers(self, n_rows: int) -> ForwardBuffers:
         self._buffers = ForwardBuffers.reuse(self.layout, self._buffers, n_rows)
         return self._buffers
+
+    # ---- acting (Cython, no JIT) -------------------------------------------------------
+    @property
+    def action_width(self) -> int:
+        """Columns of an action row: act_dim (Gaussian), 1 (categorical), k (multi), n (binary)."""
+        return int(self.nvec.size) if self.head == CATEGORICAL else self.layout.out_dim
+
+    def act(self, obs, deterministic: bool = False, rng: np.random.Generator | None = None):
+        """Actions for ``obs`` (N, obs_dim): samples, or the mean / mode if ``deterministic``.
+
+        Returns (N, action_width) floats (class indices for discrete heads). Runs the compiled
+        Cython forward pass; ``rng`` supplies the noise (a fresh default generator if None).
+        """
+        obs = self._obs(obs)
+        out = np.empty((obs.shape[0], self.action_width), dtype=self.dtype)
+        return self._act_into(obs, deterministic, rng or np.random.default_rng(), out)
+
+    def _act_into(self, obs: np.ndarray, deterministic: bool, rng, out: np.ndarray) -> np.ndarray:
+        """``act`` on validated, C-contiguous ``obs`` of the policy dtype, written to ``out``."""
+        n_rows = obs.shape[0]
+        buffers = self._act_buffers.get(n_rows)
+        if buffers is None:
+            work = np.empty(cy_forward.work_size(self.layout.layer_sizes, n_rows), self.dtype)
+            noise = np.empty((n_rows, self.action_width), dtype=self.dtype)
+            buffers = self._act_buffers[n_rows] = (work, noise)
+        work, noise = buffers
+        if not deterministic:
+            # numpy needs dtype= to fill a float32 buffer
+            if self.head == GAUSSIAN:
+                rng.standard_normal(out=noise, dtype=noise.dtype)
+            else:
+                rng.random(out=noise, dtype=noise.dtype)
+        cy_forward.act(
+            self._params, self.layout.layer_sizes, self.layout.activation, self.head,
+            self.nvec, obs, noise, out, work, deterministic,
+        )
+        return out
 
     # ---- distribution ----------------------------------------------------------------
     def forward(self, obs) -> np.ndarray:

@@ -1,0 +1,119 @@
+"""Gymnasium spaces: which are supported, how observations are encoded and actions sent."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+SUPPORTED_OBS = "Box (any shape, flattened) and Discrete (one-hot encoded)"
+SUPPORTED_ACT = "Box, Discrete, MultiDiscrete and MultiBinary"
+
+
+@dataclass(frozen=True)
+class ObsEncoder:
+    """Turns a batch of raw observations into the (E, obs_dim) float rows the policy reads.
+
+    Attributes
+    ----------
+    space : the single-env observation space.
+    obs_dim : int, width of an encoded observation.
+    n_discrete : int, the Discrete space's size (one-hot), 0 for Box.
+    """
+
+    space: spaces.Space
+    obs_dim: int
+    n_discrete: int
+
+    @classmethod
+    def for_space(cls, space: spaces.Space) -> "ObsEncoder":
+        if isinstance(space, spaces.Box):
+            return cls(space, int(np.prod(space.shape, dtype=np.int64)), 0)
+        if isinstance(space, spaces.Discrete):
+            return cls(space, int(space.n), int(space.n))
+        raise ValueError(
+            f"observation_space: {space} is not supported; fasttrpo's MLP policies take "
+            f"{SUPPORTED_OBS} observations (wrap others, e.g. FlattenObservation for Dict)"
+        )
+
+    def encode(self, raw_obs, out: np.ndarray) -> np.ndarray:
+        """Write the encoding of ``raw_obs`` (E, *space.shape) into ``out`` (E, obs_dim).
+
+        Raises ValueError on a wrong shape, a Discrete value out of range or NaN/inf.
+        """
+        raw = np.asarray(raw_obs)
+        n_rows = out.shape[0]
+        if self.n_discrete:
+            if raw.shape != (n_rows,):
+                raise ValueError(f"obs: expected shape ({n_rows},) of Discrete values, got {raw.shape}")
+            index = raw.astype(np.int64) - int(self.space.start)
+            if (index < 0).any() or (index >= self.n_discrete).any():
+                raise ValueError(f"obs: Discrete observation outside {self.space}: {raw}")
+            out[:] = 0.0
+            out[np.arange(n_rows), index] = 1.0
+            return out
+        if raw.shape[1:] != self.space.shape or raw.shape[0] != n_rows:
+            raise ValueError(
+                f"obs: expected shape ({n_rows}, {', '.join(map(str, self.space.shape))}), "
+                f"got {raw.shape}"
+            )
+        if raw.dtype.kind not in "biuf":
+            raise ValueError(f"obs: dtype {raw.dtype} cannot be cast safely to a real number array")
+        out[:] = raw.reshape(n_rows, self.obs_dim)
+        if not np.isfinite(out).all():
+            raise ValueError("obs: the environment returned NaN or infinite observation values")
+        return out
+
+
+@dataclass(frozen=True)
+class ActionCodec:
+    """The policy head for an action space and the conversion of sampled actions for the env.
+
+    Attributes
+    ----------
+    space : the single-env action space.
+    kind : "gaussian", "categorical", "multidiscrete" or "bernoulli".
+    width : int, columns of the (E, width) float action rows the policy samples.
+    """
+
+    space: spaces.Space
+    kind: str
+    width: int
+
+    @classmethod
+    def for_space(cls, space: spaces.Space) -> "ActionCodec":
+        if isinstance(space, spaces.Box):
+            return cls(space, "gaussian", int(np.prod(space.shape, dtype=np.int64)))
+        if isinstance(space, spaces.Discrete):
+            return cls(space, "categorical", 1)
+        if isinstance(space, spaces.MultiDiscrete):
+            if space.nvec.ndim != 1:
+                raise ValueError(f"action_space: multi-dimensional MultiDiscrete {space} is not supported")
+            return cls(space, "multidiscrete", int(space.nvec.size))
+        if isinstance(space, spaces.MultiBinary):
+            return cls(space, "bernoulli", int(np.prod(space.shape, dtype=np.int64)))
+        raise ValueError(f"action_space: {space} is not supported; fasttrpo supports {SUPPORTED_ACT}")
+
+    def to_env(self, actions: np.ndarray) -> np.ndarray:
+        """Env-ready batch from policy rows ``actions`` (E, width): Box actions clipped to the
+        bounds (the unclipped sample is what the update uses), class indices as integers."""
+        space = self.space
+        n_rows = actions.shape[0]
+        if self.kind == "gaussian":
+            clipped = np.clip(actions, space.low.reshape(-1), space.high.reshape(-1))
+            return clipped.astype(space.dtype, copy=False).reshape(n_rows, *space.shape)
+        if self.kind == "categorical":
+            return actions[:, 0].astype(np.int64) + int(space.start)
+        if self.kind == "multidiscrete":
+            return actions.astype(space.dtype) + space.start
+        return actions.astype(space.dtype).reshape(n_rows, *space.shape)
+
+    def from_env(self, env_actions) -> np.ndarray:
+        """Policy rows (E, width) from env-format actions (inverse of ``to_env`` for the
+        discrete heads; Box actions are taken as they are)."""
+        raw = np.asarray(env_actions)
+        n_rows = raw.shape[0] if raw.ndim else 1
+        if self.kind == "categorical":
+            return (raw.reshape(n_rows, 1) - int(self.space.start)).astype(np.float64)
+        if self.kind == "multidiscrete":
+            return (raw.reshape(n_rows, -1) - self.space.start).astype(np.float64)
+        return raw.reshape(n_rows, self.width).astype(np.float64)
