@@ -1,0 +1,81 @@
+"""Run a trained model for a number of episodes and report the returns (sb3's evaluate_policy)."""
+
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+
+def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool = True,
+                    return_episode_rewards: bool = False, *, seed: int | None = None,
+                    render: bool = False, callback: Callable | None = None,
+                    reward_threshold: float | None = None):
+    """Play ``n_eval_episodes`` episodes of ``model`` in ``env``.
+
+    Each episode sums the (unnormalised) env rewards until ``terminated`` or ``truncated``.
+
+    Parameters
+    ----------
+    model : object with ``predict(obs, deterministic=...) -> (action, state)``.
+    env : gymnasium.Env or str
+        A single environment, or an id made with ``gymnasium.make`` (and closed afterwards).
+    n_eval_episodes : int, default 10
+    deterministic : bool, default True
+    return_episode_rewards : bool, default False
+    seed : int, optional
+        Passed to ``env.reset`` of the first episode only; later episodes continue the env's
+        random stream.
+    render : bool, default False
+        Call ``env.render()`` after every step.
+    callback : callable, optional
+        ``callback(locals_, globals_)`` after every step (as sb3).
+    reward_threshold : float, optional
+        Raise ValueError when the mean reward is below it.
+
+    Returns
+    -------
+    (mean_reward, std_reward) : floats
+        Or, with ``return_episode_rewards``, ``(episode_rewards, episode_lengths)``: lists of
+        ``n_eval_episodes`` floats and ints.
+    """
+    if isinstance(env, VectorEnv):
+        raise ValueError(  # noqa: TRY004 (project convention: bad arguments raise ValueError)
+            "env: expected a single gymnasium.Env or an env id, got a VectorEnv")
+    if not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
+        raise ValueError(f"n_eval_episodes: expected a positive integer, got {n_eval_episodes!r}")
+    owned = isinstance(env, str)
+    if owned:
+        env = gym.make(env)
+    elif not hasattr(env, "reset") or not hasattr(env, "step"):
+        raise ValueError(f"env: expected a gymnasium.Env or an env id, got {type(env).__name__}")
+    episode_rewards: list[float] = []
+    episode_lengths: list[int] = []
+    try:
+        for episode in range(int(n_eval_episodes)):
+            obs, _ = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
+            total, length, done = 0.0, 0, False
+            while not done:
+                action, _ = model.predict(obs, deterministic=deterministic)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                length += 1
+                done = bool(terminated or truncated)
+                if callback is not None:
+                    callback(locals(), globals())
+                if render:
+                    env.render()
+            episode_rewards.append(total)
+            episode_lengths.append(length)
+    finally:
+        if owned:
+            env.close()
+    mean_reward = float(np.mean(episode_rewards))
+    std_reward = float(np.std(episode_rewards))
+    if reward_threshold is not None and mean_reward < reward_threshold:
+        raise ValueError(
+            f"reward_threshold: mean reward {mean_reward:.2f} is below {reward_threshold:.2f}"
+        )
+    if return_episode_rewards:
+        return episode_rewards, episode_lengths
+    return mean_reward, std_reward

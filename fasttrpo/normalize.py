@@ -1,0 +1,280 @@
+"""Running observation normalisation and reward scaling, as Stable-Baselines3's VecNormalize.
+
+Plain classes instead of an environment wrapper: the rollout collector calls them on the
+encoded observations and rewards. The statistics and the formulas are those of sb3
+(``stable_baselines3.common.running_mean_std.RunningMeanStd`` and
+``stable_baselines3.common.vec_env.VecNormalize``), so statistics learnt by either transfer.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+def _check_positive(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: expected a positive number, got {value!r}") from err
+    if not (value > 0.0 and math.isfinite(value)):
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return value
+
+
+def _state_array(state: dict, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``state[key]`` as a float64 array of ``shape`` with finite entries, else ValueError."""
+    if key not in state:
+        raise ValueError(f"{key}: missing from the state dict (keys: {sorted(state)})")
+    try:
+        value = np.asarray(state[key], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{key}: cannot be read as a float array ({err})") from err
+    if value.shape != shape:
+        raise ValueError(f"{key}: expected shape {shape}, got {value.shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{key}: contains NaN or infinite value(s)")
+    return value.copy()
+
+
+@njit(cache=True, error_model="numpy")
+def _normalize_rows(obs, mean, std, clip, out):
+    """``out = clip((obs - mean) / std, -clip, clip)`` row by row, in float64; (R, D) arrays."""
+    n_rows, dim = obs.shape
+    for i in range(n_rows):
+        for j in range(dim):
+            z = (obs[i, j] - mean[j]) / std[j]
+            out[i, j] = min(max(z, -clip), clip)
+
+
+class RunningMeanStd:
+    """Mean and variance of a stream of batches (parallel algorithm of Chan et al., 1979).
+
+    Combining the statistics ``(mean_a, var_a, n_a)`` so far with a batch's
+    ``(mean_b, var_b, n_b)``:
+
+    .. math::
+
+        \\delta = \\bar x_b - \\bar x_a, \\quad n = n_a + n_b, \\quad
+        \\bar x = \\bar x_a + \\delta n_b / n, \\quad
+        \\sigma^2 = (\\sigma_a^2 n_a + \\sigma_b^2 n_b + \\delta^2 n_a n_b / n) / n.
+
+    Starts from ``mean = 0``, ``var = 1``, ``count = epsilon`` exactly as sb3.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of one sample; ``()`` for scalars.
+    epsilon : float, default 1e-4
+        Initial pseudo-count.
+
+    Attributes
+    ----------
+    mean, var : float64 arrays of ``shape``.
+    count : float.
+    """
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4) -> None:
+        if isinstance(shape, (int, np.integer)):
+            shape = (shape,)
+        self.shape = tuple(int(s) for s in shape)
+        self.mean = np.zeros(self.shape, dtype=np.float64)
+        self.var = np.ones(self.shape, dtype=np.float64)
+        self.count = _check_positive("epsilon", epsilon)
+
+    def update(self, batch) -> None:
+        """Fold a batch (B, *shape) into the statistics; an empty batch is a no-op."""
+        batch = np.asarray(batch, dtype=np.float64)
+        if batch.shape[1:] != self.shape:
+            raise ValueError(
+                f"batch: expected shape (B, {', '.join(map(str, self.shape))}), got {batch.shape}"
+            )
+        if batch.shape[0] == 0:
+            return
+        n = batch.shape[0]
+        # np.mean / np.var, written with plain reductions: 2x faster on per-step batches
+        batch_mean = np.add.reduce(batch, axis=0) / n
+        sq_dev = batch - batch_mean
+        sq_dev *= sq_dev
+        batch_var = np.add.reduce(sq_dev, axis=0) / n
+        if not np.isfinite(batch_var).all():  # NaN / inf anywhere in the batch reach var
+            raise ValueError("batch: contains NaN or infinite value(s)")
+        self.update_from_moments(batch_mean, batch_var, n)
+
+    def update_from_moments(self, batch_mean, batch_var, batch_count: int) -> None:
+        """Combine with a batch given by its mean, (biased) variance and size."""
+        delta = batch_mean - self.mean  # mean_b - mean_a
+        total = self.count + batch_count  # n = n_a + n_b
+        new_mean = self.mean + delta * batch_count / total
+        m_a = self.var * self.count  # sum of squared deviations of each part
+        m_b = batch_var * batch_count
+        m_2 = m_a + m_b + np.square(delta) * self.count * batch_count / total
+        self.mean = new_mean
+        self.var = m_2 / total
+        self.count = total
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``{"mean": (*shape,), "var": (*shape,), "count": ()}``, float64 copies."""
+        return {"mean": self.mean.copy(), "var": self.var.copy(),
+                "count": np.array(self.count, dtype=np.float64)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore from ``state_dict()``; ValueError naming the key on a bad entry."""
+        mean = _state_array(state, "mean", self.shape)
+        var = _state_array(state, "var", self.shape)
+        count = _state_array(state, "count", ())
+        if (var < 0).any():
+            raise ValueError("var: contains negative value(s)")
+        if not count > 0:
+            raise ValueError(f"count: must be positive, got {float(count)}")
+        self.mean, self.var, self.count = mean, var, float(count)
+
+
+class ObservationNormalizer:
+    """``clip((obs - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)`` with running stats.
+
+    Parameters
+    ----------
+    obs_dim : int
+    clip_obs : float, default 10.0
+    epsilon : float, default 1e-8
+        Added to the variance (sb3 VecNormalize's ``epsilon``).
+
+    Attributes
+    ----------
+    training : bool
+        ``update`` changes the statistics only while True (default True).
+    rms : RunningMeanStd of shape (obs_dim,).
+    """
+
+    def __init__(self, obs_dim: int, clip_obs: float = 10.0, epsilon: float = 1e-8) -> None:
+        if not isinstance(obs_dim, (int, np.integer)) or obs_dim < 1:
+            raise ValueError(f"obs_dim: expected a positive integer, got {obs_dim!r}")
+        self.obs_dim = int(obs_dim)
+        self.clip_obs = _check_positive("clip_obs", clip_obs)
+        self.epsilon = _check_positive("epsilon", epsilon)
+        self.training = True
+        self.rms = RunningMeanStd((self.obs_dim,))
+        self._std = np.empty(self.obs_dim)  # sqrt(var + epsilon), refreshed when stats change
+        self._refresh()
+
+    def _refresh(self) -> None:
+        np.sqrt(self.rms.var + self.epsilon, out=self._std)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.rms.mean
+
+    @property
+    def var(self) -> np.ndarray:
+        return self.rms.var
+
+    def update(self, obs_batch) -> None:
+        """Fold ``obs_batch`` (B, obs_dim) into the statistics, only when ``training``."""
+        if self.training:
+            self.rms.update(obs_batch)
+            self._refresh()
+
+    def normalize(self, obs, out: np.ndarray | None = None) -> np.ndarray:
+        """Normalised and clipped ``obs`` (..., obs_dim).
+
+        Returns a new float64 array, or writes into ``out`` (any float dtype, the shape of
+        ``obs``, C-contiguous) and returns it; with ``out`` a compiled loop computes in
+        float64 and allocates nothing, so it is cheap every env step.
+        """
+        obs = np.asarray(obs)
+        if obs.shape[-1:] != (self.obs_dim,):
+            raise ValueError(f"obs: expected shape (..., {self.obs_dim}), got {obs.shape}")
+        if out is None:
+            # (obs - mean) / sqrt(var + eps), clipped to [-clip, clip]
+            result = (obs - self.rms.mean) / self._std
+            return np.clip(result, -self.clip_obs, self.clip_obs, out=result)
+        if out.shape != obs.shape or out.dtype.kind != "f" or not out.flags.c_contiguous:
+            raise ValueError(
+                f"out: expected a C-contiguous float array of shape {obs.shape}, "
+                f"got {out.dtype} {out.shape}"
+            )
+        if not obs.flags.c_contiguous:
+            obs = np.ascontiguousarray(obs)
+        # the kernel sees 2-D views (rows, obs_dim): reshape of a contiguous array is free
+        _normalize_rows(obs.reshape(-1, self.obs_dim), self.rms.mean, self._std, self.clip_obs,
+                        out.reshape(-1, self.obs_dim))
+        return out
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Running statistics: ``mean``, ``var`` (obs_dim,) and ``count`` ()."""
+        return self.rms.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rms.load_state_dict(state)
+        self._refresh()
+
+
+class RewardScaler:
+    """Divide rewards by the running std of the discounted return (sb3 VecNormalize).
+
+    Per env step, with the per-env running return ``R``:
+
+    .. math::
+
+        R \\leftarrow \\gamma R + r, \\quad \\text{update RMS with } R, \\quad
+        \\tilde r = \\mathrm{clip}(r / \\sqrt{\\mathrm{Var}[R] + \\epsilon}, \\pm c), \\quad
+        R \\leftarrow 0 \\text{ where done.}
+
+    As in sb3, ``R`` and its statistics only advance while ``training``; the rewards are
+    scaled either way.
+
+    Parameters
+    ----------
+    n_envs : int
+    gamma : float in [0, 1]
+    clip_reward : float, default 10.0
+    epsilon : float, default 1e-8
+
+    Attributes
+    ----------
+    training : bool (default True)
+    returns : (n_envs,) float64, the running discounted returns.
+    rms : RunningMeanStd of shape ().
+    """
+
+    def __init__(self, n_envs: int, gamma: float, clip_reward: float = 10.0,
+                 epsilon: float = 1e-8) -> None:
+        if not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+            raise ValueError(f"n_envs: expected a positive integer, got {n_envs!r}")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma: must lie in [0, 1], got {gamma!r}")
+        self.n_envs = int(n_envs)
+        self.gamma = float(gamma)
+        self.clip_reward = _check_positive("clip_reward", clip_reward)
+        self.epsilon = _check_positive("epsilon", epsilon)
+        self.training = True
+        self.rms = RunningMeanStd(())
+        self.returns = np.zeros(self.n_envs)
+
+    def scale(self, rewards, dones) -> np.ndarray:
+        """Scaled rewards (n_envs,) float64 from ``rewards`` (n_envs,) and ``dones`` (n_envs,)."""
+        rewards = np.asarray(rewards, dtype=np.float64)
+        dones = np.asarray(dones, dtype=bool)
+        if rewards.shape != (self.n_envs,):
+            raise ValueError(f"rewards: expected shape ({self.n_envs},), got {rewards.shape}")
+        if dones.shape != (self.n_envs,):
+            raise ValueError(f"dones: expected shape ({self.n_envs},), got {dones.shape}")
+        if self.training:
+            self.returns = self.returns * self.gamma + rewards  # R = gamma R + r
+            self.rms.update(self.returns)
+        scaled = np.clip(rewards / math.sqrt(float(self.rms.var) + self.epsilon),
+                         -self.clip_reward, self.clip_reward)
+        self.returns[dones] = 0.0  # a new episode starts with R = 0
+        return scaled
+
+    def reset(self) -> None:
+        """Zero the running returns (new episodes everywhere); statistics are kept."""
+        self.returns[:] = 0.0
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return statistics ``mean``, ``var``, ``count`` (all shape ())."""
+        return self.rms.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rms.load_state_dict(state)

@@ -1,0 +1,217 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from fasttrpo.callbacks import (
+    BaseCallback,
+    CallbackList,
+    EvalCallback,
+    FunctionCallback,
+    StopTrainingOnRewardThreshold,
+    make_callback,
+)
+from fasttrpo.evaluation import evaluate_policy
+from fasttrpo.logger import Logger
+
+
+class FakeModel:
+    """The model interface callbacks rely on: predict, save, num_timesteps, logger."""
+
+    def __init__(self, action=0):
+        self.action = action
+        self.num_timesteps = 0
+        self.logger = Logger()
+        self.saved = []
+        self.predict_calls = []
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        self.predict_calls.append(deterministic)
+        return self.action, None
+
+    def save(self, path):
+        self.saved.append((path, self.action))
+
+
+class RewardIsActionEnv(gym.Env):
+    """Episodes of two steps; each step pays the action, so the return is 2 * action."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+    action_space = spaces.Box(-10.0, 10.0, (), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, dtype=np.float32), float(action), False, self.t >= 2, {}
+
+
+def run_steps(callback, model, n_steps, n_envs=1):
+    """Drive the hooks as TRPO.learn does; returns the number of steps taken."""
+    callback.init_callback(model)
+    callback.on_training_start({"total_timesteps": n_steps})
+    taken = 0
+    for _ in range(n_steps):
+        model.num_timesteps += n_envs
+        taken += 1
+        if not callback.on_step():
+            break
+    callback.on_training_end()
+    return taken
+
+
+def manual_cartpole_rewards(action, n_episodes, seed):
+    env = gym.make("CartPole-v1")
+    rewards, lengths = [], []
+    for episode in range(n_episodes):
+        env.reset(seed=seed) if episode == 0 else env.reset()
+        total, length, done = 0.0, 0, False
+        while not done:
+            _, r, terminated, truncated, _ = env.step(action)
+            total += r
+            length += 1
+            done = terminated or truncated
+        rewards.append(total)
+        lengths.append(length)
+    env.close()
+    return rewards, lengths
+
+
+@pytest.mark.parametrize("as_id", [False, True])
+def test_evaluate_policy_matches_manual_loop(as_id):
+    expected_rewards, expected_lengths = manual_cartpole_rewards(1, 6, seed=3)
+    assert len(set(expected_lengths)) > 1  # episodes differ: later resets are not reseeded
+    model = FakeModel(action=1)
+    env = "CartPole-v1" if as_id else gym.make("CartPole-v1")
+    rewards, lengths = evaluate_policy(model, env, n_eval_episodes=6, seed=3,
+                                       return_episode_rewards=True)
+    assert rewards == expected_rewards
+    assert lengths == expected_lengths
+    assert set(model.predict_calls) == {True}  # deterministic by default
+    mean, std = evaluate_policy(model, gym.make("CartPole-v1"), 6, deterministic=False, seed=3)
+    assert mean == pytest.approx(np.mean(expected_rewards))
+    assert std == pytest.approx(np.std(expected_rewards))
+    assert model.predict_calls[-1] is False
+
+
+def test_evaluate_policy_bad_arguments():
+    with pytest.raises(ValueError, match="n_eval_episodes"):
+        evaluate_policy(FakeModel(), RewardIsActionEnv(), n_eval_episodes=0)
+    with pytest.raises(ValueError, match="env"):
+        evaluate_policy(FakeModel(), gym.make_vec("CartPole-v1", num_envs=2))
+    with pytest.raises(ValueError, match="reward_threshold"):
+        evaluate_policy(FakeModel(action=1.0), RewardIsActionEnv(), 2, reward_threshold=3.0)
+
+
+class Recorder(BaseCallback):
+    def __init__(self, stop_at=None):
+        super().__init__()
+        self.stop_at = stop_at
+        self.events = []
+
+    def _on_training_start(self):
+        self.events.append(("start", self.locals["total_timesteps"]))
+
+    def _on_step(self):
+        self.events.append(("step", self.n_calls, self.num_timesteps))
+        return self.n_calls != self.stop_at
+
+    def _on_rollout_end(self):
+        self.events.append(("rollout_end", self.num_timesteps))  # returns None: continue
+
+    def _on_training_end(self):
+        self.events.append(("end",))
+
+
+def test_base_callback_hooks_and_stop():
+    model = FakeModel()
+    cb = Recorder(stop_at=3)
+    assert run_steps(cb, model, 10, n_envs=2) == 3
+    assert cb.model is model
+    assert cb.events == [("start", 10), ("step", 1, 2), ("step", 2, 4), ("step", 3, 6), ("end",)]
+    assert cb.on_rollout_end() is True
+    cb.update_locals({"iteration": 4})
+    assert cb.locals["iteration"] == 4 and cb.locals["total_timesteps"] == 10
+
+
+def test_callback_list_calls_every_child_and_stops_if_any():
+    first, second = Recorder(stop_at=2), Recorder()
+    cb = CallbackList([first, second])
+    assert run_steps(cb, FakeModel(), 5) == 2
+    assert [e for e in second.events if e[0] == "step"] == [("step", 1, 1), ("step", 2, 2)]
+    assert second.events[-1] == ("end",)
+    cb.update_locals({"x": 1})
+    assert first.locals["x"] == 1 and second.locals["x"] == 1
+
+    class StopAtRolloutEnd(BaseCallback):
+        def _on_rollout_end(self):
+            return False
+
+    both = CallbackList([Recorder(), StopAtRolloutEnd()])
+    both.init_callback(FakeModel())
+    assert both.on_rollout_end() is False
+    assert both.callbacks[0].events == [("rollout_end", 0)]  # every child was called
+
+
+def test_function_callback_and_make_callback():
+    seen = []
+
+    def fn(locals_, globals_):
+        seen.append(locals_["total_timesteps"])
+        return False if len(seen) == 4 else None  # None continues
+
+    cb = make_callback(fn)
+    assert isinstance(cb, FunctionCallback)
+    assert run_steps(cb, FakeModel(), 10) == 4
+    assert seen == [10] * 4
+    assert type(make_callback(None)) is BaseCallback
+    assert run_steps(make_callback(None), FakeModel(), 5) == 5
+    rec = Recorder()
+    assert make_callback(rec) is rec
+    assert isinstance(make_callback([rec, fn]), CallbackList)
+    with pytest.raises(ValueError, match="callback"):
+        make_callback(42)
+
+
+def test_eval_callback_saves_on_improvement_only(tmp_path):
+    model = FakeModel()
+    qualities = iter([1.0, 3.0, 2.0, 3.0, 5.0, 4.0])
+
+    class ChangeQuality(BaseCallback):
+        def _on_step(self):
+            if self.n_calls % 2 == 1:  # the policy changes before each evaluation
+                model.action = next(qualities)
+            return True
+
+    eval_cb = EvalCallback(RewardIsActionEnv(), n_eval_episodes=2, eval_freq=2,
+                           best_model_save_path=str(tmp_path / "best"))
+    run_steps(CallbackList([ChangeQuality(), eval_cb]), model, 12)
+    best = str(tmp_path / "best" / "best_model")
+    assert model.saved == [(best, 1.0), (best, 3.0), (best, 5.0)]
+    assert eval_cb.best_mean_reward == 10.0  # two steps paying 5
+    assert eval_cb.last_mean_reward == 8.0
+    assert eval_cb.evaluations_timesteps == [2, 4, 6, 8, 10, 12]
+    assert model.logger.name_to_value["eval/mean_reward"] == 8.0
+    assert model.logger.name_to_value["eval/mean_ep_length"] == 2.0
+
+
+def test_stop_training_on_reward_threshold():
+    model = FakeModel(action=0.0)
+    stop = StopTrainingOnRewardThreshold(reward_threshold=6.0)
+    eval_cb = EvalCallback(RewardIsActionEnv(), n_eval_episodes=1, eval_freq=3,
+                           callback_on_new_best=stop)
+
+    class Improve(BaseCallback):
+        def _on_step(self):
+            model.action += 0.5  # evaluations at steps 3, 6 see returns 3, 6
+            return True
+
+    taken = run_steps(CallbackList([Improve(), eval_cb]), model, 100)
+    assert taken == 6  # the second evaluation reaches the threshold
+    assert eval_cb.best_mean_reward == 6.0
+    assert stop.parent is eval_cb and stop.n_calls == 2
+    with pytest.raises(ValueError, match="callback_on_new_best"):
+        run_steps(StopTrainingOnRewardThreshold(1.0), FakeModel(), 1)
