@@ -6,11 +6,15 @@ from fasttrpo.policies import (
     GaussianMLPPolicy,
     MultiCategoricalMLPPolicy,
 )
+from fasttrpo.trpo import TRPO
+from fasttrpo.value_function import ValueFunction
 
 __all__ = [
+    "TRPO",
     "BernoulliMLPPolicy",
     "CategoricalMLPPolicy",
     "GaussianMLPPolicy",
     "MultiCategoricalMLPPolicy",
+    "ValueFunction",
 ]
 __version__ = "0.1.0"

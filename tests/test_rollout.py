@@ -1,0 +1,147 @@
+"""Rollouts through real gymnasium vector envs: autoreset modes, truncation, GAE."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers import TimeLimit
+
+import fasttrpo
+from fasttrpo.rollout import RolloutBuffer, RolloutCollector
+from fasttrpo.spaces import ActionCodec, ObsEncoder
+from fasttrpo.value_function import ValueFunction
+
+from toy_envs import CounterEnv
+
+GAMMA, LAM = 0.9, 0.8
+
+
+def linear_value():
+    vf = ValueFunction(2, (), dtype=np.float64)
+    vf.set_params([0.5, -1.0, 2.0])  # V([t, 1]) = 0.5 t - 1 + 2
+    return vf
+
+
+def reference_advantages(rows_obs, rows_rew, rows_term, rows_done, value):
+    """Plain loop over one env's valid transitions in time order. obs = [t, 1] and the next
+    observation is always [t + 1, 1] (also the final obs of a truncated episode)."""
+    n = len(rows_obs)
+    adv = np.zeros(n)
+    running = 0.0
+    for i in reversed(range(n)):
+        t = rows_obs[i][0]
+        bootstrap = 0.0 if rows_term[i] else value(np.array([[t + 1, 1.0]]))[0]
+        delta = rows_rew[i] + GAMMA * bootstrap - value(np.array([[t, 1.0]]))[0]
+        last_row = i == n - 1
+        running = delta + GAMMA * LAM * (0.0 if (rows_done[i] or last_row) else running)
+        adv[i] = running
+    return adv
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP])
+@pytest.mark.parametrize(("terminate_at", "limit"), [(None, 5), (4, 6), (3, 3)],
+                         ids=["truncation", "termination", "both-at-once"])
+def test_gae_through_vector_env_matches_loop(mode, terminate_at, limit):
+    n_envs, n_steps = 2, 13
+    env = SyncVectorEnv(
+        [lambda: TimeLimit(CounterEnv(terminate_at), limit) for _ in range(n_envs)],
+        autoreset_mode=mode,
+    )
+    encoder = ObsEncoder.for_space(env.single_observation_space)
+    codec = ActionCodec.for_space(env.single_action_space)
+    policy = fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64, seed=0)
+    collector = RolloutCollector(env, encoder, codec, dtype=np.float64)
+    buffer = RolloutBuffer(n_steps, n_envs, 2, 1, np.float64)
+    rng = np.random.default_rng(0)
+    n_valid, ok = collector.collect(policy, buffer, rng)
+    assert ok
+    value = linear_value().predict
+    adv, ret = buffer.advantages_and_returns(value, GAMMA, LAM)
+    if mode == AutoresetMode.SAME_STEP:
+        assert buffer.valid.all() and n_valid == n_steps * n_envs
+    else:
+        assert not buffer.valid.all()  # the reset rows are marked
+        assert n_valid == buffer.valid.sum()
+    for e in range(n_envs):
+        rows = np.flatnonzero(buffer.valid[:, e])
+        obs = buffer.obs[rows, e]
+        # every valid row is a real transition from [t, 1] with reward t + 1
+        np.testing.assert_array_equal(buffer.rewards[rows, e], obs[:, 0] + 1)
+        expected = reference_advantages(
+            obs, buffer.rewards[rows, e], buffer.terminated[rows, e], buffer.dones[rows, e], value
+        )
+        np.testing.assert_allclose(adv[rows, e], expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ret[rows, e], expected + value(obs), rtol=1e-12)
+        # episodes end where the env says: after min(terminate_at, limit) steps
+        ends = obs[buffer.dones[rows, e].astype(bool), 0] + 1
+        assert ends.size > 0 and (ends == min(terminate_at or limit, limit)).all()
+
+
+def test_truncation_bootstraps_and_termination_does_not():
+    # Same trajectories, one ended by truncation, one by termination, at the same step:
+    # the truncated one's last advantage includes gamma * V(final obs).
+    results = {}
+    for name, terminate_at in (("trunc", None), ("term", 4)):
+        env = SyncVectorEnv([lambda t=terminate_at: TimeLimit(CounterEnv(t), 4)],
+                            autoreset_mode=AutoresetMode.SAME_STEP)
+        collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+                                     ActionCodec.for_space(env.single_action_space), dtype=np.float64)
+        buffer = RolloutBuffer(4, 1, 2, 1, np.float64)
+        collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64), buffer,
+                          np.random.default_rng(0))
+        results[name] = buffer.advantages_and_returns(linear_value().predict, GAMMA, LAM)[0][:, 0]
+    v_final = linear_value().predict(np.array([[4.0, 1.0]]))[0]
+    assert results["trunc"][-1] - results["term"][-1] == pytest.approx(GAMMA * v_final)
+
+
+def test_episode_statistics_use_raw_rewards():
+    env = SyncVectorEnv([lambda: TimeLimit(CounterEnv(), 3)] * 2, autoreset_mode=AutoresetMode.NEXT_STEP)
+    collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+                                 ActionCodec.for_space(env.single_action_space), dtype=np.float32)
+    buffer = RolloutBuffer(10, 2, 2, 1, np.float32)
+    collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer, np.random.default_rng(0))
+    # episodes of 3 steps with rewards 1 + 2 + 3; 10 steps = 3 episodes and a reset row each
+    assert list(collector.episode_rewards) == [6.0] * 4
+    assert list(collector.episode_lengths) == [3] * 4
+
+
+def test_unsupported_autoreset_mode():
+    env = SyncVectorEnv([lambda: CounterEnv()], autoreset_mode=AutoresetMode.DISABLED)
+    with pytest.raises(ValueError, match="env: autoreset mode"):
+        RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+                         ActionCodec.for_space(env.single_action_space))
+
+
+def test_nan_observation_from_env_is_reported():
+    class NanEnv(CounterEnv):
+        def step(self, action):
+            _, *rest = super().step(action)
+            return np.array([np.nan, 1.0]), *rest
+
+    env = SyncVectorEnv([lambda: NanEnv()], autoreset_mode=AutoresetMode.SAME_STEP)
+    collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+                                 ActionCodec.for_space(env.single_action_space))
+    buffer = RolloutBuffer(4, 1, 2, 1, np.float32)
+    with pytest.raises(ValueError, match="NaN or infinite observation"):
+        collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer, np.random.default_rng(0))
+
+
+def test_box_actions_clipped_for_env_but_stored_unclipped():
+    seen = []
+
+    class Recorder(CounterEnv):
+        def step(self, action):
+            seen.append(np.array(action))
+            return super().step(action)
+
+    env = SyncVectorEnv([lambda: Recorder(discrete_action=False)], autoreset_mode=AutoresetMode.SAME_STEP)
+    collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+                                 ActionCodec.for_space(env.single_action_space))
+    policy = fasttrpo.GaussianMLPPolicy(2, 1, (4,), log_std_init=1.5, seed=0)
+    buffer = RolloutBuffer(50, 1, 2, 1, np.float32)
+    collector.collect(policy, buffer, np.random.default_rng(0))
+    stored = buffer.actions[:, 0, 0]
+    sent = np.array(seen)[:, 0]
+    assert np.abs(stored).max() > 1.0  # std e^1.5: samples leave [-1, 1]
+    np.testing.assert_allclose(sent, np.clip(stored, -1, 1))
+    assert gym.spaces.Box(-1, 1, (1,)).contains(np.array([sent.max()], dtype=np.float32))
