@@ -50,6 +50,10 @@ class MLPPolicy:
         self._params = np.zeros(self.num_params, dtype=self.dtype)
         self._params[: self.n_mlp] = self.layout.init_params(POLICY_OUTPUT_GAIN, rng)
         self._buffers: ForwardBuffers | None = None
+        # Linearisation buffers, reused across updates: fresh multi-MB arrays every update
+        # cost more in page faults than the forward pass itself (glibc returns them to the OS)
+        self._lin_buffers: ForwardBuffers | None = None
+        self._lin_generation = 0
         self._act_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- parameters -------------------------------------------------------------------
@@ -196,22 +200,38 @@ class Linearization:
         self.policy = policy
         self.obs = obs
         self.params = policy.get_params()
-        self.buffers = ForwardBuffers(policy.layout, obs.shape[0])
-        self.dist = np.empty_like(self.buffers.out)
-        self.dout = np.empty_like(self.buffers.out)
+        buffers = policy._lin_buffers
+        if buffers is None or buffers.n_rows != obs.shape[0]:
+            buffers = policy._lin_buffers = ForwardBuffers(policy.layout, obs.shape[0])
+            buffers.dist = np.empty_like(buffers.out)
+            buffers.dout = np.empty_like(buffers.out)
+        self.buffers = buffers
+        self.dist, self.dout = buffers.dist, buffers.dout
+        # the buffers belong to the latest linearisation; older ones must refuse to compute
+        policy._lin_generation += 1
+        self._generation = policy._lin_generation
         policy_kernels.linearize(
             self.params, policy.layout.layer_sizes, policy.layout.activation, policy.n_mlp,
             policy.head, policy.nvec, obs, self.buffers.hidden, self.buffers.dact,
             self.buffers.out, self.dist,
         )
 
+    def _check_current(self) -> None:
+        if self._generation != self.policy._lin_generation:
+            raise ValueError(
+                "linearization: stale; the policy was linearised again since (its buffers are "
+                "reused), call policy.linearize(obs) anew"
+            )
+
     @property
     def out(self) -> np.ndarray:
         """Distribution parameters at the linearisation point, (N, out_dim)."""
+        self._check_current()
         return self.buffers.out
 
     def log_prob(self, actions) -> np.ndarray:
         """``log pi(actions | obs)`` at the linearisation point, (N,)."""
+        self._check_current()
         policy = self.policy
         actions = policy._actions(actions, self.obs.shape[0])
         log_prob = np.empty(self.obs.shape[0], dtype=policy.dtype)
@@ -222,6 +242,7 @@ class Linearization:
 
     def surrogate_grad(self, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
         """``(L, dL/dtheta)`` of the surrogate at the linearisation point."""
+        self._check_current()
         policy = self.policy
         n_rows = self.obs.shape[0]
         actions = policy._actions(actions, n_rows)
@@ -238,6 +259,7 @@ class Linearization:
 
     def fvp(self, vector) -> np.ndarray:
         """``F vector`` (num_params,), without damping."""
+        self._check_current()
         policy = self.policy
         vector = policy._vector("vector", vector, policy.num_params)
         result = np.empty(policy.num_params, dtype=policy.dtype)
@@ -252,6 +274,7 @@ class Linearization:
         self, rhs, damping: float, max_iter: int, residual_tol: float = 1e-10
     ) -> tuple[np.ndarray, float, int]:
         """Solve ``(F + damping I) x = rhs`` from ``x = 0``; returns ``(x, x^T F x, n_iter)``."""
+        self._check_current()
         policy = self.policy
         rhs = policy._vector("rhs", rhs, policy.num_params)
         if not damping >= 0.0:

@@ -12,7 +12,6 @@ import numpy as np
 
 from fasttrpo._validation import float_array
 from fasttrpo.kernels import policy as policy_kernels
-from fasttrpo.nets import ForwardBuffers
 from fasttrpo.policies import MLPPolicy
 
 
@@ -109,7 +108,7 @@ def trpo_step(
 
     old_params = linearization.params
     old_log_std = old_params[policy.n_mlp :]
-    buffers = ForwardBuffers(policy.layout, n_rows)
+    buffers = policy._eval_buffers(n_rows)
     log_prob = np.empty(n_rows, dtype=policy.dtype)
     candidate = np.empty_like(old_params)
     fraction = 1.0

@@ -117,3 +117,16 @@ def test_trpo_step_is_deterministic(rng):
         trpo_step(policy, obs, actions, np.linspace(-1, 1, 32))
         results.append(policy.get_params())
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_stale_linearization_refuses_to_compute(rng):
+    policy = make_policy("gaussian", np.float64, "tanh", hidden=(4,))
+    obs = rng.standard_normal((8, policy.obs_dim))
+    first = policy.linearize(obs)
+    v = rng.standard_normal(policy.num_params)
+    expected = first.fvp(v)
+    second = policy.linearize(obs + 1.0)  # reuses the same buffers
+    with pytest.raises(ValueError, match="linearization: stale"):
+        first.fvp(v)
+    assert not np.allclose(second.fvp(v), expected)
+    np.testing.assert_allclose(policy.linearize(obs).fvp(v), expected)
