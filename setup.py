@@ -29,9 +29,12 @@ COMPILER_DIRECTIVES = {
 if sys.platform == "win32":
     EXTRA_COMPILE_ARGS = ["/O2"]
 else:
-    EXTRA_COMPILE_ARGS = ["-O3"]
+    # -fno-trapping-math: we never test FP exception flags, and without it gcc will not
+    # if-convert the clamp in the float tanh, so the activation loop stays scalar (2x slower).
+    # Results are unchanged (no reassociation, NaN/inf semantics kept).
+    EXTRA_COMPILE_ARGS = ["-O3", "-fno-trapping-math"]
 
-CYTHON_MODULES = ["gae", "forward"]
+CYTHON_MODULES = ["gae", "forward", "rollout_step"]
 
 extensions = [
     Extension(

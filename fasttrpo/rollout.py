@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from fasttrpo._cython.gae import compute_gae
+from fasttrpo._cython.rollout_step import record_step
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 
@@ -94,9 +95,11 @@ class RolloutCollector:
         self.dtype = np.dtype(dtype)
         self._raw_rows = np.zeros((self.n_envs, encoder.obs_dim))  # encoded, unnormalised
         self._obs_rows = np.zeros((self.n_envs, encoder.obs_dim), dtype=self.dtype)
-        self._pending_reset = np.zeros(self.n_envs, dtype=bool)
+        self._pending_reset = np.zeros(self.n_envs, dtype=np.uint8)
         self._episode_return = np.zeros(self.n_envs)
         self._episode_length = np.zeros(self.n_envs, dtype=np.int64)
+        self._finished_return = np.zeros(self.n_envs)
+        self._finished_length = np.zeros(self.n_envs, dtype=np.int64)
         self.episode_rewards: deque[float] = deque(maxlen=stats_window_size)
         self.episode_lengths: deque[int] = deque(maxlen=stats_window_size)
         self.needs_reset = True
@@ -118,7 +121,7 @@ class RolloutCollector:
     def reset(self, seed: int | None = None) -> None:
         raw_obs, _ = self.env.reset(seed=seed)
         self._set_obs(raw_obs)
-        self._pending_reset[:] = False
+        self._pending_reset[:] = 0
         self._episode_return[:] = 0.0
         self._episode_length[:] = 0
         self.needs_reset = False
@@ -135,38 +138,32 @@ class RolloutCollector:
             self.reset()
         buffer.final_obs.clear()
         n_valid = 0
+        same_step, scaler = self.same_step, self.reward_scaler
+        valid_rows = buffer.valid.view(np.uint8)
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
             actions = policy._act_into(self._obs_rows, False, rng, buffer.actions[t])
             raw_obs, rewards, terminated, truncated, info = self.env.step(self.codec.to_env(actions))
-            rewards = np.asarray(rewards, dtype=np.float64)
             terminated = np.asarray(terminated, dtype=bool)
-            dones = terminated | np.asarray(truncated, dtype=bool)
-            if not np.isfinite(rewards).all():
-                raise ValueError(f"env: the environment returned a non-finite reward {rewards}")
-            valid = ~self._pending_reset
-            # episode statistics on raw rewards
-            self._episode_return[valid] += rewards[valid]
-            self._episode_length[valid] += 1
-            for e in np.flatnonzero(dones & valid):
-                self.episode_rewards.append(float(self._episode_return[e]))
-                self.episode_lengths.append(int(self._episode_length[e]))
-                self._episode_return[e] = 0.0
-                self._episode_length[e] = 0
-            if self.reward_scaler is not None:
-                rewards = self.reward_scaler.scale(np.where(valid, rewards, 0.0), dones)
-            buffer.rewards[t] = np.where(valid, rewards, 0.0)
-            # a NEXT_STEP reset row is no transition: cut the GAE recursion there, drop it later
-            buffer.terminated[t] = terminated | ~valid
-            buffer.dones[t] = dones | ~valid
-            buffer.valid[t] = valid
-            n_valid += int(valid.sum())
-            if self.same_step and dones.any():
-                has_final = info.get("_final_obs", dones)
-                for e in np.flatnonzero(dones & ~terminated & has_final):
+            truncated = np.asarray(truncated, dtype=bool)
+            n_step_valid, n_finished = record_step(
+                np.asarray(rewards, dtype=np.float64), terminated.view(np.uint8),
+                truncated.view(np.uint8), self._pending_reset, not same_step,
+                self._episode_return, self._episode_length, buffer.rewards[t],
+                buffer.terminated[t], buffer.dones[t], valid_rows[t],
+                self._finished_return, self._finished_length,
+            )
+            n_valid += n_step_valid
+            for i in range(n_finished):
+                self.episode_rewards.append(float(self._finished_return[i]))
+                self.episode_lengths.append(int(self._finished_length[i]))
+            if scaler is not None:
+                # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
+                buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))
+            if same_step and n_finished:
+                has_final = info.get("_final_obs", terminated | truncated)
+                for e in np.flatnonzero(truncated & ~terminated & has_final):
                     buffer.final_obs[(t, int(e))] = self._encode_one(info["final_obs"][e])
-            if not self.same_step:
-                self._pending_reset = dones & valid
             self._set_obs(raw_obs)
             if on_step is not None and on_step() is False:
                 return n_valid, False

@@ -1,9 +1,11 @@
 """Gymnasium spaces: which are supported, how observations are encoded and actions sent."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from gymnasium import spaces
+
+from fasttrpo._cython.rollout_step import clip_actions, copy_obs_checked
 
 SUPPORTED_OBS = "Box (any shape, flattened) and Discrete (one-hot encoded)"
 SUPPORTED_ACT = "Box, Discrete, MultiDiscrete and MultiBinary"
@@ -58,8 +60,11 @@ class ObsEncoder:
             )
         if raw.dtype.kind not in "biuf":
             raise ValueError(f"obs: dtype {raw.dtype} cannot be cast safely to a real number array")
-        out[:] = raw.reshape(n_rows, self.obs_dim)
-        if not np.isfinite(out).all():
+        rows = raw.reshape(n_rows, self.obs_dim)
+        if rows.dtype.kind != "f" or rows.dtype.itemsize not in (4, 8):
+            rows = rows.astype(np.float64)
+        # compiled copy + finiteness check: a few numpy calls cost more than acting itself
+        if not copy_obs_checked(np.ascontiguousarray(rows), out):
             raise ValueError("obs: the environment returned NaN or infinite observation values")
         return out
 
@@ -78,6 +83,8 @@ class ActionCodec:
     space: spaces.Space
     kind: str
     width: int
+    # per batch size: (low, high, env-dtype output) for clipping Box actions without allocating
+    _clip_buffers: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_space(cls, space: spaces.Space) -> "ActionCodec":
@@ -99,8 +106,16 @@ class ActionCodec:
         space = self.space
         n_rows = actions.shape[0]
         if self.kind == "gaussian":
-            clipped = np.clip(actions, space.low.reshape(-1), space.high.reshape(-1))
-            return clipped.astype(space.dtype, copy=False).reshape(n_rows, *space.shape)
+            buffers = self._clip_buffers.get(n_rows)
+            if buffers is None:
+                env_dtype = space.dtype if space.dtype in (np.float32, np.float64) else np.float64
+                buffers = self._clip_buffers[n_rows] = (
+                    space.low.reshape(-1).astype(np.float64), space.high.reshape(-1).astype(np.float64),
+                    np.empty((n_rows, self.width), dtype=env_dtype))
+            low, high, clipped = buffers
+            clip_actions(actions, low, high, clipped)
+            # a copy: the env may keep the action, and the buffer is reused next step
+            return clipped.astype(space.dtype).reshape(n_rows, *space.shape)
         if self.kind == "categorical":
             return actions[:, 0].astype(np.int64) + int(space.start)
         if self.kind == "multidiscrete":

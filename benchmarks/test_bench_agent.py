@@ -1,0 +1,88 @@
+"""Agent-level timings: policy overhead per vector step, and end-to-end training runs with
+rl-baselines3-zoo hyperparameters (one thread).
+
+Run: ``python -m pytest benchmarks/test_bench_agent.py --benchmark-only -s``
+"""
+
+import time
+from typing import ClassVar
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from fasttrpo import TRPO
+from fasttrpo.evaluation import evaluate_policy
+from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
+from fasttrpo.rollout import RolloutBuffer
+
+ZOO = "hyperparams/trpo.yml"
+
+
+class NullVectorEnv(VectorEnv):
+    """A vector env whose step costs ~nothing, so a rollout's time is the policy overhead:
+    encoding, the compiled forward + sampling, action conversion, buffer writes, episode
+    bookkeeping. Episodes are truncated every 200 steps."""
+
+    metadata: ClassVar[dict] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs, obs_dim, action_space):
+        self.num_envs = num_envs
+        self.single_observation_space = gym.spaces.Box(-1, 1, (obs_dim,), np.float32)
+        self.single_action_space = action_space
+        self.observation_space = self.single_observation_space
+        self.action_space = action_space
+        self._obs = np.zeros((num_envs, obs_dim), np.float32)
+        self._reward = np.ones(num_envs)
+        self._false = np.zeros(num_envs, bool)
+        self._true = np.ones(num_envs, bool)
+        self._final_info = {"final_obs": self._obs, "_final_obs": self._true}
+        self._t = 0
+
+    def reset(self, *, seed=None, options=None):
+        return self._obs, {}
+
+    def step(self, actions):
+        self._t += 1
+        if self._t % 200:
+            return self._obs, self._reward, self._false, self._false, {}
+        return self._obs, self._reward, self._false, self._true, self._final_info
+
+
+@pytest.mark.parametrize("n_envs", [1, 8])
+@pytest.mark.parametrize("space", ["box3", "discrete2"])
+def test_policy_overhead_per_vector_step(benchmark, n_envs, space):
+    """fasttrpo's cost per vector step outside env.step (target <= 10 us for 1-8 envs)."""
+    action_space = gym.spaces.Box(-1, 1, (3,)) if space == "box3" else gym.spaces.Discrete(2)
+    env = NullVectorEnv(n_envs, 11 if space == "box3" else 4, action_space)
+    model = TRPO("MlpPolicy", env, n_steps=1000, seed=0)
+    collector = model._collector
+    collector.reset(seed=0)
+    buffer = RolloutBuffer(1000, n_envs, model.encoder.obs_dim, model.policy.action_width,
+                           model.dtype)
+    benchmark(collector.collect, model.policy, buffer, model.rng)
+    per_step_us = benchmark.stats.stats.median / 1000 * 1e6
+    benchmark.extra_info["per_vector_step_us"] = per_step_us
+    print(f"\n{space} n_envs={n_envs}: {per_step_us:.2f} us per vector step")
+
+
+def zoo_run(env_id, seed, timesteps=None):
+    kwargs, settings = zoo_to_trpo_kwargs(load_zoo_hyperparams(ZOO, env_id))
+    model = TRPO("MlpPolicy", env_id, n_envs=settings["n_envs"], seed=seed, **kwargs)
+    t0 = time.perf_counter()
+    model.learn(timesteps or settings["n_timesteps"])
+    wall = time.perf_counter() - t0
+    mean, std = evaluate_policy(model, env_id, n_eval_episodes=10, deterministic=True, seed=1000)
+    return wall, mean, std
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_end_to_end_zoo(benchmark, env_id, seed):
+    """learn() wall time with the zoo's TRPO hyperparameters and 2 envs, then a deterministic
+    10-episode evaluation (Pendulum without the zoo's gSDE, which fasttrpo lacks)."""
+    zoo_run(env_id, 99, timesteps=2048)  # compile / warm the kernels outside the timing
+    wall, mean, std = benchmark.pedantic(zoo_run, args=(env_id, seed), rounds=1, iterations=1)
+    benchmark.extra_info.update(learn_wall_s=wall, eval_mean=mean, eval_std=std)
+    print(f"\n{env_id} seed {seed}: learn {wall:.2f} s, eval {mean:.1f} +- {std:.1f}")
