@@ -3,25 +3,15 @@
 import subprocess
 import sys
 import types
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from fasttrpo.cli import main
 
-CARTPOLE_YML = """\
-CartPole-v1:
-  n_envs: 2
-  n_timesteps: !!float 1e5
-  policy: 'MlpPolicy'
-  n_steps: 512
-  batch_size: 512
-  cg_damping: !!float 1e-3
-  gae_lambda: 0.98
-  gamma: 0.99
-  learning_rate: !!float 1e-3
-  n_critic_updates: 20
-"""
+# the zoo file shipped with the repo (README's main command uses it too)
+ZOO_YML = Path(__file__).resolve().parents[1] / "hyperparams" / "trpo.yml"
 
 
 # ---- end to end (needs fasttrpo.trpo.TRPO and fasttrpo.evaluation) ----------------------------
@@ -106,8 +96,7 @@ def fake_trpo(monkeypatch):
 
 
 def test_train_builds_kwargs_from_zoo_file_and_overrides(tmp_path, capsys, fake_trpo):
-    yml = tmp_path / "trpo.yml"
-    yml.write_text(CARTPOLE_YML)
+    yml = ZOO_YML
     code = main(["train", "CartPole-v1", "--hyperparams", str(yml), "--seed", "3",
                  "--save", str(tmp_path / "m"), "--n_steps", "128", "--target_kl=0.02",
                  "--policy_kwargs", "dict(net_arch=[8], activation_fn=nn.ReLU)",

@@ -5,6 +5,8 @@ import pytest
 
 from fasttrpo._cython.forward import act, mlp_forward, mlp_num_params, work_size
 
+import reference
+
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-12}}
 TANH, RELU = 0, 1
@@ -18,21 +20,9 @@ def make_params(layer_sizes, dtype, rng, extra=0):
 
 
 def numpy_mlp(params, layer_sizes, activation, obs):
-    """h @ W + b per layer, activation between layers; float64."""
-    params = params.astype(np.float64)
-    h = obs.astype(np.float64)
-    off = 0
-    n_layers = len(layer_sizes) - 1
-    for layer in range(n_layers):
-        n_in, n_out = layer_sizes[layer], layer_sizes[layer + 1]
-        W = params[off:off + n_in * n_out].reshape(n_in, n_out)
-        off += n_in * n_out
-        b = params[off:off + n_out]
-        off += n_out
-        h = h @ W + b
-        if layer < n_layers - 1:
-            h = np.tanh(h) if activation == TANH else np.maximum(h, 0.0)
-    return h
+    """The float64 numpy reference forward (tests/reference.py), by activation code."""
+    name = "tanh" if activation == TANH else "relu"
+    return reference.mlp_forward(params.astype(np.float64), list(layer_sizes), name, obs)
 
 
 def sizes_arr(sizes):
