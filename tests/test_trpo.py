@@ -231,3 +231,23 @@ def test_cartpole_learns():
                  gae_lambda=0.98, cg_damping=1e-3, n_critic_updates=20)
     model.learn(40_000)  # ~2 s; seeds 0-3 reach a training mean of 250-300 here
     assert np.mean(model._collector.episode_rewards) > 200
+
+
+def test_eval_callback_keeps_best_model(tmp_path):
+    from fasttrpo.callbacks import EvalCallback
+
+    model = TRPO("MlpPolicy", "CartPole-v1", seed=0, **TINY)
+    callback = EvalCallback(gym.make("CartPole-v1"), n_eval_episodes=2, eval_freq=64,
+                            best_model_save_path=str(tmp_path))
+    model.learn(256, callback=callback)
+    best = tmp_path / "best_model.zip"
+    assert best.exists() and np.isfinite(callback.best_mean_reward)
+    loaded = TRPO.load(best)
+    obs = np.zeros(4, dtype=np.float32)
+    assert loaded.predict(obs, deterministic=True)[0] in (0, 1)
+
+
+def test_progress_bar(capsys):
+    model = TRPO("MlpPolicy", "CartPole-v1", seed=0, **TINY)
+    model.learn(128, progress_bar=True)
+    assert "128/128" in capsys.readouterr().err
