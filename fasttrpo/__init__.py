@@ -1,13 +1,21 @@
-"""fasttrpo: Trust Region Policy Optimization on the CPU with compiled analytic kernels."""
+"""fasttrpo: Trust Region Policy Optimization on the CPU with compiled analytic kernels.
 
-from fasttrpo.policies import (
-    BernoulliMLPPolicy,
-    CategoricalMLPPolicy,
-    GaussianMLPPolicy,
-    MultiCategoricalMLPPolicy,
-)
-from fasttrpo.trpo import TRPO
-from fasttrpo.value_function import ValueFunction
+The public classes are imported on first use (PEP 562), so ``import fasttrpo.runtime``
+loads numpy only, not numba, scipy, gymnasium or the compiled extensions.
+"""
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
+    from fasttrpo.policies import (
+        BernoulliMLPPolicy,
+        CategoricalMLPPolicy,
+        GaussianMLPPolicy,
+        MultiCategoricalMLPPolicy,
+    )
+    from fasttrpo.trpo import TRPO
+    from fasttrpo.value_function import ValueFunction
 
 __all__ = [
     "TRPO",
@@ -18,3 +26,34 @@ __all__ = [
     "ValueFunction",
 ]
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_LAZY = {
+    "TRPO": "fasttrpo.trpo",
+    "BernoulliMLPPolicy": "fasttrpo.policies",
+    "CategoricalMLPPolicy": "fasttrpo.policies",
+    "GaussianMLPPolicy": "fasttrpo.policies",
+    "MultiCategoricalMLPPolicy": "fasttrpo.policies",
+    "ValueFunction": "fasttrpo.value_function",
+}
+
+
+def __getattr__(name: str):
+    """Import a public class, or a submodule (``fasttrpo.policies``), on first access."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif not name.startswith("__"):
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise  # the submodule exists but a dependency of it is missing
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

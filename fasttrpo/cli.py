@@ -1,4 +1,5 @@
-"""The ``fasttrpo`` command: train a TRPO agent on a gymnasium environment, evaluate a saved one.
+"""The ``fasttrpo`` command: train a TRPO agent on a gymnasium environment, evaluate a saved one,
+export its policy for deployment.
 
 Examples
 --------
@@ -8,6 +9,8 @@ Examples
     fasttrpo train Pendulum-v1 --timesteps 1e5 --n-envs 2 --gamma 0.9 --save pendulum \\
         --policy_kwargs "dict(net_arch=[64, 64], activation_fn=nn.Tanh)"
     fasttrpo eval cartpole.zip --env CartPole-v1 --episodes 10
+    fasttrpo export cartpole.zip --format npz --output cartpole_policy.npz
+    fasttrpo export cartpole.zip --format c --output build/cartpole   # cartpole.c + .h
 
 Unrecognised ``--key value`` pairs given to ``train`` are TRPO hyperparameters; they override
 the entry read with ``--hyperparams`` (an rl-baselines3-zoo style YAML file).
@@ -101,6 +104,22 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="sample actions instead of taking the deterministic ones")
     evaluate.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
     evaluate.set_defaults(func=_eval)
+
+    export = commands.add_parser(
+        "export", allow_abbrev=False, help="export a saved model's policy for deployment",
+        description="Write the deterministic policy of a saved model (observation "
+                    "normalisation and action clipping included) as an .npz for the "
+                    "numpy-only fasttrpo.runtime, an ONNX graph, or a C99 source + header.")
+    export.add_argument("path", metavar="MODEL",
+                        help="model file (with or without '.zip'), or a policy .npz")
+    export.add_argument("--format", choices=("npz", "onnx", "c"), default=None,
+                        help="output format (default: from the --output suffix, else npz)")
+    export.add_argument("--output", "-o", required=True, metavar="PATH",
+                        help="output file; 'c' writes PATH.c and PATH.h")
+    export.add_argument("--name", default=None,
+                        help="C symbol prefix / ONNX graph name (default: the file stem)")
+    export.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+    export.set_defaults(func=_export)
     return parser
 
 
@@ -202,6 +221,23 @@ def _eval(args: argparse.Namespace, override_tokens: list[str]) -> int:
     rewards = _evaluate(model, args.env, args.episodes, deterministic, args.seed)
     print(f"model: {path}, env: {args.env}")
     _print_rewards(rewards, deterministic)
+    return 0
+
+
+def _export(args: argparse.Namespace, override_tokens: list[str]) -> int:
+    if Path(args.path).suffix == ".npz":  # a policy file: no need for the training stack
+        source = args.path
+    else:
+        from fasttrpo.trpo import TRPO
+
+        source = TRPO.load(resolve_load_path(args.path))
+    from fasttrpo.export import export
+
+    try:
+        written = export(source, args.output, format=args.format, name=args.name)
+    except ImportError as err:  # the onnx package is missing: the message says what to install
+        raise _UsageError(str(err)) from err
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from fasttrpo import spaces as space_utils
+from fasttrpo._threads import check_n_threads, gemm_may_thread, limit_threads
 from fasttrpo._validation import check_dtype
 from fasttrpo.callbacks import make_callback
 from fasttrpo.logger import Logger
@@ -38,7 +39,7 @@ DEFAULTS: dict[str, Any] = dict(
     sub_sampling_factor=1, stats_window_size=100, policy_kwargs=None, verbose=0, seed=None,
     # fasttrpo extras
     n_envs=1, dtype="float32", vf_optimizer="adam", normalize_obs=False,
-    normalize_reward=False, clip_obs=10.0, clip_reward=10.0, log_folder=None,
+    normalize_reward=False, clip_obs=10.0, clip_reward=10.0, log_folder=None, n_threads=None,
 )
 # sb3 arguments accepted for compatibility that change nothing here
 _IGNORED = {"device", "tensorboard_log", "_init_setup_model", "rollout_buffer_class",
@@ -132,6 +133,21 @@ class TRPO:
     normalize_obs, normalize_reward : bool, VecNormalize-style running normalisation (False).
     clip_obs, clip_reward : float, clipping after normalisation (10.0).
     log_folder : str or None, where ``progress.csv`` is written.
+    n_threads : int or None, the most threads ``learn`` and ``predict`` use: BLAS and OpenMP
+        pools (set through threadpoolctl for the duration of the call) and, once it has been
+        started, Numba's parallel layer (``numba.set_num_threads``; fasttrpo's own kernels
+        are serial); the previous limits are restored afterwards.
+        None (default) leaves the environment's settings (``OMP_NUM_THREADS``,
+        ``OPENBLAS_NUM_THREADS``, ``NUMBA_NUM_THREADS``, ...) in charge. ``n_threads=1`` is
+        usually fastest for small networks and keeps parallel runs from oversubscribing
+        cores. ``predict`` sets the limit only for batches large enough for BLAS to use
+        threads (it costs ~10 us), so single-observation calls pay nothing.
+
+    Notes
+    -----
+    ``export(path, format=...)`` writes the policy for deployment without this package's
+    training stack: ``"npz"`` for the numpy-only ``fasttrpo.runtime``, ``"onnx"`` or ``"c"``
+    (see ``fasttrpo.export``).
     """
 
     def __init__(self, policy: str, env, **kwargs) -> None:
@@ -177,6 +193,7 @@ class TRPO:
             raise ValueError(f"cg_damping: must be >= 0, got {hp['cg_damping']!r}")
         if not 0.0 < hp["line_search_shrinking_factor"] < 1.0:
             raise ValueError("line_search_shrinking_factor: must lie in (0, 1)")
+        hp["n_threads"] = check_n_threads(hp.get("n_threads"))
         if hp["vf_optimizer"] not in ("adam", "lbfgs"):
             raise ValueError(f"vf_optimizer: 'adam' or 'lbfgs', got {hp['vf_optimizer']!r}")
         policy_kwargs = dict(hp["policy_kwargs"] or {})
@@ -259,6 +276,12 @@ class TRPO:
             raise ValueError(f"total_timesteps: must be a positive integer, got {total_timesteps!r}")
         if self.env is None:
             raise ValueError("env: no environment attached; pass env= to TRPO.load or call set_env")
+        with limit_threads(self.hyperparams["n_threads"], refresh=True):
+            return self._learn(total_timesteps, callback, progress_bar, reset_num_timesteps,
+                               log_interval)
+
+    def _learn(self, total_timesteps, callback, progress_bar, reset_num_timesteps,
+               log_interval) -> "TRPO":
         if reset_num_timesteps:
             self.num_timesteps = 0
             self._collector.needs_reset = True
@@ -386,8 +409,43 @@ class TRPO:
             rows = self.obs_normalizer.normalize(rows)
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
         out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
-        actions = self.codec.to_env(self.policy._act_into(rows, deterministic, self.rng, out))
+        # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
+        # the batch is large enough for BLAS to use threads at all
+        n_threads = self.hyperparams["n_threads"]
+        if n_threads is not None and not gemm_may_thread(len(rows), self.policy.layout.layer_sizes):
+            n_threads = None
+        with limit_threads(n_threads):
+            out = self.policy._act_into(rows, deterministic, self.rng, out)
+        actions = self.codec.to_env(out)
         return (actions[0] if single else actions), state
+
+    # ---- deployment --------------------------------------------------------------------
+    def export(self, path, format: str | None = None, name: str | None = None) -> list[Path]:
+        """Write the policy for deployment: the deterministic action of ``predict``, with
+        the observation encoding, the frozen normalisation statistics and the action
+        clipping.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination; without a suffix the format's is appended (``"c"`` writes
+            ``<path>.c`` and ``<path>.h``).
+        format : {"npz", "onnx", "c"}, optional
+            ``"npz"``: for the numpy-only ``fasttrpo.runtime.load`` (which also samples);
+            ``"onnx"``: an ONNX graph (needs ``pip install "fasttrpo[export]"``);
+            ``"c"``: a self-contained C99 source and header with ``<name>_act``.
+            Default: from the suffix of ``path``, else ``"npz"``.
+        name : str, optional
+            ONNX graph name or C symbol prefix (default: the file stem).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written.
+        """
+        from fasttrpo.export import export
+
+        return export(self, path, format=format, name=name)
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -429,7 +487,7 @@ class TRPO:
         if meta.get("algorithm") != FORMAT_NAME:
             raise ValueError(f"{path}: not a fasttrpo TRPO model (algorithm={meta.get('algorithm')!r})")
         try:
-            hp = dict(meta["hyperparams"])
+            hp = {"n_threads": None, **meta["hyperparams"]}  # files from before n_threads
             obs_space = _space_from_json(meta["observation_space"])
             act_space = _space_from_json(meta["action_space"])
         except (KeyError, TypeError, ValueError) as err:

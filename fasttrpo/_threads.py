@@ -1,0 +1,81 @@
+"""Limit the threads of BLAS / OpenMP (threadpoolctl) and Numba for a block of code."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import pairwise
+
+import numba
+from threadpoolctl import ThreadpoolController
+
+_controller: ThreadpoolController | None = None
+# OpenBLAS runs a GEMM on one thread when m * n * k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by
+# default); below a quarter of that no BLAS threads, so a limit would change nothing
+SERIAL_GEMM_WORK = 65536
+
+
+def check_n_threads(value) -> int | None:
+    """``value`` if it is None or a positive int, else ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"n_threads: must be None or a positive integer, got {value!r}")
+    return int(value)
+
+
+def _get_controller(refresh: bool) -> ThreadpoolController:
+    # Building a controller scans the loaded libraries (~1 ms); reuse it on hot paths
+    # (predict) and rebuild it where that is cheap relative to the work (learn), so BLAS
+    # libraries loaded later are seen.
+    global _controller
+    if _controller is None or refresh:
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def gemm_may_thread(n_rows: int, layer_sizes) -> bool:
+    """Whether a forward pass of ``n_rows`` rows through an MLP with ``layer_sizes`` has a
+    matrix product large enough for BLAS to use several threads."""
+    widest = max(int(a) * int(b) for a, b in pairwise(layer_sizes))
+    return n_rows * widest > SERIAL_GEMM_WORK
+
+
+@contextmanager
+def limit_threads(n_threads: int | None, refresh: bool = False) -> Iterator[None]:
+    """Run the block with at most ``n_threads`` threads in every BLAS / OpenMP pool that
+    threadpoolctl finds and in Numba's parallel layer (if it has been launched); restore the
+    previous limits after.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        None leaves everything as the environment set it (``OMP_NUM_THREADS``,
+        ``OPENBLAS_NUM_THREADS``, ``NUMBA_NUM_THREADS``...).
+    refresh : bool, default False
+        Rescan the loaded libraries first (costs ~1 ms).
+    """
+    if n_threads is None:
+        yield
+        return
+    with _get_controller(refresh).limit(limits=n_threads):
+        if not _numba_pool_running():
+            yield
+            return
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(previous)
+
+
+def _numba_pool_running() -> bool:
+    """Whether Numba's parallel threading layer has been launched.
+
+    fasttrpo's kernels are serial; the limit matters only for ``parallel=True`` code that
+    already runs. Calling ``numba.set_num_threads`` would otherwise launch the layer (for
+    the OpenMP layer: load libgomp and start its threads, which makes a later ``fork`` of
+    the process unsafe) just to set a limit nothing uses.
+    """
+    from numba.np.ufunc import parallel
+
+    return bool(getattr(parallel, "_is_initialized", True))

@@ -1,0 +1,46 @@
+"""A trained ``TRPO`` model as a ``fasttrpo.runtime.Policy``: the one description every
+exporter (npz, ONNX, C) writes out."""
+
+import numpy as np
+
+from fasttrpo.runtime import Policy
+
+# ActionCodec.kind -> runtime head
+_HEADS = {"gaussian": "gaussian", "categorical": "categorical", "multidiscrete": "categorical",
+          "bernoulli": "bernoulli"}
+
+
+def policy_from_model(model) -> Policy:
+    """The deterministic-and-stochastic acting part of ``model`` as a runtime `Policy`.
+
+    Parameters
+    ----------
+    model : fasttrpo.TRPO
+        A trained (or loaded) model. Its observation statistics are frozen into the policy.
+
+    Returns
+    -------
+    fasttrpo.runtime.Policy
+        Holds copies of the policy parameters, the spaces and the normalisation statistics;
+        it computes the same actions as ``model.predict``.
+    """
+    from fasttrpo.kernels.mlp import ACTIVATIONS
+    from fasttrpo.trpo import _space_to_json
+
+    activation = {code: name for name, code in ACTIVATIONS.items()}
+
+    net = model.policy
+    normalizer = model.obs_normalizer
+    obs_mean = obs_std = None
+    clip_obs = 0.0
+    if normalizer is not None:
+        # the normaliser's own formula: std = sqrt(var + epsilon), in float64
+        obs_mean = np.array(normalizer.mean, dtype=np.float64)
+        obs_std = np.sqrt(np.asarray(normalizer.var, dtype=np.float64) + normalizer.epsilon)
+        clip_obs = float(normalizer.clip_obs)
+    return Policy(
+        _space_to_json(model.observation_space), _space_to_json(model.action_space),
+        layer_sizes=net.layout.layer_sizes, activation=activation[net.layout.activation],
+        head=_HEADS[model.codec.kind], nvec=net.nvec, params=net.get_params(),
+        obs_mean=obs_mean, obs_std=obs_std, clip_obs=clip_obs,
+    )

@@ -1,0 +1,190 @@
+"""ONNX export: one graph from an observation batch to the deterministic action, built with the
+``onnx`` package (no torch). Needs the ``export`` extra: ``pip install "fasttrpo[export]"``.
+
+The graph computes what ``TRPO.predict(obs, deterministic=True)`` computes:
+
+* input ``obs``: float32 ``(batch, *obs_shape)`` for a Box observation space, int64
+  ``(batch,)`` for a Discrete one (one-hot encoded in the graph by a ``Gather`` from an
+  identity matrix; values must lie in the space);
+* observation normalisation ``clip((x - mean) / std, -clip_obs, clip_obs)`` in float64, with
+  the frozen statistics, as ``predict`` does;
+* the MLP (``MatMul``, ``Add``, ``Tanh`` / ``Relu``) in float32 (a float64 policy is rounded
+  to float32);
+* output ``action``: Box means clipped to the bounds (``Max`` / ``Min``) in the space's dtype
+  and shape; int64 class indices (first maximum, plus the space's ``start``) of shape
+  ``(batch,)`` for Discrete and ``(batch, k)`` for MultiDiscrete; int8 ``logit > 0`` for
+  MultiBinary.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fasttrpo.runtime import FORMAT_VERSION, Policy
+
+OPSET = 17
+IR_VERSION = 8  # the IR version of opset 17: readable by onnxruntime >= 1.13
+
+
+def _require_onnx():
+    try:
+        import onnx
+    except ImportError as err:
+        raise ImportError('ONNX export needs the onnx package: pip install "fasttrpo[export]" '
+                          "(or pip install onnx)") from err
+    return onnx
+
+
+class _GraphBuilder:
+    """Collects nodes and initialisers with unique names."""
+
+    def __init__(self, onnx) -> None:
+        self.onnx = onnx
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def _name(self, prefix: str) -> str:
+        self._count += 1
+        return f"{prefix}_{self._count}"
+
+    def const(self, prefix: str, value: np.ndarray) -> str:
+        name = self._name(prefix)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], output: str | None = None, **attrs) -> str:
+        output = output or self._name(op_type.lower())
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [output], **attrs))
+        return output
+
+
+def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
+    """Build the ONNX model of ``policy``'s deterministic action.
+
+    Parameters
+    ----------
+    policy : fasttrpo.runtime.Policy
+    name : str, default "fasttrpo_policy"
+        The graph name.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Opset 17, IR version 8; checked with ``onnx.checker``. Input ``obs``, output
+        ``action`` (module docstring).
+    """
+    onnx = _require_onnx()
+    helper, tensor = onnx.helper, onnx.TensorProto
+    g = _GraphBuilder(onnx)
+    f32 = np.float32
+
+    # ---- observation -> encoded rows (N, obs_dim) -------------------------------------
+    discrete_obs = policy.observation_space["type"] == "Discrete"
+    norm = policy.normalize_obs
+    if discrete_obs:
+        obs_input = helper.make_tensor_value_info("obs", tensor.INT64, ["batch"])
+        index = "obs"
+        if policy.obs_start:
+            index = g.op("Sub", ["obs", g.const("obs_start", np.array(policy.obs_start))])
+        table = np.eye(policy.obs_dim, dtype=np.float64 if norm else f32)
+        x = g.op("Gather", [g.const("one_hot_table", table), index], axis=0)
+    else:
+        obs_input = helper.make_tensor_value_info("obs", tensor.FLOAT,
+                                                  ["batch", *policy.obs_shape])
+        x = "obs"
+        if policy.obs_shape != (policy.obs_dim,):
+            x = g.op("Reshape", [x, g.const("obs_rows", np.array([-1, policy.obs_dim]))])
+        if norm:
+            x = g.op("Cast", [x], to=tensor.DOUBLE)
+    if norm:
+        # z = clip((x - mean) / std, -clip_obs, clip_obs), in float64 as predict does
+        x = g.op("Sub", [x, g.const("obs_mean", policy.obs_mean)])
+        x = g.op("Div", [x, g.const("obs_std", policy.obs_std)])
+        x = g.op("Clip", [x, g.const("clip_low", np.array(-policy.clip_obs)),
+                          g.const("clip_high", np.array(policy.clip_obs))])
+        x = g.op("Cast", [x], to=tensor.FLOAT)
+
+    # ---- MLP: h = act(h W + b) on hidden layers, linear output --------------------------
+    last = len(policy.weights) - 1
+    for layer, (w, b) in enumerate(zip(policy.weights, policy.biases)):
+        x = g.op("MatMul", [x, g.const(f"W{layer}", w.astype(f32))])
+        x = g.op("Add", [x, g.const(f"b{layer}", b.astype(f32))])
+        if layer < last:
+            x = g.op("Tanh" if policy.activation == "tanh" else "Relu", [x])
+
+    # ---- head -> action -----------------------------------------------------------------
+    kind = policy.action_space["type"]
+    batch_shape = ["batch", *policy.action_shape]
+    if kind == "Box":
+        dtype = policy.action_dtype
+        elem = helper.np_dtype_to_tensor_dtype(dtype)
+        if dtype != f32:
+            x = g.op("Cast", [x], to=elem)
+        # clip(a, low, high); Clip takes scalar bounds only, Max / Min broadcast per column
+        if np.isfinite(policy.action_low.reshape(-1)).any():
+            x = g.op("Max", [x, g.const("action_low", policy.action_low.reshape(-1))])
+        if np.isfinite(policy.action_high.reshape(-1)).any():
+            x = g.op("Min", [x, g.const("action_high", policy.action_high.reshape(-1))])
+    elif kind == "MultiBinary":
+        elem = tensor.INT8
+        x = g.op("Greater", [x, g.const("zero", np.zeros(1, dtype=f32))])
+        x = g.op("Cast", [x], to=elem)
+    else:
+        elem = tensor.INT64
+        columns = []
+        start = 0
+        for n in policy.nvec.tolist():
+            block = x
+            if n != policy.layer_sizes[-1]:
+                block = g.op("Slice", [x, g.const("starts", np.array([start])),
+                                       g.const("ends", np.array([start + n])),
+                                       g.const("axes", np.array([1]))])
+            start += n
+            # first maximum, as numpy's argmax
+            columns.append(g.op("ArgMax", [block], axis=1, keepdims=int(kind != "Discrete"),
+                                select_last_index=0))
+        x = columns[0] if len(columns) == 1 else g.op("Concat", columns, axis=1)
+        offset = policy.action_start if kind == "MultiDiscrete" else policy.action_start[0]
+        if np.any(offset):
+            x = g.op("Add", [x, g.const("action_start", np.asarray(offset, dtype=np.int64))])
+    if kind in ("Box", "MultiBinary") and len(policy.action_shape) != 1:
+        x = g.op("Reshape", [x, g.const("action_shape", np.array([-1, *policy.action_shape]))])
+    g.op("Identity", [x], output="action")
+    action_output = helper.make_tensor_value_info("action", elem, batch_shape)
+
+    graph = helper.make_graph(g.nodes, name, [obs_input], [action_output], g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="fasttrpo", ir_version=IR_VERSION)
+    model.doc_string = (f"fasttrpo policy {' -> '.join(map(str, policy.layer_sizes))} "
+                        f"{policy.activation}, {policy.head} head: deterministic action")
+    helper.set_model_props(model, {"fasttrpo_policy_format_version": str(FORMAT_VERSION),
+                                   "observation_space": str(policy.observation_space),
+                                   "action_space": str(policy.action_space)})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_onnx(policy: Policy, path: str | os.PathLike, name: str = "fasttrpo_policy") -> Path:
+    """Write the ONNX model of ``policy`` (see `to_onnx`) to ``path``.
+
+    Parameters
+    ----------
+    policy : fasttrpo.runtime.Policy
+    path : str or os.PathLike
+        ".onnx" is appended when it has no suffix.
+    name : str
+        The graph name.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    target = Path(os.fspath(path))
+    if target.suffix == "":
+        target = target.with_name(target.name + ".onnx")
+    model = to_onnx(policy, name=name)
+    target.write_bytes(model.SerializeToString())
+    return target

@@ -1,0 +1,504 @@
+"""Run an exported policy with numpy alone: ``fasttrpo.runtime.load("policy.npz").act(obs)``.
+
+This module imports numpy and the Python standard library, nothing else: no numba, scipy,
+gymnasium or compiled extension, so it runs wherever numpy does (robots, game servers, small
+boards). ``fasttrpo/__init__.py`` imports nothing eagerly, so ``import fasttrpo.runtime``
+loads only this file. Write the file with ``model.export("policy.npz")`` or
+``fasttrpo export MODEL --format npz --output policy.npz``.
+
+A policy file is an uncompressed ``.npz`` (``numpy.savez``; nothing pickled) holding:
+
+=====================  ==================================================================
+``format``             ``"fasttrpo-policy"`` (str scalar)
+``format_version``     ``1`` (int scalar)
+``observation_space``  JSON of the observation space: ``{"type": "Box", "shape", "low",
+                       "high", "dtype"}`` or ``{"type": "Discrete", "n", "start"}``
+``action_space``       JSON of the action space: Box as above, ``{"type": "Discrete", "n",
+                       "start"}``, ``{"type": "MultiDiscrete", "nvec", "start"}`` or
+                       ``{"type": "MultiBinary", "n"}``
+``layer_sizes``        int64 ``[obs_dim, h_1, ..., out_dim]``
+``activation``         ``"tanh"`` or ``"relu"`` (after every layer but the last)
+``head``               ``"gaussian"``, ``"categorical"`` or ``"bernoulli"``
+``nvec``               int64, classes per categorical sub-action (empty for other heads)
+``params``             float32 or float64 ``[W0, b0, ..., WL, bL(, log_std)]``, each ``W``
+                       of shape (fan_in, fan_out) row-major; a layer is ``h @ W + b``
+``clip_obs``           float64 scalar; 0 when observations are not normalised
+``obs_mean``           float64 (obs_dim,), only with observation normalisation
+``obs_std``            float64 (obs_dim,), ``sqrt(var + epsilon)`` of the frozen statistics
+=====================  ==================================================================
+
+Examples
+--------
+>>> import fasttrpo.runtime
+>>> policy = fasttrpo.runtime.load("policy.npz")        # doctest: +SKIP
+>>> action = policy.act(obs)                             # doctest: +SKIP
+>>> actions = policy.act(obs_batch, deterministic=False, rng=np.random.default_rng(0))
+... # doctest: +SKIP
+"""
+
+import json
+import math
+import os
+import zipfile
+import zlib
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Policy", "load"]
+
+FORMAT_NAME = "fasttrpo-policy"
+FORMAT_VERSION = 1
+ACTIVATIONS = ("tanh", "relu")
+HEADS = ("gaussian", "categorical", "bernoulli")
+# every key a version-1 file must hold (obs_mean / obs_std only when clip_obs > 0)
+REQUIRED_KEYS = ("format", "format_version", "observation_space", "action_space",
+                 "layer_sizes", "activation", "head", "nvec", "params", "clip_obs")
+# what np.load / a damaged member can raise while a file is read
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+
+
+_SPACE_KEYS = {"Box": ("shape", "low", "high", "dtype"), "Discrete": ("n",),
+               "MultiDiscrete": ("nvec",), "MultiBinary": ("n",)}
+
+
+def _space_kind(name: str, space: dict, allowed: tuple[str, ...]) -> str:
+    """The ``type`` of a JSON space description, after checking its keys."""
+    kind = space.get("type")
+    if kind not in allowed:
+        raise ValueError(f"{name}: expected a {' or '.join(allowed)} space, got type {kind!r}")
+    missing = [key for key in _SPACE_KEYS[kind] if key not in space]
+    if missing:
+        raise ValueError(f"{name}: the {kind} description lacks {', '.join(missing)}")
+    return kind
+
+
+def _space_size(space: dict) -> int:
+    """Number of scalars in one sample of a (JSON-described) Box / MultiBinary space."""
+    shape = space["shape"] if space["type"] == "Box" else np.atleast_1d(space["n"]).tolist()
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _box_bounds(space: dict) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    dtype = np.dtype(space["dtype"])
+    low = np.array(space["low"], dtype=dtype).reshape(space["shape"])
+    high = np.array(space["high"], dtype=dtype).reshape(space["shape"])
+    return low, high, dtype
+
+
+class Policy:
+    """A trained MLP policy that computes actions with numpy, as ``TRPO.predict`` does.
+
+    Usually made by `load`; the constructor takes the contents of a policy file (see the
+    module docstring) and validates them.
+
+    Parameters
+    ----------
+    observation_space, action_space : dict
+        JSON-style descriptions of the spaces (module docstring).
+    layer_sizes : sequence of int
+        ``[obs_dim, h_1, ..., out_dim]``.
+    activation : {"tanh", "relu"}
+    head : {"gaussian", "categorical", "bernoulli"}
+    nvec : sequence of int
+        Classes per categorical sub-action (``[n]`` for ``Discrete``); empty otherwise.
+    params : ndarray, float32 or float64
+        Flat parameters ``[W0, b0, ..., WL, bL(, log_std)]``; their dtype is the
+        computation dtype.
+    obs_mean, obs_std : ndarray of shape (obs_dim,) or None
+        Frozen normalisation statistics (``obs_std = sqrt(var + epsilon)``), or None.
+    clip_obs : float
+        Clipping after normalisation (ignored without statistics).
+
+    Attributes
+    ----------
+    obs_shape : tuple of int
+        Shape of one raw observation (``()`` for Discrete).
+    obs_start : int
+        The Discrete observation space's ``start`` (0 for Box).
+    obs_dim : int
+        Width of an encoded observation (Discrete observations are one-hot encoded).
+    normalize_obs : bool
+        Whether ``obs_mean`` / ``obs_std`` / ``clip_obs`` are applied.
+    weights, biases : list of ndarray
+        ``W_l`` (fan_in, fan_out) and ``b_l`` (fan_out,), views into ``params``.
+    log_std : ndarray
+        Gaussian ``log_std`` (act_dim,); empty for discrete heads.
+    dtype : numpy.dtype
+        Computation dtype of the network.
+    action_shape : tuple of int
+        Shape of one action.
+    action_dtype : numpy.dtype
+        dtype of the actions returned by `act`.
+    action_low, action_high : ndarray
+        Box bounds (Box action spaces only).
+    action_start : ndarray of int64
+        Offsets added to class indices (Discrete: shape (1,); MultiDiscrete: (k,)).
+    """
+
+    def __init__(self, observation_space: dict, action_space: dict, layer_sizes, activation: str,
+                 head: str, nvec, params, obs_mean=None, obs_std=None,
+                 clip_obs: float = 0.0) -> None:
+        self.observation_space = dict(observation_space)
+        self.action_space = dict(action_space)
+        self.layer_sizes = [int(s) for s in np.asarray(layer_sizes, dtype=np.int64).reshape(-1)]
+        self.activation = str(activation)
+        self.head = str(head)
+        self.nvec = np.asarray(nvec, dtype=np.int64).reshape(-1)
+        params = np.asarray(params)
+        if params.dtype not in (np.float32, np.float64) or params.ndim != 1:
+            raise ValueError(f"params: expected a 1-D float32 or float64 array, got "
+                             f"{params.dtype} of shape {params.shape}")
+        self.params = np.ascontiguousarray(params)
+        self.dtype = self.params.dtype
+        self._check_structure()
+        self.weights: list[np.ndarray] = []
+        self.biases: list[np.ndarray] = []
+        offset = 0
+        for fan_in, fan_out in pairwise(self.layer_sizes):
+            self.weights.append(self.params[offset: offset + fan_in * fan_out]
+                                .reshape(fan_in, fan_out))
+            offset += fan_in * fan_out
+            self.biases.append(self.params[offset: offset + fan_out])
+            offset += fan_out
+        self.log_std = self.params[offset:]
+        self._set_observation(obs_mean, obs_std, clip_obs)
+        self._set_action()
+
+    # ---- validation ---------------------------------------------------------------------
+    def _check_structure(self) -> None:
+        sizes = self.layer_sizes
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer_sizes: expected >= 2 positive sizes, got {sizes}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head: expected one of {HEADS}, got {self.head!r}")
+        out_dim = sizes[-1]
+        if self.head == "categorical":
+            if self.nvec.size == 0 or (self.nvec < 1).any() or int(self.nvec.sum()) != out_dim:
+                raise ValueError(f"nvec: expected positive class counts summing to the output "
+                                 f"size {out_dim}, got {self.nvec.tolist()}")
+        elif self.nvec.size:
+            raise ValueError(f"nvec: must be empty for the {self.head} head, got {self.nvec}")
+        n_mlp = sum(a * b + b for a, b in pairwise(sizes))
+        expected = n_mlp + (out_dim if self.head == "gaussian" else 0)
+        if self.params.size != expected:
+            raise ValueError(f"params: expected {expected} values for layer_sizes {sizes} and "
+                             f"the {self.head} head, got {self.params.size}")
+        if not np.isfinite(self.params).all():
+            raise ValueError("params: contains NaN or infinite value(s)")
+
+    def _set_observation(self, obs_mean, obs_std, clip_obs) -> None:
+        space = self.observation_space
+        kind = _space_kind("observation_space", space, ("Box", "Discrete"))
+        if kind == "Box":
+            self.obs_shape = tuple(int(s) for s in space["shape"])
+            self._n_discrete_obs = 0
+            self.obs_start = 0
+            obs_dim = _space_size(space)
+        elif kind == "Discrete":
+            self.obs_shape = ()
+            self._n_discrete_obs = int(space["n"])
+            self.obs_start = int(space.get("start", 0))
+            obs_dim = self._n_discrete_obs
+        if obs_dim != self.layer_sizes[0]:
+            raise ValueError(f"observation_space: {obs_dim} inputs, but layer_sizes starts with "
+                             f"{self.layer_sizes[0]}")
+        self.obs_dim = obs_dim
+        if (obs_mean is None) != (obs_std is None):
+            raise ValueError("obs_mean, obs_std: give both or neither")
+        self.normalize_obs = obs_mean is not None
+        self.obs_mean = self.obs_std = None
+        self.clip_obs = float(clip_obs)
+        if self.normalize_obs:
+            mean = np.asarray(obs_mean, dtype=np.float64)
+            std = np.asarray(obs_std, dtype=np.float64)
+            for name, value in (("obs_mean", mean), ("obs_std", std)):
+                if value.shape != (obs_dim,) or not np.isfinite(value).all():
+                    raise ValueError(f"{name}: expected {obs_dim} finite values, got shape "
+                                     f"{value.shape}")
+            if not (std > 0).all():
+                raise ValueError("obs_std: must be positive")
+            if not (self.clip_obs > 0 and math.isfinite(self.clip_obs)):
+                raise ValueError(f"clip_obs: must be a positive number, got {clip_obs!r}")
+            self.obs_mean, self.obs_std = mean, std
+
+    def _set_action(self) -> None:
+        space = self.action_space
+        kind = _space_kind("action_space", space, tuple(_SPACE_KEYS))
+        out_dim = self.layer_sizes[-1]
+        expected_head = {"Box": "gaussian", "Discrete": "categorical",
+                         "MultiDiscrete": "categorical", "MultiBinary": "bernoulli"}[kind]
+        if expected_head != self.head:
+            raise ValueError(f"action_space: a {kind} space needs the {expected_head} head, "
+                             f"not {self.head}")
+        if kind == "Box":
+            self.action_low, self.action_high, self.action_dtype = _box_bounds(space)
+            self.action_shape = self.action_low.shape
+            width = _space_size(space)
+            self._low_flat = self.action_low.reshape(-1)
+            self._high_flat = self.action_high.reshape(-1)
+        elif kind == "Discrete":
+            self.action_shape, self.action_dtype = (), np.dtype(np.int64)
+            self.action_start = np.array([int(space.get("start", 0))], dtype=np.int64)
+            width = int(space["n"])
+            if self.nvec.tolist() != [width]:
+                raise ValueError(f"nvec: {self.nvec.tolist()} does not match {space}")
+        elif kind == "MultiDiscrete":
+            nvec = np.asarray(space["nvec"], dtype=np.int64)
+            self.action_shape, self.action_dtype = nvec.shape, np.dtype(np.int64)
+            self.action_start = np.asarray(space.get("start", 0), dtype=np.int64) + 0 * nvec
+            width = int(nvec.sum())
+            if nvec.tolist() != self.nvec.tolist():
+                raise ValueError(f"nvec: {self.nvec.tolist()} does not match {space}")
+        else:
+            self.action_shape = tuple(np.atleast_1d(space["n"]).tolist())
+            self.action_dtype = np.dtype(np.int8)
+            width = _space_size(space)
+        if width != out_dim:
+            raise ValueError(f"action_space: needs {width} network outputs, but layer_sizes "
+                             f"ends with {out_dim}")
+        self._action_kind = kind
+
+    # ---- computation --------------------------------------------------------------------
+    def preprocess(self, obs) -> tuple[np.ndarray, bool]:
+        """Encoded, normalised rows ``(N, obs_dim)`` of the network dtype, and whether ``obs``
+        was a single observation.
+
+        Box observations are flattened, Discrete ones one-hot encoded; with statistics,
+        ``clip((x - mean) / std, -clip_obs, clip_obs)`` is applied in float64, exactly as
+        ``TRPO.predict``.
+        """
+        raw = np.asarray(obs)
+        single = raw.shape == self.obs_shape
+        if single:
+            raw = raw[None]
+        if raw.ndim != len(self.obs_shape) + 1 or raw.shape[1:] != self.obs_shape:
+            raise ValueError(f"obs: expected shape {self.obs_shape} or (batch, *{self.obs_shape})"
+                             f", got {np.shape(obs)}")
+        if raw.dtype.kind not in "biuf":
+            raise ValueError(f"obs: dtype {raw.dtype} is not a real number type")
+        n_rows = raw.shape[0]
+        if self._n_discrete_obs:
+            index = raw.astype(np.int64) - self.obs_start
+            if (index < 0).any() or (index >= self._n_discrete_obs).any():
+                raise ValueError(f"obs: Discrete observation outside {self.observation_space}: "
+                                 f"{raw}")
+            rows = np.zeros((n_rows, self.obs_dim))
+            rows[np.arange(n_rows), index] = 1.0
+        else:
+            rows = raw.reshape(n_rows, self.obs_dim)
+            if not np.isfinite(rows).all():
+                raise ValueError("obs: contains NaN or infinite value(s)")
+        if self.normalize_obs:
+            # (x - mean) / sqrt(var + eps), clipped to [-clip_obs, clip_obs], in float64
+            # (np.maximum / np.minimum: np.clip's Python wrapper costs more on small arrays)
+            rows = np.subtract(rows, self.obs_mean, dtype=np.float64)
+            rows /= self.obs_std
+            np.maximum(rows, -self.clip_obs, out=rows)
+            np.minimum(rows, self.clip_obs, out=rows)
+        return np.ascontiguousarray(rows, dtype=self.dtype), single
+
+    def forward(self, obs) -> np.ndarray:
+        """Distribution parameters (N, out_dim) of a batch (or (out_dim,) for one
+        observation): Gaussian means, or logits (categorical, Bernoulli)."""
+        rows, single = self.preprocess(obs)
+        out = self._mlp(rows)
+        return out[0] if single else out
+
+    def _mlp(self, h: np.ndarray) -> np.ndarray:
+        last = len(self.weights) - 1
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w  # h W + b, then the activation on hidden layers
+            h += b
+            if layer < last:
+                if self.activation == "tanh":
+                    np.tanh(h, out=h)
+                else:
+                    np.maximum(h, 0, out=h)
+        return h
+
+    def act(self, obs, deterministic: bool = True,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        """Action for one observation, or actions for a batch.
+
+        Parameters
+        ----------
+        obs : array_like
+            One observation (the observation space's shape; a scalar for ``Discrete``) or a
+            batch ``(N, *shape)``.
+        deterministic : bool, default True
+            True: the Gaussian mean (clipped to the Box bounds), the most likely class of
+            each categorical (first maximum) or ``logit > 0`` for each Bernoulli.
+            False: a sample, drawn as ``TRPO.predict`` draws it, so a generator in the same
+            state gives the same actions.
+        rng : numpy.random.Generator, optional
+            Source of the sampling noise (a fresh unseeded generator when None).
+
+        Returns
+        -------
+        ndarray
+            As ``TRPO.predict``: Box actions of the space's dtype and shape, clipped to the
+            bounds; int64 class indices (``Discrete``: shape (N,) or a scalar;
+            ``MultiDiscrete``: (N, k)) including the space's ``start``; int8 0/1 for
+            ``MultiBinary``. A single observation gives an unbatched action.
+        """
+        rows, single = self.preprocess(obs)
+        out = self._mlp(rows)
+        if not deterministic and rng is None:
+            rng = np.random.default_rng()
+        actions = self._sample(out, deterministic, rng)
+        return actions[0] if single else actions
+
+    def _sample(self, out: np.ndarray, deterministic: bool, rng) -> np.ndarray:
+        n_rows = out.shape[0]
+        kind = self._action_kind
+        if kind == "Box":
+            if not deterministic:
+                # a = mu + exp(log_std) * eps, eps ~ N(0, I), the noise TRPO.predict draws
+                noise = rng.standard_normal(out.shape, dtype=self.dtype)
+                out = out + np.exp(self.log_std) * noise
+            clipped = np.minimum(np.maximum(out, self._low_flat), self._high_flat)
+            return clipped.astype(self.action_dtype, copy=False).reshape(n_rows,
+                                                                         *self.action_shape)
+        if kind == "MultiBinary":
+            if deterministic:
+                bits = out > 0
+            else:
+                # a = [u < sigmoid(z)], u ~ U[0, 1); sigmoid without overflow
+                noise = rng.random(out.shape, dtype=self.dtype)
+                e = np.exp(-np.abs(out))
+                bits = noise < np.where(out >= 0, 1 / (1 + e), e / (1 + e))
+            return bits.astype(self.action_dtype).reshape(n_rows, *self.action_shape)
+        noise = None if deterministic else rng.random((n_rows, self.nvec.size), dtype=self.dtype)
+        choice = np.empty((n_rows, self.nvec.size), dtype=np.int64)
+        start = 0
+        for j, n in enumerate(self.nvec.tolist()):
+            logits = out[:, start: start + n]
+            start += n
+            if deterministic:
+                choice[:, j] = np.argmax(logits, axis=1)  # first maximum
+                continue
+            # inverse CDF of softmax: first i with sum_{l <= i} p_l > u * sum(p)
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            cum = np.cumsum(p, axis=1)
+            target = noise[:, j] * cum[:, -1]
+            picked = (cum <= target[:, None]).sum(axis=1)
+            last_positive = n - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
+            choice[:, j] = np.where(picked < n, picked, last_positive)
+        choice += self.action_start
+        return choice[:, 0] if kind == "Discrete" else choice
+
+    __call__ = act
+
+    def __repr__(self) -> str:
+        sizes = " -> ".join(map(str, self.layer_sizes))
+        norm = ", normalised obs" if self.normalize_obs else ""
+        return (f"fasttrpo.runtime.Policy({sizes}, {self.activation}, {self.head} head, "
+                f"{self.dtype}{norm})")
+
+
+def _scalar(arrays: dict, key: str, kind: type):
+    value = arrays[key]
+    if value.shape != ():
+        raise ValueError(f"entry {key!r} must be a scalar, got shape {value.shape}")
+    value = value.item()
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise ValueError(f"entry {key!r} must be a {kind.__name__}, got {value!r}")
+
+
+def load(path: str | os.PathLike) -> Policy:
+    """Load a policy file written by ``TRPO.export(path, format="npz")``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; ``path`` + ".npz" is tried when ``path`` has no suffix and does not exist.
+
+    Returns
+    -------
+    Policy
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is corrupt or truncated, is not a fasttrpo policy file (a model ``.zip``
+        from ``TRPO.save`` is not one: export it), has an unsupported ``format_version``,
+        lacks an entry or holds inconsistent values. The message names the file.
+    """
+    source = Path(os.fspath(path))
+    if not source.exists() and source.suffix == "":
+        source = source.with_name(source.name + ".npz")  # as export appends it
+    if not source.exists():
+        raise FileNotFoundError(f"policy file not found: {Path(os.fspath(path))}")
+    if source.is_dir():
+        raise ValueError(f"{source}: is a directory, not a fasttrpo policy file")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        archive = np.load(source, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")  # noqa: TRY004
+        with archive:
+            for key in archive.files:
+                arrays[key] = archive[key]
+    except _READ_ERRORS as err:
+        raise ValueError(f"{source}: not a readable fasttrpo policy file; it is truncated, "
+                         f"corrupt or of another kind ({err})") from err
+    if "format" not in arrays:
+        hint = (" (a TRPO model file? export it: fasttrpo export MODEL --format npz)"
+                if "policy/params" in arrays else "")
+        raise ValueError(f"{source}: not a fasttrpo policy file, it has no 'format' entry{hint}")
+    try:
+        name = _scalar(arrays, "format", str)
+        if name != FORMAT_NAME:
+            raise ValueError(f"format is {name!r}, expected {FORMAT_NAME!r}")
+        if "format_version" not in arrays:
+            raise KeyError("format_version")
+        version = _scalar(arrays, "format_version", int)
+        if version != FORMAT_VERSION:
+            newer = "; upgrade fasttrpo" if version > FORMAT_VERSION else ""
+            raise ValueError(f"format_version {version} is not supported (this fasttrpo reads "
+                             f"version {FORMAT_VERSION}){newer}")
+        missing = [key for key in REQUIRED_KEYS if key not in arrays]
+        clip_obs = _scalar(arrays, "clip_obs", float) if "clip_obs" in arrays else 0.0
+        if clip_obs > 0:
+            missing += [key for key in ("obs_mean", "obs_std") if key not in arrays]
+        if missing:
+            raise KeyError(", ".join(missing))
+        spaces = {}
+        for key in ("observation_space", "action_space"):
+            spaces[key] = json.loads(_scalar(arrays, key, str))
+            if not isinstance(spaces[key], dict):
+                raise ValueError(f"entry {key!r} is not a JSON object")  # noqa: TRY004
+        return Policy(
+            spaces["observation_space"], spaces["action_space"],
+            layer_sizes=_int_vector(arrays, "layer_sizes"),
+            activation=_scalar(arrays, "activation", str),
+            head=_scalar(arrays, "head", str),
+            nvec=_int_vector(arrays, "nvec"),
+            params=arrays["params"],
+            obs_mean=arrays.get("obs_mean") if clip_obs > 0 else None,
+            obs_std=arrays.get("obs_std") if clip_obs > 0 else None,
+            clip_obs=clip_obs,
+        )
+    except KeyError as err:
+        raise ValueError(f"{source}: fasttrpo policy file lacks entry {err}") from err
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{source}: invalid fasttrpo policy file: {err}") from err
+
+
+def _int_vector(arrays: dict, key: str) -> np.ndarray:
+    value = arrays[key]
+    if value.ndim != 1 or value.dtype.kind not in "iu":
+        raise ValueError(f"entry {key!r} must be a 1-D integer array, got {value.dtype} "
+                         f"{value.shape}")
+    return value.astype(np.int64)

@@ -1,0 +1,113 @@
+"""``n_threads``: learn and predict run under BLAS / OpenMP / Numba thread limits that are
+restored afterwards; None leaves the environment's settings alone."""
+
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from fasttrpo import TRPO
+from fasttrpo.callbacks import BaseCallback
+from fasttrpo.serialization import load_archive, save_archive
+
+from toy_envs import MatchEnv
+
+TINY = dict(n_steps=64, batch_size=32, policy_kwargs=dict(net_arch=[8]), n_critic_updates=2)
+
+
+def _blas_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info()]
+
+
+class RecordThreads(BaseCallback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def _on_step(self) -> bool:
+        self.seen.append((tuple(_blas_threads()), numba.get_num_threads()))
+        return True
+
+
+def _spy_on_predict(model, seen):
+    act_into = model.policy._act_into
+
+    def spy(*args):
+        seen.append((tuple(_blas_threads()), numba.get_num_threads()))
+        return act_into(*args)
+
+    model.policy._act_into = spy
+
+
+def test_n_threads_limits_learn_and_predict_then_restores():
+    numba.get_num_threads()  # launches Numba's threading layer, so its limit applies too
+    before = (_blas_threads(), numba.get_num_threads())
+    model = TRPO("MlpPolicy", MatchEnv("box"), seed=0, n_threads=1, **TINY)
+    record = RecordThreads()
+    model.learn(64, callback=record)
+    assert record.seen and all(blas and set(blas) == {1} and nb == 1
+                               for blas, nb in record.seen)
+    assert (_blas_threads(), numba.get_num_threads()) == before
+    seen = []
+    _spy_on_predict(model, seen)
+    model.predict(np.zeros((5000, 4), dtype=np.float32), deterministic=True)
+    assert seen and set(seen[0][0]) == {1} and seen[0][1] == 1
+    assert (_blas_threads(), numba.get_num_threads()) == before
+    # one observation: BLAS runs it on one thread anyway, so no limit (and no cost) is set
+    model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
+    assert seen[1] == (tuple(before[0]), before[1])
+
+
+def test_default_leaves_thread_settings_alone():
+    numba.get_num_threads()  # launch the layer first, as the callback's call would
+    before = (tuple(_blas_threads()), numba.get_num_threads())
+    model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)
+    assert model.hyperparams["n_threads"] is None
+    record = RecordThreads()
+    model.learn(64, callback=record)
+    assert set(record.seen) == {before}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_n_threads_validation(bad):
+    with pytest.raises(ValueError, match="n_threads: must be None or a positive integer"):
+        TRPO("MlpPolicy", MatchEnv("box"), n_threads=bad, **TINY)
+
+
+def test_n_threads_is_saved_and_can_be_overridden(tmp_path):
+    model = TRPO("MlpPolicy", MatchEnv("box"), seed=0, n_threads=2, **TINY)
+    path = model.save(tmp_path / "model")
+    assert TRPO.load(path).hyperparams["n_threads"] == 2
+    assert TRPO.load(path, n_threads=None).hyperparams["n_threads"] is None
+    # a file written before n_threads existed loads with the default
+    meta, arrays = load_archive(path)
+    del meta["hyperparams"]["n_threads"]
+    old = save_archive(tmp_path / "old", meta, arrays)
+    loaded = TRPO.load(old)
+    assert loaded.hyperparams["n_threads"] is None
+    obs = np.zeros(4, dtype=np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
+                                  model.predict(obs, deterministic=True)[0])
+
+
+def test_limit_does_not_launch_numbas_threading_layer():
+    """Serial kernels need no Numba pool: a limit must not start one (nor load libgomp)."""
+    script = textwrap.dedent("""
+        from threadpoolctl import threadpool_info
+        from numba.np.ufunc import parallel
+        from fasttrpo._threads import limit_threads
+        with limit_threads(1, refresh=True):
+            inside = [pool["num_threads"] for pool in threadpool_info()]
+        assert inside and set(inside) == {1}, inside
+        assert not parallel._is_initialized
+        assert all(pool["internal_api"] != "openmp" for pool in threadpool_info())
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
