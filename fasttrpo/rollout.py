@@ -36,9 +36,11 @@ class RolloutBuffer:
         self.obs = np.zeros((n_steps, n_envs, obs_dim), dtype=dtype)
         self.actions = np.zeros((n_steps, n_envs, action_width), dtype=dtype)
         self.rewards = np.zeros((n_steps, n_envs))
-        self.terminated = np.zeros((n_steps, n_envs), dtype=np.uint8)
-        self.dones = np.zeros((n_steps, n_envs), dtype=np.uint8)
-        self.valid = np.ones((n_steps, n_envs), dtype=bool)
+        # one (3, T, E) block so the compiled step recorder takes a single array
+        self.flags = np.zeros((3, n_steps, n_envs), dtype=np.uint8)
+        self.terminated, self.dones = self.flags[0], self.flags[1]
+        self.valid = self.flags[2].view(bool)
+        self.valid[:] = True
         self.last_obs = np.zeros((n_envs, obs_dim), dtype=dtype)
         self.final_obs: dict[tuple[int, int], np.ndarray] = {}
 
@@ -95,11 +97,10 @@ class RolloutCollector:
         self.dtype = np.dtype(dtype)
         self._raw_rows = np.zeros((self.n_envs, encoder.obs_dim))  # encoded, unnormalised
         self._obs_rows = np.zeros((self.n_envs, encoder.obs_dim), dtype=self.dtype)
-        self._pending_reset = np.zeros(self.n_envs, dtype=np.uint8)
-        self._episode_return = np.zeros(self.n_envs)
-        self._episode_length = np.zeros(self.n_envs, dtype=np.int64)
-        self._finished_return = np.zeros(self.n_envs)
-        self._finished_length = np.zeros(self.n_envs, dtype=np.int64)
+        # running episode return | returns finished this step
+        self._float_state = np.zeros((2, self.n_envs))
+        # running episode length | lengths finished this step | NEXT_STEP reset pending
+        self._int_state = np.zeros((3, self.n_envs), dtype=np.int64)
         self.episode_rewards: deque[float] = deque(maxlen=stats_window_size)
         self.episode_lengths: deque[int] = deque(maxlen=stats_window_size)
         self.needs_reset = True
@@ -121,9 +122,8 @@ class RolloutCollector:
     def reset(self, seed: int | None = None) -> None:
         raw_obs, _ = self.env.reset(seed=seed)
         self._set_obs(raw_obs)
-        self._pending_reset[:] = 0
-        self._episode_return[:] = 0.0
-        self._episode_length[:] = 0
+        self._float_state[:] = 0.0
+        self._int_state[:] = 0
         self.needs_reset = False
 
     def collect(self, policy, buffer: RolloutBuffer, rng: np.random.Generator,
@@ -139,7 +139,7 @@ class RolloutCollector:
         buffer.final_obs.clear()
         n_valid = 0
         same_step, scaler = self.same_step, self.reward_scaler
-        valid_rows = buffer.valid.view(np.uint8)
+        float_state, int_state = self._float_state, self._int_state
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
             actions = policy._act_into(self._obs_rows, False, rng, buffer.actions[t])
@@ -148,15 +148,13 @@ class RolloutCollector:
             truncated = np.asarray(truncated, dtype=bool)
             n_step_valid, n_finished = record_step(
                 np.asarray(rewards, dtype=np.float64), terminated.view(np.uint8),
-                truncated.view(np.uint8), self._pending_reset, not same_step,
-                self._episode_return, self._episode_length, buffer.rewards[t],
-                buffer.terminated[t], buffer.dones[t], valid_rows[t],
-                self._finished_return, self._finished_length,
+                truncated.view(np.uint8), t, buffer.rewards, buffer.flags, float_state,
+                int_state, not same_step,
             )
             n_valid += n_step_valid
             for i in range(n_finished):
-                self.episode_rewards.append(float(self._finished_return[i]))
-                self.episode_lengths.append(int(self._finished_length[i]))
+                self.episode_rewards.append(float(float_state[1, i]))
+                self.episode_lengths.append(int(int_state[1, i]))
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))

@@ -55,58 +55,61 @@ def clip_actions(const floating[:, ::1] actions not None, const double[::1] low 
 
 
 def record_step(const double[::1] rewards not None, const unsigned char[::1] terminated not None,
-                const unsigned char[::1] truncated not None,
-                unsigned char[::1] pending_reset not None, bint next_step_autoreset,
-                double[::1] episode_return not None, int64_t[::1] episode_length not None,
-                double[::1] rewards_row not None, unsigned char[::1] terminated_row not None,
-                unsigned char[::1] dones_row not None, unsigned char[::1] valid_row not None,
-                double[::1] finished_return not None, int64_t[::1] finished_length not None):
-    """Record one vector step of E envs; returns ``(n_valid, n_finished)``.
+                const unsigned char[::1] truncated not None, Py_ssize_t t,
+                double[:, ::1] buffer_rewards not None, unsigned char[:, :, ::1] buffer_flags not None,
+                double[:, ::1] float_state not None, int64_t[:, ::1] int_state not None,
+                bint next_step_autoreset):
+    """Record one vector step of E envs at row ``t`` of a rollout; returns
+    ``(n_valid, n_finished)``.
 
     A row is valid unless it is a NEXT_STEP autoreset step (``pending_reset``): such a row is
     no transition and is stored with reward 0, ``terminated = done = 1`` (cutting GAE there).
-    Episode returns/lengths accumulate raw rewards; finished episodes are written to
-    ``finished_return[:n_finished]`` / ``finished_length[:n_finished]``. ``pending_reset`` is
-    updated for the next step (NEXT_STEP mode only). Raises ValueError on a non-finite reward.
+    Episode returns/lengths accumulate raw rewards; finished episodes are listed in
+    ``float_state[1, :n_finished]`` (returns) and ``int_state[1, :n_finished]`` (lengths).
+    Raises ValueError on a non-finite reward. Few, whole arrays on purpose: every memoryview
+    argument costs ~0.3 us to acquire, more than the work for a handful of envs.
 
-    All arrays (E,): rewards float64; terminated/truncated/pending_reset uint8 (bool views);
-    episode_return float64, episode_length int64; rows are this step's buffer rows.
+    rewards (E,) float64; terminated, truncated (E,) uint8 (bool views);
+    buffer_rewards (T, E) float64; buffer_flags (3, T, E) uint8: terminated, done, valid;
+    float_state (2, E) float64: running episode return, finished returns;
+    int_state (3, E) int64: running episode length, finished lengths, pending reset (0/1).
     """
     cdef Py_ssize_t n_envs = rewards.shape[0], e
     cdef Py_ssize_t n_valid = 0, n_finished = 0
     cdef bint done, valid
-    for name, arr_len in (("terminated", terminated.shape[0]), ("truncated", truncated.shape[0]),
-                          ("pending_reset", pending_reset.shape[0]),
-                          ("episode_return", episode_return.shape[0]),
-                          ("rewards_row", rewards_row.shape[0]),
-                          ("finished_return", finished_return.shape[0])):
-        if arr_len != n_envs:
-            raise ValueError(f"{name}: length {arr_len} differs from the {n_envs} envs")
+    if (terminated.shape[0] != n_envs or truncated.shape[0] != n_envs
+            or buffer_rewards.shape[1] != n_envs or buffer_flags.shape[0] != 3
+            or buffer_flags.shape[2] != n_envs or float_state.shape[0] != 2
+            or float_state.shape[1] != n_envs or int_state.shape[0] != 3
+            or int_state.shape[1] != n_envs):
+        raise ValueError(f"record_step: arrays do not all hold {n_envs} envs in the documented layout")
+    if not 0 <= t < buffer_rewards.shape[0] or buffer_flags.shape[1] != buffer_rewards.shape[0]:
+        raise ValueError(f"t: row {t} outside the buffer of {buffer_rewards.shape[0]} steps")
     for e in range(n_envs):
         if not isfinite(rewards[e]):
             raise ValueError(f"env: the environment returned a non-finite reward {rewards[e]} "
                              f"(env {e})")
     with nogil:
         for e in range(n_envs):
-            valid = not pending_reset[e]
+            valid = not int_state[2, e]
             done = terminated[e] or truncated[e]
-            valid_row[e] = valid
+            buffer_flags[2, t, e] = valid
             if valid:
                 n_valid += 1
-                rewards_row[e] = rewards[e]
-                terminated_row[e] = terminated[e] != 0
-                dones_row[e] = done
-                episode_return[e] += rewards[e]
-                episode_length[e] += 1
+                buffer_rewards[t, e] = rewards[e]
+                buffer_flags[0, t, e] = terminated[e] != 0
+                buffer_flags[1, t, e] = done
+                float_state[0, e] += rewards[e]
+                int_state[0, e] += 1
                 if done:
-                    finished_return[n_finished] = episode_return[e]
-                    finished_length[n_finished] = episode_length[e]
+                    float_state[1, n_finished] = float_state[0, e]
+                    int_state[1, n_finished] = int_state[0, e]
                     n_finished += 1
-                    episode_return[e] = 0.0
-                    episode_length[e] = 0
+                    float_state[0, e] = 0.0
+                    int_state[0, e] = 0
             else:
-                rewards_row[e] = 0.0
-                terminated_row[e] = 1
-                dones_row[e] = 1
-            pending_reset[e] = next_step_autoreset and valid and done
+                buffer_rewards[t, e] = 0.0
+                buffer_flags[0, t, e] = 1
+                buffer_flags[1, t, e] = 1
+            int_state[2, e] = next_step_autoreset and valid and done
     return n_valid, n_finished
