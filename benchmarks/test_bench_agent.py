@@ -86,3 +86,13 @@ def test_end_to_end_zoo(benchmark, env_id, seed):
     wall, mean, std = benchmark.pedantic(zoo_run, args=(env_id, seed), rounds=1, iterations=1)
     benchmark.extra_info.update(learn_wall_s=wall, eval_mean=mean, eval_std=std)
     print(f"\n{env_id} seed {seed}: learn {wall:.2f} s, eval {mean:.1f} +- {std:.1f}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_end_to_end_hopper(benchmark, seed):
+    """Hopper-v5 1e6 steps with the zoo's MuJoCo entry (needs ``mujoco``; ~3 min a seed)."""
+    pytest.importorskip("mujoco")
+    wall, mean, std = benchmark.pedantic(zoo_run, args=("Hopper-v5", seed), rounds=1, iterations=1)
+    benchmark.extra_info.update(learn_wall_s=wall, eval_mean=mean, eval_std=std)
+    print(f"\nHopper-v5 seed {seed}: learn {wall:.1f} s, eval {mean:.1f} +- {std:.1f}")
