@@ -62,7 +62,8 @@ def test_n_threads_limits_learn_and_predict_then_restores():
     assert seen[1] == (tuple(before[0]), before[1])
 
 
-def test_default_leaves_thread_settings_alone():
+def test_default_leaves_stated_thread_settings_alone(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the environment states a count: obey it
     numba.get_num_threads()  # launch the layer first, as the callback's call would
     before = (tuple(_blas_threads()), numba.get_num_threads())
     model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)
@@ -70,6 +71,18 @@ def test_default_leaves_thread_settings_alone():
     record = RecordThreads()
     model.learn(64, callback=record)
     assert set(record.seen) == {before}
+
+
+def test_default_is_one_thread_when_the_environment_says_nothing(monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    numba.get_num_threads()
+    before = (tuple(_blas_threads()), numba.get_num_threads())
+    model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)
+    record = RecordThreads()
+    model.learn(64, callback=record)
+    assert set(record.seen) == {(tuple(1 for _ in before[0]), 1)}
+    assert (tuple(_blas_threads()), numba.get_num_threads()) == before  # restored after
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
