@@ -5,49 +5,18 @@ Run: ``python -m pytest benchmarks/test_bench_agent.py --benchmark-only -s``
 """
 
 import time
-from typing import ClassVar
 
 import gymnasium as gym
-import numpy as np
 import pytest
-from gymnasium.vector import AutoresetMode, VectorEnv
 
+from benchmarks import _config
+from benchmarks.harness import NullVectorEnv  # step costs ~nothing: time is the policy's
 from fasttrpo import TRPO
 from fasttrpo.evaluation import evaluate_policy
 from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
 from fasttrpo.rollout import RolloutBuffer
 
 ZOO = "hyperparams/trpo.yml"
-
-
-class NullVectorEnv(VectorEnv):
-    """A vector env whose step costs ~nothing, so a rollout's time is the policy overhead:
-    encoding, the compiled forward + sampling, action conversion, buffer writes, episode
-    bookkeeping. Episodes are truncated every 200 steps."""
-
-    metadata: ClassVar[dict] = {"autoreset_mode": AutoresetMode.SAME_STEP}
-
-    def __init__(self, num_envs, obs_dim, action_space):
-        self.num_envs = num_envs
-        self.single_observation_space = gym.spaces.Box(-1, 1, (obs_dim,), np.float32)
-        self.single_action_space = action_space
-        self.observation_space = self.single_observation_space
-        self.action_space = action_space
-        self._obs = np.zeros((num_envs, obs_dim), np.float32)
-        self._reward = np.ones(num_envs)
-        self._false = np.zeros(num_envs, bool)
-        self._true = np.ones(num_envs, bool)
-        self._final_info = {"final_obs": self._obs, "_final_obs": self._true}
-        self._t = 0
-
-    def reset(self, *, seed=None, options=None):
-        return self._obs, {}
-
-    def step(self, actions):
-        self._t += 1
-        if self._t % 200:
-            return self._obs, self._reward, self._false, self._false, {}
-        return self._obs, self._reward, self._false, self._true, self._final_info
 
 
 @pytest.mark.parametrize("n_envs", [1, 8])
@@ -62,6 +31,8 @@ def test_policy_overhead_per_vector_step(benchmark, n_envs, space):
     buffer = RolloutBuffer(1000, n_envs, model.encoder.obs_dim, model.policy.action_width,
                            model.dtype)
     benchmark(collector.collect, model.policy, buffer, model.rng)
+    if benchmark.stats is None:  # --benchmark-disable (CI smoke): ran once, nothing timed
+        return
     per_step_us = benchmark.stats.stats.median / 1000 * 1e6
     benchmark.extra_info["per_vector_step_us"] = per_step_us
     print(f"\n{space} n_envs={n_envs}: {per_step_us:.2f} us per vector step")
@@ -69,6 +40,8 @@ def test_policy_overhead_per_vector_step(benchmark, n_envs, space):
 
 def zoo_run(env_id, seed, timesteps=None):
     kwargs, settings = zoo_to_trpo_kwargs(load_zoo_hyperparams(ZOO, env_id))
+    if _config.MODE == "smoke":  # CI: exercise the code path, not the learning
+        timesteps = 2 * settings["n_envs"] * kwargs.get("n_steps", 2048)
     model = TRPO("MlpPolicy", env_id, n_envs=settings["n_envs"], seed=seed, **kwargs)
     t0 = time.perf_counter()
     model.learn(timesteps or settings["n_timesteps"])

@@ -39,7 +39,13 @@ def effective_n_threads(n_threads: int | None) -> int | None:
     """
     if n_threads is not None:
         return n_threads
-    return None if any(os.environ.get(name) for name in THREAD_ENV_VARS) else 1
+    global _environment_states_threads
+    if _environment_states_threads is None:  # read once: predict() calls this per action
+        _environment_states_threads = any(os.environ.get(name) for name in THREAD_ENV_VARS)
+    return None if _environment_states_threads else 1
+
+
+_environment_states_threads: bool | None = None
 
 
 def _get_controller(refresh: bool) -> ThreadpoolController:

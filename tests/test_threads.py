@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from fasttrpo import TRPO
+from fasttrpo import TRPO, _threads
 from fasttrpo.callbacks import BaseCallback
 from fasttrpo.serialization import load_archive, save_archive
 
@@ -64,6 +64,7 @@ def test_n_threads_limits_learn_and_predict_then_restores():
 
 def test_default_leaves_stated_thread_settings_alone(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the environment states a count: obey it
+    monkeypatch.setattr(_threads, "_environment_states_threads", None)  # read it anew
     numba.get_num_threads()  # launch the layer first, as the callback's call would
     before = (tuple(_blas_threads()), numba.get_num_threads())
     model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)
@@ -76,6 +77,7 @@ def test_default_leaves_stated_thread_settings_alone(monkeypatch):
 def test_default_is_one_thread_when_the_environment_says_nothing(monkeypatch):
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_threads, "_environment_states_threads", None)
     numba.get_num_threads()
     before = (tuple(_blas_threads()), numba.get_num_threads())
     model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)

@@ -1,0 +1,202 @@
+"""End-to-end training runs of fasttrpo and sb3-contrib with the rl-baselines3-zoo TRPO
+hyperparameters (``hyperparams/trpo.yml``), recording learning curves.
+
+Both libraries get the same entry of the same file, the same seed, gymnasium's registered env
+(default wrappers: TimeLimit, OrderEnforcing, PassiveEnvChecker), ``n_envs`` copies stepped in
+turn in one process, and one thread (torch.set_num_threads(1); fasttrpo is single-threaded).
+The stacks differ only where each library's own vector env differs: fasttrpo takes
+``gymnasium.make_vec(..., "sync")`` (SAME_STEP autoreset); sb3 its ``DummyVecEnv`` with
+``Monitor`` (``make_vec_env``), plus ``VecNormalize`` when the zoo says ``normalize``.
+
+A curve point is taken at the end of every rollout (before the update): timesteps, wall
+seconds since ``learn`` started and the mean return of the last 10 and 100 training episodes
+(stochastic policy). The final score is a deterministic evaluation of 10 episodes on a fresh
+env seeded 10000..10009, the same for both libraries.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams" / "trpo.yml"
+EVAL_EPISODES = 10
+EVAL_SEED = 10_000
+# The zoo's published score per env (benchmark.md, single run, 1e5 / 1e6 steps)
+ZOO_SCORE = {"CartPole-v1": 500.0, "Pendulum-v1": -175.0, "Hopper-v5": 3618.0}
+_warm: set = set()
+
+
+def zoo_entry(env_id: str) -> dict:
+    from fasttrpo.hyperparams import load_zoo_hyperparams
+
+    return dict(load_zoo_hyperparams(HYPERPARAMS, env_id))
+
+
+def _curve_point(timesteps: int, wall: float, returns) -> dict:
+    returns = list(returns)
+    return {"timesteps": int(timesteps), "wall_s": float(wall), "episodes": len(returns),
+            "mean_last10": float(np.mean(returns[-10:])) if returns else None,
+            "mean_last100": float(np.mean(returns[-100:])) if returns else None}
+
+
+class _UpdateClock:
+    """Time spent in updates: from each rollout's end to the next env step (or the end)."""
+
+    def __init__(self) -> None:
+        self.update_s = 0.0
+        self._since: float | None = None
+
+    def rollout_end(self) -> None:
+        self._since = time.perf_counter()
+
+    def step(self) -> None:
+        if self._since is not None:
+            self.update_s += time.perf_counter() - self._since
+            self._since = None
+
+    def rollout_end_to(self, end: float) -> None:
+        if self._since is not None:
+            self.update_s += end - self._since
+            self._since = None
+
+
+def evaluate(predict, env_id: str, obs_transform=None) -> list[float]:
+    """Deterministic returns of ``predict(obs) -> action`` over the evaluation episodes."""
+    env = gym.make(env_id)
+    returns = []
+    try:
+        for episode in range(EVAL_EPISODES):
+            obs, _ = env.reset(seed=EVAL_SEED + episode)
+            total, done = 0.0, False
+            while not done:
+                action = predict(obs if obs_transform is None else obs_transform(obs))
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return returns
+
+
+def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
+                 n_steps: int | None = None) -> dict:
+    from fasttrpo import TRPO
+    from fasttrpo.callbacks import BaseCallback
+    from fasttrpo.hyperparams import zoo_to_trpo_kwargs
+
+    entry = zoo_entry(env_id)
+    if n_steps is not None:
+        entry["n_steps"] = n_steps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kwargs, run = zoo_to_trpo_kwargs(entry)
+    total = int(timesteps or run["n_timesteps"])
+    curve: list[dict] = []
+    split = _UpdateClock()
+
+    class Curve(BaseCallback):
+        def _on_step(self):
+            split.step()
+            return True
+
+        def _on_rollout_end(self):
+            split.rollout_end()
+            curve.append(_curve_point(self.model.num_timesteps, time.perf_counter() - start,
+                                      self.model._collector.episode_rewards))
+
+    if env_id not in _warm:  # load the Numba cache / first-call costs outside the timing
+        TRPO(run["policy"], env_id, n_envs=run["n_envs"], seed=seed,
+             **{**kwargs, "n_steps": 64}).learn(128 * run["n_envs"])
+        _warm.add(env_id)
+    setup_start = time.perf_counter()
+    model = TRPO(run["policy"], env_id, n_envs=run["n_envs"], seed=seed, **kwargs)
+    setup_s = time.perf_counter() - setup_start
+    start = time.perf_counter()
+    model.learn(total, callback=Curve())
+    learn_s = time.perf_counter() - start
+    split.rollout_end_to(start + learn_s)
+    curve.append(_curve_point(model.num_timesteps, learn_s, model._collector.episode_rewards))
+    scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id)
+    return {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
+            "update_s": split.update_s, "rollout_s": learn_s - split.update_s,
+            "curve": curve, "eval_returns": scores, "eval_mean": float(np.mean(scores)),
+            "hyperparams": {k: v for k, v in kwargs.items() if k != "policy_kwargs"},
+            "n_envs": run["n_envs"]}
+
+
+def run_sb3(env_id: str, seed: int, timesteps: int | None = None, n_steps: int | None = None,
+            use_sde: bool = True) -> dict:
+    """sb3-contrib TRPO with the zoo entry; ``use_sde=False`` drops the zoo's gSDE keys."""
+    import torch
+    from sb3_contrib import TRPO as SB3TRPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    entry = zoo_entry(env_id)
+    if n_steps is not None:
+        entry["n_steps"] = n_steps
+    total = int(timesteps or entry.pop("n_timesteps"))
+    entry.pop("n_timesteps", None)
+    n_envs = int(entry.pop("n_envs", 1))
+    policy = entry.pop("policy", "MlpPolicy")
+    normalize = entry.pop("normalize", False)
+    if not use_sde:
+        entry.pop("use_sde", None)
+        entry.pop("sde_sample_freq", None)
+    if isinstance(entry.get("policy_kwargs"), str):
+        raise TypeError("policy_kwargs strings are not used by the benchmarked entries")
+    curve: list[dict] = []
+    split = _UpdateClock()
+
+    class Curve(BaseCallback):
+        def _on_step(self):
+            split.step()
+            return True
+
+        def _on_rollout_end(self):
+            split.rollout_end()
+            curve.append(_curve_point(self.model.num_timesteps, time.perf_counter() - start,
+                                      [info["r"] for info in self.model.ep_info_buffer]))
+
+    if ("sb3", env_id) not in _warm:  # torch's first-call costs outside the timing
+        SB3TRPO(policy, make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, device="cpu",
+                **{**entry, "n_steps": 64, "batch_size": 64}).learn(128 * n_envs)
+        _warm.add(("sb3", env_id))
+    setup_start = time.perf_counter()
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    if normalize:  # the zoo: VecNormalize with the algorithm's gamma
+        env = VecNormalize(env, gamma=entry.get("gamma", 0.99))
+    model = SB3TRPO(policy, env, seed=seed, device="cpu", verbose=0, **entry)
+    setup_s = time.perf_counter() - setup_start
+    start = time.perf_counter()
+    model.learn(total, callback=Curve())
+    learn_s = time.perf_counter() - start
+    split.rollout_end_to(start + learn_s)
+    curve.append(_curve_point(model.num_timesteps, learn_s,
+                              [info["r"] for info in model.ep_info_buffer]))
+    transform = None
+    if normalize:
+        env.training = False
+        transform = env.normalize_obs
+    scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id, transform)
+    return {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
+            "update_s": split.update_s, "rollout_s": learn_s - split.update_s,
+            "curve": curve, "eval_returns": scores, "eval_mean": float(np.mean(scores)),
+            "hyperparams": entry, "n_envs": n_envs}
+
+
+def time_to_score(curve: list[dict], threshold: float, key: str = "mean_last10"):
+    """(timesteps, wall seconds) of the first curve point whose ``key`` >= threshold."""
+    for point in curve:
+        value = point.get(key)
+        if value is not None and point["episodes"] >= 10 and value >= threshold:
+            return point["timesteps"], point["wall_s"]
+    return None, None
