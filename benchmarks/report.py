@@ -664,7 +664,7 @@ def build_report(records, machine: dict, meta: dict, figures: dict) -> str:
                    "fasttrpo rollout loop", "sb3-contrib rollout loop", "loop vs sb3"],
                   rows) + "\n")
         add("*Policy* columns: the per-step policy work alone. fasttrpo: observation encoding, "
-            "`policy._act_into` (noise + Cython forward) and `to_env`; sb3-contrib: "
+            "`policy.act_into` (noise + Cython forward) and `to_env`; sb3-contrib: "
             "`obs_as_tensor`, `policy(obs)` (actor, critic, sample, log-prob) under `no_grad`, "
             "`.numpy()`, `np.clip`, as in its `collect_rollouts`; torch forward+sample: an "
             "`nn.Sequential` forward plus a sample under `inference_mode`, the least torch can "
@@ -931,7 +931,7 @@ def _profile_section(records, e2e):
         lines.append("**Acting, per vector step** (Gaussian 64x64, parts timed alone):\n")
         lines.append(table(["envs", "fasttrpo", "sb3-contrib"], rows) + "\n")
         lines.append("fasttrpo's Cython forward itself is a few µs; at 1 env, the fixed costs "
-                     "around it (observation validation/encoding, the `_act_into` buffer lookup "
+                     "around it (observation validation/encoding, the `act_into` buffer lookup "
                      "and noise draw, `np.clip` and the cast in `to_env`) are of the same size. "
                      "sb3-contrib's cost is almost all torch dispatch overhead of small ops.\n")
     env = select(records, suite="profile", group="env")

@@ -3,7 +3,7 @@
 What each library does between ``env.step`` calls during a rollout:
 
 - ``fasttrpo``: the rollout collector's work: encode the observations into the policy's rows,
-  ``policy._act_into`` (Cython forward + sampling, no JIT) and ``codec.to_env`` (clip / cast);
+  ``policy.act_into`` (Cython forward + sampling, no JIT) and ``codec.to_env`` (clip / cast);
 - ``fasttrpo predict``: the public ``TRPO.predict(obs)`` (input checks included);
 - ``sb3-contrib``: what ``OnPolicyAlgorithm.collect_rollouts`` does per step: ``obs_as_tensor``,
   ``policy(obs)`` under ``no_grad`` (actor and critic forward, sample, log-prob),
@@ -66,10 +66,10 @@ def test_acting(benchmark, net, n_envs, impl):
         rows = np.zeros((n_envs, net.obs_dim), dtype=policy.dtype)
         out = np.zeros((n_envs, policy.action_width), dtype=policy.dtype)
 
-        def step():  # RolloutCollector: _set_obs, then _act_into and to_env
+        def step():  # RolloutCollector: _set_obs, then act_into and to_env
             encoder.encode(raw_obs, raw_rows)
             rows[:] = raw_rows
-            return codec.to_env(policy._act_into(rows, False, rng, out))
+            return codec.to_env(policy.act_into(rows, False, rng, out))
 
         run_timed(benchmark, step)
         return

@@ -6,7 +6,7 @@
   minibatch gradient (128 rows), the whole value fit (160 Adam steps) and ``TRPO.train``;
   the same parts of the PyTorch reference where they exist.
 - ``acting``: the parts of one vector step's policy work (1 and 8 envs): observation
-  encoding, ``_act_into`` (noise draw + Cython forward), ``to_env``; sb3-contrib's parts.
+  encoding, ``act_into`` (noise draw + Cython forward), ``to_env``; sb3-contrib's parts.
 - ``env``: one vector step of CartPole-v1 x 2 in each library's env stack (gymnasium's
   ``SyncVectorEnv`` for fasttrpo, sb3's ``DummyVecEnv`` + ``Monitor``), fixed actions.
 
@@ -135,7 +135,7 @@ def test_acting_parts_fasttrpo(benchmark, part, n_envs):
     out = np.zeros((n_envs, model.policy.action_width), dtype=np.float32)
     rng = np.random.default_rng(0)
     fns = {"encode": lambda: model.encoder.encode(raw, raw_rows),
-           "act_into": lambda: model.policy._act_into(rows, False, rng, out),
+           "act_into": lambda: model.policy.act_into(rows, False, rng, out),
            "to_env": lambda: model.codec.to_env(out)}
     run_timed(benchmark, fns[part])
 

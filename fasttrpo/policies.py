@@ -99,9 +99,9 @@ class MLPPolicy:
         """
         obs = self._obs(obs)
         out = np.empty((obs.shape[0], self.action_width), dtype=self.dtype)
-        return self._act_into(obs, deterministic, rng or np.random.default_rng(), out)
+        return self.act_into(obs, deterministic, rng or np.random.default_rng(), out)
 
-    def _act_into(self, obs: np.ndarray, deterministic: bool, rng, out: np.ndarray) -> np.ndarray:
+    def act_into(self, obs: np.ndarray, deterministic: bool, rng, out: np.ndarray) -> np.ndarray:
         """``act`` on validated, C-contiguous ``obs`` of the policy dtype, written to ``out``."""
         n_rows = obs.shape[0]
         buffers = self._act_buffers.get(n_rows)

@@ -142,7 +142,7 @@ class RolloutCollector:
         float_state, int_state = self._float_state, self._int_state
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
-            actions = policy._act_into(self._obs_rows, False, rng, buffer.actions[t])
+            actions = policy.act_into(self._obs_rows, False, rng, buffer.actions[t])
             raw_obs, rewards, terminated, truncated, info = self.env.step(self.codec.to_env(actions))
             terminated = np.asarray(terminated, dtype=bool)
             truncated = np.asarray(truncated, dtype=bool)

@@ -132,3 +132,33 @@ class ActionCodec:
         if self.kind == "multidiscrete":
             return (raw.reshape(n_rows, -1) - self.space.start).astype(np.float64)
         return raw.reshape(n_rows, self.width).astype(np.float64)
+
+
+def space_to_json(space: spaces.Space) -> dict:
+    """A JSON-serialisable description of a supported space (inverse: `space_from_json`)."""
+    if isinstance(space, spaces.Box):
+        return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(),
+                "shape": list(space.shape), "dtype": str(space.dtype)}
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    raise ValueError(f"space: {space} cannot be saved")
+
+
+def space_from_json(data: dict) -> spaces.Space:
+    """The space described by `space_to_json` output; ValueError on an unknown description."""
+    kind = data.get("type")
+    if kind == "Box":
+        low = np.array(data["low"], dtype=data["dtype"]).reshape(data["shape"])
+        high = np.array(data["high"], dtype=data["dtype"]).reshape(data["shape"])
+        return spaces.Box(low, high, dtype=data["dtype"])
+    if kind == "Discrete":
+        return spaces.Discrete(data["n"], start=data["start"])
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(data["nvec"], start=data["start"])
+    if kind == "MultiBinary":
+        return spaces.MultiBinary(data["n"])
+    raise ValueError(f"space: unknown saved space {data!r}")

@@ -13,6 +13,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from fasttrpo import spaces as space_utils
+from fasttrpo.spaces import space_from_json, space_to_json
 from fasttrpo._threads import (
     check_n_threads,
     effective_n_threads,
@@ -32,7 +33,7 @@ from fasttrpo.policies import (
 )
 from fasttrpo.rollout import RolloutBuffer, RolloutCollector
 from fasttrpo.serialization import load_archive, save_archive
-from fasttrpo.trpo_step import trpo_step
+from fasttrpo.trpo_step import StepOutcome, trpo_step
 from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
 from fasttrpo.value_function import ValueFunction
 
@@ -75,34 +76,6 @@ def _net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
     if isinstance(arch, (list, tuple)) and all(isinstance(a, (int, np.integer)) for a in arch):
         return tuple(arch), tuple(arch)
     raise ValueError(f"policy_kwargs: net_arch must be a list of ints or dict(pi=..., vf=...), got {arch!r}")
-
-
-def _space_to_json(space: gym.Space) -> dict:
-    if isinstance(space, gym.spaces.Box):
-        return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(),
-                "shape": list(space.shape), "dtype": str(space.dtype)}
-    if isinstance(space, gym.spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
-    if isinstance(space, gym.spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
-    raise ValueError(f"space: {space} cannot be saved")
-
-
-def _space_from_json(data: dict) -> gym.Space:
-    kind = data.get("type")
-    if kind == "Box":
-        low = np.array(data["low"], dtype=data["dtype"]).reshape(data["shape"])
-        high = np.array(data["high"], dtype=data["dtype"]).reshape(data["shape"])
-        return gym.spaces.Box(low, high, dtype=data["dtype"])
-    if kind == "Discrete":
-        return gym.spaces.Discrete(data["n"], start=data["start"])
-    if kind == "MultiDiscrete":
-        return gym.spaces.MultiDiscrete(data["nvec"], start=data["start"])
-    if kind == "MultiBinary":
-        return gym.spaces.MultiBinary(data["n"])
-    raise ValueError(f"space: unknown saved space {data!r}")
 
 
 class TRPO:
@@ -378,7 +351,7 @@ class TRPO:
             cg_max_steps=self.cg_max_steps, cg_damping=self.cg_damping,
             line_search_shrinking_factor=self.line_search_shrinking_factor,
             line_search_max_iter=self.line_search_max_iter)
-        if not info.accepted and info.reason.startswith("x^T F x"):
+        if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=2)
         value_loss = self.vf_fitter.fit(obs, returns, self.rng)
         self._n_updates += 1
@@ -421,7 +394,7 @@ class TRPO:
         if n_threads is not None and not gemm_may_thread(len(rows), self.policy.layout.layer_sizes):
             n_threads = None
         with limit_threads(n_threads):
-            out = self.policy._act_into(rows, deterministic, self.rng, out)
+            out = self.policy.act_into(rows, deterministic, self.rng, out)
         actions = self.codec.to_env(out)
         return (actions[0] if single else actions), state
 
@@ -462,8 +435,8 @@ class TRPO:
         meta = {
             "algorithm": FORMAT_NAME,
             "hyperparams": hp,
-            "observation_space": _space_to_json(self.observation_space),
-            "action_space": _space_to_json(self.action_space),
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
             "num_timesteps": int(self.num_timesteps),
             "n_updates": int(self._n_updates),
             "rng_state": self.rng.bit_generator.state,
@@ -494,8 +467,8 @@ class TRPO:
             raise ValueError(f"{path}: not a fasttrpo TRPO model (algorithm={meta.get('algorithm')!r})")
         try:
             hp = {"n_threads": None, **meta["hyperparams"]}  # files from before n_threads
-            obs_space = _space_from_json(meta["observation_space"])
-            act_space = _space_from_json(meta["action_space"])
+            obs_space = space_from_json(meta["observation_space"])
+            act_space = space_from_json(meta["action_space"])
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
         hp.update(overrides)

@@ -5,6 +5,7 @@ Schulman et al. (2015), "Trust Region Policy Optimization", Appendix C: maximise
 ``mean KL(pi_old || pi_theta) <= max_kl``.
 """
 
+import enum
 import math
 from dataclasses import dataclass
 
@@ -13,6 +14,16 @@ import numpy as np
 from fasttrpo._validation import float_array
 from fasttrpo.kernels import policy as policy_kernels
 from fasttrpo.policies import MLPPolicy
+
+
+class StepOutcome(enum.Enum):
+    """How a policy step ended; the ``reason`` text of `TRPOStepInfo` is for people only."""
+
+    ACCEPTED = "accepted"
+    #: ``x^T F x`` of the CG solution was not positive and finite: no step can be scaled
+    BAD_CURVATURE = "bad_curvature"
+    #: no line-search candidate kept the KL bound and improved the surrogate
+    LINE_SEARCH_FAILED = "line_search_failed"
 
 
 @dataclass
@@ -29,7 +40,8 @@ class TRPOStepInfo:
     cg_iterations : int
     line_search_steps : int, candidates evaluated.
     step_fraction : float, the accepted fraction of the full step (0 when rejected).
-    reason : str, why a step was rejected ("" when accepted).
+    outcome : StepOutcome, how the step ended (branch on this, not on ``reason``).
+    reason : str, why a step was rejected, for people ("" when accepted).
     """
 
     accepted: bool
@@ -40,6 +52,7 @@ class TRPOStepInfo:
     cg_iterations: int
     line_search_steps: int
     step_fraction: float
+    outcome: StepOutcome = StepOutcome.ACCEPTED
     reason: str = ""
 
 
@@ -96,11 +109,13 @@ def trpo_step(
         grad, cg_damping, cg_max_steps
     )
     info = TRPOStepInfo(
-        accepted=False, surrogate_before=surrogate_before, surrogate_after=surrogate_before,
+        accepted=False, outcome=StepOutcome.LINE_SEARCH_FAILED,
+        surrogate_before=surrogate_before, surrogate_after=surrogate_before,
         kl=0.0, x_fisher_x=x_fisher_x, cg_iterations=cg_iterations, line_search_steps=0,
         step_fraction=0.0,
     )
     if not (x_fisher_x > 0.0 and math.isfinite(x_fisher_x)):
+        info.outcome = StepOutcome.BAD_CURVATURE
         info.reason = f"x^T F x = {x_fisher_x} is not positive and finite"
         return info
     # s = sqrt(2 max_kl / x^T F x) x puts 0.5 s^T F s = max_kl, the quadratic model of the KL
@@ -126,10 +141,12 @@ def trpo_step(
         ):
             policy.set_params(candidate)
             info.accepted = True
+            info.outcome = StepOutcome.ACCEPTED
             info.surrogate_after = float(surrogate)
             info.kl = float(kl)
             info.step_fraction = fraction
             return info
         fraction *= line_search_shrinking_factor
+    info.outcome = StepOutcome.LINE_SEARCH_FAILED
     info.reason = "line search found no step within the KL bound that improves the surrogate"
     return info

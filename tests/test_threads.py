@@ -34,13 +34,13 @@ class RecordThreads(BaseCallback):
 
 
 def _spy_on_predict(model, seen):
-    act_into = model.policy._act_into
+    act_into = model.policy.act_into
 
     def spy(*args):
         seen.append((tuple(_blas_threads()), numba.get_num_threads()))
         return act_into(*args)
 
-    model.policy._act_into = spy
+    model.policy.act_into = spy
 
 
 def test_n_threads_limits_learn_and_predict_then_restores():

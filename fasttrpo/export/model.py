@@ -25,7 +25,7 @@ def policy_from_model(model) -> Policy:
         it computes the same actions as ``model.predict``.
     """
     from fasttrpo.kernels.mlp import ACTIVATIONS
-    from fasttrpo.trpo import _space_to_json
+    from fasttrpo.spaces import space_to_json
 
     activation = {code: name for name, code in ACTIVATIONS.items()}
 
@@ -39,7 +39,7 @@ def policy_from_model(model) -> Policy:
         obs_std = np.sqrt(np.asarray(normalizer.var, dtype=np.float64) + normalizer.epsilon)
         clip_obs = float(normalizer.clip_obs)
     return Policy(
-        _space_to_json(model.observation_space), _space_to_json(model.action_space),
+        space_to_json(model.observation_space), space_to_json(model.action_space),
         layer_sizes=net.layout.layer_sizes, activation=activation[net.layout.activation],
         head=_HEADS[model.codec.kind], nvec=net.nvec, params=net.get_params(),
         obs_mean=obs_mean, obs_std=obs_std, clip_obs=clip_obs,
