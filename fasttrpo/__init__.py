@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         GaussianMLPPolicy,
         MultiCategoricalMLPPolicy,
     )
-    from fasttrpo.trpo import TRPO
+    from fasttrpo.algorithms.trpo import TRPO
     from fasttrpo.value_function import ValueFunction
 
 __all__ = [
@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _LAZY = {
-    "TRPO": "fasttrpo.trpo",
+    "TRPO": "fasttrpo.algorithms.trpo",
     "BernoulliMLPPolicy": "fasttrpo.policies",
     "CategoricalMLPPolicy": "fasttrpo.policies",
     "GaussianMLPPolicy": "fasttrpo.policies",

@@ -191,7 +191,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if args.save is not None:  # fail now rather than after training
         Path(args.save).absolute().parent.mkdir(parents=True, exist_ok=True)
 
-    from fasttrpo.trpo import TRPO
+    from fasttrpo.algorithms.trpo import TRPO
 
     model = TRPO(run["policy"], args.env_id, **kwargs)
     learn_start = time.perf_counter()
@@ -212,7 +212,7 @@ def _eval(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if args.episodes < 1:
         raise _UsageError("--episodes: expected >= 1")
 
-    from fasttrpo.trpo import TRPO
+    from fasttrpo.algorithms.trpo import TRPO
 
     model = TRPO.load(path)
     if args.seed is not None and isinstance(getattr(model, "rng", None), np.random.Generator):
@@ -228,7 +228,7 @@ def _export(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if Path(args.path).suffix == ".npz":  # a policy file: no need for the training stack
         source = args.path
     else:
-        from fasttrpo.trpo import TRPO
+        from fasttrpo.algorithms.trpo import TRPO
 
         source = TRPO.load(resolve_load_path(args.path))
     from fasttrpo.export import export

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fasttrpo.config import TRPOConfig
+
 __all__ = [
     "load_zoo_hyperparams",
     "parse_cli_overrides",
@@ -38,12 +40,10 @@ _NORMALIZE_KEYS = {
     "gamma": None,  # fasttrpo's reward scaling discounts with TRPO's own gamma
 }
 _NORMALIZE_IGNORED = {"epsilon", "training", "norm_obs_keys"}
-# keys whose YAML value must be a number; PyYAML reads "1e-3" (no dot) as a string
-_NUMERIC_KEYS = {
-    "learning_rate", "gamma", "gae_lambda", "cg_damping", "target_kl",
-    "line_search_shrinking_factor", "n_steps", "batch_size", "cg_max_steps",
-    "line_search_max_iter", "n_critic_updates", "sub_sampling_factor", "n_timesteps", "n_envs",
-}
+# keys whose YAML value must be a number (PyYAML reads "1e-3", without a dot, as a string):
+# the config's int and float fields, and the zoo's own step count
+_NUMERIC_KEYS = {name for name in TRPOConfig.field_names()
+                 if TRPOConfig.field_type(name) in (int, float)} | {"n_timesteps"}
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _SCHEDULE_RE = re.compile(r"^\s*(lin|linear|exp|const)_", re.IGNORECASE)
 _TORCH_PREFIXES = ("th.nn.", "torch.nn.")
@@ -330,9 +330,12 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any]) -> tuple[dict, dict]:
             kwargs[key] = dict(value)
         elif key in _NUMERIC_KEYS:
             kwargs[key] = _number(key, value)
-        else:
+        elif key in TRPOConfig.field_names() or key in TRPOConfig.SB3_IGNORED:
             _check_schedule(key, value)
             kwargs[key] = value
+        else:
+            raise ValueError(f"{key}: not a TRPO hyperparameter; known: "
+                             f"{', '.join(TRPOConfig.field_names())}")
     return kwargs, settings
 
 

@@ -193,9 +193,13 @@ def test_cli_overrides():
     assert overrides == {"n_steps": 128, "learning_rate": 3e-4, "normalize_advantage": False,
                          "policy_kwargs": {"net_arch": [8], "activation_fn": "nn.ReLU"},
                          "log_std_init": -2, "note": "hello world", "target_kl": None}
-    entry = {**load_zoo_hyperparams(TRPO_YML, "CartPole-v1"), **overrides}
+    known = {k: v for k, v in overrides.items() if k not in ("log_std_init", "note")}
+    entry = {**load_zoo_hyperparams(TRPO_YML, "CartPole-v1"), **known}
     kwargs, _ = zoo_to_trpo_kwargs(entry)
     assert kwargs["n_steps"] == 128 and kwargs["batch_size"] == 512
+    # a key that is no TRPO hyperparameter is named before any env is made
+    with pytest.raises(ValueError, match="note: not a TRPO hyperparameter"):
+        zoo_to_trpo_kwargs({**entry, "note": "hello world"})
     with pytest.raises(ValueError, match="policy_kwargs"):
         parse_cli_overrides(["--policy_kwargs", "dict(x=__import__('os'))"])
     with pytest.raises(ValueError, match="missing value"):

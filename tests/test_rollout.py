@@ -7,7 +7,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
 import fasttrpo
-from fasttrpo.rollout import RolloutBuffer, RolloutCollector
+from fasttrpo.rollout import RolloutBatch, VectorEnvSampler
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 from fasttrpo.value_function import ValueFunction
 
@@ -50,18 +50,19 @@ def test_gae_through_vector_env_matches_loop(mode, terminate_at, limit):
     encoder = ObsEncoder.for_space(env.single_observation_space)
     codec = ActionCodec.for_space(env.single_action_space)
     policy = fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64, seed=0)
-    collector = RolloutCollector(env, encoder, codec, dtype=np.float64)
-    buffer = RolloutBuffer(n_steps, n_envs, 2, 1, np.float64)
+    collector = VectorEnvSampler(env, encoder, codec, dtype=np.float64)
+    buffer = RolloutBatch(n_steps, n_envs, 2, 1, np.float64)
     rng = np.random.default_rng(0)
-    n_valid, ok = collector.collect(policy, buffer, rng)
-    assert ok
+    assert collector.collect(policy, buffer, rng)
     value = linear_value().predict
-    adv, ret = buffer.advantages_and_returns(value, GAMMA, LAM)
+    adv, ret = buffer.advantages_and_returns("reward", value, GAMMA, LAM)
     if mode == AutoresetMode.SAME_STEP:
-        assert buffer.valid.all() and n_valid == n_steps * n_envs
+        assert buffer.valid.all()
     else:
         assert not buffer.valid.all()  # the reset rows are marked
-        assert n_valid == buffer.valid.sum()
+        # a reset row follows every episode end but the last step's
+        ends = buffer.dones[:-1] & buffer.valid[:-1]
+        np.testing.assert_array_equal(~buffer.valid[1:], ends.astype(bool))
     for e in range(n_envs):
         rows = np.flatnonzero(buffer.valid[:, e])
         obs = buffer.obs[rows, e]
@@ -84,31 +85,31 @@ def test_truncation_bootstraps_and_termination_does_not():
     for name, terminate_at in (("trunc", None), ("term", 4)):
         env = SyncVectorEnv([lambda t=terminate_at: TimeLimit(CounterEnv(t), 4)],
                             autoreset_mode=AutoresetMode.SAME_STEP)
-        collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+        collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                      ActionCodec.for_space(env.single_action_space), dtype=np.float64)
-        buffer = RolloutBuffer(4, 1, 2, 1, np.float64)
+        buffer = RolloutBatch(4, 1, 2, 1, np.float64)
         collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64), buffer,
                           np.random.default_rng(0))
-        results[name] = buffer.advantages_and_returns(linear_value().predict, GAMMA, LAM)[0][:, 0]
+        results[name] = buffer.advantages_and_returns("reward", linear_value().predict, GAMMA, LAM)[0][:, 0]
     v_final = linear_value().predict(np.array([[4.0, 1.0]]))[0]
     assert results["trunc"][-1] - results["term"][-1] == pytest.approx(GAMMA * v_final)
 
 
 def test_episode_statistics_use_raw_rewards():
     env = SyncVectorEnv([lambda: TimeLimit(CounterEnv(), 3)] * 2, autoreset_mode=AutoresetMode.NEXT_STEP)
-    collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+    collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                  ActionCodec.for_space(env.single_action_space), dtype=np.float32)
-    buffer = RolloutBuffer(10, 2, 2, 1, np.float32)
+    buffer = RolloutBatch(10, 2, 2, 1, np.float32)
     collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer, np.random.default_rng(0))
     # episodes of 3 steps with rewards 1 + 2 + 3; 10 steps = 3 episodes and a reset row each
-    assert list(collector.episode_rewards) == [6.0] * 4
-    assert list(collector.episode_lengths) == [3] * 4
+    assert [e["r"] for e in buffer.finished_episodes] == [6.0] * 4
+    assert [e["l"] for e in buffer.finished_episodes] == [3] * 4
 
 
 def test_unsupported_autoreset_mode():
     env = SyncVectorEnv([lambda: CounterEnv()], autoreset_mode=AutoresetMode.DISABLED)
     with pytest.raises(ValueError, match="env: autoreset mode"):
-        RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+        VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                          ActionCodec.for_space(env.single_action_space))
 
 
@@ -119,9 +120,9 @@ def test_nan_observation_from_env_is_reported():
             return np.array([np.nan, 1.0]), *rest
 
     env = SyncVectorEnv([lambda: NanEnv()], autoreset_mode=AutoresetMode.SAME_STEP)
-    collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+    collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                  ActionCodec.for_space(env.single_action_space))
-    buffer = RolloutBuffer(4, 1, 2, 1, np.float32)
+    buffer = RolloutBatch(4, 1, 2, 1, np.float32)
     with pytest.raises(ValueError, match="NaN or infinite observation"):
         collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer, np.random.default_rng(0))
 
@@ -135,10 +136,10 @@ def test_box_actions_clipped_for_env_but_stored_unclipped():
             return super().step(action)
 
     env = SyncVectorEnv([lambda: Recorder(discrete_action=False)], autoreset_mode=AutoresetMode.SAME_STEP)
-    collector = RolloutCollector(env, ObsEncoder.for_space(env.single_observation_space),
+    collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                  ActionCodec.for_space(env.single_action_space))
     policy = fasttrpo.GaussianMLPPolicy(2, 1, (4,), log_std_init=1.5, seed=0)
-    buffer = RolloutBuffer(50, 1, 2, 1, np.float32)
+    buffer = RolloutBatch(50, 1, 2, 1, np.float32)
     collector.collect(policy, buffer, np.random.default_rng(0))
     stored = buffer.actions[:, 0, 0]
     sent = np.array(seen)[:, 0]

@@ -68,7 +68,7 @@ def test_default_leaves_stated_thread_settings_alone(monkeypatch):
     numba.get_num_threads()  # launch the layer first, as the callback's call would
     before = (tuple(_blas_threads()), numba.get_num_threads())
     model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)
-    assert model.hyperparams["n_threads"] is None
+    assert model.config.n_threads is None
     record = RecordThreads()
     model.learn(64, callback=record)
     assert set(record.seen) == {before}
@@ -96,14 +96,14 @@ def test_n_threads_validation(bad):
 def test_n_threads_is_saved_and_can_be_overridden(tmp_path):
     model = TRPO("MlpPolicy", MatchEnv("box"), seed=0, n_threads=2, **TINY)
     path = model.save(tmp_path / "model")
-    assert TRPO.load(path).hyperparams["n_threads"] == 2
-    assert TRPO.load(path, n_threads=None).hyperparams["n_threads"] is None
+    assert TRPO.load(path).config.n_threads == 2
+    assert TRPO.load(path, n_threads=None).config.n_threads is None
     # a file written before n_threads existed loads with the default
     meta, arrays = load_archive(path)
-    del meta["hyperparams"]["n_threads"]
+    del meta["config"]["n_threads"]
     old = save_archive(tmp_path / "old", meta, arrays)
     loaded = TRPO.load(old)
-    assert loaded.hyperparams["n_threads"] is None
+    assert loaded.config.n_threads is None
     obs = np.zeros(4, dtype=np.float32)
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
                                   model.predict(obs, deterministic=True)[0])

@@ -194,7 +194,7 @@ def test_next_step_vector_env_matches_same_step_statistics():
         env = SyncVectorEnv([lambda: MatchEnv("discrete", horizon=3)], autoreset_mode=mode)
         model = TRPO("MlpPolicy", env, seed=0, **{**TINY, "n_steps": 60})
         model.learn(60)
-        lengths[mode] = list(model._collector.episode_lengths)
+        lengths[mode] = [e["l"] for e in model.ep_info_buffer]
     assert set(lengths[AutoresetMode.SAME_STEP]) == {3} == set(lengths[AutoresetMode.NEXT_STEP])
     assert len(lengths[AutoresetMode.SAME_STEP]) == 20 and len(lengths[AutoresetMode.NEXT_STEP]) == 15
 
@@ -230,7 +230,7 @@ def test_cartpole_learns():
     model = TRPO("MlpPolicy", "CartPole-v1", n_envs=2, seed=0, n_steps=512, batch_size=512,
                  gae_lambda=0.98, cg_damping=1e-3, n_critic_updates=20)
     model.learn(40_000)  # ~2 s; seeds 0-3 reach a training mean of 250-300 here
-    assert np.mean(model._collector.episode_rewards) > 200
+    assert np.mean([e["r"] for e in model.ep_info_buffer]) > 200
 
 
 def test_eval_callback_keeps_best_model(tmp_path):

@@ -1,4 +1,4 @@
-"""Rollout collection from gymnasium vector envs into a time-major buffer, and GAE.
+"""``VectorEnvSampler``: rollouts from gymnasium vector envs into a ``RolloutBatch``.
 
 Gymnasium 1.x vector envs autoreset in one of two ways, both handled exactly:
 
@@ -12,77 +12,47 @@ Gymnasium 1.x vector envs autoreset in one of two ways, both handled exactly:
   ``next_values`` needs no special case.
 """
 
-from collections import deque
-
+import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-from fasttrpo._cython.gae import compute_gae
 from fasttrpo._cython.rollout_step import record_step
+from fasttrpo.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.rollout.batch import RolloutBatch
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
-
-class RolloutBuffer:
-    """``n_steps`` x ``n_envs`` transitions, time-major.
-
-    Arrays: ``obs`` (T, E, obs_dim), ``actions`` (T, E, A) (the unclipped policy samples),
-    ``rewards`` (T, E) float64 (after reward scaling), ``terminated``/``dones`` (T, E) uint8,
-    ``valid`` (T, E) bool, ``last_obs`` (E, obs_dim): the observation after the last step;
-    ``final_obs`` maps ``(t, e)`` of SAME_STEP truncations to the encoded final observation.
-    """
-
-    def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_width: int, dtype) -> None:
-        self.n_steps, self.n_envs = n_steps, n_envs
-        self.obs = np.zeros((n_steps, n_envs, obs_dim), dtype=dtype)
-        self.actions = np.zeros((n_steps, n_envs, action_width), dtype=dtype)
-        self.rewards = np.zeros((n_steps, n_envs))
-        # one (3, T, E) block so the compiled step recorder takes a single array
-        self.flags = np.zeros((3, n_steps, n_envs), dtype=np.uint8)
-        self.terminated, self.dones = self.flags[0], self.flags[1]
-        self.valid = self.flags[2].view(bool)
-        self.valid[:] = True
-        self.last_obs = np.zeros((n_envs, obs_dim), dtype=dtype)
-        self.final_obs: dict[tuple[int, int], np.ndarray] = {}
-
-    def advantages_and_returns(self, value_fn, gamma: float, gae_lambda: float):
-        """GAE over the buffer with the value function ``value_fn`` ((M, obs_dim) -> (M,)).
-
-        Returns ``(advantages, returns)``, each (T, E) float64.
-        """
-        steps, envs = self.n_steps, self.n_envs
-        values = value_fn(self.obs.reshape(steps * envs, -1)).astype(np.float64).reshape(steps, envs)
-        next_values = np.empty_like(values)
-        next_values[:-1] = values[1:]  # V(s_{t+1}); for NEXT_STEP envs s_{t+1} is the final obs
-        next_values[-1] = value_fn(self.last_obs)
-        if self.final_obs:
-            keys = list(self.final_obs)
-            final_values = value_fn(np.stack([self.final_obs[k] for k in keys]))
-            for (t, e), value in zip(keys, final_values, strict=True):
-                next_values[t, e] = value  # SAME_STEP truncation: bootstrap from V(final obs)
-        advantages = np.empty_like(values)
-        returns = np.empty_like(values)
-        compute_gae(
-            self.rewards, values, next_values, self.terminated, self.dones, gamma, gae_lambda,
-            advantages, returns,
-        )
-        return advantages, returns
+__all__ = ["VectorEnvSampler", "make_vector_env"]
 
 
-class RolloutCollector:
-    """Steps a vector env with a policy and fills ``RolloutBuffer``s.
+def make_vector_env(env, n_envs: int) -> VectorEnv:
+    """A VectorEnv from an id string (``n_envs`` copies, SAME_STEP autoreset), an Env or a
+    VectorEnv (either autoreset mode)."""
+    if isinstance(env, str):
+        return gym.make_vec(env, num_envs=n_envs, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+    if isinstance(env, VectorEnv):
+        return env
+    if isinstance(env, gym.Env):
+        return SyncVectorEnv([lambda: env], autoreset_mode=AutoresetMode.SAME_STEP)
+    raise ValueError(f"env: expected an env id string, a gymnasium.Env or a VectorEnv, got {env!r}")
+
+
+class VectorEnvSampler:
+    """The `fasttrpo.rollout.Sampler` of gymnasium vector envs: steps the env from Python,
+    one batched policy call per vector step, the per-step bookkeeping compiled.
 
     Parameters
     ----------
     env : gymnasium VectorEnv (SAME_STEP or NEXT_STEP autoreset).
-    encoder, codec : observation encoding and action conversion.
-    obs_normalizer, reward_scaler : optional normalisation (``fasttrpo.normalize``).
+    encoder, codec : observation encoding and action conversion (``fasttrpo.spaces``).
+    obs_normalizer, reward_scaler : the model's normalisers (``fasttrpo.normalize``), or None.
+        The sampler updates and applies them; the model owns them.
     dtype : the policy dtype.
-    stats_window_size : episodes averaged in ``episode_rewards`` / ``episode_lengths``.
     """
 
     def __init__(self, env: VectorEnv, encoder: ObsEncoder, codec: ActionCodec,
-                 obs_normalizer=None, reward_scaler=None, dtype=np.float32,
-                 stats_window_size: int = 100) -> None:
+                 obs_normalizer: ObservationNormalizer | None = None,
+                 reward_scaler: RewardScaler | None = None, dtype=np.float32) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if isinstance(mode, str):
             mode = AutoresetMode(mode)
@@ -93,16 +63,16 @@ class RolloutCollector:
         self.env, self.encoder, self.codec = env, encoder, codec
         self.same_step = mode == AutoresetMode.SAME_STEP
         self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
-        self.n_envs = env.num_envs
+        self.num_envs = env.num_envs
+        self.observation_space = env.single_observation_space
+        self.action_space = env.single_action_space
         self.dtype = np.dtype(dtype)
-        self._raw_rows = np.zeros((self.n_envs, encoder.obs_dim))  # encoded, unnormalised
-        self._obs_rows = np.zeros((self.n_envs, encoder.obs_dim), dtype=self.dtype)
+        self._raw_rows = np.zeros((self.num_envs, encoder.obs_dim))  # encoded, unnormalised
+        self._obs_rows = np.zeros((self.num_envs, encoder.obs_dim), dtype=self.dtype)
         # running episode return | returns finished this step
-        self._float_state = np.zeros((2, self.n_envs))
+        self._float_state = np.zeros((2, self.num_envs))
         # running episode length | lengths finished this step | NEXT_STEP reset pending
-        self._int_state = np.zeros((3, self.n_envs), dtype=np.int64)
-        self.episode_rewards: deque[float] = deque(maxlen=stats_window_size)
-        self.episode_lengths: deque[int] = deque(maxlen=stats_window_size)
+        self._int_state = np.zeros((3, self.num_envs), dtype=np.int64)
         self.needs_reset = True
 
     def _set_obs(self, raw_obs) -> None:
@@ -120,24 +90,25 @@ class RolloutCollector:
         return row[0].astype(self.dtype)
 
     def reset(self, seed: int | None = None) -> None:
+        """Reset every env (``seed`` seeds them, as ``VectorEnv.reset``); episodes restart."""
         raw_obs, _ = self.env.reset(seed=seed)
         self._set_obs(raw_obs)
         self._float_state[:] = 0.0
         self._int_state[:] = 0
         self.needs_reset = False
 
-    def collect(self, policy, buffer: RolloutBuffer, rng: np.random.Generator,
-                on_step=None) -> tuple[int, bool]:
+    def collect(self, policy, buffer: RolloutBatch, rng: np.random.Generator,
+                on_step=None) -> bool:
         """Fill ``buffer`` with ``buffer.n_steps`` vector steps of ``policy``.
 
         ``on_step()`` (optional) is called after every vector step; returning False stops the
-        rollout early. Returns ``(valid transitions collected, continue_training)``; when
-        stopped early the buffer is incomplete and must not be used for an update.
+        rollout early. Returns whether training may continue; when stopped early the buffer
+        is incomplete and must not be used for an update.
         """
         if self.needs_reset:
             self.reset()
-        buffer.final_obs.clear()
-        n_valid = 0
+        buffer.clear()
+        episodes = buffer.finished_episodes
         same_step, scaler = self.same_step, self.reward_scaler
         float_state, int_state = self._float_state, self._int_state
         for t in range(buffer.n_steps):
@@ -146,15 +117,13 @@ class RolloutCollector:
             raw_obs, rewards, terminated, truncated, info = self.env.step(self.codec.to_env(actions))
             terminated = np.asarray(terminated, dtype=bool)
             truncated = np.asarray(truncated, dtype=bool)
-            n_step_valid, n_finished = record_step(
+            _, n_finished = record_step(
                 np.asarray(rewards, dtype=np.float64), terminated.view(np.uint8),
                 truncated.view(np.uint8), t, buffer.rewards, buffer.flags, float_state,
                 int_state, not same_step,
             )
-            n_valid += n_step_valid
             for i in range(n_finished):
-                self.episode_rewards.append(float(float_state[1, i]))
-                self.episode_lengths.append(int(int_state[1, i]))
+                episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))
@@ -164,6 +133,10 @@ class RolloutCollector:
                     buffer.final_obs[(t, int(e))] = self._encode_one(info["final_obs"][e])
             self._set_obs(raw_obs)
             if on_step is not None and on_step() is False:
-                return n_valid, False
+                return False
         buffer.last_obs[:] = self._obs_rows
-        return n_valid, True
+        return True
+
+    def close(self) -> None:
+        """Close the environment."""
+        self.env.close()

@@ -1,0 +1,566 @@
+"""``OnPolicyAlgorithm``: everything an on-policy algorithm shares except its policy step.
+
+Set-up from a config, ``set_env`` / ``set_sampler``, the ``learn`` loop (rollouts, callbacks,
+logging, progress bar), batch preparation (GAE per signal, validity mask, sub-sampling,
+advantage normalisation), the critic fits, ``predict``, ``export``, ``save`` and ``load``.
+An algorithm subclasses it with its config class and overrides `update_policy` only, as
+Stable-Baselines3's ``TRPO`` overrides ``train``.
+"""
+
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads
+from fasttrpo.callbacks import make_callback
+from fasttrpo.config import OnPolicyConfig
+from fasttrpo.logger import Logger
+from fasttrpo.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.policies import (
+    BernoulliMLPPolicy,
+    CategoricalMLPPolicy,
+    GaussianMLPPolicy,
+    MLPPolicy,
+    MultiCategoricalMLPPolicy,
+)
+from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
+from fasttrpo.rollout.batch import REWARD
+from fasttrpo.serialization import load_archive, save_archive
+from fasttrpo.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_json
+from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
+from fasttrpo.value_function import ValueFunction
+
+__all__ = ["OnPolicyAlgorithm", "UpdateBatch"]
+
+_DEFAULT_NET_ARCH = [64, 64]
+
+
+@dataclass
+class UpdateBatch:
+    """A rollout prepared for one update.
+
+    Attributes
+    ----------
+    obs : (M, obs_dim)
+        Every valid transition's observation (the critics fit on all of them).
+    actions : (M, action_width)
+    advantages, returns : dict of signal name to (M,) float64
+        GAE advantages and value targets of each signal.
+    policy_obs, policy_actions : every ``sub_sampling_factor``-th row of ``obs``, ``actions``
+    policy_advantages : dict of signal name to float64 arrays of those rows; the reward's is
+        normalised to zero mean and unit std when ``normalize_advantage`` is set.
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    advantages: dict[str, np.ndarray]
+    returns: dict[str, np.ndarray]
+    policy_obs: np.ndarray
+    policy_actions: np.ndarray
+    policy_advantages: dict[str, np.ndarray]
+
+
+def _net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(policy hidden sizes, value hidden sizes) from a checked ``policy_kwargs``."""
+    arch = policy_kwargs.get("net_arch", _DEFAULT_NET_ARCH)
+    if isinstance(arch, dict):
+        return (tuple(arch.get("pi", _DEFAULT_NET_ARCH)),
+                tuple(arch.get("vf", _DEFAULT_NET_ARCH)))
+    return tuple(arch), tuple(arch)
+
+
+def _critic_prefix(signal: str) -> str:
+    """Array-name prefix of a signal's critic in saved models ("value" for the reward)."""
+    return "value" if signal == REWARD else f"value_{signal}"
+
+
+def _read_only(name: str) -> property:
+    def get(self):
+        return getattr(self.config, name)
+
+    return property(get, doc=f"The ``{name}`` hyperparameter (``self.config.{name}``).")
+
+
+class OnPolicyAlgorithm:
+    """Base of fasttrpo's on-policy algorithms (see the module docstring).
+
+    Subclasses set ``config_class`` and ``algorithm_name`` and implement `update_policy`.
+    Every hyperparameter is read from ``self.config`` (a frozen ``config_class``); each one
+    is also a read-only attribute (``model.n_steps``), so the two cannot drift apart.
+
+    Parameters
+    ----------
+    policy : str
+        ``"MlpPolicy"``, the only policy.
+    env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+        An id string (made with ``config.n_envs`` copies), an Env, or a VectorEnv in either
+        autoreset mode.
+    config : OnPolicyConfig
+        The algorithm's hyperparameters.
+    """
+
+    config_class: ClassVar[type[OnPolicyConfig]] = OnPolicyConfig
+    #: name stored in saved models; ``load`` refuses a file of another algorithm
+    algorithm_name: ClassVar[str] = ""
+    #: per-step signals the batches hold; each gets a critic ("reward" always)
+    signals: ClassVar[tuple[str, ...]] = (REWARD,)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.config_class.field_names():
+            if not any(name in vars(klass) for klass in cls.__mro__):
+                setattr(cls, name, _read_only(name))
+
+    def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
+        if policy != "MlpPolicy":
+            raise ValueError(f"policy: only 'MlpPolicy' is supported, got {policy!r}")
+        if env is None:
+            raise ValueError(f"env: {type(self).__name__} needs an environment "
+                             f"(use {type(self).__name__}.load to predict without one)")
+        venv = make_vector_env(env, config.n_envs)
+        self._setup(config, venv.single_observation_space, venv.single_action_space)
+        self.set_env(venv)
+
+    # ---- construction: the one path shared by __init__ and load -------------------------
+    def _setup(self, config: OnPolicyConfig, observation_space: gym.Space,
+               action_space: gym.Space) -> None:
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"config: expected a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        self.config = config
+        self.num_timesteps = 0
+        self._n_updates = 0
+        self.rng = np.random.default_rng(config.seed)
+        self.logger = Logger(verbose=config.verbose, folder=config.log_folder)
+        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=config.stats_window_size)
+        self.env: gym.vector.VectorEnv | None = None
+        self.sampler: Sampler | None = None
+        self._needs_reset = True
+        self._reset_seed = config.seed
+
+        self.observation_space, self.action_space = observation_space, action_space
+        self.encoder = ObsEncoder.for_space(observation_space)
+        self.codec = ActionCodec.for_space(action_space)
+        self.policy = self._make_policy()
+        pi_arch, vf_arch = _net_arch(config.policy_kwargs)
+        activation = config.policy_kwargs.get("activation_fn", "tanh")
+        seed = config.seed
+        self.value_functions: dict[str, ValueFunction] = {}
+        self.vf_fitters: dict[str, AdamValueFitter | LBFGSValueFitter] = {}
+        for index, signal in enumerate(self.signals):
+            critic = ValueFunction(self.encoder.obs_dim, vf_arch, activation, dtype=self.dtype,
+                                   seed=None if seed is None else seed + 1 + index)
+            self.value_functions[signal] = critic
+            if config.vf_optimizer == "adam":
+                self.vf_fitters[signal] = AdamValueFitter(
+                    critic, learning_rate=config.learning_rate,
+                    n_epochs=config.n_critic_updates, batch_size=config.batch_size)
+            else:
+                self.vf_fitters[signal] = LBFGSValueFitter(critic, max_iter=25)
+        self.obs_normalizer = (ObservationNormalizer(self.encoder.obs_dim,
+                                                     clip_obs=config.clip_obs)
+                               if config.normalize_obs else None)
+        self.reward_scaler = (RewardScaler(config.n_envs, config.gamma,
+                                           clip_reward=config.clip_reward)
+                              if config.normalize_reward else None)
+
+    def _make_policy(self) -> MLPPolicy:
+        config, codec = self.config, self.codec
+        pi_arch, _ = _net_arch(config.policy_kwargs)
+        common = dict(hidden_sizes=pi_arch,
+                      activation=config.policy_kwargs.get("activation_fn", "tanh"),
+                      dtype=self.dtype, seed=config.seed)
+        obs_dim = self.encoder.obs_dim
+        if codec.kind == "gaussian":
+            return GaussianMLPPolicy(obs_dim, codec.width,
+                                     log_std_init=config.policy_kwargs.get("log_std_init", 0.0),
+                                     **common)
+        if codec.kind == "categorical":
+            return CategoricalMLPPolicy(obs_dim, int(self.action_space.n), **common)
+        if codec.kind == "multidiscrete":
+            return MultiCategoricalMLPPolicy(obs_dim, self.action_space.nvec.tolist(), **common)
+        return BernoulliMLPPolicy(obs_dim, codec.width, **common)
+
+    @property
+    def value_function(self) -> ValueFunction:
+        """The reward critic ``V(s)``."""
+        return self.value_functions[REWARD]
+
+    @property
+    def vf_fitter(self) -> AdamValueFitter | LBFGSValueFitter:
+        """The optimiser that fits the reward critic."""
+        return self.vf_fitters[REWARD]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The networks' float dtype (``config.dtype`` as a numpy dtype)."""
+        return np.dtype(self.config.dtype)
+
+    @property
+    def n_envs(self) -> int:
+        """Environments stepped in parallel by the attached sampler (``config.n_envs`` before
+        one is attached)."""
+        return self.sampler.num_envs if self.sampler is not None else self.config.n_envs
+
+    # ---- environments --------------------------------------------------------------------
+    def set_env(self, env) -> None:
+        """Attach an environment (id string, Env or VectorEnv) with the model's spaces.
+
+        Builds a `fasttrpo.rollout.VectorEnvSampler` over it; the model keeps its
+        normalisation statistics.
+        """
+        venv = make_vector_env(env, self.config.n_envs)
+        self._check_spaces(venv.single_observation_space, venv.single_action_space)
+        self.set_sampler(VectorEnvSampler(venv, self.encoder, self.codec, self.obs_normalizer,
+                                          self._reward_scaler_for(venv.num_envs), self.dtype))
+        self.env = venv
+
+    def set_sampler(self, sampler: Sampler) -> None:
+        """Collect rollouts with ``sampler`` (any `fasttrpo.rollout.Sampler`); the next
+        ``learn`` resets it with the config's seed."""
+        if not isinstance(sampler, Sampler):
+            raise TypeError(f"sampler: {type(sampler).__name__} does not implement "
+                            "fasttrpo.rollout.Sampler (num_envs, observation_space, "
+                            "action_space, reset, collect, close)")
+        self._check_spaces(sampler.observation_space, sampler.action_space)
+        self.sampler = sampler
+        self.env = None
+        self._needs_reset = True
+        self._reset_seed = self.config.seed
+
+    def _check_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        for name, got, want in (("observation_space", observation_space, self.observation_space),
+                                ("action_space", action_space, self.action_space)):
+            if got != want:
+                raise ValueError(f"env: {name} {got} differs from the model's {want}")
+
+    def _reward_scaler_for(self, n_envs: int) -> RewardScaler | None:
+        """The model's reward scaler, resized to ``n_envs`` with its statistics kept."""
+        scaler = self.reward_scaler
+        if scaler is not None and scaler.n_envs != n_envs:
+            resized = RewardScaler(n_envs, scaler.gamma, clip_reward=scaler.clip_reward,
+                                   epsilon=scaler.epsilon)
+            resized.load_state_dict(scaler.state_dict())
+            resized.training = scaler.training
+            self.reward_scaler = scaler = resized
+        return scaler
+
+    def get_env(self) -> gym.vector.VectorEnv | None:
+        """The attached VectorEnv (None without one, or with a sampler of another kind)."""
+        return self.env
+
+    # ---- training ------------------------------------------------------------------------
+    def learn(self, total_timesteps: int, callback=None, progress_bar: bool = False,
+              reset_num_timesteps: bool = True, log_interval: int = 1):
+        """Train for ``total_timesteps`` env steps (summed over envs).
+
+        Parameters
+        ----------
+        total_timesteps : int
+        callback : fasttrpo.callbacks.BaseCallback, list of them, or callable, optional
+            A function ``f(locals_, globals_) -> bool`` is called every step; False stops.
+        progress_bar : bool, default False
+            Show a tqdm bar (the ``progress`` extra).
+        reset_num_timesteps : bool, default True
+            Restart the step count (and the envs); False continues a previous ``learn``.
+        log_interval : int, default 1
+            Iterations between two log dumps.
+
+        Returns
+        -------
+        self
+        """
+        if not isinstance(total_timesteps, (int, np.integer, float)) or total_timesteps < 1:
+            raise ValueError(f"total_timesteps: must be a positive integer, got {total_timesteps!r}")
+        if self.sampler is None:
+            raise ValueError("env: no environment attached; pass env= to load or call set_env")
+        with limit_threads(effective_n_threads(self.config.n_threads), refresh=True):
+            return self._learn(int(total_timesteps), callback, progress_bar,
+                               reset_num_timesteps, log_interval)
+
+    def _learn(self, total_timesteps: int, callback, progress_bar: bool,
+               reset_num_timesteps: bool, log_interval: int):
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._needs_reset = True
+        target = self.num_timesteps + total_timesteps
+        callback = make_callback(callback)
+        callback.init_callback(self)
+        bar = self._progress_bar(total_timesteps) if progress_bar else None
+        sampler = self.sampler
+        if self._needs_reset:
+            sampler.reset(seed=self._reset_seed)
+            self._reset_seed = None  # seed the first reset only; later resets continue the stream
+            self._needs_reset = False
+        n_envs = sampler.num_envs
+        batch = RolloutBatch(self.config.n_steps, n_envs, self.encoder.obs_dim,
+                             self.policy.action_width, self.dtype, self.signals)
+        start = time.perf_counter()
+        start_steps = self.num_timesteps
+        callback.on_training_start(locals())
+
+        def on_step() -> bool:
+            self.num_timesteps += n_envs
+            if bar is not None:
+                bar.update(n_envs)
+            return callback.on_step()
+
+        iteration = 0
+        while self.num_timesteps < target:
+            t0 = time.perf_counter()
+            self._set_training(True)
+            keep_going = sampler.collect(self.policy, batch, self.rng, on_step)
+            self.ep_info_buffer.extend(batch.finished_episodes)
+            if not keep_going:
+                break
+            rollout_s = time.perf_counter() - t0
+            callback.update_locals(locals())
+            if callback.on_rollout_end() is False:
+                break
+            t1 = time.perf_counter()
+            self.train(batch)
+            iteration += 1
+            log = self.logger
+            log.record("time/rollout_s", rollout_s)
+            log.record("time/update_s", time.perf_counter() - t1)
+            if log_interval and iteration % log_interval == 0:
+                self._record_progress(iteration, time.perf_counter() - start,
+                                      self.num_timesteps - start_steps)
+        callback.on_training_end()
+        if bar is not None:
+            bar.close()
+        return self
+
+    def _record_progress(self, iteration: int, elapsed: float, steps: int) -> None:
+        log = self.logger
+        if self.ep_info_buffer:
+            log.record("rollout/ep_rew_mean", float(np.mean([e["r"] for e in self.ep_info_buffer])))
+            log.record("rollout/ep_len_mean", float(np.mean([e["l"] for e in self.ep_info_buffer])))
+        log.record("time/fps", int(steps / max(elapsed, 1e-9)))
+        log.record("time/iterations", iteration)
+        log.record("time/time_elapsed", elapsed)
+        log.record("time/total_timesteps", self.num_timesteps)
+        log.dump(self.num_timesteps)
+
+    @staticmethod
+    def _progress_bar(total: int):
+        try:
+            from tqdm import tqdm
+        except ImportError as err:
+            raise ImportError("progress_bar=True needs tqdm: pip install tqdm") from err
+        return tqdm(total=total, unit="step")
+
+    def _set_training(self, training: bool) -> None:
+        """Running statistics advance only while training (frozen for predict/evaluation)."""
+        for normalizer in (self.obs_normalizer, self.reward_scaler):
+            if normalizer is not None:
+                normalizer.training = training
+
+    def train(self, batch: RolloutBatch) -> None:
+        """One update from a full rollout: `prepare_batch`, the algorithm's `update_policy`,
+        then the critic fits."""
+        data = self.prepare_batch(batch)
+        self.update_policy(data)
+        value_losses = self.fit_critics(data)
+        self._n_updates += 1
+        log = self.logger
+        for signal, loss in value_losses.items():
+            log.record("train/value_loss" if signal == REWARD else f"train/value_loss_{signal}",
+                       loss)
+        log.record("train/n_updates", self._n_updates)
+        if self.policy.log_std.size:
+            log.record("train/std", float(np.exp(self.policy.log_std).mean()))
+
+    def prepare_batch(self, batch: RolloutBatch) -> UpdateBatch:
+        """GAE per signal with its critic, the valid rows, the policy step's sub-sample and
+        the reward advantages' normalisation (sb3-contrib's order)."""
+        config = self.config
+        advantages, returns = {}, {}
+        for signal in self.signals:
+            adv, ret = batch.advantages_and_returns(
+                signal, self.value_functions[signal].predict, config.gamma, config.gae_lambda)
+            advantages[signal], returns[signal] = batch.flat(adv), batch.flat(ret)
+        obs, actions = batch.flat(batch.obs), batch.flat(batch.actions)
+        k = config.sub_sampling_factor
+        policy_advantages = {signal: adv[::k] for signal, adv in advantages.items()}
+        reward_adv = policy_advantages[REWARD]
+        if config.normalize_advantage and reward_adv.size > 1:
+            policy_advantages[REWARD] = (reward_adv - reward_adv.mean()) / (reward_adv.std() + 1e-8)
+        return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
+                           policy_advantages)
+
+    def update_policy(self, data: UpdateBatch) -> None:
+        """The algorithm's policy step on a prepared batch (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_policy")
+
+    def fit_critics(self, data: UpdateBatch) -> dict[str, float]:
+        """Fit each signal's critic to its value targets; returns the losses by signal."""
+        return {signal: float(self.vf_fitters[signal].fit(data.obs, data.returns[signal],
+                                                          self.rng))
+                for signal in self.signals}
+
+    # ---- acting --------------------------------------------------------------------------
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        """Action(s) for one observation or a batch.
+
+        Observation normalisation uses the frozen running statistics; Box actions are clipped
+        to the bounds. ``state`` and ``episode_start`` exist for sb3 compatibility (no RNN).
+
+        Returns
+        -------
+        (action, state)
+            ``action`` in the env's format, one or a batch as ``observation`` was.
+        """
+        raw = np.asarray(observation)
+        space_shape = self.observation_space.shape
+        single = raw.shape == space_shape
+        if single:
+            raw = raw[None]
+        rows = np.empty((raw.shape[0], self.encoder.obs_dim))
+        try:
+            self.encoder.encode(raw, rows)
+        except ValueError as err:
+            raise ValueError(
+                f"observation: expected shape {space_shape} or (batch, *{space_shape}) for "
+                f"{self.observation_space}; {err}") from None
+        if self.obs_normalizer is not None:
+            rows = self.obs_normalizer.normalize(rows)
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
+        # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
+        # the batch is large enough for BLAS to use threads at all
+        n_threads = effective_n_threads(self.config.n_threads)
+        if n_threads is not None and not gemm_may_thread(len(rows), self.policy.layout.layer_sizes):
+            n_threads = None
+        with limit_threads(n_threads):
+            out = self.policy.act_into(rows, deterministic, self.rng, out)
+        actions = self.codec.to_env(out)
+        return (actions[0] if single else actions), state
+
+    # ---- deployment ----------------------------------------------------------------------
+    def export(self, path, format: str | None = None, name: str | None = None) -> list[Path]:
+        """Write the policy for deployment (the deterministic action of ``predict``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination; without a suffix the format's is appended (``"c"`` writes
+            ``<path>.c`` and ``<path>.h``).
+        format : {"npz", "onnx", "c"}, optional
+            ``"npz"``: for the numpy-only ``fasttrpo.runtime.load`` (which also samples);
+            ``"onnx"``: an ONNX graph (needs ``pip install "fasttrpo[export]"``);
+            ``"c"``: a self-contained C99 source and header with ``<name>_act``.
+            Default: from the suffix of ``path``, else ``"npz"``.
+        name : str, optional
+            ONNX graph name or C symbol prefix (default: the file stem).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written.
+        """
+        from fasttrpo.export import export
+
+        return export(self, path, format=format, name=name)
+
+    # ---- persistence ---------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the model to one file, atomically; returns the path written.
+
+        The file holds the config, the spaces, every network's parameters, the optimiser
+        state, the normalisation statistics, the step counters and the RNG state.
+        """
+        meta = {
+            "algorithm": self.algorithm_name,
+            "config": self.config.to_dict(),
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "num_timesteps": int(self.num_timesteps),
+            "n_updates": int(self._n_updates),
+            "rng_state": self.rng.bit_generator.state,
+        }
+        arrays = {"policy/params": self.policy.get_params()}
+        for signal in self.signals:
+            prefix = _critic_prefix(signal)
+            arrays[f"{prefix}/params"] = self.value_functions[signal].get_params()
+            optimizer = "vf_optimizer" if signal == REWARD else f"vf_optimizer_{signal}"
+            for key, value in self.vf_fitters[signal].state_dict().items():
+                arrays[f"{optimizer}/{key}"] = np.asarray(value)
+        for prefix, normalizer in (("obs_rms", self.obs_normalizer),
+                                   ("ret_rms", self.reward_scaler)):
+            if normalizer is not None:
+                for key, value in normalizer.state_dict().items():
+                    arrays[f"{prefix}/{key}"] = np.asarray(value)
+        json.dumps(meta)  # fail here, before touching the file, if something is not JSON
+        return save_archive(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path, env=None, **overrides):
+        """Load a model written by ``save``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, with or without ".zip".
+        env : optional
+            Attached for further training (as ``set_env``); not needed to predict.
+        **overrides
+            Hyperparameters to replace, among those that do not shape the saved networks
+            (e.g. ``verbose``, ``n_envs``, ``log_folder``, ``n_threads``, ``target_kl``).
+
+        Returns
+        -------
+        The model, built through the same set-up as the constructor.
+        """
+        meta, arrays = load_archive(path)
+        if meta.get("algorithm") != cls.algorithm_name:
+            raise ValueError(f"{path}: not a fasttrpo {cls.algorithm_name} model "
+                             f"(algorithm={meta.get('algorithm')!r})")
+        fixed = sorted(set(overrides) & cls.config_class.network_fields())
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)}: cannot be changed when loading, they shape "
+                             "the saved networks or their state")
+        try:
+            saved = meta["config"] if "config" in meta else meta["hyperparams"]  # format 1
+            config = cls.config_class.from_dict({**saved, **overrides}, source=str(path))
+            obs_space = space_from_json(meta["observation_space"])
+            act_space = space_from_json(meta["action_space"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
+        model = cls.__new__(cls)
+        model._setup(config, obs_space, act_space)
+        model._load_state(meta, arrays, path)
+        if env is not None:
+            model.set_env(env)
+        model._set_training(False)
+        return model
+
+    def _load_state(self, meta: dict, arrays: dict[str, np.ndarray], path) -> None:
+        def group(prefix: str) -> dict[str, np.ndarray]:
+            return {k.split("/", 1)[1]: v for k, v in arrays.items()
+                    if k.startswith(prefix + "/")}
+
+        self.num_timesteps = int(meta.get("num_timesteps", 0))
+        self._n_updates = int(meta.get("n_updates", 0))
+        if "rng_state" in meta:
+            self.rng.bit_generator.state = meta["rng_state"]
+        try:
+            self.policy.set_params(arrays["policy/params"])
+            for signal in self.signals:
+                self.value_functions[signal].set_params(arrays[f"{_critic_prefix(signal)}/params"])
+                optimizer = "vf_optimizer" if signal == REWARD else f"vf_optimizer_{signal}"
+                self.vf_fitters[signal].load_state_dict(group(optimizer))
+            if self.obs_normalizer is not None:
+                self.obs_normalizer.load_state_dict(group("obs_rms"))
+            if self.reward_scaler is not None and group("ret_rms"):
+                self.reward_scaler.load_state_dict(group("ret_rms"))
+        except KeyError as err:
+            raise ValueError(f"{path}: model file lacks array {err}") from err
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err

@@ -1,0 +1,107 @@
+"""``TRPO``: sb3-contrib's TRPO constructor, ``learn``, ``predict``, ``save`` and ``load``,
+running fasttrpo's compiled kernels. Only the policy step is TRPO's own; everything else is
+`fasttrpo.algorithms.base.OnPolicyAlgorithm`."""
+
+import warnings
+from typing import Any
+
+from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
+from fasttrpo.config import TRPOConfig, config_field_docs
+from fasttrpo.rollout.batch import REWARD
+from fasttrpo.trpo_step import StepOutcome, trpo_step
+
+__all__ = ["TRPO"]
+
+
+class TRPO(OnPolicyAlgorithm):
+    # The keyword parameters repeat TRPOConfig's fields so that IDEs and inspect.signature
+    # show them; tests/test_config.py checks that names, order, defaults and types agree.
+    def __init__(
+        self,
+        policy: str,
+        env,
+        *,
+        learning_rate: float = 1e-3,
+        n_steps: int = 2048,
+        batch_size: int = 128,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        n_critic_updates: int = 10,
+        normalize_advantage: bool = True,
+        sub_sampling_factor: int = 1,
+        stats_window_size: int = 100,
+        policy_kwargs: dict | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        n_envs: int = 1,
+        dtype: str = "float32",
+        vf_optimizer: str = "adam",
+        normalize_obs: bool = False,
+        normalize_reward: bool = False,
+        clip_obs: float = 10.0,
+        clip_reward: float = 10.0,
+        log_folder: str | None = None,
+        n_threads: int | None = None,
+        cg_max_steps: int = 15,
+        cg_damping: float = 0.1,
+        line_search_shrinking_factor: float = 0.8,
+        line_search_max_iter: int = 10,
+        target_kl: float = 0.01,
+        **sb3_compat: Any,
+    ) -> None:
+        unknown = sorted(set(sb3_compat) - TRPOConfig.SB3_IGNORED)
+        if unknown:
+            raise ValueError(f"TRPO: unknown keyword argument(s) {unknown}")
+        if sb3_compat.get("use_sde"):
+            raise ValueError("use_sde: generalized state-dependent exploration is not supported")
+        values = {name: value for name, value in locals().items()
+                  if name in TRPOConfig.field_names()}
+        super().__init__(policy, env, TRPOConfig(**values))
+
+    config_class = TRPOConfig
+    algorithm_name = "TRPO"
+
+    def update_policy(self, data: UpdateBatch) -> None:
+        """One TRPO step (`fasttrpo.trpo_step.trpo_step`) on the sub-sampled batch."""
+        config = self.config
+        info = trpo_step(
+            self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
+            None, max_kl=config.target_kl, cg_max_steps=config.cg_max_steps,
+            cg_damping=config.cg_damping,
+            line_search_shrinking_factor=config.line_search_shrinking_factor,
+            line_search_max_iter=config.line_search_max_iter)
+        if info.outcome is StepOutcome.BAD_CURVATURE:
+            warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
+        log = self.logger
+        log.record("train/policy_objective", info.surrogate_before)
+        log.record("train/kl_divergence_loss", info.kl)
+        log.record("train/is_line_search_success", float(info.accepted))
+        log.record("train/cg_iterations", info.cg_iterations)
+
+
+TRPO.__doc__ = f"""Trust Region Policy Optimization (Schulman et al., 2015) with compiled kernels.
+
+A drop-in for ``sb3_contrib.TRPO`` with an MLP policy: the same constructor names and
+defaults, ``learn``, ``predict``, ``save``, ``load``. Each iteration collects ``n_steps`` steps
+of every env, computes GAE advantages, takes one natural-gradient step (CG on analytic
+Fisher-vector products, then a backtracking line search within ``target_kl``) and fits the
+value function. The hyperparameters are `fasttrpo.config.TRPOConfig`'s fields; the model keeps
+them in ``model.config``.
+
+Parameters
+----------
+policy : str
+    ``"MlpPolicy"`` (the only policy).
+env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    An env id (made with ``n_envs`` copies, SAME_STEP autoreset), an Env, or a VectorEnv in
+    either autoreset mode.
+{config_field_docs(TRPOConfig)}
+**sb3_compat
+    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}
+    (``use_sde=True`` raises: gSDE is not supported).
+
+Notes
+-----
+``export(path, format=...)`` writes the policy for deployment without the training stack:
+``"npz"`` for the numpy-only ``fasttrpo.runtime``, ``"onnx"`` or ``"c"``.
+"""

@@ -1,0 +1,305 @@
+"""Hyperparameters: one frozen dataclass per algorithm, the single source of truth.
+
+Each field carries its default, its type, a docstring (``doc``), a check that normalises what
+users pass (numpy scalars become plain numbers, so the saved JSON holds plain numbers) and
+whether it shapes the networks (``network``: such fields cannot be overridden when a saved
+model is loaded). From these fields come the algorithm's keyword parameters (a test checks
+``inspect.signature(TRPO)`` against them), its docstring, the validation, the zoo YAML reader's
+number parsing, the CLI's ``--key value`` overrides and ``fasttrpo train --help``, and the
+metadata ``save`` writes.
+
+This module imports only the standard library and numpy, so the CLI can read it cheaply.
+"""
+
+import dataclasses
+import math
+import numbers
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["OnPolicyConfig", "TRPOConfig", "config_field_docs"]
+
+
+# ---- checks: each takes (name, value) and returns the normalised value or raises ValueError -
+def _int(minimum: int) -> Callable[[str, Any], int]:
+    wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
+
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or (
+                not isinstance(value, numbers.Integral) and not float(value).is_integer()):
+            raise ValueError(f"{name}: must be {wanted}, got {value!r}")
+        if value < minimum:  # a whole float (1e5 from YAML or the CLI) is accepted
+            raise ValueError(f"{name}: must be {wanted}, got {value!r}")
+        return int(value)
+
+    check.wanted = wanted
+    return check
+
+
+def _float(low: float, high: float = math.inf, low_open: bool = False,
+           high_open: bool = False) -> Callable[[str, Any], float]:
+    lo, hi = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+    interval = f"{lo}{low:g}, {high:g}{hi}"
+
+    def check(name: str, value: Any) -> float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: must be a finite number, got {value!r}")
+        if not ((value > low if low_open else value >= low)
+                and (value < high if high_open else value <= high)):
+            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")
+        return value
+
+    return check
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    def optional(name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(name, value)
+        except ValueError:
+            wanted = getattr(check, "wanted", None)
+            if wanted is None:
+                raise
+            raise ValueError(f"{name}: must be None or {wanted}, got {value!r}") from None
+
+    return optional
+
+
+def _choice(*choices: str) -> Callable[[str, Any], str]:
+    def check(name: str, value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, "
+                             f"got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _dtype(name: str, value: Any) -> str:
+    try:
+        resolved = np.dtype(value)
+    except TypeError as err:
+        raise ValueError(f"{name}: {value!r} is not a dtype; use 'float32' or 'float64'") from err
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name}: {resolved} is not supported; use 'float32' or 'float64'")
+    return str(resolved)
+
+
+def _path(name: str, value: Any) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name}: expected a folder path, got {value!r}")
+    return os.fspath(value)
+
+
+_POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init")
+
+
+def _sizes(name: str, value: Any) -> list[int]:
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v > 0
+            for v in value):
+        raise ValueError(f"{name}: expected a list of positive integers, got {value!r}")
+    return [int(v) for v in value]
+
+
+def _policy_kwargs(name: str, value: Any) -> dict:
+    """sb3's ``policy_kwargs`` subset fasttrpo builds: a plain, JSON-ready dict."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}: expected a dict, got {value!r}")
+    unknown = sorted(set(value) - set(_POLICY_KWARGS))
+    if unknown:
+        raise ValueError(f"{name}: unsupported key(s) {unknown}; supported: "
+                         f"{', '.join(_POLICY_KWARGS)}")
+    out: dict[str, Any] = {}
+    if "net_arch" in value:
+        arch = value["net_arch"]
+        if isinstance(arch, Mapping):
+            unknown = sorted(set(arch) - {"pi", "vf"})
+            if unknown:
+                raise ValueError(f"{name}: net_arch keys {unknown} unknown; use pi, vf")
+            out["net_arch"] = {k: _sizes(f"{name}.net_arch.{k}", v) for k, v in arch.items()}
+        else:
+            try:
+                out["net_arch"] = _sizes(f"{name}.net_arch", arch)
+            except ValueError:
+                raise ValueError(f"{name}: net_arch must be a list of ints or "
+                                 f"dict(pi=..., vf=...), got {arch!r}") from None
+    if "activation_fn" in value:
+        activation = value["activation_fn"]
+        if not isinstance(activation, str):
+            raise ValueError(f"{name}: activation_fn must be a name such as 'tanh', 'relu', "
+                             f"'nn.Tanh' or 'nn.ReLU' (no torch classes), got {activation!r}")
+        out["activation_fn"] = activation
+    if "log_std_init" in value:
+        out["log_std_init"] = _float(-math.inf)(f"{name}.log_std_init", value["log_std_init"])
+    if "ortho_init" in value:
+        if value["ortho_init"] is not True:
+            raise ValueError(f"{name}: ortho_init=False is not supported")
+        out["ortho_init"] = True
+    return out
+
+
+def _field(default: Any, doc: str, check: Callable[[str, Any], Any], *,
+           network: bool = False) -> Any:
+    """A config field: ``default``, its ``doc``, the ``check`` that validates and normalises a
+    value, and whether it shapes the networks (``network``)."""
+    return field(default=default, metadata={"doc": doc, "check": check, "network": network})
+
+
+@dataclass(frozen=True)
+class OnPolicyConfig:
+    """Hyperparameters shared by the on-policy algorithms (sb3 names and defaults first).
+
+    Build with keyword arguments; every value is validated and normalised in
+    ``__post_init__`` (a ValueError names the field). ``to_dict`` / ``from_dict`` convert to
+    and from the JSON kept in saved models.
+    """
+
+    learning_rate: float = _field(
+        1e-3, "Adam step size of the value function.", _float(0.0, low_open=True))
+    n_steps: int = _field(
+        2048, "Environment steps per env per rollout (the batch is n_steps * n_envs).", _int(1))
+    batch_size: int = _field(128, "Minibatch size of the value-function fit.", _int(1))
+    gamma: float = _field(0.99, "Discount factor.", _float(0.0, 1.0))
+    gae_lambda: float = _field(
+        0.95, "GAE lambda: bias-variance trade-off of the advantage estimate.",
+        _float(0.0, 1.0))
+    n_critic_updates: int = _field(
+        10, "Value-function epochs per rollout (Adam) over the whole batch.", _int(1))
+    normalize_advantage: bool = _field(
+        True, "Normalise the advantages of the policy step to zero mean, unit std.", _bool)
+    sub_sampling_factor: int = _field(
+        1, "Use every k-th sample of the batch for the policy step.", _int(1))
+    stats_window_size: int = _field(
+        100, "Finished episodes averaged for rollout/ep_rew_mean and ep_len_mean.", _int(1))
+    policy_kwargs: dict | None = _field(
+        None, "Network options: net_arch (list, or dict(pi=[...], vf=[...])), activation_fn "
+        "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU'), log_std_init (Gaussian heads).",
+        _policy_kwargs, network=True)
+    verbose: int = _field(0, "0: silent; 1: a progress table per iteration.", _int(0))
+    seed: int | None = _field(
+        None, "Seeds initialisation, sampling, minibatches and the first env reset.",
+        _optional(_int(0)))
+    n_envs: int = _field(
+        1, "Copies of the environment when env is an id string (fasttrpo extra).", _int(1))
+    dtype: str = _field(
+        "float32", "Precision of the networks and kernels: 'float32' or 'float64'.", _dtype,
+        network=True)
+    vf_optimizer: str = _field(
+        "adam", "Value-function fit: 'adam' (n_critic_updates minibatch epochs, as "
+        "sb3-contrib) or 'lbfgs' (scipy L-BFGS, 25 iterations on the full batch, as "
+        "Schulman's modular_rl).", _choice("adam", "lbfgs"), network=True)
+    normalize_obs: bool = _field(
+        False, "Running observation normalisation (VecNormalize semantics).", _bool,
+        network=True)
+    normalize_reward: bool = _field(
+        False, "Scale rewards by the running std of the discounted return (VecNormalize).",
+        _bool)
+    clip_obs: float = _field(
+        10.0, "Clip normalised observations to [-clip_obs, clip_obs].",
+        _float(0.0, low_open=True))
+    clip_reward: float = _field(
+        10.0, "Clip scaled rewards to [-clip_reward, clip_reward].",
+        _float(0.0, low_open=True))
+    log_folder: str | None = _field(
+        None, "Folder for progress.csv (None: no file).", _optional(_path))
+    n_threads: int | None = _field(
+        None, "Most threads learn and predict use (BLAS via threadpoolctl, Numba). None: "
+        "the environment's OMP_NUM_THREADS etc. if set, else 1.", _optional(_int(1)))
+
+    #: sb3 keyword arguments accepted for compatibility that change nothing here
+    SB3_IGNORED: ClassVar[frozenset[str]] = frozenset({
+        "device", "tensorboard_log", "_init_setup_model", "rollout_buffer_class",
+        "rollout_buffer_kwargs", "use_sde", "sde_sample_freq"})
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            object.__setattr__(self, item.name, item.metadata["check"](item.name, value))
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The hyperparameter names, in signature order."""
+        return tuple(item.name for item in dataclasses.fields(cls))
+
+    @classmethod
+    def network_fields(cls) -> frozenset[str]:
+        """Fields that shape the networks or their saved state (fixed once a model exists)."""
+        return frozenset(item.name for item in dataclasses.fields(cls)
+                         if item.metadata["network"])
+
+    @classmethod
+    def field_type(cls, name: str) -> type | None:
+        """``int``, ``float``, ``bool`` or ``str`` for a scalar field (None for others)."""
+        annotation = {item.name: item.type for item in dataclasses.fields(cls)}[name]
+        for kind in (bool, int, float, str):
+            if annotation in (kind, kind | None, kind.__name__, f"{kind.__name__} | None"):
+                return kind
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, by field name."""
+        return {name: getattr(self, name) for name in self.field_names()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "hyperparameters"):
+        """Build from ``values``; unknown keys raise a ValueError naming ``source``."""
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; "
+                             f"known: {', '.join(cls.field_names())}")
+        return cls(**values)
+
+    def replace(self, **changes: Any):
+        """A copy with ``changes`` applied (validated like the constructor's arguments)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TRPOConfig(OnPolicyConfig):
+    """TRPO's hyperparameters: the on-policy ones plus the trust-region step's.
+
+    Names and defaults are sb3-contrib's TRPO, so rl-baselines3-zoo's ``trpo.yml`` entries
+    work unchanged.
+    """
+
+    cg_max_steps: int = _field(
+        15, "Conjugate-gradient iterations for the natural-gradient direction.", _int(1))
+    cg_damping: float = _field(
+        0.1, "Damping added to the Fisher matrix in CG: (F + damping I) x = g.", _float(0.0))
+    line_search_shrinking_factor: float = _field(
+        0.8, "Backtracking factor of the line search.",
+        _float(0.0, 1.0, low_open=True, high_open=True))
+    line_search_max_iter: int = _field(10, "Line-search candidates tried.", _int(1))
+    target_kl: float = _field(
+        0.01, "Trust-region radius max_kl: mean KL(pi_old || pi) of an accepted step.",
+        _float(0.0, low_open=True))
+
+
+def config_field_docs(config_class: type[OnPolicyConfig]) -> str:
+    """The numpydoc ``Parameters`` entries of ``config_class``'s fields."""
+    lines = []
+    for item in dataclasses.fields(config_class):
+        kind = item.type if isinstance(item.type, str) else getattr(item.type, "__name__",
+                                                                    str(item.type))
+        lines.append(f"{item.name} : {kind}, default {item.default!r}")
+        lines.append(f"    {item.metadata['doc']}")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""The ``Sampler`` protocol: how an on-policy algorithm gets its batches.
+
+An algorithm never steps environments itself. It asks its sampler to ``reset`` (once, seeded)
+and then to ``collect`` one `RolloutBatch` per iteration with the current policy. A sampler
+may step gymnasium vector envs from Python (`VectorEnvSampler`), run the whole rollout in
+compiled code, or spread envs over remote workers; the algorithms do not change.
+
+What a sampler must do with a batch (``RolloutBatch``'s attribute docs give the shapes):
+
+- ``obs[t]``: the normalised observation rows the policy acted on; ``actions[t]``: the policy
+  samples (``policy.act_into(obs_rows, False, rng, out)`` or an equivalent that draws the
+  same distribution); ``last_obs``: the observation after the last step;
+- every signal of ``batch.signals`` per step (``"reward"`` after the model's reward scaling);
+- ``terminated``, ``dones`` and ``valid`` per step, and ``final_obs`` for truncations whose
+  next row already belongs to the next episode;
+- ``finished_episodes``: one ``{"r": raw return, "l": length}`` per episode that ended.
+"""
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from fasttrpo.rollout.batch import RolloutBatch
+
+__all__ = ["Sampler"]
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """What `fasttrpo.algorithms.OnPolicyAlgorithm` needs from a sampler.
+
+    Attributes
+    ----------
+    num_envs : int
+        Environments stepped in parallel: a batch holds ``n_steps`` x ``num_envs`` rows.
+    observation_space, action_space : gymnasium.Space
+        The spaces of one environment.
+    """
+
+    num_envs: int
+    observation_space: Any
+    action_space: Any
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start new episodes in every env; ``seed`` seeds the envs (None: continue)."""
+
+    def collect(self, policy, batch: RolloutBatch, rng: np.random.Generator,
+                on_step: Callable[[], bool] | None = None) -> bool:
+        """Fill ``batch`` (``batch.n_steps`` steps of every env) acting with ``policy``.
+
+        ``rng`` draws the action noise; ``on_step()`` is called after every vector step and
+        returning False stops early. Returns False when stopped early (the batch is then
+        incomplete and must not be used for an update), True otherwise.
+        """
+
+    def close(self) -> None:
+        """Release the environments (and workers)."""
