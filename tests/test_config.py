@@ -1,0 +1,124 @@
+"""One source of truth for hyperparameters: TRPOConfig feeds the signature, validation,
+attributes, save/load, the zoo reader and the CLI."""
+
+import dataclasses
+import inspect
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from fasttrpo import TRPO
+from fasttrpo.config import OnPolicyConfig, TRPOConfig
+from fasttrpo.hyperparams import parse_cli_overrides, zoo_to_trpo_kwargs
+
+from toy_envs import MatchEnv
+
+TINY = dict(n_steps=32, batch_size=16, policy_kwargs=dict(net_arch=[4]), n_critic_updates=1)
+
+
+def test_signature_names_every_config_field_with_its_default_and_type():
+    parameters = inspect.signature(TRPO).parameters
+    names = [p for p in parameters if p not in ("policy", "env", "sb3_compat")]
+    fields = dataclasses.fields(TRPOConfig)
+    assert names == [f.name for f in fields]
+    for item in fields:
+        parameter = parameters[item.name]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, item.name
+        assert parameter.default == item.default, item.name
+        assert parameter.annotation == item.type, item.name
+    # and the docstring documents each of them
+    for item in fields:
+        assert f"\n{item.name} : " in TRPO.__doc__, item.name
+
+
+def test_sb3_contrib_defaults():
+    # sb3-contrib TRPO's constructor defaults, written out independently of the config
+    sb3 = dict(learning_rate=1e-3, n_steps=2048, batch_size=128, gamma=0.99, cg_max_steps=15,
+               cg_damping=0.1, line_search_shrinking_factor=0.8, line_search_max_iter=10,
+               n_critic_updates=10, gae_lambda=0.95, normalize_advantage=True, target_kl=0.01,
+               sub_sampling_factor=1, stats_window_size=100, verbose=0, seed=None)
+    config = TRPOConfig()
+    assert {k: getattr(config, k) for k in sb3} == sb3
+    assert config.policy_kwargs == {}
+
+
+def test_numpy_scalars_are_accepted_and_saved_as_plain_numbers(tmp_path):
+    model = TRPO("MlpPolicy", MatchEnv("box"), seed=np.int64(3), **{
+        **TINY, "n_steps": np.int64(32), "gamma": np.float32(0.5), "normalize_obs": np.True_,
+        "policy_kwargs": dict(net_arch=[np.int64(4)], log_std_init=np.float64(-1))})
+    assert type(model.config.n_steps) is int and model.config.n_steps == 32
+    assert type(model.config.gamma) is float and model.config.gamma == 0.5
+    assert type(model.config.seed) is int and model.config.normalize_obs is True
+    path = model.save(tmp_path / "m")
+    with zipfile.ZipFile(path) as archive:
+        saved = json.loads(archive.read("meta.json"))["config"]
+    assert saved["n_steps"] == 32 and saved["gamma"] == 0.5
+    assert saved["policy_kwargs"] == {"net_arch": [4], "log_std_init": -1.0}
+    assert TRPO.load(path).config == model.config
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("n_steps", 0, "n_steps: must be a positive integer"),
+    ("n_steps", 2.5, "n_steps: must be a positive integer"),
+    ("batch_size", True, "batch_size: must be a positive integer"),
+    ("gamma", 1.5, r"gamma: must lie in \[0, 1\]"),
+    ("target_kl", 0.0, r"target_kl: must lie in \(0, inf\)"),
+    ("learning_rate", float("nan"), "learning_rate: must be a finite number"),
+    ("line_search_shrinking_factor", 1.0, "line_search_shrinking_factor: must lie in"),
+    ("normalize_advantage", 1, "normalize_advantage: expected True or False"),
+    ("dtype", "float16", "dtype: float16 is not supported"),
+    ("vf_optimizer", "sgd", "vf_optimizer: expected one of 'adam', 'lbfgs'"),
+    ("seed", -1, "seed: must be None or a non-negative integer"),
+    ("n_threads", 0, "n_threads: must be None or a positive integer"),
+    ("policy_kwargs", dict(net_arch=[0]), "net_arch must be a list of ints"),
+])
+def test_validation_names_the_field(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        TRPOConfig(**{key: value})
+
+
+def test_attributes_read_the_config_and_cannot_drift():
+    model = TRPO("MlpPolicy", MatchEnv("box"), seed=0, target_kl=0.02, **TINY)
+    assert model.target_kl == model.config.target_kl == 0.02
+    assert model.n_steps == 32 and model.dtype == np.float32
+    with pytest.raises(AttributeError):
+        model.target_kl = 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.config.target_kl = 0.5
+    assert model.config.replace(target_kl=0.03).target_kl == 0.03
+    with pytest.raises(ValueError, match="target_kl"):
+        model.config.replace(target_kl=-1.0)
+
+
+def test_load_overrides_only_what_does_not_shape_the_networks(tmp_path):
+    model = TRPO("MlpPolicy", MatchEnv("box"), seed=0, **TINY)
+    path = model.save(tmp_path / "m")
+    loaded = TRPO.load(path, verbose=1, target_kl=0.05, n_envs=3)
+    assert (loaded.config.verbose, loaded.config.target_kl, loaded.config.n_envs) == (1, 0.05, 3)
+    for key, value in (("dtype", "float64"), ("policy_kwargs", dict(net_arch=[8])),
+                       ("vf_optimizer", "lbfgs"), ("normalize_obs", True)):
+        with pytest.raises(ValueError, match=f"{key}: cannot be changed when loading"):
+            TRPO.load(path, **{key: value})
+    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) \['n_stepz'\]"):
+        TRPO.load(path, n_stepz=3)
+
+
+def test_zoo_and_cli_values_are_typed_by_the_config():
+    overrides = parse_cli_overrides(["--n_steps", "1e3", "--gamma", "1", "--target_kl", "5e-3"])
+    kwargs, _ = zoo_to_trpo_kwargs({"n_steps": "1e3", "gamma": 1, "learning_rate": "1e-3",
+                                    **overrides})
+    config = TRPOConfig(**kwargs)
+    assert (config.n_steps, config.gamma, config.target_kl, config.learning_rate) == (
+        1000, 1.0, 0.005, 1e-3)
+    assert type(config.n_steps) is int and type(config.gamma) is float
+
+
+def test_every_config_field_is_documented():
+    for config_class in (OnPolicyConfig, TRPOConfig):
+        for item in dataclasses.fields(config_class):
+            assert len(item.metadata["doc"]) > 10, item.name
+    assert set(OnPolicyConfig.field_names()) < set(TRPOConfig.field_names())
+    assert TRPOConfig.network_fields() == {"policy_kwargs", "dtype", "vf_optimizer",
+                                           "normalize_obs"}
