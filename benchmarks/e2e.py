@@ -108,7 +108,7 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
         def _on_rollout_end(self):
             split.rollout_end()
             curve.append(_curve_point(self.model.num_timesteps, time.perf_counter() - start,
-                                      self.model._collector.episode_rewards))
+                                      [e["r"] for e in self.model.ep_info_buffer]))
 
     if env_id not in _warm:  # load the Numba cache / first-call costs outside the timing
         TRPO(run["policy"], env_id, n_envs=run["n_envs"], seed=seed,
@@ -121,7 +121,8 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
     model.learn(total, callback=Curve())
     learn_s = time.perf_counter() - start
     split.rollout_end_to(start + learn_s)
-    curve.append(_curve_point(model.num_timesteps, learn_s, model._collector.episode_rewards))
+    curve.append(_curve_point(model.num_timesteps, learn_s,
+                              [e["r"] for e in model.ep_info_buffer]))
     scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id)
     return {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
             "update_s": split.update_s, "rollout_s": learn_s - split.update_s,

@@ -1,7 +1,7 @@
 """Shared set-up of the benchmarks: one rollout buffer and the three learners on it.
 
 ``UpdateProblem`` builds a fasttrpo ``TRPO`` model on a stand-in env with the right spaces,
-fills a ``RolloutBuffer`` with random transitions (observations, actions sampled from the
+fills a ``RolloutBatch`` with random transitions (observations, actions sampled from the
 policy, rewards, an episode end every 250 steps) and computes GAE with fasttrpo's value
 function. The PyTorch reference and sb3-contrib's ``TRPO`` then get the same parameters and
 the same data (advantages, returns, old log-probabilities), so each learner does the same
@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks import _config
 from fasttrpo import TRPO
-from fasttrpo.rollout import RolloutBuffer
+from fasttrpo.rollout import RolloutBatch
 
 # sb3-contrib's TRPO defaults (and fasttrpo's): the update the suites time
 UPDATE_HP = dict(learning_rate=1e-3, batch_size=128, gamma=0.99, gae_lambda=0.95,
@@ -105,7 +105,7 @@ class UpdateProblem:
                                              activation_fn=net.activation), **self.hp)
         policy = self.model.policy
         rng = np.random.default_rng(seed)
-        buffer = RolloutBuffer(n, 1, net.obs_dim, policy.action_width, self.dtype)
+        buffer = RolloutBatch(n, 1, net.obs_dim, policy.action_width, self.dtype)
         buffer.obs[:, 0] = rng.standard_normal((n, net.obs_dim))
         buffer.actions[:, 0] = policy.act(buffer.obs[:, 0], rng=rng)
         buffer.rewards[:, 0] = rng.standard_normal(n)
@@ -115,7 +115,7 @@ class UpdateProblem:
         buffer.last_obs[:] = rng.standard_normal((1, net.obs_dim))
         self.buffer = buffer
         advantages, returns = buffer.advantages_and_returns(
-            self.model.value_function.predict, self.hp["gamma"], self.hp["gae_lambda"])
+            "reward", self.model.value_function.predict, self.hp["gamma"], self.hp["gae_lambda"])
         self.obs = buffer.obs.reshape(n, -1)
         self.actions = buffer.actions.reshape(n, -1)
         self.advantages = advantages.reshape(-1).astype(self.dtype)

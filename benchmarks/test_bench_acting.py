@@ -33,7 +33,7 @@ from benchmarks.harness import (
     torch_threads,
 )
 from fasttrpo import TRPO
-from fasttrpo.rollout import RolloutBuffer
+from fasttrpo.rollout import RolloutBatch
 
 IMPLS = ("fasttrpo", "fasttrpo predict", "sb3-contrib", "torch forward+sample")
 LOOPS = ("fasttrpo rollout loop", "sb3-contrib rollout loop")
@@ -147,10 +147,10 @@ def test_rollout_loop(benchmark, net, n_envs, impl, steps):
         env = NullVectorEnv(n_envs, net.obs_dim, action_space(net))
         model = TRPO("MlpPolicy", env, n_steps=steps, seed=0, batch_size=64,
                      policy_kwargs=dict(net_arch=list(net.hidden)))
-        collector = model._collector
+        collector = model.sampler
         collector.reset(seed=0)
-        buffer = RolloutBuffer(steps, n_envs, model.encoder.obs_dim, model.policy.action_width,
-                               model.dtype)
+        buffer = RolloutBatch(steps, n_envs, model.encoder.obs_dim, model.policy.action_width,
+                              model.dtype)
         run_timed(benchmark, lambda: collector.collect(model.policy, buffer, model.rng))
         return
     require_torch()

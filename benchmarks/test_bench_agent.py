@@ -14,7 +14,7 @@ from benchmarks.harness import NullVectorEnv  # step costs ~nothing: time is the
 from fasttrpo import TRPO
 from fasttrpo.evaluation import evaluate_policy
 from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
-from fasttrpo.rollout import RolloutBuffer
+from fasttrpo.rollout import RolloutBatch
 
 ZOO = "hyperparams/trpo.yml"
 
@@ -26,10 +26,10 @@ def test_policy_overhead_per_vector_step(benchmark, n_envs, space):
     action_space = gym.spaces.Box(-1, 1, (3,)) if space == "box3" else gym.spaces.Discrete(2)
     env = NullVectorEnv(n_envs, 11 if space == "box3" else 4, action_space)
     model = TRPO("MlpPolicy", env, n_steps=1000, seed=0)
-    collector = model._collector
+    collector = model.sampler
     collector.reset(seed=0)
-    buffer = RolloutBuffer(1000, n_envs, model.encoder.obs_dim, model.policy.action_width,
-                           model.dtype)
+    buffer = RolloutBatch(1000, n_envs, model.encoder.obs_dim, model.policy.action_width,
+                          model.dtype)
     benchmark(collector.collect, model.policy, buffer, model.rng)
     if benchmark.stats is None:  # --benchmark-disable (CI smoke): ran once, nothing timed
         return

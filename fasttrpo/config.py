@@ -24,7 +24,8 @@ import numpy as np
 __all__ = ["OnPolicyConfig", "TRPOConfig", "config_field_docs"]
 
 
-# ---- checks: each takes (name, value) and returns the normalised value or raises ValueError -
+# ---- checks: each takes (name, value) and returns the normalised value or raises ValueError
+# (a ValueError for a wrong type too: the project's one exception for bad arguments) -------
 def _int(minimum: int) -> Callable[[str, Any], int]:
     wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
         minimum, f"an integer >= {minimum}")
@@ -48,7 +49,7 @@ def _float(low: float, high: float = math.inf, low_open: bool = False,
 
     def check(name: str, value: Any) -> float:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")
+            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")  # noqa: TRY004
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"{name}: must be a finite number, got {value!r}")
@@ -62,7 +63,7 @@ def _float(low: float, high: float = math.inf, low_open: bool = False,
 
 def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")
+        raise ValueError(f"{name}: expected True or False, got {value!r}")  # noqa: TRY004
     return bool(value)
 
 
@@ -103,7 +104,7 @@ def _dtype(name: str, value: Any) -> str:
 
 def _path(name: str, value: Any) -> str:
     if not isinstance(value, (str, os.PathLike)):
-        raise ValueError(f"{name}: expected a folder path, got {value!r}")
+        raise ValueError(f"{name}: expected a folder path, got {value!r}")  # noqa: TRY004
     return os.fspath(value)
 
 
@@ -123,7 +124,7 @@ def _policy_kwargs(name: str, value: Any) -> dict:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{name}: expected a dict, got {value!r}")
+        raise ValueError(f"{name}: expected a dict, got {value!r}")  # noqa: TRY004
     unknown = sorted(set(value) - set(_POLICY_KWARGS))
     if unknown:
         raise ValueError(f"{name}: unsupported key(s) {unknown}; supported: "
@@ -190,7 +191,7 @@ class OnPolicyConfig:
         1, "Use every k-th sample of the batch for the policy step.", _int(1))
     stats_window_size: int = _field(
         100, "Finished episodes averaged for rollout/ep_rew_mean and ep_len_mean.", _int(1))
-    policy_kwargs: dict | None = _field(
+    policy_kwargs: dict | None = _field(  # noqa: RUF009 (None, made {} by the check)
         None, "Network options: net_arch (list, or dict(pi=[...], vf=[...])), activation_fn "
         "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU'), log_std_init (Gaussian heads).",
         _policy_kwargs, network=True)

@@ -148,7 +148,7 @@ class OnPolicyAlgorithm:
         self.encoder = ObsEncoder.for_space(observation_space)
         self.codec = ActionCodec.for_space(action_space)
         self.policy = self._make_policy()
-        pi_arch, vf_arch = _net_arch(config.policy_kwargs)
+        _, vf_arch = _net_arch(config.policy_kwargs)
         activation = config.policy_kwargs.get("activation_fn", "tanh")
         seed = config.seed
         self.value_functions: dict[str, ValueFunction] = {}
