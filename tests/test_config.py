@@ -122,3 +122,14 @@ def test_every_config_field_is_documented():
     assert set(OnPolicyConfig.field_names()) < set(TRPOConfig.field_names())
     assert TRPOConfig.network_fields() == {"policy_kwargs", "dtype", "vf_optimizer",
                                            "normalize_obs"}
+
+
+def test_models_saved_with_hyperparams_metadata_still_load(tmp_path):
+    from fasttrpo.serialization import load_archive, save_archive
+
+    model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)
+    meta, arrays = load_archive(model.save(tmp_path / "new"))
+    meta["hyperparams"] = meta.pop("config")  # how models were saved before TRPOConfig
+    loaded = TRPO.load(save_archive(tmp_path / "old", meta, arrays))
+    assert loaded.config == model.config
+    np.testing.assert_array_equal(loaded.policy.get_params(), model.policy.get_params())
