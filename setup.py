@@ -53,6 +53,10 @@ else:
     # if-convert the clamp in the float tanh, so the activation loop stays scalar (2x slower).
     # Results are unchanged (no reassociation, NaN/inf semantics kept).
     EXTRA_COMPILE_ARGS = ["-O3", "-fno-trapping-math"]
+    if not DEBUG:
+        # no debug info (Python's CFLAGS have -g): on the ~1.5 MB C files Cython generates it
+        # makes gcc ~1.5x slower (forward.c: 13.8 s -> 8.9 s); the code is the same
+        EXTRA_COMPILE_ARGS.append("-g0")
 
 CYTHON_DIR = os.path.join("fasttrpo", "_cython")
 CYTHON_MODULES = ["gae", "forward", "rollout_step"]
@@ -118,6 +122,12 @@ TO_CYTHONIZE = {ext.name for ext in extensions
 
 class BuildExt(build_ext):
     """``build_ext`` that cythonizes and compiles only what changed (see the module docstring)."""
+
+    def finalize_options(self):
+        """Compile the modules side by side unless ``--parallel`` / ``-j`` says otherwise."""
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = max(1, min(os.cpu_count() or 1, len(self.extensions or ())))
 
     def build_extensions(self):
         """Cythonize what is out of date, then build the extensions."""
