@@ -655,7 +655,8 @@ def build_report(records, machine: dict, meta: dict, figures: dict) -> str:
                 row.append(fmt_stat(best(rr, impl=impl)))
             row += [fmt_ratio(ratio(best(rr, impl="sb3-contrib"), f)),
                     fmt_ratio(ratio(best(rr, impl="torch forward+sample"), f))]
-            fl, sl = best(rr, impl="fasttrpo rollout loop"), best(rr, impl="sb3-contrib rollout loop")
+            fl = best(rr, impl="fasttrpo rollout loop")
+            sl = best(rr, impl="sb3-contrib rollout loop")
             row += [fmt_stat(fl), fmt_stat(sl), fmt_ratio(ratio(sl, fl))]
             rows.append(row)
     if rows:
@@ -692,7 +693,8 @@ def build_report(records, machine: dict, meta: dict, figures: dict) -> str:
                      _span(s["update"]), _span(s["rollout"]),
                      f"{_span(s['to_steps'], '{:.0f}')} ({reached}/{len(s['seeds'])} reached)",
                      _span(s["to_wall"]),
-                     ", ".join(f"{x:.0f}" for x in s["eval"]) + f" (mean {np.mean(s['eval']):.0f})"])
+                     ", ".join(f"{x:.0f}" for x in s["eval"])
+                     + f" (mean {np.mean(s['eval']):.0f})"])
     if rows:
         add(table(["env", "library", "seeds", "learn s", "update s", "rollout s",
                    "steps to zoo score", "wall s to zoo score", "eval per seed"], rows) + "\n")
@@ -793,7 +795,8 @@ def build_report(records, machine: dict, meta: dict, figures: dict) -> str:
             f"the `cache=True` cache {fmt_time(r['median'])} (median of {r['rounds']}).\n")
     add("## Reproduce\n")
     add("```bash\npip install -e \".[bench]\"        # torch==2.13.0 (CPU), sb3-contrib, "
-        "matplotlib, mujoco\npython -m benchmarks.report           # this file, ~20 min on 2 cores\n"
+        "matplotlib, mujoco\n"
+        "python -m benchmarks.report           # this file, ~20 min on 2 cores\n"
         "python -m benchmarks.report --quick   # headline configuration only, a few minutes\n"
         "python -m benchmarks.report --slow    # adds Hopper-v5 1e6 (hours)\n"
         "python -m pytest benchmarks/test_bench_update.py --benchmark-only   # one suite\n"
@@ -806,8 +809,8 @@ def _baseline_note(records, upd, e2e) -> str:
     found = []
     sb3 = best(upd, impl="sb3-contrib", threads=1)
     if sb3:
-        found.append(f"sb3-contrib `train()` {fmt_time(sb3['median'])} ({0.25 / sb3['median']:.1f}x "
-                     "faster than assumed)")
+        found.append(f"sb3-contrib `train()` {fmt_time(sb3['median'])} "
+                     f"({0.25 / sb3['median']:.1f}x faster than assumed)")
     cp = e2e.get(("CartPole-v1", "sb3-contrib"))
     if cp:
         found.append(f"CartPole-v1 {_med(cp['learn']):.1f} s ({50 / _med(cp['learn']):.1f}x)")
@@ -819,8 +822,8 @@ def _baseline_note(records, upd, e2e) -> str:
     if not found:
         return ""
     return (" Measured here in the same conditions as fasttrpo (torch pinned to one thread, "
-            "same data): " + ", ".join(found) + ". That difference in the baselines accounts for much "
-            "of the distance to the targets.")
+            "same data): " + ", ".join(found) + ". That difference in the baselines accounts for "
+            "much of the distance to the targets.")
 
 
 def _scaling_notes(records):

@@ -17,7 +17,8 @@ from benchmarks.harness import require_sb3
 def _params():
     params = []
     for env_id, lib, seed, timesteps, n_steps in _config.e2e_cases():
-        marks = [pytest.mark.slow] if env_id.startswith("Hopper") and _config.MODE != "smoke" else []
+        slow = env_id.startswith("Hopper") and _config.MODE != "smoke"
+        marks = [pytest.mark.slow] if slow else []
         ident = f"{env_id}-{lib.replace(' ', '_')}-seed{seed}"
         params.append(pytest.param(env_id, lib, seed, timesteps, n_steps, id=ident, marks=marks))
     return params

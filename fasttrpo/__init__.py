@@ -25,7 +25,7 @@ __all__ = [
     "MultiCategoricalMLPPolicy",
     "ValueFunction",
 ]
-__version__ = "0.1.0"
+__version__: str  # read from the installed package's metadata on first access (pyproject.toml)
 
 # public name -> the module that defines it
 _LAZY = {
@@ -39,8 +39,15 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    """Import a public class, or a submodule (``fasttrpo.policies``), on first access."""
-    if name in _LAZY:
+    """Import a public class or a submodule (``fasttrpo.policies``), or read ``__version__``."""
+    if name == "__version__":  # importlib.metadata costs ~20 ms: not paid by ``import fasttrpo``
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("fasttrpo")
+        except PackageNotFoundError:  # a source tree that was never installed
+            value = "0+unknown"
+    elif name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
     elif not name.startswith("__"):
         try:
@@ -56,4 +63,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})

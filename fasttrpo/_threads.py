@@ -29,8 +29,10 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 
 def effective_n_threads(n_threads: int | None) -> int | None:
-    """The limit to apply for a ``n_threads`` setting: the setting itself; for None, no limit
-    (None) when the environment states a thread count, else 1.
+    """Return the limit to apply for a ``n_threads`` setting.
+
+    That is the setting itself; for None, no limit (None) when the environment states a
+    thread count, else 1.
 
     Why 1 when nothing is stated: the products of RL-sized networks gain little from BLAS
     threads, and when the other cores are busy (parallel envs, other jobs, CI) a threaded GEMM
@@ -59,17 +61,21 @@ def _get_controller(refresh: bool) -> ThreadpoolController:
 
 
 def gemm_may_thread(n_rows: int, layer_sizes) -> bool:
-    """Whether a forward pass of ``n_rows`` rows through an MLP with ``layer_sizes`` has a
-    matrix product large enough for BLAS to use several threads."""
+    """Tell whether a forward pass may run a multi-threaded matrix product.
+
+    True when a forward pass of ``n_rows`` rows through an MLP with ``layer_sizes`` has a
+    matrix product large enough for BLAS to use several threads.
+    """
     widest = max(int(a) * int(b) for a, b in pairwise(layer_sizes))
     return n_rows * widest > SERIAL_GEMM_WORK
 
 
 @contextmanager
 def limit_threads(n_threads: int | None, refresh: bool = False) -> Iterator[None]:
-    """Run the block with at most ``n_threads`` threads in every BLAS / OpenMP pool that
-    threadpoolctl finds and in Numba's parallel layer (if it has been launched); restore the
-    previous limits after.
+    """Run the block with at most ``n_threads`` threads in every BLAS / OpenMP pool.
+
+    The limit applies to every pool that threadpoolctl finds and to Numba's parallel layer (if
+    it has been launched); the previous limits are restored after.
 
     Parameters
     ----------

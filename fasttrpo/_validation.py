@@ -1,5 +1,7 @@
-"""Input checks for the public API: bad data gets a ValueError that names it, before any
-kernel sees it."""
+"""Input checks for the public API.
+
+Bad data gets a ValueError that names it, before any kernel sees it.
+"""
 
 from collections.abc import Sequence
 
@@ -49,7 +51,8 @@ def float_array(
 
 
 def check_shape(name: str, array: np.ndarray, shape: Sequence[int | None]) -> None:
-    expected = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    dims = ", ".join("N" if s is None else str(s) for s in shape)
+    expected = "(" + dims + ("," if len(shape) == 1 else "") + ")"
     if array.ndim != len(shape) or any(
         s is not None and s != got for s, got in zip(shape, array.shape, strict=True)
     ):

@@ -45,25 +45,30 @@ class BaseCallback:
 
     @property
     def logger(self):
+        """The model's logger (``model.logger``)."""
         return self.model.logger
 
     @property
     def training_env(self):
+        """The model's (vector) training environment, or None before ``init_callback``."""
         get_env = getattr(self.model, "get_env", None)
         return get_env() if get_env is not None else getattr(self.model, "env", None)
 
     # ---- called by the model -------------------------------------------------------------
     def init_callback(self, model) -> None:
+        """Attach the callback to ``model``, before training starts."""
         self.model = model
         self._init_callback()
 
     def on_training_start(self, locals_: dict, globals_: dict | None = None) -> None:
+        """Record the model's variables at the start of ``learn``, then run the hook."""
         self.locals = dict(locals_)
         self.globals = dict(globals_ or {})
         self.num_timesteps = self.model.num_timesteps
         self._on_training_start()
 
     def on_rollout_start(self) -> None:
+        """Run the hook before each rollout."""
         self._on_rollout_start()
 
     def on_step(self) -> bool:
@@ -78,9 +83,11 @@ class BaseCallback:
         return self._on_rollout_end() is not False
 
     def on_training_end(self) -> None:
+        """Run the hook at the end of ``learn``."""
         self._on_training_end()
 
     def update_locals(self, locals_: dict) -> None:
+        """Refresh ``locals`` with the model's current variables (and the children's)."""
         self.locals.update(locals_)
         self.update_child_locals(locals_)
 
@@ -141,6 +148,7 @@ class CallbackList(BaseCallback):
             cb.on_training_end()
 
     def update_child_locals(self, locals_: dict) -> None:
+        """Pass ``locals_`` on to every callback of the list."""
         for cb in self.callbacks:
             cb.update_locals(locals_)
 
@@ -228,7 +236,8 @@ class EvalCallback(BaseCallback):
                  verbose: int = 0, callback_on_new_best: BaseCallback | None = None) -> None:
         super().__init__(verbose)
         if not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
-            raise ValueError(f"n_eval_episodes: expected a positive integer, got {n_eval_episodes!r}")
+            raise ValueError("n_eval_episodes: expected a positive integer, "
+                             f"got {n_eval_episodes!r}")
         if not isinstance(eval_freq, (int, np.integer)):
             raise ValueError(f"eval_freq: expected an integer, got {eval_freq!r}")  # noqa: TRY004
         if callback_on_new_best is not None and not isinstance(callback_on_new_best, BaseCallback):
@@ -287,5 +296,6 @@ class EvalCallback(BaseCallback):
         return True
 
     def update_child_locals(self, locals_: dict) -> None:
+        """Pass ``locals_`` on to ``callback_on_new_best``."""
         if self.callback_on_new_best is not None:
             self.callback_on_new_best.update_locals(locals_)

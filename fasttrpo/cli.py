@@ -59,10 +59,16 @@ def _count(text: str) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from fasttrpo import __version__
+
     parser = argparse.ArgumentParser(
         prog="fasttrpo", allow_abbrev=False,
-        description="Fast TRPO on the CPU: train an agent or evaluate a saved one.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+        description="Fast TRPO on the CPU: train an agent, evaluate a saved one, export its "
+                    "policy.",
+        epilog="Run 'fasttrpo COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     title="commands")
 
     train = commands.add_parser(
         "train", allow_abbrev=False, help="train a TRPO agent and save it",

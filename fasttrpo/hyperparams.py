@@ -137,7 +137,7 @@ def _dotted_name(node: ast.AST) -> str | None:
 
 
 def _literal(node: ast.AST, key: str, source: str) -> Any:
-    """The value of a whitelisted expression node; ValueError naming ``key`` otherwise."""
+    """Return the value of a whitelisted expression node; raise ValueError naming ``key`` else."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool,
                                                                    type(None))):
         return node.value
@@ -159,7 +159,7 @@ def _literal(node: ast.AST, key: str, source: str) -> Any:
 
 
 def _mapping(node: ast.AST, key: str, source: str) -> dict:
-    """A ``dict(k=v, ...)`` call or a ``{"k": v}`` literal with string keys."""
+    """Evaluate a ``dict(k=v, ...)`` call or a ``{"k": v}`` literal with string keys."""
     out: dict[str, Any] = {}
     if isinstance(node, ast.Call):
         if not (isinstance(node.func, ast.Name) and node.func.id == "dict") or node.args:

@@ -107,6 +107,7 @@ class Logger:
 
     @property
     def csv_path(self) -> Path | None:
+        """The ``progress.csv`` file in ``folder``, or None without a folder."""
         return None if self.folder is None else self.folder / "progress.csv"
 
     def record(self, key: str, value) -> None:

@@ -35,7 +35,7 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, K
 
 
 def _save_path(path: str | os.PathLike) -> Path:
-    """The path ``save_archive`` writes: ``path`` with ".zip" appended if it has no suffix."""
+    """Return the path ``save_archive`` writes: ``path``, plus ".zip" if it has no suffix."""
     target = Path(os.fspath(path))
     if target.suffix == "":
         target = target.with_name(target.name + ".zip")

@@ -5,9 +5,11 @@ import fasttrpo
 
 # Tiny networks: every head, both activations; one hidden layer and two.
 HEADS = {
-    "gaussian": lambda obs_dim, **kw: fasttrpo.GaussianMLPPolicy(obs_dim, 2, log_std_init=-0.3, **kw),
+    "gaussian": lambda obs_dim, **kw: fasttrpo.GaussianMLPPolicy(obs_dim, 2, log_std_init=-0.3,
+                                                                 **kw),
     "categorical": lambda obs_dim, **kw: fasttrpo.CategoricalMLPPolicy(obs_dim, 3, **kw),
-    "multidiscrete": lambda obs_dim, **kw: fasttrpo.MultiCategoricalMLPPolicy(obs_dim, [2, 3], **kw),
+    "multidiscrete": lambda obs_dim, **kw: fasttrpo.MultiCategoricalMLPPolicy(obs_dim, [2, 3],
+                                                                              **kw),
     "bernoulli": lambda obs_dim, **kw: fasttrpo.BernoulliMLPPolicy(obs_dim, 3, **kw),
 }
 REF_KIND = {"gaussian": "gaussian", "categorical": "categorical",
@@ -17,7 +19,8 @@ RTOL = {np.float32: 2e-3, np.float64: 1e-6}
 
 
 def make_policy(head, dtype, activation, hidden=(5, 4), obs_dim=3, seed=0):
-    policy = HEADS[head](obs_dim, hidden_sizes=hidden, activation=activation, dtype=dtype, seed=seed)
+    policy = HEADS[head](obs_dim, hidden_sizes=hidden, activation=activation, dtype=dtype,
+                         seed=seed)
     # Larger-than-default output weights so the distributions are far from uniform.
     rng = np.random.default_rng(seed + 100)
     params = policy.get_params().astype(np.float64)

@@ -28,7 +28,8 @@ def _blocks(nvec):
 def log_prob(kind, out, log_std, actions, nvec=None):
     if kind == "gaussian":
         var = np.exp(2 * log_std)
-        return np.sum(-((actions - out) ** 2) / (2 * var) - log_std - 0.5 * np.log(2 * np.pi), axis=1)
+        return np.sum(-((actions - out) ** 2) / (2 * var) - log_std - 0.5 * np.log(2 * np.pi),
+                      axis=1)
     if kind == "categorical":
         total = np.zeros(out.shape[0])
         for i, (a, b) in enumerate(_blocks(nvec)):

@@ -48,7 +48,8 @@ def test_actions_checked(gaussian, categorical):
         gaussian.log_prob(obs, np.zeros((3, 3)))
     with pytest.raises(ValueError, match="actions: contains 1 NaN"):
         gaussian.log_prob(obs, np.array([[0, 0], [0, np.nan], [0, 0]]))
-    with pytest.raises(ValueError, match=r"actions: value 4 at index \(1,\) is outside the valid range \[0, 4\)"):
+    with pytest.raises(ValueError, match=r"actions: value 4 at index \(1,\) is outside the "
+                                         r"valid range \[0, 4\)"):
         categorical.log_prob(obs, np.array([0, 4, 1]))
     with pytest.raises(ValueError, match="actions: value -1"):
         categorical.log_prob(obs, np.array([0, -1, 1]))
@@ -58,7 +59,8 @@ def test_actions_checked(gaussian, categorical):
     with pytest.raises(ValueError, match="actions: value 2"):
         bern.log_prob(obs, np.array([[0, 1], [2, 0], [1, 1]]))
     multi = fasttrpo.MultiCategoricalMLPPolicy(3, [2, 5], (4,))
-    with pytest.raises(ValueError, match=r"actions: value 2 at index \(0, 0\) is outside the valid range \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"actions: value 2 at index \(0, 0\) is outside the "
+                                         r"valid range \[0, 2\)"):
         multi.log_prob(obs, np.array([[2, 4], [0, 0], [1, 1]]))
     multi.log_prob(obs, np.array([[1, 4], [0, 0], [1, 1]]))  # in range for each sub-space
 

@@ -99,11 +99,13 @@ def test_trpo_step_rejects_and_restores_when_nothing_improves(rng):
     old = policy.get_params()
     # zero advantages: the gradient is zero, x^T F x = 0, the step must be skipped
     info = trpo_step(policy, obs, actions, np.zeros(16))
-    assert not info.accepted and info.outcome is StepOutcome.BAD_CURVATURE and "x^T F x" in info.reason
+    assert not info.accepted and info.outcome is StepOutcome.BAD_CURVATURE
+    assert "x^T F x" in info.reason
     np.testing.assert_array_equal(policy.get_params(), old)
     # a trust region of 1e30 makes a step ~1e15 long: the candidate's surrogate and KL
     # overflow to inf/NaN, and with a single try the search must fail and restore theta_old
-    info = trpo_step(policy, obs, actions, rng.standard_normal(16), max_kl=1e30, line_search_max_iter=1)
+    info = trpo_step(policy, obs, actions, rng.standard_normal(16), max_kl=1e30,
+                     line_search_max_iter=1)
     assert not info.accepted
     np.testing.assert_array_equal(policy.get_params(), old)
 

@@ -174,3 +174,46 @@ def test_console_entry_point_missing_file(tmp_path):
         capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2
     assert "model file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---- --version / --help -----------------------------------------------------------------------
+def _pyproject_version() -> str:
+    import tomllib
+
+    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["version"]
+
+
+def test_version_comes_from_pyproject(capsys):
+    import fasttrpo
+
+    # one place for the version: pyproject.toml, read back through the installed metadata
+    assert fasttrpo.__version__ == _pyproject_version()
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"fasttrpo {fasttrpo.__version__}"
+
+
+def test_version_console_entry_point_and_cheap_import():
+    result = subprocess.run(
+        [sys.executable, "-m", "fasttrpo", "--version"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"fasttrpo {_pyproject_version()}"
+    # ``import fasttrpo`` stays cheap: the version is read on first access only
+    code = ("import sys, fasttrpo; assert 'importlib.metadata' not in sys.modules; "
+            "print(fasttrpo.__version__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == _pyproject_version()
+
+
+def test_top_level_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--version" in out
+    lines = out.splitlines()
+    for command in ("train", "eval", "export"):
+        described = [line for line in lines if line.split()[:1] == [command]]
+        assert len(described) == 1, out
+        assert len(described[0].split()) > 2, f"{command} has no description:\n{out}"

@@ -92,7 +92,8 @@ def test_work_size():
 def test_mlp_forward_bad_args(change, name):
     sizes = [4, 8, 3]
     args = {
-        "params": np.zeros(mlp_num_params(sizes)), "layer_sizes": sizes_arr(sizes), "activation": TANH,
+        "params": np.zeros(mlp_num_params(sizes)), "layer_sizes": sizes_arr(sizes),
+        "activation": TANH,
         "obs": np.zeros((5, 4)), "out": np.zeros((5, 3)), "work": np.zeros(work_size(sizes, 5)),
     }
     args.update(change)

@@ -16,11 +16,13 @@ IDS = [f"{h}-{np.dtype(d).name}-{a}" for h, d, a in CASES]
 
 
 def ref_out(policy, params, obs):
-    return reference.mlp_forward(params[: policy.n_mlp], policy.layout.layer_sizes, policy.activation, obs)
+    return reference.mlp_forward(params[: policy.n_mlp], policy.layout.layer_sizes,
+                                 policy.activation, obs)
 
 
 def ref_log_prob(policy, kind, params, obs, actions):
-    return reference.log_prob(kind, ref_out(policy, params, obs), params[policy.n_mlp :], actions, policy.nvec)
+    return reference.log_prob(kind, ref_out(policy, params, obs), params[policy.n_mlp :], actions,
+                              policy.nvec)
 
 
 @pytest.mark.parametrize(("head", "dtype", "activation"), CASES, ids=IDS)
@@ -37,7 +39,8 @@ def test_log_prob_entropy_kl_match_reference(head, dtype, activation, rng):
         rtol=rtol, atol=rtol,
     )
     np.testing.assert_allclose(
-        policy.entropy(obs), reference.entropy(kind, ref_out(policy, params, obs), params[policy.n_mlp :], policy.nvec),
+        policy.entropy(obs),
+        reference.entropy(kind, ref_out(policy, params, obs), params[policy.n_mlp :], policy.nvec),
         rtol=rtol,
     )
     old = params + 0.1 * rng.standard_normal(params.size)
@@ -61,10 +64,12 @@ def test_surrogate_grad_matches_finite_differences(head, dtype, activation, rng)
     advantages = rng.standard_normal(n)
     params = policy.get_params().astype(np.float64)
     # old_log_prob away from the current one, so the ratio is not 1 everywhere
-    old_log_prob = ref_log_prob(policy, kind, params, obs, actions_2d) + 0.2 * rng.standard_normal(n)
+    old_log_prob = (ref_log_prob(policy, kind, params, obs, actions_2d)
+                    + 0.2 * rng.standard_normal(n))
 
     def surrogate(theta):
-        return np.mean(np.exp(ref_log_prob(policy, kind, theta, obs, actions_2d) - old_log_prob) * advantages)
+        ratio = np.exp(ref_log_prob(policy, kind, theta, obs, actions_2d) - old_log_prob)
+        return np.mean(ratio * advantages)
 
     value, grad = policy.surrogate_grad(obs, actions, advantages, old_log_prob)
     expected = reference.central_gradient(surrogate, params, 1e-6)
@@ -84,7 +89,8 @@ def test_fisher_vector_product_matches_kl_hessian(head, dtype, activation, rng):
 
     def kl(theta):
         return reference.mean_kl(
-            kind, out_old, params[policy.n_mlp :], ref_out(policy, theta, obs), theta[policy.n_mlp :], policy.nvec
+            kind, out_old, params[policy.n_mlp :], ref_out(policy, theta, obs),
+            theta[policy.n_mlp :], policy.nvec,
         )
 
     hessian = reference.central_hessian(kl, params, 1e-3)
@@ -92,10 +98,12 @@ def test_fisher_vector_product_matches_kl_hessian(head, dtype, activation, rng):
     # All columns: F e_i for every basis vector gives the whole matrix.
     fisher = np.stack([linearization.fvp(e) for e in np.eye(policy.num_params)], axis=1)
     scale = np.abs(hessian).max()
-    np.testing.assert_allclose(fisher, hessian, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * 10 * scale)
+    np.testing.assert_allclose(fisher, hessian, rtol=RTOL[dtype] * 10,
+                               atol=RTOL[dtype] * 10 * scale)
     v = rng.standard_normal(policy.num_params)
     np.testing.assert_allclose(
-        policy.fisher_vector_product(obs, v), hessian @ v, rtol=1e-2, atol=RTOL[dtype] * 10 * scale * np.abs(v).sum()
+        policy.fisher_vector_product(obs, v), hessian @ v, rtol=1e-2,
+        atol=RTOL[dtype] * 10 * scale * np.abs(v).sum(),
     )
 
 
@@ -109,7 +117,8 @@ def test_fvp_deep_relu_network_matches_explicit_jacobian(dtype, rng):
     jac = np.stack(
         [
             reference.central_gradient(
-                lambda th, i=i, j=j: ref_out(policy, np.concatenate([th, params[n_mlp:]]), obs)[i, j],
+                lambda th, i=i, j=j: ref_out(policy, np.concatenate([th, params[n_mlp:]]),
+                                             obs)[i, j],
                 params[:n_mlp], 1e-6,
             )
             for i in range(obs.shape[0]) for j in range(policy.act_dim)
@@ -120,7 +129,8 @@ def test_fvp_deep_relu_network_matches_explicit_jacobian(dtype, rng):
     v = rng.standard_normal(policy.num_params)
     got = policy.fisher_vector_product(obs, v)
     scale = np.abs(fisher_mlp @ v[:n_mlp]).max()
-    np.testing.assert_allclose(got[:n_mlp], fisher_mlp @ v[:n_mlp], rtol=RTOL[dtype] * 5, atol=RTOL[dtype] * scale)
+    np.testing.assert_allclose(got[:n_mlp], fisher_mlp @ v[:n_mlp], rtol=RTOL[dtype] * 5,
+                               atol=RTOL[dtype] * scale)
     np.testing.assert_allclose(got[n_mlp:], 2 * v[n_mlp:], rtol=RTOL[dtype])
 
 

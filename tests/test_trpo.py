@@ -33,7 +33,8 @@ def test_env_forms_and_policy_kwargs():
         model = TRPO("MlpPolicy", env, seed=1, **{**TINY, "policy_kwargs": dict(
             net_arch=dict(pi=[8, 8], vf=[6]), activation_fn="nn.ReLU", log_std_init=-1.0)})
         model.learn(128)
-        assert model.policy.hidden_sizes == (8, 8) and model.value_function.layout.hidden_sizes == (6,)
+        assert model.policy.hidden_sizes == (8, 8)
+        assert model.value_function.layout.hidden_sizes == (6,)
         assert model.policy.activation == "nn.ReLU"
     action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
     assert action.shape == (1,) and -2.0 <= action[0] <= 2.0
@@ -122,7 +123,8 @@ def test_save_load_identity_and_resume(tmp_path, normalize, vf_optimizer):
     obs = np.random.default_rng(0).uniform(-1, 1, (20, 3)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
                                   model.predict(obs, deterministic=True)[0])
-    np.testing.assert_array_equal(loaded.value_function.get_params(), model.value_function.get_params())
+    np.testing.assert_array_equal(loaded.value_function.get_params(),
+                                  model.value_function.get_params())
     assert loaded.num_timesteps == 128
     if normalize:
         np.testing.assert_array_equal(loaded.obs_normalizer.rms.mean, model.obs_normalizer.rms.mean)
@@ -196,7 +198,8 @@ def test_next_step_vector_env_matches_same_step_statistics():
         model.learn(60)
         lengths[mode] = [e["l"] for e in model.ep_info_buffer]
     assert set(lengths[AutoresetMode.SAME_STEP]) == {3} == set(lengths[AutoresetMode.NEXT_STEP])
-    assert len(lengths[AutoresetMode.SAME_STEP]) == 20 and len(lengths[AutoresetMode.NEXT_STEP]) == 15
+    assert len(lengths[AutoresetMode.SAME_STEP]) == 20
+    assert len(lengths[AutoresetMode.NEXT_STEP]) == 15
 
 
 LEARNING = {

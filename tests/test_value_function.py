@@ -15,7 +15,8 @@ def test_value_loss_and_gradient_match_finite_differences(dtype, activation, rng
     params = vf.get_params().astype(np.float64)
 
     def loss(theta):
-        return np.mean((reference.mlp_forward(theta, vf.layout.layer_sizes, activation, obs)[:, 0] - targets) ** 2)
+        pred = reference.mlp_forward(theta, vf.layout.layer_sizes, activation, obs)[:, 0]
+        return np.mean((pred - targets) ** 2)
 
     value, grad = vf.loss_grad(obs, targets)
     rtol = 2e-3 if dtype == np.float32 else 1e-6
@@ -23,7 +24,8 @@ def test_value_loss_and_gradient_match_finite_differences(dtype, activation, rng
     expected = reference.central_gradient(loss, params, 1e-6)
     np.testing.assert_allclose(grad, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
     np.testing.assert_allclose(
-        vf.predict(obs), reference.mlp_forward(params, vf.layout.layer_sizes, activation, obs)[:, 0],
+        vf.predict(obs),
+        reference.mlp_forward(params, vf.layout.layer_sizes, activation, obs)[:, 0],
         rtol=rtol, atol=rtol,
     )
     # evaluating at other parameters leaves the stored ones alone
