@@ -69,7 +69,8 @@ def test_update_parts_fasttrpo(benchmark, part):
     rng = np.random.default_rng(0)
     vf = model.value_function
     fns = {
-        "gae": lambda: p.buffer.advantages_and_returns("reward", vf.predict, hp["gamma"], hp["gae_lambda"]),
+        "gae": lambda: p.buffer.advantages_and_returns("reward", vf.predict, hp["gamma"],
+                                                       hp["gae_lambda"]),
         "linearize": lambda: policy.linearize(p.obs),
         "surrogate_grad": lambda: lin.surrogate_grad(p.policy_actions, p.norm_advantages,
                                                      p.log_prob),

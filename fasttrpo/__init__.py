@@ -8,13 +8,13 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
+    from fasttrpo.algorithms.trpo import TRPO
     from fasttrpo.policies import (
         BernoulliMLPPolicy,
         CategoricalMLPPolicy,
         GaussianMLPPolicy,
         MultiCategoricalMLPPolicy,
     )
-    from fasttrpo.algorithms.trpo import TRPO
     from fasttrpo.value_function import ValueFunction
 
 __all__ = [

@@ -14,15 +14,6 @@ _controller: ThreadpoolController | None = None
 SERIAL_GEMM_WORK = 65536
 
 
-def check_n_threads(value) -> int | None:
-    """``value`` if it is None or a positive int, else ValueError."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"n_threads: must be None or a positive integer, got {value!r}")
-    return int(value)
-
-
 # environment variables by which a user states a BLAS / OpenMP thread count
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                    "BLIS_NUM_THREADS")

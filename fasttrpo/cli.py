@@ -1,12 +1,14 @@
-"""The ``fasttrpo`` command: train a TRPO agent on a gymnasium environment, evaluate a saved one,
-export its policy for deployment.
+r"""The ``fasttrpo`` command: train, evaluate and export TRPO agents.
+
+``train`` trains on a gymnasium environment, ``eval`` evaluates a saved model, ``export``
+writes its policy for deployment.
 
 Examples
 --------
 ::
 
     fasttrpo train CartPole-v1 --hyperparams trpo.yml --seed 0 --save cartpole
-    fasttrpo train Pendulum-v1 --timesteps 1e5 --n-envs 2 --gamma 0.9 --save pendulum \\
+    fasttrpo train Pendulum-v1 --timesteps 1e5 --n-envs 2 --gamma 0.9 --save pendulum \
         --policy_kwargs "dict(net_arch=[64, 64], activation_fn=nn.Tanh)"
     fasttrpo eval cartpole.zip --env CartPole-v1 --episodes 10
     fasttrpo export cartpole.zip --format npz --output cartpole_policy.npz
@@ -48,7 +50,7 @@ _TRAIN_FLAGS = {"-h", "--help", "--traceback"}
 
 
 def _count(text: str) -> int:
-    """An argparse type for step counts; accepts ``100000`` as well as ``1e5``."""
+    """Parse a step count for argparse; accepts ``100000`` as well as ``1e5``."""
     try:
         value = float(text)
     except ValueError:

@@ -160,8 +160,11 @@ def _policy_kwargs(name: str, value: Any) -> dict:
 
 def _field(default: Any, doc: str, check: Callable[[str, Any], Any], *,
            network: bool = False) -> Any:
-    """A config field: ``default``, its ``doc``, the ``check`` that validates and normalises a
-    value, and whether it shapes the networks (``network``)."""
+    """Declare a config field.
+
+    ``default``, its ``doc``, the ``check`` that validates and normalises a value, and whether
+    it shapes the networks (``network``).
+    """
     return field(default=default, metadata={"doc": doc, "check": check, "network": network})
 
 
@@ -232,13 +235,14 @@ class OnPolicyConfig:
         "rollout_buffer_kwargs", "use_sde", "sde_sample_freq"})
 
     def __post_init__(self) -> None:
+        """Validate and normalise every field (ValueError naming the field)."""
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             object.__setattr__(self, item.name, item.metadata["check"](item.name, value))
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        """The hyperparameter names, in signature order."""
+        """Return the hyperparameter names, in signature order."""
         return tuple(item.name for item in dataclasses.fields(cls))
 
     @classmethod
@@ -270,7 +274,7 @@ class OnPolicyConfig:
         return cls(**values)
 
     def replace(self, **changes: Any):
-        """A copy with ``changes`` applied (validated like the constructor's arguments)."""
+        """Return a copy with ``changes`` applied (validated like the constructor's)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -296,7 +300,7 @@ class TRPOConfig(OnPolicyConfig):
 
 
 def config_field_docs(config_class: type[OnPolicyConfig]) -> str:
-    """The numpydoc ``Parameters`` entries of ``config_class``'s fields."""
+    """Return the numpydoc ``Parameters`` entries of ``config_class``'s fields."""
     lines = []
     for item in dataclasses.fields(config_class):
         kind = item.type if isinstance(item.type, str) else getattr(item.type, "__name__",

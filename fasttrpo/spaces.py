@@ -28,6 +28,7 @@ class ObsEncoder:
 
     @classmethod
     def for_space(cls, space: spaces.Space) -> "ObsEncoder":
+        """Return the encoder of ``space``; ValueError for an unsupported space."""
         if isinstance(space, spaces.Box):
             return cls(space, int(np.prod(space.shape, dtype=np.int64)), 0)
         if isinstance(space, spaces.Discrete):
@@ -46,7 +47,8 @@ class ObsEncoder:
         n_rows = out.shape[0]
         if self.n_discrete:
             if raw.shape != (n_rows,):
-                raise ValueError(f"obs: expected shape ({n_rows},) of Discrete values, got {raw.shape}")
+                raise ValueError(
+                    f"obs: expected shape ({n_rows},) of Discrete values, got {raw.shape}")
             index = raw.astype(np.int64) - int(self.space.start)
             if (index < 0).any() or (index >= self.n_discrete).any():
                 raise ValueError(f"obs: Discrete observation outside {self.space}: {raw}")
@@ -88,21 +90,27 @@ class ActionCodec:
 
     @classmethod
     def for_space(cls, space: spaces.Space) -> "ActionCodec":
+        """Return the codec of ``space``; ValueError for an unsupported space."""
         if isinstance(space, spaces.Box):
             return cls(space, "gaussian", int(np.prod(space.shape, dtype=np.int64)))
         if isinstance(space, spaces.Discrete):
             return cls(space, "categorical", 1)
         if isinstance(space, spaces.MultiDiscrete):
             if space.nvec.ndim != 1:
-                raise ValueError(f"action_space: multi-dimensional MultiDiscrete {space} is not supported")
+                raise ValueError(
+                    f"action_space: multi-dimensional MultiDiscrete {space} is not supported")
             return cls(space, "multidiscrete", int(space.nvec.size))
         if isinstance(space, spaces.MultiBinary):
             return cls(space, "bernoulli", int(np.prod(space.shape, dtype=np.int64)))
-        raise ValueError(f"action_space: {space} is not supported; fasttrpo supports {SUPPORTED_ACT}")
+        raise ValueError(
+            f"action_space: {space} is not supported; fasttrpo supports {SUPPORTED_ACT}")
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
-        """Env-ready batch from policy rows ``actions`` (E, width): Box actions clipped to the
-        bounds (the unclipped sample is what the update uses), class indices as integers."""
+        """Convert policy rows ``actions`` (E, width) into an env-ready batch.
+
+        Box actions are clipped to the bounds (the unclipped sample is what the update uses),
+        class indices become integers.
+        """
         space = self.space
         n_rows = actions.shape[0]
         if self.kind == "gaussian":
@@ -110,7 +118,8 @@ class ActionCodec:
             if buffers is None:
                 env_dtype = space.dtype if space.dtype in (np.float32, np.float64) else np.float64
                 buffers = self._clip_buffers[n_rows] = (
-                    space.low.reshape(-1).astype(np.float64), space.high.reshape(-1).astype(np.float64),
+                    space.low.reshape(-1).astype(np.float64),
+                    space.high.reshape(-1).astype(np.float64),
                     np.empty((n_rows, self.width), dtype=env_dtype))
             low, high, clipped = buffers
             clip_actions(actions, low, high, clipped)
@@ -122,20 +131,9 @@ class ActionCodec:
             return actions.astype(space.dtype) + space.start
         return actions.astype(space.dtype).reshape(n_rows, *space.shape)
 
-    def from_env(self, env_actions) -> np.ndarray:
-        """Policy rows (E, width) from env-format actions (inverse of ``to_env`` for the
-        discrete heads; Box actions are taken as they are)."""
-        raw = np.asarray(env_actions)
-        n_rows = raw.shape[0] if raw.ndim else 1
-        if self.kind == "categorical":
-            return (raw.reshape(n_rows, 1) - int(self.space.start)).astype(np.float64)
-        if self.kind == "multidiscrete":
-            return (raw.reshape(n_rows, -1) - self.space.start).astype(np.float64)
-        return raw.reshape(n_rows, self.width).astype(np.float64)
-
 
 def space_to_json(space: spaces.Space) -> dict:
-    """A JSON-serialisable description of a supported space (inverse: `space_from_json`)."""
+    """Describe a supported space as JSON-ready data (inverse: `space_from_json`)."""
     if isinstance(space, spaces.Box):
         return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(),
                 "shape": list(space.shape), "dtype": str(space.dtype)}
@@ -149,7 +147,7 @@ def space_to_json(space: spaces.Space) -> dict:
 
 
 def space_from_json(data: dict) -> spaces.Space:
-    """The space described by `space_to_json` output; ValueError on an unknown description."""
+    """Rebuild the space `space_to_json` described; ValueError on an unknown description."""
     kind = data.get("type")
     if kind == "Box":
         low = np.array(data["low"], dtype=data["dtype"]).reshape(data["shape"])

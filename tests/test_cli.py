@@ -14,7 +14,7 @@ from fasttrpo.cli import main
 ZOO_YML = Path(__file__).resolve().parents[1] / "hyperparams" / "trpo.yml"
 
 
-# ---- end to end (needs fasttrpo.algorithms.trpo.TRPO and fasttrpo.evaluation) ----------------------------
+# ---- end to end (needs fasttrpo.algorithms.trpo.TRPO and fasttrpo.evaluation) -------------
 def test_train_save_then_eval(tmp_path, capsys):
     path = tmp_path / "models" / "cartpole"
     code = main(["train", "CartPole-v1", "--timesteps", "256", "--seed", "0", "--save", str(path),
@@ -89,7 +89,8 @@ def fake_trpo(monkeypatch):
         rewards = [10.0] * n_eval_episodes
         return (rewards, [10] * n_eval_episodes) if return_episode_rewards else (10.0, 0.0)
 
-    monkeypatch.setitem(sys.modules, "fasttrpo.algorithms.trpo", types.SimpleNamespace(TRPO=_FakeTRPO))
+    monkeypatch.setitem(sys.modules, "fasttrpo.algorithms.trpo",
+                        types.SimpleNamespace(TRPO=_FakeTRPO))
     monkeypatch.setitem(sys.modules, "fasttrpo.evaluation",
                         types.SimpleNamespace(evaluate_policy=evaluate_policy))
     return evaluations

@@ -86,17 +86,20 @@ def test_truncation_bootstraps_and_termination_does_not():
         env = SyncVectorEnv([lambda t=terminate_at: TimeLimit(CounterEnv(t), 4)],
                             autoreset_mode=AutoresetMode.SAME_STEP)
         collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
-                                     ActionCodec.for_space(env.single_action_space), dtype=np.float64)
+                                     ActionCodec.for_space(env.single_action_space),
+                                     dtype=np.float64)
         buffer = RolloutBatch(4, 1, 2, 1, np.float64)
         collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64), buffer,
                           np.random.default_rng(0))
-        results[name] = buffer.advantages_and_returns("reward", linear_value().predict, GAMMA, LAM)[0][:, 0]
+        adv, _ = buffer.advantages_and_returns("reward", linear_value().predict, GAMMA, LAM)
+        results[name] = adv[:, 0]
     v_final = linear_value().predict(np.array([[4.0, 1.0]]))[0]
     assert results["trunc"][-1] - results["term"][-1] == pytest.approx(GAMMA * v_final)
 
 
 def test_episode_statistics_use_raw_rewards():
-    env = SyncVectorEnv([lambda: TimeLimit(CounterEnv(), 3)] * 2, autoreset_mode=AutoresetMode.NEXT_STEP)
+    env = SyncVectorEnv([lambda: TimeLimit(CounterEnv(), 3)] * 2,
+                        autoreset_mode=AutoresetMode.NEXT_STEP)
     collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                  ActionCodec.for_space(env.single_action_space), dtype=np.float32)
     buffer = RolloutBatch(10, 2, 2, 1, np.float32)
@@ -124,7 +127,8 @@ def test_nan_observation_from_env_is_reported():
                                  ActionCodec.for_space(env.single_action_space))
     buffer = RolloutBatch(4, 1, 2, 1, np.float32)
     with pytest.raises(ValueError, match="NaN or infinite observation"):
-        collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer, np.random.default_rng(0))
+        collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer,
+                          np.random.default_rng(0))
 
 
 def test_box_actions_clipped_for_env_but_stored_unclipped():
@@ -135,7 +139,8 @@ def test_box_actions_clipped_for_env_but_stored_unclipped():
             seen.append(np.array(action))
             return super().step(action)
 
-    env = SyncVectorEnv([lambda: Recorder(discrete_action=False)], autoreset_mode=AutoresetMode.SAME_STEP)
+    env = SyncVectorEnv([lambda: Recorder(discrete_action=False)],
+                        autoreset_mode=AutoresetMode.SAME_STEP)
     collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                  ActionCodec.for_space(env.single_action_space))
     policy = fasttrpo.GaussianMLPPolicy(2, 1, (4,), log_std_init=1.5, seed=0)

@@ -112,6 +112,7 @@ class OnPolicyAlgorithm:
     signals: ClassVar[tuple[str, ...]] = (REWARD,)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give the subclass a read-only attribute per hyperparameter of its config."""
         super().__init_subclass__(**kwargs)
         for name in cls.config_class.field_names():
             if not any(name in vars(klass) for klass in cls.__mro__):
@@ -204,8 +205,7 @@ class OnPolicyAlgorithm:
 
     @property
     def n_envs(self) -> int:
-        """Environments stepped in parallel by the attached sampler (``config.n_envs`` before
-        one is attached)."""
+        """Environments stepped in parallel by the sampler (``config.n_envs`` before one)."""
         return self.sampler.num_envs if self.sampler is not None else self.config.n_envs
 
     # ---- environments --------------------------------------------------------------------
@@ -222,8 +222,10 @@ class OnPolicyAlgorithm:
         self.env = venv
 
     def set_sampler(self, sampler: Sampler) -> None:
-        """Collect rollouts with ``sampler`` (any `fasttrpo.rollout.Sampler`); the next
-        ``learn`` resets it with the config's seed."""
+        """Collect rollouts with ``sampler``, any `fasttrpo.rollout.Sampler`.
+
+        The next ``learn`` resets it with the config's seed.
+        """
         if not isinstance(sampler, Sampler):
             raise TypeError(f"sampler: {type(sampler).__name__} does not implement "
                             "fasttrpo.rollout.Sampler (num_envs, observation_space, "
@@ -241,7 +243,7 @@ class OnPolicyAlgorithm:
                 raise ValueError(f"env: {name} {got} differs from the model's {want}")
 
     def _reward_scaler_for(self, n_envs: int) -> RewardScaler | None:
-        """The model's reward scaler, resized to ``n_envs`` with its statistics kept."""
+        """Return the reward scaler, resized to ``n_envs`` with its statistics kept."""
         scaler = self.reward_scaler
         if scaler is not None and scaler.n_envs != n_envs:
             resized = RewardScaler(n_envs, scaler.gamma, clip_reward=scaler.clip_reward,
@@ -252,7 +254,7 @@ class OnPolicyAlgorithm:
         return scaler
 
     def get_env(self) -> gym.vector.VectorEnv | None:
-        """The attached VectorEnv (None without one, or with a sampler of another kind)."""
+        """Return the attached VectorEnv (None without one, or with another kind of sampler)."""
         return self.env
 
     # ---- training ------------------------------------------------------------------------
@@ -277,7 +279,8 @@ class OnPolicyAlgorithm:
         self
         """
         if not isinstance(total_timesteps, (int, np.integer, float)) or total_timesteps < 1:
-            raise ValueError(f"total_timesteps: must be a positive integer, got {total_timesteps!r}")
+            raise ValueError(
+                f"total_timesteps: must be a positive integer, got {total_timesteps!r}")
         if self.sampler is None:
             raise ValueError("env: no environment attached; pass env= to load or call set_env")
         with limit_threads(effective_n_threads(self.config.n_threads), refresh=True):
@@ -357,14 +360,16 @@ class OnPolicyAlgorithm:
         return tqdm(total=total, unit="step")
 
     def _set_training(self, training: bool) -> None:
-        """Running statistics advance only while training (frozen for predict/evaluation)."""
+        """Let the running statistics advance only while training (frozen for predict)."""
         for normalizer in (self.obs_normalizer, self.reward_scaler):
             if normalizer is not None:
                 normalizer.training = training
 
     def train(self, batch: RolloutBatch) -> None:
-        """One update from a full rollout: `prepare_batch`, the algorithm's `update_policy`,
-        then the critic fits."""
+        """Update from a full rollout.
+
+        `prepare_batch`, then the algorithm's `update_policy`, then the critic fits.
+        """
         data = self.prepare_batch(batch)
         self.update_policy(data)
         value_losses = self.fit_critics(data)
@@ -378,8 +383,11 @@ class OnPolicyAlgorithm:
             log.record("train/std", float(np.exp(self.policy.log_std).mean()))
 
     def prepare_batch(self, batch: RolloutBatch) -> UpdateBatch:
-        """GAE per signal with its critic, the valid rows, the policy step's sub-sample and
-        the reward advantages' normalisation (sb3-contrib's order)."""
+        """Prepare a rollout for an update (sb3-contrib's order).
+
+        GAE per signal with its critic, the valid rows, the policy step's sub-sample and the
+        reward advantages' normalisation.
+        """
         config = self.config
         advantages, returns = {}, {}
         for signal in self.signals:
@@ -396,7 +404,7 @@ class OnPolicyAlgorithm:
                            policy_advantages)
 
     def update_policy(self, data: UpdateBatch) -> None:
-        """The algorithm's policy step on a prepared batch (subclasses implement it)."""
+        """Take the algorithm's policy step on a prepared batch (subclasses implement it)."""
         raise NotImplementedError(f"{type(self).__name__} must implement update_policy")
 
     def fit_critics(self, data: UpdateBatch) -> dict[str, float]:

@@ -1,6 +1,8 @@
-"""``TRPO``: sb3-contrib's TRPO constructor, ``learn``, ``predict``, ``save`` and ``load``,
-running fasttrpo's compiled kernels. Only the policy step is TRPO's own; everything else is
-`fasttrpo.algorithms.base.OnPolicyAlgorithm`."""
+"""``TRPO``: sb3-contrib's TRPO API running fasttrpo's compiled kernels.
+
+Only the policy step is TRPO's own; everything else is
+`fasttrpo.algorithms.base.OnPolicyAlgorithm`.
+"""
 
 import warnings
 from typing import Any
@@ -13,7 +15,7 @@ from fasttrpo.trpo_step import StepOutcome, trpo_step
 __all__ = ["TRPO"]
 
 
-class TRPO(OnPolicyAlgorithm):
+class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from TRPOConfig)
     # The keyword parameters repeat TRPOConfig's fields so that IDEs and inspect.signature
     # show them; tests/test_config.py checks that names, order, defaults and types agree.
     def __init__(

@@ -25,8 +25,11 @@ __all__ = ["VectorEnvSampler", "make_vector_env"]
 
 
 def make_vector_env(env, n_envs: int) -> VectorEnv:
-    """A VectorEnv from an id string (``n_envs`` copies, SAME_STEP autoreset), an Env or a
-    VectorEnv (either autoreset mode)."""
+    """Return a VectorEnv for ``env``.
+
+    An id string gives ``n_envs`` copies with SAME_STEP autoreset, an Env one copy; a VectorEnv
+    (either autoreset mode) is used as it is.
+    """
     if isinstance(env, str):
         return gym.make_vec(env, num_envs=n_envs, vectorization_mode="sync",
                             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
@@ -38,8 +41,10 @@ def make_vector_env(env, n_envs: int) -> VectorEnv:
 
 
 class VectorEnvSampler:
-    """The `fasttrpo.rollout.Sampler` of gymnasium vector envs: steps the env from Python,
-    one batched policy call per vector step, the per-step bookkeeping compiled.
+    """The `fasttrpo.rollout.Sampler` of gymnasium vector envs.
+
+    Steps the env from Python, one batched policy call per vector step, the per-step
+    bookkeeping compiled.
 
     Parameters
     ----------
@@ -114,7 +119,8 @@ class VectorEnvSampler:
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
             actions = policy.act_into(self._obs_rows, False, rng, buffer.actions[t])
-            raw_obs, rewards, terminated, truncated, info = self.env.step(self.codec.to_env(actions))
+            raw_obs, rewards, terminated, truncated, info = self.env.step(
+                self.codec.to_env(actions))
             terminated = np.asarray(terminated, dtype=bool)
             truncated = np.asarray(truncated, dtype=bool)
             _, n_finished = record_step(
