@@ -20,6 +20,7 @@ the entry read with ``--hyperparams`` (an rl-baselines3-zoo style YAML file).
 
 import argparse
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -60,6 +61,18 @@ def _count(text: str) -> int:
     return int(value)
 
 
+def _hyperparameter_help() -> str:
+    """List TRPO's hyperparameters, their defaults and docs, from `fasttrpo.config`."""
+    from fasttrpo.config import TRPOConfig
+
+    lines = ["TRPO hyperparameters (--key value; they override --hyperparams):"]
+    for name, _, default, doc in TRPOConfig.field_docs():
+        lines.append(f"  --{name} (default {default!r})")
+        lines.extend(textwrap.wrap(doc, width=90, initial_indent=" " * 6,
+                                   subsequent_indent=" " * 6))
+    return "\n".join(lines)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from fasttrpo import __version__
 
@@ -73,7 +86,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                      title="commands")
 
     train = commands.add_parser(
-        "train", allow_abbrev=False, help="train a TRPO agent and save it",
+        "train", allow_abbrev=False, help="train a TRPO agent (and save it with --save)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_hyperparameter_help(),
         description="Train TRPO on a gymnasium environment. Extra '--key value' pairs are "
                     "TRPO hyperparameters (e.g. --n_steps 1024 --gamma 0.99 --policy_kwargs "
                     "\"dict(net_arch=[64, 64])\"); they override --hyperparams.")

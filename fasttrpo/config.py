@@ -246,6 +246,15 @@ class OnPolicyConfig:
         return tuple(item.name for item in dataclasses.fields(cls))
 
     @classmethod
+    def field_docs(cls) -> list[tuple[str, str, Any, str]]:
+        """Return ``(name, type, default, doc)`` of every field, in signature order."""
+        out = []
+        for item in dataclasses.fields(cls):
+            kind = getattr(item.type, "__name__", None) or str(item.type)
+            out.append((item.name, kind, item.default, item.metadata["doc"]))
+        return out
+
+    @classmethod
     def network_fields(cls) -> frozenset[str]:
         """Fields that shape the networks or their saved state (fixed once a model exists)."""
         return frozenset(item.name for item in dataclasses.fields(cls)
@@ -302,9 +311,7 @@ class TRPOConfig(OnPolicyConfig):
 def config_field_docs(config_class: type[OnPolicyConfig]) -> str:
     """Return the numpydoc ``Parameters`` entries of ``config_class``'s fields."""
     lines = []
-    for item in dataclasses.fields(config_class):
-        kind = item.type if isinstance(item.type, str) else getattr(item.type, "__name__",
-                                                                    str(item.type))
-        lines.append(f"{item.name} : {kind}, default {item.default!r}")
-        lines.append(f"    {item.metadata['doc']}")
+    for name, kind, default, doc in config_class.field_docs():
+        lines.append(f"{name} : {kind}, default {default!r}")
+        lines.append(f"    {doc}")
     return "\n".join(lines)

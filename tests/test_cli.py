@@ -218,3 +218,18 @@ def test_top_level_help_lists_every_command(capsys):
         described = [line for line in lines if line.split()[:1] == [command]]
         assert len(described) == 1, out
         assert len(described[0].split()) > 2, f"{command} has no description:\n{out}"
+
+
+def test_train_help_lists_every_hyperparameter_of_the_config(capsys):
+    from fasttrpo.config import TRPOConfig
+
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    for name, _, default, _ in TRPOConfig.field_docs():
+        assert f"--{name} (default {default!r})" in out, name
+
+
+def test_unknown_hyperparameter_is_a_one_line_error(capsys):
+    assert main(["train", "CartPole-v1", "--timesteps", "10", "--n_stesp", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "n_stesp: not a TRPO hyperparameter" in err and "Traceback" not in err
