@@ -50,7 +50,7 @@ COLORS = {"fasttrpo": "tab:blue", "torch-dbp": "tab:orange", "torch-func": "tab:
 # the issue's targets (one core, float32, 11->64->64->3, N=2048)
 TARGETS = {"update_vs_sb3": 15.0, "update_vs_torch": 6.0, "acting_vs_sb3": 30.0,
            "cartpole_vs_sb3": 10.0}
-# single-core BLAS peak of the machine kind in DESIGN.md (AMD Zen 3, OpenBLAS Haswell kernel)
+# single-core OpenBLAS peak measured on this machine kind (AMD Zen 3, Haswell kernel)
 DESIGN_PEAK_GFLOPS = {"float32": 85.0, "float64": 42.0}
 
 
@@ -558,7 +558,7 @@ def build_report(records, machine: dict, meta: dict, figures: dict) -> str:
                       "**met**" if np.mean(fe) >= np.mean(se) - 1e-9 else "**missed**"])
     add(table(["target", "goal", "measured speed-up", "times", "verdict"], trows) + "\n")
     add("See *Where the time goes* below for the profile behind every missed target. The "
-        "targets were set against baselines measured earlier (REFERENCE.md / DESIGN.md: "
+        "targets were set against baselines measured earlier (the issue's reference figures: "
         "sb3-contrib `train()` ~250 ms per 2048-step update, CartPole-v1 1e5 in ~50 s, a "
         "hand-written PyTorch policy step ~110 ms in float32)." + _baseline_note(records, upd, e2e)
         + "\n")
