@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 
 from fasttrpo._cython.forward import act, mlp_forward, mlp_num_params, work_size
+from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, RELU, TANH
 
 import reference
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-12}}
-TANH, RELU = 0, 1
-GAUSSIAN, CATEGORICAL, BERNOULLI = 0, 1, 2
 
 
 def make_params(layer_sizes, dtype, rng, extra=0):
