@@ -265,10 +265,11 @@ class Linearization:
         buffers.owner = self
         self.buffers = buffers
         point = buffers.point
-        policy_kernels.linearize(
-            self.params, policy.kernel_layout, obs, point.hidden, point.dact, point.out,
-            buffers.dist,
-        )
+        # forward pass caching the activations, then the output Fisher weights; two calls
+        # rather than one composed kernel: one Numba compilation fewer on a cold start
+        layout = policy.kernel_layout
+        mlp.forward(self.params, layout, obs, point.hidden, point.dact, point.out)
+        distributions.fisher_weights(layout, point.out, self.params[policy.n_mlp :], buffers.dist)
 
     def _check_current(self) -> None:
         if self.buffers.owner is not self:

@@ -15,7 +15,7 @@ def conjugate_gradient(
 
     The FVP kernel is called directly (a jitted function passed as an argument would miss
     Numba's cache). Arguments after ``params`` up to ``dout`` are those of
-    ``fisher_vector_product`` (the cache written by ``linearize``).
+    ``fisher_vector_product`` (the linearisation cache).
 
     Parameters
     ----------

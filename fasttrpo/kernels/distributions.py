@@ -34,13 +34,14 @@ def _log_sigmoid(x):
 
 
 @njit(cache=True, error_model="numpy")
-def _logsumexp(row, start, stop):
-    peak = row[start]
-    for j in range(start + 1, stop):
-        peak = max(peak, row[j])
+def _logsumexp(block):
+    # log sum_j exp(block[j]) = peak + log sum_j exp(block[j] - peak); block: (n,), n >= 1
+    peak = block[0]
+    for j in range(1, block.shape[0]):
+        peak = max(peak, block[j])
     total = 0.0
-    for j in range(start, stop):
-        total += math.exp(row[j] - peak)
+    for j in range(block.shape[0]):
+        total += math.exp(block[j] - peak)
     return peak + math.log(total)
 
 
@@ -61,7 +62,7 @@ def log_prob(layout, out, log_std, actions, logp_out):
             for i in range(nvec.shape[0]):
                 # log softmax(logits)[a] = logit_a - logsumexp(logits)
                 stop = start + nvec[i]
-                total += out[n, start + int(actions[n, i])] - _logsumexp(out[n], start, stop)
+                total += out[n, start + int(actions[n, i])] - _logsumexp(out[n, start:stop])
                 start = stop
         else:
             # a log sigmoid(x) + (1 - a) log sigmoid(-x)
@@ -97,7 +98,7 @@ def log_prob_grad(layout, out, log_std, actions, weights, dout, dlog_std):
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse = _logsumexp(out[n], start, stop)
+                lse = _logsumexp(out[n, start:stop])
                 # d logp / d logit_k = 1[k = a] - p_k
                 for j in range(start, stop):
                     dout[n, j] = -weights[n] * math.exp(out[n, j] - lse)
@@ -130,8 +131,8 @@ def mean_kl(layout, out_old, log_std_old, out_new, log_std_new):
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse_old = _logsumexp(out_old[n], start, stop)
-                lse_new = _logsumexp(out_new[n], start, stop)
+                lse_old = _logsumexp(out_old[n, start:stop])
+                lse_new = _logsumexp(out_new[n, start:stop])
                 # sum_k p_k (log p_k - log q_k)
                 for j in range(start, stop):
                     log_p = out_old[n, j] - lse_old
@@ -164,7 +165,7 @@ def mean_entropy(layout, out, log_std):
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse = _logsumexp(out[n], start, stop)
+                lse = _logsumexp(out[n, start:stop])
                 for j in range(start, stop):
                     log_p = out[n, j] - lse
                     total -= math.exp(log_p) * log_p
@@ -195,7 +196,7 @@ def fisher_weights(layout, out, log_std, dist):
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse = _logsumexp(out[n], start, stop)
+                lse = _logsumexp(out[n, start:stop])
                 for j in range(start, stop):
                     dist[n, j] = math.exp(out[n, j] - lse)
                 start = stop

@@ -13,24 +13,14 @@ They compose the MLP kernels (``mlp.py``) with the output-distribution kernels
   share the policy's float dtype and are C-contiguous.
 
 The Fisher-vector product reads the activations and the output Fisher weights cached once per
-update (``hidden``, ``dact``, ``dist``), so conjugate gradient never recomputes the forward pass.
+update (``hidden``, ``dact``, ``dist``: ``mlp.forward`` then ``distributions.fisher_weights``
+at the linearisation point), so conjugate gradient never recomputes the forward pass.
 """
 
 import numpy as np
 from numba import njit
 
 from fasttrpo.kernels import distributions, mlp
-
-
-@njit(cache=True)
-def linearize(params, layout, obs, hidden, dact, out, dist):
-    """Forward pass at ``params`` caching what the gradient and every FVP need.
-
-    Writes ``hidden``, ``dact`` (see ``mlp.forward``), ``out`` (N, D) and ``dist`` (N, D),
-    the output Fisher weights (``distributions.fisher_weights``).
-    """
-    mlp.forward(params, layout, obs, hidden, dact, out)
-    distributions.fisher_weights(layout, out, params[layout.n_mlp :], dist)
 
 
 @njit(cache=True, error_model="numpy")
@@ -40,7 +30,7 @@ def surrogate_grad(
 ):
     """Surrogate ``L = mean(exp(logp - old_logp) * A)`` and ``grad = dL/dtheta`` (P,).
 
-    Needs ``hidden``, ``dact`` and ``out`` from ``linearize`` at ``params``; ``advantages``,
+    Needs ``hidden``, ``dact`` and ``out`` from ``mlp.forward`` at ``params``; ``advantages``,
     ``old_log_prob``: (N,). ``log_prob`` (N,) is scratch (written with
     ``log pi_theta(a|s)``, then with ``dL/dlogp``); ``dout`` (N, D) is scratch.
     """
@@ -67,7 +57,7 @@ def fisher_vector_product(
     """``result = F vector`` (P,), ``F`` the Hessian of mean KL(pi_params || pi_theta) at
     ``theta = params``, computed as ``J^T M J v / N`` (Gauss-Newton form, exact at this point).
 
-    No damping is added. Reads the cache written by ``linearize``. Inlined into
+    No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``). Inlined into
     ``conjugate_gradient`` at compile time (one compilation fewer on a cold start).
     """
     n_rows = obs.shape[0]
