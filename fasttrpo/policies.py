@@ -220,7 +220,7 @@ class LinearizationBuffers:
         holds the distribution parameters there).
     dist, dout : (N, D), the output Fisher weights and a cotangent scratch.
     candidate : ForwardBuffers, forward passes at line-search candidates.
-    log_prob : (N,), scratch.
+    log_prob, weights : (N,), scratch (log-likelihoods, ``dL/dlogp``).
     cg_work : (3, P), conjugate-gradient scratch.
     owner : the `Linearization` the buffers currently belong to.
     """
@@ -232,6 +232,7 @@ class LinearizationBuffers:
         self.dout = np.empty_like(self.point.out)
         self.candidate = ForwardBuffers(policy.layout, n_rows)
         self.log_prob = np.empty(n_rows, dtype=policy.dtype)
+        self.weights = np.empty(n_rows, dtype=policy.dtype)
         self.cg_work = np.empty((3, policy.num_params), dtype=policy.dtype)
         self.owner: Linearization | None = None
 
@@ -308,13 +309,17 @@ class Linearization:
         actions = policy.as_actions(actions, self.obs.shape[0])
         advantages = self._rows("advantages", advantages)
         old_log_prob = self._rows("old_log_prob", old_log_prob)
+        layout, point = policy.kernel_layout, buffers.point
+        log_std = self.params[policy.n_mlp :]
         grad = np.empty(policy.num_params, dtype=policy.dtype)
-        point = buffers.point
-        value = policy_kernels.surrogate_grad(
-            self.params, policy.kernel_layout, self.obs, actions, advantages, old_log_prob,
-            point.hidden, point.dact, point.out, point.tangent, buffers.log_prob, buffers.dout,
-            grad,
-        )
+        # logp -> L and dL/dlogp -> dL/d(out, log_std) -> dL/dtheta (backward through the MLP)
+        distributions.log_prob(layout, point.out, log_std, actions, buffers.log_prob)
+        value = policy_kernels.surrogate(buffers.log_prob, old_log_prob, advantages,
+                                         buffers.weights)
+        distributions.log_prob_grad(layout, point.out, log_std, actions, buffers.weights,
+                                    buffers.dout, grad[policy.n_mlp :])
+        mlp.vjp(self.params, layout, self.obs, point.hidden, point.dact, buffers.dout,
+                point.tangent, grad)
         return float(value), grad
 
     def fvp(self, vector) -> np.ndarray:
@@ -371,12 +376,14 @@ class Linearization:
         actions = policy.as_actions(actions, self.obs.shape[0])
         advantages = self._rows("advantages", advantages)
         old_log_prob = self._rows("old_log_prob", old_log_prob)
-        candidate = buffers.candidate
-        surrogate, kl = policy_kernels.surrogate_and_kl(
-            params, policy.kernel_layout, self.obs, actions, advantages, old_log_prob, self.out,
-            self.params[policy.n_mlp :], candidate.hidden, candidate.dact, candidate.out,
-            buffers.log_prob,
-        )
+        layout, candidate = policy.kernel_layout, buffers.candidate
+        log_std = params[policy.n_mlp :]
+        mlp.forward(params, layout, self.obs, candidate.hidden, candidate.dact, candidate.out)
+        distributions.log_prob(layout, candidate.out, log_std, actions, buffers.log_prob)
+        surrogate = policy_kernels.surrogate(buffers.log_prob, old_log_prob, advantages,
+                                             buffers.weights)
+        kl = distributions.mean_kl(layout, self.out, self.params[policy.n_mlp :],
+                                   candidate.out, log_std)
         return float(surrogate), float(kl)
 
 

@@ -14,6 +14,9 @@ import sys
 
 from numba.core import event, types
 
+#: ``njit`` options of the kernels only other kernels call: no CPython / C wrapper to compile
+INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
 COMPILE_NOTICE = (
     "fasttrpo: compiling the numerical kernels{dtype} (first run only, 10-20 s; "
     "cached afterwards)"

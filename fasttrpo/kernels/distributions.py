@@ -21,11 +21,12 @@ import numpy as np
 from numba import njit
 
 from fasttrpo.heads import CATEGORICAL, GAUSSIAN
+from fasttrpo.kernels import INTERNAL
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def _log_sigmoid(x):
     # log(sigmoid(x)) = -softplus(-x), stable for both signs
     if x >= 0.0:
@@ -33,7 +34,7 @@ def _log_sigmoid(x):
     return x - math.log1p(math.exp(x))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def _logsumexp(block):
     # log sum_j exp(block[j]) = peak + log sum_j exp(block[j] - peak); block: (n,), n >= 1
     peak = block[0]
@@ -205,7 +206,7 @@ def fisher_weights(layout, out, log_std, dist):
                 dist[n, j] = math.exp(_log_sigmoid(out[n, j]))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def apply_fisher(layout, dist, u, scale):
     """``u[n] <- scale * M_n u[n]`` in place, with ``M_n`` the Fisher of the output
     distribution w.r.t. ``out[n]``: ``diag(1/sigma^2)`` (Gaussian mean),

@@ -30,9 +30,10 @@ from numba import njit, types
 from numba.extending import overload
 
 from fasttrpo.heads import TANH
+from fasttrpo.kernels import INTERNAL
 
 
-@njit(cache=True)
+@njit(cache=True, **INTERNAL)
 def layer_params(params, layer_sizes, layer):
     """Views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
     offset = 0
@@ -45,7 +46,7 @@ def layer_params(params, layer_sizes, layer):
     return weight, bias
 
 
-@njit(cache=True)
+@njit(cache=True, **INTERNAL)
 def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     """View ``(n_rows, h_k)`` of hidden layer ``k = hidden_index`` (1-based) in ``buffer``."""
     offset = 0
@@ -91,7 +92,7 @@ def fast_tanh(x):
     return math.tanh(x)
 
 
-@overload(fast_tanh, jit_options={"error_model": "numpy"})
+@overload(fast_tanh, jit_options={"error_model": "numpy", **INTERNAL})
 def _fast_tanh_typed(x):
     # chosen at compile time from the argument's type; the chosen (plain Python) function is
     # compiled as the implementation, one compilation per float type
@@ -144,7 +145,7 @@ def forward(params, layout, obs, hidden, dact, out):
             h_prev = z
 
 
-@njit(cache=True)
+@njit(cache=True, **INTERNAL)
 def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
     """Forward-mode Jacobian-vector product ``dout = (d out / d theta) @ direction``.
 

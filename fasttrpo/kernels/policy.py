@@ -1,7 +1,12 @@
-"""Policy-level kernels: surrogate gradient, Fisher-vector product, line-search evaluation.
+"""Policy-level kernels: the surrogate, the Fisher-vector product.
 
-They compose the MLP kernels (``mlp.py``) with the output-distribution kernels
-(``distributions.py``). Common arguments:
+The surrogate gradient is ``distributions.log_prob`` -> ``surrogate`` ->
+``distributions.log_prob_grad`` -> ``mlp.vjp`` and a line-search evaluation is
+``mlp.forward`` -> ``distributions.log_prob`` -> ``surrogate`` -> ``distributions.mean_kl``,
+composed in Python (``policies.Linearization``): a compiled composition would be one more
+large Numba compilation on a cold start for a few microseconds of dispatch saved. The
+Fisher-vector product composes ``mlp.jvp``, ``distributions.apply_fisher`` and ``mlp.vjp``
+here, since conjugate gradient (``cg.py``) calls it in its compiled loop. Common arguments:
 
 - ``params``: (P,) float; ``params[:layout.n_mlp]`` is the MLP, ``params[layout.n_mlp:]`` is
   the Gaussian ``log_std`` (empty for discrete heads).
@@ -24,29 +29,26 @@ from fasttrpo.kernels import distributions, mlp
 
 
 @njit(cache=True, error_model="numpy")
-def surrogate_grad(
-    params, layout, obs, actions, advantages, old_log_prob, hidden, dact, out, tangent,
-    log_prob, dout, grad,
-):
-    """Surrogate ``L = mean(exp(logp - old_logp) * A)`` and ``grad = dL/dtheta`` (P,).
+def surrogate(log_prob, old_log_prob, advantages, weights):
+    """Surrogate ``L = mean_n exp(logp_n - old_logp_n) * A_n`` and ``dL/dlogp`` per sample.
 
-    Needs ``hidden``, ``dact`` and ``out`` from ``mlp.forward`` at ``params``; ``advantages``,
-    ``old_log_prob``: (N,). ``log_prob`` (N,) is scratch (written with
-    ``log pi_theta(a|s)``, then with ``dL/dlogp``); ``dout`` (N, D) is scratch.
+    Parameters
+    ----------
+    log_prob, old_log_prob : (N,) float, ``log pi_theta(a|s)`` and ``log pi_old(a|s)``.
+    advantages : (N,) float.
+    weights : (N,) float, written with ``dL/dlogp_n = ratio_n * A_n / N`` (the weights of
+        ``distributions.log_prob_grad`` for the surrogate gradient).
+
+    Returns
+    -------
+    float, ``L`` (accumulated in float64).
     """
-    n_rows = obs.shape[0]
-    log_std = params[layout.n_mlp :]
-    distributions.log_prob(layout, out, log_std, actions, log_prob)
+    n_rows = log_prob.shape[0]
     total = 0.0
     for n in range(n_rows):
         ratio = np.exp(log_prob[n] - old_log_prob[n])  # pi(a|s) / pi_old(a|s)
         total += ratio * advantages[n]
-        # dL/dlogp_n = ratio_n * A_n / N
-        log_prob[n] = ratio * advantages[n] / n_rows
-    distributions.log_prob_grad(
-        layout, out, log_std, actions, log_prob, dout, grad[layout.n_mlp :]
-    )
-    mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, grad)
+        weights[n] = ratio * advantages[n] / n_rows
     return total / n_rows
 
 
@@ -70,23 +72,3 @@ def fisher_vector_product(
     # state-independent log_std: Fisher block 2 I, no cross terms with the mean
     for j in range(layout.n_mlp, params.shape[0]):
         result[j] = 2.0 * vector[j]
-
-
-@njit(cache=True, error_model="numpy")
-def surrogate_and_kl(
-    params, layout, obs, actions, advantages, old_log_prob, old_out, old_log_std,
-    hidden, dact, out, log_prob,
-):
-    """Line-search evaluation of a candidate ``params``: ``(L(params), mean KL(old || params))``.
-
-    ``old_out`` (N, D) and ``old_log_std`` are the old policy's outputs on ``obs``;
-    ``hidden``, ``dact``, ``out`` and ``log_prob`` (N,) are scratch.
-    """
-    mlp.forward(params, layout, obs, hidden, dact, out)
-    log_std = params[layout.n_mlp :]
-    distributions.log_prob(layout, out, log_std, actions, log_prob)
-    total = 0.0
-    for n in range(obs.shape[0]):
-        total += np.exp(log_prob[n] - old_log_prob[n]) * advantages[n]
-    kl = distributions.mean_kl(layout, old_out, old_log_std, out, log_std)
-    return total / obs.shape[0], kl
