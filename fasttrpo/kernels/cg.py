@@ -30,10 +30,13 @@ def conjugate_gradient(
         ``x^T A x = x.rhs - x.r`` and ``x^T F x = x^T A x - damping x.x``. No extra FVP.
     n_iter : int, iterations run.
     """
+    # elementwise updates are loops: an array expression compiles a broadcasting kernel each
+    # (same arithmetic: scalar * element in the wider of the two types, stored in the array's)
+    n_params = rhs.shape[0]
     residual = work[0]
     direction = work[1]
     a_direction = work[2]
-    for i in range(rhs.shape[0]):
+    for i in range(n_params):
         x[i] = 0.0
         residual[i] = rhs[i]  # r = b - A x with x = 0
         direction[i] = rhs[i]
@@ -46,16 +49,19 @@ def conjugate_gradient(
             params, layout, obs, hidden, dact, dist, direction, tangent, scratch, dout,
             a_direction,
         )
-        a_direction += damping * direction  # (F + damping I) p
+        for i in range(n_params):  # A p = (F + damping I) p
+            a_direction[i] += damping * direction[i]
         p_a_p = np.dot(direction, a_direction)
         if not p_a_p > 0.0:  # F + damping I is not positive definite along p (or NaN)
             break
         alpha = r_dot_r / p_a_p
-        x += alpha * direction
-        residual -= alpha * a_direction
+        for i in range(n_params):  # x += alpha p, r -= alpha A p
+            x[i] += alpha * direction[i]
+            residual[i] -= alpha * a_direction[i]
         new_r_dot_r = np.dot(residual, residual)
-        direction *= new_r_dot_r / r_dot_r
-        direction += residual
+        beta = new_r_dot_r / r_dot_r
+        for i in range(n_params):  # p = r + beta p
+            direction[i] = direction[i] * beta + residual[i]
         r_dot_r = new_r_dot_r
         n_iter += 1
     x_a_x = np.dot(x, rhs) - np.dot(x, residual)
