@@ -6,7 +6,9 @@ line-search evaluation. ``cg``: conjugate gradient. ``value``: value-function lo
 
 Every kernel takes the network's structure as one ``fasttrpo.nets.KernelLayout`` and is
 compiled once per float dtype (``cache=True``: the machine code is kept in ``__pycache__``, or
-under ``NUMBA_CACHE_DIR``). While the kernels compile for the first time, one line is printed
+under ``NUMBA_CACHE_DIR``). All compile with ``error_model="numpy"``: a ``/`` with Python's
+error model blocks SIMD, and Numba compiles an overload such as ``np.dot`` once per error model
+of its callers. While the kernels compile for the first time, one line is printed
 to stderr (`COMPILE_NOTICE`), once per process and never when the cache is warm.
 """
 

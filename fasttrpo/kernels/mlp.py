@@ -33,7 +33,7 @@ from fasttrpo.heads import TANH
 from fasttrpo.kernels import INTERNAL
 
 
-@njit(cache=True, **INTERNAL)
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def layer_params(params, layer_sizes, layer):
     """Views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
     offset = 0
@@ -46,7 +46,7 @@ def layer_params(params, layer_sizes, layer):
     return weight, bias
 
 
-@njit(cache=True, **INTERNAL)
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     """View ``(n_rows, h_k)`` of hidden layer ``k = hidden_index`` (1-based) in ``buffer``."""
     offset = 0
@@ -145,7 +145,7 @@ def forward(params, layout, obs, hidden, dact, out):
             h_prev = z
 
 
-@njit(cache=True, **INTERNAL)
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
     """Forward-mode Jacobian-vector product ``dout = (d out / d theta) @ direction``.
 
@@ -198,7 +198,7 @@ def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
             t_prev = dz
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vjp(params, layout, obs, hidden, dact, delta_out, tangent, grad):
     """Backward pass ``grad = (d out / d theta)^T @ delta_out`` over the batch.
 

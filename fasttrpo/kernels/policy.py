@@ -52,7 +52,7 @@ def surrogate(log_prob, old_log_prob, advantages, weights):
     return total / n_rows
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def fisher_vector_product(
     params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, result,
 ):
