@@ -1,32 +1,38 @@
 """MLP structure: flat parameter layout, orthogonal initialisation, cached buffers."""
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from fasttrpo._validation import check_dtype
-from fasttrpo.kernels.mlp import ACTIVATIONS
-
-# torch class names accepted so that zoo / sb3 policy_kwargs load without torch
-_ACTIVATION_ALIASES = {
-    "tanh": "tanh",
-    "relu": "relu",
-    "nn.tanh": "tanh",
-    "nn.relu": "relu",
-    "torch.nn.tanh": "tanh",
-    "torch.nn.relu": "relu",
-}
+from fasttrpo.heads import NO_HEAD, activation_code
 
 
-def activation_code(activation: str) -> int:
-    """Kernel code of an activation name (``"tanh"``, ``"relu"``, or ``"nn.Tanh"`` etc.)."""
-    key = _ACTIVATION_ALIASES.get(str(activation).strip().lower())
-    if key is None:
-        raise ValueError(
-            f"activation: unknown activation {activation!r}; supported: 'tanh', 'relu' "
-            "(or the torch names 'nn.Tanh', 'nn.ReLU')"
-        )
-    return ACTIVATIONS[key]
+class KernelLayout(NamedTuple):
+    """Everything a kernel needs to know of a network's structure, as one value.
+
+    Built once per model (``MLPLayout.kernel_layout``) and passed to every kernel in
+    ``fasttrpo.kernels``. A plain named tuple of arrays and ints, so Numba types it, caches
+    the kernels compiled for it, and compiles each kernel once per float dtype whatever the
+    sizes, activation or head (those are read at run time).
+
+    Attributes
+    ----------
+    layer_sizes : (L+2,) int64, C-contiguous, ``[in_dim, h_1, ..., h_L, out_dim]``.
+    activation : int, ``fasttrpo.heads.TANH`` or ``RELU``.
+    n_mlp : int, number of MLP parameters; a policy's parameters beyond them are the
+        Gaussian ``log_std``.
+    head : int, ``fasttrpo.heads`` code of the output distribution (``NO_HEAD`` for a value
+        function).
+    nvec : (k,) int64, C-contiguous, classes per categorical block (empty unless categorical).
+    """
+
+    layer_sizes: np.ndarray
+    activation: int
+    n_mlp: int
+    head: int
+    nvec: np.ndarray
 
 
 def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool) -> tuple[int, ...]:
@@ -75,6 +81,14 @@ class MLPLayout:
         self.out_dim = out_dim
         self.num_params = int(
             sum(a * b + b for a, b in zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+        )
+
+    def kernel_layout(self, head: int = NO_HEAD, nvec: Sequence[int] = ()) -> KernelLayout:
+        """The ``KernelLayout`` of this MLP with output head ``head`` (a ``fasttrpo.heads``
+        code) and categorical block sizes ``nvec``."""
+        return KernelLayout(
+            self.layer_sizes, int(self.activation), self.num_params, int(head),
+            np.ascontiguousarray(nvec, dtype=np.int64).reshape(-1),
         )
 
     def init_params(self, output_gain: float, rng: np.random.Generator) -> np.ndarray:

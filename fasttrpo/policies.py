@@ -10,9 +10,9 @@ import numpy as np
 
 from fasttrpo._cython import forward as cy_forward
 from fasttrpo._validation import float_array, index_array
-from fasttrpo.kernels import cg, distributions
+from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN
+from fasttrpo.kernels import cg, distributions, mlp
 from fasttrpo.kernels import policy as policy_kernels
-from fasttrpo.kernels.distributions import BERNOULLI, CATEGORICAL, GAUSSIAN
 from fasttrpo.nets import ForwardBuffers, MLPLayout
 
 POLICY_OUTPUT_GAIN = 0.01  # sb3's orthogonal gain of the action layer
@@ -21,8 +21,15 @@ POLICY_OUTPUT_GAIN = 0.01  # sb3's orthogonal gain of the action layer
 class MLPPolicy:
     """Base class: an MLP ``obs -> distribution parameters`` plus an output distribution.
 
-    Subclasses set the head (``GAUSSIAN``, ``CATEGORICAL``, ``BERNOULLI``) and the action
-    format. Do not instantiate directly.
+    Subclasses set the head (``GAUSSIAN``, ``CATEGORICAL``, ``BERNOULLI`` of
+    ``fasttrpo.heads``) and the action format (``as_actions``). Do not instantiate directly.
+
+    Attributes
+    ----------
+    layout : MLPLayout, the network's structure.
+    kernel_layout : KernelLayout, the structure and head as the kernels take it.
+    n_mlp, num_params : int, MLP parameters and all parameters (MLP, then ``log_std``).
+    head : int; nvec : (k,) int64 (categorical block sizes, else empty).
     """
 
     head: int = -1
@@ -43,7 +50,8 @@ class MLPPolicy:
         self.obs_dim = self.layout.in_dim
         self.hidden_sizes = self.layout.hidden_sizes
         self.activation = self.layout.activation_name
-        self.nvec = np.asarray(nvec, dtype=np.int64)
+        self.kernel_layout = self.layout.kernel_layout(self.head, nvec)
+        self.nvec = self.kernel_layout.nvec
         self.n_mlp = self.layout.num_params
         self.num_params = self.n_mlp + n_extra
         rng = np.random.default_rng(seed)
@@ -52,8 +60,7 @@ class MLPPolicy:
         self._buffers: ForwardBuffers | None = None
         # Linearisation buffers, reused across updates: fresh multi-MB arrays every update
         # cost more in page faults than the forward pass itself (glibc returns them to the OS)
-        self._lin_buffers: ForwardBuffers | None = None
-        self._lin_generation = 0
+        self._lin_buffers: LinearizationBuffers | None = None
         self._act_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- parameters -------------------------------------------------------------------
@@ -74,8 +81,24 @@ class MLPPolicy:
     def _obs(self, obs, name: str = "obs") -> np.ndarray:
         return float_array(name, obs, self.dtype, (None, self.obs_dim))
 
-    def _actions(self, actions, n_rows: int) -> np.ndarray:
-        """Actions as an (N, A) float array of the policy dtype (overridden per head)."""
+    def as_actions(self, actions, n_rows: int) -> np.ndarray:
+        """Validated actions for ``n_rows`` observations as the kernels take them.
+
+        Parameters
+        ----------
+        actions : array-like in the head's action format (see the subclass).
+        n_rows : int, the number of observations they belong to.
+
+        Returns
+        -------
+        (n_rows, action_width) C-contiguous array of the policy dtype (class indices and 0/1
+        as floats for the discrete heads).
+
+        Raises
+        ------
+        ValueError
+            Naming ``actions``: wrong shape, non-finite or out-of-range values.
+        """
         raise NotImplementedError
 
     def _vector(self, name: str, value, length: int) -> np.ndarray:
@@ -131,26 +154,23 @@ class MLPPolicy:
 
     def _forward(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         buffers = self._eval_buffers(obs.shape[0])
-        policy_kernels.mlp.forward(
-            params, self.layout.layer_sizes, self.layout.activation, obs,
-            buffers.hidden, buffers.dact, buffers.out,
-        )
+        mlp.forward(params, self.kernel_layout, obs, buffers.hidden, buffers.dact, buffers.out)
         return buffers.out
 
     def log_prob(self, obs, actions) -> np.ndarray:
         """``log pi(actions | obs)``, shape (N,)."""
         obs = self._obs(obs)
-        actions = self._actions(actions, obs.shape[0])
+        actions = self.as_actions(actions, obs.shape[0])
         out = self._forward(self._params, obs)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
-        distributions.log_prob(self.head, self.nvec, out, self.log_std, actions, log_prob)
+        distributions.log_prob(self.kernel_layout, out, self.log_std, actions, log_prob)
         return log_prob
 
     def entropy(self, obs) -> float:
         """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
         obs = self._obs(obs)
         out = self._forward(self._params, obs)
-        return float(distributions.mean_entropy(self.head, self.nvec, out, self.log_std))
+        return float(distributions.mean_entropy(self.kernel_layout, out, self.log_std))
 
     def mean_kl(self, obs, old_params) -> float:
         """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
@@ -160,7 +180,7 @@ class MLPPolicy:
         out = self._forward(self._params, obs)
         return float(
             distributions.mean_kl(
-                self.head, self.nvec, old_out, old_params[self.n_mlp :], out, self.log_std
+                self.kernel_layout, old_out, old_params[self.n_mlp :], out, self.log_std
             )
         )
 
@@ -180,93 +200,138 @@ class MLPPolicy:
         return self.linearize(obs).fvp(vector)
 
     def linearize(self, obs) -> "Linearization":
-        """Cache the forward pass at the current parameters on ``obs`` for gradients and FVPs."""
-        return Linearization(self, self._obs(obs))
+        """Cache the forward pass at the current parameters on ``obs`` for gradients and FVPs.
+
+        The returned `Linearization` owns the policy's linearisation buffers until the next
+        call (which makes it stale: its methods then raise ValueError).
+        """
+        obs = self._obs(obs)
+        self._lin_buffers = LinearizationBuffers.reuse(self, self._lin_buffers, obs.shape[0])
+        return Linearization(self, obs, self._lin_buffers)
+
+
+class LinearizationBuffers:
+    """The arrays one `Linearization` computes into, reused by the next one on as many rows.
+
+    Attributes
+    ----------
+    n_rows : int
+    point : ForwardBuffers, the forward pass at the linearisation point (``out`` (N, D)
+        holds the distribution parameters there).
+    dist, dout : (N, D), the output Fisher weights and a cotangent scratch.
+    candidate : ForwardBuffers, forward passes at line-search candidates.
+    log_prob, weights : (N,), scratch (log-likelihoods, ``dL/dlogp``).
+    cg_work : (3, P), conjugate-gradient scratch.
+    owner : the `Linearization` the buffers currently belong to.
+    """
+
+    def __init__(self, policy: MLPPolicy, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.point = ForwardBuffers(policy.layout, n_rows)
+        self.dist = np.empty_like(self.point.out)
+        self.dout = np.empty_like(self.point.out)
+        self.candidate = ForwardBuffers(policy.layout, n_rows)
+        self.log_prob = np.empty(n_rows, dtype=policy.dtype)
+        self.weights = np.empty(n_rows, dtype=policy.dtype)
+        self.cg_work = np.empty((3, policy.num_params), dtype=policy.dtype)
+        self.owner: Linearization | None = None
+
+    @classmethod
+    def reuse(cls, policy: MLPPolicy, buffers: "LinearizationBuffers | None", n_rows: int):
+        """``buffers`` if it fits ``n_rows``, else fresh buffers for ``policy``."""
+        if buffers is not None and buffers.n_rows == n_rows:
+            return buffers
+        return cls(policy, n_rows)
 
 
 class Linearization:
     """A policy linearised at fixed parameters on a batch of observations.
 
     Holds the activations, their derivatives and the output Fisher weights, computed once, so
-    that the surrogate gradient and every Fisher-vector product (and CG) reuse them.
+    that the surrogate gradient, every Fisher-vector product (and CG) and the line-search
+    evaluations reuse them. Made by `MLPPolicy.linearize`.
 
     Parameters
     ----------
     policy : MLPPolicy
     obs : (N, obs_dim) array of the policy dtype, C-contiguous, already validated.
+    buffers : LinearizationBuffers for N rows; this linearisation takes them over.
     """
 
-    def __init__(self, policy: MLPPolicy, obs: np.ndarray) -> None:
+    def __init__(self, policy: MLPPolicy, obs: np.ndarray, buffers: LinearizationBuffers) -> None:
         self.policy = policy
         self.obs = obs
         self.params = policy.get_params()
-        buffers = policy._lin_buffers
-        if buffers is None or buffers.n_rows != obs.shape[0]:
-            buffers = policy._lin_buffers = ForwardBuffers(policy.layout, obs.shape[0])
-            buffers.dist = np.empty_like(buffers.out)
-            buffers.dout = np.empty_like(buffers.out)
-        self.buffers = buffers
-        self.dist, self.dout = buffers.dist, buffers.dout
         # the buffers belong to the latest linearisation; older ones must refuse to compute
-        policy._lin_generation += 1
-        self._generation = policy._lin_generation
-        policy_kernels.linearize(
-            self.params, policy.layout.layer_sizes, policy.layout.activation, policy.n_mlp,
-            policy.head, policy.nvec, obs, self.buffers.hidden, self.buffers.dact,
-            self.buffers.out, self.dist,
-        )
+        buffers.owner = self
+        self.buffers = buffers
+        point = buffers.point
+        # forward pass caching the activations, then the output Fisher weights; two calls
+        # rather than one composed kernel: one Numba compilation fewer on a cold start
+        layout = policy.kernel_layout
+        mlp.forward(self.params, layout, obs, point.hidden, point.dact, point.out)
+        distributions.fisher_weights(layout, point.out, self.params[policy.n_mlp :], buffers.dist)
 
     def _check_current(self) -> None:
-        if self._generation != self.policy._lin_generation:
+        if self.buffers.owner is not self:
             raise ValueError(
                 "linearization: stale; the policy was linearised again since (its buffers are "
                 "reused), call policy.linearize(obs) anew"
             )
 
+    def _rows(self, name: str, value) -> np.ndarray:
+        return float_array(name, value, self.policy.dtype, (self.obs.shape[0],))
+
+    def _vector(self, name: str, value) -> np.ndarray:
+        return float_array(name, value, self.policy.dtype, (self.policy.num_params,))
+
     @property
     def out(self) -> np.ndarray:
         """Distribution parameters at the linearisation point, (N, out_dim)."""
         self._check_current()
-        return self.buffers.out
+        return self.buffers.point.out
 
     def log_prob(self, actions) -> np.ndarray:
         """``log pi(actions | obs)`` at the linearisation point, (N,)."""
         self._check_current()
         policy = self.policy
-        actions = policy._actions(actions, self.obs.shape[0])
+        actions = policy.as_actions(actions, self.obs.shape[0])
         log_prob = np.empty(self.obs.shape[0], dtype=policy.dtype)
         distributions.log_prob(
-            policy.head, policy.nvec, self.out, self.params[policy.n_mlp :], actions, log_prob
+            policy.kernel_layout, self.out, self.params[policy.n_mlp :], actions, log_prob
         )
         return log_prob
 
     def surrogate_grad(self, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
         """``(L, dL/dtheta)`` of the surrogate at the linearisation point."""
         self._check_current()
-        policy = self.policy
-        n_rows = self.obs.shape[0]
-        actions = policy._actions(actions, n_rows)
-        advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
-        old_log_prob = float_array("old_log_prob", old_log_prob, policy.dtype, (n_rows,))
+        policy, buffers = self.policy, self.buffers
+        actions = policy.as_actions(actions, self.obs.shape[0])
+        advantages = self._rows("advantages", advantages)
+        old_log_prob = self._rows("old_log_prob", old_log_prob)
+        layout, point = policy.kernel_layout, buffers.point
+        log_std = self.params[policy.n_mlp :]
         grad = np.empty(policy.num_params, dtype=policy.dtype)
-        log_prob = np.empty(n_rows, dtype=policy.dtype)
-        value = policy_kernels.surrogate_grad(
-            self.params, policy.layout.layer_sizes, policy.n_mlp, policy.head, policy.nvec,
-            self.obs, actions, advantages, old_log_prob, self.buffers.hidden, self.buffers.dact,
-            self.out, self.buffers.tangent, log_prob, self.dout, grad,
-        )
+        # logp -> L and dL/dlogp -> dL/d(out, log_std) -> dL/dtheta (backward through the MLP)
+        distributions.log_prob(layout, point.out, log_std, actions, buffers.log_prob)
+        value = policy_kernels.surrogate(buffers.log_prob, old_log_prob, advantages,
+                                         buffers.weights)
+        distributions.log_prob_grad(layout, point.out, log_std, actions, buffers.weights,
+                                    buffers.dout, grad[policy.n_mlp :])
+        mlp.vjp(self.params, layout, self.obs, point.hidden, point.dact, buffers.dout,
+                point.tangent, grad)
         return float(value), grad
 
     def fvp(self, vector) -> np.ndarray:
         """``F vector`` (num_params,), without damping."""
         self._check_current()
-        policy = self.policy
-        vector = policy._vector("vector", vector, policy.num_params)
+        policy, buffers = self.policy, self.buffers
+        vector = self._vector("vector", vector)
         result = np.empty(policy.num_params, dtype=policy.dtype)
+        point = buffers.point
         policy_kernels.fisher_vector_product(
-            self.params, policy.layout.layer_sizes, policy.n_mlp, policy.head, policy.nvec,
-            self.obs, self.buffers.hidden, self.buffers.dact, self.dist, vector,
-            self.buffers.tangent, self.buffers.scratch, self.dout, result,
+            self.params, policy.kernel_layout, self.obs, point.hidden, point.dact, buffers.dist,
+            vector, point.tangent, point.scratch, buffers.dout, result,
         )
         return result
 
@@ -275,19 +340,51 @@ class Linearization:
     ) -> tuple[np.ndarray, float, int]:
         """Solve ``(F + damping I) x = rhs`` from ``x = 0``; returns ``(x, x^T F x, n_iter)``."""
         self._check_current()
-        policy = self.policy
-        rhs = policy._vector("rhs", rhs, policy.num_params)
+        policy, buffers = self.policy, self.buffers
+        rhs = self._vector("rhs", rhs)
         if not damping >= 0.0:
             raise ValueError(f"damping: must be >= 0, got {damping}")
         if int(max_iter) < 1:
             raise ValueError(f"max_iter: must be >= 1, got {max_iter}")
-        x, x_fisher_x, n_iter = cg.conjugate_gradient(
-            self.params, policy.layout.layer_sizes, policy.n_mlp, policy.head, policy.nvec,
-            self.obs, self.buffers.hidden, self.buffers.dact, self.dist, self.buffers.tangent,
-            self.buffers.scratch, self.dout, rhs, float(damping), int(max_iter),
-            float(residual_tol),
+        x = np.empty(policy.num_params, dtype=policy.dtype)
+        point = buffers.point
+        x_fisher_x, n_iter = cg.conjugate_gradient(
+            self.params, policy.kernel_layout, self.obs, point.hidden, point.dact, buffers.dist,
+            point.tangent, point.scratch, buffers.dout, rhs, float(damping), int(max_iter),
+            float(residual_tol), x, buffers.cg_work,
         )
         return x, float(x_fisher_x), int(n_iter)
+
+    def surrogate_and_kl(self, params, actions, advantages, old_log_prob) -> tuple[float, float]:
+        """Line-search evaluation of candidate parameters against the linearisation point.
+
+        Parameters
+        ----------
+        params : (num_params,) candidate parameters; non-finite values are allowed (they give
+            non-finite results, for the caller to reject).
+        actions, advantages, old_log_prob : as `surrogate_grad`.
+
+        Returns
+        -------
+        (L(params), mean_s KL(pi_point(.|s) || pi_params(.|s))) : two floats.
+        """
+        self._check_current()
+        policy, buffers = self.policy, self.buffers
+        params = np.ascontiguousarray(params, dtype=policy.dtype)
+        if params.shape != (policy.num_params,):
+            raise ValueError(f"params: expected shape ({policy.num_params},), got {params.shape}")
+        actions = policy.as_actions(actions, self.obs.shape[0])
+        advantages = self._rows("advantages", advantages)
+        old_log_prob = self._rows("old_log_prob", old_log_prob)
+        layout, candidate = policy.kernel_layout, buffers.candidate
+        log_std = params[policy.n_mlp :]
+        mlp.forward(params, layout, self.obs, candidate.hidden, candidate.dact, candidate.out)
+        distributions.log_prob(layout, candidate.out, log_std, actions, buffers.log_prob)
+        surrogate = policy_kernels.surrogate(buffers.log_prob, old_log_prob, advantages,
+                                             buffers.weights)
+        kl = distributions.mean_kl(layout, self.out, self.params[policy.n_mlp :],
+                                   candidate.out, log_std)
+        return float(surrogate), float(kl)
 
 
 class GaussianMLPPolicy(MLPPolicy):
@@ -324,7 +421,7 @@ class GaussianMLPPolicy(MLPPolicy):
             raise ValueError(f"log_std_init: must be finite, got {log_std_init}")
         self._params[self.n_mlp :] = log_std_init
 
-    def _actions(self, actions, n_rows: int) -> np.ndarray:
+    def as_actions(self, actions, n_rows: int) -> np.ndarray:
         return float_array("actions", actions, self.dtype, (n_rows, self.act_dim))
 
 
@@ -356,7 +453,7 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
             raise ValueError(f"nvec: expected a non-empty sequence of positive integers, got {nvec!r}")
         super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec)
 
-    def _actions(self, actions, n_rows: int) -> np.ndarray:
+    def as_actions(self, actions, n_rows: int) -> np.ndarray:
         indices = index_array("actions", actions, (n_rows, len(self.nvec)), self.nvec)
         return indices.astype(self.dtype)
 
@@ -384,7 +481,7 @@ class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
         super().__init__(obs_dim, [n_actions], hidden_sizes, activation, dtype, seed)
         self.n_actions = int(n_actions)
 
-    def _actions(self, actions, n_rows: int) -> np.ndarray:
+    def as_actions(self, actions, n_rows: int) -> np.ndarray:
         # (N,) as gymnasium gives them, or (N, 1) as a rollout buffer stores them
         shape = (n_rows, 1) if np.ndim(actions) == 2 else (n_rows,)
         indices = index_array("actions", actions, shape, self.nvec)
@@ -414,6 +511,6 @@ class BernoulliMLPPolicy(MLPPolicy):
         super().__init__(obs_dim, n_binary, hidden_sizes, activation, dtype, seed)
         self.n_binary = self.layout.out_dim
 
-    def _actions(self, actions, n_rows: int) -> np.ndarray:
+    def as_actions(self, actions, n_rows: int) -> np.ndarray:
         upper = np.full(self.n_binary, 2, dtype=np.int64)
         return index_array("actions", actions, (n_rows, self.n_binary), upper).astype(self.dtype)

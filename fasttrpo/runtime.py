@@ -3,7 +3,8 @@
 This module imports numpy and the Python standard library, nothing else: no numba, scipy,
 gymnasium or compiled extension, so it runs wherever numpy does (robots, game servers, small
 boards). ``fasttrpo/__init__.py`` imports nothing eagerly, so ``import fasttrpo.runtime``
-loads only this file. Write the file with ``model.export("policy.npz")`` or
+loads only this file and ``fasttrpo.heads`` (the head and activation names, standard library
+only). Write the file with ``model.export("policy.npz")`` or
 ``fasttrpo export MODEL --format npz --output policy.npz``.
 
 A policy file is an uncompressed ``.npz`` (``numpy.savez``; nothing pickled) holding:
@@ -46,12 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fasttrpo.heads import ACTIVATION_NAMES, head_code
+
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Policy", "load"]
 
 FORMAT_NAME = "fasttrpo-policy"
 FORMAT_VERSION = 1
-ACTIVATIONS = ("tanh", "relu")
-HEADS = ("gaussian", "categorical", "bernoulli")
 # every key a version-1 file must hold (obs_mean / obs_std only when clip_obs > 0)
 REQUIRED_KEYS = ("format", "format_version", "observation_space", "action_space",
                  "layer_sizes", "activation", "head", "nvec", "params", "clip_obs")
@@ -171,10 +172,10 @@ class Policy:
         sizes = self.layer_sizes
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"layer_sizes: expected >= 2 positive sizes, got {sizes}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {self.activation!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"head: expected one of {HEADS}, got {self.head!r}")
+        if self.activation not in ACTIVATION_NAMES:
+            raise ValueError(
+                f"activation: expected one of {ACTIVATION_NAMES}, got {self.activation!r}")
+        head_code(self.head)  # ValueError "head: expected one of ..." for an unknown name
         out_dim = sizes[-1]
         if self.head == "categorical":
             if self.nvec.size == 0 or (self.nvec < 1).any() or int(self.nvec.sum()) != out_dim:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from fasttrpo._validation import float_array
-from fasttrpo.kernels import policy as policy_kernels
 from fasttrpo.policies import MLPPolicy
 
 
@@ -95,7 +94,7 @@ def trpo_step(
         raise ValueError(f"line_search_max_iter: must be >= 1, got {line_search_max_iter}")
     linearization = policy.linearize(obs)
     n_rows = linearization.obs.shape[0]
-    actions = policy._actions(actions, n_rows)
+    actions = policy.as_actions(actions, n_rows)
     advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
     if old_log_prob is None:
         old_log_prob = linearization.log_prob(actions)
@@ -122,17 +121,12 @@ def trpo_step(
     full_step = math.sqrt(2.0 * max_kl / x_fisher_x) * direction
 
     old_params = linearization.params
-    old_log_std = old_params[policy.n_mlp :]
-    buffers = policy._eval_buffers(n_rows)
-    log_prob = np.empty(n_rows, dtype=policy.dtype)
     candidate = np.empty_like(old_params)
     fraction = 1.0
     for attempt in range(1, int(line_search_max_iter) + 1):
         np.add(old_params, fraction * full_step, out=candidate, casting="same_kind")
-        surrogate, kl = policy_kernels.surrogate_and_kl(
-            candidate, policy.layout.layer_sizes, policy.layout.activation, policy.n_mlp,
-            policy.head, policy.nvec, linearization.obs, actions, advantages, old_log_prob,
-            linearization.out, old_log_std, buffers.hidden, buffers.dact, buffers.out, log_prob,
+        surrogate, kl = linearization.surrogate_and_kl(
+            candidate, actions, advantages, old_log_prob
         )
         info.line_search_steps = attempt
         if (

@@ -10,7 +10,6 @@ Two optimisers, both updating ``ValueFunction`` parameters in place:
 """
 
 import numpy as np
-from scipy.optimize import minimize
 
 from fasttrpo._validation import float_array
 from fasttrpo.kernels.value import adam_minibatch_epochs, mse_loss_grad
@@ -128,7 +127,7 @@ class AdamValueFitter:
         buffers = self._buffers
         beta1, beta2 = self.betas
         mean_loss, step = adam_minibatch_epochs(
-            vf._params, vf.layout.layer_sizes, vf.layout.activation, obs, targets,
+            vf.params, vf.kernel_layout, obs, targets,
             batch_indices, self.batch_size, self.learning_rate, beta1, beta2, self.eps,
             self.m, self.v, self.step, self._obs_batch, self._target_batch,
             buffers.hidden, buffers.dact, buffers.tangent, buffers.out, self._grad,
@@ -195,16 +194,18 @@ class LBFGSValueFitter:
         """
         vf = self.value_function
         obs, targets = _regression_data(vf, obs, targets)
-        layout = vf.layout
-        buffers = self._buffers = ForwardBuffers.reuse(layout, self._buffers, obs.shape[0])
+        from scipy.optimize import minimize  # ~0.4 s to import: only this fitter needs it
+
+        layout = vf.kernel_layout
+        buffers = self._buffers = ForwardBuffers.reuse(vf.layout, self._buffers, obs.shape[0])
         theta = np.empty(vf.num_params, dtype=vf.dtype)  # scipy's x in the model dtype
         grad = np.empty(vf.num_params, dtype=vf.dtype)
         l2 = self.l2_reg
 
         def mse_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
             theta[:] = x
-            loss = mse_loss_grad(theta, layout.layer_sizes, layout.activation, obs, targets,
-                                 buffers.hidden, buffers.dact, buffers.tangent, buffers.out, grad)
+            loss = mse_loss_grad(theta, layout, obs, targets, buffers.hidden, buffers.dact,
+                                 buffers.tangent, buffers.out, grad)
             return float(loss), grad.astype(np.float64)
 
         def objective(x: np.ndarray) -> tuple[float, np.ndarray]:

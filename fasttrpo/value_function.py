@@ -22,6 +22,11 @@ class ValueFunction:
     activation : {"tanh", "relu"}, default "tanh"
     dtype : np.float32 (default) or np.float64
     seed : int or None
+
+    Attributes
+    ----------
+    layout : MLPLayout; kernel_layout : KernelLayout (head ``NO_HEAD``).
+    num_params : int
     """
 
     def __init__(
@@ -36,6 +41,7 @@ class ValueFunction:
         self.dtype = self.layout.dtype
         self.obs_dim = self.layout.in_dim
         self.num_params = self.layout.num_params
+        self.kernel_layout = self.layout.kernel_layout()
         self._params = self.layout.init_params(VALUE_OUTPUT_GAIN, np.random.default_rng(seed))
         self._buffers: ForwardBuffers | None = None
 
@@ -47,6 +53,15 @@ class ValueFunction:
         """Set the flat parameters; ``params``: (num_params,) finite reals."""
         self._params[:] = float_array("params", params, self.dtype, (self.num_params,))
 
+    @property
+    def params(self) -> np.ndarray:
+        """The live flat parameter vector, (num_params,), C-contiguous, of the model dtype.
+
+        Not a copy: for optimisers that update the parameters in place (``value_fit``).
+        Anything written must stay finite; use ``set_params`` to have it checked.
+        """
+        return self._params
+
     def _obs(self, obs) -> np.ndarray:
         return float_array("obs", obs, self.dtype, (None, self.obs_dim))
 
@@ -55,8 +70,7 @@ class ValueFunction:
         obs = self._obs(obs)
         buffers = self._buffers = ForwardBuffers.reuse(self.layout, self._buffers, obs.shape[0])
         mlp.forward(
-            self._params, self.layout.layer_sizes, self.layout.activation, obs,
-            buffers.hidden, buffers.dact, buffers.out,
+            self._params, self.kernel_layout, obs, buffers.hidden, buffers.dact, buffers.out
         )
         return buffers.out[:, 0].copy()
 
@@ -73,7 +87,7 @@ class ValueFunction:
         buffers = self._buffers = ForwardBuffers.reuse(self.layout, self._buffers, obs.shape[0])
         grad = np.empty(self.num_params, dtype=self.dtype)
         loss = mse_loss_grad(
-            params, self.layout.layer_sizes, self.layout.activation, obs, targets,
-            buffers.hidden, buffers.dact, buffers.tangent, buffers.out, grad,
+            params, self.kernel_layout, obs, targets, buffers.hidden, buffers.dact,
+            buffers.tangent, buffers.out, grad,
         )
         return float(loss), grad

@@ -1,16 +1,19 @@
 """Cython MLP forward pass and action heads against numpy references."""
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
 from fasttrpo._cython.forward import act, mlp_forward, mlp_num_params, work_size
+from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, RELU, TANH
 
 import reference
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-12}}
-TANH, RELU = 0, 1
-GAUSSIAN, CATEGORICAL, BERNOULLI = 0, 1, 2
 
 
 def make_params(layer_sizes, dtype, rng, extra=0):
@@ -294,3 +297,28 @@ def test_act_bad_args(kwargs, name):
     with pytest.raises(ValueError, match=name):
         act(np.zeros(mlp_num_params(sizes)), sizes_arr(sizes), TANH, args["head"], None,
             args["obs"], args["noise"], args["out"], np.zeros(args["work_len"]), False)
+
+
+def test_import_loads_blas_without_scipy_linalg():
+    """The acting forward needs scipy's BLAS module only, not all of scipy.linalg (~0.3 s of
+    import); scipy.optimize (L-BFGS fitter only) is imported on use. A later scipy.linalg
+    import still works."""
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import fasttrpo
+        policy = fasttrpo.GaussianMLPPolicy(3, 2, (4,), seed=0)
+        fasttrpo.TRPO  # the whole training import path
+        assert "scipy.linalg" not in sys.modules and "scipy.optimize" not in sys.modules
+        assert "scipy.linalg.cython_blas" in sys.modules
+        actions = policy.act(np.ones((2, 3)), deterministic=True)
+        import scipy.linalg
+        from scipy.linalg import cython_blas
+        assert cython_blas is sys.modules["scipy.linalg.cython_blas"]
+        np.testing.assert_array_equal(policy.act(np.ones((2, 3)), deterministic=True), actions)
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -7,7 +7,8 @@ stored row-major, ``bl`` has shape ``(fan_out,)``. Layer ``l`` computes
 Gaussian policy appends ``log_std`` (``act_dim`` entries) after the MLP part.
 
 ``layer_sizes`` is an int64 array ``[in_dim, h1, ..., out_dim]`` (length
-``L + 2`` for ``L`` hidden layers). Activation codes: 0 = tanh, 1 = relu.
+``L + 2`` for ``L`` hidden layers). Activation and head codes are those of
+``fasttrpo.heads`` (tanh 0, relu 1; Gaussian 0, categorical 1, Bernoulli 2).
 
 Scratch buffer ``work`` (1-D, same dtype as ``params``), laid out as::
 
@@ -24,19 +25,16 @@ from libc.math cimport exp, expf, tanh, tanhf
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-ACT_TANH = 0
-ACT_RELU = 1
-HEAD_GAUSSIAN = 0
-HEAD_CATEGORICAL = 1
-HEAD_BERNOULLI = 2
+from fasttrpo import heads
 
-cdef enum:
-    _ACT_NONE = -1   # output layer: bias only
-    _ACT_TANH = 0
-    _ACT_RELU = 1
-    _HEAD_GAUSSIAN = 0
-    _HEAD_CATEGORICAL = 1
-    _HEAD_BERNOULLI = 2
+# The codes of fasttrpo.heads as C ints, assigned once at import, so nogil code reads them
+cdef int _ACT_TANH = heads.TANH
+cdef int _ACT_RELU = heads.RELU
+cdef int _HEAD_GAUSSIAN = heads.GAUSSIAN
+cdef int _HEAD_CATEGORICAL = heads.CATEGORICAL
+cdef int _HEAD_BERNOULLI = heads.BERNOULLI
+# internal: the output layer applies no activation (bias only); activation codes are >= 0
+cdef int _ACT_NONE = -1
 
 cdef int _INT_MAX = 2147483647   # BLAS (LP64) dimensions are C ints
 
@@ -338,6 +336,14 @@ cdef int _check_common(
     return 0
 
 
+cdef int _check_activation(int activation) except -1:
+    if activation != _ACT_TANH and activation != _ACT_RELU:
+        raise ValueError(
+            f"activation must be {_ACT_TANH} (tanh) or {_ACT_RELU} (relu), got {activation}"
+        )
+    return 0
+
+
 cdef int _check_2d(name, Py_ssize_t r, Py_ssize_t c, Py_ssize_t B, Py_ssize_t k) except -1:
     if r != B or c != k:
         raise ValueError(f"{name} has shape ({r}, {c}), expected ({B}, {k})")
@@ -367,7 +373,7 @@ def mlp_forward(
     layer_sizes : ndarray of int64, shape (L + 2,), C-contiguous
         ``[in_dim, h1, ..., out_dim]``, every entry >= 1.
     activation : int
-        0 = tanh, 1 = relu (after every layer but the last).
+        ``fasttrpo.heads.TANH`` or ``RELU`` (after every layer but the last).
     obs : ndarray, same dtype as params, shape (B, in_dim), C-contiguous
         Input batch.
     out : ndarray, same dtype, shape (B, out_dim), C-contiguous
@@ -388,8 +394,7 @@ def mlp_forward(
     cdef Py_ssize_t half = B * _max_hidden(layer_sizes)
     cdef floating* ping
     cdef floating* pong
-    if activation != _ACT_TANH and activation != _ACT_RELU:
-        raise ValueError(f"activation must be 0 (tanh) or 1 (relu), got {activation}")
+    _check_activation(activation)
     _check_common(params, layer_sizes, n_params, obs, B)
     if out.shape[0] != B or out.shape[1] != layer_sizes[n_layers]:
         raise ValueError(
@@ -429,17 +434,17 @@ def act(
 
     Heads:
 
-    - 0, diagonal Gaussian. Network output = mean (B, act_dim);
+    - ``GAUSSIAN``, diagonal Gaussian. Network output = mean (B, act_dim);
       ``log_std`` = the last ``act_dim`` entries of ``params``, so
       ``len(params) == mlp_num_params(layer_sizes) + act_dim``.
       ``noise`` ~ N(0, 1), shape (B, act_dim).
       :math:`a = \mu + e^{\log\sigma} \epsilon`; deterministic: :math:`a = \mu`.
-    - 1, categorical / multi-categorical. Network output = concatenated
+    - ``CATEGORICAL``, categorical / multi-categorical. Network output = concatenated
       logits of ``k = len(nvec)`` sub-spaces, ``out_dim == sum(nvec)``.
       ``noise`` ~ U[0, 1), shape (B, k). Inverse-CDF sample of
       ``softmax(logits - max)``: :math:`a = \min\{i: \sum_{l \le i} p_l > u\}`;
       deterministic: argmax (first maximum).
-    - 2, Bernoulli (MultiBinary). Network output = ``k = out_dim`` logits.
+    - ``BERNOULLI`` (MultiBinary). Network output = ``k = out_dim`` logits.
       ``noise`` ~ U[0, 1), shape (B, k). :math:`a = [u < \sigma(z)]`;
       deterministic: :math:`a = [z > 0]`.
 
@@ -450,12 +455,12 @@ def act(
     layer_sizes : ndarray of int64, shape (L + 2,), C-contiguous
         ``[in_dim, h1, ..., out_dim]``.
     activation : int
-        0 = tanh, 1 = relu.
+        ``fasttrpo.heads.TANH`` or ``RELU``.
     head : int
-        0 = Gaussian, 1 = categorical, 2 = Bernoulli.
+        ``fasttrpo.heads.GAUSSIAN``, ``CATEGORICAL`` or ``BERNOULLI``.
     nvec : ndarray of int64, shape (k,), C-contiguous, or None
-        Sub-space sizes for head 1 (``[n]`` for a plain Discrete(n)), each
-        >= 1; ignored (may be None) for heads 0 and 2.
+        Sub-space sizes for the categorical head (``[n]`` for a plain
+        Discrete(n)), each >= 1; ignored (may be None) for the other heads.
     obs : ndarray, same dtype as params, shape (B, in_dim), C-contiguous
         Observations.
     noise : ndarray, same dtype, shape (B, act_dim) or (B, k), C-contiguous, or None
@@ -485,8 +490,7 @@ def act(
     cdef const floating* noise_p = NULL
     cdef const int64_t* nvec_p = NULL
 
-    if activation != _ACT_TANH and activation != _ACT_RELU:
-        raise ValueError(f"activation must be 0 (tanh) or 1 (relu), got {activation}")
+    _check_activation(activation)
     _check_common(params, layer_sizes, n_params, obs, B)
     if head == _HEAD_GAUSSIAN:
         k = out_dim
@@ -497,7 +501,7 @@ def act(
             )
     elif head == _HEAD_CATEGORICAL:
         if nvec is None:
-            raise ValueError("nvec is required for head 1 (categorical)")
+            raise ValueError("nvec is required for the categorical head")
         k = nvec.shape[0]
         if k < 1:
             raise ValueError("nvec must have at least one entry")
@@ -512,7 +516,9 @@ def act(
     elif head == _HEAD_BERNOULLI:
         k = out_dim
     else:
-        raise ValueError(f"head must be 0, 1 or 2, got {head}")
+        raise ValueError(
+            f"head must be {_HEAD_GAUSSIAN}, {_HEAD_CATEGORICAL} or {_HEAD_BERNOULLI}, got {head}"
+        )
 
     _check_2d("actions_out", actions_out.shape[0], actions_out.shape[1], B, k)
     if not deterministic:

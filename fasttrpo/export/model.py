@@ -3,11 +3,8 @@ exporter (npz, ONNX, C) writes out."""
 
 import numpy as np
 
+from fasttrpo.heads import activation_name, head_name
 from fasttrpo.runtime import Policy
-
-# ActionCodec.kind -> runtime head
-_HEADS = {"gaussian": "gaussian", "categorical": "categorical", "multidiscrete": "categorical",
-          "bernoulli": "bernoulli"}
 
 
 def policy_from_model(model) -> Policy:
@@ -24,10 +21,7 @@ def policy_from_model(model) -> Policy:
         Holds copies of the policy parameters, the spaces and the normalisation statistics;
         it computes the same actions as ``model.predict``.
     """
-    from fasttrpo.kernels.mlp import ACTIVATIONS
     from fasttrpo.spaces import space_to_json
-
-    activation = {code: name for name, code in ACTIVATIONS.items()}
 
     net = model.policy
     normalizer = model.obs_normalizer
@@ -40,7 +34,7 @@ def policy_from_model(model) -> Policy:
         clip_obs = float(normalizer.clip_obs)
     return Policy(
         space_to_json(model.observation_space), space_to_json(model.action_space),
-        layer_sizes=net.layout.layer_sizes, activation=activation[net.layout.activation],
-        head=_HEADS[model.codec.kind], nvec=net.nvec, params=net.get_params(),
+        layer_sizes=net.layout.layer_sizes, activation=activation_name(net.layout.activation),
+        head=head_name(net.head), nvec=net.nvec, params=net.get_params(),
         obs_mean=obs_mean, obs_std=obs_std, clip_obs=clip_obs,
     )

@@ -3,4 +3,51 @@
 ``mlp``: forward / JVP / VJP of an MLP over a flat parameter vector. ``distributions``:
 output-distribution maths. ``policy``: surrogate gradient, Fisher-vector product and
 line-search evaluation. ``cg``: conjugate gradient. ``value``: value-function loss.
+
+Every kernel takes the network's structure as one ``fasttrpo.nets.KernelLayout`` and is
+compiled once per float dtype (``cache=True``: the machine code is kept in ``__pycache__``, or
+under ``NUMBA_CACHE_DIR``). All compile with ``error_model="numpy"``: a ``/`` with Python's
+error model blocks SIMD, and Numba compiles an overload such as ``np.dot`` once per error model
+of its callers. While the kernels compile for the first time, one line is printed
+to stderr (`COMPILE_NOTICE`), once per process and never when the cache is warm.
 """
+
+import sys
+
+from numba.core import event, types
+
+#: ``njit`` options of the kernels only other kernels call: no CPython / C wrapper to compile
+INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+COMPILE_NOTICE = (
+    "fasttrpo: compiling the numerical kernels{dtype} (first run only, 10-20 s; "
+    "cached afterwards)"
+)
+
+
+class _CompileNotice(event.Listener):
+    """Prints `COMPILE_NOTICE` when Numba starts compiling a fasttrpo function.
+
+    Numba emits ``numba:compile`` only for a real compilation, not when it loads a function
+    from its cache, so a warm cache stays silent.
+    """
+
+    def __init__(self) -> None:
+        self.printed = False
+
+    def on_start(self, ev: event.Event) -> None:
+        if self.printed:
+            return
+        module = getattr(ev.data["dispatcher"].py_func, "__module__", None) or ""
+        if not module.startswith("fasttrpo."):
+            return
+        self.printed = True
+        dtypes = [str(arg.dtype) for arg in ev.data["args"] if isinstance(arg, types.Array)]
+        suffix = f" for {dtypes[0]}" if dtypes else ""
+        print(COMPILE_NOTICE.format(dtype=suffix), file=sys.stderr, flush=True)
+
+    def on_end(self, ev: event.Event) -> None:
+        pass
+
+
+event.register("numba:compile", _CompileNotice())

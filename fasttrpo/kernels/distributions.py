@@ -9,8 +9,10 @@ A policy network maps each observation to a row ``out[n]`` of distribution param
   ``MultiDiscrete``); actions hold the class indices as floats.
 - ``BERNOULLI``: ``out[n]`` holds one logit per binary action (``MultiBinary``).
 
-Shapes: ``out`` (N, D) float, ``actions`` (N, A) float, ``log_std`` (A,) float (empty for the
-discrete heads), ``nvec`` (k,) int64. Reductions accumulate in float64.
+Every kernel takes ``layout``, a ``fasttrpo.nets.KernelLayout``, and reads ``layout.head``
+(the codes of ``fasttrpo.heads``) and ``layout.nvec`` (k,) int64. Shapes: ``out`` (N, D) float,
+``actions`` (N, A) float, ``log_std`` (A,) float (empty for the discrete heads), all
+C-contiguous. Reductions accumulate in float64.
 """
 
 import math
@@ -18,14 +20,13 @@ import math
 import numpy as np
 from numba import njit
 
-GAUSSIAN = 0
-CATEGORICAL = 1
-BERNOULLI = 2
+from fasttrpo.heads import CATEGORICAL, GAUSSIAN
+from fasttrpo.kernels import INTERNAL
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def _log_sigmoid(x):
     # log(sigmoid(x)) = -softplus(-x), stable for both signs
     if x >= 0.0:
@@ -33,34 +34,36 @@ def _log_sigmoid(x):
     return x - math.log1p(math.exp(x))
 
 
-@njit(cache=True, error_model="numpy")
-def _logsumexp(row, start, stop):
-    peak = row[start]
-    for j in range(start + 1, stop):
-        peak = max(peak, row[j])
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _logsumexp(block):
+    # log sum_j exp(block[j]) = peak + log sum_j exp(block[j] - peak); block: (n,), n >= 1
+    peak = block[0]
+    for j in range(1, block.shape[0]):
+        peak = max(peak, block[j])
     total = 0.0
-    for j in range(start, stop):
-        total += math.exp(row[j] - peak)
+    for j in range(block.shape[0]):
+        total += math.exp(block[j] - peak)
     return peak + math.log(total)
 
 
 @njit(cache=True, error_model="numpy")
-def log_prob(head, nvec, out, log_std, actions, logp_out):
+def log_prob(layout, out, log_std, actions, logp_out):
     """``logp_out[n] = log pi(actions[n] | out[n])``; ``logp_out``: (N,) float."""
+    nvec = layout.nvec
     n_rows = out.shape[0]
     for n in range(n_rows):
         total = 0.0
-        if head == GAUSSIAN:
+        if layout.head == GAUSSIAN:
             # sum_j -(a_j - mu_j)^2 / (2 sigma_j^2) - log sigma_j - log(2 pi) / 2
             for j in range(out.shape[1]):
                 z = (actions[n, j] - out[n, j]) * math.exp(-log_std[j])
                 total += -0.5 * z * z - log_std[j] - _HALF_LOG_2PI
-        elif head == CATEGORICAL:
+        elif layout.head == CATEGORICAL:
             start = 0
             for i in range(nvec.shape[0]):
                 # log softmax(logits)[a] = logit_a - logsumexp(logits)
                 stop = start + nvec[i]
-                total += out[n, start + int(actions[n, i])] - _logsumexp(out[n], start, stop)
+                total += out[n, start + int(actions[n, i])] - _logsumexp(out[n, start:stop])
                 start = stop
         else:
             # a log sigmoid(x) + (1 - a) log sigmoid(-x)
@@ -73,30 +76,30 @@ def log_prob(head, nvec, out, log_std, actions, logp_out):
 
 
 @njit(cache=True, error_model="numpy")
-def log_prob_grad(head, nvec, out, log_std, actions, weights, dout, dlog_std):
+def log_prob_grad(layout, out, log_std, actions, weights, dout, dlog_std):
     """Gradient of ``sum_n weights[n] * log pi(actions[n] | out[n])``.
 
     Writes ``dout`` (N, D) w.r.t. the network outputs and ``dlog_std`` (A,) w.r.t. the
     Gaussian ``log_std`` (untouched for the discrete heads).
     """
+    nvec = layout.nvec
     n_rows, width = out.shape
-    if head == GAUSSIAN:
-        acc = np.zeros(width)
-        inv_var = np.exp(-2.0 * log_std.astype(np.float64))
-        for n in range(n_rows):
-            for j in range(width):
+    if layout.head == GAUSSIAN:
+        for j in range(width):
+            inv_var = math.exp(-2.0 * np.float64(log_std[j]))  # 1 / sigma_j^2, in float64
+            acc = 0.0
+            for n in range(n_rows):
                 diff = actions[n, j] - out[n, j]
                 # d logp / d mu = (a - mu) / sigma^2 ; d logp / d log_sigma = (a - mu)^2 / sigma^2 - 1
-                dout[n, j] = weights[n] * diff * inv_var[j]
-                acc[j] += weights[n] * (diff * diff * inv_var[j] - 1.0)
-        for j in range(width):
-            dlog_std[j] = acc[j]
-    elif head == CATEGORICAL:
+                dout[n, j] = weights[n] * diff * inv_var
+                acc += weights[n] * (diff * diff * inv_var - 1.0)
+            dlog_std[j] = acc
+    elif layout.head == CATEGORICAL:
         for n in range(n_rows):
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse = _logsumexp(out[n], start, stop)
+                lse = _logsumexp(out[n, start:stop])
                 # d logp / d logit_k = 1[k = a] - p_k
                 for j in range(start, stop):
                     dout[n, j] = -weights[n] * math.exp(out[n, j] - lse)
@@ -110,11 +113,12 @@ def log_prob_grad(head, nvec, out, log_std, actions, weights, dout, dlog_std):
 
 
 @njit(cache=True, error_model="numpy")
-def mean_kl(head, nvec, out_old, log_std_old, out_new, log_std_new):
+def mean_kl(layout, out_old, log_std_old, out_new, log_std_new):
     """``mean_n KL(pi_old(.|s_n) || pi_new(.|s_n))`` as a float."""
+    nvec = layout.nvec
     n_rows, width = out_old.shape
     total = 0.0
-    if head == GAUSSIAN:
+    if layout.head == GAUSSIAN:
         # log(s1/s0) + (s0^2 + (mu0 - mu1)^2) / (2 s1^2) - 1/2 per dimension
         for j in range(width):
             var_ratio = math.exp(2.0 * (log_std_old[j] - log_std_new[j]))
@@ -123,13 +127,13 @@ def mean_kl(head, nvec, out_old, log_std_old, out_new, log_std_new):
             for j in range(width):
                 diff = out_old[n, j] - out_new[n, j]
                 total += 0.5 * diff * diff * math.exp(-2.0 * log_std_new[j])
-    elif head == CATEGORICAL:
+    elif layout.head == CATEGORICAL:
         for n in range(n_rows):
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse_old = _logsumexp(out_old[n], start, stop)
-                lse_new = _logsumexp(out_new[n], start, stop)
+                lse_old = _logsumexp(out_old[n, start:stop])
+                lse_new = _logsumexp(out_new[n, start:stop])
                 # sum_k p_k (log p_k - log q_k)
                 for j in range(start, stop):
                     log_p = out_old[n, j] - lse_old
@@ -148,20 +152,21 @@ def mean_kl(head, nvec, out_old, log_std_old, out_new, log_std_new):
 
 
 @njit(cache=True, error_model="numpy")
-def mean_entropy(head, nvec, out, log_std):
+def mean_entropy(layout, out, log_std):
     """``mean_n H(pi(.|s_n))`` as a float."""
+    nvec = layout.nvec
     n_rows, width = out.shape
     total = 0.0
-    if head == GAUSSIAN:
+    if layout.head == GAUSSIAN:
         for j in range(width):
             total += log_std[j] + 0.5 + _HALF_LOG_2PI
         return total
-    elif head == CATEGORICAL:
+    elif layout.head == CATEGORICAL:
         for n in range(n_rows):
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse = _logsumexp(out[n], start, stop)
+                lse = _logsumexp(out[n, start:stop])
                 for j in range(start, stop):
                     log_p = out[n, j] - lse
                     total -= math.exp(log_p) * log_p
@@ -176,22 +181,23 @@ def mean_entropy(head, nvec, out, log_std):
 
 
 @njit(cache=True, error_model="numpy")
-def fisher_weights(head, nvec, out, log_std, dist):
+def fisher_weights(layout, out, log_std, dist):
     """Precompute what the output Fisher needs, once per linearisation.
 
     ``dist`` (N, D) is written with ``1/sigma^2`` (Gaussian, broadcast over rows), the
     softmax probabilities per categorical block, or ``sigmoid(x)`` (Bernoulli).
     """
+    nvec = layout.nvec
     n_rows, width = out.shape
     for n in range(n_rows):
-        if head == GAUSSIAN:
+        if layout.head == GAUSSIAN:
             for j in range(width):
                 dist[n, j] = math.exp(-2.0 * log_std[j])
-        elif head == CATEGORICAL:
+        elif layout.head == CATEGORICAL:
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]
-                lse = _logsumexp(out[n], start, stop)
+                lse = _logsumexp(out[n, start:stop])
                 for j in range(start, stop):
                     dist[n, j] = math.exp(out[n, j] - lse)
                 start = stop
@@ -200,17 +206,18 @@ def fisher_weights(head, nvec, out, log_std, dist):
                 dist[n, j] = math.exp(_log_sigmoid(out[n, j]))
 
 
-@njit(cache=True, error_model="numpy")
-def apply_fisher(head, nvec, dist, u, scale):
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def apply_fisher(layout, dist, u, scale):
     """``u[n] <- scale * M_n u[n]`` in place, with ``M_n`` the Fisher of the output
     distribution w.r.t. ``out[n]``: ``diag(1/sigma^2)`` (Gaussian mean),
     ``diag(p) - p p^T`` per categorical block, ``diag(p (1 - p))`` (Bernoulli)."""
+    nvec = layout.nvec
     n_rows, width = u.shape
     for n in range(n_rows):
-        if head == GAUSSIAN:
+        if layout.head == GAUSSIAN:
             for j in range(width):
                 u[n, j] = scale * dist[n, j] * u[n, j]
-        elif head == CATEGORICAL:
+        elif layout.head == CATEGORICAL:
             start = 0
             for i in range(nvec.shape[0]):
                 stop = start + nvec[i]

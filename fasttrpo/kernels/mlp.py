@@ -7,13 +7,18 @@ elementwise activation ``h_l = act(z_l)``. The output layer is linear.
 
 Shared argument conventions of every kernel here:
 
-- ``layer_sizes``: (L+2,) int64 ``[in_dim, h_1, ..., h_L, out_dim]``.
-- ``activation``: ``TANH`` or ``RELU``.
+- ``layout``: a ``fasttrpo.nets.KernelLayout``; these kernels read ``layout.layer_sizes``,
+  (L+2,) int64 ``[in_dim, h_1, ..., h_L, out_dim]``, and ``layout.activation`` (``TANH`` or
+  ``RELU`` of ``fasttrpo.heads``).
 - ``hidden`` / ``dact`` / ``tangent``: 1-D buffers of length ``N * sum(h_1..h_L)`` holding one
   ``(N, h_l)`` C-contiguous block per hidden layer, back to back (see ``hidden_block``).
   ``hidden`` holds ``h_l``, ``dact`` holds ``act'(z_l)`` (``1 - h_l**2`` for tanh, ``h_l > 0``
   for relu) and ``tangent`` is scratch for the JVP tangents and the backward deltas.
 - ``scratch``: 1-D buffer of length ``N * max(h_1, ..., h_L, out_dim)``.
+
+The elementwise steps (bias, activation, tangent combination) are loops inside the three
+kernels rather than helper functions: every compiled helper is one more Numba compilation
+(and one more re-optimisation in each caller) on a cold start.
 
 All arrays share one float dtype (float32 or float64) and are C-contiguous.
 """
@@ -24,12 +29,11 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-TANH = 0
-RELU = 1
-ACTIVATIONS = {"tanh": TANH, "relu": RELU}
+from fasttrpo.heads import TANH
+from fasttrpo.kernels import INTERNAL
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def layer_params(params, layer_sizes, layer):
     """Views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
     offset = 0
@@ -42,7 +46,7 @@ def layer_params(params, layer_sizes, layer):
     return weight, bias
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", **INTERNAL)
 def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     """View ``(n_rows, h_k)`` of hidden layer ``k = hidden_index`` (1-based) in ``buffer``."""
     offset = 0
@@ -52,7 +56,6 @@ def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     return buffer[offset : offset + n_rows * width].reshape((n_rows, width))
 
 
-@njit(cache=True, error_model="numpy", inline="always")
 def _tanh(x):
     # tanh|x| = (1 - e) / (1 + e) with e = exp(-2|x|) in (0, 1]: no overflow, absolute error
     # ~1 ulp, and the loop vectorises (math.tanh / np.tanh do not: llvmlite has no SVML), 4x
@@ -64,7 +67,6 @@ def _tanh(x):
 _F32 = np.float32
 
 
-@njit(cache=True, error_model="numpy", inline="always")
 def _tanh_f32(x):
     # Eigen's float tanh: odd rational minimax approximation on [-7.905, 7.905] (beyond it
     # tanh rounds to +-1 in float32), max abs error ~4e-7; pure float32 arithmetic, so the
@@ -90,55 +92,28 @@ def fast_tanh(x):
     return math.tanh(x)
 
 
-@overload(fast_tanh, jit_options={"error_model": "numpy"})
+@overload(fast_tanh, jit_options={"error_model": "numpy", **INTERNAL})
 def _fast_tanh_typed(x):
-    # chosen at compile time from the argument's type
+    # chosen at compile time from the argument's type; the chosen (plain Python) function is
+    # compiled as the implementation, one compilation per float type
     if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: _tanh_f32(x)
-    return lambda x: _tanh(x)
+        return _tanh_f32
+    return _tanh
 
 
 @njit(cache=True, error_model="numpy")
-def _bias_activate(z, bias, activation, dact):
-    # h = act(z + b) in place; dact = act'(z + b) from h alone
-    n_rows, width = z.shape
-    for i in range(n_rows):
-        for j in range(width):
-            pre = z[i, j] + bias[j]
-            if activation == TANH:
-                h = fast_tanh(pre)
-                z[i, j] = h
-                dact[i, j] = 1.0 - h * h
-            else:
-                if pre > 0.0:
-                    z[i, j] = pre
-                    dact[i, j] = 1.0
-                else:
-                    z[i, j] = 0.0
-                    dact[i, j] = 0.0
-
-
-@njit(cache=True)
-def _add_bias(z, bias):
-    n_rows, width = z.shape
-    for i in range(n_rows):
-        for j in range(width):
-            z[i, j] += bias[j]
-
-
-@njit(cache=True)
-def forward(params, layer_sizes, activation, obs, hidden, dact, out):
+def forward(params, layout, obs, hidden, dact, out):
     """Forward pass that caches every hidden activation and its derivative.
 
     Parameters
     ----------
     params : (P,) float, C-contiguous; only the MLP part is read.
-    layer_sizes : (L+2,) int64.
-    activation : int, ``TANH`` or ``RELU``.
+    layout : KernelLayout (``layer_sizes``, ``activation``).
     obs : (N, in_dim) float, C-contiguous.
     hidden, dact : (N * sum(hidden sizes),) float; written.
     out : (N, out_dim) float; written with the network output.
     """
+    layer_sizes = layout.layer_sizes
     n_rows = obs.shape[0]
     n_layers = layer_sizes.shape[0] - 1
     h_prev = obs
@@ -146,31 +121,41 @@ def forward(params, layer_sizes, activation, obs, hidden, dact, out):
         weight, bias = layer_params(params, layer_sizes, layer)
         if layer == n_layers - 1:
             np.dot(h_prev, weight, out)  # out = h W + b
-            _add_bias(out, bias)
+            for i in range(n_rows):
+                for j in range(out.shape[1]):
+                    out[i, j] += bias[j]
         else:
             z = hidden_block(hidden, layer_sizes, n_rows, layer + 1)
+            d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
             np.dot(h_prev, weight, z)
-            _bias_activate(z, bias, activation, hidden_block(dact, layer_sizes, n_rows, layer + 1))
+            # h = act(z + b) in place; dact = act'(z + b) from h alone
+            for i in range(n_rows):
+                for j in range(z.shape[1]):
+                    pre = z[i, j] + bias[j]
+                    if layout.activation == TANH:
+                        h = fast_tanh(pre)
+                        z[i, j] = h
+                        d_act[i, j] = 1.0 - h * h
+                    elif pre > 0.0:  # relu
+                        z[i, j] = pre
+                        d_act[i, j] = 1.0
+                    else:
+                        z[i, j] = 0.0
+                        d_act[i, j] = 0.0
             h_prev = z
 
 
-@njit(cache=True)
-def _tangent_combine(dz, lin, bias_t, dact):
-    # dh = act'(z) * (h_prev dW + t_prev W + db)
-    n_rows, width = dz.shape
-    for i in range(n_rows):
-        for j in range(width):
-            dz[i, j] = dact[i, j] * (dz[i, j] + lin[i, j] + bias_t[j])
-
-
-@njit(cache=True)
-def jvp(params, layer_sizes, obs, hidden, dact, direction, tangent, scratch, dout):
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
     """Forward-mode Jacobian-vector product ``dout = (d out / d theta) @ direction``.
 
-    Uses the activations cached by ``forward``; ``direction`` has the layout of ``params``
-    (only its MLP part is read). ``dout``: (N, out_dim), written. ``tangent`` holds the hidden
-    tangents afterwards.
+    Uses the activations cached by ``forward``; ``direction`` (P,) has the layout of
+    ``params`` (only its MLP part is read). ``dout``: (N, out_dim), written. ``tangent`` holds
+    the hidden tangents afterwards. Tangent of layer ``l``:
+    ``t_l = act'(z_l) * (h_{l-1} dW_l + t_{l-1} W_l + db_l)`` (no ``act'`` on the output layer,
+    no ``t_{l-1}`` term on the input layer).
     """
+    layer_sizes = layout.layer_sizes
     n_rows = obs.shape[0]
     n_layers = layer_sizes.shape[0] - 1
     h_prev = obs
@@ -183,70 +168,44 @@ def jvp(params, layer_sizes, obs, hidden, dact, direction, tangent, scratch, dou
             dz = dout
         else:
             dz = hidden_block(tangent, layer_sizes, n_rows, layer + 1)
+        width = dz.shape[1]
         np.dot(h_prev, d_weight, dz)  # dz = h_{l-1} dW_l
         if layer == 0:
             if last:
-                _add_bias(dz, d_bias)
+                for i in range(n_rows):  # dz = x dW + db
+                    for j in range(width):
+                        dz[i, j] += d_bias[j]
             else:
                 # dh = act'(z) * (x dW + db): the input x carries no tangent
                 d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
-                _scale_bias(dz, d_bias, d_act)
+                for i in range(n_rows):
+                    for j in range(width):
+                        dz[i, j] = d_act[i, j] * (dz[i, j] + d_bias[j])
         else:
-            lin = scratch[: n_rows * layer_sizes[layer + 1]].reshape(
-                (n_rows, layer_sizes[layer + 1])
-            )
+            lin = scratch[: n_rows * width].reshape((n_rows, width))
             np.dot(t_prev, weight, lin)  # t_{l-1} W_l
             if last:
-                _sum_bias(dz, lin, d_bias)
+                for i in range(n_rows):  # dz = h dW + (t W + db)
+                    for j in range(width):
+                        dz[i, j] += lin[i, j] + d_bias[j]
             else:
                 d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
-                _tangent_combine(dz, lin, d_bias, d_act)
+                for i in range(n_rows):  # dh = act'(z) * (h dW + t W + db)
+                    for j in range(width):
+                        dz[i, j] = d_act[i, j] * (dz[i, j] + lin[i, j] + d_bias[j])
         if not last:
             h_prev = hidden_block(hidden, layer_sizes, n_rows, layer + 1)
             t_prev = dz
 
 
-@njit(cache=True)
-def _scale_bias(dz, bias_t, dact):
-    n_rows, width = dz.shape
-    for i in range(n_rows):
-        for j in range(width):
-            dz[i, j] = dact[i, j] * (dz[i, j] + bias_t[j])
-
-
-@njit(cache=True)
-def _sum_bias(dz, lin, bias_t):
-    n_rows, width = dz.shape
-    for i in range(n_rows):
-        for j in range(width):
-            dz[i, j] += lin[i, j] + bias_t[j]
-
-
-@njit(cache=True)
-def _column_sums(delta, out):
-    # db = sum_n delta[n, :]
-    out[:] = 0.0
-    n_rows, width = delta.shape
-    for i in range(n_rows):
-        for j in range(width):
-            out[j] += delta[i, j]
-
-
-@njit(cache=True)
-def _scale_inplace(a, b):
-    n_rows, width = a.shape
-    for i in range(n_rows):
-        for j in range(width):
-            a[i, j] *= b[i, j]
-
-
-@njit(cache=True)
-def vjp(params, layer_sizes, obs, hidden, dact, delta_out, tangent, grad):
+@njit(cache=True, error_model="numpy")
+def vjp(params, layout, obs, hidden, dact, delta_out, tangent, grad):
     """Backward pass ``grad = (d out / d theta)^T @ delta_out`` over the batch.
 
     ``delta_out``: (N, out_dim) cotangent of the output (already holding any 1/N factor);
     ``grad``: (P,) written on its MLP part only. ``tangent`` is overwritten with the deltas.
     """
+    layer_sizes = layout.layer_sizes
     n_rows = obs.shape[0]
     n_layers = layer_sizes.shape[0] - 1
     delta = delta_out
@@ -258,9 +217,15 @@ def vjp(params, layer_sizes, obs, hidden, dact, delta_out, tangent, grad):
         else:
             h_prev = hidden_block(hidden, layer_sizes, n_rows, layer)
         np.dot(h_prev.T, delta, g_weight)  # dL/dW_l = h_{l-1}^T delta_l
-        _column_sums(delta, g_bias)  # dL/db_l = sum_n delta_l
+        g_bias[:] = 0.0  # dL/db_l = sum_n delta_l[n, :]
+        for i in range(n_rows):
+            for j in range(delta.shape[1]):
+                g_bias[j] += delta[i, j]
         if layer > 0:
             delta_prev = hidden_block(tangent, layer_sizes, n_rows, layer)
+            d_act = hidden_block(dact, layer_sizes, n_rows, layer)
             np.dot(delta, weight.T, delta_prev)  # delta_{l-1} = (delta_l W_l^T) * act'(z_{l-1})
-            _scale_inplace(delta_prev, hidden_block(dact, layer_sizes, n_rows, layer))
+            for i in range(n_rows):
+                for j in range(delta_prev.shape[1]):
+                    delta_prev[i, j] *= d_act[i, j]
             delta = delta_prev

@@ -1,17 +1,25 @@
-"""Policy-level kernels: surrogate gradient, Fisher-vector product, line-search evaluation.
+"""Policy-level kernels: the surrogate, the Fisher-vector product.
 
-They compose the MLP kernels (``mlp.py``) with the output-distribution kernels
-(``distributions.py``). Common arguments:
+The surrogate gradient is ``distributions.log_prob`` -> ``surrogate`` ->
+``distributions.log_prob_grad`` -> ``mlp.vjp`` and a line-search evaluation is
+``mlp.forward`` -> ``distributions.log_prob`` -> ``surrogate`` -> ``distributions.mean_kl``,
+composed in Python (``policies.Linearization``): a compiled composition would be one more
+large Numba compilation on a cold start for a few microseconds of dispatch saved. The
+Fisher-vector product composes ``mlp.jvp``, ``distributions.apply_fisher`` and ``mlp.vjp``
+here, since conjugate gradient (``cg.py``) calls it in its compiled loop. Common arguments:
 
-- ``params``: (P,) float; ``params[:n_mlp]`` is the MLP, ``params[n_mlp:]`` is the Gaussian
-  ``log_std`` (empty for discrete heads).
-- ``layer_sizes``, ``activation``: the MLP (see ``mlp.py``); ``head``, ``nvec``: the output
-  distribution (see ``distributions.py``).
+- ``params``: (P,) float; ``params[:layout.n_mlp]`` is the MLP, ``params[layout.n_mlp:]`` is
+  the Gaussian ``log_std`` (empty for discrete heads).
+- ``layout``: a ``fasttrpo.nets.KernelLayout``: the MLP (``layer_sizes``, ``activation``, see
+  ``mlp.py``), ``n_mlp`` and the output distribution (``head``, ``nvec``, see
+  ``distributions.py``).
 - ``obs``: (N, obs_dim); ``actions``: (N, A); ``hidden``, ``dact``, ``tangent``,
-  ``scratch``: MLP buffers (see ``mlp.py``); ``out``, ``dist``, ``dout``: (N, D).
+  ``scratch``: MLP buffers (see ``mlp.py``); ``out``, ``dist``, ``dout``: (N, D). All arrays
+  share the policy's float dtype and are C-contiguous.
 
 The Fisher-vector product reads the activations and the output Fisher weights cached once per
-update (``hidden``, ``dact``, ``dist``), so conjugate gradient never recomputes the forward pass.
+update (``hidden``, ``dact``, ``dist``: ``mlp.forward`` then ``distributions.fisher_weights``
+at the linearisation point), so conjugate gradient never recomputes the forward pass.
 """
 
 import numpy as np
@@ -20,74 +28,47 @@ from numba import njit
 from fasttrpo.kernels import distributions, mlp
 
 
-@njit(cache=True)
-def linearize(params, layer_sizes, activation, n_mlp, head, nvec, obs, hidden, dact, out, dist):
-    """Forward pass at ``params`` caching what the gradient and every FVP need."""
-    mlp.forward(params, layer_sizes, activation, obs, hidden, dact, out)
-    distributions.fisher_weights(head, nvec, out, params[n_mlp:], dist)
-
-
 @njit(cache=True, error_model="numpy")
-def surrogate_grad(
-    params, layer_sizes, n_mlp, head, nvec, obs, actions, advantages, old_log_prob,
-    hidden, dact, out, tangent, log_prob, dout, grad,
-):
-    """Surrogate ``L = mean(exp(logp - old_logp) * A)`` and ``grad = dL/dtheta`` (P,).
+def surrogate(log_prob, old_log_prob, advantages, weights):
+    """Surrogate ``L = mean_n exp(logp_n - old_logp_n) * A_n`` and ``dL/dlogp`` per sample.
 
-    Needs ``hidden``, ``dact`` and ``out`` from ``linearize`` at ``params``; ``log_prob`` (N,)
-    is written with ``log pi_theta(a|s)``.
+    Parameters
+    ----------
+    log_prob, old_log_prob : (N,) float, ``log pi_theta(a|s)`` and ``log pi_old(a|s)``.
+    advantages : (N,) float.
+    weights : (N,) float, written with ``dL/dlogp_n = ratio_n * A_n / N`` (the weights of
+        ``distributions.log_prob_grad`` for the surrogate gradient).
+
+    Returns
+    -------
+    float, ``L`` (accumulated in float64).
     """
-    n_rows = obs.shape[0]
-    log_std = params[n_mlp:]
-    distributions.log_prob(head, nvec, out, log_std, actions, log_prob)
-    weights = np.empty(n_rows, dtype=out.dtype)
+    n_rows = log_prob.shape[0]
     total = 0.0
     for n in range(n_rows):
         ratio = np.exp(log_prob[n] - old_log_prob[n])  # pi(a|s) / pi_old(a|s)
         total += ratio * advantages[n]
-        # dL/dlogp_n = ratio_n * A_n / N
         weights[n] = ratio * advantages[n] / n_rows
-    distributions.log_prob_grad(head, nvec, out, log_std, actions, weights, dout, grad[n_mlp:])
-    mlp.vjp(params, layer_sizes, obs, hidden, dact, dout, tangent, grad)
     return total / n_rows
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def fisher_vector_product(
-    params, layer_sizes, n_mlp, head, nvec, obs, hidden, dact, dist, vector,
-    tangent, scratch, dout, result,
+    params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, result,
 ):
     """``result = F vector`` (P,), ``F`` the Hessian of mean KL(pi_params || pi_theta) at
     ``theta = params``, computed as ``J^T M J v / N`` (Gauss-Newton form, exact at this point).
 
-    No damping is added. Reads the cache written by ``linearize``.
+    No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``). Inlined into
+    ``conjugate_gradient`` at compile time (one compilation fewer on a cold start).
     """
     n_rows = obs.shape[0]
     # J v: forward-mode through the MLP
-    mlp.jvp(params, layer_sizes, obs, hidden, dact, vector, tangent, scratch, dout)
+    mlp.jvp(params, layout, obs, hidden, dact, vector, tangent, scratch, dout)
     # M J v / N: Fisher of the output distribution, per sample
-    distributions.apply_fisher(head, nvec, dist, dout, 1.0 / n_rows)
+    distributions.apply_fisher(layout, dist, dout, 1.0 / n_rows)
     # J^T (M J v) / N: backward pass
-    mlp.vjp(params, layer_sizes, obs, hidden, dact, dout, tangent, result)
+    mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, result)
     # state-independent log_std: Fisher block 2 I, no cross terms with the mean
-    for j in range(n_mlp, params.shape[0]):
+    for j in range(layout.n_mlp, params.shape[0]):
         result[j] = 2.0 * vector[j]
-
-
-@njit(cache=True, error_model="numpy")
-def surrogate_and_kl(
-    params, layer_sizes, activation, n_mlp, head, nvec, obs, actions, advantages,
-    old_log_prob, old_out, old_log_std, hidden, dact, out, log_prob,
-):
-    """Line-search evaluation of a candidate ``params``: ``(L(params), mean KL(old || params))``.
-
-    ``old_out`` (N, D) and ``old_log_std`` are the old policy's outputs on ``obs``.
-    """
-    mlp.forward(params, layer_sizes, activation, obs, hidden, dact, out)
-    log_std = params[n_mlp:]
-    distributions.log_prob(head, nvec, out, log_std, actions, log_prob)
-    total = 0.0
-    for n in range(obs.shape[0]):
-        total += np.exp(log_prob[n] - old_log_prob[n]) * advantages[n]
-    kl = distributions.mean_kl(head, nvec, old_out, old_log_std, out, log_std)
-    return total / obs.shape[0], kl

@@ -7,26 +7,27 @@ from numba import njit
 from fasttrpo.kernels import mlp
 
 
-@njit(cache=True, error_model="numpy")
-def mse_loss_grad(params, layer_sizes, activation, obs, targets, hidden, dact, tangent, out, grad):
+@njit(cache=True, error_model="numpy", inline="always")
+def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad):
     """``loss = mean_n (V(s_n) - target_n)^2`` and ``grad = d loss / d params`` (P,).
 
-    ``obs``: (N, obs_dim); ``targets``: (N,); ``out``: (N, 1) written with ``V(s)``;
-    buffers as in ``mlp.py``.
+    ``layout``: the value network's ``KernelLayout``; ``obs``: (N, obs_dim); ``targets``:
+    (N,); ``out``: (N, 1) scratch (``V(s)``, then ``d loss / d V``); buffers as in ``mlp.py``.
+    Inlined into ``adam_minibatch_epochs`` at compile time (one compilation fewer).
     """
-    mlp.forward(params, layer_sizes, activation, obs, hidden, dact, out)
+    mlp.forward(params, layout, obs, hidden, dact, out)
     n_rows = obs.shape[0]
     total = 0.0
     for n in range(n_rows):
         diff = out[n, 0] - targets[n]
         total += diff * diff
         out[n, 0] = 2.0 * diff / n_rows  # d loss / d V(s_n), reuses the output buffer
-    mlp.vjp(params, layer_sizes, obs, hidden, dact, out, tangent, grad)
+    mlp.vjp(params, layout, obs, hidden, dact, out, tangent, grad)
     return total / n_rows
 
 
 @njit(cache=True, error_model="numpy")
-def adam_minibatch_epochs(params, layer_sizes, activation, obs, targets, batch_indices,
+def adam_minibatch_epochs(params, layout, obs, targets, batch_indices,
                           batch_size, learning_rate, beta1, beta2, eps, m, v, step,
                           obs_batch, target_batch, hidden, dact, tangent, out, grad):
     """Adam on the MSE loss over minibatch epochs, all in one call (sb3-contrib critic fit).
@@ -45,7 +46,7 @@ def adam_minibatch_epochs(params, layer_sizes, activation, obs, targets, batch_i
     Parameters
     ----------
     params : (P,) float, updated in place.
-    layer_sizes, activation : as in ``mlp.py``.
+    layout : the value network's ``KernelLayout`` (see ``mlp.py``).
     obs : (N, obs_dim) float, C-contiguous; ``targets`` : (N,) float.
     batch_indices : (n_epochs, N) int64, one permutation of ``range(N)`` per epoch.
     batch_size : int >= 1.
@@ -70,10 +71,13 @@ def adam_minibatch_epochs(params, layer_sizes, activation, obs, targets, batch_i
             tgt_b = target_batch[:rows]
             for r in range(rows):  # gather the minibatch
                 idx = batch_indices[epoch, start + r]
-                ob_b[r, :] = obs[idx, :]
+                # element loop: an array slice assignment would compile numba's shape-mismatch
+                # message formatting (seconds of cold compile)
+                for c in range(obs.shape[1]):
+                    ob_b[r, c] = obs[idx, c]
                 tgt_b[r] = targets[idx]
-            loss = mse_loss_grad(params, layer_sizes, activation, ob_b, tgt_b,
-                                 hidden, dact, tangent, out[:rows], grad)
+            loss = mse_loss_grad(params, layout, ob_b, tgt_b, hidden, dact, tangent, out[:rows],
+                                 grad)
             total_loss += loss
             n_batches += 1
             step += 1

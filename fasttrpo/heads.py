@@ -1,0 +1,112 @@
+"""The one vocabulary of output heads and activations: integer codes, names and aliases.
+
+Every layer of fasttrpo speaks it: the Numba kernels (``fasttrpo.kernels``) and the Cython
+acting forward (``fasttrpo._cython.forward``) branch on the integer codes; the policies, the
+numpy runtime (``fasttrpo.runtime``) and the exporters (``fasttrpo.export``) use the names,
+which are also what exported files store. This module imports the standard library only, so
+that ``import fasttrpo.runtime`` stays numpy-only.
+
+Heads (the output distribution of a policy network):
+
+==============  ====  ===========================================================
+name            code  network output per observation
+==============  ====  ===========================================================
+``gaussian``    0     mean of a diagonal Gaussian (``Box`` actions)
+``categorical`` 1     concatenated logits of ``len(nvec)`` categoricals
+                      (``Discrete``, ``MultiDiscrete``)
+``bernoulli``   2     one logit per binary action (``MultiBinary``)
+==============  ====  ===========================================================
+
+``NO_HEAD`` (-1) marks a network without an output distribution (the value function).
+
+Activations (after every layer but the last): ``tanh`` (0), ``relu`` (1). Besides the names,
+the torch spellings of sb3 / rl-baselines3-zoo ``policy_kwargs`` are accepted
+(``"nn.Tanh"``, ``"torch.nn.ReLU"``, ...; case-insensitive) so that zoo hyperparameters load
+without torch.
+
+The codes are compiled into cached kernels: never renumber them.
+"""
+
+import operator
+
+GAUSSIAN = 0
+CATEGORICAL = 1
+BERNOULLI = 2
+NO_HEAD = -1
+
+#: head names, indexed by code
+HEAD_NAMES = ("gaussian", "categorical", "bernoulli")
+
+TANH = 0
+RELU = 1
+
+#: activation names, indexed by code
+ACTIVATION_NAMES = ("tanh", "relu")
+
+# lower-cased spelling -> code: the names and the torch class names (zoo / sb3 policy_kwargs)
+_ACTIVATION_ALIASES = {
+    f"{prefix}{name}": code
+    for code, name in enumerate(ACTIVATION_NAMES)
+    for prefix in ("", "nn.", "torch.nn.")
+}
+
+
+def activation_code(activation) -> int:
+    """Integer code of an activation name.
+
+    Parameters
+    ----------
+    activation : str
+        ``"tanh"`` or ``"relu"``, or a torch spelling (``"nn.Tanh"``, ``"torch.nn.ReLU"``);
+        case and surrounding spaces are ignored.
+
+    Returns
+    -------
+    int
+        ``TANH`` or ``RELU``.
+
+    Raises
+    ------
+    ValueError
+        For any other value, naming the argument and the supported spellings.
+    """
+    code = _ACTIVATION_ALIASES.get(str(activation).strip().lower())
+    if code is None:
+        raise ValueError(
+            f"activation: unknown activation {activation!r}; supported: 'tanh', 'relu' "
+            "(or the torch names 'nn.Tanh', 'nn.ReLU')"
+        )
+    return code
+
+
+def activation_name(code: int) -> str:
+    """Canonical name (``"tanh"``, ``"relu"``) of an activation code; ValueError if unknown."""
+    return _name("activation", code, ACTIVATION_NAMES)
+
+
+def head_code(head: str) -> int:
+    """Integer code of a head name (``"gaussian"``, ``"categorical"``, ``"bernoulli"``).
+
+    Raises
+    ------
+    ValueError
+        For any other value, naming the argument and the supported names.
+    """
+    if head not in HEAD_NAMES:
+        raise ValueError(f"head: expected one of {HEAD_NAMES}, got {head!r}")
+    return HEAD_NAMES.index(head)
+
+
+def head_name(code: int) -> str:
+    """Name of a head code (``GAUSSIAN`` -> ``"gaussian"`` ...); ValueError if unknown."""
+    return _name("head", code, HEAD_NAMES)
+
+
+def _name(kind: str, code, names: tuple[str, ...]) -> str:
+    try:
+        index = operator.index(code)  # ints and numpy integers
+    except TypeError:
+        index = -1
+    if isinstance(code, bool) or not 0 <= index < len(names):
+        raise ValueError(f"{kind}: unknown code {code!r}; expected 0..{len(names) - 1}")
+    return names[index]

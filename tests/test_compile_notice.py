@@ -1,0 +1,39 @@
+"""The one-line stderr notice while the Numba kernels compile for the first time."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from fasttrpo.kernels import COMPILE_NOTICE
+
+# two kernels (the value function's forward pass and its loss gradient): the notice is printed
+# once per process however many kernels compile
+SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from fasttrpo.value_function import ValueFunction
+    vf = ValueFunction(3, (4,), dtype=np.float32, seed=0)
+    obs = np.zeros((5, 3), dtype=np.float32)
+    vf.predict(obs)
+    vf.loss_grad(obs, np.zeros(5))
+    print("done")
+""")
+
+
+def _run(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    return result.stderr
+
+
+def test_notice_once_when_cold_never_when_warm(tmp_path):
+    notice = COMPILE_NOTICE.format(dtype=" for float32")
+    cold = _run(tmp_path)
+    assert cold.count("fasttrpo: compiling") == 1, cold
+    assert notice in cold.splitlines(), cold
+    assert any(tmp_path.rglob("*.nbi"))  # the kernels went to this (then empty) cache
+    warm = _run(tmp_path)
+    assert "fasttrpo: compiling" not in warm, warm

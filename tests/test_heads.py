@@ -1,0 +1,101 @@
+"""``fasttrpo.heads``: the head and activation vocabulary every layer shares."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fasttrpo
+from fasttrpo import heads
+from fasttrpo.export.model import policy_from_model
+
+
+def test_codes_index_the_names():
+    assert heads.HEAD_NAMES[heads.GAUSSIAN] == "gaussian"
+    assert heads.HEAD_NAMES[heads.CATEGORICAL] == "categorical"
+    assert heads.HEAD_NAMES[heads.BERNOULLI] == "bernoulli"
+    assert heads.ACTIVATION_NAMES[heads.TANH] == "tanh"
+    assert heads.ACTIVATION_NAMES[heads.RELU] == "relu"
+    assert heads.NO_HEAD not in range(len(heads.HEAD_NAMES))
+    for code, name in enumerate(heads.HEAD_NAMES):
+        assert heads.head_code(name) == code and heads.head_name(code) == name
+        assert heads.head_name(np.int64(code)) == name
+    for code, name in enumerate(heads.ACTIVATION_NAMES):
+        assert heads.activation_code(name) == code and heads.activation_name(code) == name
+
+
+@pytest.mark.parametrize(("spelling", "code"), [
+    ("tanh", heads.TANH), ("relu", heads.RELU), ("nn.Tanh", heads.TANH), ("nn.ReLU", heads.RELU),
+    ("torch.nn.Tanh", heads.TANH), ("torch.nn.ReLU", heads.RELU), (" TANH ", heads.TANH),
+])
+def test_activation_aliases(spelling, code):
+    assert heads.activation_code(spelling) == code
+
+
+@pytest.mark.parametrize("bad", ["sigmoid", "nn.GELU", "", None, 0])
+def test_unknown_activation_names_the_argument(bad):
+    with pytest.raises(ValueError, match=r"activation: unknown activation .*supported: 'tanh'"):
+        heads.activation_code(bad)
+
+
+@pytest.mark.parametrize("bad", ["beta", "Gaussian", None, 1])
+def test_unknown_head_name(bad):
+    with pytest.raises(ValueError, match=r"head: expected one of \('gaussian'"):
+        heads.head_code(bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 3, 1.0, True, "0", None])
+def test_unknown_codes(bad):
+    with pytest.raises(ValueError, match=r"head: unknown code"):
+        heads.head_name(bad)
+    with pytest.raises(ValueError, match=r"activation: unknown code"):
+        heads.activation_name(bad)
+
+
+@pytest.mark.parametrize(("make", "head"), [
+    (lambda: fasttrpo.GaussianMLPPolicy(3, 2, (4,)), heads.GAUSSIAN),
+    (lambda: fasttrpo.CategoricalMLPPolicy(3, 4, (4,)), heads.CATEGORICAL),
+    (lambda: fasttrpo.MultiCategoricalMLPPolicy(3, [2, 3], (4,)), heads.CATEGORICAL),
+    (lambda: fasttrpo.BernoulliMLPPolicy(3, 2, (4,), activation="nn.ReLU"), heads.BERNOULLI),
+])
+def test_policies_carry_the_codes_into_their_kernel_layout(make, head):
+    policy = make()
+    layout = policy.kernel_layout
+    assert policy.head == layout.head == head
+    assert layout.activation == heads.activation_code(policy.activation)
+    assert layout.n_mlp == policy.n_mlp
+    np.testing.assert_array_equal(layout.layer_sizes, policy.layout.layer_sizes)
+    assert layout.layer_sizes.dtype == layout.nvec.dtype == np.int64
+    assert layout.layer_sizes.flags.c_contiguous and layout.nvec.flags.c_contiguous
+    assert layout.nvec.size == (policy.nvec.size if head == heads.CATEGORICAL else 0)
+
+
+def test_value_function_layout_has_no_head():
+    vf = fasttrpo.ValueFunction(3, (4,), activation="relu")
+    assert vf.kernel_layout.head == heads.NO_HEAD and vf.kernel_layout.nvec.size == 0
+    assert vf.kernel_layout.activation == heads.RELU
+
+
+def test_export_names_the_policy_head():
+    model = fasttrpo.TRPO("MlpPolicy", "CartPole-v1", n_steps=8, batch_size=8, seed=0,
+                          policy_kwargs={"net_arch": [4], "activation_fn": "nn.ReLU"})
+    policy = policy_from_model(model)
+    assert (policy.head, policy.activation) == ("categorical", "relu")
+
+
+def test_heads_imports_the_standard_library_only():
+    script = textwrap.dedent("""
+        import sys
+        baseline = set(sys.modules)
+        import fasttrpo.heads
+        new = sorted(set(sys.modules) - baseline)
+        outside = [m for m in new if m.split(".")[0] not in sys.stdlib_module_names]
+        assert outside == ["fasttrpo", "fasttrpo.heads"], outside
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
