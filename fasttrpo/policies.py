@@ -78,8 +78,11 @@ class MLPPolicy:
         return self._params[self.n_mlp :]
 
     # ---- input checks ---------------------------------------------------------------
-    def _obs(self, obs, name: str = "obs") -> np.ndarray:
-        return float_array(name, obs, self.dtype, (None, self.obs_dim))
+    def _obs(self, obs, name: str = "obs", batch_mean: bool = False) -> np.ndarray:
+        obs = float_array(name, obs, self.dtype, (None, self.obs_dim))
+        if batch_mean and obs.shape[0] == 0:  # a mean over no rows is undefined, not 0 or NaN
+            raise ValueError(f"{name}: needs at least one row for a mean over the batch")
+        return obs
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
         """Validated actions for ``n_rows`` observations as the kernels take them.
@@ -168,13 +171,13 @@ class MLPPolicy:
 
     def entropy(self, obs) -> float:
         """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
-        obs = self._obs(obs)
+        obs = self._obs(obs, batch_mean=True)
         out = self._forward(self._params, obs)
         return float(distributions.mean_entropy(self.kernel_layout, out, self.log_std))
 
     def mean_kl(self, obs, old_params) -> float:
         """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
-        obs = self._obs(obs)
+        obs = self._obs(obs, batch_mean=True)
         old_params = self._vector("old_params", old_params, self.num_params)
         old_out = self._forward(old_params, obs).copy()
         out = self._forward(self._params, obs)
@@ -205,7 +208,7 @@ class MLPPolicy:
         The returned `Linearization` owns the policy's linearisation buffers until the next
         call (which makes it stale: its methods then raise ValueError).
         """
-        obs = self._obs(obs)
+        obs = self._obs(obs, batch_mean=True)
         self._lin_buffers = LinearizationBuffers.reuse(self, self._lin_buffers, obs.shape[0])
         return Linearization(self, obs, self._lin_buffers)
 

@@ -124,3 +124,15 @@ def test_value_function_inputs():
         vf.loss_grad(np.zeros((2, 3)), np.zeros(3))
     with pytest.raises(ValueError, match="obs: contains"):
         vf.predict(np.full((2, 3), np.inf))
+
+
+def test_batch_means_refuse_an_empty_batch():
+    policy = fasttrpo.GaussianMLPPolicy(3, 2, (4,), seed=0)
+    empty = np.zeros((0, 3))
+    for call in (lambda: policy.linearize(empty),
+                 lambda: policy.fisher_vector_product(empty, np.ones(policy.num_params)),
+                 lambda: policy.mean_kl(empty, policy.get_params()),
+                 lambda: policy.entropy(empty)):
+        with pytest.raises(ValueError, match="obs: needs at least one row"):
+            call()
+    assert policy.log_prob(empty, np.zeros((0, 2))).shape == (0,)  # per-row: empty is fine
