@@ -9,7 +9,8 @@ from fasttrpo.hyperparams import (
     zoo_to_trpo_kwargs,
 )
 
-# The zoo's entries (rl-baselines3-zoo's trpo.yml), in the zoo's own format (tags, anchors, merge keys). The
+# The zoo's entries (rl-baselines3-zoo's trpo.yml), in the zoo's own format (tags, anchors,
+# merge keys). The
 # Hopper policy_kwargs string is added to exercise the parser, as zoo files for other
 # algorithms write them.
 TRPO_YML = """\
