@@ -36,10 +36,33 @@ class KernelLayout(NamedTuple):
 
 
 def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool) -> tuple[int, ...]:
+    """Validate layer sizes and return them as a tuple of Python ints.
+
+    Parameters
+    ----------
+    name : str
+        Name of the argument, used in error messages.
+    sizes : sequence of int
+        The sizes to check.
+    allow_empty : bool
+        Whether an empty sequence is accepted.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    ValueError
+        If an entry does not convert with ``int`` or is not positive, or if ``sizes`` is
+        empty and ``allow_empty`` is false.
+    """
     try:
         values = tuple(int(s) for s in sizes)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}: expected a sequence of positive integers, got {sizes!r}") from err
+        raise ValueError(
+            f"{name}: expected a sequence of positive integers, got {sizes!r}"
+        ) from err
     if any(s <= 0 for s in values) or (not values and not allow_empty):
         raise ValueError(f"{name}: expected positive integers, got {sizes!r}")
     return values
@@ -84,8 +107,10 @@ class MLPLayout:
         )
 
     def kernel_layout(self, head: int = NO_HEAD, nvec: Sequence[int] = ()) -> KernelLayout:
-        """The ``KernelLayout`` of this MLP with output head ``head`` (a ``fasttrpo.heads``
-        code) and categorical block sizes ``nvec``."""
+        """Return the ``KernelLayout`` of this MLP for an output head.
+
+        ``head`` is a ``fasttrpo.heads`` code and ``nvec`` the categorical block sizes.
+        """
         return KernelLayout(
             self.layer_sizes, int(self.activation), self.num_params, int(head),
             np.ascontiguousarray(nvec, dtype=np.int64).reshape(-1),
@@ -103,9 +128,18 @@ class MLPLayout:
         return np.concatenate(chunks).astype(self.dtype)
 
     def hidden_buffer(self, n_rows: int) -> np.ndarray:
+        """Allocate an uninitialised flat buffer for the hidden activations of ``n_rows`` rows.
+
+        Its shape is ``(n_rows * sum(hidden_sizes),)``, in the layout's dtype.
+        """
         return np.empty(n_rows * int(sum(self.hidden_sizes)), dtype=self.dtype)
 
     def scratch_buffer(self, n_rows: int) -> np.ndarray:
+        """Allocate an uninitialised flat scratch buffer for ``n_rows`` rows.
+
+        Its shape is ``(n_rows * max(*hidden_sizes, out_dim),)``, in the layout's dtype:
+        large enough for the outputs of any one layer.
+        """
         return np.empty(n_rows * max((*self.hidden_sizes, self.out_dim)), dtype=self.dtype)
 
 

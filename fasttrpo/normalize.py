@@ -48,16 +48,16 @@ def _normalize_rows(obs, mean, std, clip, out):
 
 
 class RunningMeanStd:
-    """Mean and variance of a stream of batches (parallel algorithm of Chan et al., 1979).
+    r"""Mean and variance of a stream of batches (parallel algorithm of Chan et al., 1979).
 
     Combining the statistics ``(mean_a, var_a, n_a)`` so far with a batch's
     ``(mean_b, var_b, n_b)``:
 
     .. math::
 
-        \\delta = \\bar x_b - \\bar x_a, \\quad n = n_a + n_b, \\quad
-        \\bar x = \\bar x_a + \\delta n_b / n, \\quad
-        \\sigma^2 = (\\sigma_a^2 n_a + \\sigma_b^2 n_b + \\delta^2 n_a n_b / n) / n.
+        \delta = \bar x_b - \bar x_a, \quad n = n_a + n_b, \quad
+        \bar x = \bar x_a + \delta n_b / n, \quad
+        \sigma^2 = (\sigma_a^2 n_a + \sigma_b^2 n_b + \delta^2 n_a n_b / n) / n.
 
     Starts from ``mean = 0``, ``var = 1``, ``count = epsilon`` exactly as sb3.
 
@@ -163,10 +163,12 @@ class ObservationNormalizer:
 
     @property
     def mean(self) -> np.ndarray:
+        """Running mean of the observations, (obs_dim,) float64 (``rms.mean``)."""
         return self.rms.mean
 
     @property
     def var(self) -> np.ndarray:
+        """Running variance of the observations, (obs_dim,) float64 (``rms.var``)."""
         return self.rms.var
 
     def update(self, obs_batch) -> None:
@@ -202,24 +204,25 @@ class ObservationNormalizer:
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Running statistics: ``mean``, ``var`` (obs_dim,) and ``count`` ()."""
+        """Return the running statistics: ``mean``, ``var`` (obs_dim,) and ``count`` ()."""
         return self.rms.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the statistics from ``state_dict()`` (see `RunningMeanStd.load_state_dict`)."""
         self.rms.load_state_dict(state)
         self._refresh()
 
 
 class RewardScaler:
-    """Divide rewards by the running std of the discounted return (sb3 VecNormalize).
+    r"""Divide rewards by the running std of the discounted return (sb3 VecNormalize).
 
     Per env step, with the per-env running return ``R``:
 
     .. math::
 
-        R \\leftarrow \\gamma R + r, \\quad \\text{update RMS with } R, \\quad
-        \\tilde r = \\mathrm{clip}(r / \\sqrt{\\mathrm{Var}[R] + \\epsilon}, \\pm c), \\quad
-        R \\leftarrow 0 \\text{ where done.}
+        R \leftarrow \gamma R + r, \quad \text{update RMS with } R, \quad
+        \tilde r = \mathrm{clip}(r / \sqrt{\mathrm{Var}[R] + \epsilon}, \pm c), \quad
+        R \leftarrow 0 \text{ where done.}
 
     As in sb3, ``R`` and its statistics only advance while ``training``; the rewards are
     scaled either way.
@@ -277,4 +280,5 @@ class RewardScaler:
         return self.rms.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the statistics from ``state_dict()``; the running returns are kept."""
         self.rms.load_state_dict(state)

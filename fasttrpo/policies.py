@@ -85,7 +85,7 @@ class MLPPolicy:
         return obs
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
-        """Validated actions for ``n_rows`` observations as the kernels take them.
+        """Validate actions for ``n_rows`` observations and return them as the kernels take them.
 
         Parameters
         ----------
@@ -150,8 +150,10 @@ class MLPPolicy:
 
     # ---- distribution ----------------------------------------------------------------
     def forward(self, obs) -> np.ndarray:
-        """Distribution parameters (N, out_dim): Gaussian means, logits (categorical,
-        Bernoulli); ``obs``: (N, obs_dim)."""
+        """Compute the distribution parameters (N, out_dim) for ``obs`` (N, obs_dim).
+
+        These are the Gaussian means, or the logits (categorical, Bernoulli).
+        """
         obs = self._obs(obs)
         return self._forward(self._params, obs).copy()
 
@@ -195,8 +197,10 @@ class MLPPolicy:
         return self.linearize(obs).surrogate_grad(actions, advantages, old_log_prob)
 
     def fisher_vector_product(self, obs, vector) -> np.ndarray:
-        """``F v``: Hessian of ``mean KL(pi_current || pi_theta)`` at the current parameters
-        times ``vector`` (num_params,). No damping is added.
+        """Compute ``F v`` for ``vector`` (num_params,) at the current parameters.
+
+        ``F`` is the Hessian of ``mean KL(pi_current || pi_theta)`` at the current parameters.
+        No damping is added.
 
         Computes the forward pass each call; use ``linearize(obs).fvp`` to reuse it.
         """
@@ -425,6 +429,10 @@ class GaussianMLPPolicy(MLPPolicy):
         self._params[self.n_mlp :] = log_std_init
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
+        """Validate ``actions`` (n_rows, act_dim) and return them in the policy dtype.
+
+        The result is C-contiguous; ValueError on a wrong shape or NaN/inf values.
+        """
         return float_array("actions", actions, self.dtype, (n_rows, self.act_dim))
 
 
@@ -453,10 +461,17 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
     ) -> None:
         nvec = np.asarray(nvec)
         if nvec.ndim != 1 or nvec.size == 0 or nvec.dtype.kind not in "iu" or (nvec < 1).any():
-            raise ValueError(f"nvec: expected a non-empty sequence of positive integers, got {nvec!r}")
+            raise ValueError(
+                f"nvec: expected a non-empty sequence of positive integers, got {nvec!r}"
+            )
         super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec)
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
+        """Validate class indices ``actions`` (n_rows, k) and return them in the policy dtype.
+
+        Each ``actions[:, i]`` must be a whole number in ``[0, nvec[i])``; ValueError
+        otherwise or on a wrong shape.
+        """
         indices = index_array("actions", actions, (n_rows, len(self.nvec)), self.nvec)
         return indices.astype(self.dtype)
 
@@ -485,6 +500,11 @@ class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
         self.n_actions = int(n_actions)
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
+        """Validate class indices ``actions`` (n_rows,) or (n_rows, 1) and return (n_rows, 1).
+
+        The indices must be whole numbers in ``[0, n_actions)``; the result is in the policy
+        dtype. ValueError otherwise or on a wrong shape.
+        """
         # (N,) as gymnasium gives them, or (N, 1) as a rollout buffer stores them
         shape = (n_rows, 1) if np.ndim(actions) == 2 else (n_rows,)
         indices = index_array("actions", actions, shape, self.nvec)
@@ -515,5 +535,9 @@ class BernoulliMLPPolicy(MLPPolicy):
         self.n_binary = self.layout.out_dim
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
+        """Validate 0/1 ``actions`` (n_rows, n_binary) and return them in the policy dtype.
+
+        ValueError on a wrong shape or a value other than 0 or 1.
+        """
         upper = np.full(self.n_binary, 2, dtype=np.int64)
         return index_array("actions", actions, (n_rows, self.n_binary), upper).astype(self.dtype)

@@ -65,7 +65,7 @@ _SPACE_KEYS = {"Box": ("shape", "low", "high", "dtype"), "Discrete": ("n",),
 
 
 def _space_kind(name: str, space: dict, allowed: tuple[str, ...]) -> str:
-    """The ``type`` of a JSON space description, after checking its keys."""
+    """Return the ``type`` of a JSON space description, after checking its keys."""
     kind = space.get("type")
     if kind not in allowed:
         raise ValueError(f"{name}: expected a {' or '.join(allowed)} space, got type {kind!r}")
@@ -76,7 +76,7 @@ def _space_kind(name: str, space: dict, allowed: tuple[str, ...]) -> str:
 
 
 def _space_size(space: dict) -> int:
-    """Number of scalars in one sample of a (JSON-described) Box / MultiBinary space."""
+    """Count the scalars in one sample of a (JSON-described) Box / MultiBinary space."""
     shape = space["shape"] if space["type"] == "Box" else np.atleast_1d(space["n"]).tolist()
     return int(np.prod(shape, dtype=np.int64))
 
@@ -265,8 +265,10 @@ class Policy:
 
     # ---- computation --------------------------------------------------------------------
     def preprocess(self, obs) -> tuple[np.ndarray, bool]:
-        """Encoded, normalised rows ``(N, obs_dim)`` of the network dtype, and whether ``obs``
-        was a single observation.
+        """Encode and normalise ``obs`` into rows ``(N, obs_dim)`` of the network dtype.
+
+        Returns ``(rows, single)``, ``single`` telling whether ``obs`` was a single
+        observation (then ``N`` is 1).
 
         Box observations are flattened, Discrete ones one-hot encoded; with statistics,
         ``clip((x - mean) / std, -clip_obs, clip_obs)`` is applied in float64, exactly as
@@ -303,8 +305,11 @@ class Policy:
         return np.ascontiguousarray(rows, dtype=self.dtype), single
 
     def forward(self, obs) -> np.ndarray:
-        """Distribution parameters (N, out_dim) of a batch (or (out_dim,) for one
-        observation): Gaussian means, or logits (categorical, Bernoulli)."""
+        """Compute the distribution parameters (N, out_dim) of a batch.
+
+        For one observation the result has shape (out_dim,). These are the Gaussian means, or
+        the logits (categorical, Bernoulli).
+        """
         rows, single = self.preprocess(obs)
         out = self._mlp(rows)
         return out[0] if single else out
@@ -323,7 +328,7 @@ class Policy:
 
     def act(self, obs, deterministic: bool = True,
             rng: np.random.Generator | None = None) -> np.ndarray:
-        """Action for one observation, or actions for a batch.
+        """Compute the action for one observation, or the actions for a batch.
 
         Parameters
         ----------
@@ -395,6 +400,7 @@ class Policy:
     __call__ = act
 
     def __repr__(self) -> str:
+        """Describe the policy: layer sizes, activation, head, dtype and normalisation."""
         sizes = " -> ".join(map(str, self.layer_sizes))
         norm = ", normalised obs" if self.normalize_obs else ""
         return (f"fasttrpo.runtime.Policy({sizes}, {self.activation}, {self.head} head, "

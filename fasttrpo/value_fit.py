@@ -37,13 +37,14 @@ def _positive_float(name: str, value, allow_zero: bool = False) -> float:
 def _check_value_function(value_function) -> ValueFunction:
     if not isinstance(value_function, ValueFunction):
         raise ValueError(  # noqa: TRY004 (project convention: bad arguments raise ValueError)
-            f"value_function: expected a fasttrpo ValueFunction, got {type(value_function).__name__}"
+            f"value_function: expected a fasttrpo ValueFunction, "
+            f"got {type(value_function).__name__}"
         )
     return value_function
 
 
 def _regression_data(value_function: ValueFunction, obs, targets):
-    """Validated C-contiguous ``obs`` (N, obs_dim) and ``targets`` (N,) in the model dtype."""
+    """Validate ``obs`` (N, obs_dim) and ``targets`` (N,); return them C-contiguous, model dtype."""
     obs = float_array("obs", obs, value_function.dtype, (None, value_function.obs_dim))
     targets = float_array("targets", targets, value_function.dtype, (obs.shape[0],))
     if obs.shape[0] == 0:

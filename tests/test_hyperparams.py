@@ -10,9 +10,8 @@ from fasttrpo.hyperparams import (
 )
 
 # The zoo's entries (rl-baselines3-zoo's trpo.yml), in the zoo's own format (tags, anchors,
-# merge keys). The
-# Hopper policy_kwargs string is added to exercise the parser, as zoo files for other
-# algorithms write them.
+# merge keys). The Hopper policy_kwargs string is added to exercise the parser, as zoo files
+# for other algorithms write them.
 TRPO_YML = """\
 # Tuned
 CartPole-v1:

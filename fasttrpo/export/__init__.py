@@ -31,7 +31,7 @@ SUFFIXES = {".npz": "npz", ".onnx": "onnx", ".c": "c", ".h": "c"}
 
 
 def as_policy(source) -> Policy:
-    """A runtime `Policy` from a ``TRPO`` model, a `Policy` or a policy ``.npz`` path."""
+    """Return a runtime `Policy` from a ``TRPO`` model, a `Policy` or a policy ``.npz`` path."""
     if isinstance(source, Policy):
         return source
     if isinstance(source, (str, os.PathLike)):

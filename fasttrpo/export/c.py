@@ -28,7 +28,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def c_identifier(text: str) -> str:
-    """A C identifier from ``text`` (a file stem): other characters become ``_``."""
+    """Make a C identifier from ``text`` (a file stem): other characters become ``_``."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text) or "policy"
     return name if not name[0].isdigit() else f"p_{name}"
 

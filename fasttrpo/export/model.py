@@ -1,5 +1,7 @@
-"""A trained ``TRPO`` model as a ``fasttrpo.runtime.Policy``: the one description every
-exporter (npz, ONNX, C) writes out."""
+"""A trained ``TRPO`` model as a ``fasttrpo.runtime.Policy``.
+
+This is the one description every exporter (npz, ONNX, C) writes out.
+"""
 
 import numpy as np
 
@@ -8,7 +10,7 @@ from fasttrpo.runtime import Policy
 
 
 def policy_from_model(model) -> Policy:
-    """The deterministic-and-stochastic acting part of ``model`` as a runtime `Policy`.
+    """Return the deterministic-and-stochastic acting part of ``model`` as a runtime `Policy`.
 
     Parameters
     ----------

@@ -11,7 +11,7 @@ from fasttrpo.runtime import FORMAT_NAME, FORMAT_VERSION, Policy
 
 
 def policy_arrays(policy: Policy) -> dict[str, np.ndarray]:
-    """The entries of a version-1 policy file for ``policy``.
+    """Build the entries of a version-1 policy file for ``policy``.
 
     Parameters
     ----------

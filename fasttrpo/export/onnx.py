@@ -1,5 +1,7 @@
-"""ONNX export: one graph from an observation batch to the deterministic action, built with the
-``onnx`` package (no torch). Needs the ``export`` extra: ``pip install "fasttrpo[export]"``.
+"""ONNX export: one graph from an observation batch to the deterministic action.
+
+The graph is built with the ``onnx`` package (no torch). Needs the ``export`` extra:
+``pip install "fasttrpo[export]"``.
 
 The graph computes what ``TRPO.predict(obs, deterministic=True)`` computes:
 

@@ -90,7 +90,8 @@ def log_prob_grad(layout, out, log_std, actions, weights, dout, dlog_std):
             acc = 0.0
             for n in range(n_rows):
                 diff = actions[n, j] - out[n, j]
-                # d logp / d mu = (a - mu) / sigma^2 ; d logp / d log_sigma = (a - mu)^2 / sigma^2 - 1
+                # d logp / d mu = (a - mu) / sigma^2 ;
+                # d logp / d log_sigma = (a - mu)^2 / sigma^2 - 1
                 dout[n, j] = weights[n] * diff * inv_var
                 acc += weights[n] * (diff * diff * inv_var - 1.0)
             dlog_std[j] = acc
@@ -208,9 +209,12 @@ def fisher_weights(layout, out, log_std, dist):
 
 @njit(cache=True, error_model="numpy", **INTERNAL)
 def apply_fisher(layout, dist, u, scale):
-    """``u[n] <- scale * M_n u[n]`` in place, with ``M_n`` the Fisher of the output
-    distribution w.r.t. ``out[n]``: ``diag(1/sigma^2)`` (Gaussian mean),
-    ``diag(p) - p p^T`` per categorical block, ``diag(p (1 - p))`` (Bernoulli)."""
+    """Set ``u[n] <- scale * M_n u[n]`` in place for every row ``n``.
+
+    ``M_n`` is the Fisher of the output distribution w.r.t. ``out[n]``: ``diag(1/sigma^2)``
+    (Gaussian mean), ``diag(p) - p p^T`` per categorical block, ``diag(p (1 - p))``
+    (Bernoulli).
+    """
     nvec = layout.nvec
     n_rows, width = u.shape
     for n in range(n_rows):

@@ -35,7 +35,7 @@ from fasttrpo.kernels import INTERNAL
 
 @njit(cache=True, error_model="numpy", **INTERNAL)
 def layer_params(params, layer_sizes, layer):
-    """Views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
+    """Return views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
     offset = 0
     for i in range(layer):
         offset += layer_sizes[i] * layer_sizes[i + 1] + layer_sizes[i + 1]
@@ -88,7 +88,7 @@ def _tanh_f32(x):
 
 
 def fast_tanh(x):
-    """tanh for Numba kernels: the float32 rational form for float32, the exp form else."""
+    """Compute tanh in Numba kernels: the float32 rational form for float32, else the exp form."""
     return math.tanh(x)
 
 

@@ -56,11 +56,14 @@ def surrogate(log_prob, old_log_prob, advantages, weights):
 def fisher_vector_product(
     params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, result,
 ):
-    """``result = F vector`` (P,), ``F`` the Hessian of mean KL(pi_params || pi_theta) at
-    ``theta = params``, computed as ``J^T M J v / N`` (Gauss-Newton form, exact at this point).
+    """Write the Fisher-vector product ``F vector`` (P,) into ``result`` (P,).
 
-    No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``). Inlined into
-    ``conjugate_gradient`` at compile time (one compilation fewer on a cold start).
+    ``F`` is the Hessian of mean KL(pi_params || pi_theta) at ``theta = params``, computed as
+    ``J^T M J v / N`` (Gauss-Newton form, exact at this point).
+
+    No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``).
+    Inlined into ``conjugate_gradient`` at compile time (one compilation fewer on a cold
+    start).
     """
     n_rows = obs.shape[0]
     # J v: forward-mode through the MLP

@@ -30,7 +30,7 @@ def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad
 def adam_minibatch_epochs(params, layout, obs, targets, batch_indices,
                           batch_size, learning_rate, beta1, beta2, eps, m, v, step,
                           obs_batch, target_batch, hidden, dact, tangent, out, grad):
-    """Adam on the MSE loss over minibatch epochs, all in one call (sb3-contrib critic fit).
+    r"""Adam on the MSE loss over minibatch epochs, all in one call (sb3-contrib critic fit).
 
     For each epoch ``e`` the rows ``batch_indices[e]`` are taken in chunks of ``batch_size``
     (the last chunk may be smaller, as sb3's ``RolloutBuffer.get`` yields it); each chunk is
@@ -38,10 +38,10 @@ def adam_minibatch_epochs(params, layout, obs, targets, batch_indices,
 
     .. math::
 
-        t \\leftarrow t + 1, \\quad m \\leftarrow \\beta_1 m + (1 - \\beta_1) g, \\quad
-        v \\leftarrow \\beta_2 v + (1 - \\beta_2) g^2, \\\\
-        \\theta \\leftarrow \\theta - \\frac{\\alpha}{1 - \\beta_1^t}
-        \\frac{m}{\\sqrt{v} / \\sqrt{1 - \\beta_2^t} + \\epsilon}.
+        t \leftarrow t + 1, \quad m \leftarrow \beta_1 m + (1 - \beta_1) g, \quad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \\
+        \theta \leftarrow \theta - \frac{\alpha}{1 - \beta_1^t}
+        \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \epsilon}.
 
     Parameters
     ----------
