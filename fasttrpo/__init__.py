@@ -8,6 +8,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
+    from fasttrpo.algorithms.cpo import CPO
+    from fasttrpo.algorithms.lagrangian import TRPOLagrangian
     from fasttrpo.algorithms.trpo import TRPO
     from fasttrpo.policies import (
         BernoulliMLPPolicy,
@@ -18,7 +20,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from fasttrpo.value_function import ValueFunction
 
 __all__ = [
+    "CPO",
     "TRPO",
+    "TRPOLagrangian",
     "BernoulliMLPPolicy",
     "CategoricalMLPPolicy",
     "GaussianMLPPolicy",
@@ -29,7 +33,9 @@ __version__: str  # read from the installed package's metadata on first access (
 
 # public name -> the module that defines it
 _LAZY = {
+    "CPO": "fasttrpo.algorithms.cpo",
     "TRPO": "fasttrpo.algorithms.trpo",
+    "TRPOLagrangian": "fasttrpo.algorithms.lagrangian",
     "BernoulliMLPPolicy": "fasttrpo.policies",
     "CategoricalMLPPolicy": "fasttrpo.policies",
     "GaussianMLPPolicy": "fasttrpo.policies",

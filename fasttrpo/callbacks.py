@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from fasttrpo.evaluation import evaluate_policy
+from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
 
 
 class BaseCallback:
@@ -245,6 +246,7 @@ class EvalCallback(BaseCallback):
         if isinstance(eval_env, str):
             import gymnasium as gym
 
+            register_if_fasttrpo_id(eval_env)
             eval_env = gym.make(eval_env)
         self.eval_env = eval_env
         self.n_eval_episodes = int(n_eval_episodes)

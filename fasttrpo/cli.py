@@ -1,4 +1,4 @@
-r"""The ``fasttrpo`` command: train, evaluate and export TRPO agents.
+r"""The ``fasttrpo`` command: train, evaluate and export TRPO, CPO and TRPO-Lagrangian agents.
 
 ``train`` trains on a gymnasium environment, ``eval`` evaluates a saved model, ``export``
 writes its policy for deployment.
@@ -8,14 +8,17 @@ Examples
 ::
 
     fasttrpo train CartPole-v1 --hyperparams trpo.yml --seed 0 --save cartpole
+    fasttrpo train fasttrpo/SafetyPointVelocity-v0 --algo cpo --cost_limit 10 \
+        --timesteps 2e4 --n-envs 2 --n_steps 500 --save point_cpo
     fasttrpo train Pendulum-v1 --timesteps 1e5 --n-envs 2 --gamma 0.9 --save pendulum \
         --policy_kwargs "dict(net_arch=[64, 64], activation_fn=nn.Tanh)"
     fasttrpo eval cartpole.zip --env CartPole-v1 --episodes 10
     fasttrpo export cartpole.zip --format npz --output cartpole_policy.npz
     fasttrpo export cartpole.zip --format c --output build/cartpole   # cartpole.c + .h
 
-Unrecognised ``--key value`` pairs given to ``train`` are TRPO hyperparameters; they override
-the entry read with ``--hyperparams`` (an rl-baselines3-zoo style YAML file).
+Unrecognised ``--key value`` pairs given to ``train`` are hyperparameters of the algorithm
+chosen with ``--algo``; they override the entry read with ``--hyperparams`` (an
+rl-baselines3-zoo style YAML file). ``eval`` and ``export`` read the algorithm from the file.
 """
 
 import argparse
@@ -44,7 +47,7 @@ class _UsageError(Exception):
 # and keeps its traceback.
 _USER_ERRORS = (_UsageError, ValueError, TypeError, OSError, gym.error.Error)
 # ``train`` options that take a value / take none; every other ``--key`` is a hyperparameter
-_TRAIN_VALUE_OPTIONS = {"--timesteps", "--seed", "--save", "--hyperparams", "--n-envs",
+_TRAIN_VALUE_OPTIONS = {"--algo", "--timesteps", "--seed", "--save", "--hyperparams", "--n-envs",
                         "--n_envs", "--verbose", "--log-folder", "--log_folder",
                         "--eval-episodes", "--eval_episodes"}
 _TRAIN_FLAGS = {"-h", "--help", "--traceback"}
@@ -62,14 +65,26 @@ def _count(text: str) -> int:
 
 
 def _hyperparameter_help() -> str:
-    """List TRPO's hyperparameters, their defaults and docs, from `fasttrpo.config`."""
-    from fasttrpo.config import TRPOConfig
+    """List every algorithm's hyperparameters, defaults and docs, from `fasttrpo.config`."""
+    from fasttrpo.config import ALGORITHM_CONFIGS, ConstrainedConfig
 
-    lines = ["TRPO hyperparameters (--key value; they override --hyperparams):"]
-    for name, _, default, doc in TRPOConfig.field_docs():
-        lines.append(f"  --{name} (default {default!r})")
-        lines.extend(textwrap.wrap(doc, width=90, initial_indent=" " * 6,
-                                   subsequent_indent=" " * 6))
+    sections = [("TRPO hyperparameters (--key value; they override --hyperparams):",
+                 ALGORITHM_CONFIGS["trpo"]),
+                ("--algo cpo and --algo trpo_lagrangian add:", ConstrainedConfig),
+                *((f"--algo {algo} adds:", ALGORITHM_CONFIGS[algo])
+                  for algo in ("cpo", "trpo_lagrangian"))]
+    lines: list[str] = []
+    shown: set[str] = set()
+    for title, config_class in sections:
+        lines.append(title)
+        for name, _, default, doc in config_class.field_docs():
+            if name in shown:
+                continue
+            lines.append(f"  --{name} (default {default!r})")
+            lines.extend(textwrap.wrap(doc, width=90, initial_indent=" " * 6,
+                                       subsequent_indent=" " * 6))
+        if config_class is not ALGORITHM_CONFIGS["trpo_lagrangian"]:
+            shown |= set(ConstrainedConfig.field_names()) & set(config_class.field_names())
     return "\n".join(lines)
 
 
@@ -86,12 +101,17 @@ def _build_parser() -> argparse.ArgumentParser:
                                      title="commands")
 
     train = commands.add_parser(
-        "train", allow_abbrev=False, help="train a TRPO agent (and save it with --save)",
+        "train", allow_abbrev=False, help="train an agent (and save it with --save)",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_hyperparameter_help(),
-        description="Train TRPO on a gymnasium environment. Extra '--key value' pairs are "
-                    "TRPO hyperparameters (e.g. --n_steps 1024 --gamma 0.99 --policy_kwargs "
+        description="Train TRPO, CPO or TRPO-Lagrangian on a gymnasium environment (the "
+                    "fasttrpo/ safety ids included). Extra '--key value' pairs are "
+                    "hyperparameters (e.g. --n_steps 1024 --gamma 0.99 --policy_kwargs "
                     "\"dict(net_arch=[64, 64])\"); they override --hyperparams.")
     train.add_argument("env_id", metavar="ENV_ID", help="gymnasium environment id")
+    train.add_argument("--algo", default="trpo",
+                       choices=("trpo", "cpo", "trpo_lagrangian"),
+                       help="algorithm (default trpo); cpo and trpo_lagrangian need an env "
+                            "that reports info['cost']")
     train.add_argument("--timesteps", type=_count, default=None, metavar="N",
                        help="environment steps to train for (default: the hyperparameter "
                             "file's n_timesteps; required without --hyperparams)")
@@ -171,21 +191,24 @@ def _split_train_overrides(tokens: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _evaluate(model, env_id: str, episodes: int, deterministic: bool,
-              seed: int | None) -> np.ndarray:
-    """Episode rewards of ``model``; ``seed`` seeds the env's first reset."""
+              seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Episode rewards and costs (NaN without costs) of ``model``; ``seed`` seeds the env."""
     from fasttrpo.evaluation import evaluate_policy
 
-    rewards, _ = evaluate_policy(model, env_id, n_eval_episodes=episodes,
-                                 deterministic=deterministic, return_episode_rewards=True,
-                                 seed=seed)
-    return np.asarray(rewards, dtype=np.float64)
+    rewards, _, costs = evaluate_policy(model, env_id, n_eval_episodes=episodes,
+                                        deterministic=deterministic, return_episode_rewards=True,
+                                        return_episode_costs=True, seed=seed)
+    return np.asarray(rewards, dtype=np.float64), np.asarray(costs, dtype=np.float64)
 
 
-def _print_rewards(rewards: np.ndarray, deterministic: bool) -> None:
+def _print_rewards(results: tuple[np.ndarray, np.ndarray], deterministic: bool) -> None:
+    rewards, costs = results
     mode = "deterministic" if deterministic else "stochastic"
     print(f"mean reward: {rewards.mean():.2f} +/- {rewards.std():.2f} "
           f"over {len(rewards)} episodes ({mode})")
     print("episode rewards: " + ", ".join(f"{r:.2f}" for r in rewards))
+    if not np.isnan(costs).all():
+        print(f"mean episode cost: {np.nanmean(costs):.2f} +/- {np.nanstd(costs):.2f}")
 
 
 def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
@@ -197,7 +220,9 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         except ImportError as err:  # PyYAML missing: the message says what to install
             raise _UsageError(str(err)) from err
     overrides = parse_cli_overrides(override_tokens)
-    kwargs, run = zoo_to_trpo_kwargs({**entry, **overrides})
+    from fasttrpo.config import ALGORITHM_CONFIGS
+
+    kwargs, run = zoo_to_trpo_kwargs({**entry, **overrides}, ALGORITHM_CONFIGS[args.algo])
     for warning in run["warnings"]:
         print(f"fasttrpo train: warning: {warning}", file=sys.stderr)
     timesteps = args.timesteps if args.timesteps is not None else run["n_timesteps"]
@@ -213,17 +238,17 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if args.save is not None:  # fail now rather than after training
         Path(args.save).absolute().parent.mkdir(parents=True, exist_ok=True)
 
-    from fasttrpo.algorithms.trpo import TRPO
+    from fasttrpo.algorithms import ALGORITHMS
 
-    model = TRPO(run["policy"], args.env_id, **kwargs)
+    model = ALGORITHMS[args.algo](run["policy"], args.env_id, **kwargs)
     learn_start = time.perf_counter()
     model.learn(timesteps)
     learn_time = time.perf_counter() - learn_start
     if args.save is not None:
         print(f"saved model to {model.save(args.save)}")
     if args.eval_episodes > 0:
-        rewards = _evaluate(model, args.env_id, args.eval_episodes, True, kwargs.get("seed"))
-        _print_rewards(rewards, deterministic=True)
+        results = _evaluate(model, args.env_id, args.eval_episodes, True, kwargs.get("seed"))
+        _print_rewards(results, deterministic=True)
     print(f"wall time: learn {learn_time:.2f} s ({timesteps / max(learn_time, 1e-9):.0f} "
           f"steps/s), total {time.perf_counter() - start:.2f} s")
     return 0
@@ -234,15 +259,15 @@ def _eval(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if args.episodes < 1:
         raise _UsageError("--episodes: expected >= 1")
 
-    from fasttrpo.algorithms.trpo import TRPO
+    from fasttrpo.algorithms import load_model
 
-    model = TRPO.load(path)
+    model = load_model(path)
     if args.seed is not None and isinstance(getattr(model, "rng", None), np.random.Generator):
         model.rng = np.random.default_rng(args.seed)  # action sampling with --stochastic
     deterministic = not args.stochastic
-    rewards = _evaluate(model, args.env, args.episodes, deterministic, args.seed)
+    results = _evaluate(model, args.env, args.episodes, deterministic, args.seed)
     print(f"model: {path}, env: {args.env}")
-    _print_rewards(rewards, deterministic)
+    _print_rewards(results, deterministic)
     return 0
 
 
@@ -250,9 +275,9 @@ def _export(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if Path(args.path).suffix == ".npz":  # a policy file: no need for the training stack
         source = args.path
     else:
-        from fasttrpo.algorithms.trpo import TRPO
+        from fasttrpo.algorithms import load_model
 
-        source = TRPO.load(resolve_load_path(args.path))
+        source = load_model(resolve_load_path(args.path))
     from fasttrpo.export import export
 
     try:

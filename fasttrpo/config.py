@@ -21,7 +21,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["OnPolicyConfig", "TRPOConfig", "config_field_docs"]
+__all__ = [
+    "ALGORITHM_CONFIGS",
+    "CPOConfig",
+    "ConstrainedConfig",
+    "OnPolicyConfig",
+    "TRPOConfig",
+    "TRPOLagrangianConfig",
+    "config_field_docs",
+]
 
 
 # ---- checks: each takes (name, value) and returns the normalised value or raises ValueError
@@ -286,6 +294,12 @@ class OnPolicyConfig:
         """Return a copy with ``changes`` applied (validated like the constructor's)."""
         return dataclasses.replace(self, **changes)
 
+    def discount(self, signal: str) -> tuple[float, float]:
+        """``(gamma, gae_lambda)`` of a per-step signal's GAE ("reward", "cost", ...)."""
+        if signal != "reward":
+            raise ValueError(f"signal: {type(self).__name__} has no discount for {signal!r}")
+        return self.gamma, self.gae_lambda
+
 
 @dataclass(frozen=True)
 class TRPOConfig(OnPolicyConfig):
@@ -306,6 +320,57 @@ class TRPOConfig(OnPolicyConfig):
     target_kl: float = _field(
         0.01, "Trust-region radius max_kl: mean KL(pi_old || pi) of an accepted step.",
         _float(0.0, low_open=True))
+
+
+@dataclass(frozen=True)
+class ConstrainedConfig(TRPOConfig):
+    """Hyperparameters of the constrained algorithms: TRPO's plus the cost constraint's.
+
+    The constrained MDP: maximise the expected return subject to ``J_C <= cost_limit``, where
+    ``J_C`` is the expected episode cost, the undiscounted sum of the per-step
+    ``info["cost"]`` over an episode (safety-gymnasium's convention).
+    """
+
+    cost_limit: float = _field(
+        25.0, "Limit d on the expected episode cost J_C (the sum of info['cost'] over an "
+        "episode).", _float(0.0))
+    cost_gamma: float = _field(0.99, "Discount factor of the cost critic and cost GAE.",
+                               _float(0.0, 1.0))
+    cost_gae_lambda: float = _field(0.95, "GAE lambda of the cost advantages.",
+                                    _float(0.0, 1.0))
+
+    def discount(self, signal: str) -> tuple[float, float]:
+        """``(gamma, gae_lambda)`` of "reward" or "cost"."""
+        if signal == "cost":
+            return self.cost_gamma, self.cost_gae_lambda
+        return super().discount(signal)
+
+
+@dataclass(frozen=True)
+class CPOConfig(ConstrainedConfig):
+    """CPO's hyperparameters (Achiam et al., 2017): the constrained ones plus the units of c."""
+
+    constraint_units: str = _field(
+        "per_step", "Units of c = J_C - cost_limit in the linearised constraint b.x + c <= 0, "
+        "b the gradient of the per-step cost surrogate: 'per_step' divides c by the mean "
+        "episode length (consistent units, as Achiam's code), 'episode' uses it as it is "
+        "(OmniSafe).", _choice("per_step", "episode"))
+
+
+@dataclass(frozen=True)
+class TRPOLagrangianConfig(ConstrainedConfig):
+    """TRPO-Lagrangian's hyperparameters: the constrained ones plus the multiplier's."""
+
+    lagrangian_multiplier_init: float = _field(
+        0.001, "Initial Lagrange multiplier lambda of the cost constraint.", _float(0.0))
+    lagrangian_multiplier_lr: float = _field(
+        0.035, "Adam step size of lambda, which ascends lambda * (J_C - cost_limit) once per "
+        "rollout and stays >= 0.", _float(0.0, low_open=True))
+
+
+#: the CLI's ``--algo`` names and the configs of their algorithms
+ALGORITHM_CONFIGS: dict[str, type[OnPolicyConfig]] = {
+    "trpo": TRPOConfig, "cpo": CPOConfig, "trpo_lagrangian": TRPOLagrangianConfig}
 
 
 def config_field_docs(config_class: type[OnPolicyConfig]) -> str:

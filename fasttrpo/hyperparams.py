@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fasttrpo.config import TRPOConfig
+from fasttrpo.config import OnPolicyConfig, TRPOConfig
 
 __all__ = [
     "load_zoo_hyperparams",
@@ -40,10 +40,14 @@ _NORMALIZE_KEYS = {
     "gamma": None,  # fasttrpo's reward scaling discounts with TRPO's own gamma
 }
 _NORMALIZE_IGNORED = {"epsilon", "training", "norm_obs_keys"}
-# keys whose YAML value must be a number (PyYAML reads "1e-3", without a dot, as a string):
-# the config's int and float fields, and the zoo's own step count
-_NUMERIC_KEYS = {name for name in TRPOConfig.field_names()
-                 if TRPOConfig.field_type(name) in (int, float)} | {"n_timesteps"}
+
+
+def _numeric_keys(config_class: type[OnPolicyConfig]) -> set[str]:
+    """Keys whose YAML value must be a number (PyYAML reads "1e-3", without a dot, as a
+    string): the config's int and float fields, and the zoo's own step count."""
+    return {name for name in config_class.field_names()
+            if config_class.field_type(name) in (int, float)} | {"n_timesteps"}
+
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _SCHEDULE_RE = re.compile(r"^\s*(lin|linear|exp|const)_", re.IGNORECASE)
 _TORCH_PREFIXES = ("th.nn.", "torch.nn.")
@@ -263,7 +267,8 @@ def _normalize_kwargs(value: Any, warnings: list[str]) -> dict:
     return out
 
 
-def zoo_to_trpo_kwargs(entry: Mapping[str, Any]) -> tuple[dict, dict]:
+def zoo_to_trpo_kwargs(entry: Mapping[str, Any],
+                       config_class: type[OnPolicyConfig] = TRPOConfig) -> tuple[dict, dict]:
     """Convert a zoo hyperparameter entry into TRPO keyword arguments and run settings.
 
     Parameters
@@ -271,6 +276,9 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any]) -> tuple[dict, dict]:
     entry : dict
         One environment's entry, as returned by `load_zoo_hyperparams`, possibly updated with
         command-line overrides (`parse_cli_overrides`).
+    config_class : type, default TRPOConfig
+        The algorithm's config (`fasttrpo.config.CPOConfig` for CPO, ...): its fields are
+        the keys accepted, typed by the fields' types.
 
     Returns
     -------
@@ -297,6 +305,7 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any]) -> tuple[dict, dict]:
     settings: dict[str, Any] = {"n_timesteps": None, "n_envs": 1, "policy": "MlpPolicy",
                                 "warnings": warnings}
     kwargs: dict[str, Any] = {}
+    numeric_keys = _numeric_keys(config_class)
     for key, value in entry.items():
         if not isinstance(key, str):
             raise ValueError(f"hyperparameters: keys must be strings, got {key!r}")  # noqa: TRY004
@@ -328,14 +337,15 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any]) -> tuple[dict, dict]:
                 raise ValueError(f"policy_kwargs: expected a dict or a dict(...) string, "
                                  f"got {value!r}")
             kwargs[key] = dict(value)
-        elif key in _NUMERIC_KEYS:
+        elif key in numeric_keys:
             kwargs[key] = _number(key, value)
-        elif key in TRPOConfig.field_names() or key in TRPOConfig.SB3_IGNORED:
+        elif key in config_class.field_names() or key in config_class.SB3_IGNORED:
             _check_schedule(key, value)
             kwargs[key] = value
         else:
-            raise ValueError(f"{key}: not a TRPO hyperparameter; known: "
-                             f"{', '.join(TRPOConfig.field_names())}")
+            algorithm = config_class.__name__.removesuffix("Config")
+            raise ValueError(f"{key}: not a {algorithm} hyperparameter; known: "
+                             f"{', '.join(config_class.field_names())}")
     return kwargs, settings
 
 

@@ -375,23 +375,40 @@ class Linearization:
         -------
         (L(params), mean_s KL(pi_point(.|s) || pi_params(.|s))) : two floats.
         """
+        surrogates, kl = self.surrogates_and_kl(
+            params, actions, self._rows("advantages", advantages)[None], old_log_prob)
+        return float(surrogates[0]), kl
+
+    def surrogates_and_kl(self, params, actions, advantages, old_log_prob
+                          ) -> tuple[np.ndarray, float]:
+        """`surrogate_and_kl` for K advantage signals at once, sharing one forward pass.
+
+        ``advantages`` is (K, N); returns ``(L_k(params) for each row, mean KL)``, a (K,)
+        float64 array and a float (constrained steps evaluate the reward and the cost
+        surrogates of a candidate together).
+        """
         self._check_current()
         policy, buffers = self.policy, self.buffers
         params = np.ascontiguousarray(params, dtype=policy.dtype)
         if params.shape != (policy.num_params,):
             raise ValueError(f"params: expected shape ({policy.num_params},), got {params.shape}")
-        actions = policy.as_actions(actions, self.obs.shape[0])
-        advantages = self._rows("advantages", advantages)
+        n_rows = self.obs.shape[0]
+        actions = policy.as_actions(actions, n_rows)
+        advantages = np.asarray(advantages)
+        if advantages.ndim != 2 or advantages.shape[1] != n_rows:
+            raise ValueError(f"advantages: expected shape (K, {n_rows}), got {advantages.shape}")
+        rows = [float_array("advantages", row, policy.dtype, (n_rows,)) for row in advantages]
         old_log_prob = self._rows("old_log_prob", old_log_prob)
         layout, candidate = policy.kernel_layout, buffers.candidate
         log_std = params[policy.n_mlp :]
         mlp.forward(params, layout, self.obs, candidate.hidden, candidate.dact, candidate.out)
         distributions.log_prob(layout, candidate.out, log_std, actions, buffers.log_prob)
-        surrogate = policy_kernels.surrogate(buffers.log_prob, old_log_prob, advantages,
-                                             buffers.weights)
+        surrogates = np.array([
+            policy_kernels.surrogate(buffers.log_prob, old_log_prob, row, buffers.weights)
+            for row in rows])
         kl = distributions.mean_kl(layout, self.out, self.params[policy.n_mlp :],
                                    candidate.out, log_std)
-        return float(surrogate), float(kl)
+        return surrogates, float(kl)
 
 
 class GaussianMLPPolicy(MLPPolicy):

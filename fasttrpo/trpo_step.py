@@ -7,12 +7,13 @@ Schulman et al. (2015), "Trust Region Policy Optimization", Appendix C: maximise
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from fasttrpo._validation import float_array
-from fasttrpo.policies import MLPPolicy
+from fasttrpo.policies import Linearization, MLPPolicy
 
 
 class StepOutcome(enum.Enum):
@@ -55,6 +56,68 @@ class TRPOStepInfo:
     reason: str = ""
 
 
+def check_line_search(max_kl: float, shrinking_factor: float, max_iter: int) -> None:
+    """Raise a ValueError naming the first invalid trust-region or line-search setting."""
+    if not (max_kl > 0 and math.isfinite(max_kl)):
+        raise ValueError(f"max_kl: must be a positive finite number, got {max_kl}")
+    if not 0.0 < shrinking_factor < 1.0:
+        raise ValueError(
+            f"line_search_shrinking_factor: must lie in (0, 1), got {shrinking_factor}")
+    if int(max_iter) < 1:
+        raise ValueError(f"line_search_max_iter: must be >= 1, got {max_iter}")
+
+
+@dataclass
+class LineSearchResult:
+    """The candidate a backtracking line search accepted (``params`` None if none was).
+
+    Attributes
+    ----------
+    params : (num_params,) accepted parameters, or None.
+    surrogates : (K,) float64, the surrogates of the accepted candidate (else of the last).
+    kl : float, its mean KL from the linearisation point.
+    step_fraction : float, the accepted fraction of the full step (0 when none).
+    attempts : int, candidates evaluated.
+    """
+
+    params: np.ndarray | None
+    surrogates: np.ndarray
+    kl: float
+    step_fraction: float
+    attempts: int
+
+
+def backtracking_line_search(
+    linearization: Linearization,
+    full_step: np.ndarray,
+    actions: np.ndarray,
+    advantages: np.ndarray,
+    old_log_prob: np.ndarray,
+    accept: Callable[[np.ndarray, float], bool],
+    shrinking_factor: float,
+    max_iter: int,
+) -> LineSearchResult:
+    """Try ``theta_old + f * full_step`` for f = 1, shrinking_factor, ... until one is accepted.
+
+    ``advantages`` (K, N) are the signals whose surrogates each candidate is evaluated on;
+    ``accept(surrogates (K,), kl)`` decides, and is only asked about candidates whose
+    parameters, surrogates and KL are all finite (anything else is rejected).
+    """
+    old_params = linearization.params
+    candidate = np.empty_like(old_params)
+    fraction = 1.0
+    surrogates, kl = np.full(len(advantages), np.nan), math.nan
+    for attempt in range(1, int(max_iter) + 1):
+        np.add(old_params, fraction * full_step, out=candidate, casting="same_kind")
+        surrogates, kl = linearization.surrogates_and_kl(
+            candidate, actions, advantages, old_log_prob)
+        if (np.isfinite(surrogates).all() and math.isfinite(kl)
+                and np.isfinite(candidate).all() and accept(surrogates, kl)):
+            return LineSearchResult(candidate, surrogates, kl, fraction, attempt)
+        fraction *= shrinking_factor
+    return LineSearchResult(None, surrogates, kl, 0.0, int(max_iter))
+
+
 def trpo_step(
     policy: MLPPolicy,
     obs,
@@ -84,14 +147,7 @@ def trpo_step(
     -------
     TRPOStepInfo
     """
-    if not (max_kl > 0 and math.isfinite(max_kl)):
-        raise ValueError(f"max_kl: must be a positive finite number, got {max_kl}")
-    if not 0.0 < line_search_shrinking_factor < 1.0:
-        raise ValueError(
-            f"line_search_shrinking_factor: must lie in (0, 1), got {line_search_shrinking_factor}"
-        )
-    if int(line_search_max_iter) < 1:
-        raise ValueError(f"line_search_max_iter: must be >= 1, got {line_search_max_iter}")
+    check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
     linearization = policy.linearize(obs)
     n_rows = linearization.obs.shape[0]
     actions = policy.as_actions(actions, n_rows)
@@ -120,27 +176,21 @@ def trpo_step(
     # s = sqrt(2 max_kl / x^T F x) x puts 0.5 s^T F s = max_kl, the quadratic model of the KL
     full_step = math.sqrt(2.0 * max_kl / x_fisher_x) * direction
 
-    old_params = linearization.params
-    candidate = np.empty_like(old_params)
-    fraction = 1.0
-    for attempt in range(1, int(line_search_max_iter) + 1):
-        np.add(old_params, fraction * full_step, out=candidate, casting="same_kind")
-        surrogate, kl = linearization.surrogate_and_kl(
-            candidate, actions, advantages, old_log_prob
-        )
-        info.line_search_steps = attempt
-        if (
-            math.isfinite(surrogate) and math.isfinite(kl) and np.isfinite(candidate).all()
-            and kl <= max_kl and surrogate > surrogate_before
-        ):
-            policy.set_params(candidate)
-            info.accepted = True
-            info.outcome = StepOutcome.ACCEPTED
-            info.surrogate_after = float(surrogate)
-            info.kl = float(kl)
-            info.step_fraction = fraction
-            return info
-        fraction *= line_search_shrinking_factor
-    info.outcome = StepOutcome.LINE_SEARCH_FAILED
-    info.reason = "line search found no step within the KL bound that improves the surrogate"
+    def accept(surrogates: np.ndarray, kl: float) -> bool:
+        return kl <= max_kl and surrogates[0] > surrogate_before
+
+    result = backtracking_line_search(
+        linearization, full_step, actions, advantages[None], old_log_prob, accept,
+        line_search_shrinking_factor, line_search_max_iter)
+    info.line_search_steps = result.attempts
+    if result.params is None:
+        info.outcome = StepOutcome.LINE_SEARCH_FAILED
+        info.reason = "line search found no step within the KL bound that improves the surrogate"
+        return info
+    policy.set_params(result.params)
+    info.accepted = True
+    info.outcome = StepOutcome.ACCEPTED
+    info.surrogate_after = float(result.surrogates[0])
+    info.kl = result.kl
+    info.step_fraction = result.step_fraction
     return info

@@ -84,13 +84,13 @@ def fake_trpo(monkeypatch):
     evaluations = []
 
     def evaluate_policy(model, env, n_eval_episodes=10, deterministic=True,
-                        return_episode_rewards=False, *, seed=None):
+                        return_episode_rewards=False, *, seed=None, return_episode_costs=False):
         evaluations.append((env, n_eval_episodes, deterministic, seed))
         rewards = [10.0] * n_eval_episodes
-        return (rewards, [10] * n_eval_episodes) if return_episode_rewards else (10.0, 0.0)
+        return rewards, [10] * n_eval_episodes, [float("nan")] * n_eval_episodes
 
-    monkeypatch.setitem(sys.modules, "fasttrpo.algorithms.trpo",
-                        types.SimpleNamespace(TRPO=_FakeTRPO))
+    monkeypatch.setitem(sys.modules, "fasttrpo.algorithms",
+                        types.SimpleNamespace(ALGORITHMS={"trpo": _FakeTRPO}))
     monkeypatch.setitem(sys.modules, "fasttrpo.evaluation",
                         types.SimpleNamespace(evaluate_policy=evaluate_policy))
     return evaluations

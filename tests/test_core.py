@@ -20,8 +20,8 @@ from toy_envs import CounterEnv, MatchEnv
 TINY = dict(n_steps=32, batch_size=16, policy_kwargs=dict(net_arch=[4]), n_critic_updates=1)
 
 
-def _counter_batch(signals=("reward",)):
-    env = SyncVectorEnv([lambda: TimeLimit(CounterEnv(4), 6)] * 2,
+def _counter_batch(signals=("reward",), cost_scale=None):
+    env = SyncVectorEnv([lambda: TimeLimit(CounterEnv(4, cost_scale=cost_scale), 6)] * 2,
                         autoreset_mode=AutoresetMode.SAME_STEP)
     sampler = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                ActionCodec.for_space(env.single_action_space), dtype=np.float64)
@@ -35,9 +35,9 @@ def _counter_batch(signals=("reward",)):
 def test_a_new_signal_needs_no_batch_code():
     # GAE is linear in (rewards, values): a cost signal of 3 * reward with a critic of
     # 3 * V must give 3 times the reward's advantages and targets.
-    batch = _counter_batch(signals=("reward", "cost"))
+    batch = _counter_batch(signals=("reward", "cost"), cost_scale=3.0)
     assert list(batch.signals) == ["reward", "cost"]
-    batch.signals["cost"][:] = 3.0 * batch.rewards
+    np.testing.assert_array_equal(batch.signals["cost"], 3.0 * batch.rewards)
     vf = ValueFunction(2, (), dtype=np.float64)
     vf.set_params([0.5, -1.0, 2.0])
     adv, ret = batch.advantages_and_returns("reward", vf.predict, 0.9, 0.8)

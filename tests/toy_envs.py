@@ -60,10 +60,13 @@ class MatchEnv(gym.Env):
 
 class CounterEnv(gym.Env):
     """Deterministic: obs = [t, 1], reward = t + 1; terminates at ``terminate_at`` steps if
-    given; wrap in TimeLimit for truncation."""
+    given; wrap in TimeLimit for truncation. With ``cost_scale``, ``info["cost"]`` is
+    ``cost_scale * reward``."""
 
-    def __init__(self, terminate_at: int | None = None, discrete_action: bool = True):
+    def __init__(self, terminate_at: int | None = None, discrete_action: bool = True,
+                 cost_scale: float | None = None):
         self.terminate_at = terminate_at
+        self.cost_scale = cost_scale
         self.observation_space = spaces.Box(-np.inf, np.inf, (2,), dtype=np.float64)
         self.action_space = spaces.Discrete(2) if discrete_action else spaces.Box(-1, 1, (1,))
         self._t = 0
@@ -77,7 +80,8 @@ class CounterEnv(gym.Env):
         reward = float(self._t + 1)
         self._t += 1
         terminated = self.terminate_at is not None and self._t >= self.terminate_at
-        return np.array([float(self._t), 1.0]), reward, terminated, False, {}
+        info = {} if self.cost_scale is None else {"cost": self.cost_scale * reward}
+        return np.array([float(self._t), 1.0]), reward, terminated, False, info
 
 
 class DictObsEnv(gym.Env):

@@ -1,6 +1,29 @@
 """On-policy algorithms: a shared base and each algorithm's own policy step."""
 
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
+from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
+from fasttrpo.algorithms.cpo import CPO
+from fasttrpo.algorithms.lagrangian import TRPOLagrangian
 from fasttrpo.algorithms.trpo import TRPO
+from fasttrpo.serialization import load_archive
 
-__all__ = ["TRPO", "OnPolicyAlgorithm", "UpdateBatch"]
+__all__ = ["ALGORITHMS", "CPO", "TRPO", "ConstrainedAlgorithm", "OnPolicyAlgorithm",
+           "TRPOLagrangian", "UpdateBatch", "load_model"]
+
+#: the CLI's ``--algo`` names (`fasttrpo.config.ALGORITHM_CONFIGS` holds their configs)
+ALGORITHMS: dict[str, type[OnPolicyAlgorithm]] = {
+    "trpo": TRPO, "cpo": CPO, "trpo_lagrangian": TRPOLagrangian}
+
+
+def load_model(path, env=None, **overrides) -> OnPolicyAlgorithm:
+    """Load a saved model of any fasttrpo algorithm (the file names its algorithm).
+
+    Parameters are those of `OnPolicyAlgorithm.load`.
+    """
+    meta, _ = load_archive(path)
+    name = meta.get("algorithm")
+    by_name = {cls.algorithm_name: cls for cls in ALGORITHMS.values()}
+    if name not in by_name:
+        raise ValueError(f"{path}: not a fasttrpo model of a known algorithm "
+                         f"(algorithm={name!r}; known: {', '.join(by_name)})")
+    return by_name[name].load(path, env=env, **overrides)

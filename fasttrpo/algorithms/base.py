@@ -7,12 +7,15 @@ An algorithm subclasses it with its config class and overrides `update_policy` o
 Stable-Baselines3's ``TRPO`` overrides ``train``.
 """
 
+import inspect
 import json
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+import dataclasses
 
 import gymnasium as gym
 import numpy as np
@@ -36,7 +39,7 @@ from fasttrpo.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_j
 from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
 from fasttrpo.value_function import ValueFunction
 
-__all__ = ["OnPolicyAlgorithm", "UpdateBatch"]
+__all__ = ["OnPolicyAlgorithm", "UpdateBatch", "config_signature"]
 
 _DEFAULT_NET_ARCH = [64, 64]
 
@@ -53,8 +56,14 @@ class UpdateBatch:
     advantages, returns : dict of signal name to (M,) float64
         GAE advantages and value targets of each signal.
     policy_obs, policy_actions : every ``sub_sampling_factor``-th row of ``obs``, ``actions``
-    policy_advantages : dict of signal name to float64 arrays of those rows; the reward's is
-        normalised to zero mean and unit std when ``normalize_advantage`` is set.
+    policy_advantages : dict of signal name to float64 arrays of those rows; with
+        ``normalize_advantage`` the reward's is standardised (zero mean, unit std) and every
+        other signal's (the cost's) only centred, its scale kept: a constraint compares the
+        cost surrogate with a limit in the cost's own units.
+    episodes : list of dict
+        The episodes that ended during the rollout (``RolloutBatch.finished_episodes``).
+    signal_means : dict of signal name to float
+        Mean per-step value of each signal over the valid transitions.
     """
 
     obs: np.ndarray
@@ -64,6 +73,8 @@ class UpdateBatch:
     policy_obs: np.ndarray
     policy_actions: np.ndarray
     policy_advantages: dict[str, np.ndarray]
+    episodes: list[dict[str, float]]
+    signal_means: dict[str, float]
 
 
 def _net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -78,6 +89,24 @@ def _net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
 def _critic_prefix(signal: str) -> str:
     """Array-name prefix of a signal's critic in saved models ("value" for the reward)."""
     return "value" if signal == REWARD else f"value_{signal}"
+
+
+def config_signature(config_class: type[OnPolicyConfig]) -> inspect.Signature:
+    """``(self, policy, env, *, <config fields with defaults>, **sb3_compat)``.
+
+    The constructor signature of an algorithm that takes its hyperparameters as keywords,
+    generated from its config so that ``help()`` and ``inspect.signature`` show every one.
+    """
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    hints = {item.name: item.type for item in dataclasses.fields(config_class)}
+    return inspect.Signature([
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("policy", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        inspect.Parameter("env", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        *(inspect.Parameter(name, keyword, default=default, annotation=hints[name])
+          for name, _, default, _ in config_class.field_docs()),
+        inspect.Parameter("sb3_compat", inspect.Parameter.VAR_KEYWORD, annotation=Any),
+    ], return_annotation=None)
 
 
 def _read_only(name: str) -> property:
@@ -127,6 +156,21 @@ class OnPolicyAlgorithm:
         venv = make_vector_env(env, config.n_envs)
         self._setup(config, venv.single_observation_space, venv.single_action_space)
         self.set_env(venv)
+
+    @classmethod
+    def config_from_kwargs(cls, hyperparams: dict[str, Any]) -> OnPolicyConfig:
+        """Build ``config_class`` from constructor keywords.
+
+        sb3 arguments that change nothing here (``config_class.SB3_IGNORED``) are dropped;
+        unknown names and ``use_sde=True`` raise a ValueError.
+        """
+        names = set(cls.config_class.field_names())
+        unknown = sorted(set(hyperparams) - names - cls.config_class.SB3_IGNORED)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown keyword argument(s) {unknown}")
+        if hyperparams.get("use_sde"):
+            raise ValueError("use_sde: generalized state-dependent exploration is not supported")
+        return cls.config_class(**{k: v for k, v in hyperparams.items() if k in names})
 
     # ---- construction: the one path shared by __init__ and load -------------------------
     def _setup(self, config: OnPolicyConfig, observation_space: gym.Space,
@@ -345,6 +389,9 @@ class OnPolicyAlgorithm:
         if self.ep_info_buffer:
             log.record("rollout/ep_rew_mean", float(np.mean([e["r"] for e in self.ep_info_buffer])))
             log.record("rollout/ep_len_mean", float(np.mean([e["l"] for e in self.ep_info_buffer])))
+            costs = [e["c"] for e in self.ep_info_buffer if "c" in e]
+            if costs:
+                log.record("rollout/ep_cost_mean", float(np.mean(costs)))
         log.record("time/fps", int(steps / max(elapsed, 1e-9)))
         log.record("time/iterations", iteration)
         log.record("time/time_elapsed", elapsed)
@@ -391,21 +438,41 @@ class OnPolicyAlgorithm:
         config = self.config
         advantages, returns = {}, {}
         for signal in self.signals:
+            gamma, gae_lambda = config.discount(signal)
             adv, ret = batch.advantages_and_returns(
-                signal, self.value_functions[signal].predict, config.gamma, config.gae_lambda)
+                signal, self.value_functions[signal].predict, gamma, gae_lambda)
             advantages[signal], returns[signal] = batch.flat(adv), batch.flat(ret)
         obs, actions = batch.flat(batch.obs), batch.flat(batch.actions)
         k = config.sub_sampling_factor
         policy_advantages = {signal: adv[::k] for signal, adv in advantages.items()}
-        reward_adv = policy_advantages[REWARD]
-        if config.normalize_advantage and reward_adv.size > 1:
-            policy_advantages[REWARD] = (reward_adv - reward_adv.mean()) / (reward_adv.std() + 1e-8)
+        if config.normalize_advantage:
+            for signal, adv in policy_advantages.items():
+                if adv.size > 1:
+                    centred = adv - adv.mean()
+                    policy_advantages[signal] = (centred / (adv.std() + 1e-8)
+                                                 if signal == REWARD else centred)
+        signal_means = {signal: float(batch.flat(values).mean())
+                        for signal, values in batch.signals.items()}
         return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
-                           policy_advantages)
+                           policy_advantages, list(batch.finished_episodes), signal_means)
 
     def update_policy(self, data: UpdateBatch) -> None:
         """Take the algorithm's policy step on a prepared batch (subclasses implement it)."""
         raise NotImplementedError(f"{type(self).__name__} must implement update_policy")
+
+    def algorithm_state(self) -> dict[str, Any]:
+        """JSON-ready state of the algorithm's own beyond networks and config (saved).
+
+        The base has none; an algorithm with such state (a Lagrange multiplier) overrides
+        this and `load_algorithm_state`.
+        """
+        return {}
+
+    def load_algorithm_state(self, state: dict[str, Any]) -> None:
+        """Restore what `algorithm_state` returned (ValueError if it is invalid)."""
+        if state:
+            raise ValueError(f"algorithm_state: {self.algorithm_name} keeps none, got "
+                             f"{sorted(state)}")
 
     def fit_critics(self, data: UpdateBatch) -> dict[str, float]:
         """Fit each signal's critic to its value targets; returns the losses by signal."""
@@ -492,6 +559,7 @@ class OnPolicyAlgorithm:
             "num_timesteps": int(self.num_timesteps),
             "n_updates": int(self._n_updates),
             "rng_state": self.rng.bit_generator.state,
+            "algorithm_state": self.algorithm_state(),
         }
         arrays = {"policy/params": self.policy.get_params()}
         for signal in self.signals:
@@ -559,6 +627,10 @@ class OnPolicyAlgorithm:
         if "rng_state" in meta:
             self.rng.bit_generator.state = meta["rng_state"]
         try:
+            state = meta.get("algorithm_state", {})
+            if not isinstance(state, dict):
+                raise ValueError(f"algorithm_state: must be a JSON object, got {state!r}")
+            self.load_algorithm_state(state)
             self.policy.set_params(arrays["policy/params"])
             for signal in self.signals:
                 self.value_functions[signal].set_params(arrays[f"{_critic_prefix(signal)}/params"])

@@ -10,9 +10,32 @@ from typing import Any
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
 from fasttrpo.config import TRPOConfig, config_field_docs
 from fasttrpo.rollout.batch import REWARD
-from fasttrpo.trpo_step import StepOutcome, trpo_step
+from fasttrpo.trpo_step import StepOutcome, TRPOStepInfo, trpo_step
 
-__all__ = ["TRPO"]
+__all__ = ["TRPO", "take_trpo_step"]
+
+
+def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> TRPOStepInfo:
+    """One TRPO step of ``model.policy`` on ``data``'s policy rows with ``advantages``.
+
+    Uses the trust-region settings of ``model.config`` (a `TRPOConfig`) and logs the step;
+    shared by `TRPO` and the TRPO-Lagrangian, which differ only in the advantages.
+    """
+    config = model.config
+    info = trpo_step(
+        model.policy, data.policy_obs, data.policy_actions, advantages, None,
+        max_kl=config.target_kl, cg_max_steps=config.cg_max_steps,
+        cg_damping=config.cg_damping,
+        line_search_shrinking_factor=config.line_search_shrinking_factor,
+        line_search_max_iter=config.line_search_max_iter)
+    if info.outcome is StepOutcome.BAD_CURVATURE:
+        warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
+    log = model.logger
+    log.record("train/policy_objective", info.surrogate_before)
+    log.record("train/kl_divergence_loss", info.kl)
+    log.record("train/is_line_search_success", float(info.accepted))
+    log.record("train/cg_iterations", info.cg_iterations)
+    return info
 
 
 class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from TRPOConfig)
@@ -51,34 +74,16 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         target_kl: float = 0.01,
         **sb3_compat: Any,
     ) -> None:
-        unknown = sorted(set(sb3_compat) - TRPOConfig.SB3_IGNORED)
-        if unknown:
-            raise ValueError(f"TRPO: unknown keyword argument(s) {unknown}")
-        if sb3_compat.get("use_sde"):
-            raise ValueError("use_sde: generalized state-dependent exploration is not supported")
         values = {name: value for name, value in locals().items()
                   if name in TRPOConfig.field_names()}
-        super().__init__(policy, env, TRPOConfig(**values))
+        super().__init__(policy, env, self.config_from_kwargs({**values, **sb3_compat}))
 
     config_class = TRPOConfig
     algorithm_name = "TRPO"
 
     def update_policy(self, data: UpdateBatch) -> None:
         """One TRPO step (`fasttrpo.trpo_step.trpo_step`) on the sub-sampled batch."""
-        config = self.config
-        info = trpo_step(
-            self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
-            None, max_kl=config.target_kl, cg_max_steps=config.cg_max_steps,
-            cg_damping=config.cg_damping,
-            line_search_shrinking_factor=config.line_search_shrinking_factor,
-            line_search_max_iter=config.line_search_max_iter)
-        if info.outcome is StepOutcome.BAD_CURVATURE:
-            warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
-        log = self.logger
-        log.record("train/policy_objective", info.surrogate_before)
-        log.record("train/kl_divergence_loss", info.kl)
-        log.record("train/is_line_search_success", float(info.accepted))
-        log.record("train/cg_iterations", info.cg_iterations)
+        take_trpo_step(self, data, data.policy_advantages[REWARD])
 
 
 TRPO.__doc__ = f"""Trust Region Policy Optimization (Schulman et al., 2015) with compiled kernels.

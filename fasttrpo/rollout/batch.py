@@ -12,9 +12,11 @@ import numpy as np
 
 from fasttrpo._cython.gae import compute_gae
 
-__all__ = ["RolloutBatch"]
+__all__ = ["COST", "REWARD", "RolloutBatch"]
 
 REWARD = "reward"
+#: the per-step cost of constrained MDPs, read from ``info["cost"]``
+COST = "cost"
 
 
 class RolloutBatch:
@@ -50,7 +52,8 @@ class RolloutBatch:
         next row (which already belongs to the next episode).
     finished_episodes : list of dict
         Episodes that ended during the rollout, as sb3's ``ep_info_buffer`` entries:
-        ``{"r": return, "l": length}`` on the raw (unscaled) rewards.
+        ``{"r": return, "l": length}`` on the raw (unscaled) rewards, plus ``"c"``: the
+        episode cost, when the env reports costs.
     """
 
     def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_width: int, dtype,

@@ -10,6 +10,13 @@ Gymnasium 1.x vector envs autoreset in one of two ways, both handled exactly:
   reward 0. That row is no transition: it is stored with ``valid = False`` and dropped before
   the update. Because the final observation is stored as the next row's observation,
   ``next_values`` needs no special case.
+
+Costs: an env that reports a per-step cost puts it in ``info["cost"]`` (safety-gymnasium's
+gymnasium convention; `fasttrpo.envs.CostInInfo` converts envs whose ``step`` returns it as a
+sixth value). With SAME_STEP autoreset the cost of an episode's last step is in
+``info["final_info"]["cost"]``. The sampler sums it into every finished episode's ``"c"``
+whenever it is reported, and writes it to the batch's ``"cost"`` signal when the batch has one
+(then every transition must report it).
 """
 
 import gymnasium as gym
@@ -18,10 +25,16 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from fasttrpo._cython.rollout_step import record_step
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
-from fasttrpo.rollout.batch import RolloutBatch
+from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
-__all__ = ["VectorEnvSampler", "make_vector_env"]
+__all__ = ["VectorEnvSampler", "make_vector_env", "register_if_fasttrpo_id"]
+
+
+def register_if_fasttrpo_id(env_id: str) -> None:
+    """Register `fasttrpo.envs`' ids when ``env_id`` is one of them ("fasttrpo/...")."""
+    if env_id.startswith("fasttrpo/"):
+        import fasttrpo.envs  # noqa: F401 (importing registers the ids)
 
 
 def make_vector_env(env, n_envs: int) -> VectorEnv:
@@ -31,6 +44,7 @@ def make_vector_env(env, n_envs: int) -> VectorEnv:
     (either autoreset mode) is used as it is.
     """
     if isinstance(env, str):
+        register_if_fasttrpo_id(env)
         return gym.make_vec(env, num_envs=n_envs, vectorization_mode="sync",
                             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
     if isinstance(env, VectorEnv):
@@ -78,6 +92,11 @@ class VectorEnvSampler:
         self._float_state = np.zeros((2, self.num_envs))
         # running episode length | lengths finished this step | NEXT_STEP reset pending
         self._int_state = np.zeros((3, self.num_envs), dtype=np.int64)
+        # per-step costs | whether each env reported one | running episode cost
+        self._step_cost = np.zeros(self.num_envs)
+        self._cost_reported = np.zeros(self.num_envs, dtype=bool)
+        self._episode_cost = np.zeros(self.num_envs)
+        self.reports_cost = False  # the env has reported a cost since the last reset
         self.needs_reset = True
 
     def _set_obs(self, raw_obs) -> None:
@@ -100,7 +119,44 @@ class VectorEnvSampler:
         self._set_obs(raw_obs)
         self._float_state[:] = 0.0
         self._int_state[:] = 0
+        self._episode_cost[:] = 0.0
+        self.reports_cost = False
         self.needs_reset = False
+
+    def _read_costs(self, info: dict, ended: np.ndarray) -> bool:
+        """Put this step's ``info["cost"]`` in ``_step_cost``; returns whether any was given.
+
+        ``_cost_reported`` marks the envs that gave one (with SAME_STEP autoreset an ending
+        env's cost is in ``info["final_info"]``, its ``info`` being the next episode's reset).
+        """
+        costs, reported = self._step_cost, self._cost_reported
+        costs[:] = 0.0
+        reported[:] = False
+        sources = [(info, None)]
+        final = info.get("final_info") if self.same_step else None
+        if isinstance(final, dict):
+            sources.append((final, ended))
+        for source, rows in sources:
+            if "cost" not in source:
+                continue
+            try:
+                values = np.broadcast_to(np.asarray(source["cost"], dtype=np.float64),
+                                         (self.num_envs,))
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"env: info['cost'] must be one number per env, got "
+                                 f"{source['cost']!r}") from err
+            mask = np.asarray(source.get("_cost", np.ones(self.num_envs, bool)), dtype=bool)
+            if rows is not None:
+                mask = mask & rows
+            costs[mask] = values[mask]
+            reported |= mask
+        if not reported.any():
+            return False
+        if not np.isfinite(costs).all():
+            bad = int(np.flatnonzero(~np.isfinite(costs))[0])
+            raise ValueError(f"env: the environment returned a non-finite cost {costs[bad]} "
+                             f"(env {bad})")
+        return True
 
     def collect(self, policy, buffer: RolloutBatch, rng: np.random.Generator,
                 on_step=None) -> bool:
@@ -116,6 +172,7 @@ class VectorEnvSampler:
         episodes = buffer.finished_episodes
         same_step, scaler = self.same_step, self.reward_scaler
         float_state, int_state = self._float_state, self._int_state
+        cost_signal = buffer.signals.get(COST)
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
             actions = policy.act_into(self._obs_rows, False, rng, buffer.actions[t])
@@ -128,8 +185,12 @@ class VectorEnvSampler:
                 truncated.view(np.uint8), t, buffer.rewards, buffer.flags, float_state,
                 int_state, not same_step,
             )
+            first_episode = len(episodes)
             for i in range(n_finished):
                 episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
+            if cost_signal is not None or "cost" in info or (same_step and n_finished):
+                self._record_costs(info, terminated | truncated, t, buffer, cost_signal,
+                                   episodes[first_episode:])
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))
@@ -142,6 +203,29 @@ class VectorEnvSampler:
                 return False
         buffer.last_obs[:] = self._obs_rows
         return True
+
+    def _record_costs(self, info: dict, ended: np.ndarray, t: int, buffer: RolloutBatch,
+                      cost_signal: np.ndarray | None, finished: list[dict]) -> None:
+        """Write step ``t``'s costs to ``cost_signal`` and the finished episodes' ``"c"``."""
+        if self._read_costs(info, ended):
+            self.reports_cost = True
+        valid = buffer.valid[t]
+        if cost_signal is not None:
+            missing = valid & ~self._cost_reported
+            if missing.any():
+                raise ValueError(
+                    f"env: a constrained algorithm needs a per-step cost in info['cost'], and "
+                    f"env {int(np.flatnonzero(missing)[0])} reported none at step {t} of the "
+                    "rollout; wrap an env whose step returns (obs, reward, cost, terminated, "
+                    "truncated, info) with fasttrpo.envs.CostInInfo")
+            cost_signal[t] = np.where(valid, self._step_cost, 0.0)
+        if not self.reports_cost:
+            return
+        self._episode_cost += np.where(valid, self._step_cost, 0.0)
+        # record_step lists finished episodes in env order
+        for episode, env in zip(finished, np.flatnonzero(ended & valid), strict=True):
+            episode["c"] = float(self._episode_cost[env])
+            self._episode_cost[env] = 0.0
 
     def close(self) -> None:
         """Close the environment."""

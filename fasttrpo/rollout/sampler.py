@@ -13,7 +13,10 @@ What a sampler must do with a batch (``RolloutBatch``'s attribute docs give the 
 - every signal of ``batch.signals`` per step (``"reward"`` after the model's reward scaling);
 - ``terminated``, ``dones`` and ``valid`` per step, and ``final_obs`` for truncations whose
   next row already belongs to the next episode;
-- ``finished_episodes``: one ``{"r": raw return, "l": length}`` per episode that ended.
+- ``finished_episodes``: one ``{"r": raw return, "l": length}`` per episode that ended, with
+  ``"c"``: its summed cost, when the env reports one;
+- a ``"cost"`` signal, when the batch has one, from every transition (a clear ValueError
+  when the env does not report costs).
 """
 
 from collections.abc import Callable

@@ -1,0 +1,89 @@
+"""``CPO``: Constrained Policy Optimization (Achiam et al., 2017) on the shared core.
+
+Only the policy step (`fasttrpo.cpo_step.cpo_step`) is CPO's own; the cost signal and its
+critic come from `fasttrpo.algorithms.constrained.ConstrainedAlgorithm`.
+"""
+
+import warnings
+from typing import Any
+
+from fasttrpo.algorithms.base import UpdateBatch, config_signature
+from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
+from fasttrpo.config import CPOConfig, config_field_docs
+from fasttrpo.cpo_step import cpo_step
+from fasttrpo.rollout.batch import COST, REWARD
+from fasttrpo.trpo_step import StepOutcome
+
+__all__ = ["CPO"]
+
+
+class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, from CPOConfig)
+    config_class = CPOConfig
+    algorithm_name = "CPO"
+
+    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
+        super().__init__(policy, env, **hyperparams)
+
+    __init__.__signature__ = config_signature(CPOConfig)
+
+    def constraint_value(self, episode_cost: float, episode_length: float) -> float:
+        """``c`` of the linearised constraint ``b.x + c <= 0`` in ``constraint_units``."""
+        violation = episode_cost - self.config.cost_limit
+        if self.config.constraint_units == "per_step":
+            return violation / max(episode_length, 1.0)
+        return violation
+
+    def update_policy(self, data: UpdateBatch) -> None:
+        """One CPO step on the sub-sampled batch, against this rollout's episode cost."""
+        config = self.config
+        episode_cost, episode_length = self.episode_cost(data)
+        constraint = self.constraint_value(episode_cost, episode_length)
+        info = cpo_step(
+            self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
+            data.policy_advantages[COST], constraint, None, max_kl=config.target_kl,
+            cg_max_steps=config.cg_max_steps, cg_damping=config.cg_damping,
+            line_search_shrinking_factor=config.line_search_shrinking_factor,
+            line_search_max_iter=config.line_search_max_iter)
+        if info.outcome is StepOutcome.BAD_CURVATURE:
+            warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
+        self.record_constraint(episode_cost)
+        log = self.logger
+        log.record("train/policy_objective", info.surrogate_before)
+        log.record("train/kl_divergence_loss", info.kl)
+        log.record("train/is_line_search_success", float(info.accepted))
+        log.record("train/cg_iterations", sum(info.cg_iterations))
+        log.record("train/cpo_case", int(info.case))
+        log.record("train/lagrange_lambda", info.lagrange_lambda)
+        log.record("train/lagrange_nu", info.lagrange_nu)
+        log.record("train/constraint_c", info.constraint)
+        log.record("train/step_fraction", info.step_fraction)
+        log.record("train/cost_surrogate_change", info.cost_surrogate_change)
+
+
+CPO.__doc__ = f"""Constrained Policy Optimization (Achiam et al., 2017) with compiled kernels.
+
+TRPO's API (`fasttrpo.TRPO`: the same names, ``learn``, ``predict``, ``save``, ``load``,
+``export``) for a constrained MDP: maximise the return subject to an expected episode cost
+``J_C <= cost_limit``, the cost being the env's per-step ``info["cost"]``. Each iteration
+takes one step that solves the trust-region problem with the linearised cost constraint (the
+five cases of the paper's appendix, `fasttrpo.cpo_step`), from the reward and cost gradients
+of one linearisation and two CG solves, then a line search that keeps the KL bound and the
+cost constraint. A cost critic is fitted next to the value function.
+
+Parameters
+----------
+policy : str
+    ``"MlpPolicy"``.
+env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    Must report ``info["cost"]`` every step (`fasttrpo.envs` has safety tasks;
+    `fasttrpo.envs.CostInInfo` adapts six-value ``step`` envs).
+{config_field_docs(CPOConfig)}
+**sb3_compat
+    sb3 arguments accepted and ignored: {", ".join(sorted(CPOConfig.SB3_IGNORED))}.
+
+Examples
+--------
+>>> from fasttrpo import CPO
+>>> model = CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", cost_limit=10.0, seed=0)
+>>> model = model.learn(20_000)  # doctest: +SKIP
+"""

@@ -1,0 +1,97 @@
+"""``TRPOLagrangian``: TRPO on a Lagrangian-penalised advantage, the standard CPO baseline.
+
+The multiplier ``lambda >= 0`` ascends ``lambda * (J_C - cost_limit)`` by Adam once per
+rollout (as OmniSafe's ``Lagrange``), then a plain TRPO step maximises the surrogate of
+``(A_r - lambda A_c) / (1 + lambda)`` (Ray et al., 2019, "Benchmarking Safe Exploration").
+"""
+
+import math
+from typing import Any
+
+from fasttrpo.algorithms.base import UpdateBatch, config_signature
+from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
+from fasttrpo.algorithms.trpo import take_trpo_step
+from fasttrpo.config import TRPOLagrangianConfig, config_field_docs
+from fasttrpo.rollout.batch import COST, REWARD
+
+__all__ = ["TRPOLagrangian"]
+
+_ADAM_BETAS, _ADAM_EPS = (0.9, 0.999), 1e-8
+
+
+class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the config)
+    config_class = TRPOLagrangianConfig
+    algorithm_name = "TRPOLagrangian"
+
+    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
+        super().__init__(policy, env, **hyperparams)
+
+    __init__.__signature__ = config_signature(TRPOLagrangianConfig)
+
+    def _setup(self, config, observation_space, action_space) -> None:
+        super()._setup(config, observation_space, action_space)
+        self.lagrange_multiplier = config.lagrangian_multiplier_init
+        self._adam = [0.0, 0.0, 0]  # first moment, second moment, steps
+
+    def update_multiplier(self, episode_cost: float) -> float:
+        """One Adam ascent step of ``lambda`` on ``lambda * (J_C - cost_limit)``; returns it."""
+        gradient = episode_cost - self.config.cost_limit
+        beta1, beta2 = _ADAM_BETAS
+        first, second, steps = self._adam
+        steps += 1
+        first = beta1 * first + (1 - beta1) * gradient
+        second = beta2 * second + (1 - beta2) * gradient * gradient
+        step = (first / (1 - beta1**steps)) / (math.sqrt(second / (1 - beta2**steps)) + _ADAM_EPS)
+        self._adam = [first, second, steps]
+        self.lagrange_multiplier = max(0.0, self.lagrange_multiplier
+                                       + self.config.lagrangian_multiplier_lr * step)
+        return self.lagrange_multiplier
+
+    def update_policy(self, data: UpdateBatch) -> None:
+        """Update ``lambda`` from this rollout's episode cost, then one TRPO step."""
+        episode_cost, _ = self.episode_cost(data)
+        lam = self.update_multiplier(episode_cost)
+        advantages = ((data.policy_advantages[REWARD] - lam * data.policy_advantages[COST])
+                      / (1.0 + lam))
+        take_trpo_step(self, data, advantages)
+        self.record_constraint(episode_cost)
+        self.logger.record("train/lagrange_multiplier", lam)
+
+    def algorithm_state(self) -> dict[str, Any]:
+        """The multiplier and its Adam moments."""
+        first, second, steps = self._adam
+        return {"lagrange_multiplier": self.lagrange_multiplier,
+                "multiplier_adam": {"first": first, "second": second, "steps": steps}}
+
+    def load_algorithm_state(self, state: dict[str, Any]) -> None:
+        """Restore the multiplier (a file without one keeps the initial value)."""
+        if not state:
+            return
+        try:
+            lam = float(state["lagrange_multiplier"])
+            adam = state["multiplier_adam"]
+            moments = [float(adam["first"]), float(adam["second"]), int(adam["steps"])]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"algorithm_state: invalid Lagrange multiplier state ({err})") from None
+        if not (lam >= 0 and math.isfinite(lam)) or not all(map(math.isfinite, moments)):
+            raise ValueError(f"algorithm_state: lagrange_multiplier {lam} must be finite, >= 0")
+        self.lagrange_multiplier, self._adam = lam, moments
+
+
+TRPOLagrangian.__doc__ = f"""TRPO-Lagrangian: TRPO with a learned penalty on the cost advantage.
+
+The standard baseline of constrained RL, with TRPO's API. Each iteration the multiplier
+``lambda`` (``model.lagrange_multiplier``) rises while the rollout's episode cost exceeds
+``cost_limit`` and falls otherwise (Adam, clamped at 0); the policy takes a TRPO step on
+the advantage ``(A_r - lambda A_c) / (1 + lambda)``.
+
+Parameters
+----------
+policy : str
+    ``"MlpPolicy"``.
+env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    Must report ``info["cost"]`` every step.
+{config_field_docs(TRPOLagrangianConfig)}
+**sb3_compat
+    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOLagrangianConfig.SB3_IGNORED))}.
+"""

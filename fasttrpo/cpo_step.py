@@ -1,0 +1,271 @@
+"""One CPO policy step: a trust-region step that also keeps a linearised cost constraint.
+
+Achiam, Held, Tamar and Abbeel (2017), "Constrained Policy Optimization", section 6 and
+appendix 10.2. Around the current parameters, with ``x`` the parameter step, solve
+
+    max_x  g.x    subject to    b.x + c <= 0,    0.5 x^T H x <= delta
+
+where ``g`` is the gradient of the reward surrogate ``mean(ratio * A_r)``, ``b`` the gradient
+of the cost surrogate ``mean(ratio * A_c)``, ``c`` how far the current policy's episode cost
+is above the limit (in the units of the cost surrogate, see `fasttrpo.config.CPOConfig`),
+``H = F + damping I`` (the matrix CG inverts) and ``delta = max_kl``. With ``v = H^-1 g`` and
+``w = H^-1 b`` (two CG solves on one linearisation), ``q = g.v``, ``r = g.w``, ``s = b.w``,
+``A = q - r^2 / s`` and ``B = 2 delta - c^2 / s``, `solve_cpo_dual` picks one of five cases
+(`CPOCase`, numbered as in Achiam's code) and returns the dual solution ``(lambda*, nu*)``:
+
+- ``ZERO_COST_GRADIENT`` (b ~ 0): the constraint does not move to first order; TRPO step.
+- ``FEASIBLE_TRUST_REGION`` (c < 0, B < 0): the whole trust region is feasible; TRPO step
+  ``lambda = sqrt(q / (2 delta))``, ``nu = 0``.
+- ``FEASIBLE_CUT`` (c < 0, B >= 0) and ``INFEASIBLE_CUT`` (c >= 0, B >= 0): the constraint
+  boundary crosses the trust region; the dual
+  ``max_{lambda, nu >= 0} -(q - 2 nu r + nu^2 s) / (2 lambda) + nu c - lambda delta``
+  is solved in closed form: ``nu = max(0, (lambda c + r) / s)`` and ``lambda`` maximises
+  ``f_a = -(A / lambda + B lambda) / 2 + r c / s`` on ``{lambda c + r > 0}`` (optimum
+  ``sqrt(A / B)``) or ``f_b = -(q / lambda + 2 delta lambda) / 2`` on ``{lambda c + r <= 0}``
+  (optimum ``sqrt(q / (2 delta))``), each projected on its interval.
+- ``INFEASIBLE_RECOVERY`` (c > 0, B < 0): no point of the trust region is feasible; the pure
+  cost-descent step ``x = -sqrt(2 delta / s) w``.
+
+Otherwise ``x = (v - nu w) / lambda``. (The paper writes ``nu = (lambda c - r) / s``: its
+``g`` is the gradient of the loss, ``-g`` here.) A backtracking line search then accepts the
+first candidate with mean KL <= max_kl, a cost surrogate that rises by at most
+``max(-c, 0)``, and, unless the current policy is infeasible (cases 0 and 1), a reward
+surrogate that improves. Any non-finite quantity rejects the step.
+"""
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fasttrpo._validation import float_array
+from fasttrpo.policies import MLPPolicy
+from fasttrpo.trpo_step import StepOutcome, backtracking_line_search, check_line_search
+
+__all__ = ["CPOCase", "CPOStepInfo", "cpo_direction", "cpo_step", "solve_cpo_dual"]
+
+#: ``b.b`` at or below which the cost gradient counts as zero (Achiam's code: 1e-8)
+COST_GRADIENT_TOL = 1e-8
+
+
+class CPOCase(enum.IntEnum):
+    """The case of the CPO step; the values are Achiam's ``optim_case`` numbers."""
+
+    INFEASIBLE_RECOVERY = 0
+    INFEASIBLE_CUT = 1
+    FEASIBLE_CUT = 2
+    FEASIBLE_TRUST_REGION = 3
+    ZERO_COST_GRADIENT = 4
+
+
+#: cases in which the current policy violates the constraint: the line search then asks
+#: for a feasible cost, not for a better reward
+RECOVERY_CASES = frozenset({CPOCase.INFEASIBLE_RECOVERY, CPOCase.INFEASIBLE_CUT})
+
+
+def solve_cpo_dual(q: float, r: float, s: float, c: float, max_kl: float,
+                   cost_grad_sq: float) -> tuple[CPOCase, float, float]:
+    """Case and dual solution ``(case, lambda*, nu*)`` of the CPO step's quadratic program.
+
+    Parameters
+    ----------
+    q, r, s : float
+        ``g.H^-1 g``, ``g.H^-1 b``, ``b.H^-1 b``.
+    c : float
+        Constraint value at the current parameters (> 0: violated).
+    max_kl : float
+        Trust-region radius ``delta`` of ``0.5 x^T H x <= delta``.
+    cost_grad_sq : float
+        ``b.b``, to detect a vanishing cost gradient.
+
+    Returns
+    -------
+    (CPOCase, float, float)
+        ``lambda*`` is 0 in the recovery case, where ``nu*`` is the step length
+        ``sqrt(2 delta / s)`` along ``-H^-1 b`` instead.
+    """
+    delta = max_kl
+    if cost_grad_sq <= COST_GRADIENT_TOL or not s > 0.0:
+        return CPOCase.ZERO_COST_GRADIENT, math.sqrt(q / (2.0 * delta)), 0.0
+    margin = 2.0 * delta - c * c / s  # B: > 0 iff the constraint boundary cuts the region
+    if margin < 0.0:
+        if c < 0.0:
+            return CPOCase.FEASIBLE_TRUST_REGION, math.sqrt(q / (2.0 * delta)), 0.0
+        return CPOCase.INFEASIBLE_RECOVERY, 0.0, math.sqrt(2.0 * delta / s)
+    case = CPOCase.FEASIBLE_CUT if c < 0.0 else CPOCase.INFEASIBLE_CUT
+    a_coef = max(q - r * r / s, 0.0)  # A >= 0 by Cauchy-Schwarz; rounding may dip below
+    # the intervals {lambda >= 0: lambda c + r > 0} (a) and {lambda c + r <= 0} (b)
+    if c == 0.0:
+        interval_a = (0.0, math.inf) if r > 0.0 else None
+        interval_b = None if r > 0.0 else (0.0, math.inf)
+    elif c < 0.0:
+        edge = -r / c
+        interval_a = (0.0, edge) if edge > 0.0 else None
+        interval_b = (max(edge, 0.0), math.inf)
+    else:
+        edge = -r / c
+        interval_a = (max(edge, 0.0), math.inf)
+        interval_b = (0.0, edge) if edge >= 0.0 else None
+
+    def project(value: float, interval: tuple[float, float]) -> float:
+        return min(max(value, interval[0]), interval[1])
+
+    tiny = 1e-12  # keeps 1 / lambda finite at a projected end point 0
+    candidates = []
+    if interval_a is not None:
+        lam = max(project(math.sqrt(a_coef / max(margin, tiny)), interval_a), tiny)
+        candidates.append((-0.5 * (a_coef / lam + margin * lam) + r * c / s, lam))
+    if interval_b is not None:
+        lam = max(project(math.sqrt(q / (2.0 * delta)), interval_b), tiny)
+        candidates.append((-0.5 * (q / lam + 2.0 * delta * lam), lam))
+    _, lam = max(candidates)
+    nu = max(0.0, (lam * c + r) / s)
+    return case, lam, nu
+
+
+def cpo_direction(case: CPOCase, lam: float, nu: float, v: np.ndarray,
+                  w: np.ndarray) -> np.ndarray:
+    """The full CPO step from the dual solution: ``(v - nu w) / lambda``, or ``-nu w``."""
+    if case is CPOCase.INFEASIBLE_RECOVERY:
+        return -nu * w
+    return (v - nu * w) / lam
+
+
+@dataclass
+class CPOStepInfo:
+    """What one CPO step did.
+
+    Attributes
+    ----------
+    accepted : bool, whether the line search accepted a candidate.
+    case : CPOCase
+    lagrange_lambda, lagrange_nu : float, the dual solution (``nu`` is the step length in the
+        recovery case).
+    constraint : float, ``c``.
+    q, r, s : float, the CG scalars.
+    surrogate_before, surrogate_after : float, the reward surrogate at old and new parameters.
+    cost_surrogate_change : float, ``L_c(new) - L_c(old)`` of the accepted step (0 when none).
+    kl : float, mean KL(old || new) (0 when rejected).
+    cg_iterations : (int, int), of the two solves.
+    line_search_steps : int
+    step_fraction : float
+    outcome : StepOutcome
+    reason : str, why the step was rejected ("" when accepted).
+    """
+
+    accepted: bool
+    case: CPOCase
+    lagrange_lambda: float
+    lagrange_nu: float
+    constraint: float
+    q: float
+    r: float
+    s: float
+    surrogate_before: float
+    surrogate_after: float
+    cost_surrogate_change: float
+    kl: float
+    cg_iterations: tuple[int, int]
+    line_search_steps: int
+    step_fraction: float
+    outcome: StepOutcome = StepOutcome.ACCEPTED
+    reason: str = ""
+
+
+def cpo_step(
+    policy: MLPPolicy,
+    obs,
+    actions,
+    reward_advantages,
+    cost_advantages,
+    constraint: float,
+    old_log_prob=None,
+    max_kl: float = 0.01,
+    cg_max_steps: int = 15,
+    cg_damping: float = 0.1,
+    line_search_shrinking_factor: float = 0.8,
+    line_search_max_iter: int = 10,
+) -> CPOStepInfo:
+    """Update ``policy`` in place by one CPO step (see the module docstring).
+
+    Parameters
+    ----------
+    policy : MLPPolicy, the current policy; its parameters change only if a step is accepted.
+    obs : (N, obs_dim); actions : the policy's action format.
+    reward_advantages, cost_advantages : (N,), the reward's (standardised) and the cost's
+        (centred) advantages.
+    constraint : float, ``c`` (> 0 when the current policy violates the limit).
+    old_log_prob : (N,) or None (computed from the current parameters).
+    max_kl, cg_max_steps, cg_damping, line_search_shrinking_factor, line_search_max_iter :
+        as `fasttrpo.trpo_step.trpo_step`.
+
+    Returns
+    -------
+    CPOStepInfo
+    """
+    check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
+    constraint = float(constraint)
+    linearization = policy.linearize(obs)
+    n_rows = linearization.obs.shape[0]
+    actions = policy.as_actions(actions, n_rows)
+    advantages = np.stack([
+        float_array("reward_advantages", reward_advantages, policy.dtype, (n_rows,)),
+        float_array("cost_advantages", cost_advantages, policy.dtype, (n_rows,))])
+    if old_log_prob is None:
+        old_log_prob = linearization.log_prob(actions)
+    else:
+        old_log_prob = float_array("old_log_prob", old_log_prob, policy.dtype, (n_rows,))
+
+    # g, b: gradients of the reward and cost surrogates at theta_old, one linearisation
+    surrogate_before, reward_grad = linearization.surrogate_grad(
+        actions, advantages[0], old_log_prob)
+    cost_before, cost_grad = linearization.surrogate_grad(actions, advantages[1], old_log_prob)
+    # v = H^-1 g, w = H^-1 b with H = F + damping I, both on the cached forward pass
+    v, _, cg_reward = linearization.conjugate_gradient(reward_grad, cg_damping, cg_max_steps)
+    w, _, cg_cost = linearization.conjugate_gradient(cost_grad, cg_damping, cg_max_steps)
+    # the scalars in float64 even for float32 networks: s and q - r^2/s cancel
+    g64, b64 = reward_grad.astype(np.float64), cost_grad.astype(np.float64)
+    q, r = float(g64 @ v.astype(np.float64)), float(g64 @ w.astype(np.float64))
+    s, cost_grad_sq = float(b64 @ w.astype(np.float64)), float(b64 @ b64)
+    info = CPOStepInfo(
+        accepted=False, case=CPOCase.ZERO_COST_GRADIENT, lagrange_lambda=0.0,
+        lagrange_nu=0.0, constraint=constraint, q=q, r=r, s=s,
+        surrogate_before=surrogate_before, surrogate_after=surrogate_before,
+        cost_surrogate_change=0.0, kl=0.0, cg_iterations=(cg_reward, cg_cost),
+        line_search_steps=0, step_fraction=0.0, outcome=StepOutcome.BAD_CURVATURE)
+    scalars = (q, r, s, constraint, cost_grad_sq)
+    if not all(math.isfinite(value) for value in scalars) or not q > 0.0:
+        info.reason = (f"CG scalars q={q}, r={r}, s={s}, c={constraint} are not finite "
+                       "with q > 0")
+        return info
+    case, lam, nu = solve_cpo_dual(q, r, s, constraint, max_kl, cost_grad_sq)
+    info.case, info.lagrange_lambda, info.lagrange_nu = case, lam, nu
+    full_step = cpo_direction(case, lam, nu, v, w)
+    if not np.isfinite(full_step).all():
+        info.reason = f"the {case.name} step is not finite (lambda={lam}, nu={nu})"
+        return info
+    cost_allowance = max(-constraint, 0.0)
+    need_reward_gain = case not in RECOVERY_CASES
+
+    def accept(surrogates: np.ndarray, kl: float) -> bool:
+        return (kl <= max_kl and surrogates[1] - cost_before <= cost_allowance
+                and (not need_reward_gain or surrogates[0] > surrogate_before))
+
+    result = backtracking_line_search(
+        linearization, full_step, actions, advantages, old_log_prob, accept,
+        line_search_shrinking_factor, line_search_max_iter)
+    info.line_search_steps = result.attempts
+    if result.params is None:
+        info.outcome = StepOutcome.LINE_SEARCH_FAILED
+        info.reason = ("line search found no step within the KL bound that keeps the cost "
+                       "constraint" + (" and improves the reward" if need_reward_gain else ""))
+        return info
+    policy.set_params(result.params)
+    info.accepted = True
+    info.outcome = StepOutcome.ACCEPTED
+    info.surrogate_after = float(result.surrogates[0])
+    info.cost_surrogate_change = float(result.surrogates[1] - cost_before)
+    info.kl = result.kl
+    info.step_fraction = result.step_fraction
+    return info

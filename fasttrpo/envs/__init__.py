@@ -1,0 +1,46 @@
+"""Safety tasks (constrained MDPs) that run today, as registered gymnasium ids.
+
+Every task reports a per-step cost in ``info["cost"]``; a constrained algorithm keeps the
+expected episode cost (its sum over an episode) under ``cost_limit``. Importing this module
+registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for you, and
+``gym.make("fasttrpo.envs:fasttrpo/SafetyHopperVelocity-v1")`` imports it too.
+
+- ``fasttrpo/SafetyPointVelocity-v0``: a one-dimensional point mass rewarded for speed, with
+  cost 1 per step above a speed limit; fast, for tests and examples (`PointVelocityEnv`).
+- ``fasttrpo/Safety<Robot>Velocity-v1`` for Hopper, HalfCheetah, Walker2d, Ant, Swimmer and
+  Humanoid: gymnasium's MuJoCo v5 envs with cost ``1[velocity > threshold]`` and
+  safety-gymnasium's v1 thresholds (`VelocityCost`; needs ``pip install "fasttrpo[mujoco]"``).
+
+`CostInInfo` adapts envs whose ``step`` returns ``(obs, reward, cost, terminated,
+truncated, info)``, the other convention of safe-RL suites.
+"""
+
+import gymnasium as gym
+
+from fasttrpo.envs.safety import (
+    VELOCITY_TASKS,
+    CostInInfo,
+    PointVelocityEnv,
+    VelocityCost,
+    make_velocity_env,
+)
+
+__all__ = ["VELOCITY_TASKS", "CostInInfo", "PointVelocityEnv", "VelocityCost",
+           "make_velocity_env", "register_envs"]
+
+
+def register_envs() -> None:
+    """Register the ids above with gymnasium (done on import; calling again is harmless)."""
+    registered = gym.envs.registry
+    if "fasttrpo/SafetyPointVelocity-v0" not in registered:
+        gym.register("fasttrpo/SafetyPointVelocity-v0",
+                     entry_point="fasttrpo.envs.safety:PointVelocityEnv",
+                     max_episode_steps=PointVelocityEnv.episode_steps)
+    for robot, (base, _, _) in VELOCITY_TASKS.items():
+        env_id = f"fasttrpo/Safety{robot}Velocity-v1"
+        if env_id not in registered:
+            gym.register(env_id, entry_point="fasttrpo.envs.safety:make_velocity_env",
+                         kwargs={"robot": robot})
+
+
+register_envs()
