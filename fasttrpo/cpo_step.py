@@ -126,7 +126,7 @@ def solve_cpo_dual(q: float, r: float, s: float, c: float, max_kl: float,
 
 def cpo_direction(case: CPOCase, lam: float, nu: float, v: np.ndarray,
                   w: np.ndarray) -> np.ndarray:
-    """The full CPO step from the dual solution: ``(v - nu w) / lambda``, or ``-nu w``."""
+    """Return the full CPO step of the dual solution: ``(v - nu w) / lambda`` or ``-nu w``."""
     if case is CPOCase.INFEASIBLE_RECOVERY:
         return -nu * w
     return (v - nu * w) / lam

@@ -43,8 +43,11 @@ _NORMALIZE_IGNORED = {"epsilon", "training", "norm_obs_keys"}
 
 
 def _numeric_keys(config_class: type[OnPolicyConfig]) -> set[str]:
-    """Keys whose YAML value must be a number (PyYAML reads "1e-3", without a dot, as a
-    string): the config's int and float fields, and the zoo's own step count."""
+    """Return the keys whose YAML value must be a number.
+
+    PyYAML reads "1e-3", without a dot, as a string: the config's int and float fields, and
+    the zoo's own step count, are parsed as numbers.
+    """
     return {name for name in config_class.field_names()
             if config_class.field_type(name) in (int, float)} | {"n_timesteps"}
 

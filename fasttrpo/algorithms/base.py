@@ -7,6 +7,7 @@ An algorithm subclasses it with its config class and overrides `update_policy` o
 Stable-Baselines3's ``TRPO`` overrides ``train``.
 """
 
+import dataclasses
 import inspect
 import json
 import time
@@ -14,8 +15,6 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
-
-import dataclasses
 
 import gymnasium as gym
 import numpy as np

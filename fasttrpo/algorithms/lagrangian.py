@@ -58,7 +58,7 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
         self.logger.record("train/lagrange_multiplier", lam)
 
     def algorithm_state(self) -> dict[str, Any]:
-        """The multiplier and its Adam moments."""
+        """Return the multiplier and its Adam moments."""
         first, second, steps = self._adam
         return {"lagrange_multiplier": self.lagrange_multiplier,
                 "multiplier_adam": {"first": first, "second": second, "steps": steps}}
@@ -72,7 +72,8 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
             adam = state["multiplier_adam"]
             moments = [float(adam["first"]), float(adam["second"]), int(adam["steps"])]
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"algorithm_state: invalid Lagrange multiplier state ({err})") from None
+            raise ValueError(
+                f"algorithm_state: invalid Lagrange multiplier state ({err})") from None
         if not (lam >= 0 and math.isfinite(lam)) or not all(map(math.isfinite, moments)):
             raise ValueError(f"algorithm_state: lagrange_multiplier {lam} must be finite, >= 0")
         self.lagrange_multiplier, self._adam = lam, moments
