@@ -9,6 +9,7 @@ from typing import Any
 
 from fasttrpo.algorithms.base import UpdateBatch, config_signature
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
+from fasttrpo.algorithms.trpo import trust_region_kwargs
 from fasttrpo.config import CPOConfig, config_field_docs
 from fasttrpo.cpo_step import cpo_step
 from fasttrpo.rollout.batch import COST, REWARD
@@ -35,15 +36,11 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
 
     def update_policy(self, data: UpdateBatch) -> None:
         """One CPO step on the sub-sampled batch, against this rollout's episode cost."""
-        config = self.config
         episode_cost, episode_length = self.episode_cost(data)
         constraint = self.constraint_value(episode_cost, episode_length)
         info = cpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
-            data.policy_advantages[COST], constraint, None, max_kl=config.target_kl,
-            cg_max_steps=config.cg_max_steps, cg_damping=config.cg_damping,
-            line_search_shrinking_factor=config.line_search_shrinking_factor,
-            line_search_max_iter=config.line_search_max_iter)
+            data.policy_advantages[COST], constraint, None, **trust_region_kwargs(self.config))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)

@@ -12,7 +12,15 @@ from fasttrpo.config import TRPOConfig, config_field_docs
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.trpo_step import StepOutcome, TRPOStepInfo, trpo_step
 
-__all__ = ["TRPO", "take_trpo_step"]
+__all__ = ["TRPO", "take_trpo_step", "trust_region_kwargs"]
+
+
+def trust_region_kwargs(config: TRPOConfig) -> dict:
+    """Return the trust-region and line-search keywords of `trpo_step` / `cpo_step`."""
+    return dict(max_kl=config.target_kl, cg_max_steps=config.cg_max_steps,
+                cg_damping=config.cg_damping,
+                line_search_shrinking_factor=config.line_search_shrinking_factor,
+                line_search_max_iter=config.line_search_max_iter)
 
 
 def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> TRPOStepInfo:
@@ -21,13 +29,8 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     Uses the trust-region settings of ``model.config`` (a `TRPOConfig`) and logs the step;
     shared by `TRPO` and the TRPO-Lagrangian, which differ only in the advantages.
     """
-    config = model.config
-    info = trpo_step(
-        model.policy, data.policy_obs, data.policy_actions, advantages, None,
-        max_kl=config.target_kl, cg_max_steps=config.cg_max_steps,
-        cg_damping=config.cg_damping,
-        line_search_shrinking_factor=config.line_search_shrinking_factor,
-        line_search_max_iter=config.line_search_max_iter)
+    info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
+                     **trust_region_kwargs(model.config))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
     log = model.logger
