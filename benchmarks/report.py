@@ -38,6 +38,7 @@ SUITES = {
     "profile": "benchmarks/test_bench_profile.py",
     "e2e": "benchmarks/test_bench_e2e.py",
     "startup": "benchmarks/test_bench_core.py::test_numba_startup",
+    "constrained": "benchmarks/test_bench_constrained.py",
 }
 QUICK_SUITES = ("update", "acting", "scaling", "profile", "e2e")
 IMPL_ORDER = ("fasttrpo", "fasttrpo predict", "torch-dbp", "torch-func", "sb3-contrib",
@@ -785,6 +786,9 @@ def build_report(records, machine: dict, meta: dict, figures: dict) -> str:
     add("## Where the time goes (profile of the targets)\n")
     add("\n".join(_profile_section(records, e2e)) + "\n")
 
+    # constrained RL
+    add("\n".join(_constrained_section(records)) + "\n")
+
     # startup
     st = select(records, suite="startup")
     if st:
@@ -979,6 +983,51 @@ def _profile_section(records, e2e):
                      "process (torch uses MKL and is unaffected):\n")
         lines.append(table(["OPENBLAS_CORETYPE", "kernels", "GEMM f32 GFLOP/s",
                             "GEMM f64 GFLOP/s", "fasttrpo update (median)"], rows) + "\n")
+    return lines
+
+
+def _constrained_section(records) -> list[str]:
+    """CPO / TRPO-Lagrangian: the update against TRPO's, and the Hopper velocity benchmark."""
+    from benchmarks import safety
+
+    lines = ["## Constrained RL: CPO and TRPO-Lagrangian\n"]
+    recs = select(records, suite="constrained")
+    if recs:
+        source = RESULTS / "constrained.json"
+        info = json.loads(source.read_text()) if source.exists() else {}
+        commit = info.get("commit_info", {})
+        lines.append(
+            "Update on one synthetic rollout (Gaussian 11->64->64->3, 1024 steps x 2 envs, "
+            "float32, one thread; `benchmarks/test_bench_constrained.py`, run "
+            f"{info.get('datetime', '?')[:16]} at {commit.get('id', '?')[:7]}"
+            f"{'+dirty' if commit.get('dirty') else ''}). `update` is `model.train(batch)`: GAE "
+            "per signal, the policy step, every critic's fit; `policy_step` is the step alone. "
+            "The issue's goal: the second CG solve and the cost critic cost well under 2x a "
+            "TRPO update.\n")
+        rows = []
+        for kernel in ("update", "policy_step"):
+            base = best(recs, kernel=kernel, impl="trpo")
+            for impl in ("trpo", "trpo_lagrangian", "cpo"):
+                rec = best(recs, kernel=kernel, impl=impl)
+                if rec is None:
+                    continue
+                share = rec["median"] / base["median"] if base else float("nan")
+                rows.append([kernel, impl, fmt_stat(rec), f"{share:.2f}x"])
+        lines.append(table(["part", "algorithm", "median (min–max)", "vs TRPO"], rows) + "\n")
+    plot = RESULTS / "safety_hopper.png"
+    if list(safety.RESULTS.glob("hopper_*.json")):
+        text = safety.report("Hopper", plot)
+        lines.append(
+            "SafetyHopperVelocity-v1 (`fasttrpo/SafetyHopperVelocity-v1`: gymnasium's Hopper-v5, "
+            "cost 1 per step above 0.7402 m/s, limit 25 per episode), the zoo's MuJoCo TRPO "
+            "entry, 1e6 steps, one thread per run (two runs at a time on the 2 cores); "
+            "`python -m benchmarks.safety`. *final* is the mean of the last 20 training "
+            "episodes (stochastic policy, as OmniSafe's table), *eval* a deterministic "
+            "evaluation of 10 episodes. OmniSafe's figures are at 1e7 steps, ten times "
+            "more.\n")
+        lines.append(text + "\n")
+        if plot.exists():
+            lines.append(f"![return and cost against steps]({plot.relative_to(ROOT)})\n")
     return lines
 
 
