@@ -10,8 +10,8 @@ and the final figures: the mean return and cost of the last 20 training episodes
 stochastic policy, as OmniSafe's tables report them) and a deterministic evaluation of 10
 episodes on envs seeded 10000..10009.
 
-Variants: ``trpo``, ``trpo_lagrangian``, ``cpo`` (per-step constraint units, the default)
-and ``cpo_episode`` (``constraint_units="episode"``, OmniSafe's convention).
+Variants: ``trpo``, ``trpo_lagrangian``, ``cpo`` (the default ``constraint_units="episode"``,
+OmniSafe's convention) and ``cpo_per_step`` (``constraint_units="per_step"``, Achiam's).
 
 Run (about 3-5 min a run on one core; two at a time on this 2-core machine)::
 
@@ -34,8 +34,8 @@ HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams" / "trpo.yml
 VARIANTS = {
     "trpo": ("trpo", {}),
     "trpo_lagrangian": ("trpo_lagrangian", {}),
-    "cpo": ("cpo", {"constraint_units": "per_step"}),
-    "cpo_episode": ("cpo", {"constraint_units": "episode"}),
+    "cpo": ("cpo", {"constraint_units": "episode"}),
+    "cpo_per_step": ("cpo", {"constraint_units": "per_step"}),
 }
 COST_LIMIT = 25.0
 EVAL_SEED, EVAL_EPISODES, FINAL_EPISODES = 10_000, 10, 20
@@ -116,7 +116,7 @@ def report(robot: str = "Hopper", plot: Path | None = None) -> str:
     """Markdown table of every result file of ``robot`` (and a return/cost plot)."""
     records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{robot.lower()}_*.json"))]
     lines = ["| variant | seed | final return | final cost | eval return (det.) | eval cost | "
-             "learn s |", "|---|---|---|---|---|---|---|"]
+             "learn s | OmniSafe 1e7 return / cost |", "|---|---|---|---|---|---|---|---|"]
     by_variant: dict[str, list[dict]] = {}
     for rec in records:
         by_variant.setdefault(rec["variant"], []).append(rec)
@@ -124,14 +124,15 @@ def report(robot: str = "Hopper", plot: Path | None = None) -> str:
         for rec in sorted(by_variant.get(variant, []), key=lambda r: r["seed"]):
             lines.append(f"| {variant} | {rec['seed']} | {rec['final_train_return']:.0f} | "
                          f"{rec['final_train_cost']:.1f} | {rec['eval_return']:.0f} | "
-                         f"{rec['eval_cost']:.1f} | {rec['learn_wall_s']:.0f} |")
+                         f"{rec['eval_cost']:.1f} | {rec['learn_wall_s']:.0f} | |")
         runs = by_variant.get(variant, [])
         if runs:
             ret = np.mean([r["final_train_return"] for r in runs])
             cost = np.mean([r["final_train_cost"] for r in runs])
             reference = OMNISAFE_1E7.get(variant)
-            ref = f" (OmniSafe 1e7: {reference[0]:.0f} / {reference[1]:.1f})" if reference else ""
-            lines.append(f"| **{variant} mean** | | **{ret:.0f}** | **{cost:.1f}** | | | |{ref}")
+            ref = f"{reference[0]:.0f} / {reference[1]:.1f}" if reference else "–"
+            lines.append(f"| **{variant} mean** | | **{ret:.0f}** | **{cost:.1f}** | | | | "
+                         f"{ref} |")
     if records:
         lines.append(f"\nCPU: {records[0]['cpu']}; {records[0]['timesteps']:.0e} steps a run.")
     if plot is not None and records:
@@ -146,7 +147,8 @@ def _plot(by_variant: dict[str, list[dict]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_ret, ax_cost) = plt.subplots(1, 2, figsize=(11, 4))
-    colours = dict(zip(VARIANTS, ("tab:gray", "tab:blue", "tab:red", "tab:orange"), strict=True))
+    colours = dict(zip(VARIANTS, ("tab:gray", "tab:blue", "tab:red", "tab:orange"),
+                       strict=True))
     for variant, runs in by_variant.items():
         for i, rec in enumerate(runs):
             steps = [p["timesteps"] for p in rec["curve"]]
@@ -157,6 +159,7 @@ def _plot(by_variant: dict[str, list[dict]], path: Path) -> None:
                          alpha=0.7, label=label)
     ax_cost.axhline(COST_LIMIT, color="black", linestyle="--", label="cost limit")
     ax_cost.set_yscale("symlog", linthresh=30)
+    ax_cost.set_ylim(bottom=0)
     for ax, name in ((ax_ret, "episode return"), (ax_cost, "episode cost")):
         ax.set_xlabel("environment steps")
         ax.set_ylabel(name)
