@@ -212,6 +212,11 @@ class OnPolicyConfig:
         _optional(_int(0)))
     n_envs: int = _field(
         1, "Copies of the environment when env is an id string (fasttrpo extra).", _int(1))
+    compiled: bool = _field(
+        False, "Run the env id's compiled port (fasttrpo.envs.compiled: CartPole-v1, "
+        "Pendulum-v1, Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0), the whole "
+        "rollout in one compiled call (fasttrpo extra; a CompiledEnv given as env is always "
+        "run compiled).", _bool)
     dtype: str = _field(
         "float32", "Precision of the networks and kernels: 'float32' or 'float64'.", _dtype,
         network=True)

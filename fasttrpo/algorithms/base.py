@@ -152,9 +152,12 @@ class OnPolicyAlgorithm:
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
-        venv = make_vector_env(env, config.n_envs)
-        self._setup(config, venv.single_observation_space, venv.single_action_space)
-        self.set_env(venv)
+        env = self._compiled_env(env, config.compiled) or make_vector_env(env, config.n_envs)
+        if isinstance(env, gym.vector.VectorEnv):
+            self._setup(config, env.single_observation_space, env.single_action_space)
+        else:
+            self._setup(config, env.observation_space, env.action_space)
+        self.set_env(env)
 
     @classmethod
     def config_from_kwargs(cls, hyperparams: dict[str, Any]) -> OnPolicyConfig:
@@ -252,12 +255,42 @@ class OnPolicyAlgorithm:
         return self.sampler.num_envs if self.sampler is not None else self.config.n_envs
 
     # ---- environments --------------------------------------------------------------------
-    def set_env(self, env) -> None:
-        """Attach an environment (id string, Env or VectorEnv) with the model's spaces.
+    @staticmethod
+    def _compiled_env(env, compiled: bool):
+        """Return the `fasttrpo.envs.compiled.CompiledEnv` to run for ``env``, or None.
 
-        Builds a `fasttrpo.rollout.VectorEnvSampler` over it; the model keeps its
-        normalisation statistics.
+        ``env`` itself when it is one; the port of an id string when ``compiled`` (a
+        ValueError names the ports otherwise); None for gymnasium envs.
         """
+        if isinstance(env, (gym.Env, gym.vector.VectorEnv)) or (
+                isinstance(env, str) and not compiled):
+            return None
+        from fasttrpo.envs.compiled import CompiledEnv, make_port  # imported on first use
+
+        if isinstance(env, CompiledEnv):
+            return env
+        if isinstance(env, str):
+            return make_port(env)
+        return None
+
+    def set_env(self, env) -> None:
+        """Attach an environment (id string, Env, VectorEnv or CompiledEnv) with the model's spaces.
+
+        Builds a `fasttrpo.rollout.VectorEnvSampler` over a gymnasium env, or a
+        `fasttrpo.rollout.CompiledSampler` of ``n_envs`` copies over a compiled env (an id
+        string with ``compiled=True`` gives its port); the model keeps its normalisation
+        statistics.
+        """
+        compiled_env = self._compiled_env(env, self.config.compiled)
+        if compiled_env is not None:
+            from fasttrpo.rollout.compiled import CompiledSampler
+
+            self._check_spaces(compiled_env.observation_space, compiled_env.action_space)
+            n_envs = self.config.n_envs
+            self.set_sampler(CompiledSampler(
+                compiled_env, n_envs, self.encoder, self.codec, self.obs_normalizer,
+                self._reward_scaler_for(n_envs), self.dtype))
+            return
         venv = make_vector_env(env, self.config.n_envs)
         self._check_spaces(venv.single_observation_space, venv.single_action_space)
         self.set_sampler(VectorEnvSampler(venv, self.encoder, self.codec, self.obs_normalizer,

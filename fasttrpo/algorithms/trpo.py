@@ -62,6 +62,7 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         verbose: int = 0,
         seed: int | None = None,
         n_envs: int = 1,
+        compiled: bool = False,
         dtype: str = "float32",
         vf_optimizer: str = "adam",
         normalize_obs: bool = False,
@@ -102,9 +103,10 @@ Parameters
 ----------
 policy : str
     ``"MlpPolicy"`` (the only policy).
-env : str, gymnasium.Env or gymnasium.vector.VectorEnv
-    An env id (made with ``n_envs`` copies, SAME_STEP autoreset), an Env, or a VectorEnv in
-    either autoreset mode.
+env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.envs.compiled.CompiledEnv
+    An env id (made with ``n_envs`` copies, SAME_STEP autoreset; with ``compiled=True`` its
+    compiled port), an Env, a VectorEnv in either autoreset mode, or a compiled env (run by
+    ``fasttrpo.rollout.CompiledSampler``).
 {config_field_docs(TRPOConfig)}
 **sb3_compat
     sb3 arguments accepted and ignored: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}

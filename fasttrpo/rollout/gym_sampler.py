@@ -51,7 +51,8 @@ def make_vector_env(env, n_envs: int) -> VectorEnv:
         return env
     if isinstance(env, gym.Env):
         return SyncVectorEnv([lambda: env], autoreset_mode=AutoresetMode.SAME_STEP)
-    raise ValueError(f"env: expected an env id string, a gymnasium.Env or a VectorEnv, got {env!r}")
+    raise ValueError(f"env: expected an env id string, a gymnasium.Env, a VectorEnv or a "
+                     f"fasttrpo.envs.compiled.CompiledEnv, got {env!r}")
 
 
 class VectorEnvSampler:
