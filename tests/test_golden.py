@@ -3,10 +3,13 @@
 ``tests/data/golden.npz`` was written by this file's ``__main__`` block from the code as it
 stood before the on-policy core was restructured; any refactor must leave these runs
 bit-identical. BLAS kernels differ between CPU types (OpenBLAS picks Haswell or SkylakeX
-kernels, or what ``OPENBLAS_CORETYPE`` says), and a different kernel rounds differently, so the
-arrays are compared bit for bit only under the OpenBLAS architecture they were made with
-(stored beside them); under another one they must agree to within float32 round-off growth
-over these short runs.
+kernels, or what ``OPENBLAS_CORETYPE`` says), and a different kernel rounds differently, so
+there is one file per OpenBLAS architecture (``golden.npz``: Haswell; ``golden-<arch>.npz``
+for the others, each written where the code was first checked bit-identical to
+``golden.npz`` under ``OPENBLAS_CORETYPE=Haswell``), compared bit for bit under its own
+architecture. Under an architecture without a file the arrays must agree to within float32
+round-off growth over these short runs (the Pendulum run, with normalisation and L-BFGS,
+drifts past that between Haswell and SkylakeX kernels, hence the per-architecture files).
 """
 
 from pathlib import Path
@@ -20,6 +23,12 @@ from fasttrpo import TRPO
 from toy_envs import MatchEnv
 
 GOLDEN = Path(__file__).parent / "data" / "golden.npz"
+
+
+def _golden_file() -> Path:
+    """The file of this machine's OpenBLAS architecture, else the Haswell one."""
+    specific = GOLDEN.with_name(f"golden-{_openblas_architecture()}.npz")
+    return specific if specific.exists() else GOLDEN
 
 RUNS = {
     "cartpole": (
@@ -65,7 +74,7 @@ def run(name: str) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_golden_run_is_unchanged(name):
-    stored = np.load(GOLDEN)
+    stored = np.load(_golden_file())
     got = run(name)
     assert got, name
     same_blas = str(stored["openblas_architecture"]) == _openblas_architecture()
@@ -82,5 +91,7 @@ if __name__ == "__main__":  # regenerate: only when a change of results is inten
     arrays = {"openblas_architecture": np.array(_openblas_architecture())}
     for run_name in RUNS:
         arrays.update(run(run_name))
-    np.savez(GOLDEN, **arrays)
-    print(f"wrote {GOLDEN}: {sorted(arrays)} ({arrays['openblas_architecture']})")
+    path = GOLDEN if _openblas_architecture() == "Haswell" else \
+        GOLDEN.with_name(f"golden-{_openblas_architecture()}.npz")
+    np.savez(path, **arrays)
+    print(f"wrote {path}: {sorted(arrays)} ({arrays['openblas_architecture']})")
