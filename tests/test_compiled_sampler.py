@@ -12,7 +12,6 @@ from fasttrpo.algorithms.lagrangian import TRPOLagrangian
 from fasttrpo.envs.compiled import CompiledEnv, CompiledVectorEnv, make_port, uniform
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout import CompiledSampler, RolloutBatch, VectorEnvSampler
-from fasttrpo.rollout.batch import COST
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 

@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from fasttrpo.heads import CATEGORICAL, GAUSSIAN
 from fasttrpo.kernels import INTERNAL
@@ -238,6 +240,17 @@ def apply_fisher(layout, dist, u, scale):
                 u[n, j] = scale * p * (1.0 - p) * u[n, j]
 
 
+def _zero_and_one(array):
+    """``(0, 1)`` of ``array``'s dtype, as compile-time constants (no allocation)."""
+    return 0.0, 1.0
+
+
+@overload(_zero_and_one, jit_options={"error_model": "numpy", **INTERNAL})
+def _zero_and_one_typed(array):
+    zero, one = as_dtype(array.dtype).type(0), as_dtype(array.dtype).type(1)
+    return lambda array: (zero, one)
+
+
 @njit(cache=True, error_model="numpy", **INTERNAL)
 def sample(layout, out, log_std, noise, actions):
     """Draw ``actions`` (N, A) from the distributions ``out`` (N, D) with caller-drawn ``noise``.
@@ -252,7 +265,7 @@ def sample(layout, out, log_std, noise, actions):
     """
     n_rows = out.shape[0]
     # 0 and 1 of out's dtype: float32 sums and ratios stay float32, as in the Cython sampler
-    zero, one = np.zeros(1, out.dtype)[0], np.ones(1, out.dtype)[0]
+    zero, one = _zero_and_one(out)
     if layout.head == GAUSSIAN:
         for r in range(n_rows):
             for j in range(out.shape[1]):

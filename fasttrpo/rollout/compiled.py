@@ -148,14 +148,15 @@ def _update_obs_stats(rows, mean, var, count, scratch):
 
 
 @njit(cache=True, error_model="numpy")
-def _normalize_row(raw, mean, var, epsilon, clip, normalize, out):
-    # out = clip((raw - mean) / sqrt(var + eps), -clip, clip) in float64, then out's dtype
-    for j in range(raw.shape[0]):
+def _normalize_row(raw, row, mean, var, epsilon, clip, normalize, out, out_row):
+    # out[out_row] = clip((raw[row] - mean) / sqrt(var + eps), -clip, clip) in float64, then
+    # out's dtype (2-D arrays and row indices: row views cost reference counting per call)
+    for j in range(raw.shape[1]):
         if normalize:
-            z = (raw[j] - mean[j]) / math.sqrt(var[j] + epsilon)
-            out[j] = min(max(z, -clip), clip)
+            z = (raw[row, j] - mean[j]) / math.sqrt(var[j] + epsilon)
+            out[out_row, j] = min(max(z, -clip), clip)
         else:
-            out[j] = raw[j]
+            out[out_row, j] = raw[row, j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -211,18 +212,18 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
         mlp.forward(params, layout, obs_rows, hidden, dact, net_out)
         distributions.sample(layout, net_out, log_std, noise[t], batch_actions[t])
         for e in range(n_envs):
-            sampled = batch_actions[t, e]
             for j in range(env_action.shape[0]):
+                sampled = np.float64(batch_actions[t, e, j])
                 if layout.head == GAUSSIAN:  # clipped for the env, the sample kept
-                    value = min(max(np.float64(sampled[j]), action_low[j]), action_high[j])
+                    value = min(max(sampled, action_low[j]), action_high[j])
                     env_action[j] = np.float32(value) if round_action else value
                 elif layout.head == CATEGORICAL:
-                    env_action[j] = sampled[j] + action_offset[j]
+                    env_action[j] = sampled + action_offset[j]
                 else:
-                    env_action[j] = sampled[j]
+                    env_action[j] = sampled
             reward, cost, terminated, truncated, finite = step_autoreset(
-                reset, step, observe, env_params, time_limit, rngs[e], states[e],
-                elapsed[e:e + 1], env_action, raw_rows[e], final_raw[e])
+                reset, step, observe, env_params, time_limit, rngs, states, elapsed, e,
+                env_action, raw_rows, final_raw)
             if not finite:
                 result[0], result[3], result[4] = _ENV_NOT_FINITE, t, e
                 return
@@ -261,8 +262,8 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
                     reward_returns[e] = 0.0
         for e in range(n_envs):  # truncations bootstrap V(final obs): normalised, current stats
             if ended[e]:
-                _normalize_row(final_raw[e], obs_mean, obs_var, obs_epsilon, clip_obs,
-                               normalize_obs, final_rows[n_final])
+                _normalize_row(final_raw, e, obs_mean, obs_var, obs_epsilon, clip_obs,
+                               normalize_obs, final_rows, n_final)
                 final_index[n_final, 0], final_index[n_final, 1] = t, e
                 n_final += 1
         if normalize_obs and update_obs:
@@ -270,8 +271,8 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
                 result[0], result[3] = _OBS_STATS_OVERFLOW, t
                 return
         for e in range(n_envs):
-            _normalize_row(raw_rows[e], obs_mean, obs_var, obs_epsilon, clip_obs,
-                           normalize_obs, obs_rows[e])
+            _normalize_row(raw_rows, e, obs_mean, obs_var, obs_epsilon, clip_obs,
+                           normalize_obs, obs_rows, e)
     result[0], result[1], result[2] = _OK, n_final, n_finished
 
 

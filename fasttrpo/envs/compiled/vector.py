@@ -12,11 +12,14 @@ gymnasium can use the ports.
 
 from typing import Any
 
+import numba
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from fasttrpo.envs.compiled.contract import (
     OBSERVE_TYPE,
@@ -42,39 +45,67 @@ def first_class_entry(kernel, signature: tuple):
     return kernel.overloads[signature].entry_point
 
 
-@njit(cache=True, error_model="numpy")
-def step_autoreset(reset, step, observe, params, time_limit, rng, state, elapsed, action,
+@intrinsic
+def _void_pointer(typingctx, address):
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(types.uintp), codegen
+
+
+@njit(cache=True)
+def row_view(array, index):
+    """Row ``index`` of the C-contiguous 2-D ``array`` as a view that holds no reference.
+
+    Env functions are called through function pointers, which Numba cannot see into, so a
+    row view passed to one (``states[e]``) is reference-counted with atomic operations on
+    every call: measured ~18 ns per array argument, 70 ns for a ``step`` call. The rows
+    here wrap the parent's memory with ``numba.carray`` (~1 ns per argument); they are
+    valid while the parent array lives, i.e. during the kernel that makes them, and are
+    never returned from it.
+    """
+    address = array.ctypes.data + index * array.strides[0]
+    return numba.carray(_void_pointer(address), (array.shape[1],), array.dtype)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def step_autoreset(reset, step, observe, params, time_limit, rngs, states, elapsed, e, action,
                    obs, final_obs):
-    """Step one env; on an episode end keep the final observation and reset it.
+    """Step env ``e`` of a batch; on an episode end keep its final observation and reset it.
 
     Parameters
     ----------
     reset, step, observe : the env's functions (`fasttrpo.envs.compiled.contract`).
     params : (n_params,) float64.
     time_limit : int, truncate after this many steps (0: never).
-    rng : (1,) uint64; state : (state_dim,) float64; elapsed : (1,) int64 steps so far.
+    rngs : (E, 1) uint64; states : (E, state_dim) float64; elapsed : (E,) int64 steps so far.
+    e : int, the env to step (its row of the batch arrays, passed to the env functions as
+        `row_view` rows).
     action : (action_dim,) float64.
-    obs : (obs_dim,) float64, written: the next observation (of the new episode after an end).
-    final_obs : (obs_dim,) float64, written on an episode end: its last observation.
+    obs : (E, obs_dim) float64, row ``e`` written: the next observation (of the new episode
+        after an end).
+    final_obs : (E, obs_dim) float64, row ``e`` written on an episode end: its last
+        observation.
 
     Returns
     -------
     (reward, cost, terminated, truncated, finite)
-        ``finite`` is False when the state's observation, the reward or the cost is NaN / inf.
+        ``finite`` is False when the observation, the reward or the cost is NaN / inf.
     """
+    rng, state, row = row_view(rngs, e), row_view(states, e), row_view(obs, e)
     reward, cost, terminated, truncated = step(params, rng, state, action)
-    elapsed[0] += 1
-    if time_limit > 0 and elapsed[0] >= time_limit:  # gymnasium's TimeLimit
+    elapsed[e] += 1
+    if time_limit > 0 and elapsed[e] >= time_limit:  # gymnasium's TimeLimit
         truncated = True
-    observe(params, state, obs)
+    observe(params, state, row)
     finite = np.isfinite(reward) and np.isfinite(cost)
-    for i in range(obs.shape[0]):
-        finite = finite and np.isfinite(obs[i])
+    for i in range(row.shape[0]):
+        finite = finite and np.isfinite(row[i])
     if terminated or truncated:
-        final_obs[:] = obs
+        final_obs[e] = row
         reset(params, rng, state)
-        elapsed[0] = 0
-        observe(params, state, obs)
+        elapsed[e] = 0
+        observe(params, state, row)
     return reward, cost, terminated, truncated, finite
 
 
@@ -84,8 +115,8 @@ def _vector_step(reset, step, observe, params, time_limit, rngs, states, elapsed
     # every env once; flags[0] terminated, [1] truncated, [2] not finite (per env)
     for e in range(states.shape[0]):
         reward, cost, terminated, truncated, finite = step_autoreset(
-            reset, step, observe, params, time_limit, rngs[e], states[e], elapsed[e:e + 1],
-            actions[e], obs[e], final_obs[e])
+            reset, step, observe, params, time_limit, rngs, states, elapsed, e,
+            row_view(actions, e), obs, final_obs)
         rewards[e], costs[e] = reward, cost
         flags[0, e], flags[1, e], flags[2, e] = terminated, truncated, not finite
 
@@ -93,9 +124,9 @@ def _vector_step(reset, step, observe, params, time_limit, rngs, states, elapsed
 @njit(cache=True, error_model="numpy")
 def _vector_reset(reset, observe, params, rngs, states, elapsed, obs):
     for e in range(states.shape[0]):
-        reset(params, rngs[e], states[e])
+        reset(params, row_view(rngs, e), row_view(states, e))
         elapsed[e] = 0
-        observe(params, states[e], obs[e])
+        observe(params, row_view(states, e), row_view(obs, e))
 
 
 _F64_1D = types.Array(types.float64, 1, "C")
