@@ -110,3 +110,17 @@ def time_budget():
     if MODE == "full":
         return 2.0, 5, 200
     return 0.5, 3, 50
+
+
+def compiled_rollout_size():
+    """(n_envs, vector steps per collect) of the compiled-vs-gymnasium rollout suite."""
+    return (2, 16) if MODE == "smoke" else (8, 256)
+
+
+def compiled_e2e_cases():
+    """(seed, timesteps or None for the zoo's, n_steps override) of the compiled e2e suite."""
+    if MODE == "smoke":
+        return [(0, 256, 64)]
+    if MODE == "quick":
+        return [(0, None, None)]
+    return [(seed, None, None) for seed in _env_list("FASTTRPO_BENCH_SEEDS", (0, 1, 2))]

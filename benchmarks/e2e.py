@@ -85,7 +85,15 @@ def evaluate(predict, env_id: str, obs_transform=None) -> list[float]:
 
 
 def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
-                 n_steps: int | None = None) -> dict:
+                 n_steps: int | None = None, compiled: bool = False,
+                 evaluation: bool = True) -> dict:
+    """One zoo-hyperparameter ``learn()`` of fasttrpo, on gymnasium envs or ``compiled``.
+
+    Returns the wall times (``learn_s``, ``setup_s``, ``eval_s``), the sums of the model's
+    ``time/rollout_s`` and ``time/update_s`` over the iterations, the curve (one point per
+    rollout: timesteps, wall seconds, the mean return of the episodes that ended in that
+    rollout and of the last 10 / 100) and the evaluation returns.
+    """
     from fasttrpo import TRPO
     from fasttrpo.callbacks import BaseCallback
     from fasttrpo.hyperparams import zoo_to_trpo_kwargs
@@ -96,39 +104,54 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kwargs, run = zoo_to_trpo_kwargs(entry)
+    kwargs["compiled"] = compiled
     total = int(timesteps or run["n_timesteps"])
     curve: list[dict] = []
-    split = _UpdateClock()
+    split: list[dict] = []
+
+    def read_split(model) -> None:  # the last dumped iteration's time/ values, once each
+        log = model.logger
+        if log.last_step is not None and (not split or split[-1]["step"] != log.last_step):
+            values = log.last_values
+            if "time/rollout_s" in values:
+                split.append({"step": log.last_step, "rollout_s": values["time/rollout_s"],
+                              "update_s": values["time/update_s"]})
 
     class Curve(BaseCallback):
-        def _on_step(self):
-            split.step()
+        def _on_rollout_end(self):
+            read_split(self.model)
+            returns = [e["r"] for e in self.locals["batch"].finished_episodes]
+            point = _curve_point(self.model.num_timesteps, time.perf_counter() - start,
+                                     [e["r"] for e in self.model.ep_info_buffer])
+            point["rollout_episodes"] = len(returns)
+            point["rollout_mean"] = float(np.mean(returns)) if returns else None
+            curve.append(point)
             return True
 
-        def _on_rollout_end(self):
-            split.rollout_end()
-            curve.append(_curve_point(self.model.num_timesteps, time.perf_counter() - start,
-                                      [e["r"] for e in self.model.ep_info_buffer]))
-
-    if env_id not in _warm:  # load the Numba cache / first-call costs outside the timing
+    warm_key = (env_id, compiled)
+    if warm_key not in _warm:  # Numba cache loads / first-call costs outside the timing
         TRPO(run["policy"], env_id, n_envs=run["n_envs"], seed=seed,
              **{**kwargs, "n_steps": 64}).learn(128 * run["n_envs"])
-        _warm.add(env_id)
+        _warm.add(warm_key)
     setup_start = time.perf_counter()
     model = TRPO(run["policy"], env_id, n_envs=run["n_envs"], seed=seed, **kwargs)
     setup_s = time.perf_counter() - setup_start
     start = time.perf_counter()
     model.learn(total, callback=Curve())
     learn_s = time.perf_counter() - start
-    split.rollout_end_to(start + learn_s)
-    curve.append(_curve_point(model.num_timesteps, learn_s,
-                              [e["r"] for e in model.ep_info_buffer]))
-    scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id)
-    return {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
-            "update_s": split.update_s, "rollout_s": learn_s - split.update_s,
-            "curve": curve, "eval_returns": scores, "eval_mean": float(np.mean(scores)),
-            "hyperparams": {k: v for k, v in kwargs.items() if k != "policy_kwargs"},
-            "n_envs": run["n_envs"]}
+    read_split(model)
+    result = {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
+              "rollout_s": float(sum(s["rollout_s"] for s in split)),
+              "update_s": float(sum(s["update_s"] for s in split)),
+              "iterations": len(split), "curve": curve, "n_envs": run["n_envs"],
+              "sampler": type(model.sampler).__name__,
+              "hyperparams": {k: v for k, v in kwargs.items() if k != "policy_kwargs"}}
+    if evaluation:
+        t0 = time.perf_counter()
+        scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id)
+        result.update(eval_s=time.perf_counter() - t0, eval_returns=scores,
+                      eval_mean=float(np.mean(scores)))
+    return result
 
 
 def run_sb3(env_id: str, seed: int, timesteps: int | None = None, n_steps: int | None = None,

@@ -39,6 +39,7 @@ SUITES = {
     "e2e": "benchmarks/test_bench_e2e.py",
     "startup": "benchmarks/test_bench_core.py::test_numba_startup",
     "constrained": "benchmarks/test_bench_constrained.py",
+    "compiled": "benchmarks/test_bench_compiled.py",
 }
 QUICK_SUITES = ("update", "acting", "scaling", "profile", "e2e")
 IMPL_ORDER = ("fasttrpo", "fasttrpo predict", "torch-dbp", "torch-func", "sb3-contrib",
@@ -789,6 +790,10 @@ def build_report(records, machine: dict, meta: dict, figures: dict) -> str:
     # constrained RL
     add("\n".join(_constrained_section(records)) + "\n")
 
+    # compiled rollouts
+    add("\n".join(_compiled_section(records, figures.get("results", RESULTS),
+                                          figures.get("out_dir", ROOT))) + "\n")
+
     # startup
     st = select(records, suite="startup")
     if st:
@@ -1043,6 +1048,163 @@ def _constrained_section(records) -> list[str]:
     return lines
 
 
+def _compiled_section(records, results: Path, out_dir: Path) -> list[str]:
+    """Compiled rollouts (issue 11): rollout throughput, CartPole end to end, many seeds."""
+    from benchmarks import compiled
+
+    lines = ["## Compiled rollouts: `CompiledSampler` and `compiled=True`\n"]
+    recs = select(records, suite="compiled")
+    seeds_path = results / "compiled_seeds.json"
+    seeds = json.loads(seeds_path.read_text()) if seeds_path.exists() else None
+    if not recs and seeds is None:
+        return lines + ["Not run (`python -m pytest benchmarks/test_bench_compiled.py "
+                        "--benchmark-only`).\n"]
+    source = results / "compiled.json"
+    info = json.loads(source.read_text()) if source.exists() else {}
+    commit = info.get("commit_info", {})
+    machines = [r["machine"] for r in recs if "machine" in r]
+    ends = [r["machine_end"] for r in recs if "machine_end" in r]
+    lines.append(
+        f"Measured in one pytest session ({info.get('datetime', '?')[:16]} at "
+        f"{commit.get('id', '?')[:7]}{'+dirty' if commit.get('dirty') else ''}), every ratio "
+        "from medians taken side by side in that session. **Machine of this section** (not "
+        "the one above): "
+        + (compiled.format_machine(machines[0], ends[-1] if ends else None) if machines
+           else "?") + "; one thread (BLAS pinned, Numba serial, torch.set_num_threads(1)); "
+        "two other jobs shared the 2 cores, so single figures carry ±10–25% noise.\n")
+    # rollout throughput
+    roll = select(recs, kind="rollout")
+    rows = []
+    for env_id in compiled.ENV_IDS:
+        gym, comp = best(roll, env_id=env_id, impl="gym"), best(roll, env_id=env_id,
+                                                                  impl="compiled")
+        if gym is None or comp is None:
+            continue
+        speed = gym["median"] / comp["median"]
+        goal = ("≥ 30x: **met**" if speed >= 30 else "≥ 30x: **missed**") \
+            if env_id == "CartPole-v1" else ""
+        rows.append([env_id, f"{gym['steps'] / gym['median']:,.0f}",
+                     f"{comp['steps'] / comp['median']:,.0f}",
+                     f"{fmt_stat(gym)} / {fmt_stat(comp)}",
+                     f"**{speed:.1f}x**", f"{gym['min'] / comp['min']:.1f}x", goal])
+    if rows:
+        r0 = roll[0]
+        lines.append(
+            f"**Rollout throughput** (`test_rollout`): one `collect` of {r0['n_steps']} vector "
+            f"steps x {r0['n_envs']} envs = {r0['steps']} env steps, the same 64x64 tanh "
+            "float32 policy, `VectorEnvSampler` over `gym.make_vec(id, num_envs=8, "
+            "vectorization_mode=\"sync\", SAME_STEP autoreset)` against `CompiledSampler` "
+            "over the port; each sampler continues its episodes from call to call "
+            "(autoresets included). Steps/s = env steps / median time of one `collect`.\n")
+        lines.append(table(["env", "gym steps/s", "compiled steps/s",
+                            "one collect, gym / compiled: median (min–max)",
+                            "speed-up (medians)", "speed-up (minima)", "goal"], rows) + "\n")
+        lines.append(
+            "The compiled `collect` costs about the same on every task (the policy's forward "
+            "pass and sampling over the 8 rows, the env steps through the contract's function "
+            "pointers, the bookkeeping; `benchmarks/README.md` splits it), so the ratio follows "
+            "the cost of gymnasium's own env step: Acrobot-v1 integrates with RK4 in Python "
+            "(the dearest), "
+            "MountainCar-v0 asserts `Discrete.contains` and calls `np.clip` on numpy scalars "
+            "every step, which MountainCarContinuous-v0 does not (the cheapest: there the "
+            "gymnasium sampler's own per-step Python work is most of the time). Read the "
+            "ratios with the load in mind: a gymnasium `collect` takes 10–100 ms and is often "
+            "preempted when the other jobs run, a compiled one (~1 ms) rarely, so contention "
+            "inflates the median ratio (`benchmarks/README.md` has a disturbed run); the ratio "
+            "of minima is the least disturbed figure.\n")
+    # end to end
+    e2e_recs = select(recs, kind="e2e")
+    if e2e_recs:
+        by = {(r["seed"], r["impl"]): r for r in e2e_recs}
+        seeds_run = sorted({r["seed"] for r in e2e_recs})
+        rows, ratios_gym, ratios_sb3 = [], [], []
+
+        def cell(rec):
+            return "–" if rec is None else f"{rec['learn_s']:.2f} s"
+
+        for seed in seeds_run:
+            c, g, s = (by.get((seed, v)) for v in compiled.E2E_VARIANTS)
+            rg = g["learn_s"] / c["learn_s"] if c and g else None
+            rs = s["learn_s"] / c["learn_s"] if c and s else None
+            ratios_gym.append(rg)
+            ratios_sb3.append(rs)
+            evals = " / ".join("–" if r is None else f"{r['eval_mean']:.0f}" for r in (c, g, s))
+            rows.append([str(seed), f"**{cell(c)[:-2]} s**" if c else "–", cell(g), cell(s),
+                         evals, fmt_ratio(rg), fmt_ratio(rs)])
+        lines.append(
+            "**CartPole-v1, 1e5 steps, zoo hyperparameters** (`test_e2e_compiled`; "
+            "`hyperparams/trpo.yml`: n_envs 2, n_steps 512, batch_size 512, gae_lambda 0.98, "
+            "gamma 0.99, cg_damping 1e-3, n_critic_updates 20, learning_rate 1e-3). `learn()` "
+            "wall time after a warm-up run; eval: deterministic, 10 episodes on gymnasium's "
+            "env, seeds 10000–10009 (compiled / gym / sb3-contrib). The compiled and the "
+            "gymnasium runs of one seed do not see the same episodes (the ports draw initial "
+            "states from their own per-env streams).\n")
+        lines.append(table(["seed", "fasttrpo compiled", "fasttrpo gym", "sb3-contrib (1 thr)",
+                            "eval compiled / gym / sb3", "gym / compiled", "sb3 / compiled"],
+                           rows) + "\n")
+        rg, rs = _med(ratios_gym), _med(ratios_sb3)
+        comp = [by[k] for k in sorted(by) if k[1] == "fasttrpo compiled"]
+        gymr = [by[k] for k in sorted(by) if k[1] == "fasttrpo gym"]
+        goals = []
+        if rg is not None:
+            goals.append(f"compiled ≤ 1/3 of the gymnasium run: median {rg:.1f}x, "
+                         + ("**met**" if rg >= 3 else "**missed**"))
+        if rs is not None:
+            goals.append(f"≥ 15x sb3-contrib: median {rs:.1f}x, "
+                         + ("**met**" if rs >= 15 else "**missed**"))
+        if goals:
+            text = "Goals: " + "; ".join(goals) + "."
+            upd, gym_learn = _med([r["update_s"] for r in comp]), _med(
+                [r["learn_s"] for r in gymr])
+            if rg is not None and rg < 3 and upd and gym_learn and upd > gym_learn / 3:
+                text += (f" The 1/3 goal cannot be met by the rollout alone: the compiled "
+                         f"run's update ({upd:.2f} s, the same work as in the gymnasium run) "
+                         f"is already more than a third of the gymnasium run "
+                         f"({gym_learn:.2f} s / 3 = {gym_learn / 3:.2f} s).")
+            lines.append(text + "\n")
+        if comp:
+            def split(rs_):
+                learn = _med([r["learn_s"] for r in rs_])
+                roll_ = _med([r["rollout_s"] for r in rs_])
+                upd = _med([r["update_s"] for r in rs_])
+                return (f"learn {learn:.2f} s = rollout {roll_:.2f} s + update {upd:.2f} s "
+                        f"({upd / learn:.0%} update, {roll_ / learn:.0%} rollout, the rest "
+                        "callbacks and logging)")
+            text = ("**Split** (the model's `time/rollout_s` and `time/update_s`, summed over "
+                    f"the {comp[0]['iterations']} iterations; medians over seeds, each column "
+                    "on its own): compiled: "
+                    + split(comp))
+            if gymr:
+                text += "; gymnasium envs: " + split(gymr)
+            lines.append(text + ".\n")
+    # many seeds
+    if seeds is not None:
+        runs = seeds["runs"]
+        evals = [r["eval_mean"] for r in runs]
+        lines.append(
+            f"**Many seeds** (`{seeds.get('command', 'python -m benchmarks.compiled_seeds')}`): "
+            f"{len(runs)} seeds of {seeds['env_id']} ({seeds['timesteps']} steps each, zoo "
+            "hyperparameters, `compiled=True`) trained one after another in one process: "
+            f"**{seeds['total_s']:.1f} s in all** (construction, `learn()` and evaluation of "
+            f"every seed; `learn()` alone {seeds['learn_total_s']:.1f} s, "
+            f"{seeds['learn_total_s'] / len(runs):.2f} s per seed). Eval per seed: "
+            + ", ".join(f"{e:.0f}" for e in evals)
+            + f" ({sum(e >= 500 for e in evals)}/{len(evals)} at 500). Machine: "
+            + compiled.format_machine(seeds["machine"], seeds.get("machine_end")) + ".\n")
+        png = results / "compiled_seeds.png"
+        if png.exists():
+            lines.append(f"![learning curves of {len(runs)} seeds, compiled=True]"
+                         f"({os.path.relpath(png, out_dir)})\n")
+    lines.append("Commands:\n")
+    lines.append("```bash\n"
+                 "python -m pytest benchmarks/test_bench_compiled.py --benchmark-only -s "
+                 "--benchmark-json=benchmarks/results/compiled.json\n"
+                 "python -m benchmarks.compiled_seeds        # 10 seeds, writes "
+                 "benchmarks/results/compiled_seeds.{json,png}\n"
+                 "python -m benchmarks.report --report-only  # rebuilds this file\n```\n")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report",
                                      description="Run the benchmarks and write BENCHMARKS.md.")
@@ -1119,7 +1281,7 @@ def main(argv=None) -> int:
 
     matplotlib.use("Agg")
     out_dir = Path(args.output).resolve().parent
-    figures = {}
+    figures = {"out_dir": out_dir, "results": results}
     for key, fn, name in (("update", plot_update, "update_time.png"),
                           ("scaling", plot_scaling, "scaling.png"),
                           ("curves", plot_curves, "learning_curves.png"),

@@ -147,7 +147,7 @@ def _update_obs_stats(rows, mean, var, count, scratch):
     return _combine_moments(mean, var, count, batch_mean, batch_var, n_rows)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _normalize_row(raw, row, mean, var, epsilon, clip, normalize, out, out_row):
     # out[out_row] = clip((raw[row] - mean) / sqrt(var + eps), -clip, clip) in float64, then
     # out's dtype (2-D arrays and row indices: row views cost reference counting per call)
@@ -229,10 +229,11 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
                 return
             done = terminated or truncated
             ended[e] = truncated and not terminated
-            if round_obs:
+            if round_obs:  # what a float32 observation space makes of the env's values
                 for j in range(raw_rows.shape[1]):
                     raw_rows[e, j] = np.float32(raw_rows[e, j])
-                    final_raw[e, j] = np.float32(final_raw[e, j])
+                    if done:
+                        final_raw[e, j] = np.float32(final_raw[e, j])
             rewards[t, e], costs[t, e] = reward, cost
             flags[0, t, e], flags[1, t, e], flags[2, t, e] = terminated, done, True
             episode_running[e, 0] += reward  # R_episode = sum of raw rewards
