@@ -162,20 +162,30 @@ class MLPPolicy:
         mlp.forward(params, self.kernel_layout, obs, buffers.hidden, buffers.dact, buffers.out)
         return buffers.out
 
+    @staticmethod
+    def _finite(name: str, value):
+        """``value``, or a ValueError when it holds NaN / inf (a saturated distribution)."""
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name}: not finite ({np.asarray(value).ravel()[:4]}...): the "
+                             "distribution is saturated (probabilities or densities "
+                             "underflow in the policy dtype) or the parameters are not finite")
+        return value
+
     def log_prob(self, obs, actions) -> np.ndarray:
-        """``log pi(actions | obs)``, shape (N,)."""
+        """``log pi(actions | obs)``, shape (N,); ValueError where it is not finite."""
         obs = self._obs(obs)
         actions = self.as_actions(actions, obs.shape[0])
         out = self._forward(self._params, obs)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
         distributions.log_prob(self.kernel_layout, out, self.log_std, actions, log_prob)
-        return log_prob
+        return self._finite("log_prob", log_prob)
 
     def entropy(self, obs) -> float:
         """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
         obs = self._obs(obs, batch_mean=True)
         out = self._forward(self._params, obs)
-        return float(distributions.mean_entropy(self.kernel_layout, out, self.log_std))
+        return float(self._finite(
+            "entropy", distributions.mean_entropy(self.kernel_layout, out, self.log_std)))
 
     def mean_kl(self, obs, old_params) -> float:
         """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
@@ -183,18 +193,17 @@ class MLPPolicy:
         old_params = self._vector("old_params", old_params, self.num_params)
         old_out = self._forward(old_params, obs).copy()
         out = self._forward(self._params, obs)
-        return float(
-            distributions.mean_kl(
-                self.kernel_layout, old_out, old_params[self.n_mlp :], out, self.log_std
-            )
-        )
+        return float(self._finite("mean_kl", distributions.mean_kl(
+            self.kernel_layout, old_out, old_params[self.n_mlp :], out, self.log_std)))
 
     def surrogate_grad(self, obs, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
         """Surrogate ``L = mean(exp(logp - old_log_prob) * advantages)`` and ``dL/dtheta``.
 
         Returns ``(L, grad)`` with ``grad`` of shape (num_params,).
         """
-        return self.linearize(obs).surrogate_grad(actions, advantages, old_log_prob)
+        value, grad = self.linearize(obs).surrogate_grad(actions, advantages, old_log_prob)
+        self._finite("surrogate_grad", grad)
+        return float(self._finite("surrogate", value)), grad
 
     def fisher_vector_product(self, obs, vector) -> np.ndarray:
         """Compute ``F v`` for ``vector`` (num_params,) at the current parameters.
@@ -204,7 +213,7 @@ class MLPPolicy:
 
         Computes the forward pass each call; use ``linearize(obs).fvp`` to reuse it.
         """
-        return self.linearize(obs).fvp(vector)
+        return self._finite("fisher_vector_product", self.linearize(obs).fvp(vector))
 
     def linearize(self, obs) -> "Linearization":
         """Cache the forward pass at the current parameters on ``obs`` for gradients and FVPs.

@@ -10,6 +10,7 @@ Stable-Baselines3's ``TRPO`` overrides ``train``.
 import dataclasses
 import inspect
 import json
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -417,6 +418,7 @@ class OnPolicyAlgorithm:
         `prepare_batch`, then the algorithm's `update_policy`, then the critic fits.
         """
         data = self.prepare_batch(batch)
+        self.check_batch(data)  # before anything changes: a refused batch changes nothing
         self.update_policy(data)
         value_losses = self.fit_critics(data)
         self._n_updates += 1
@@ -455,6 +457,25 @@ class OnPolicyAlgorithm:
         return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
                            policy_advantages, list(batch.finished_episodes), signal_means)
 
+    def check_batch(self, data: UpdateBatch) -> None:
+        """Refuse a batch whose advantages or value targets the networks cannot learn from.
+
+        Non-finite values, and magnitudes beyond ``sqrt(max float) / 1000`` of the network
+        dtype (1.8e16 in float32, 1.3e151 in float64), where the squared errors and Adam's
+        second moments overflow, raise a ValueError naming the signal before the policy, the
+        critics or their optimisers change.
+        """
+        bound = math.sqrt(float(np.finfo(self.dtype).max)) / 1e3
+        for kind, arrays in (("value targets", data.returns), ("advantages", data.advantages)):
+            for signal, values in arrays.items():
+                peak = float(np.max(np.abs(values))) if values.size else 0.0
+                if not peak <= bound:  # also catches NaN
+                    raise ValueError(
+                        f"{signal}: {kind} reach {peak:.3g}, beyond what {self.config.dtype} "
+                        f"networks can fit (|value| <= {bound:.2g}); the {signal}s of the env "
+                        "are too large or not finite: scale them (normalize_reward=True for "
+                        "rewards) or use dtype='float64'. Nothing was updated.")
+
     def update_policy(self, data: UpdateBatch) -> None:
         """Take the algorithm's policy step on a prepared batch (subclasses implement it)."""
         raise NotImplementedError(f"{type(self).__name__} must implement update_policy")
@@ -474,10 +495,25 @@ class OnPolicyAlgorithm:
                              f"{sorted(state)}")
 
     def fit_critics(self, data: UpdateBatch) -> dict[str, float]:
-        """Fit each signal's critic to its value targets; returns the losses by signal."""
-        return {signal: float(self.vf_fitters[signal].fit(data.obs, data.returns[signal],
-                                                          self.rng))
-                for signal in self.signals}
+        """Fit each signal's critic to its value targets; returns the losses by signal.
+
+        A fit that leaves the critic's parameters or optimiser state non-finite is undone
+        (the model stays savable and loadable) and raises a ValueError.
+        """
+        losses = {}
+        for signal in self.signals:
+            critic, fitter = self.value_functions[signal], self.vf_fitters[signal]
+            params, state = critic.get_params(), fitter.state_dict()
+            losses[signal] = float(fitter.fit(data.obs, data.returns[signal], self.rng))
+            after = [critic.get_params(), *map(np.asarray, fitter.state_dict().values())]
+            if not (math.isfinite(losses[signal])
+                    and all(np.isfinite(a).all() for a in after)):
+                critic.set_params(params)
+                fitter.load_state_dict(state)
+                raise ValueError(f"{signal}: the critic fit diverged (non-finite loss, "
+                                 "parameters or optimiser state); the critic was restored to "
+                                 "its state before the fit")
+        return losses
 
     # ---- acting --------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
@@ -491,11 +527,22 @@ class OnPolicyAlgorithm:
         (action, state)
             ``action`` in the env's format, one or a batch as ``observation`` was.
         """
-        raw = np.asarray(observation)
         space_shape = self.observation_space.shape
+        if observation is None or isinstance(observation, (dict, str, bytes)):
+            raise ValueError(f"observation: expected an array of shape {space_shape} or "
+                             f"(batch, *{space_shape}) for {self.observation_space}, got "
+                             f"{type(observation).__name__}")
+        try:
+            raw = np.asarray(observation)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"observation: not an array of numbers ({err})") from None
         single = raw.shape == space_shape
         if single:
             raw = raw[None]
+        if raw.ndim != len(space_shape) + 1 or raw.shape[1:] != space_shape:
+            raise ValueError(f"observation: expected shape {space_shape} or "
+                             f"(batch, *{space_shape}) for {self.observation_space}, got "
+                             f"shape {raw.shape}")
         rows = np.empty((raw.shape[0], self.encoder.obs_dim))
         try:
             self.encoder.encode(raw, rows)
