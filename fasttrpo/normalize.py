@@ -93,12 +93,14 @@ class RunningMeanStd:
             return
         n = batch.shape[0]
         # np.mean / np.var, written with plain reductions: 2x faster on per-step batches
-        batch_mean = np.add.reduce(batch, axis=0) / n
-        sq_dev = batch - batch_mean
-        sq_dev *= sq_dev
-        batch_var = np.add.reduce(sq_dev, axis=0) / n
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            batch_mean = np.add.reduce(batch, axis=0) / n
+            sq_dev = batch - batch_mean
+            sq_dev *= sq_dev
+            batch_var = np.add.reduce(sq_dev, axis=0) / n
         if not np.isfinite(batch_var).all():  # NaN / inf anywhere in the batch reach var
-            raise ValueError("batch: contains NaN or infinite value(s)")
+            raise ValueError("batch: contains NaN or infinite value(s), or values whose "
+                             "squares overflow float64")
         self.update_from_moments(batch_mean, batch_var, n)
 
     def update_from_moments(self, batch_mean, batch_var, batch_count: int) -> None:

@@ -44,6 +44,7 @@ class MLPPolicy:
         seed: int | None,
         nvec: Sequence[int] = (),
         n_extra: int = 0,
+        initialize: bool = True,
     ) -> None:
         self.layout = MLPLayout(obs_dim, hidden_sizes, out_dim, activation, dtype)
         self.dtype = self.layout.dtype
@@ -54,9 +55,10 @@ class MLPPolicy:
         self.nvec = self.kernel_layout.nvec
         self.n_mlp = self.layout.num_params
         self.num_params = self.n_mlp + n_extra
-        rng = np.random.default_rng(seed)
         self._params = np.zeros(self.num_params, dtype=self.dtype)
-        self._params[: self.n_mlp] = self.layout.init_params(POLICY_OUTPUT_GAIN, rng)
+        if initialize:  # loading skips it: its cost grows as width^3, the file's as width^2
+            rng = np.random.default_rng(seed)
+            self._params[: self.n_mlp] = self.layout.init_params(POLICY_OUTPUT_GAIN, rng)
         self._buffers: ForwardBuffers | None = None
         # Linearisation buffers, reused across updates: fresh multi-MB arrays every update
         # cost more in page faults than the forward pass itself (glibc returns them to the OS)
@@ -434,6 +436,9 @@ class GaussianMLPPolicy(MLPPolicy):
     dtype : np.float32 (default) or np.float64
     seed : int or None, seeds the orthogonal initialisation
     log_std_init : float, default 0.0
+    initialize : bool, default True
+        False leaves the MLP parameters at zero (for parameters set right after, as ``load``
+        does: the orthogonal initialisation costs O(width^3)).
     """
 
     head = GAUSSIAN
@@ -447,8 +452,10 @@ class GaussianMLPPolicy(MLPPolicy):
         dtype=np.float32,
         seed: int | None = None,
         log_std_init: float = 0.0,
+        initialize: bool = True,
     ) -> None:
-        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed, n_extra=act_dim)
+        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed, n_extra=act_dim,
+                         initialize=initialize)
         self.act_dim = self.layout.out_dim
         if not np.isfinite(log_std_init):
             raise ValueError(f"log_std_init: must be finite, got {log_std_init}")
@@ -471,7 +478,7 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
     ----------
     obs_dim : int
     nvec : sequence of int, the number of classes of each sub-action
-    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    hidden_sizes, activation, dtype, seed, initialize : as ``GaussianMLPPolicy``
     """
 
     head = CATEGORICAL
@@ -484,13 +491,15 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
         activation: str = "tanh",
         dtype=np.float32,
         seed: int | None = None,
+        initialize: bool = True,
     ) -> None:
         nvec = np.asarray(nvec)
         if nvec.ndim != 1 or nvec.size == 0 or nvec.dtype.kind not in "iu" or (nvec < 1).any():
             raise ValueError(
                 f"nvec: expected a non-empty sequence of positive integers, got {nvec!r}"
             )
-        super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec)
+        super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec,
+                         initialize=initialize)
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
         """Validate class indices ``actions`` (n_rows, k) and return them in the policy dtype.
@@ -510,7 +519,7 @@ class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
     Parameters
     ----------
     obs_dim, n_actions : int
-    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    hidden_sizes, activation, dtype, seed, initialize : as ``GaussianMLPPolicy``
     """
 
     def __init__(
@@ -521,8 +530,10 @@ class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
         activation: str = "tanh",
         dtype=np.float32,
         seed: int | None = None,
+        initialize: bool = True,
     ) -> None:
-        super().__init__(obs_dim, [n_actions], hidden_sizes, activation, dtype, seed)
+        super().__init__(obs_dim, [n_actions], hidden_sizes, activation, dtype, seed,
+                         initialize=initialize)
         self.n_actions = int(n_actions)
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
@@ -543,7 +554,7 @@ class BernoulliMLPPolicy(MLPPolicy):
     Parameters
     ----------
     obs_dim, n_binary : int
-    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    hidden_sizes, activation, dtype, seed, initialize : as ``GaussianMLPPolicy``
     """
 
     head = BERNOULLI
@@ -556,8 +567,10 @@ class BernoulliMLPPolicy(MLPPolicy):
         activation: str = "tanh",
         dtype=np.float32,
         seed: int | None = None,
+        initialize: bool = True,
     ) -> None:
-        super().__init__(obs_dim, n_binary, hidden_sizes, activation, dtype, seed)
+        super().__init__(obs_dim, n_binary, hidden_sizes, activation, dtype, seed,
+                         initialize=initialize)
         self.n_binary = self.layout.out_dim
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_thread
 from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.logger import Logger
+from fasttrpo.nets import MLPLayout
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.policies import (
     BernoulliMLPPolicy,
@@ -84,6 +85,14 @@ def _net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return (tuple(arch.get("pi", _DEFAULT_NET_ARCH)),
                 tuple(arch.get("vf", _DEFAULT_NET_ARCH)))
     return tuple(arch), tuple(arch)
+
+
+def _meta_count(meta: dict, key: str) -> int:
+    """Return a non-negative integer entry of a saved model's metadata (0 when absent)."""
+    value = meta.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: expected a non-negative integer, got {str(value)[:100]!r}")
+    return value
 
 
 def _critic_prefix(signal: str) -> str:
@@ -174,7 +183,7 @@ class OnPolicyAlgorithm:
 
     # ---- construction: the one path shared by __init__ and load -------------------------
     def _setup(self, config: OnPolicyConfig, observation_space: gym.Space,
-               action_space: gym.Space) -> None:
+               action_space: gym.Space, initialize: bool = True) -> None:
         if not isinstance(config, self.config_class):
             raise TypeError(f"config: expected a {self.config_class.__name__}, "
                             f"got {type(config).__name__}")
@@ -192,7 +201,7 @@ class OnPolicyAlgorithm:
         self.observation_space, self.action_space = observation_space, action_space
         self.encoder = ObsEncoder.for_space(observation_space)
         self.codec = ActionCodec.for_space(action_space)
-        self.policy = self._make_policy()
+        self.policy = self._make_policy(initialize)
         _, vf_arch = _net_arch(config.policy_kwargs)
         activation = config.policy_kwargs.get("activation_fn", "tanh")
         seed = config.seed
@@ -200,7 +209,8 @@ class OnPolicyAlgorithm:
         self.vf_fitters: dict[str, AdamValueFitter | LBFGSValueFitter] = {}
         for index, signal in enumerate(self.signals):
             critic = ValueFunction(self.encoder.obs_dim, vf_arch, activation, dtype=self.dtype,
-                                   seed=None if seed is None else seed + 1 + index)
+                                   seed=None if seed is None else seed + 1 + index,
+                                   initialize=initialize)
             self.value_functions[signal] = critic
             if config.vf_optimizer == "adam":
                 self.vf_fitters[signal] = AdamValueFitter(
@@ -215,12 +225,12 @@ class OnPolicyAlgorithm:
                                            clip_reward=config.clip_reward)
                               if config.normalize_reward else None)
 
-    def _make_policy(self) -> MLPPolicy:
+    def _make_policy(self, initialize: bool = True) -> MLPPolicy:
         config, codec = self.config, self.codec
         pi_arch, _ = _net_arch(config.policy_kwargs)
         common = dict(hidden_sizes=pi_arch,
                       activation=config.policy_kwargs.get("activation_fn", "tanh"),
-                      dtype=self.dtype, seed=config.seed)
+                      dtype=self.dtype, seed=config.seed, initialize=initialize)
         obs_dim = self.encoder.obs_dim
         if codec.kind == "gaussian":
             return GaussianMLPPolicy(obs_dim, codec.width,
@@ -415,12 +425,20 @@ class OnPolicyAlgorithm:
     def train(self, batch: RolloutBatch) -> None:
         """Update from a full rollout.
 
-        `prepare_batch`, then the algorithm's `update_policy`, then the critic fits.
+        `prepare_batch`, then the algorithm's `update_policy`, then the critic fits. A batch
+        that `check_batch` refuses, or a critic fit that diverges, raises ValueError and
+        leaves the policy, the critics, their optimisers and the algorithm state as they were.
         """
         data = self.prepare_batch(batch)
         self.check_batch(data)  # before anything changes: a refused batch changes nothing
+        params, state = self.policy.get_params(), self.algorithm_state()
         self.update_policy(data)
-        value_losses = self.fit_critics(data)
+        try:
+            value_losses = self.fit_critics(data)
+        except ValueError:  # the critics are restored: undo the policy step too
+            self.policy.set_params(params)
+            self.load_algorithm_state(state)
+            raise
         self._n_updates += 1
         log = self.logger
         for signal, loss in value_losses.items():
@@ -497,22 +515,24 @@ class OnPolicyAlgorithm:
     def fit_critics(self, data: UpdateBatch) -> dict[str, float]:
         """Fit each signal's critic to its value targets; returns the losses by signal.
 
-        A fit that leaves the critic's parameters or optimiser state non-finite is undone
-        (the model stays savable and loadable) and raises a ValueError.
+        A fit that leaves a critic's loss, parameters or optimiser state non-finite raises a
+        ValueError after every critic is restored to its state before the fits (the model
+        stays savable and loadable).
         """
+        before = {signal: (self.value_functions[signal].get_params(),
+                           self.vf_fitters[signal].state_dict()) for signal in self.signals}
         losses = {}
         for signal in self.signals:
             critic, fitter = self.value_functions[signal], self.vf_fitters[signal]
-            params, state = critic.get_params(), fitter.state_dict()
             losses[signal] = float(fitter.fit(data.obs, data.returns[signal], self.rng))
             after = [critic.get_params(), *map(np.asarray, fitter.state_dict().values())]
-            if not (math.isfinite(losses[signal])
-                    and all(np.isfinite(a).all() for a in after)):
-                critic.set_params(params)
-                fitter.load_state_dict(state)
+            if not (math.isfinite(losses[signal]) and all(np.isfinite(a).all() for a in after)):
+                for name, (params, state) in before.items():
+                    self.value_functions[name].set_params(params)
+                    self.vf_fitters[name].load_state_dict(state)
                 raise ValueError(f"{signal}: the critic fit diverged (non-finite loss, "
-                                 "parameters or optimiser state); the critic was restored to "
-                                 "its state before the fit")
+                                 "parameters or optimiser state; learning_rate too large?); "
+                                 "the critics were restored to their state before the fit")
         return losses
 
     # ---- acting --------------------------------------------------------------------------
@@ -595,7 +615,9 @@ class OnPolicyAlgorithm:
         """Write the model to one file, atomically; returns the path written.
 
         The file holds the config, the spaces, every network's parameters, the optimiser
-        state, the normalisation statistics, the step counters and the RNG state.
+        state, the normalisation statistics, the step counters and the RNG state. A model
+        whose state is not finite raises ValueError and writes nothing (``load`` would refuse
+        the file).
         """
         meta = {
             "algorithm": self.algorithm_name,
@@ -620,6 +642,10 @@ class OnPolicyAlgorithm:
                 for key, value in normalizer.state_dict().items():
                     arrays[f"{prefix}/{key}"] = np.asarray(value)
         json.dumps(meta)  # fail here, before touching the file, if something is not JSON
+        for key, value in arrays.items():  # load refuses non-finite state: never write it
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise ValueError(f"{key}: contains NaN or infinite values; the model was not "
+                                 "saved (a file holding them could not be loaded)")
         return save_archive(path, meta, arrays)
 
     @classmethod
@@ -643,36 +669,68 @@ class OnPolicyAlgorithm:
         meta, arrays = load_archive(path)
         if meta.get("algorithm") != cls.algorithm_name:
             raise ValueError(f"{path}: not a fasttrpo {cls.algorithm_name} model "
-                             f"(algorithm={meta.get('algorithm')!r})")
+                             f"(algorithm={str(meta.get('algorithm'))[:100]!r})")
         fixed = sorted(set(overrides) & cls.config_class.network_fields())
         if fixed:
             raise ValueError(f"{', '.join(fixed)}: cannot be changed when loading, they shape "
                              "the saved networks or their state")
         try:
             saved = meta["config"] if "config" in meta else meta["hyperparams"]  # format 1
+            if not isinstance(saved, dict):
+                raise ValueError(f"config: expected a JSON object, got {type(saved).__name__}")
             config = cls.config_class.from_dict({**saved, **overrides}, source=str(path))
             obs_space = space_from_json(meta["observation_space"])
             act_space = space_from_json(meta["action_space"])
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
+        # the networks' sizes follow from the config and spaces: check them against the arrays
+        # before building anything, so a few bytes declaring huge networks cost nothing
+        cls._check_saved_sizes(config, obs_space, act_space, arrays, path)
         model = cls.__new__(cls)
-        model._setup(config, obs_space, act_space)
+        model._setup(config, obs_space, act_space, initialize=False)  # the file sets them
         model._load_state(meta, arrays, path)
         if env is not None:
             model.set_env(env)
         model._set_training(False)
         return model
 
+    @classmethod
+    def _check_saved_sizes(cls, config: OnPolicyConfig, observation_space: gym.Space,
+                           action_space: gym.Space, arrays: dict[str, np.ndarray],
+                           path) -> None:
+        """Refuse parameter arrays whose sizes differ from the networks the config declares."""
+        try:
+            encoder = ObsEncoder.for_space(observation_space)
+            out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
+            pi_arch, vf_arch = _net_arch(config.policy_kwargs)
+            activation = config.policy_kwargs.get("activation_fn", "tanh")
+            expected = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, activation,
+                                                   config.dtype).num_params + n_extra}
+            critic = MLPLayout(encoder.obs_dim, vf_arch, 1, activation, config.dtype).num_params
+            expected.update({f"{_critic_prefix(signal)}/params": critic
+                             for signal in cls.signals})
+        except ValueError as err:
+            raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
+        for name, size in expected.items():
+            if name not in arrays:
+                raise ValueError(f"{path}: model file lacks array {name!r}")
+            if arrays[name].shape != (size,):
+                raise ValueError(f"{path}: array {name!r} has shape {arrays[name].shape}, but "
+                                 f"the saved config and spaces make ({size},)")
+
     def _load_state(self, meta: dict, arrays: dict[str, np.ndarray], path) -> None:
         def group(prefix: str) -> dict[str, np.ndarray]:
             return {k.split("/", 1)[1]: v for k, v in arrays.items()
                     if k.startswith(prefix + "/")}
 
-        self.num_timesteps = int(meta.get("num_timesteps", 0))
-        self._n_updates = int(meta.get("n_updates", 0))
-        if "rng_state" in meta:
-            self.rng.bit_generator.state = meta["rng_state"]
         try:
+            self.num_timesteps = _meta_count(meta, "num_timesteps")
+            self._n_updates = _meta_count(meta, "n_updates")
+            if "rng_state" in meta:
+                try:
+                    self.rng.bit_generator.state = meta["rng_state"]
+                except (TypeError, KeyError, OverflowError) as err:  # numpy's own checks
+                    raise ValueError(f"rng_state: invalid ({type(err).__name__}: {err})") from None
             state = meta.get("algorithm_state", {})
             if not isinstance(state, dict):
                 raise ValueError(f"algorithm_state: must be a JSON object, got {state!r}")
