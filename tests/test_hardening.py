@@ -7,6 +7,11 @@ inputs; these tests pin each defect down with the input that exposed it.
 import io
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 import zipfile
 
@@ -255,3 +260,53 @@ def _npy(array):
     buffer = io.BytesIO()
     np.lib.format.write_array(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+# ---- 9: C export names that would not compile ---------------------------------------------
+CC = shutil.which("cc") or shutil.which("gcc")
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize(("stem", "written"), [
+    ('my"policy', "my_policy"), ("math", "math_policy"), ("stdio", "stdio_policy"),
+    ("back\\slash", "back_slash"), ("2fast", "2fast")])
+def test_c_export_sanitises_file_and_symbol_names(tmp_path, stem, written):
+    model = TRPO("MlpPolicy", MatchEnv("box"), **TINY)
+    source, header = model.export(tmp_path / stem, format="c")
+    assert (source.name, header.name) == (f"{written}.c", f"{written}.h")
+    # -I on the output folder: a header named math.h would replace the library's
+    result = subprocess.run([CC, "-std=c99", "-Wall", "-Werror", "-c", f"-I{tmp_path}",
+                             str(source), "-o", str(tmp_path / "policy.o")],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [source.name, header.name, "policy.o"])  # no temporary file left
+
+
+# ---- 11: temporary files of a writer killed mid-save are removed by the next save ----------
+def test_kill_9_during_save_leaves_a_temp_that_the_next_save_removes(tmp_path):
+    from fasttrpo import _portable
+    from fasttrpo.serialization import load_archive, save_archive
+
+    target = tmp_path / "m.zip"
+    script = textwrap.dedent(f"""
+        import os, signal
+        import numpy as np
+        from fasttrpo.serialization import save_archive
+        real = np.lib.format.write_array
+        def write_then_die(*args, **kwargs):
+            real(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)  # mid-archive, as kill -9 would
+        np.lib.format.write_array = write_then_die
+        save_archive({str(target)!r}, {{}}, {{"a": np.zeros(3), "b": np.ones(3)}})
+    """)
+    result = subprocess.run([sys.executable, "-c", script], check=False, timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".m.zip.") and left[0].endswith(".tmp")
+    # a temporary file of a live writer (this process) must survive the clean-up
+    live = tmp_path / f".m.zip.{_portable._HOST}-{os.getpid()}-0000.tmp"
+    live.write_bytes(b"")
+    save_archive(target, {"ok": 1}, {"a": np.arange(2.0)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.zip", live.name])
+    assert load_archive(target)[0]["ok"] == 1
