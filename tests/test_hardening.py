@@ -310,3 +310,18 @@ def test_kill_9_during_save_leaves_a_temp_that_the_next_save_removes(tmp_path):
     save_archive(target, {"ok": 1}, {"a": np.arange(2.0)})
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.zip", live.name])
     assert load_archive(target)[0]["ok"] == 1
+
+
+# ---- 7 / 10: values that fail only later are refused when given, naming the key ------------
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(policy_kwargs=dict(log_std_init=100)), r"policy_kwargs.log_std_init: must lie in"),
+    (dict(policy_kwargs=dict(log_std_init=-1e9)), r"policy_kwargs.log_std_init: must lie in"),
+    (dict(target_kl=1e30), r"target_kl: must lie in \(0, 10\]"),
+    (dict(n_steps=1e12), r"n_steps: must be a positive integer <= 2147483647"),
+    (dict(n_steps=float("inf")), r"n_steps: must be a positive integer"),
+    (dict(policy_kwargs=dict(net_arch=[10**6])), r"policy_kwargs: net_arch must be a list"),
+    (dict(policy_kwargs=dict(net_arch=dict(pi=[8] * 65))), r"policy_kwargs.net_arch.pi"),
+])
+def test_hyperparameters_that_would_fail_later_are_refused_at_once(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TRPO("MlpPolicy", MatchEnv("box"), **{**TINY, **kwargs})
