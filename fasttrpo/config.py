@@ -29,7 +29,14 @@ __all__ = [
     "TRPOConfig",
     "TRPOLagrangianConfig",
     "config_field_docs",
+    "short_repr",
 ]
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a message must stay readable)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # ---- checks: each takes (name, value) and returns the normalised value or raises ValueError
@@ -47,11 +54,11 @@ def _int(minimum: int, maximum: int = MAX_COUNT) -> Callable[[str, Any], int]:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or (
                 not isinstance(value, numbers.Integral) and not math.isfinite(value)) or (
                 not isinstance(value, numbers.Integral) and not float(value).is_integer()):
-            raise ValueError(f"{name}: must be {wanted}, got {value!r}")
+            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
         if value < minimum:  # a whole float (1e5 from YAML or the CLI) is accepted
-            raise ValueError(f"{name}: must be {wanted}, got {value!r}")
+            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
         if value > maximum:
-            raise ValueError(f"{name}: must be {wanted} <= {maximum}, got {value!r}")
+            raise ValueError(f"{name}: must be {wanted} <= {maximum}, got {short_repr(value)}")
         return int(value)
 
     check.wanted = wanted
@@ -65,13 +72,13 @@ def _float(low: float, high: float = math.inf, low_open: bool = False,
 
     def check(name: str, value: Any) -> float:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")  # noqa: TRY004
+            raise ValueError(f"{name}: must lie in {interval}, got {short_repr(value)}")  # noqa: TRY004
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"{name}: must be a finite number, got {value!r}")
         if not ((value > low if low_open else value >= low)
                 and (value < high if high_open else value <= high)):
-            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")
+            raise ValueError(f"{name}: must lie in {interval}, got {short_repr(value)}")
         return value
 
     return check
@@ -79,7 +86,7 @@ def _float(low: float, high: float = math.inf, low_open: bool = False,
 
 def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")  # noqa: TRY004
+        raise ValueError(f"{name}: expected True or False, got {short_repr(value)}")  # noqa: TRY004
     return bool(value)
 
 
@@ -93,7 +100,7 @@ def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
             wanted = getattr(check, "wanted", None)
             if wanted is None:
                 raise
-            raise ValueError(f"{name}: must be None or {wanted}, got {value!r}") from None
+            raise ValueError(f"{name}: must be None or {wanted}, got {short_repr(value)}") from None
 
     return optional
 
@@ -102,7 +109,7 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
     def check(name: str, value: Any) -> str:
         if value not in choices:
             raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, "
-                             f"got {value!r}")
+                             f"got {short_repr(value)}")
         return str(value)
 
     return check
@@ -111,8 +118,9 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
 def _dtype(name: str, value: Any) -> str:
     try:
         resolved = np.dtype(value)
-    except TypeError as err:
-        raise ValueError(f"{name}: {value!r} is not a dtype; use 'float32' or 'float64'") from err
+    except (TypeError, ValueError, KeyError, SyntaxError) as err:  # np.dtype raises them all
+        raise ValueError(f"{name}: {short_repr(value)} is not a dtype; use 'float32' or "
+                         "'float64'") from err
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"{name}: {resolved} is not supported; use 'float32' or 'float64'")
     return str(resolved)
@@ -120,7 +128,7 @@ def _dtype(name: str, value: Any) -> str:
 
 def _path(name: str, value: Any) -> str:
     if not isinstance(value, (str, os.PathLike)):
-        raise ValueError(f"{name}: expected a folder path, got {value!r}")  # noqa: TRY004
+        raise ValueError(f"{name}: expected a folder path, got {short_repr(value)}")  # noqa: TRY004
     return os.fspath(value)
 
 
@@ -140,14 +148,9 @@ def _sizes(name: str, value: Any) -> list[int]:
             isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
             and 0 < v <= MAX_LAYER_SIZE for v in value):
         raise ValueError(f"{name}: expected a list of at most {MAX_LAYERS} positive integers "
-                         f"<= {MAX_LAYER_SIZE}, got {_short(value)}")
+                         f"<= {MAX_LAYER_SIZE}, got {short_repr(value)}")
     return [int(v) for v in value]
 
-
-def _short(value: Any, limit: int = 200) -> str:
-    """``repr(value)``, cut to ``limit`` characters (a message must stay readable)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _policy_kwargs(name: str, value: Any) -> dict:
@@ -155,7 +158,7 @@ def _policy_kwargs(name: str, value: Any) -> dict:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{name}: expected a dict, got {value!r}")  # noqa: TRY004
+        raise ValueError(f"{name}: expected a dict, got {short_repr(value)}")  # noqa: TRY004
     unknown = sorted(set(value) - set(_POLICY_KWARGS))
     if unknown:
         raise ValueError(f"{name}: unsupported key(s) {unknown}; supported: "
@@ -174,7 +177,7 @@ def _policy_kwargs(name: str, value: Any) -> dict:
             except ValueError:
                 raise ValueError(f"{name}: net_arch must be a list of at most {MAX_LAYERS} "
                                  f"ints in [1, {MAX_LAYER_SIZE}] or dict(pi=..., vf=...), got "
-                                 f"{_short(arch)}") from None
+                                 f"{short_repr(arch)}") from None
     if "activation_fn" in value:
         activation = value["activation_fn"]
         if not isinstance(activation, str):

@@ -325,3 +325,49 @@ def test_kill_9_during_save_leaves_a_temp_that_the_next_save_removes(tmp_path):
 def test_hyperparameters_that_would_fail_later_are_refused_at_once(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TRPO("MlpPolicy", MatchEnv("box"), **{**TINY, **kwargs})
+
+
+# ---- 10: YAML and CLI input ------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["'false'", "'no'", "'Off'", "no", "false"])
+def test_yaml_boolean_strings_are_not_taken_as_true(text):
+    from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
+
+    entry = load_zoo_hyperparams(
+        f"E:\n  normalize_advantage: {text}\n  use_sde: {text}\n  normalize: {text}\n", "E")
+    kwargs, settings = zoo_to_trpo_kwargs(entry)
+    assert kwargs == {"normalize_advantage": False}  # normalize false adds nothing
+    assert settings["warnings"] == []  # use_sde false is not a dropped gSDE setting
+    word = text.strip("'")  # a string inside the Python-syntax dict(...)
+    entry = load_zoo_hyperparams(f"E:\n  normalize: \"dict(norm_obs='{word}')\"\n", "E")
+    assert zoo_to_trpo_kwargs(entry)[0]["normalize_obs"] is False
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("E:\n  policy_kwargs: " + "[" * 5000 + "]" * 5000 + "\n", "invalid YAML"),
+    ("E:\n  n_steps: " + "9" * 5000 + "\n", "invalid YAML"),
+    ("E:\n  n_steps: '" + "9" * 5000 + "'\n", "n_steps: expected a number"),
+    ("E:\n  n_timesteps: .inf\n", "n_timesteps: expected a whole number"),
+    ("E:\n  n_envs: 1e300\n", "n_envs: expected a whole number"),
+    ("E:\n  normalize_advantage: maybe\n", "normalize_advantage: expected true or false"),
+])
+def test_hostile_yaml_gets_a_value_error_naming_the_key(text, message):
+    from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
+
+    with pytest.raises(ValueError, match=message):
+        zoo_to_trpo_kwargs(load_zoo_hyperparams(text, "E"))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--timesteps", "1e300"], "argument --timesteps: expected a whole number"),
+    (["--timesteps", "64", "--n_steps", "2000000000"], "n_steps, n_envs: a rollout of"),
+    (["--timesteps", "64", "--policy_kwargs", "dict(net_arch=" + "[" * 300 + "]" * 300 + ")"],
+     "policy_kwargs: not a valid Python expression"),
+    (["--timesteps", "64", "--normalize_advantage", "perhaps"],
+     "normalize_advantage: expected true or false"),
+])
+def test_cli_reports_huge_or_nested_input_without_a_traceback(capsys, args, message):
+    from fasttrpo.cli import main
+
+    assert main(["train", "CartPole-v1", "--eval-episodes", "0", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err.splitlines()[-1] and "Traceback" not in err  # argparse adds usage

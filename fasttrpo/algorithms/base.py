@@ -11,6 +11,7 @@ import dataclasses
 import inspect
 import json
 import math
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -93,6 +94,32 @@ def _meta_count(meta: dict, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{key}: expected a non-negative integer, got {str(value)[:100]!r}")
     return value
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the platform does not tell."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_rollout_fits(n_steps: int, n_envs: int, obs_dim: int, action_width: int,
+                        dtype: np.dtype, n_signals: int) -> None:
+    """Refuse a rollout whose batch and update arrays cannot fit in physical memory.
+
+    Zeroed arrays are allocated lazily, so a batch far beyond the memory would only fail (or
+    be killed) mid-rollout; this estimate (the batch, and per signal the float64 values,
+    advantages and returns the update adds) fails first, naming the settings.
+    """
+    rows = n_steps * n_envs
+    estimate = rows * ((obs_dim + action_width) * np.dtype(dtype).itemsize
+                       + 8 * 4 * n_signals + 3)
+    memory = _physical_memory()
+    if memory is not None and estimate > memory:
+        raise ValueError(f"n_steps, n_envs: a rollout of n_steps * n_envs = {rows} steps of "
+                         f"{obs_dim} observation values needs about {estimate / 2**30:.1f} GiB, "
+                         f"more than this machine's {memory / 2**30:.1f} GiB of memory")
 
 
 def _critic_prefix(signal: str) -> str:
@@ -332,7 +359,9 @@ class OnPolicyAlgorithm:
         -------
         self
         """
-        if not isinstance(total_timesteps, (int, np.integer, float)) or total_timesteps < 1:
+        if (isinstance(total_timesteps, (bool, np.bool_))
+                or not isinstance(total_timesteps, (int, np.integer, float))
+                or not math.isfinite(total_timesteps) or total_timesteps < 1):
             raise ValueError(
                 f"total_timesteps: must be a positive integer, got {total_timesteps!r}")
         if self.sampler is None:
@@ -356,6 +385,8 @@ class OnPolicyAlgorithm:
             self._reset_seed = None  # seed the first reset only; later resets continue the stream
             self._needs_reset = False
         n_envs = sampler.num_envs
+        _check_rollout_fits(self.config.n_steps, n_envs, self.encoder.obs_dim,
+                            self.policy.action_width, self.dtype, len(self.signals))
         batch = RolloutBatch(self.config.n_steps, n_envs, self.encoder.obs_dim,
                              self.policy.action_width, self.dtype, self.signals)
         start = time.perf_counter()
