@@ -19,6 +19,7 @@ import secrets
 import socket
 import stat
 import time
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Mapping
@@ -48,7 +49,7 @@ _ARRAY_SUFFIX = ".npy"
 _NPY_HEADER_MAX = 10_000  # numpy's own default limit for an .npy header
 # what zipfile and numpy raise on damaged data; anything else is a bug
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
-                UnicodeDecodeError, SyntaxError, TypeError, OverflowError)
+                UnicodeDecodeError, SyntaxError, TypeError, OverflowError, NotImplementedError)
 
 
 def discrete_indices(name: str, values, start: int, n: int) -> np.ndarray:
@@ -92,6 +93,9 @@ def open_regular_file(path: Path) -> BinaryIO:
 def _check_info(info: zipfile.ZipInfo) -> None:
     if info.flag_bits & 0x1:
         raise ValueError(f"member {info.filename!r} is encrypted")
+    if info.extract_version > zipfile.MAX_EXTRACT_VERSION:
+        raise ValueError(f"member {info.filename!r} needs zip version "
+                         f"{info.extract_version / 10:.1f}")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise ValueError(f"member {info.filename!r} uses compression method "
                          f"{info.compress_type}; only stored and deflated members are read")
@@ -113,13 +117,19 @@ def _read_exactly(member, n_bytes: int, what: str) -> bytearray:
 def _read_npy(member, info: zipfile.ZipInfo, budget: int) -> np.ndarray:
     """Read one ``.npy`` member whose header's size agrees with the zip's and the budget."""
     version = np.lib.format.read_magic(member)
-    if version == (1, 0):
-        header = np.lib.format.read_array_header_1_0(member, max_header_size=_NPY_HEADER_MAX)
-    elif version == (2, 0):
-        header = np.lib.format.read_array_header_2_0(member, max_header_size=_NPY_HEADER_MAX)
-    else:
+    if version not in ((1, 0), (2, 0)):
         raise ValueError(f"unsupported .npy version {version}")
-    shape, fortran_order, dtype = header
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    try:
+        with warnings.catch_warnings():  # a damaged header's text is no concern of the user's
+            warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+            shape, fortran_order, dtype = read_header(member, max_header_size=_NPY_HEADER_MAX)
+    except _READ_ERRORS:
+        raise
+    except Exception as err:  # noqa: BLE001 (numpy parses the header with ast/tokenize:
+        # a damaged one raises their errors, e.g. tokenize.TokenError)
+        raise ValueError(f"invalid .npy header ({type(err).__name__}: {err})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biufU":
         raise ValueError(f"dtype {dtype} is not a plain number or string type")
     n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow

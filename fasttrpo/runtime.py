@@ -83,8 +83,9 @@ def _box_bounds(space: dict) -> tuple[np.ndarray, np.ndarray, np.dtype]:
     dtype = np.dtype(space["dtype"])
     if dtype.kind not in "fiu":
         raise ValueError(f"action_space: Box dtype {dtype} is not a number type")
-    low = np.array(space["low"], dtype=dtype).reshape(space["shape"])
-    high = np.array(space["high"], dtype=dtype).reshape(space["shape"])
+    with np.errstate(over="ignore"):  # 1e300 in a float32 Box is inf: unbounded
+        low = np.array(space["low"], dtype=dtype).reshape(space["shape"])
+        high = np.array(space["high"], dtype=dtype).reshape(space["shape"])
     # NaN bounds would make every clipped action NaN; inf bounds mean "unbounded"
     if np.isnan(low).any() or np.isnan(high).any() or (low > high).any():
         raise ValueError(f"action_space: Box bounds must be numbers with low <= high, got "

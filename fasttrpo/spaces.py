@@ -182,8 +182,9 @@ def _box_from_json(data: dict) -> spaces.Box:
     dtype = np.dtype(data["dtype"])
     if dtype.kind not in "fiu":
         raise ValueError(f"dtype: a Box of {dtype} is not supported")
-    low = np.array(data["low"], dtype=dtype).reshape(shape)
-    high = np.array(data["high"], dtype=dtype).reshape(shape)
+    with np.errstate(over="ignore"):  # 1e300 in a float32 Box is inf: unbounded, as gym does
+        low = np.array(data["low"], dtype=dtype).reshape(shape)
+        high = np.array(data["high"], dtype=dtype).reshape(shape)
     if np.isnan(low).any() or np.isnan(high).any() or (low > high).any():
         raise ValueError("low, high: bounds must be numbers with low <= high")
     return spaces.Box(low, high, dtype=dtype)
