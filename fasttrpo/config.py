@@ -298,6 +298,16 @@ class OnPolicyConfig:
                          if item.metadata["network"])
 
     @classmethod
+    def check_value(cls, name: str, value: Any, label: str | None = None) -> Any:
+        """Validate and normalise one field's value, as the constructor does.
+
+        ``label`` replaces the field name in the ValueError (e.g. ``"normalize.clip_obs"``
+        for a value given under another key).
+        """
+        check = {item.name: item.metadata["check"] for item in dataclasses.fields(cls)}[name]
+        return check(label or name, value)
+
+    @classmethod
     def field_type(cls, name: str) -> type | None:
         """``int``, ``float``, ``bool`` or ``str`` for a scalar field (None for others)."""
         annotation = {item.name: item.type for item in dataclasses.fields(cls)}[name]

@@ -292,8 +292,11 @@ def _normalize_kwargs(value: Any, warnings: list[str]) -> dict:
             raise ValueError(f"normalize: unsupported VecNormalize argument {name!r}; "
                              f"supported: {', '.join(sorted(_NORMALIZE_KEYS))}")
         elif _NORMALIZE_KEYS[name] is not None:
-            out[_NORMALIZE_KEYS[name]] = (_boolean(f"normalize.{name}", item)
-                                          if name.startswith("norm_") else item)
+            label, target = f"normalize.{name}", _NORMALIZE_KEYS[name]
+            if name.startswith("norm_"):
+                item = _boolean(label, item)
+            # checked here, so that a bad value is reported under the key the user wrote
+            out[target] = OnPolicyConfig.check_value(target, item, label)
     return out
 
 

@@ -304,7 +304,12 @@ class Policy:
             rows /= self.obs_std
             np.maximum(rows, -self.clip_obs, out=rows)
             np.minimum(rows, self.clip_obs, out=rows)
-        return np.ascontiguousarray(rows, dtype=self.dtype), single
+        with np.errstate(over="ignore"):
+            rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if not self.normalize_obs and not np.isfinite(rows).all():
+            # finite float64 values beyond float32's range (1e300) become inf here
+            raise ValueError(f"obs: values beyond the range of the {self.dtype} network")
+        return rows, single
 
     def forward(self, obs) -> np.ndarray:
         """Compute the distribution parameters (N, out_dim) of a batch.

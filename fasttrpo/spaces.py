@@ -66,7 +66,8 @@ class ObsEncoder:
             rows = rows.astype(np.float64)
         # compiled copy + finiteness check: a few numpy calls cost more than acting itself
         if not copy_obs_checked(np.ascontiguousarray(rows), out):
-            raise ValueError("obs: the environment returned NaN or infinite observation values")
+            raise ValueError("obs: NaN or infinite observation values, or values beyond the "
+                             f"range of {out.dtype}")
         return out
 
 

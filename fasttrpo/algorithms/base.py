@@ -603,7 +603,12 @@ class OnPolicyAlgorithm:
                 f"{self.observation_space}; {err}") from None
         if self.obs_normalizer is not None:
             rows = self.obs_normalizer.normalize(rows)
-        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        with np.errstate(over="ignore"):
+            rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if self.obs_normalizer is None and not np.isfinite(rows).all():
+            # finite float64 values beyond float32's range (1e300) become inf here
+            raise ValueError(f"observation: values beyond the range of the {self.dtype} "
+                             "network")
         out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
         # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
         # the batch is large enough for BLAS to use threads at all
