@@ -43,6 +43,8 @@ class Tally:
             result = case()
         except expected as err:
             self._count(type(err).__name__)
+            if os.environ.get("FASTTRPO_FUZZ_MESSAGES"):  # to review what the errors say
+                print(f"[fuzz] {self.suite} {index}: {type(err).__name__}: {str(err)[:200]}")
             return None
         except Exception as err:  # noqa: BLE001 (any other type is the finding)
             raise AssertionError(

@@ -371,3 +371,15 @@ def test_cli_reports_huge_or_nested_input_without_a_traceback(capsys, args, mess
     assert main(["train", "CartPole-v1", "--eval-episodes", "0", *args]) == 2
     err = capsys.readouterr().err
     assert message in err.splitlines()[-1] and "Traceback" not in err  # argparse adds usage
+
+
+# ---- degenerate batches ---------------------------------------------------------------------
+def test_a_rollout_of_only_autoreset_steps_updates_nothing():
+    # one-step episodes in NEXT_STEP autoreset mode: every other step is a reset step, so a
+    # one-step rollout may hold no valid transition at all
+    venv = gym.vector.SyncVectorEnv([lambda: MatchEnv("box")])
+    model = TRPO("MlpPolicy", venv, **{**TINY, "n_steps": 1, "batch_size": 1})
+    critic = model.value_function.get_params()
+    model.learn(8)  # was: ValueError "obs: needs at least one row"; now empty rollouts skip
+    assert model.num_timesteps == 8
+    assert not np.array_equal(model.value_function.get_params(), critic)  # the others update

@@ -457,16 +457,19 @@ class OnPolicyAlgorithm:
         """Update from a full rollout.
 
         `prepare_batch`, then the algorithm's `update_policy`, then the critic fits. A batch
-        that `check_batch` refuses, or a critic fit that diverges, raises ValueError and
+        that `check_batch` refuses, or a step or critic fit that fails, raises ValueError and
         leaves the policy, the critics, their optimisers and the algorithm state as they were.
+        A rollout without a valid transition (only autoreset steps) updates nothing.
         """
         data = self.prepare_batch(batch)
+        if len(data.obs) == 0:  # every step was an autoreset step (NEXT_STEP mode, n_steps=1)
+            return
         self.check_batch(data)  # before anything changes: a refused batch changes nothing
         params, state = self.policy.get_params(), self.algorithm_state()
-        self.update_policy(data)
         try:
-            value_losses = self.fit_critics(data)
-        except ValueError:  # the critics are restored: undo the policy step too
+            self.update_policy(data)
+            value_losses = self.fit_critics(data)  # restores the critics when it raises
+        except ValueError:  # undo the policy step and the algorithm's state too
             self.policy.set_params(params)
             self.load_algorithm_state(state)
             raise
