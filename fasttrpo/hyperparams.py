@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fasttrpo._portable import MAX_TEXT_BYTES, open_regular_file
 from fasttrpo.config import MAX_COUNT, OnPolicyConfig, TRPOConfig, short_repr
 
 __all__ = [
@@ -91,8 +92,9 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
     FileNotFoundError
         If ``path_or_text`` looks like a path that does not exist.
     ValueError
-        If the YAML is invalid, is not a mapping of env ids to mappings, or lacks ``env_id``
-        (the message lists the available ids).
+        If the path is not a regular file or holds more than 64 MiB, the YAML is invalid,
+        is not a mapping of env ids to mappings, or lacks ``env_id`` (the message lists the
+        available ids).
     """
     yaml = _yaml()
     source = "hyperparameters"
@@ -101,10 +103,18 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
         and (os.path.isfile(path_or_text) or path_or_text.endswith((".yml", ".yaml")))
     ):
         path = Path(path_or_text)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"hyperparameter file not found: {path}")
         source = str(path)
-        text = path.read_text(encoding="utf-8")
+        with open_regular_file(path) as handle:  # a FIFO or /dev/zero would never end
+            data = handle.read(MAX_TEXT_BYTES + 1)
+        if len(data) > MAX_TEXT_BYTES:
+            raise ValueError(f"{source}: larger than {MAX_TEXT_BYTES} bytes; not a "
+                             "hyperparameter file")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{source}: not UTF-8 text ({err})") from None
     elif isinstance(path_or_text, str):
         text = path_or_text
     else:

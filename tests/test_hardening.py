@@ -383,3 +383,12 @@ def test_a_rollout_of_only_autoreset_steps_updates_nothing():
     model.learn(8)  # was: ValueError "obs: needs at least one row"; now empty rollouts skip
     assert model.num_timesteps == 8
     assert not np.array_equal(model.value_function.get_params(), critic)  # the others update
+
+
+def test_a_hyperparameter_path_that_is_not_a_regular_file_is_refused(tmp_path):
+    from fasttrpo.hyperparams import load_zoo_hyperparams
+
+    fifo = tmp_path / "trpo.yml"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_zoo_hyperparams(fifo, "CartPole-v1")
