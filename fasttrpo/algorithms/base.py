@@ -504,8 +504,9 @@ class OnPolicyAlgorithm:
                     centred = adv - adv.mean()
                     policy_advantages[signal] = (centred / (adv.std() + 1e-8)
                                                  if signal == REWARD else centred)
-        signal_means = {signal: float(batch.flat(values).mean())
-                        for signal, values in batch.signals.items()}
+        # NaN for a rollout without a valid transition (only autoreset steps; train skips it)
+        signal_means = {signal: float(np.mean(flat)) if (flat := batch.flat(values)).size
+                        else math.nan for signal, values in batch.signals.items()}
         return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
                            policy_advantages, list(batch.finished_episodes), signal_means)
 
