@@ -59,8 +59,11 @@ def _count(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not value.is_integer() or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    from fasttrpo.config import MAX_COUNT
+
+    if not value.is_integer() or not 0 <= value <= MAX_COUNT:  # is_integer: False for inf, NaN
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_COUNT}], got "
+                                         f"{text[:100]!r}")
     return int(value)
 
 
@@ -323,6 +326,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.traceback:
             traceback.print_exc()
         print(f"fasttrpo {args.command}: error: {str(err) or repr(err)}", file=sys.stderr)
+        return 2
+    except MemoryError as err:  # sizes the hyperparameters ask for, beyond the machine's
+        if args.traceback:
+            traceback.print_exc()
+        print(f"fasttrpo {args.command}: error: out of memory ({str(err) or 'MemoryError'}); "
+              "use smaller n_steps, n_envs, batch_size or net_arch", file=sys.stderr)
         return 2
 
 

@@ -29,21 +29,36 @@ __all__ = [
     "TRPOConfig",
     "TRPOLagrangianConfig",
     "config_field_docs",
+    "short_repr",
 ]
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a message must stay readable)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # ---- checks: each takes (name, value) and returns the normalised value or raises ValueError
 # (a ValueError for a wrong type too: the project's one exception for bad arguments) -------
-def _int(minimum: int) -> Callable[[str, Any], int]:
+#: largest count or size a hyperparameter may hold: beyond it, no array of that many rows or
+#: units fits in memory, and a clear error beats a MemoryError deep in the set-up
+MAX_COUNT = 2**31 - 1
+
+
+def _int(minimum: int, maximum: int = MAX_COUNT) -> Callable[[str, Any], int]:
     wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
         minimum, f"an integer >= {minimum}")
 
     def check(name: str, value: Any) -> int:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or (
+                not isinstance(value, numbers.Integral) and not math.isfinite(value)) or (
                 not isinstance(value, numbers.Integral) and not float(value).is_integer()):
-            raise ValueError(f"{name}: must be {wanted}, got {value!r}")
+            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
         if value < minimum:  # a whole float (1e5 from YAML or the CLI) is accepted
-            raise ValueError(f"{name}: must be {wanted}, got {value!r}")
+            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
+        if value > maximum:
+            raise ValueError(f"{name}: must be {wanted} <= {maximum}, got {short_repr(value)}")
         return int(value)
 
     check.wanted = wanted
@@ -57,13 +72,13 @@ def _float(low: float, high: float = math.inf, low_open: bool = False,
 
     def check(name: str, value: Any) -> float:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")  # noqa: TRY004
+            raise ValueError(f"{name}: must lie in {interval}, got {short_repr(value)}")  # noqa: TRY004
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"{name}: must be a finite number, got {value!r}")
         if not ((value > low if low_open else value >= low)
                 and (value < high if high_open else value <= high)):
-            raise ValueError(f"{name}: must lie in {interval}, got {value!r}")
+            raise ValueError(f"{name}: must lie in {interval}, got {short_repr(value)}")
         return value
 
     return check
@@ -71,7 +86,7 @@ def _float(low: float, high: float = math.inf, low_open: bool = False,
 
 def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")  # noqa: TRY004
+        raise ValueError(f"{name}: expected True or False, got {short_repr(value)}")  # noqa: TRY004
     return bool(value)
 
 
@@ -85,7 +100,7 @@ def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
             wanted = getattr(check, "wanted", None)
             if wanted is None:
                 raise
-            raise ValueError(f"{name}: must be None or {wanted}, got {value!r}") from None
+            raise ValueError(f"{name}: must be None or {wanted}, got {short_repr(value)}") from None
 
     return optional
 
@@ -94,7 +109,7 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
     def check(name: str, value: Any) -> str:
         if value not in choices:
             raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, "
-                             f"got {value!r}")
+                             f"got {short_repr(value)}")
         return str(value)
 
     return check
@@ -103,8 +118,9 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
 def _dtype(name: str, value: Any) -> str:
     try:
         resolved = np.dtype(value)
-    except TypeError as err:
-        raise ValueError(f"{name}: {value!r} is not a dtype; use 'float32' or 'float64'") from err
+    except (TypeError, ValueError, KeyError, SyntaxError) as err:  # np.dtype raises them all
+        raise ValueError(f"{name}: {short_repr(value)} is not a dtype; use 'float32' or "
+                         "'float64'") from err
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"{name}: {resolved} is not supported; use 'float32' or 'float64'")
     return str(resolved)
@@ -112,19 +128,29 @@ def _dtype(name: str, value: Any) -> str:
 
 def _path(name: str, value: Any) -> str:
     if not isinstance(value, (str, os.PathLike)):
-        raise ValueError(f"{name}: expected a folder path, got {value!r}")  # noqa: TRY004
+        raise ValueError(f"{name}: expected a folder path, got {short_repr(value)}")  # noqa: TRY004
     return os.fspath(value)
 
 
 _POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init")
+#: largest target_kl (nats)
+MAX_TARGET_KL = 10.0
+#: |log_std_init| limit: std from 2e-9 to 5e8
+LOG_STD_INIT_BOUND = 20.0
+
+
+#: widest hidden layer and most hidden layers ``net_arch`` may ask for
+MAX_LAYER_SIZE, MAX_LAYERS = 65_536, 64
 
 
 def _sizes(name: str, value: Any) -> list[int]:
-    if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v > 0
-            for v in value):
-        raise ValueError(f"{name}: expected a list of positive integers, got {value!r}")
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_LAYERS or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+            and 0 < v <= MAX_LAYER_SIZE for v in value):
+        raise ValueError(f"{name}: expected a list of at most {MAX_LAYERS} positive integers "
+                         f"<= {MAX_LAYER_SIZE}, got {short_repr(value)}")
     return [int(v) for v in value]
+
 
 
 def _policy_kwargs(name: str, value: Any) -> dict:
@@ -132,7 +158,7 @@ def _policy_kwargs(name: str, value: Any) -> dict:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{name}: expected a dict, got {value!r}")  # noqa: TRY004
+        raise ValueError(f"{name}: expected a dict, got {short_repr(value)}")  # noqa: TRY004
     unknown = sorted(set(value) - set(_POLICY_KWARGS))
     if unknown:
         raise ValueError(f"{name}: unsupported key(s) {unknown}; supported: "
@@ -149,8 +175,9 @@ def _policy_kwargs(name: str, value: Any) -> dict:
             try:
                 out["net_arch"] = _sizes(f"{name}.net_arch", arch)
             except ValueError:
-                raise ValueError(f"{name}: net_arch must be a list of ints or "
-                                 f"dict(pi=..., vf=...), got {arch!r}") from None
+                raise ValueError(f"{name}: net_arch must be a list of at most {MAX_LAYERS} "
+                                 f"ints in [1, {MAX_LAYER_SIZE}] or dict(pi=..., vf=...), got "
+                                 f"{short_repr(arch)}") from None
     if "activation_fn" in value:
         activation = value["activation_fn"]
         if not isinstance(activation, str):
@@ -158,7 +185,9 @@ def _policy_kwargs(name: str, value: Any) -> dict:
                              f"'nn.Tanh' or 'nn.ReLU' (no torch classes), got {activation!r}")
         out["activation_fn"] = activation
     if "log_std_init" in value:
-        out["log_std_init"] = _float(-math.inf)(f"{name}.log_std_init", value["log_std_init"])
+        # beyond +-20 the variance exp(2 log_std) leaves float32's range within a few steps
+        out["log_std_init"] = _float(-LOG_STD_INIT_BOUND, LOG_STD_INIT_BOUND)(
+            f"{name}.log_std_init", value["log_std_init"])
     if "ortho_init" in value:
         if value["ortho_init"] is not True:
             raise ValueError(f"{name}: ortho_init=False is not supported")
@@ -204,12 +233,12 @@ class OnPolicyConfig:
         100, "Finished episodes averaged for rollout/ep_rew_mean and ep_len_mean.", _int(1))
     policy_kwargs: dict | None = _field(  # noqa: RUF009 (None, made {} by the check)
         None, "Network options: net_arch (list, or dict(pi=[...], vf=[...])), activation_fn "
-        "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU'), log_std_init (Gaussian heads).",
+        "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU'), log_std_init (Gaussian heads, in [-20, 20]).",
         _policy_kwargs, network=True)
     verbose: int = _field(0, "0: silent; 1: a progress table per iteration.", _int(0))
     seed: int | None = _field(
         None, "Seeds initialisation, sampling, minibatches and the first env reset.",
-        _optional(_int(0)))
+        _optional(_int(0, 2**63 - 1)))
     n_envs: int = _field(
         1, "Copies of the environment when env is an id string (fasttrpo extra).", _int(1))
     compiled: bool = _field(
@@ -274,6 +303,16 @@ class OnPolicyConfig:
                          if item.metadata["network"])
 
     @classmethod
+    def check_value(cls, name: str, value: Any, label: str | None = None) -> Any:
+        """Validate and normalise one field's value, as the constructor does.
+
+        ``label`` replaces the field name in the ValueError (e.g. ``"normalize.clip_obs"``
+        for a value given under another key).
+        """
+        check = {item.name: item.metadata["check"] for item in dataclasses.fields(cls)}[name]
+        return check(label or name, value)
+
+    @classmethod
     def field_type(cls, name: str) -> type | None:
         """``int``, ``float``, ``bool`` or ``str`` for a scalar field (None for others)."""
         annotation = {item.name: item.type for item in dataclasses.fields(cls)}[name]
@@ -323,8 +362,9 @@ class TRPOConfig(OnPolicyConfig):
         _float(0.0, 1.0, low_open=True, high_open=True))
     line_search_max_iter: int = _field(10, "Line-search candidates tried.", _int(1))
     target_kl: float = _field(
-        0.01, "Trust-region radius max_kl: mean KL(pi_old || pi) of an accepted step.",
-        _float(0.0, low_open=True))
+        0.01, "Trust-region radius max_kl: mean KL(pi_old || pi) of an accepted step (at "
+        "most 10 nats: beyond, the quadratic model of the KL is no trust region and the full "
+        "step overflows).", _float(0.0, MAX_TARGET_KL, low_open=True))
 
 
 @dataclass(frozen=True)

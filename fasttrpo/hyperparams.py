@@ -7,13 +7,15 @@ is ever evaluated.
 """
 
 import ast
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fasttrpo.config import OnPolicyConfig, TRPOConfig
+from fasttrpo._portable import MAX_TEXT_BYTES, open_regular_file
+from fasttrpo.config import MAX_COUNT, OnPolicyConfig, TRPOConfig, short_repr
 
 __all__ = [
     "load_zoo_hyperparams",
@@ -90,8 +92,9 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
     FileNotFoundError
         If ``path_or_text`` looks like a path that does not exist.
     ValueError
-        If the YAML is invalid, is not a mapping of env ids to mappings, or lacks ``env_id``
-        (the message lists the available ids).
+        If the path is not a regular file or holds more than 64 MiB, the YAML is invalid,
+        is not a mapping of env ids to mappings, or lacks ``env_id`` (the message lists the
+        available ids).
     """
     yaml = _yaml()
     source = "hyperparameters"
@@ -100,10 +103,18 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
         and (os.path.isfile(path_or_text) or path_or_text.endswith((".yml", ".yaml")))
     ):
         path = Path(path_or_text)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"hyperparameter file not found: {path}")
         source = str(path)
-        text = path.read_text(encoding="utf-8")
+        with open_regular_file(path) as handle:  # a FIFO or /dev/zero would never end
+            data = handle.read(MAX_TEXT_BYTES + 1)
+        if len(data) > MAX_TEXT_BYTES:
+            raise ValueError(f"{source}: larger than {MAX_TEXT_BYTES} bytes; not a "
+                             "hyperparameter file")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{source}: not UTF-8 text ({err})") from None
     elif isinstance(path_or_text, str):
         text = path_or_text
     else:
@@ -111,8 +122,11 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
                         f"{type(path_or_text).__name__}")
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"{source}: invalid YAML ({err})") from err
+    except (yaml.YAMLError, ValueError, RecursionError) as err:
+        # ValueError: an integer of more digits than Python converts; RecursionError: nesting
+        # deeper than PyYAML's recursive composer goes
+        raise ValueError(f"{source}: invalid YAML ({type(err).__name__}: "
+                         f"{str(err)[:300]})") from None
     if not isinstance(data, dict):
         raise ValueError(  # noqa: TRY004 (malformed file content)
             f"{source}: expected a mapping of environment ids to hyperparameters")
@@ -234,16 +248,38 @@ def _number(key: str, value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if not _FLOAT_RE.match(text):
-            raise ValueError(f"{key}: expected a number, got {value!r}")
-        return int(text) if text.lstrip("+-").isdigit() else float(text)
+            raise ValueError(f"{key}: expected a number, got {short_repr(value)}")
+        try:
+            return int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:  # more digits than Python converts
+            raise ValueError(f"{key}: expected a number, got {short_repr(value)}") from None
+    return value
+
+
+_TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
+
+
+def _boolean(key: str, value: Any) -> Any:
+    """YAML 1.1 boolean strings ('false', 'no', 'off', quoted or from the CLI) become bools.
+
+    A non-empty string is truthy in Python, so 'false' must never reach a truth test; other
+    values pass through for the config's own check.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError(f"{key}: expected true or false, got {short_repr(value)}")
     return value
 
 
 def _count(key: str, value: Any, minimum: int) -> int:
     value = _number(key, value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
-            or value < minimum:
-        raise ValueError(f"{key}: expected a whole number >= {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)) or value != int(value) \
+            or not minimum <= value <= MAX_COUNT:
+        raise ValueError(f"{key}: expected a whole number in [{minimum}, {MAX_COUNT}], got "
+                         f"{short_repr(value)}")
     return int(value)
 
 
@@ -251,8 +287,8 @@ def _normalize_kwargs(value: Any, warnings: list[str]) -> dict:
     if isinstance(value, bool) or value is None:
         return {"normalize_obs": True, "normalize_reward": True} if value else {}
     if isinstance(value, str):
-        if value.strip().lower() in ("true", "false"):
-            return _normalize_kwargs(value.strip().lower() == "true", warnings)
+        if value.strip().lower() in _TRUE + _FALSE:
+            return _normalize_kwargs(_boolean("normalize", value), warnings)
         value = parse_kwargs_string(value, key="normalize")
     if not isinstance(value, Mapping):
         raise ValueError(  # noqa: TRY004 (malformed hyperparameter value)
@@ -266,7 +302,11 @@ def _normalize_kwargs(value: Any, warnings: list[str]) -> dict:
             raise ValueError(f"normalize: unsupported VecNormalize argument {name!r}; "
                              f"supported: {', '.join(sorted(_NORMALIZE_KEYS))}")
         elif _NORMALIZE_KEYS[name] is not None:
-            out[_NORMALIZE_KEYS[name]] = item
+            label, target = f"normalize.{name}", _NORMALIZE_KEYS[name]
+            if name.startswith("norm_"):
+                item = _boolean(label, item)
+            # checked here, so that a bad value is reported under the key the user wrote
+            out[target] = OnPolicyConfig.check_value(target, item, label)
     return out
 
 
@@ -309,6 +349,8 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any],
                                 "warnings": warnings}
     kwargs: dict[str, Any] = {}
     numeric_keys = _numeric_keys(config_class)
+    boolean_keys = {name for name in config_class.field_names()
+                    if config_class.field_type(name) is bool}
     for key, value in entry.items():
         if not isinstance(key, str):
             raise ValueError(f"hyperparameters: keys must be strings, got {key!r}")  # noqa: TRY004
@@ -316,6 +358,8 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any],
             raise ValueError(f"{key}: {_UNSUPPORTED[key]} are not supported by fasttrpo; "
                              f"remove {key!r} from the hyperparameters")
         if key in _DROPPED:
+            if key == "use_sde":
+                value = _boolean(key, value)
             if value != _DROPPED[key]:
                 warnings.append(f"{key}={value!r} dropped: gSDE is not supported by fasttrpo "
                                 "(a state-independent Gaussian is used)")
@@ -342,6 +386,8 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any],
             kwargs[key] = dict(value)
         elif key in numeric_keys:
             kwargs[key] = _number(key, value)
+        elif key in boolean_keys:
+            kwargs[key] = _boolean(key, value)
         elif key in config_class.field_names() or key in config_class.SB3_IGNORED:
             _check_schedule(key, value)
             kwargs[key] = value

@@ -93,24 +93,36 @@ class RunningMeanStd:
             return
         n = batch.shape[0]
         # np.mean / np.var, written with plain reductions: 2x faster on per-step batches
-        batch_mean = np.add.reduce(batch, axis=0) / n
-        sq_dev = batch - batch_mean
-        sq_dev *= sq_dev
-        batch_var = np.add.reduce(sq_dev, axis=0) / n
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            batch_mean = np.add.reduce(batch, axis=0) / n
+            sq_dev = batch - batch_mean
+            sq_dev *= sq_dev
+            batch_var = np.add.reduce(sq_dev, axis=0) / n
         if not np.isfinite(batch_var).all():  # NaN / inf anywhere in the batch reach var
-            raise ValueError("batch: contains NaN or infinite value(s)")
+            raise ValueError("batch: contains NaN or infinite value(s), or values whose "
+                             "squares overflow float64")
         self.update_from_moments(batch_mean, batch_var, n)
 
     def update_from_moments(self, batch_mean, batch_var, batch_count: int) -> None:
-        """Combine with a batch given by its mean, (biased) variance and size."""
-        delta = batch_mean - self.mean  # mean_b - mean_a
-        total = self.count + batch_count  # n = n_a + n_b
-        new_mean = self.mean + delta * batch_count / total
-        m_a = self.var * self.count  # sum of squared deviations of each part
-        m_b = batch_var * batch_count
-        m_2 = m_a + m_b + np.square(delta) * self.count * batch_count / total
+        """Combine with a batch given by its mean, (biased) variance and size.
+
+        Raises ValueError, the statistics unchanged, when the combined variance would not be
+        finite (values near 1e154 and beyond overflow the squared deviations): one bad batch
+        must not poison every later normalisation.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below
+            delta = batch_mean - self.mean  # mean_b - mean_a
+            total = self.count + batch_count  # n = n_a + n_b
+            new_mean = self.mean + delta * batch_count / total
+            m_a = self.var * self.count  # sum of squared deviations of each part
+            m_b = batch_var * batch_count
+            m_2 = m_a + m_b + np.square(delta) * self.count * batch_count / total
+            new_var = m_2 / total
+        if not (np.isfinite(new_mean).all() and np.isfinite(new_var).all()):
+            raise ValueError("batch: values too large for the running mean and variance (their "
+                             "squares overflow float64); the statistics are left unchanged")
         self.mean = new_mean
-        self.var = m_2 / total
+        self.var = new_var
         self.count = total
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -264,8 +276,14 @@ class RewardScaler:
         if dones.shape != (self.n_envs,):
             raise ValueError(f"dones: expected shape ({self.n_envs},), got {dones.shape}")
         if self.training:
-            self.returns = self.returns * self.gamma + rewards  # R = gamma R + r
-            self.rms.update(self.returns)
+            returns = self.returns * self.gamma + rewards  # R = gamma R + r
+            try:
+                self.rms.update(returns)
+            except ValueError as err:  # nothing changed: later rollouts are not poisoned
+                raise ValueError(f"rewards: {rewards.tolist()} cannot be normalised (the "
+                                 f"discounted returns {returns.tolist()} are not finite or "
+                                 "too large)") from err
+            self.returns = returns
         scaled = np.clip(rewards / math.sqrt(float(self.rms.var) + self.epsilon),
                          -self.clip_reward, self.clip_reward)
         self.returns[dones] = 0.0  # a new episode starts with R = 0

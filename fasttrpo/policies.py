@@ -44,6 +44,7 @@ class MLPPolicy:
         seed: int | None,
         nvec: Sequence[int] = (),
         n_extra: int = 0,
+        initialize: bool = True,
     ) -> None:
         self.layout = MLPLayout(obs_dim, hidden_sizes, out_dim, activation, dtype)
         self.dtype = self.layout.dtype
@@ -54,9 +55,10 @@ class MLPPolicy:
         self.nvec = self.kernel_layout.nvec
         self.n_mlp = self.layout.num_params
         self.num_params = self.n_mlp + n_extra
-        rng = np.random.default_rng(seed)
         self._params = np.zeros(self.num_params, dtype=self.dtype)
-        self._params[: self.n_mlp] = self.layout.init_params(POLICY_OUTPUT_GAIN, rng)
+        if initialize:  # loading skips it: its cost grows as width^3, the file's as width^2
+            rng = np.random.default_rng(seed)
+            self._params[: self.n_mlp] = self.layout.init_params(POLICY_OUTPUT_GAIN, rng)
         self._buffers: ForwardBuffers | None = None
         # Linearisation buffers, reused across updates: fresh multi-MB arrays every update
         # cost more in page faults than the forward pass itself (glibc returns them to the OS)
@@ -162,20 +164,30 @@ class MLPPolicy:
         mlp.forward(params, self.kernel_layout, obs, buffers.hidden, buffers.dact, buffers.out)
         return buffers.out
 
+    @staticmethod
+    def _finite(name: str, value):
+        """``value``, or a ValueError when it holds NaN / inf (a saturated distribution)."""
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name}: not finite ({np.asarray(value).ravel()[:4]}...): the "
+                             "distribution is saturated (probabilities or densities "
+                             "underflow in the policy dtype) or the parameters are not finite")
+        return value
+
     def log_prob(self, obs, actions) -> np.ndarray:
-        """``log pi(actions | obs)``, shape (N,)."""
+        """``log pi(actions | obs)``, shape (N,); ValueError where it is not finite."""
         obs = self._obs(obs)
         actions = self.as_actions(actions, obs.shape[0])
         out = self._forward(self._params, obs)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
         distributions.log_prob(self.kernel_layout, out, self.log_std, actions, log_prob)
-        return log_prob
+        return self._finite("log_prob", log_prob)
 
     def entropy(self, obs) -> float:
         """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
         obs = self._obs(obs, batch_mean=True)
         out = self._forward(self._params, obs)
-        return float(distributions.mean_entropy(self.kernel_layout, out, self.log_std))
+        return float(self._finite(
+            "entropy", distributions.mean_entropy(self.kernel_layout, out, self.log_std)))
 
     def mean_kl(self, obs, old_params) -> float:
         """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
@@ -183,18 +195,17 @@ class MLPPolicy:
         old_params = self._vector("old_params", old_params, self.num_params)
         old_out = self._forward(old_params, obs).copy()
         out = self._forward(self._params, obs)
-        return float(
-            distributions.mean_kl(
-                self.kernel_layout, old_out, old_params[self.n_mlp :], out, self.log_std
-            )
-        )
+        return float(self._finite("mean_kl", distributions.mean_kl(
+            self.kernel_layout, old_out, old_params[self.n_mlp :], out, self.log_std)))
 
     def surrogate_grad(self, obs, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
         """Surrogate ``L = mean(exp(logp - old_log_prob) * advantages)`` and ``dL/dtheta``.
 
         Returns ``(L, grad)`` with ``grad`` of shape (num_params,).
         """
-        return self.linearize(obs).surrogate_grad(actions, advantages, old_log_prob)
+        value, grad = self.linearize(obs).surrogate_grad(actions, advantages, old_log_prob)
+        self._finite("surrogate_grad", grad)
+        return float(self._finite("surrogate", value)), grad
 
     def fisher_vector_product(self, obs, vector) -> np.ndarray:
         """Compute ``F v`` for ``vector`` (num_params,) at the current parameters.
@@ -204,7 +215,7 @@ class MLPPolicy:
 
         Computes the forward pass each call; use ``linearize(obs).fvp`` to reuse it.
         """
-        return self.linearize(obs).fvp(vector)
+        return self._finite("fisher_vector_product", self.linearize(obs).fvp(vector))
 
     def linearize(self, obs) -> "Linearization":
         """Cache the forward pass at the current parameters on ``obs`` for gradients and FVPs.
@@ -425,6 +436,9 @@ class GaussianMLPPolicy(MLPPolicy):
     dtype : np.float32 (default) or np.float64
     seed : int or None, seeds the orthogonal initialisation
     log_std_init : float, default 0.0
+    initialize : bool, default True
+        False leaves the MLP parameters at zero (for parameters set right after, as ``load``
+        does: the orthogonal initialisation costs O(width^3)).
     """
 
     head = GAUSSIAN
@@ -438,8 +452,10 @@ class GaussianMLPPolicy(MLPPolicy):
         dtype=np.float32,
         seed: int | None = None,
         log_std_init: float = 0.0,
+        initialize: bool = True,
     ) -> None:
-        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed, n_extra=act_dim)
+        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed, n_extra=act_dim,
+                         initialize=initialize)
         self.act_dim = self.layout.out_dim
         if not np.isfinite(log_std_init):
             raise ValueError(f"log_std_init: must be finite, got {log_std_init}")
@@ -462,7 +478,7 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
     ----------
     obs_dim : int
     nvec : sequence of int, the number of classes of each sub-action
-    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    hidden_sizes, activation, dtype, seed, initialize : as ``GaussianMLPPolicy``
     """
 
     head = CATEGORICAL
@@ -475,13 +491,15 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
         activation: str = "tanh",
         dtype=np.float32,
         seed: int | None = None,
+        initialize: bool = True,
     ) -> None:
         nvec = np.asarray(nvec)
         if nvec.ndim != 1 or nvec.size == 0 or nvec.dtype.kind not in "iu" or (nvec < 1).any():
             raise ValueError(
                 f"nvec: expected a non-empty sequence of positive integers, got {nvec!r}"
             )
-        super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec)
+        super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec,
+                         initialize=initialize)
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
         """Validate class indices ``actions`` (n_rows, k) and return them in the policy dtype.
@@ -501,7 +519,7 @@ class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
     Parameters
     ----------
     obs_dim, n_actions : int
-    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    hidden_sizes, activation, dtype, seed, initialize : as ``GaussianMLPPolicy``
     """
 
     def __init__(
@@ -512,8 +530,10 @@ class CategoricalMLPPolicy(MultiCategoricalMLPPolicy):
         activation: str = "tanh",
         dtype=np.float32,
         seed: int | None = None,
+        initialize: bool = True,
     ) -> None:
-        super().__init__(obs_dim, [n_actions], hidden_sizes, activation, dtype, seed)
+        super().__init__(obs_dim, [n_actions], hidden_sizes, activation, dtype, seed,
+                         initialize=initialize)
         self.n_actions = int(n_actions)
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
@@ -534,7 +554,7 @@ class BernoulliMLPPolicy(MLPPolicy):
     Parameters
     ----------
     obs_dim, n_binary : int
-    hidden_sizes, activation, dtype, seed : as ``GaussianMLPPolicy``
+    hidden_sizes, activation, dtype, seed, initialize : as ``GaussianMLPPolicy``
     """
 
     head = BERNOULLI
@@ -547,8 +567,10 @@ class BernoulliMLPPolicy(MLPPolicy):
         activation: str = "tanh",
         dtype=np.float32,
         seed: int | None = None,
+        initialize: bool = True,
     ) -> None:
-        super().__init__(obs_dim, n_binary, hidden_sizes, activation, dtype, seed)
+        super().__init__(obs_dim, n_binary, hidden_sizes, activation, dtype, seed,
+                         initialize=initialize)
         self.n_binary = self.layout.out_dim
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:

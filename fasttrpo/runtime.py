@@ -3,9 +3,10 @@
 This module imports numpy and the Python standard library, nothing else: no numba, scipy,
 gymnasium or compiled extension, so it runs wherever numpy does (robots, game servers, small
 boards). ``fasttrpo/__init__.py`` imports nothing eagerly, so ``import fasttrpo.runtime``
-loads only this file and ``fasttrpo.heads`` (the head and activation names, standard library
-only). Write the file with ``model.export("policy.npz")`` or
-``fasttrpo export MODEL --format npz --output policy.npz``.
+loads only this file, ``fasttrpo.heads`` (the head and activation names, standard library
+only) and ``fasttrpo._portable`` (the bounded file reader and input checks it shares with the
+training stack, numpy and standard library only). Write the file with
+``model.export("policy.npz")`` or ``fasttrpo export MODEL --format npz --output policy.npz``.
 
 A policy file is an uncompressed ``.npz`` (``numpy.savez``; nothing pickled) holding:
 
@@ -40,13 +41,12 @@ Examples
 import json
 import math
 import os
-import zipfile
-import zlib
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
+from fasttrpo._portable import discrete_indices, read_zip_arrays
 from fasttrpo.heads import ACTIVATION_NAMES, head_code
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Policy", "load"]
@@ -56,8 +56,6 @@ FORMAT_VERSION = 1
 # every key a version-1 file must hold (obs_mean / obs_std only when clip_obs > 0)
 REQUIRED_KEYS = ("format", "format_version", "observation_space", "action_space",
                  "layer_sizes", "activation", "head", "nvec", "params", "clip_obs")
-# what np.load / a damaged member can raise while a file is read
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
 
 
 _SPACE_KEYS = {"Box": ("shape", "low", "high", "dtype"), "Discrete": ("n",),
@@ -83,8 +81,15 @@ def _space_size(space: dict) -> int:
 
 def _box_bounds(space: dict) -> tuple[np.ndarray, np.ndarray, np.dtype]:
     dtype = np.dtype(space["dtype"])
-    low = np.array(space["low"], dtype=dtype).reshape(space["shape"])
-    high = np.array(space["high"], dtype=dtype).reshape(space["shape"])
+    if dtype.kind not in "fiu":
+        raise ValueError(f"action_space: Box dtype {dtype} is not a number type")
+    with np.errstate(over="ignore"):  # 1e300 in a float32 Box is inf: unbounded
+        low = np.array(space["low"], dtype=dtype).reshape(space["shape"])
+        high = np.array(space["high"], dtype=dtype).reshape(space["shape"])
+    # NaN bounds would make every clipped action NaN; inf bounds mean "unbounded"
+    if np.isnan(low).any() or np.isnan(high).any() or (low > high).any():
+        raise ValueError(f"action_space: Box bounds must be numbers with low <= high, got "
+                         f"low={low.tolist()}, high={high.tolist()}")
     return low, high, dtype
 
 
@@ -285,10 +290,7 @@ class Policy:
             raise ValueError(f"obs: dtype {raw.dtype} is not a real number type")
         n_rows = raw.shape[0]
         if self._n_discrete_obs:
-            index = raw.astype(np.int64) - self.obs_start
-            if (index < 0).any() or (index >= self._n_discrete_obs).any():
-                raise ValueError(f"obs: Discrete observation outside {self.observation_space}: "
-                                 f"{raw}")
+            index = discrete_indices("obs", raw, self.obs_start, self._n_discrete_obs)
             rows = np.zeros((n_rows, self.obs_dim))
             rows[np.arange(n_rows), index] = 1.0
         else:
@@ -302,7 +304,12 @@ class Policy:
             rows /= self.obs_std
             np.maximum(rows, -self.clip_obs, out=rows)
             np.minimum(rows, self.clip_obs, out=rows)
-        return np.ascontiguousarray(rows, dtype=self.dtype), single
+        with np.errstate(over="ignore"):
+            rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if not self.normalize_obs and not np.isfinite(rows).all():
+            # finite float64 values beyond float32's range (1e300) become inf here
+            raise ValueError(f"obs: values beyond the range of the {self.dtype} network")
+        return rows, single
 
     def forward(self, obs) -> np.ndarray:
         """Compute the distribution parameters (N, out_dim) of a batch.
@@ -438,31 +445,22 @@ def load(path: str | os.PathLike) -> Policy:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is corrupt or truncated, is not a fasttrpo policy file (a model ``.zip``
-        from ``TRPO.save`` is not one: export it), has an unsupported ``format_version``,
-        lacks an entry or holds inconsistent values. The message names the file.
+        If the path is not a regular file, the file is corrupt or truncated, is not a
+        fasttrpo policy file (a model ``.zip`` from ``TRPO.save`` is not one: export it; a
+        member that is not an array), declares sizes beyond the reader's limits, has an
+        unsupported ``format_version``, lacks an entry or holds inconsistent values (NaN
+        action bounds, for one). The message names the file.
     """
     source = Path(os.fspath(path))
     if not source.exists() and source.suffix == "":
         source = source.with_name(source.name + ".npz")  # as export appends it
     if not source.exists():
         raise FileNotFoundError(f"policy file not found: {Path(os.fspath(path))}")
-    if source.is_dir():
-        raise ValueError(f"{source}: is a directory, not a fasttrpo policy file")
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        archive = np.load(source, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")  # noqa: TRY004
-        with archive:
-            for key in archive.files:
-                arrays[key] = archive[key]
-    except _READ_ERRORS as err:
-        raise ValueError(f"{source}: not a readable fasttrpo policy file; it is truncated, "
-                         f"corrupt or of another kind ({err})") from err
+    model_hint = " (a TRPO model file? export it: fasttrpo export MODEL --format npz)"
+    _, arrays = read_zip_arrays(source, what="fasttrpo policy file",
+                                hints={"meta.json": model_hint})
     if "format" not in arrays:
-        hint = (" (a TRPO model file? export it: fasttrpo export MODEL --format npz)"
-                if "policy/params" in arrays else "")
+        hint = model_hint if "policy/params" in arrays else ""
         raise ValueError(f"{source}: not a fasttrpo policy file, it has no 'format' entry{hint}")
     try:
         name = _scalar(arrays, "format", str)
@@ -499,8 +497,10 @@ def load(path: str | os.PathLike) -> Policy:
         )
     except KeyError as err:
         raise ValueError(f"{source}: fasttrpo policy file lacks entry {err}") from err
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{source}: invalid fasttrpo policy file: {err}") from err
+    except (ValueError, TypeError, OverflowError, RecursionError) as err:
+        # RecursionError: a space's JSON nested deeper than Python's recursion limit
+        raise ValueError(f"{source}: invalid fasttrpo policy file: {type(err).__name__}: "
+                         f"{str(err)[:300]}") from None
 
 
 def _int_vector(arrays: dict, key: str) -> np.ndarray:

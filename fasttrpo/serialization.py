@@ -3,19 +3,21 @@
 No pickle anywhere: metadata is JSON, arrays are written and read with
 ``numpy.lib.format`` and ``allow_pickle=False``. Files are written atomically, so a crash
 or an error during ``save_archive`` never leaves a half-written model behind nor damages a
-previous file of the same name.
+previous file of the same name, and temporary files left by a killed writer are removed by
+the next save to the same path. Reading is bounded: only regular files are opened, and every
+size a file declares is checked before anything is allocated (`fasttrpo._portable`).
 """
 
 import json
 import os
-import secrets
 import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fasttrpo._portable import read_zip_arrays, write_atomically
 
 __all__ = [
     "FORMAT_NAME",
@@ -30,8 +32,6 @@ FORMAT_NAME = "fasttrpo-model"
 FORMAT_VERSION = 1
 META_MEMBER = "meta.json"
 _ARRAY_SUFFIX = ".npy"
-# What a damaged member can raise while being decompressed, checked or parsed.
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
 
 
 def _save_path(path: str | os.PathLike) -> Path:
@@ -99,19 +99,6 @@ def _check_inputs(meta: Mapping[str, Any], arrays: Mapping[str, Any]) -> tuple[b
     return meta_bytes, checked
 
 
-def _open_temp(directory: Path, name: str) -> tuple[int, Path]:
-    """Create an exclusive temp file next to the target (mode 0o666 minus the umask)."""
-    for _ in range(100):
-        temp = directory / f".{name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
-        except FileExistsError:
-            continue
-        return fd, temp
-    raise OSError(f"{directory}: could not create a temporary file")
-
-
 def save_archive(path: str | os.PathLike, meta: Mapping[str, Any],
                  arrays: Mapping[str, Any]) -> Path:
     """Write ``meta`` and ``arrays`` to one zip file, atomically.
@@ -146,55 +133,33 @@ def save_archive(path: str | os.PathLike, meta: Mapping[str, Any],
 
     Notes
     -----
-    The archive is written to a temporary file in the destination directory, flushed and
-    ``fsync``-ed, then moved over ``path`` with ``os.replace``.
+    The archive is written to a temporary file ``.<name>.<host>-<pid>-<random>.tmp`` in the
+    destination directory, flushed and ``fsync``-ed, then moved over ``path`` with
+    ``os.replace``. Temporary files of ``path`` whose writer was killed are removed first.
     """
     target = _save_path(path)
     meta_bytes, checked = _check_inputs(meta, arrays)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, temp = _open_temp(directory, target.name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED,
-                                 compresslevel=1) as archive:
-                archive.writestr(META_MEMBER, meta_bytes)
-                for key, array in checked.items():
-                    with archive.open(key + _ARRAY_SUFFIX, "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-    return target
+
+    def write(handle) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED,
+                             compresslevel=1) as archive:
+            archive.writestr(META_MEMBER, meta_bytes)
+            for key, array in checked.items():
+                with archive.open(key + _ARRAY_SUFFIX, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+
+    return write_atomically(target, write)
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename (best effort; not possible on every platform)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _read_meta(archive: zipfile.ZipFile, source: Path) -> dict:
-    if META_MEMBER not in archive.namelist():
+def _read_meta(texts: dict[str, bytes], source: Path) -> dict:
+    if META_MEMBER not in texts:
         raise ValueError(f"{source}: not a fasttrpo model file (the zip has no {META_MEMBER})")
     try:
-        meta = json.loads(archive.read(META_MEMBER).decode("utf-8"))
-    except (*_READ_ERRORS, UnicodeDecodeError) as err:
-        raise ValueError(f"{source}: {META_MEMBER} is corrupt ({err})") from err
+        meta = json.loads(texts[META_MEMBER].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        # RecursionError: JSON nested deeper than Python's recursion limit
+        raise ValueError(f"{source}: {META_MEMBER} is corrupt ({type(err).__name__}: "
+                         f"{str(err)[:200]})") from None
     found = meta.get("format") if isinstance(meta, dict) else None
     if found != FORMAT_NAME:
         raise ValueError(f"{source}: not a fasttrpo model file "
@@ -228,29 +193,13 @@ def load_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is truncated or corrupt, is not a fasttrpo archive, has a newer
-        ``format_version`` than this version supports, or an array fails to load. The
-        message names the file.
+        If the path is not a regular file (a directory, FIFO or device), the file is
+        truncated or corrupt, is not a fasttrpo archive (an unexpected member, an object
+        array), declares sizes that disagree or exceed the reader's limits
+        (`fasttrpo._portable.MAX_ARRAY_BYTES`), has a newer ``format_version`` than this
+        version supports, or an array fails to load. The message names the file.
     """
     source = resolve_load_path(path)
-    try:
-        archive = zipfile.ZipFile(source, "r")
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as err:
-        raise ValueError(f"{source}: not a readable zip archive; the file is truncated or "
-                         f"corrupt, or is not a fasttrpo model ({err})") from err
-    with archive:
-        meta = _read_meta(archive, source)
-        arrays: dict[str, np.ndarray] = {}
-        for name in archive.namelist():
-            if not name.endswith(_ARRAY_SUFFIX):
-                continue
-            key = name[: -len(_ARRAY_SUFFIX)]
-            try:
-                with archive.open(name, "r") as member:
-                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
-                    if member.read(1):  # also reaches the end, where the CRC is checked
-                        raise ValueError("unexpected data after the array")
-            except _READ_ERRORS as err:
-                raise ValueError(f"{source}: array {key!r} could not be loaded; the file is "
-                                 f"truncated or corrupt ({err})") from err
-    return meta, arrays
+    texts, arrays = read_zip_arrays(source, text_members=(META_MEMBER,),
+                                    what="fasttrpo model file")
+    return _read_meta(texts, source), arrays

@@ -6,6 +6,7 @@ import numpy as np
 from gymnasium import spaces
 
 from fasttrpo._cython.rollout_step import clip_actions, copy_obs_checked
+from fasttrpo._portable import discrete_indices
 
 SUPPORTED_OBS = "Box (any shape, flattened) and Discrete (one-hot encoded)"
 SUPPORTED_ACT = "Box, Discrete, MultiDiscrete and MultiBinary"
@@ -49,9 +50,7 @@ class ObsEncoder:
             if raw.shape != (n_rows,):
                 raise ValueError(
                     f"obs: expected shape ({n_rows},) of Discrete values, got {raw.shape}")
-            index = raw.astype(np.int64) - int(self.space.start)
-            if (index < 0).any() or (index >= self.n_discrete).any():
-                raise ValueError(f"obs: Discrete observation outside {self.space}: {raw}")
+            index = discrete_indices("obs", raw, int(self.space.start), self.n_discrete)
             out[:] = 0.0
             out[np.arange(n_rows), index] = 1.0
             return out
@@ -67,7 +66,8 @@ class ObsEncoder:
             rows = rows.astype(np.float64)
         # compiled copy + finiteness check: a few numpy calls cost more than acting itself
         if not copy_obs_checked(np.ascontiguousarray(rows), out):
-            raise ValueError("obs: the environment returned NaN or infinite observation values")
+            raise ValueError("obs: NaN or infinite observation values, or values beyond the "
+                             f"range of {out.dtype}")
         return out
 
 
@@ -104,6 +104,20 @@ class ActionCodec:
             return cls(space, "bernoulli", int(np.prod(space.shape, dtype=np.int64)))
         raise ValueError(
             f"action_space: {space} is not supported; fasttrpo supports {SUPPORTED_ACT}")
+
+    def policy_outputs(self) -> tuple[int, int]:
+        """``(network outputs, extra parameters)`` of the policy for this action space.
+
+        The Gaussian's extra parameters are its ``log_std``; the MultiDiscrete head has one
+        logit per class of each sub-action.
+        """
+        if self.kind == "gaussian":
+            return self.width, self.width
+        if self.kind == "categorical":
+            return int(self.space.n), 0
+        if self.kind == "multidiscrete":
+            return int(self.space.nvec.sum()), 0
+        return self.width, 0
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         """Convert policy rows ``actions`` (E, width) into an env-ready batch.
@@ -146,17 +160,63 @@ def space_to_json(space: spaces.Space) -> dict:
     raise ValueError(f"space: {space} cannot be saved")
 
 
+#: largest size of a space dimension read from a file: a saved space is trusted no further
+MAX_SPACE_SIZE = 2**31 - 1
+
+
+def _json_int(name: str, value, low: int = 0, high: int = MAX_SPACE_SIZE) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _json_ints(name: str, value, low: int = 0, high: int = MAX_SPACE_SIZE) -> list[int]:
+    if not isinstance(value, list):
+        raise ValueError(f"{name}: expected a list of integers, got {type(value).__name__}")
+    return [_json_int(name, item, low, high) for item in value]
+
+
+def _box_from_json(data: dict) -> spaces.Box:
+    shape = _json_ints("shape", data["shape"])
+    if int(np.prod(shape, dtype=object)) > MAX_SPACE_SIZE:
+        raise ValueError(f"shape: {shape} holds more than {MAX_SPACE_SIZE} values")
+    dtype = np.dtype(data["dtype"])
+    if dtype.kind not in "fiu":
+        raise ValueError(f"dtype: a Box of {dtype} is not supported")
+    with np.errstate(over="ignore"):  # 1e300 in a float32 Box is inf: unbounded, as gym does
+        low = np.array(data["low"], dtype=dtype).reshape(shape)
+        high = np.array(data["high"], dtype=dtype).reshape(shape)
+    if np.isnan(low).any() or np.isnan(high).any() or (low > high).any():
+        raise ValueError("low, high: bounds must be numbers with low <= high")
+    return spaces.Box(low, high, dtype=dtype)
+
+
 def space_from_json(data: dict) -> spaces.Space:
-    """Rebuild the space `space_to_json` described; ValueError on an unknown description."""
+    """Rebuild the space `space_to_json` described.
+
+    The description comes from a file: anything but what `space_to_json` writes (a missing
+    key, a wrong type, a size beyond `MAX_SPACE_SIZE`, NaN bounds) raises ValueError.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"space: expected a JSON object, got {type(data).__name__}")
     kind = data.get("type")
-    if kind == "Box":
-        low = np.array(data["low"], dtype=data["dtype"]).reshape(data["shape"])
-        high = np.array(data["high"], dtype=data["dtype"]).reshape(data["shape"])
-        return spaces.Box(low, high, dtype=data["dtype"])
-    if kind == "Discrete":
-        return spaces.Discrete(data["n"], start=data["start"])
-    if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(data["nvec"], start=data["start"])
-    if kind == "MultiBinary":
-        return spaces.MultiBinary(data["n"])
-    raise ValueError(f"space: unknown saved space {data!r}")
+    try:
+        if kind == "Box":
+            return _box_from_json(data)
+        if kind == "Discrete":
+            return spaces.Discrete(_json_int("n", data["n"], low=1),
+                                   start=_json_int("start", data["start"], -MAX_SPACE_SIZE))
+        if kind == "MultiDiscrete":
+            nvec = _json_ints("nvec", data["nvec"], low=1)
+            start = _json_ints("start", data["start"], -MAX_SPACE_SIZE)
+            if not nvec or len(start) != len(nvec):
+                raise ValueError("nvec, start: expected two lists of the same, non-zero length")
+            return spaces.MultiDiscrete(nvec, start=start)
+        if kind == "MultiBinary":
+            n = data["n"]
+            return spaces.MultiBinary(_json_ints("n", n, low=1) if isinstance(n, list)
+                                      else _json_int("n", n, low=1))
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"space: invalid saved {kind} space ({type(err).__name__}: "
+                         f"{str(err)[:200]})") from None
+    raise ValueError(f"space: unknown saved space type {str(kind)[:100]!r}")

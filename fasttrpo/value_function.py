@@ -22,6 +22,8 @@ class ValueFunction:
     activation : {"tanh", "relu"}, default "tanh"
     dtype : np.float32 (default) or np.float64
     seed : int or None
+    initialize : bool, default True
+        False leaves the parameters at zero (``load`` sets them right after).
 
     Attributes
     ----------
@@ -36,13 +38,16 @@ class ValueFunction:
         activation: str = "tanh",
         dtype=np.float32,
         seed: int | None = None,
+        initialize: bool = True,
     ) -> None:
         self.layout = MLPLayout(obs_dim, hidden_sizes, 1, activation, dtype)
         self.dtype = self.layout.dtype
         self.obs_dim = self.layout.in_dim
         self.num_params = self.layout.num_params
         self.kernel_layout = self.layout.kernel_layout()
-        self._params = self.layout.init_params(VALUE_OUTPUT_GAIN, np.random.default_rng(seed))
+        # load skips the initialisation (O(width^3)) of parameters it sets right after
+        self._params = (self.layout.init_params(VALUE_OUTPUT_GAIN, np.random.default_rng(seed))
+                        if initialize else np.zeros(self.num_params, dtype=self.dtype))
         self._buffers: ForwardBuffers | None = None
 
     def get_params(self) -> np.ndarray:

@@ -14,7 +14,9 @@ ctypedef fused real_in:
 
 
 def copy_obs_checked(const real_in[:, ::1] raw not None, floating[:, ::1] out not None):
-    """``out[:] = raw`` (any float dtypes, same shape); returns False if any value is NaN/inf.
+    """``out[:] = raw`` (any float dtypes, same shape); False if a copied value is NaN/inf.
+
+    The copy is checked, so a finite float64 beyond float32's range (1e300) is caught too.
 
     raw : (E, obs_dim) float32/float64, C-contiguous; out : (E, obs_dim) float32/float64.
     """
@@ -27,7 +29,7 @@ def copy_obs_checked(const real_in[:, ::1] raw not None, floating[:, ::1] out no
         for i in range(raw.shape[0]):
             for j in range(raw.shape[1]):
                 out[i, j] = <floating>raw[i, j]
-                if not isfinite(raw[i, j]):
+                if not isfinite(out[i, j]):
                     finite = False
     return finite
 

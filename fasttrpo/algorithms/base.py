@@ -10,6 +10,8 @@ Stable-Baselines3's ``TRPO`` overrides ``train``.
 import dataclasses
 import inspect
 import json
+import math
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_thread
 from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.logger import Logger
+from fasttrpo.nets import MLPLayout
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.policies import (
     BernoulliMLPPolicy,
@@ -83,6 +86,40 @@ def _net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return (tuple(arch.get("pi", _DEFAULT_NET_ARCH)),
                 tuple(arch.get("vf", _DEFAULT_NET_ARCH)))
     return tuple(arch), tuple(arch)
+
+
+def _meta_count(meta: dict, key: str) -> int:
+    """Return a non-negative integer entry of a saved model's metadata (0 when absent)."""
+    value = meta.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: expected a non-negative integer, got {str(value)[:100]!r}")
+    return value
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the platform does not tell."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_rollout_fits(n_steps: int, n_envs: int, obs_dim: int, action_width: int,
+                        dtype: np.dtype, n_signals: int) -> None:
+    """Refuse a rollout whose batch and update arrays cannot fit in physical memory.
+
+    Zeroed arrays are allocated lazily, so a batch far beyond the memory would only fail (or
+    be killed) mid-rollout; this estimate (the batch, and per signal the float64 values,
+    advantages and returns the update adds) fails first, naming the settings.
+    """
+    rows = n_steps * n_envs
+    estimate = rows * ((obs_dim + action_width) * np.dtype(dtype).itemsize
+                       + 8 * 4 * n_signals + 3)
+    memory = _physical_memory()
+    if memory is not None and estimate > memory:
+        raise ValueError(f"n_steps, n_envs: a rollout of n_steps * n_envs = {rows} steps of "
+                         f"{obs_dim} observation values needs about {estimate / 2**30:.1f} GiB, "
+                         f"more than this machine's {memory / 2**30:.1f} GiB of memory")
 
 
 def _critic_prefix(signal: str) -> str:
@@ -176,7 +213,7 @@ class OnPolicyAlgorithm:
 
     # ---- construction: the one path shared by __init__ and load -------------------------
     def _setup(self, config: OnPolicyConfig, observation_space: gym.Space,
-               action_space: gym.Space) -> None:
+               action_space: gym.Space, initialize: bool = True) -> None:
         if not isinstance(config, self.config_class):
             raise TypeError(f"config: expected a {self.config_class.__name__}, "
                             f"got {type(config).__name__}")
@@ -194,7 +231,7 @@ class OnPolicyAlgorithm:
         self.observation_space, self.action_space = observation_space, action_space
         self.encoder = ObsEncoder.for_space(observation_space)
         self.codec = ActionCodec.for_space(action_space)
-        self.policy = self._make_policy()
+        self.policy = self._make_policy(initialize)
         _, vf_arch = _net_arch(config.policy_kwargs)
         activation = config.policy_kwargs.get("activation_fn", "tanh")
         seed = config.seed
@@ -202,7 +239,8 @@ class OnPolicyAlgorithm:
         self.vf_fitters: dict[str, AdamValueFitter | LBFGSValueFitter] = {}
         for index, signal in enumerate(self.signals):
             critic = ValueFunction(self.encoder.obs_dim, vf_arch, activation, dtype=self.dtype,
-                                   seed=None if seed is None else seed + 1 + index)
+                                   seed=None if seed is None else seed + 1 + index,
+                                   initialize=initialize)
             self.value_functions[signal] = critic
             if config.vf_optimizer == "adam":
                 self.vf_fitters[signal] = AdamValueFitter(
@@ -217,12 +255,12 @@ class OnPolicyAlgorithm:
                                            clip_reward=config.clip_reward)
                               if config.normalize_reward else None)
 
-    def _make_policy(self) -> MLPPolicy:
+    def _make_policy(self, initialize: bool = True) -> MLPPolicy:
         config, codec = self.config, self.codec
         pi_arch, _ = _net_arch(config.policy_kwargs)
         common = dict(hidden_sizes=pi_arch,
                       activation=config.policy_kwargs.get("activation_fn", "tanh"),
-                      dtype=self.dtype, seed=config.seed)
+                      dtype=self.dtype, seed=config.seed, initialize=initialize)
         obs_dim = self.encoder.obs_dim
         if codec.kind == "gaussian":
             return GaussianMLPPolicy(obs_dim, codec.width,
@@ -354,7 +392,9 @@ class OnPolicyAlgorithm:
         -------
         self
         """
-        if not isinstance(total_timesteps, (int, np.integer, float)) or total_timesteps < 1:
+        if (isinstance(total_timesteps, (bool, np.bool_))
+                or not isinstance(total_timesteps, (int, np.integer, float))
+                or not math.isfinite(total_timesteps) or total_timesteps < 1):
             raise ValueError(
                 f"total_timesteps: must be a positive integer, got {total_timesteps!r}")
         if self.sampler is None:
@@ -378,6 +418,8 @@ class OnPolicyAlgorithm:
             self._reset_seed = None  # seed the first reset only; later resets continue the stream
             self._needs_reset = False
         n_envs = sampler.num_envs
+        _check_rollout_fits(self.config.n_steps, n_envs, self.encoder.obs_dim,
+                            self.policy.action_width, self.dtype, len(self.signals))
         batch = RolloutBatch(self.config.n_steps, n_envs, self.encoder.obs_dim,
                              self.policy.action_width, self.dtype, self.signals)
         start = time.perf_counter()
@@ -447,11 +489,23 @@ class OnPolicyAlgorithm:
     def train(self, batch: RolloutBatch) -> None:
         """Update from a full rollout.
 
-        `prepare_batch`, then the algorithm's `update_policy`, then the critic fits.
+        `prepare_batch`, then the algorithm's `update_policy`, then the critic fits. A batch
+        that `check_batch` refuses, or a step or critic fit that fails, raises ValueError and
+        leaves the policy, the critics, their optimisers and the algorithm state as they were.
+        A rollout without a valid transition (only autoreset steps) updates nothing.
         """
         data = self.prepare_batch(batch)
-        self.update_policy(data)
-        value_losses = self.fit_critics(data)
+        if len(data.obs) == 0:  # every step was an autoreset step (NEXT_STEP mode, n_steps=1)
+            return
+        self.check_batch(data)  # before anything changes: a refused batch changes nothing
+        params, state = self.policy.get_params(), self.algorithm_state()
+        try:
+            self.update_policy(data)
+            value_losses = self.fit_critics(data)  # restores the critics when it raises
+        except ValueError:  # undo the policy step and the algorithm's state too
+            self.policy.set_params(params)
+            self.load_algorithm_state(state)
+            raise
         self._n_updates += 1
         log = self.logger
         for signal, loss in value_losses.items():
@@ -483,10 +537,30 @@ class OnPolicyAlgorithm:
                     centred = adv - adv.mean()
                     policy_advantages[signal] = (centred / (adv.std() + 1e-8)
                                                  if signal == REWARD else centred)
-        signal_means = {signal: float(batch.flat(values).mean())
-                        for signal, values in batch.signals.items()}
+        # NaN for a rollout without a valid transition (only autoreset steps; train skips it)
+        signal_means = {signal: float(np.mean(flat)) if (flat := batch.flat(values)).size
+                        else math.nan for signal, values in batch.signals.items()}
         return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
                            policy_advantages, list(batch.finished_episodes), signal_means)
+
+    def check_batch(self, data: UpdateBatch) -> None:
+        """Refuse a batch whose advantages or value targets the networks cannot learn from.
+
+        Non-finite values, and magnitudes beyond ``sqrt(max float) / 1000`` of the network
+        dtype (1.8e16 in float32, 1.3e151 in float64), where the squared errors and Adam's
+        second moments overflow, raise a ValueError naming the signal before the policy, the
+        critics or their optimisers change.
+        """
+        bound = math.sqrt(float(np.finfo(self.dtype).max)) / 1e3
+        for kind, arrays in (("value targets", data.returns), ("advantages", data.advantages)):
+            for signal, values in arrays.items():
+                peak = float(np.max(np.abs(values))) if values.size else 0.0
+                if not peak <= bound:  # also catches NaN
+                    raise ValueError(
+                        f"{signal}: {kind} reach {peak:.3g}, beyond what {self.config.dtype} "
+                        f"networks can fit (|value| <= {bound:.2g}); the {signal}s of the env "
+                        "are too large or not finite: scale them (normalize_reward=True for "
+                        "rewards) or use dtype='float64'. Nothing was updated.")
 
     def update_policy(self, data: UpdateBatch) -> None:
         """Take the algorithm's policy step on a prepared batch (subclasses implement it)."""
@@ -507,10 +581,27 @@ class OnPolicyAlgorithm:
                              f"{sorted(state)}")
 
     def fit_critics(self, data: UpdateBatch) -> dict[str, float]:
-        """Fit each signal's critic to its value targets; returns the losses by signal."""
-        return {signal: float(self.vf_fitters[signal].fit(data.obs, data.returns[signal],
-                                                          self.rng))
-                for signal in self.signals}
+        """Fit each signal's critic to its value targets; returns the losses by signal.
+
+        A fit that leaves a critic's loss, parameters or optimiser state non-finite raises a
+        ValueError after every critic is restored to its state before the fits (the model
+        stays savable and loadable).
+        """
+        before = {signal: (self.value_functions[signal].get_params(),
+                           self.vf_fitters[signal].state_dict()) for signal in self.signals}
+        losses = {}
+        for signal in self.signals:
+            critic, fitter = self.value_functions[signal], self.vf_fitters[signal]
+            losses[signal] = float(fitter.fit(data.obs, data.returns[signal], self.rng))
+            after = [critic.get_params(), *map(np.asarray, fitter.state_dict().values())]
+            if not (math.isfinite(losses[signal]) and all(np.isfinite(a).all() for a in after)):
+                for name, (params, state) in before.items():
+                    self.value_functions[name].set_params(params)
+                    self.vf_fitters[name].load_state_dict(state)
+                raise ValueError(f"{signal}: the critic fit diverged (non-finite loss, "
+                                 "parameters or optimiser state; learning_rate too large?); "
+                                 "the critics were restored to their state before the fit")
+        return losses
 
     # ---- acting --------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
@@ -524,11 +615,22 @@ class OnPolicyAlgorithm:
         (action, state)
             ``action`` in the env's format, one or a batch as ``observation`` was.
         """
-        raw = np.asarray(observation)
         space_shape = self.observation_space.shape
+        if observation is None or isinstance(observation, (dict, str, bytes)):
+            raise ValueError(f"observation: expected an array of shape {space_shape} or "
+                             f"(batch, *{space_shape}) for {self.observation_space}, got "
+                             f"{type(observation).__name__}")
+        try:
+            raw = np.asarray(observation)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"observation: not an array of numbers ({err})") from None
         single = raw.shape == space_shape
         if single:
             raw = raw[None]
+        if raw.ndim != len(space_shape) + 1 or raw.shape[1:] != space_shape:
+            raise ValueError(f"observation: expected shape {space_shape} or "
+                             f"(batch, *{space_shape}) for {self.observation_space}, got "
+                             f"shape {raw.shape}")
         rows = np.empty((raw.shape[0], self.encoder.obs_dim))
         try:
             self.encoder.encode(raw, rows)
@@ -538,7 +640,12 @@ class OnPolicyAlgorithm:
                 f"{self.observation_space}; {err}") from None
         if self.obs_normalizer is not None:
             rows = self.obs_normalizer.normalize(rows)
-        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        with np.errstate(over="ignore"):
+            rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if self.obs_normalizer is None and not np.isfinite(rows).all():
+            # finite float64 values beyond float32's range (1e300) become inf here
+            raise ValueError(f"observation: values beyond the range of the {self.dtype} "
+                             "network")
         out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
         # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
         # the batch is large enough for BLAS to use threads at all
@@ -581,7 +688,9 @@ class OnPolicyAlgorithm:
         """Write the model to one file, atomically; returns the path written.
 
         The file holds the config, the spaces, every network's parameters, the optimiser
-        state, the normalisation statistics, the step counters and the RNG state.
+        state, the normalisation statistics, the step counters and the RNG state. A model
+        whose state is not finite raises ValueError and writes nothing (``load`` would refuse
+        the file).
         """
         meta = {
             "algorithm": self.algorithm_name,
@@ -606,6 +715,10 @@ class OnPolicyAlgorithm:
                 for key, value in normalizer.state_dict().items():
                     arrays[f"{prefix}/{key}"] = np.asarray(value)
         json.dumps(meta)  # fail here, before touching the file, if something is not JSON
+        for key, value in arrays.items():  # load refuses non-finite state: never write it
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise ValueError(f"{key}: contains NaN or infinite values; the model was not "
+                                 "saved (a file holding them could not be loaded)")
         return save_archive(path, meta, arrays)
 
     @classmethod
@@ -629,36 +742,68 @@ class OnPolicyAlgorithm:
         meta, arrays = load_archive(path)
         if meta.get("algorithm") != cls.algorithm_name:
             raise ValueError(f"{path}: not a fasttrpo {cls.algorithm_name} model "
-                             f"(algorithm={meta.get('algorithm')!r})")
+                             f"(algorithm={str(meta.get('algorithm'))[:100]!r})")
         fixed = sorted(set(overrides) & cls.config_class.network_fields())
         if fixed:
             raise ValueError(f"{', '.join(fixed)}: cannot be changed when loading, they shape "
                              "the saved networks or their state")
         try:
             saved = meta["config"] if "config" in meta else meta["hyperparams"]  # format 1
+            if not isinstance(saved, dict):
+                raise ValueError(f"config: expected a JSON object, got {type(saved).__name__}")
             config = cls.config_class.from_dict({**saved, **overrides}, source=str(path))
             obs_space = space_from_json(meta["observation_space"])
             act_space = space_from_json(meta["action_space"])
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
+        # the networks' sizes follow from the config and spaces: check them against the arrays
+        # before building anything, so a few bytes declaring huge networks cost nothing
+        cls._check_saved_sizes(config, obs_space, act_space, arrays, path)
         model = cls.__new__(cls)
-        model._setup(config, obs_space, act_space)
+        model._setup(config, obs_space, act_space, initialize=False)  # the file sets them
         model._load_state(meta, arrays, path)
         if env is not None:
             model.set_env(env)
         model._set_training(False)
         return model
 
+    @classmethod
+    def _check_saved_sizes(cls, config: OnPolicyConfig, observation_space: gym.Space,
+                           action_space: gym.Space, arrays: dict[str, np.ndarray],
+                           path) -> None:
+        """Refuse parameter arrays whose sizes differ from the networks the config declares."""
+        try:
+            encoder = ObsEncoder.for_space(observation_space)
+            out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
+            pi_arch, vf_arch = _net_arch(config.policy_kwargs)
+            activation = config.policy_kwargs.get("activation_fn", "tanh")
+            expected = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, activation,
+                                                   config.dtype).num_params + n_extra}
+            critic = MLPLayout(encoder.obs_dim, vf_arch, 1, activation, config.dtype).num_params
+            expected.update({f"{_critic_prefix(signal)}/params": critic
+                             for signal in cls.signals})
+        except ValueError as err:
+            raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
+        for name, size in expected.items():
+            if name not in arrays:
+                raise ValueError(f"{path}: model file lacks array {name!r}")
+            if arrays[name].shape != (size,):
+                raise ValueError(f"{path}: array {name!r} has shape {arrays[name].shape}, but "
+                                 f"the saved config and spaces make ({size},)")
+
     def _load_state(self, meta: dict, arrays: dict[str, np.ndarray], path) -> None:
         def group(prefix: str) -> dict[str, np.ndarray]:
             return {k.split("/", 1)[1]: v for k, v in arrays.items()
                     if k.startswith(prefix + "/")}
 
-        self.num_timesteps = int(meta.get("num_timesteps", 0))
-        self._n_updates = int(meta.get("n_updates", 0))
-        if "rng_state" in meta:
-            self.rng.bit_generator.state = meta["rng_state"]
         try:
+            self.num_timesteps = _meta_count(meta, "num_timesteps")
+            self._n_updates = _meta_count(meta, "n_updates")
+            if "rng_state" in meta:
+                try:
+                    self.rng.bit_generator.state = meta["rng_state"]
+                except (TypeError, KeyError, OverflowError) as err:  # numpy's own checks
+                    raise ValueError(f"rng_state: invalid ({type(err).__name__}: {err})") from None
             state = meta.get("algorithm_state", {})
             if not isinstance(state, dict):
                 raise ValueError(f"algorithm_state: must be a JSON object, got {state!r}")

@@ -28,8 +28,8 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
 
     __init__.__signature__ = config_signature(TRPOLagrangianConfig)
 
-    def _setup(self, config, observation_space, action_space) -> None:
-        super()._setup(config, observation_space, action_space)
+    def _setup(self, config, observation_space, action_space, initialize: bool = True) -> None:
+        super()._setup(config, observation_space, action_space, initialize)
         self.lagrange_multiplier = config.lagrangian_multiplier_init
         self._adam = [0.0, 0.0, 0]  # first moment, second moment, steps
 
@@ -71,7 +71,7 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
             lam = float(state["lagrange_multiplier"])
             adam = state["multiplier_adam"]
             moments = [float(adam["first"]), float(adam["second"]), int(adam["steps"])]
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:  # int(inf): Overflow
             raise ValueError(
                 f"algorithm_state: invalid Lagrange multiplier state ({err})") from None
         if not (lam >= 0 and math.isfinite(lam)) or not all(map(math.isfinite, moments)):

@@ -22,15 +22,36 @@ from pathlib import Path
 
 import numpy as np
 
+from fasttrpo._portable import write_atomically
 from fasttrpo.runtime import Policy
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+# the C standard library's headers: a policy header of one of these names would be included
+# instead of the library's wherever its folder is on the include path (-I)
+_STANDARD_HEADERS = frozenset({
+    "assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646", "limits",
+    "locale", "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic", "stdbool",
+    "stddef", "stdint", "stdio", "stdlib", "stdnoreturn", "string", "tgmath", "threads",
+    "time", "uchar", "wchar", "wctype"})
 
 
 def c_identifier(text: str) -> str:
     """Make a C identifier from ``text`` (a file stem): other characters become ``_``."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text) or "policy"
     return name if not name[0].isdigit() else f"p_{name}"
+
+
+def c_file_stem(text: str) -> str:
+    """Make a file stem that ``#include "<stem>.h"`` can name and no standard header shadows.
+
+    Characters other than letters, digits, ``_``, ``-`` and ``.`` become ``_`` (a quote or a
+    backslash would end or escape the include's string), and the name of a C standard header
+    (``math``, ``stdio``, ...) gets a ``_policy`` suffix.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip(".") or "policy"
+    return f"{stem}_policy" if stem.lower() in _STANDARD_HEADERS else stem
 
 
 def _float_literal(value) -> str:
@@ -250,22 +271,25 @@ def export_c(policy: Policy, path: str | os.PathLike, name: str | None = None) -
     ----------
     policy : fasttrpo.runtime.Policy
     path : str or os.PathLike
+        The file name is made safe first (`c_file_stem`): ``build/my"policy`` writes
+        ``build/my_policy.c``, ``build/math`` writes ``build/math_policy.c``.
     name : str, optional
-        The symbol prefix (see `to_c`); by default the file stem made a C identifier.
+        The symbol prefix (see `to_c`); by default the (safe) file stem made a C identifier.
 
     Returns
     -------
     list of pathlib.Path
-        ``[source, header]``.
+        ``[source, header]``, the names actually written.
     """
     target = Path(os.fspath(path))
     if target.suffix in (".c", ".h"):
         target = target.with_suffix("")
+    target = target.with_name(c_file_stem(target.name))
     name = c_identifier(target.name) if name is None else name
     source, header = to_c(policy, name)
     c_path, h_path = target.with_name(target.name + ".c"), target.with_name(target.name + ".h")
     if name != target.name:  # the source includes "<name>.h"
         source = source.replace(f'#include "{name}.h"', f'#include "{h_path.name}"', 1)
-    h_path.write_text(header)
-    c_path.write_text(source)
+    for file, text in ((h_path, header), (c_path, source)):
+        write_atomically(file, lambda handle, text=text: handle.write(text.encode("utf-8")))
     return [c_path, h_path]

@@ -2,11 +2,11 @@
 
 import json
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 
+from fasttrpo._portable import write_atomically
 from fasttrpo.runtime import FORMAT_NAME, FORMAT_VERSION, Policy
 
 
@@ -60,12 +60,5 @@ def export_npz(policy: Policy, path: str | os.PathLike) -> Path:
     if target.suffix == "":
         target = target.with_name(target.name + ".npz")
     arrays = policy_arrays(policy)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temp, "xb") as handle:  # a file object: numpy appends no ".npz"
-            np.savez(handle, **arrays)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return target
+    # a file object: numpy appends no ".npz"; killed writers' temporary files are removed
+    return write_atomically(target, lambda handle: np.savez(handle, **arrays))
