@@ -65,12 +65,13 @@ class _UpdateClock:
             self._since = None
 
 
-def evaluate(predict, env_id: str, obs_transform=None) -> list[float]:
-    """Deterministic returns of ``predict(obs) -> action`` over the evaluation episodes."""
+def evaluate(predict, env_id: str, obs_transform=None,
+             episodes: int = EVAL_EPISODES) -> list[float]:
+    """Returns of ``predict(obs) -> action`` over ``episodes`` episodes seeded from EVAL_SEED."""
     env = gym.make(env_id)
     returns = []
     try:
-        for episode in range(EVAL_EPISODES):
+        for episode in range(episodes):
             obs, _ = env.reset(seed=EVAL_SEED + episode)
             total, done = 0.0, False
             while not done:
@@ -86,13 +87,14 @@ def evaluate(predict, env_id: str, obs_transform=None) -> list[float]:
 
 def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
                  n_steps: int | None = None, compiled: bool = False,
-                 evaluation: bool = True) -> dict:
+                 evaluation: bool = True, keep_model: bool = False) -> dict:
     """One zoo-hyperparameter ``learn()`` of fasttrpo, on gymnasium envs or ``compiled``.
 
     Returns the wall times (``learn_s``, ``setup_s``, ``eval_s``), the sums of the model's
     ``time/rollout_s`` and ``time/update_s`` over the iterations, the curve (one point per
     rollout: timesteps, wall seconds, the mean return of the episodes that ended in that
-    rollout and of the last 10 / 100) and the evaluation returns.
+    rollout and of the last 10 / 100) and the evaluation returns; ``keep_model`` adds the
+    trained ``model``.
     """
     from fasttrpo import TRPO
     from fasttrpo.callbacks import BaseCallback
@@ -151,12 +153,19 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
         scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id)
         result.update(eval_s=time.perf_counter() - t0, eval_returns=scores,
                       eval_mean=float(np.mean(scores)))
+    if keep_model:
+        result["model"] = model
     return result
 
 
 def run_sb3(env_id: str, seed: int, timesteps: int | None = None, n_steps: int | None = None,
-            use_sde: bool = True) -> dict:
-    """sb3-contrib TRPO with the zoo entry; ``use_sde=False`` drops the zoo's gSDE keys."""
+            use_sde: bool = True, evaluation: bool = True, keep_model: bool = False) -> dict:
+    """sb3-contrib TRPO with the zoo entry; ``use_sde=False`` drops the zoo's gSDE keys.
+
+    ``evaluation=False`` skips the deterministic evaluation; ``keep_model`` adds the trained
+    ``model``, ``normalize`` and ``obs_transform`` (the frozen VecNormalize's ``normalize_obs``,
+    or None).
+    """
     import torch
     from sb3_contrib import TRPO as SB3TRPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -210,11 +219,16 @@ def run_sb3(env_id: str, seed: int, timesteps: int | None = None, n_steps: int |
     if normalize:
         env.training = False
         transform = env.normalize_obs
-    scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id, transform)
-    return {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
-            "update_s": split.update_s, "rollout_s": learn_s - split.update_s,
-            "curve": curve, "eval_returns": scores, "eval_mean": float(np.mean(scores)),
-            "hyperparams": entry, "n_envs": n_envs}
+    result = {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
+              "update_s": split.update_s, "rollout_s": learn_s - split.update_s,
+              "curve": curve, "hyperparams": entry, "n_envs": n_envs}
+    if evaluation:
+        scores = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id,
+                          transform)
+        result.update(eval_returns=scores, eval_mean=float(np.mean(scores)))
+    if keep_model:
+        result.update(model=model, normalize=normalize, obs_transform=transform)
+    return result
 
 
 def time_to_score(curve: list[dict], threshold: float, key: str = "mean_last10"):
