@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from fasttrpo.policies import (
 )
 from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
+from fasttrpo.schedules import schedule_value
 from fasttrpo.serialization import load_archive, save_archive
 from fasttrpo.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_json
 from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
@@ -220,6 +222,7 @@ class OnPolicyAlgorithm:
         self.config = config
         self.num_timesteps = 0
         self._n_updates = 0
+        self._total_timesteps = 0
         self.rng = np.random.default_rng(config.seed)
         self.logger = Logger(verbose=config.verbose, folder=config.log_folder)
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=config.stats_window_size)
@@ -244,16 +247,34 @@ class OnPolicyAlgorithm:
             self.value_functions[signal] = critic
             if config.vf_optimizer == "adam":
                 self.vf_fitters[signal] = AdamValueFitter(
-                    critic, learning_rate=config.learning_rate,
+                    critic, learning_rate=self.current_learning_rate(),
                     n_epochs=config.n_critic_updates, batch_size=config.batch_size)
             else:
                 self.vf_fitters[signal] = LBFGSValueFitter(critic, max_iter=25)
+        if initialize and not config.policy_kwargs.get("ortho_init", True):
+            self._torch_default_init(seed)
         self.obs_normalizer = (ObservationNormalizer(self.encoder.obs_dim,
                                                      clip_obs=config.clip_obs)
                                if config.normalize_obs else None)
         self.reward_scaler = (RewardScaler(config.n_envs, config.gamma,
                                            clip_reward=config.clip_reward)
                               if config.normalize_reward else None)
+
+    def _torch_default_init(self, seed: int | None) -> None:
+        """Re-draw every network's MLP weights with torch's default init (``ortho_init=False``).
+
+        The policy uses the config's seed and critic ``k`` ``seed + 1 + k``, as the orthogonal
+        init does; the Gaussian ``log_std`` keeps ``log_std_init``.
+        """
+        networks = [(self.policy, seed)] + [
+            (critic, None if seed is None else seed + 1 + index)
+            for index, critic in enumerate(self.value_functions.values())]
+        for network, network_seed in networks:
+            params = network.get_params()
+            n_mlp = network.layout.num_params
+            params[:n_mlp] = network.layout.init_params(
+                0.0, np.random.default_rng(network_seed), orthogonal_init=False)
+            network.set_params(params)
 
     def _make_policy(self, initialize: bool = True) -> MLPPolicy:
         config, codec = self.config, self.codec
@@ -409,6 +430,7 @@ class OnPolicyAlgorithm:
             self.num_timesteps = 0
             self._needs_reset = True
         target = self.num_timesteps + total_timesteps
+        self._total_timesteps = target  # progress_remaining = 1 - num_timesteps / target
         callback = make_callback(callback)
         callback.init_callback(self)
         bar = self._progress_bar(total_timesteps) if progress_bar else None
@@ -498,6 +520,10 @@ class OnPolicyAlgorithm:
         if len(data.obs) == 0:  # every step was an autoreset step (NEXT_STEP mode, n_steps=1)
             return
         self.check_batch(data)  # before anything changes: a refused batch changes nothing
+        rate = self.current_learning_rate()
+        for fitter in self.vf_fitters.values():
+            if isinstance(fitter, AdamValueFitter):
+                fitter.learning_rate = rate
         params, state = self.policy.get_params(), self.algorithm_state()
         try:
             self.update_policy(data)
@@ -512,8 +538,23 @@ class OnPolicyAlgorithm:
             log.record("train/value_loss" if signal == REWARD else f"train/value_loss_{signal}",
                        loss)
         log.record("train/n_updates", self._n_updates)
+        log.record("train/learning_rate", rate)
         if self.policy.log_std.size:
             log.record("train/std", float(np.exp(self.policy.log_std).mean()))
+
+    @property
+    def progress_remaining(self) -> float:
+        """sb3's remaining progress of the current ``learn`` call: 1 at its start, 0 at its end."""
+        if self._total_timesteps <= 0:
+            return 1.0
+        return min(max(1.0 - self.num_timesteps / self._total_timesteps, 0.0), 1.0)
+
+    def current_learning_rate(self) -> float:
+        """Return the critic's rate now: ``learning_rate`` or its value at `progress_remaining`."""
+        rate = self.config.learning_rate
+        if callable(rate):
+            return schedule_value("learning_rate", rate, self.progress_remaining)
+        return float(rate)
 
     def prepare_batch(self, batch: RolloutBatch) -> UpdateBatch:
         """Prepare a rollout for an update (sb3-contrib's order).
@@ -692,9 +733,16 @@ class OnPolicyAlgorithm:
         whose state is not finite raises ValueError and writes nothing (``load`` would refuse
         the file).
         """
+        config = self.config.to_dict()
+        if callable(config["learning_rate"]):  # a custom schedule has no JSON form (no pickle)
+            config["learning_rate"] = self.current_learning_rate()
+            warnings.warn(f"learning_rate: a custom schedule cannot be stored in the file; "
+                          f"saved its current value {config['learning_rate']:.3g} (pass "
+                          "learning_rate= to load, or use fasttrpo.schedules.LinearSchedule, "
+                          "which is stored)", UserWarning, stacklevel=2)
         meta = {
             "algorithm": self.algorithm_name,
-            "config": self.config.to_dict(),
+            "config": config,
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
             "num_timesteps": int(self.num_timesteps),

@@ -1,0 +1,131 @@
+"""What sb3 users paste works: learning-rate schedules, ortho_init=False, activation classes,
+bookkeeping attributes and warnings."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from fasttrpo import TRPO
+from fasttrpo.hyperparams import zoo_to_trpo_kwargs
+from fasttrpo.schedules import LinearSchedule
+
+TINY = dict(n_steps=64, batch_size=32, n_critic_updates=2, seed=0,
+            policy_kwargs=dict(net_arch=[8]))
+
+
+def _rates(model, total):
+    """The critic's learning rate at every update of ``learn(total)``."""
+    rates = []
+    original = model.train
+
+    def train(batch):
+        original(batch)
+        rates.append((model.num_timesteps, model.vf_fitter.learning_rate))
+
+    model.train = train
+    model.learn(total)
+    return rates
+
+
+def test_linear_schedule_follows_the_remaining_progress():
+    model = TRPO("MlpPolicy", "CartPole-v1", learning_rate="lin_1e-3", n_envs=2, **TINY)
+    assert model.config.learning_rate == LinearSchedule(1e-3)
+    rates = _rates(model, 512)
+    assert len(rates) == 4
+    for steps, rate in rates:  # sb3: progress_remaining = 1 - num_timesteps / total
+        assert rate == pytest.approx(1e-3 * (1 - steps / 512))
+    assert model.logger.last_values["train/learning_rate"] == pytest.approx(rates[-1][1])
+
+
+def test_callable_schedule_and_what_save_keeps(tmp_path):
+    calls = []
+
+    def schedule(progress):
+        calls.append(progress)
+        return 1e-3 * progress + 1e-5
+
+    model = TRPO("MlpPolicy", "CartPole-v1", learning_rate=schedule, **TINY)
+    rates = _rates(model, 256)
+    assert calls[:2] == [1.0, 0.0]  # the config checks both ends
+    assert [rate for _, rate in rates] == pytest.approx(
+        [1e-3 * (1 - steps / 256) + 1e-5 for steps, _ in rates])
+    with pytest.warns(UserWarning, match="custom schedule cannot be stored"):
+        model.save(tmp_path / "custom")
+    assert TRPO.load(tmp_path / "custom").config.learning_rate == pytest.approx(1e-5)
+    linear = TRPO("MlpPolicy", "CartPole-v1", learning_rate=LinearSchedule(2e-3, 1e-4), **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a linear schedule is stored as it is
+        linear.save(tmp_path / "linear")
+    assert TRPO.load(tmp_path / "linear").config.learning_rate == LinearSchedule(2e-3, 1e-4)
+
+
+def test_zoo_schedule_strings():
+    kwargs, _ = zoo_to_trpo_kwargs({"learning_rate": "lin_7.3e-4", "n_steps": 64})
+    assert TRPO("MlpPolicy", "CartPole-v1", **kwargs).config.learning_rate == \
+        LinearSchedule(7.3e-4)
+    with pytest.raises(ValueError, match="learning_rate: schedules such as 'exp_1e-3'"):
+        zoo_to_trpo_kwargs({"learning_rate": "exp_1e-3"})
+    with pytest.raises(ValueError, match="gamma: schedules such as 'lin_0.9'"):
+        zoo_to_trpo_kwargs({"gamma": "lin_0.9"})
+
+
+@pytest.mark.parametrize(("rate", "message"), [
+    (lambda p: -1.0, "returned -1.0"),
+    (lambda p: float("nan"), "returned nan"),
+    (lambda p: 0.0, "must start with a positive rate"),
+    (lambda p: 1 / (p - 0.0), "failed at progress_remaining=0"),
+    ("lin_x", "expected 'lin_<rate>'"),
+    (0.0, "learning_rate"),
+])
+def test_bad_schedules_are_named(rate, message):
+    with pytest.raises(ValueError, match=message):
+        TRPO("MlpPolicy", "CartPole-v1", learning_rate=rate, **TINY)
+
+
+class Tanh:  # what `from torch import nn; nn.Tanh` looks like to fasttrpo: a class named Tanh
+    pass
+
+
+class ReLU:
+    pass
+
+
+class Softplus:
+    pass
+
+
+def test_activation_classes_are_read_by_name():
+    for cls, name in ((Tanh, "tanh"), (ReLU, "relu")):
+        by_class = TRPO("MlpPolicy", "CartPole-v1",
+                        policy_kwargs=dict(net_arch=[8], activation_fn=cls), seed=0)
+        by_name = TRPO("MlpPolicy", "CartPole-v1",
+                       policy_kwargs=dict(net_arch=[8], activation_fn=name), seed=0)
+        assert by_class.policy.layout.activation == by_name.policy.layout.activation
+        np.testing.assert_array_equal(by_class.policy.get_params(), by_name.policy.get_params())
+    with pytest.raises(ValueError, match="policy_kwargs.activation_fn: unknown activation "
+                                         "'Softplus'"):
+        TRPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(activation_fn=Softplus))
+
+
+def test_ortho_init_false_is_torchs_default_init():
+    kwargs = dict(policy_kwargs=dict(net_arch=[64, 64], ortho_init=False), seed=3)
+    model = TRPO("MlpPolicy", "Pendulum-v1", **kwargs)
+    orthogonal = TRPO("MlpPolicy", "Pendulum-v1", seed=3, policy_kwargs=dict(net_arch=[64, 64]))
+    for network in (model.policy, model.value_function):
+        sizes = network.layout.layer_sizes
+        params, offset = network.get_params(), 0
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            block = params[offset:offset + fan_in * fan_out + fan_out]
+            offset += block.size
+            bound = 1 / np.sqrt(fan_in)  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases too
+            assert np.abs(block).max() <= bound and np.abs(block).max() > 0.9 * bound
+            assert abs(block.std() - bound / np.sqrt(3)) < 0.2 * bound
+    # the last hidden layer is no longer orthogonal with gain sqrt(2): W^T W != 2 I
+    w = model.policy.get_params()[3 * 64 + 64:3 * 64 + 64 + 64 * 64].reshape(64, 64)
+    assert not np.allclose(w.T @ w, 2 * np.eye(64), atol=0.1)
+    w_ortho = orthogonal.policy.get_params()[3 * 64 + 64:3 * 64 + 64 + 64 * 64].reshape(64, 64)
+    np.testing.assert_allclose(w_ortho.T @ w_ortho, 2 * np.eye(64), atol=1e-4)
+    np.testing.assert_array_equal(model.policy.log_std, orthogonal.policy.log_std)
+    again = TRPO("MlpPolicy", "Pendulum-v1", **kwargs)  # seeded
+    np.testing.assert_array_equal(model.policy.get_params(), again.policy.get_params())
