@@ -129,3 +129,66 @@ def test_ortho_init_false_is_torchs_default_init():
     np.testing.assert_array_equal(model.policy.log_std, orthogonal.policy.log_std)
     again = TRPO("MlpPolicy", "Pendulum-v1", **kwargs)  # seeded
     np.testing.assert_array_equal(model.policy.get_params(), again.policy.get_params())
+
+
+class _GoalEnv:
+    """A 3-step episode whose final info says ``is_success`` (odd episodes succeed)."""
+
+    def __new__(cls):
+        import gymnasium as gym
+        from gymnasium import spaces
+
+        class GoalEnv(gym.Env):
+            observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+            action_space = spaces.Discrete(2)
+
+            def __init__(self):
+                self.t = self.episode = 0
+
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                self.t = 0
+                self.episode += 1
+                return np.zeros(2, np.float32), {}
+
+            def step(self, action):
+                self.t += 1
+                done = self.t == 3
+                info = {"is_success": self.episode % 2 == 1} if done else {}
+                return np.zeros(2, np.float32), 1.0, done, False, info
+
+        return GoalEnv()
+
+
+@pytest.mark.parametrize("mode", ["same_step", "next_step"])
+def test_success_buffer_and_rate(mode):
+    import gymnasium as gym
+
+    autoreset = gym.vector.AutoresetMode.SAME_STEP if mode == "same_step" else \
+        gym.vector.AutoresetMode.NEXT_STEP
+    env = gym.vector.SyncVectorEnv([_GoalEnv, _GoalEnv], autoreset_mode=autoreset)
+    model = TRPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, stats_window_size=8,
+                 policy_kwargs=dict(net_arch=[4]))
+    model.learn(64)
+    assert len(model.ep_success_buffer) == 8  # the window
+    assert set(model.ep_success_buffer) == {True, False}
+    assert model.logger.last_values["rollout/success_rate"] == pytest.approx(
+        np.mean(model.ep_success_buffer))
+    assert model._episode_num > 8  # 2 envs x 64 steps / 3-step episodes
+
+
+def test_sb3_bookkeeping_and_truncated_minibatch_warning():
+    with pytest.warns(UserWarning, match=r"mini-batch size of 100, but because the rollout is "
+                                         r"of size `n_steps \* n_envs` = 128, after every 1 "
+                                         r"untruncated mini-batches, there will be a truncated "
+                                         r"mini-batch of size 28"):
+        model = TRPO("MlpPolicy", "CartPole-v1", n_steps=64, n_envs=2, batch_size=100, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TRPO("MlpPolicy", "CartPole-v1", n_steps=64, n_envs=2, batch_size=64)
+        TRPO("MlpPolicy", "CartPole-v1", n_steps=64, n_envs=2, batch_size=100,
+             vf_optimizer="lbfgs")  # no minibatches
+    assert model._n_updates == 0 and model._current_progress_remaining == 1.0
+    model.learn(256)
+    assert model._n_updates == 2 and model._current_progress_remaining == 0.0
+    assert model._episode_num >= len(model.ep_info_buffer) > 0

@@ -226,6 +226,9 @@ class OnPolicyAlgorithm:
         self.rng = np.random.default_rng(config.seed)
         self.logger = Logger(verbose=config.verbose, folder=config.log_folder)
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=config.stats_window_size)
+        #: sb3's: the ``is_success`` flag of the last episodes that reported one
+        self.ep_success_buffer: deque[bool] = deque(maxlen=config.stats_window_size)
+        self._episode_num = 0  # sb3's counter of finished episodes
         self.env: gym.vector.VectorEnv | None = None
         self.sampler: Sampler | None = None
         self._needs_reset = True
@@ -366,10 +369,30 @@ class OnPolicyAlgorithm:
                             "fasttrpo.rollout.Sampler (num_envs, observation_space, "
                             "action_space, reset, collect, close)")
         self._check_spaces(sampler.observation_space, sampler.action_space)
+        self._warn_truncated_minibatch(sampler.num_envs)
         self.sampler = sampler
         self.env = None
         self._needs_reset = True
         self._reset_seed = self.config.seed
+
+    def _warn_truncated_minibatch(self, n_envs: int) -> None:
+        """sb3-contrib's warning when ``batch_size`` does not divide ``n_steps * n_envs``."""
+        config = self.config
+        rows = config.n_steps * n_envs
+        if config.vf_optimizer != "adam" or rows % config.batch_size == 0:
+            return
+        warnings.warn(
+            f"You have specified a mini-batch size of {config.batch_size}, but because the "
+            f"rollout is of size `n_steps * n_envs` = {rows}, after every "
+            f"{rows // config.batch_size} untruncated mini-batches, there will be a truncated "
+            f"mini-batch of size {rows % config.batch_size}\nWe recommend using a "
+            f"`batch_size` that is a factor of `n_steps * n_envs`.\nInfo: (n_steps="
+            f"{config.n_steps} and n_envs={n_envs})", UserWarning, stacklevel=3)
+
+    @property
+    def _current_progress_remaining(self) -> float:
+        """sb3's name of `progress_remaining` (read by sb3 callbacks and schedules)."""
+        return self.progress_remaining
 
     def _check_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
         for name, got, want in (("observation_space", observation_space, self.observation_space),
@@ -460,6 +483,9 @@ class OnPolicyAlgorithm:
             self._set_training(True)
             keep_going = sampler.collect(self.policy, batch, self.rng, on_step)
             self.ep_info_buffer.extend(batch.finished_episodes)
+            self.ep_success_buffer.extend(episode["is_success"] for episode in
+                                          batch.finished_episodes if "is_success" in episode)
+            self._episode_num += len(batch.finished_episodes)
             if not keep_going:
                 break
             rollout_s = time.perf_counter() - t0
@@ -485,6 +511,8 @@ class OnPolicyAlgorithm:
         if self.ep_info_buffer:
             log.record("rollout/ep_rew_mean", float(np.mean([e["r"] for e in self.ep_info_buffer])))
             log.record("rollout/ep_len_mean", float(np.mean([e["l"] for e in self.ep_info_buffer])))
+            if self.ep_success_buffer:
+                log.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
             costs = [e["c"] for e in self.ep_info_buffer if "c" in e]
             if costs:
                 log.record("rollout/ep_cost_mean", float(np.mean(costs)))

@@ -192,6 +192,9 @@ class VectorEnvSampler:
             if cost_signal is not None or "cost" in info or (same_step and n_finished):
                 self._record_costs(info, terminated | truncated, t, buffer, cost_signal,
                                    episodes[first_episode:])
+            if n_finished:
+                self._record_success(info, terminated | truncated, buffer.valid[t],
+                                     episodes[first_episode:])
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))
@@ -204,6 +207,23 @@ class VectorEnvSampler:
                 return False
         buffer.last_obs[:] = self._obs_rows
         return True
+
+    def _record_success(self, info: dict, ended: np.ndarray, valid: np.ndarray,
+                        finished: list[dict]) -> None:
+        """Copy ``info["is_success"]`` of the ending step into the episodes' ``"is_success"``.
+
+        sb3's convention (goal-based envs, ``ep_success_buffer``); with SAME_STEP autoreset
+        the ending step's info is ``info["final_info"]``.
+        """
+        source = info.get("final_info") if self.same_step else info
+        if not isinstance(source, dict) or "is_success" not in source:
+            return
+        flags = np.broadcast_to(np.asarray(source["is_success"]), (self.num_envs,))
+        reported = np.asarray(source.get("_is_success", np.ones(self.num_envs, bool)), bool)
+        # record_step lists finished episodes in env order
+        for episode, env in zip(finished, np.flatnonzero(ended & valid), strict=True):
+            if reported[env]:
+                episode["is_success"] = bool(flags[env])
 
     def _record_costs(self, info: dict, ended: np.ndarray, t: int, buffer: RolloutBatch,
                       cost_signal: np.ndarray | None, finished: list[dict]) -> None:
