@@ -192,3 +192,133 @@ def test_sb3_bookkeeping_and_truncated_minibatch_warning():
     model.learn(256)
     assert model._n_updates == 2 and model._current_progress_remaining == 0.0
     assert model._episode_num >= len(model.ep_info_buffer) > 0
+
+
+# ---- parameters, seeds, loggers, normalisation statistics, file objects (item 7) ---------
+def test_get_parameters_has_sb3s_names_and_layout():
+    model = TRPO("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=dict(pi=[8, 6],
+                                                                             vf=[5])))
+    named = model.get_parameters()["policy"]
+    assert {name: array.shape for name, array in named.items()} == {
+        "mlp_extractor.policy_net.0.weight": (8, 3), "mlp_extractor.policy_net.0.bias": (8,),
+        "mlp_extractor.policy_net.2.weight": (6, 8), "mlp_extractor.policy_net.2.bias": (6,),
+        "action_net.weight": (1, 6), "action_net.bias": (1,),
+        "mlp_extractor.value_net.0.weight": (5, 3), "mlp_extractor.value_net.0.bias": (5,),
+        "value_net.weight": (1, 5), "value_net.bias": (1,), "log_std": (1,)}
+    obs = np.random.default_rng(0).standard_normal((4, 3))
+    h = np.tanh(obs @ named["mlp_extractor.policy_net.0.weight"].T  # sb3's forward, by hand
+                + named["mlp_extractor.policy_net.0.bias"])
+    h = np.tanh(h @ named["mlp_extractor.policy_net.2.weight"].T
+                + named["mlp_extractor.policy_net.2.bias"])
+    mean = h @ named["action_net.weight"].T + named["action_net.bias"]
+    np.testing.assert_allclose(model.policy.forward(obs), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_set_parameters_exact_partial_and_refused():
+    source = TRPO("MlpPolicy", "CartPole-v1", seed=1, policy_kwargs=dict(net_arch=[8]))
+    target = TRPO("MlpPolicy", "CartPole-v1", seed=2, policy_kwargs=dict(net_arch=[8]))
+    params = source.get_parameters()
+    target.set_parameters(params)
+    np.testing.assert_array_equal(target.policy.get_params(), source.policy.get_params())
+    np.testing.assert_array_equal(target.value_function.get_params(),
+                                  source.value_function.get_params())
+    fresh = TRPO("MlpPolicy", "CartPole-v1", seed=3, policy_kwargs=dict(net_arch=[8]))
+    critic = fresh.value_function.get_params()
+    policy_only = {"policy": {k: v for k, v in params["policy"].items() if "value" not in k}}
+    with pytest.raises(ValueError, match=r"missing \['mlp_extractor.value_net.0.bias'"):
+        fresh.set_parameters(policy_only)
+    fresh.set_parameters(policy_only, exact_match=False)
+    np.testing.assert_array_equal(fresh.policy.get_params(), source.policy.get_params())
+    np.testing.assert_array_equal(fresh.value_function.get_params(), critic)
+    bad = {"policy": dict(params["policy"])}
+    bad["policy"]["action_net.weight"] = np.full((2, 8), np.nan)
+    before = fresh.policy.get_params()
+    with pytest.raises(ValueError, match="action_net.weight: contains NaN"):
+        fresh.set_parameters(bad)
+    np.testing.assert_array_equal(fresh.policy.get_params(), before)  # nothing changed
+    bad["policy"]["action_net.weight"] = np.zeros((8, 2))
+    with pytest.raises(ValueError, match=r"action_net.weight: expected shape \(2, 8\)"):
+        fresh.set_parameters(bad)
+
+
+def test_save_and_load_file_objects_and_set_parameters_from_a_file(tmp_path):
+    import io
+
+    model = TRPO("MlpPolicy", "Pendulum-v1", normalize_obs=True, **TINY)
+    model.learn(128)
+    buffer = io.BytesIO()
+    assert model.save(buffer) is buffer
+    buffer.seek(0)
+    loaded = TRPO.load(buffer)
+    np.testing.assert_array_equal(loaded.policy.get_params(), model.policy.get_params())
+    np.testing.assert_array_equal(loaded.obs_normalizer.mean, model.obs_normalizer.mean)
+    with open(tmp_path / "model.zip", "wb") as handle:
+        model.save(handle)
+    other = TRPO("MlpPolicy", "Pendulum-v1", normalize_obs=True, **{**TINY, "seed": 9})
+    other.set_parameters(tmp_path / "model.zip")
+    np.testing.assert_array_equal(other.policy.get_params(), model.policy.get_params())
+    with pytest.raises(ValueError, match="<BytesIO>: not a readable zip archive"):
+        TRPO.load(io.BytesIO(b"not a model"))
+
+
+def test_set_random_seed_makes_runs_repeat():
+    runs = []
+    for seed in (7, 7, 8):  # same networks; the seed drives sampling, minibatches, env resets
+        model = TRPO("MlpPolicy", "CartPole-v1", **TINY)
+        model.set_random_seed(seed)
+        model.learn(128)
+        runs.append(model.policy.get_params())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+    with pytest.raises(ValueError, match="seed"):
+        model.set_random_seed(-1)
+
+
+def test_set_logger_takes_any_sb3_like_logger():
+    class Recorder:
+        def __init__(self):
+            self.values, self.dumps = {}, []
+
+        def record(self, key, value, exclude=None):
+            self.values[key] = value
+
+        def dump(self, step=0):
+            self.dumps.append(step)
+
+    model = TRPO("MlpPolicy", "CartPole-v1", **TINY)
+    recorder = Recorder()
+    model.set_logger(recorder)
+    model.learn(128)
+    assert recorder.dumps == [64, 128] and "train/value_loss" in recorder.values
+    with pytest.raises(ValueError, match="logger: expected an object with record"):
+        model.set_logger(object())
+
+
+def test_vec_normalize_view_shares_the_statistics():
+    plain = TRPO("MlpPolicy", "Pendulum-v1", **TINY)
+    assert plain.get_vec_normalize_env() is None
+    model = TRPO("MlpPolicy", "Pendulum-v1", normalize_obs=True, normalize_reward=True,
+                 clip_obs=5.0, **TINY)
+    view = model.get_vec_normalize_env()
+    model.learn(128)
+    assert view.obs_rms is model.obs_normalizer.rms and view.obs_rms.count > 1
+    assert view.norm_obs and view.norm_reward and view.clip_obs == 5.0 and view.gamma == 0.99
+    obs = np.ones((2, 3))
+    expected = np.clip((obs - view.obs_rms.mean) / np.sqrt(view.obs_rms.var + 1e-8), -5, 5)
+    np.testing.assert_allclose(view.normalize_obs(obs), expected)
+    reward = np.array([3.0])
+    np.testing.assert_allclose(view.normalize_reward(reward),
+                               np.clip(reward / np.sqrt(view.ret_rms.var + 1e-8), -10, 10))
+    model.obs_normalizer.training = False
+    assert view.training is False  # the model's own flag
+
+
+def test_for_spaces_builds_a_model_without_an_env():
+    from gymnasium import spaces
+
+    model = TRPO.for_spaces(spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(4),
+                            policy_kwargs=dict(net_arch=[8]), seed=0)
+    action, _ = model.predict(np.zeros(3, np.float32), deterministic=True)
+    assert 0 <= int(action) < 4 and model.get_env() is None
+    with pytest.raises(ValueError, match="no environment attached"):
+        model.learn(10)

@@ -15,9 +15,10 @@ import os
 import time
 import warnings
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -27,7 +28,8 @@ from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.logger import Logger
 from fasttrpo.nets import MLPLayout
-from fasttrpo.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
+from fasttrpo.parameters import checked_array, flat_from_named, named_from_flat, network_names
 from fasttrpo.policies import (
     BernoulliMLPPolicy,
     CategoricalMLPPolicy,
@@ -197,6 +199,19 @@ class OnPolicyAlgorithm:
         else:
             self._setup(config, env.observation_space, env.action_space)
         self.set_env(env)
+
+    @classmethod
+    def for_spaces(cls, observation_space: gym.Space, action_space: gym.Space,
+                   **hyperparams: Any):
+        """Build a model for these spaces without an environment.
+
+        It predicts, saves, exports and takes parameters (`set_parameters`) like any other;
+        attach an env with `set_env` (or a sampler with `set_sampler`) to train. The
+        hyperparameters are the constructor's keywords.
+        """
+        model = cls.__new__(cls)
+        model._setup(cls.config_from_kwargs(hyperparams), observation_space, action_space)
+        return model
 
     @classmethod
     def config_from_kwargs(cls, hyperparams: dict[str, Any]) -> OnPolicyConfig:
@@ -414,6 +429,97 @@ class OnPolicyAlgorithm:
     def get_env(self) -> gym.vector.VectorEnv | None:
         """Return the attached VectorEnv (None without one, or with another kind of sampler)."""
         return self.env
+
+    def get_vec_normalize_env(self) -> VecNormalizeView | None:
+        """Return the normalisation statistics as sb3 VecNormalize attributes, or None.
+
+        The view shares the model's running statistics (``obs_rms``, ``ret_rms``), it does not
+        copy them; None when the model normalises neither observations nor rewards.
+        """
+        if self.obs_normalizer is None and self.reward_scaler is None:
+            return None
+        return VecNormalizeView(self.obs_normalizer, self.reward_scaler)
+
+    # ---- parameters, seeds and loggers, as sb3 -------------------------------------------
+    def _named_networks(self) -> list[tuple[Any, str, str]]:
+        """``(network, hidden-layer prefix, output-layer name)`` in sb3's state_dict naming."""
+        networks = [(self.policy, "mlp_extractor.policy_net", "action_net")]
+        for signal, critic in self.value_functions.items():
+            stem = "value_net" if signal == REWARD else f"{signal}_value_net"
+            networks.append((critic, f"mlp_extractor.{stem}", stem))
+        return networks
+
+    def get_parameters(self) -> dict[str, dict[str, np.ndarray]]:
+        """Every network's parameters as named arrays, in sb3's ``state_dict`` layout.
+
+        Returns ``{"policy": {name: array}}`` with sb3's names and shapes
+        (``mlp_extractor.policy_net.0.weight`` of shape (fan_out, fan_in), ``action_net.bias``,
+        ``value_net.weight``, ``log_std``, ...; `fasttrpo.parameters`); copies.
+        """
+        named: dict[str, np.ndarray] = {}
+        for network, hidden, output in self._named_networks():
+            named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
+        if self.policy.log_std.size:
+            named["log_std"] = self.policy.log_std.copy()
+        return {"policy": named}
+
+    def set_parameters(self, load_path_or_dict, exact_match: bool = True) -> None:
+        """Set parameters from `get_parameters`' dict, or from a saved model's file.
+
+        ``exact_match=False`` sets the networks whose arrays are all given and leaves the
+        others; with True every array must be given and no other. Everything is checked
+        (names, shapes, finite values) before anything changes: a ValueError names the array.
+        """
+        if isinstance(load_path_or_dict, Mapping):
+            params = load_path_or_dict
+        else:
+            params = type(self).load(load_path_or_dict).get_parameters()
+        if set(params) != {"policy"} or not isinstance(params["policy"], Mapping):
+            raise ValueError(f"params: expected {{'policy': {{name: array}}}} as "
+                             f"get_parameters() returns, got keys {sorted(params)}")
+        arrays = params["policy"]
+        expected = set(self.get_parameters()["policy"])
+        if exact_match and set(arrays) != expected:
+            raise ValueError(f"params: missing {sorted(expected - set(arrays))}, unexpected "
+                             f"{sorted(set(arrays) - expected)} (exact_match=True)")
+        updates = {}  # id(network) -> (network, its new flat parameters)
+        for network, hidden, output in self._named_networks():
+            names = {name for pair in network_names(network.layout, hidden, output)
+                     for name in pair}
+            if names <= set(arrays):
+                flat = network.get_params()
+                flat[:network.layout.num_params] = flat_from_named(
+                    network.layout, arrays, hidden, output, flat.dtype)
+                updates[id(network)] = (network, flat)
+        if "log_std" in arrays and self.policy.log_std.size:
+            _, flat = updates.get(id(self.policy), (self.policy, self.policy.get_params()))
+            flat[self.policy.n_mlp:] = checked_array(arrays, "log_std", self.policy.log_std.shape)
+            updates[id(self.policy)] = (self.policy, flat)
+        for network, flat in updates.values():  # every array was checked: now change
+            network.set_params(flat)
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Seed the model's generator, the action space and the next env reset (sb3's).
+
+        ``None`` does nothing, as in sb3.
+        """
+        if seed is None:
+            return
+        seed = self.config_class.check_value("seed", seed)
+        self.rng = np.random.default_rng(seed)
+        self.action_space.seed(seed)
+        self._reset_seed, self._needs_reset = seed, True
+
+    def set_logger(self, logger) -> None:
+        """Log through ``logger``, a `fasttrpo.logger.Logger` or an sb3 ``Logger``.
+
+        Any object with ``record(key, value)`` and ``dump(step)`` works.
+        """
+        if not (callable(getattr(logger, "record", None))
+                and callable(getattr(logger, "dump", None))):
+            raise ValueError(f"logger: expected an object with record(key, value) and "
+                             f"dump(step), got {type(logger).__name__}")
+        self.logger = logger
 
     # ---- training ------------------------------------------------------------------------
     def learn(self, total_timesteps: int, callback=None, progress_bar: bool = False,
@@ -753,8 +859,11 @@ class OnPolicyAlgorithm:
         return export(self, path, format=format, name=name)
 
     # ---- persistence ---------------------------------------------------------------------
-    def save(self, path) -> Path:
+    def save(self, path) -> "Path | BinaryIO":
         """Write the model to one file, atomically; returns the path written.
+
+        ``path`` may also be an open binary file object (``io.BytesIO``, a file opened "wb"),
+        as in sb3: the archive is written to it (not atomically) and it is returned.
 
         The file holds the config, the spaces, every network's parameters, the optimiser
         state, the normalisation statistics, the step counters and the RNG state. A model
@@ -803,8 +912,9 @@ class OnPolicyAlgorithm:
 
         Parameters
         ----------
-        path : str or os.PathLike
-            The file, with or without ".zip".
+        path : str, os.PathLike or binary file-like object
+            The file, with or without ".zip", or an open binary file object (read from its
+            start, left open).
         env : optional
             Attached for further training (as ``set_env``); not needed to predict.
         **overrides
