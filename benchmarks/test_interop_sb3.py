@@ -39,6 +39,7 @@ def _trained(env_id, kwargs):
 @pytest.mark.parametrize("case", list(CASES))
 def test_to_sb3_acts_and_values_as_fasttrpo(case):
     import torch
+
     from fasttrpo.interop.sb3 import to_sb3
 
     env_id, kwargs = CASES[case]
@@ -91,6 +92,7 @@ def test_round_trip_keeps_weights_and_statistics(case):
 
 def test_from_sb3_of_a_model_trained_by_sb3():
     from sb3_contrib import TRPO as Sb3TRPO
+
     from fasttrpo.interop.sb3 import from_sb3
 
     sb3_model = Sb3TRPO("MlpPolicy", "CartPole-v1", n_steps=128, batch_size=64, seed=0,
