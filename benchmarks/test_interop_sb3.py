@@ -108,3 +108,65 @@ def test_from_sb3_of_a_model_trained_by_sb3():
 
         to_sb3(CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", n_steps=64,
                    batch_size=64))
+
+
+def _batches(env, n_steps=200, iterations=2):
+    """Two rollouts of a fixed policy from ``env`` (seeded reset), as the model collects them."""
+    from fasttrpo.rollout import RolloutBatch
+
+    model = TRPO("MlpPolicy", env, n_steps=n_steps, batch_size=n_steps, seed=0,
+                 policy_kwargs=dict(net_arch=[8]))
+    model.sampler.reset(seed=5)
+    rng, out = np.random.default_rng(0), []
+    for _ in range(iterations):
+        batch = RolloutBatch(n_steps, model.n_envs, model.encoder.obs_dim,
+                             model.policy.action_width, model.dtype)
+        assert model.sampler.collect(model.policy, batch, rng)
+        out.append(batch)
+    return out
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize("vec_env_cls", ["dummy", "subproc"])
+def test_sb3_vec_envs_give_the_gymnasium_batches(env_id, vec_env_cls):
+    """sb3's DummyVecEnv / SubprocVecEnv (Monitor-wrapped) give the very batches of
+    gymnasium's SAME_STEP vector env: autoresets, terminal_observation bootstraps of time-limit
+    truncations, episode statistics."""
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from fasttrpo.rollout import make_vector_env
+
+    cls = DummyVecEnv if vec_env_cls == "dummy" else SubprocVecEnv
+    sb3_env = make_vec_env(env_id, n_envs=2, vec_env_cls=cls)
+    ours = _batches(sb3_env)
+    theirs = _batches(make_vector_env(env_id, 2))
+    truncations = 0
+    for a, b in zip(ours, theirs, strict=True):
+        for name in ("obs", "actions", "flags", "last_obs"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        # sb3's DummyVecEnv keeps rewards in a float32 buffer (SubprocVecEnv does not)
+        np.testing.assert_array_equal(a.rewards.astype(np.float32),
+                                      b.rewards.astype(np.float32))
+        np.testing.assert_allclose(a.rewards, b.rewards, rtol=1e-6, atol=1e-6)
+        assert a.final_obs.keys() == b.final_obs.keys()
+        for key, row in a.final_obs.items():
+            np.testing.assert_array_equal(row, b.final_obs[key])
+        assert [(e["r"], e["l"]) for e in a.finished_episodes] == \
+            [(pytest.approx(e["r"], rel=1e-6), e["l"]) for e in b.finished_episodes]
+        truncations += len(a.final_obs)
+    assert truncations > 0 or env_id == "CartPole-v1"
+    sb3_env.close()
+    assert gym  # (imported for the env registry)
+
+
+def test_vec_normalize_env_trains_and_logs_raw_returns():
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2), gamma=0.9)
+    model = TRPO("MlpPolicy", env, n_steps=256, batch_size=64, seed=0)
+    model.learn(1024)
+    returns = [e["r"] for e in model.ep_info_buffer]
+    assert returns and min(returns) < -100  # Monitor's raw returns, not normalised rewards

@@ -322,3 +322,109 @@ def test_for_spaces_builds_a_model_without_an_env():
     assert 0 <= int(action) < 4 and model.get_env() is None
     with pytest.raises(ValueError, match="no environment attached"):
         model.learn(10)
+
+
+# ---- sb3 VecEnv objects, by duck typing (item 5; real sb3 envs: benchmarks/test_interop_sb3)
+class _Sb3StyleVecEnv:
+    """sb3's DummyVecEnv semantics over gymnasium envs, written here: the returned obs of an
+    ending env is the next episode's, the last one in info["terminal_observation"], and
+    info["TimeLimit.truncated"] marks time limits."""
+
+    def __init__(self, env_fns, drop_terminal=False):
+        self.envs = [fn() for fn in env_fns]
+        self.num_envs = len(self.envs)
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+        self.seeds = [None] * self.num_envs
+        self.drop_terminal = drop_terminal
+
+    def seed(self, seed):
+        self.seeds = [seed + i for i in range(self.num_envs)]
+
+    def reset(self):
+        obs = [env.reset(seed=seed)[0] for env, seed in zip(self.envs, self.seeds, strict=True)]
+        self.seeds = [None] * self.num_envs
+        return np.stack(obs)
+
+    def step_async(self, actions):
+        self.actions = actions
+
+    def step_wait(self):
+        obs, rewards, dones, infos = [], [], [], []
+        for env, action in zip(self.envs, self.actions, strict=True):
+            o, r, terminated, truncated, info = env.step(action)
+            info = dict(info, **{"TimeLimit.truncated": truncated and not terminated})
+            if terminated or truncated:
+                if not self.drop_terminal:
+                    info["terminal_observation"] = o
+                o, _ = env.reset()
+            obs.append(o)
+            rewards.append(r)
+            dones.append(terminated or truncated)
+            infos.append(info)
+        return np.stack(obs), np.array(rewards), np.array(dones), infos
+
+    def step(self, actions):
+        self.step_async(actions)
+        return self.step_wait()
+
+    def close(self):
+        pass
+
+
+def _rollout(env, n_steps=120, **kwargs):
+    from fasttrpo.rollout import RolloutBatch
+
+    model = TRPO("MlpPolicy", env, n_steps=n_steps, batch_size=n_steps, seed=0,
+                 policy_kwargs=dict(net_arch=[8]), **kwargs)
+    model.sampler.reset(seed=5)
+    batch = RolloutBatch(n_steps, model.n_envs, model.encoder.obs_dim,
+                         model.policy.action_width, model.dtype, model.signals)
+    assert model.sampler.collect(model.policy, batch, np.random.default_rng(0))
+    return model, batch
+
+
+def test_sb3_style_vec_env_gives_the_gymnasium_batch():
+    import gymnasium as gym
+
+    from fasttrpo.rollout import make_vector_env
+
+    def short_pendulum():
+        return gym.make("Pendulum-v1", max_episode_steps=50)  # time-limit truncations
+
+    gym.register("fasttrpo-test/ShortPendulum-v0", entry_point=short_pendulum)
+    _, ours = _rollout(_Sb3StyleVecEnv([short_pendulum] * 2))
+    _, theirs = _rollout(make_vector_env("fasttrpo-test/ShortPendulum-v0", 2))
+    for name in ("obs", "actions", "rewards", "flags", "last_obs"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=name)
+    assert len(ours.final_obs) == 4 and ours.final_obs.keys() == theirs.final_obs.keys()
+    for key, row in ours.final_obs.items():  # truncations bootstrap the terminal observation
+        np.testing.assert_array_equal(row, theirs.final_obs[key])
+    assert not ours.terminated.any() and ours.dones.sum() == 4
+
+
+def test_sb3_style_vec_env_costs_reach_constrained_algorithms():
+    import gymnasium as gym
+
+    import fasttrpo.envs  # noqa: F401 (registers the ids)
+    from fasttrpo import CPO
+
+    def point():
+        return gym.make("fasttrpo/SafetyPointVelocity-v0")  # 100-step episodes
+
+    model = CPO("MlpPolicy", _Sb3StyleVecEnv([point] * 2), cost_limit=5.0,
+                n_steps=200, batch_size=200, seed=0, policy_kwargs=dict(net_arch=[8]))
+    model.learn(400)
+    episodes = list(model.ep_info_buffer)
+    assert episodes and all("c" in e for e in episodes)
+
+
+def test_sb3_style_vec_env_errors():
+    import gymnasium as gym
+
+    env = _Sb3StyleVecEnv([lambda: gym.make("CartPole-v1")] * 2, drop_terminal=True)
+    model = TRPO("MlpPolicy", env, n_steps=300, batch_size=300, seed=0)
+    with pytest.raises(ValueError, match="ended an episode without info\\['terminal_obs"):
+        model.learn(600)
+    with pytest.raises(ValueError, match="an sb3 VecEnv"):
+        TRPO("MlpPolicy", object())
