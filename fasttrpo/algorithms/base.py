@@ -189,7 +189,12 @@ class OnPolicyAlgorithm:
 
     def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
         if policy != "MlpPolicy":
-            raise ValueError(f"policy: only 'MlpPolicy' is supported, got {policy!r}")
+            why = {"CnnPolicy": "; image observations (CnnPolicy) are out of scope: fasttrpo "
+                                "runs MLPs",
+                   "MultiInputPolicy": "; Dict observations are not supported yet: flatten "
+                                       "them with gymnasium.wrappers.FlattenObservation"}
+            raise ValueError(f"policy: only 'MlpPolicy' is supported, got {policy!r}"
+                             f"{why.get(policy, '')}")
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
