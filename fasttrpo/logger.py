@@ -125,7 +125,7 @@ class Logger:
         return None if self.folder is None else self.folder / "progress.csv"
 
     def get_dir(self) -> str | None:
-        """The ``progress.csv`` folder (sb3's ``Logger.get_dir``), or None."""
+        """Return the ``progress.csv`` folder (sb3's ``Logger.get_dir``), or None."""
         return None if self.folder is None else str(self.folder)
 
     def set_tensorboard_dir(self, tensorboard_dir) -> None:

@@ -64,7 +64,7 @@ class MonitorWriter:
                              for rank in range(self.n_envs)}
 
     def path(self, rank: int) -> Path:
-        """The file of env ``rank``."""
+        """Return the file of env ``rank``."""
         return self.folder / f"{rank}.{MONITOR_SUFFIX}"
 
     def _create(self, columns: tuple[str, ...]) -> None:
@@ -104,7 +104,7 @@ class MonitorWriter:
 
 
 def _read_header(path: Path) -> tuple[dict, list[str]]:
-    """The JSON header and the column names of a monitor file (ValueError naming it)."""
+    """Return the JSON header and the column names of a monitor file (ValueError naming it)."""
     with open(path, newline="") as handle:
         first = handle.readline()
         columns = handle.readline().strip().split(",")
@@ -122,7 +122,7 @@ def _read_header(path: Path) -> tuple[dict, list[str]]:
 
 
 def monitor_files(folder: str | os.PathLike) -> list[Path]:
-    """The ``*monitor.csv`` files directly in ``folder``, sorted."""
+    """Return the ``*monitor.csv`` files directly in ``folder``, sorted."""
     return sorted(Path(folder).glob("*" + MONITOR_SUFFIX))
 
 

@@ -32,7 +32,7 @@ __all__ = ["RunLogs", "env_id_of", "explained_variance", "split_vector_info"]
 
 
 def env_id_of(env) -> str | None:
-    """The gymnasium id of ``env`` (an Env, a VectorEnv, a CompiledEnv or a sampler), or None."""
+    """Return the gymnasium id of ``env`` (Env, VectorEnv, CompiledEnv or sampler), or None."""
     for candidate in (env, getattr(env, "env", None)):
         if candidate is None:
             continue
@@ -62,7 +62,7 @@ def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
 
 
 def split_vector_info(info: dict, n_envs: int) -> list[dict]:
-    """A gymnasium vector-env ``info`` dict as one dict per env (sb3's ``infos`` list).
+    """Split a gymnasium vector-env ``info`` dict into one dict per env (sb3's ``infos``).
 
     An entry ``key`` goes to the envs its mask ``_key`` marks (every env without a mask);
     nested dicts are split the same way.

@@ -69,8 +69,9 @@ class _FakeTRPO:
         self.saved = None
         _FakeTRPO.instances.append(self)
 
-    def learn(self, total_timesteps, callback=None, progress_bar=False):
+    def learn(self, total_timesteps, callback=None, progress_bar=False, log_interval=1):
         self.learned = total_timesteps
+        self.callback = callback
         return self
 
     def save(self, path):
@@ -117,15 +118,19 @@ def test_train_builds_kwargs_from_zoo_file_and_overrides(tmp_path, capsys, fake_
     assert "mean reward: 10.00 +/- 0.00 over 10 episodes" in out
 
 
-def test_train_cli_options_win(capsys, fake_trpo):
+def test_train_cli_options_win(tmp_path, monkeypatch, capsys, fake_trpo):
+    monkeypatch.chdir(tmp_path)
     code = main(["train", "Pendulum-v1", "--timesteps", "1e3", "--n-envs", "3",
                  "--use_sde", "True", "--eval-episodes", "0"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     (model,) = _FakeTRPO.instances
     assert model.learned == 1000
-    assert model.kwargs == {"n_envs": 3, "verbose": 1}
-    assert model.saved is None and fake_trpo == []
+    # without --save: the zoo's layout under ./logs, and the path printed
+    run = str(Path("logs") / "trpo" / "Pendulum-v1_1")
+    assert model.kwargs == {"n_envs": 3, "verbose": 1, "log_folder": run}
+    assert model.saved == Path(run) / "Pendulum-v1" and fake_trpo == []
+    assert f"saved model to {model.saved}" in captured.out
     assert "use_sde" in captured.err  # dropped, with a warning
 
 
@@ -164,7 +169,7 @@ def test_train_usage_errors(tmp_path, capsys):
     code = main(["train", "CartPole-v1", "--timesteps", "10", "--policy_kwargs", "exec('x')"])
     _assert_clean_error(capsys, code, "policy_kwargs")
     _assert_clean_error(capsys, main(["train", "CartPole-v1", "--timesteps", "1.5"]), "1.5")
-    _assert_clean_error(capsys, main(["eval", "model.zip"]), "--env")
+    _assert_clean_error(capsys, main(["eval", "model.zip"]), "model file not found")
     _assert_clean_error(capsys, main([]))
     assert main(["--help"]) == 0
 
