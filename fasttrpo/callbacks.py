@@ -339,7 +339,7 @@ class EvalCallback(EventCallback):
                  best_model_save_path: str | None = None, deterministic: bool = True,
                  verbose: int = 0, callback_on_new_best=None, *, log_path: str | None = None,
                  callback_after_eval=None, render: bool = False, warn: bool = True) -> None:
-        super().__init__(callback_after_eval, verbose)
+        super().__init__(_check_child("callback_after_eval", callback_after_eval), verbose)
         if not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
             raise ValueError("n_eval_episodes: expected a positive integer, "
                              f"got {n_eval_episodes!r}")

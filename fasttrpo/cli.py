@@ -35,6 +35,7 @@ model goes to PATH and ``--log-folder`` is the folder of its logs.
 import argparse
 import importlib
 import os
+import shlex
 import sys
 import textwrap
 import time
@@ -430,8 +431,9 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
 
         args.log_folder = args.log_folder or "logs"
         run_folder = new_run_folder(args.log_folder, args.algo, env_id, args.uuid)
-        saved_args = {k: v for k, v in vars(args).items() if k not in ("func", "traceback")}
-        write_run_config(run_folder, env_id, hyperparams, saved_args)
+        saved_args = {k: v for k, v in vars(args).items()
+                      if k not in ("func", "traceback", "command_line")}
+        write_run_config(run_folder, env_id, hyperparams, saved_args, args.command_line)
         args.log_folder = str(run_folder)
         print(f"Log path: {run_folder}")
     else:  # fail now rather than after training
@@ -543,6 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback), 130 if interrupted.
     """
     tokens = list(sys.argv[1:] if argv is None else argv)
+    command_line = shlex.join(["fasttrpo", *tokens])
     override_tokens: list[str] = []
     if tokens and tokens[0] == "train":
         try:
@@ -556,6 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(tokens)
     except SystemExit as exit_:  # --help, or a usage error already printed by argparse
         return exit_.code if isinstance(exit_.code, int) else 2
+    args.command_line = command_line  # the zoo layout's command.txt
     command: Callable[[argparse.Namespace, list[str]], int] = args.func
     try:
         return command(args, override_tokens)

@@ -136,22 +136,25 @@ class RunLogs:
         """After each vector step: write ended episodes, give the callback the step's locals."""
         t = self._t
         self._t += 1
-        episodes = self.batch.finished_episodes
-        ended = episodes[self._seen:] if len(episodes) > self._seen else []
-        self._seen = len(episodes)
-        if not ended and not self.wants_locals:
-            return
         step = getattr(self.sampler, "last_step", None)
-        if step is not None:
+        if step is None:  # reported after the rollout: read the batch
+            if not self.wants_locals and not self.batch.dones[t].any():
+                return
+            new_obs, rewards, terminated, truncated, info = self._batch_step(t)
+            now = self._interpolated_time(t)
+        else:
+            if not self.wants_locals and len(self.batch.finished_episodes) == self._seen:
+                return
             new_obs, rewards, terminated, truncated, info = step
             terminated = np.asarray(terminated, dtype=bool)
             truncated = np.asarray(truncated, dtype=bool)
             now = time.time()
-        else:
-            new_obs, rewards, terminated, truncated, info = self._batch_step(t)
-            now = self._interpolated_time(t)
         dones = terminated | truncated
-        rows = self._episode_rows(np.flatnonzero(dones), ended, now)
+        ended_envs = np.flatnonzero(dones)
+        # samplers list the episodes that ended in a step in env order
+        ended = self.batch.finished_episodes[self._seen:self._seen + len(ended_envs)]
+        self._seen += len(ended)
+        rows = self._episode_rows(ended_envs, ended, now)
         if self.wants_locals:
             infos = self._infos(info, new_obs, terminated, truncated, rows)
             self.callback.update_locals({
@@ -161,8 +164,8 @@ class RunLogs:
     def _batch_step(self, t: int) -> tuple:
         batch = self.batch
         new_obs = batch.obs[t + 1] if t + 1 < batch.n_steps else batch.last_obs
-        dones = batch.dones[t].astype(bool)
-        terminated = batch.terminated[t].astype(bool)
+        dones = batch.dones[t].astype(bool) & batch.valid[t]  # NEXT_STEP reset rows: no step
+        terminated = batch.terminated[t].astype(bool) & dones
         return new_obs, batch.rewards[t], terminated, dones & ~terminated, None
 
     def _interpolated_time(self, t: int) -> float:
@@ -176,7 +179,6 @@ class RunLogs:
                       now: float) -> dict[int, dict]:
         """sb3 ``info["episode"]`` rows by env (written to the Monitor files when kept)."""
         rows = {}
-        # samplers list the episodes that ended in a step in env order
         for env, episode in zip(ended_envs.tolist(), episodes, strict=False):
             if self.monitor is not None:
                 rows[env] = self.monitor.write(env, episode, now)

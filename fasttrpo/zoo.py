@@ -65,13 +65,14 @@ def _plain(value: Any) -> Any:
 
 
 def write_run_config(run_folder: str | os.PathLike, env_id: str, hyperparams: dict[str, Any],
-                     args: dict[str, Any]) -> Path:
+                     args: dict[str, Any], command: str | None = None) -> Path:
     """Write ``config.yml``, ``args.yml`` and ``command.txt`` to ``<run_folder>/<env>/``.
 
     ``config.yml`` holds the hyperparameters as read (the file's entry with the command
     line's overrides), ``args.yml`` the command-line arguments, both sorted by key as the zoo
     writes them (plain YAML mappings: the zoo's ``get_saved_hyperparams`` and
-    ``yaml.safe_load`` read them). Returns that folder.
+    ``yaml.safe_load`` read them), ``command.txt`` ``command`` (default: this process's
+    command line). Returns that folder.
     """
     import yaml
 
@@ -80,6 +81,7 @@ def write_run_config(run_folder: str | os.PathLike, env_id: str, hyperparams: di
     for name, values in (("config.yml", hyperparams), ("args.yml", args)):
         text = yaml.safe_dump(_plain(dict(sorted(values.items()))), sort_keys=True)
         (folder / name).write_text(text)
-    command = " ".join(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    if command is None:
+        command = " ".join(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     (folder / "command.txt").write_text(command + "\n")
     return folder
