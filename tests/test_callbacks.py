@@ -364,7 +364,7 @@ def test_duck_typed_callbacks_are_used_as_they_are():
         def update_locals(self, locals_): ...
 
     duck = Duck()
-    assert is_callback(duck) and not is_callback(lambda l, g: True)
+    assert is_callback(duck) and not is_callback(lambda locals_, globals_: True)
     assert make_callback(duck) is duck
     combined = make_callback([duck, Recorder()])
     assert isinstance(combined, CallbackList) and combined.callbacks[0] is duck

@@ -345,6 +345,7 @@ def test_eval_without_env_needs_a_model_that_records_it(tmp_path, capsys):
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
     from fasttrpo import TRPO
+
     from toy_envs import CounterEnv
 
     venv = SyncVectorEnv([CounterEnv], autoreset_mode=AutoresetMode.SAME_STEP)

@@ -9,11 +9,11 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
-from fasttrpo import TRPO
-from fasttrpo import _compat
+from fasttrpo import TRPO, _compat
 from fasttrpo.monitor import load_monitor
 from fasttrpo.run_logs import explained_variance, split_vector_info
 from fasttrpo.tensorboard import latest_run_id
+
 from toy_envs import CounterEnv
 
 
