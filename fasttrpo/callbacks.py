@@ -241,6 +241,14 @@ def make_callback(callback) -> BaseCallback:
     )
 
 
+def _parent_best(callback: BaseCallback, use: str) -> float:
+    """``best_mean_reward`` of the callback's parent EvalCallback (ValueError without one)."""
+    parent = callback.parent
+    if parent is None or not hasattr(parent, "best_mean_reward"):
+        raise ValueError(f"{type(callback).__name__}: use it as an EvalCallback's {use}")
+    return float(parent.best_mean_reward)
+
+
 class StopTrainingOnRewardThreshold(BaseCallback):
     """Stop once the parent EvalCallback's ``best_mean_reward`` reaches ``reward_threshold``.
 
@@ -252,15 +260,11 @@ class StopTrainingOnRewardThreshold(BaseCallback):
         self.reward_threshold = float(reward_threshold)
 
     def _on_step(self) -> bool:
-        if self.parent is None or not hasattr(self.parent, "best_mean_reward"):
-            raise ValueError(
-                "StopTrainingOnRewardThreshold: use it as EvalCallback's callback_on_new_best"
-            )
-        keep_going = bool(self.parent.best_mean_reward < self.reward_threshold)
-        if not keep_going and self.verbose >= 1:
-            print(f"Stopping training: best mean reward {self.parent.best_mean_reward:.2f} "
-                  f">= threshold {self.reward_threshold:.2f}")
-        return keep_going
+        best = _parent_best(self, "callback_on_new_best")
+        if best >= self.reward_threshold and self.verbose >= 1:
+            print(f"Stopping training: best mean reward {best:.2f} >= threshold "
+                  f"{self.reward_threshold:.2f}")
+        return best < self.reward_threshold
 
 
 class EventCallback(BaseCallback):
@@ -430,14 +434,6 @@ class EvalCallback(EventCallback):
             self.callback_on_new_best.update_locals(locals_)
 
 
-def _parent_best(callback: BaseCallback) -> float:
-    parent = callback.parent
-    if parent is None or not hasattr(parent, "best_mean_reward"):
-        raise ValueError(f"{type(callback).__name__}: use it as an EvalCallback's "
-                         "callback_after_eval (or callback_on_new_best)")
-    return float(parent.best_mean_reward)
-
-
 class StopTrainingOnNoModelImprovement(BaseCallback):
     """Stop when the parent EvalCallback finds no new best in too many evaluations in a row.
 
@@ -462,7 +458,7 @@ class StopTrainingOnNoModelImprovement(BaseCallback):
         self.no_improvement_evals = 0
 
     def _on_step(self) -> bool:
-        best = _parent_best(self)
+        best = _parent_best(self, "callback_after_eval")
         keep_going = True
         if self.n_calls > self.min_evals:
             if best > self.last_best_mean_reward:
