@@ -36,6 +36,7 @@ import argparse
 import importlib
 import os
 import shlex
+import shutil
 import sys
 import textwrap
 import time
@@ -382,6 +383,15 @@ def _train_callbacks(args: argparse.Namespace, env_id: str, n_envs: int, eval_fr
     return callbacks
 
 
+def _remove_if_unused(run_folder: Path | None, env_id: str) -> None:
+    """Remove a zoo run folder that holds nothing but its config (training failed at once)."""
+    from fasttrpo.zoo import env_folder_name
+
+    if run_folder is not None and run_folder.is_dir() and \
+            {p.name for p in run_folder.iterdir()} <= {env_folder_name(env_id)}:
+        shutil.rmtree(run_folder)
+
+
 def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
     start = time.perf_counter()
     if args.env_id and args.env and args.env_id != args.env:
@@ -455,12 +465,16 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
 
     from fasttrpo.algorithms import ALGORITHMS
 
-    model = ALGORITHMS[args.algo](run["policy"], env_id, **kwargs)
-    learn_start = time.perf_counter()
     learn_kwargs = dict(callback=callbacks or None, progress_bar=args.progress)
     if args.log_interval > 0:
         learn_kwargs["log_interval"] = args.log_interval
-    model.learn(timesteps, **learn_kwargs)
+    try:
+        model = ALGORITHMS[args.algo](run["policy"], env_id, **kwargs)
+        learn_start = time.perf_counter()
+        model.learn(timesteps, **learn_kwargs)
+    except BaseException:
+        _remove_if_unused(run_folder, env_id)
+        raise
     learn_time = time.perf_counter() - learn_start
     if run_folder is not None:
         from fasttrpo.zoo import env_folder_name
