@@ -465,6 +465,12 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
 
     from fasttrpo.algorithms import ALGORITHMS
 
+    if args.progress:
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            raise _UsageError('--progress needs tqdm: pip install "fasttrpo[progress]"') \
+                from None
     learn_kwargs = dict(callback=callbacks or None, progress_bar=args.progress)
     if args.log_interval > 0:
         learn_kwargs["log_interval"] = args.log_interval

@@ -319,7 +319,10 @@ def _normalize_kwargs(value: Any, warnings: list[str]) -> dict:
         elif name not in _NORMALIZE_KEYS:
             raise ValueError(f"normalize: unsupported VecNormalize argument {name!r}; "
                              f"supported: {', '.join(sorted(_NORMALIZE_KEYS))}")
-        elif _NORMALIZE_KEYS[name] is not None:
+        elif _NORMALIZE_KEYS[name] is None:
+            warnings.append(f"normalize: {name}={item!r} is ignored by fasttrpo (the reward "
+                            "scaling discounts with the algorithm's gamma)")
+        else:
             label, target = f"normalize.{name}", _NORMALIZE_KEYS[name]
             if name.startswith("norm_"):
                 item = _boolean(label, item)

@@ -134,6 +134,8 @@ class RunLogs:
 
     def on_step(self) -> None:
         """After each vector step: write ended episodes, give the callback the step's locals."""
+        if self.monitor is None and not self.wants_locals:
+            return
         t = self._t
         self._t += 1
         step = getattr(self.sampler, "last_step", None)
