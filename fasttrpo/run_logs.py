@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from fasttrpo._compat import warn_once
 from fasttrpo.monitor import MonitorWriter
 from fasttrpo.tensorboard import tensorboard_run_dir
 
@@ -113,8 +114,15 @@ class RunLogs:
         self.wants_locals = type(callback) is not BaseCallback
         config = model.config
         if config.tensorboard_log is not None:
-            model.logger.set_tensorboard_dir(tensorboard_run_dir(
-                config.tensorboard_log, tb_log_name, reset_num_timesteps))
+            set_dir = getattr(model.logger, "set_tensorboard_dir", None)
+            if set_dir is None:  # a logger given to set_logger (sb3's) has its own outputs
+                warn_once("tensorboard_log:set_logger", "tensorboard_log is ignored: the "
+                          "logger given to set_logger writes its own outputs (sb3's "
+                          "configure(folder, ['tensorboard']) gives it TensorBoard)",
+                          stacklevel=4)
+            else:
+                set_dir(tensorboard_run_dir(config.tensorboard_log, tb_log_name,
+                                            reset_num_timesteps))
         self.monitor = None
         if config.log_folder is not None:
             self.monitor = MonitorWriter(config.log_folder, self.n_envs,

@@ -163,9 +163,27 @@ def test_explained_variance_and_learning_rate_are_logged():
     assert values["train/learning_rate"] == 3e-3
     assert np.isfinite(values["train/explained_variance"])
     assert values["train/explained_variance"] <= 1.0
-    lbfgs = TRPO("MlpPolicy", "CartPole-v1", n_steps=64, vf_optimizer="lbfgs", seed=0)
-    lbfgs.learn(64)
-    assert "train/learning_rate" not in lbfgs.logger.last_values  # L-BFGS has none
+
+
+def test_tensorboard_log_with_a_logger_of_set_logger_warns(tmp_path, monkeypatch):
+    class Sb3LikeLogger:
+        def __init__(self):
+            self.dumps = []
+
+        def record(self, key, value, exclude=None):
+            pass
+
+        def dump(self, step=0):
+            self.dumps.append(step)
+
+    monkeypatch.setattr(_compat, "_WARNED", set())
+    model = TRPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32, seed=0,
+                 tensorboard_log=str(tmp_path))
+    logger = Sb3LikeLogger()
+    model.set_logger(logger)
+    with pytest.warns(UserWarning, match="tensorboard_log is ignored"):
+        model.learn(64)
+    assert logger.dumps == [32, 64] and not list(tmp_path.iterdir())
 
 
 def test_explained_variance_formula():
@@ -189,9 +207,9 @@ def test_ignored_sb3_arguments_warn_once(monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
-            TRPO("MlpPolicy", "CartPole-v1", n_steps=8, device="cuda")
-        TRPO("MlpPolicy", "CartPole-v1", n_steps=8, device="cpu", _init_setup_model=True,
-             rollout_buffer_class=None)  # values that ask for nothing: no warning
+            TRPO("MlpPolicy", "CartPole-v1", n_steps=8, batch_size=8, device="cuda")
+        TRPO("MlpPolicy", "CartPole-v1", n_steps=8, batch_size=8, device="cpu",
+             _init_setup_model=True, rollout_buffer_class=None)  # they ask for nothing: silent
     messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     assert messages == ["device='cuda' is accepted for Stable-Baselines3 compatibility and "
                         "ignored: fasttrpo runs on the CPU"]
@@ -199,10 +217,11 @@ def test_ignored_sb3_arguments_warn_once(monkeypatch):
 
 
 def test_env_id_is_saved_and_loaded(tmp_path):
-    model = TRPO("MlpPolicy", "CartPole-v1", n_steps=8, seed=0)
+    model = TRPO("MlpPolicy", "CartPole-v1", n_steps=8, batch_size=8, seed=0)
     assert model.env_id == "CartPole-v1"
     loaded = TRPO.load(model.save(tmp_path / "m"))
     assert loaded.env_id == "CartPole-v1"
-    anonymous = TRPO("MlpPolicy", counter_venv(AutoresetMode.SAME_STEP), n_steps=8)
+    anonymous = TRPO("MlpPolicy", counter_venv(AutoresetMode.SAME_STEP), n_steps=8,
+                     batch_size=16)
     assert anonymous.env_id is None
     assert TRPO.load(anonymous.save(tmp_path / "a")).env_id is None
