@@ -1,5 +1,6 @@
 """Gymnasium spaces: which are supported, how observations are encoded and actions sent."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -8,7 +9,8 @@ from gymnasium import spaces
 from fasttrpo._cython.rollout_step import clip_actions, copy_obs_checked
 from fasttrpo._portable import discrete_indices
 
-SUPPORTED_OBS = "Box (any shape, flattened) and Discrete (one-hot encoded)"
+SUPPORTED_OBS = ("Box (any shape, flattened), Discrete (one-hot encoded), MultiBinary, and a "
+                 "Dict of those (MultiInputPolicy's observations, flattened in key order)")
 SUPPORTED_ACT = "Box, Discrete, MultiDiscrete and MultiBinary"
 
 
@@ -26,26 +28,102 @@ class ObsEncoder:
     space: spaces.Space
     obs_dim: int
     n_discrete: int
+    #: a Dict space's entries, in its (sorted) key order: ``((key, encoder), ...)``
+    parts: tuple = ()
 
     @classmethod
-    def for_space(cls, space: spaces.Space) -> "ObsEncoder":
+    def for_space(cls, space: spaces.Space, nested: bool = False) -> "ObsEncoder":
         """Return the encoder of ``space``; ValueError for an unsupported space."""
-        if isinstance(space, spaces.Box):
+        if isinstance(space, (spaces.Box, spaces.MultiBinary)):
             return cls(space, int(np.prod(space.shape, dtype=np.int64)), 0)
         if isinstance(space, spaces.Discrete):
             return cls(space, int(space.n), int(space.n))
+        if isinstance(space, spaces.Dict) and not nested and len(space.spaces):
+            parts = tuple((key, cls.for_space(sub, nested=True))
+                          for key, sub in space.spaces.items())
+            return cls(space, sum(part.obs_dim for _, part in parts), 0, parts)
         raise ValueError(
             f"observation_space: {space} is not supported; fasttrpo's MLP policies take "
-            f"{SUPPORTED_OBS} observations (wrap others, e.g. FlattenObservation for Dict)"
+            f"{SUPPORTED_OBS} observations (no nested Dict or Tuple: flatten those, e.g. "
+            "with gymnasium.wrappers.FlattenObservation)"
         )
+
+    def observation_rows(self, observation) -> tuple[np.ndarray, bool]:
+        """Encode one observation or a batch, as ``predict`` receives it.
+
+        Returns ``(rows, single)``: the (N, obs_dim) float64 encoding and whether
+        ``observation`` was one observation (N = 1). A Dict space takes a dict of arrays, one
+        per key, each of its entry's shape or with a leading batch dimension.
+
+        Raises
+        ------
+        ValueError
+            Naming the observation (and the key) that is not of the space.
+        """
+        if self.parts:
+            if not isinstance(observation, Mapping):
+                raise ValueError(f"observation: expected a dict with keys "
+                                 f"{[key for key, _ in self.parts]} for {self.space}, got "
+                                 f"{type(observation).__name__}")
+            first_key, first = self.parts[0]
+            if first_key not in observation:
+                raise ValueError(f"observation: missing key {first_key!r} of {self.space}")
+            single = np.shape(observation[first_key]) == _entry_shape(first.space)
+            raw = {key: (np.asarray(value)[None] if single else value)
+                   for key, value in observation.items()}
+            n_rows = len(np.asarray(raw[first_key]))
+        else:
+            shape = self.space.shape
+            if observation is None or isinstance(observation, (Mapping, str, bytes)):
+                raise ValueError(f"observation: expected an array of shape {shape} or "
+                                 f"(batch, *{shape}) for {self.space}, got "
+                                 f"{type(observation).__name__}")
+            try:
+                raw = np.asarray(observation)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"observation: not an array of numbers ({err})") from None
+            single = raw.shape == shape
+            if single:
+                raw = raw[None]
+            if raw.ndim != len(shape) + 1 or raw.shape[1:] != shape:
+                raise ValueError(f"observation: expected shape {shape} or (batch, *{shape}) "
+                                 f"for {self.space}, got shape {raw.shape}")
+            n_rows = raw.shape[0]
+        rows = np.empty((n_rows, self.obs_dim))
+        try:
+            self.encode(raw, rows)
+        except ValueError as err:
+            raise ValueError(f"observation: not of {self.space}; {err}") from None
+        return rows, single
 
     def encode(self, raw_obs, out: np.ndarray) -> np.ndarray:
         """Write the encoding of ``raw_obs`` (E, *space.shape) into ``out`` (E, obs_dim).
 
-        Raises ValueError on a wrong shape, a Discrete value out of range or NaN/inf.
+        A Dict space takes a dict of such batches, one per key, and writes each entry's
+        encoding into its columns, in key order. Raises ValueError on a wrong shape or key,
+        a Discrete value out of range or NaN/inf.
         """
-        raw = np.asarray(raw_obs)
         n_rows = out.shape[0]
+        if self.parts:
+            if not isinstance(raw_obs, Mapping):
+                raise ValueError(f"obs: expected a dict of {len(self.parts)} batches, got "
+                                 f"{type(raw_obs).__name__}")
+            unknown = sorted(set(raw_obs) - {key for key, _ in self.parts})
+            if unknown:
+                raise ValueError(f"obs: unexpected key(s) {unknown}")
+            column = 0
+            for key, part in self.parts:
+                if key not in raw_obs:
+                    raise ValueError(f"obs: missing key {key!r}")
+                block = np.empty((n_rows, part.obs_dim))
+                try:
+                    part.encode(raw_obs[key], block)
+                except ValueError as err:
+                    raise ValueError(f"obs[{key!r}]: {err}") from None
+                out[:, column:column + part.obs_dim] = block
+                column += part.obs_dim
+            return out
+        raw = np.asarray(raw_obs)
         if self.n_discrete:
             if raw.shape != (n_rows,):
                 raise ValueError(
@@ -69,6 +147,11 @@ class ObsEncoder:
             raise ValueError("obs: NaN or infinite observation values, or values beyond the "
                              f"range of {out.dtype}")
         return out
+
+
+def _entry_shape(space: spaces.Space) -> tuple[int, ...]:
+    """Shape of one observation of a Dict entry (``()`` for Discrete)."""
+    return tuple(space.shape) if space.shape is not None else ()
 
 
 @dataclass(frozen=True)
@@ -157,11 +240,16 @@ def space_to_json(space: spaces.Space) -> dict:
         return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
     if isinstance(space, spaces.MultiBinary):
         return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    if isinstance(space, spaces.Dict):  # a list of pairs keeps the key order in JSON
+        return {"type": "Dict", "spaces": [[key, space_to_json(sub)]
+                                           for key, sub in space.spaces.items()]}
     raise ValueError(f"space: {space} cannot be saved")
 
 
 #: largest size of a space dimension read from a file: a saved space is trusted no further
 MAX_SPACE_SIZE = 2**31 - 1
+#: most entries of a saved Dict observation space
+MAX_DICT_KEYS = 1024
 
 
 def _json_int(name: str, value, low: int = 0, high: int = MAX_SPACE_SIZE) -> int:
@@ -191,7 +279,7 @@ def _box_from_json(data: dict) -> spaces.Box:
     return spaces.Box(low, high, dtype=dtype)
 
 
-def space_from_json(data: dict) -> spaces.Space:
+def space_from_json(data: dict, nested: bool = False) -> spaces.Space:
     """Rebuild the space `space_to_json` described.
 
     The description comes from a file: anything but what `space_to_json` writes (a missing
@@ -216,6 +304,13 @@ def space_from_json(data: dict) -> spaces.Space:
             n = data["n"]
             return spaces.MultiBinary(_json_ints("n", n, low=1) if isinstance(n, list)
                                       else _json_int("n", n, low=1))
+        if kind == "Dict" and not nested:
+            entries = data["spaces"]
+            if not isinstance(entries, list) or not entries or len(entries) > MAX_DICT_KEYS \
+                    or not all(isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+                               for e in entries):
+                raise ValueError(f"spaces: expected 1 to {MAX_DICT_KEYS} [key, space] pairs")
+            return spaces.Dict({key: space_from_json(sub, nested=True) for key, sub in entries})
     except (KeyError, TypeError, ValueError, OverflowError) as err:
         raise ValueError(f"space: invalid saved {kind} space ({type(err).__name__}: "
                          f"{str(err)[:200]})") from None

@@ -428,3 +428,91 @@ def test_sb3_style_vec_env_errors():
         model.learn(600)
     with pytest.raises(ValueError, match="an sb3 VecEnv"):
         TRPO("MlpPolicy", object())
+
+
+# ---- Dict observations: MultiInputPolicy (item 3) ------------------------------------------
+def _dict_env_class():
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    class DictEnv(gym.Env):
+        """Reward 1 when the action equals obs["mode"]; a small image and flags as noise."""
+
+        observation_space = spaces.Dict({
+            "pos": spaces.Box(-1, 1, (2,), np.float32), "mode": spaces.Discrete(3, start=1),
+            "flags": spaces.MultiBinary(2), "img": spaces.Box(0, 255, (3, 4), np.uint8)})
+        action_space = spaces.Discrete(3, start=1)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.observation_space.seed(int(self.np_random.integers(2**31)))
+            self.t = 0
+            self.obs = self.observation_space.sample()
+            return self.obs, {}
+
+        def step(self, action):
+            reward = float(action == self.obs["mode"])
+            self.t += 1
+            self.obs = self.observation_space.sample()
+            return self.obs, reward, False, self.t >= 20, {}
+
+    return DictEnv
+
+
+def test_dict_observations_are_flattened_in_key_order():
+    env = _dict_env_class()()
+    model = TRPO("MultiInputPolicy", env, n_steps=64, batch_size=64, seed=0,
+                 policy_kwargs=dict(net_arch=[16]))
+    assert [key for key, _ in model.encoder.parts] == ["flags", "img", "mode", "pos"]
+    assert model.encoder.obs_dim == 2 + 12 + 3 + 2
+    obs, _ = env.reset(seed=0)
+    rows, single = model.encoder.observation_rows(obs)
+    expected = np.concatenate([obs["flags"], obs["img"].ravel(),
+                               np.eye(3)[obs["mode"] - 1], obs["pos"]])  # one-hot, start 1
+    assert single and rows.shape == (1, 19)
+    np.testing.assert_array_equal(rows[0], expected)
+    batch = {key: np.stack([value, value]) for key, value in obs.items()}
+    actions, _ = model.predict(batch, deterministic=True)
+    action, _ = model.predict(obs, deterministic=True)
+    assert actions.shape == (2,) and actions[0] == action and 1 <= action <= 3
+
+
+def test_multi_input_policy_learns_saves_and_loads(tmp_path):
+    env_class = _dict_env_class()
+    model = TRPO("MultiInputPolicy", env_class(), n_steps=512, batch_size=128, seed=0,
+                 normalize_obs=True, policy_kwargs=dict(net_arch=[32]))
+    model.learn(20_000)
+    returns = [e["r"] for e in model.ep_info_buffer]
+    assert np.mean(returns) > 12  # chance is 20 / 3
+    model.save(tmp_path / "dict")
+    loaded = TRPO.load(tmp_path / "dict", env=env_class())
+    assert loaded.observation_space == model.observation_space
+    obs = env_class().observation_space.sample()
+    assert loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]
+
+
+def test_dict_observation_errors_name_the_key():
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    env = _dict_env_class()()
+    model = TRPO("MultiInputPolicy", env, n_steps=64, batch_size=64, seed=0)
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match="expected a dict with keys"):
+        model.predict(np.zeros(19))
+    with pytest.raises(ValueError, match="missing key 'img'"):
+        model.predict({k: v for k, v in obs.items() if k != "img"})
+    with pytest.raises(ValueError, match=r"obs\['pos'\]: .*NaN"):
+        model.predict({**obs, "pos": np.array([np.nan, 0.0], np.float32)})
+    with pytest.raises(ValueError, match=r"obs\['mode'\]"):
+        model.predict({**obs, "mode": 7})
+    with pytest.raises(ValueError, match="use 'MultiInputPolicy' for Dict"):
+        TRPO("MlpPolicy", env)
+    with pytest.raises(ValueError, match="use 'MultiInputPolicy' for Dict"):
+        TRPO("MultiInputPolicy", "CartPole-v1")
+    with pytest.raises(ValueError, match="CnnPolicy.*out of scope"):
+        TRPO("CnnPolicy", "CartPole-v1")
+    nested = gym.make("CartPole-v1")
+    nested.observation_space = spaces.Dict({"a": spaces.Dict({"b": spaces.Discrete(2)})})
+    with pytest.raises(ValueError, match="no nested Dict"):
+        TRPO("MultiInputPolicy", nested)

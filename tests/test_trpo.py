@@ -63,8 +63,8 @@ def test_discrete_observations_are_one_hot():
 
 
 def test_unsupported_spaces_fail_at_construction():
-    with pytest.raises(ValueError, match=r"observation_space: Dict\(.*is not supported.*Box"):
-        TRPO("MlpPolicy", DictObsEnv())
+    with pytest.raises(ValueError, match=r"use 'MultiInputPolicy' for Dict"):
+        TRPO("MlpPolicy", DictObsEnv())  # Dict observations need sb3's MultiInputPolicy
 
     class TupleActionEnv(MatchEnv):
         def __init__(self):
@@ -76,7 +76,7 @@ def test_unsupported_spaces_fail_at_construction():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="policy: only 'MlpPolicy'"):
+    with pytest.raises(ValueError, match="policy: 'MlpPolicy' or 'MultiInputPolicy'"):
         TRPO("CnnPolicy", "CartPole-v1")
     with pytest.raises(ValueError, match=r"unknown keyword argument\(s\) \['n_stepz'\]"):
         TRPO("MlpPolicy", "CartPole-v1", n_stepz=3)

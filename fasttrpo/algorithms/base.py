@@ -190,21 +190,24 @@ class OnPolicyAlgorithm:
                 setattr(cls, name, _read_only(name))
 
     def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
-        if policy != "MlpPolicy":
-            why = {"CnnPolicy": "; image observations (CnnPolicy) are out of scope: fasttrpo "
-                                "runs MLPs",
-                   "MultiInputPolicy": "; Dict observations are not supported yet: flatten "
-                                       "them with gymnasium.wrappers.FlattenObservation"}
-            raise ValueError(f"policy: only 'MlpPolicy' is supported, got {policy!r}"
-                             f"{why.get(policy, '')}")
+        if policy not in ("MlpPolicy", "MultiInputPolicy"):
+            why = "; image observations (CnnPolicy) are out of scope: fasttrpo runs MLPs (a " \
+                  "small image as a Box entry of a Dict is flattened)" \
+                if policy == "CnnPolicy" else ""
+            raise ValueError(f"policy: 'MlpPolicy' or 'MultiInputPolicy' (Dict observations) "
+                             f"are supported, got {policy!r}{why}")
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
         env = self._compiled_env(env, config.compiled) or make_vector_env(env, config.n_envs)
-        if isinstance(env, gym.vector.VectorEnv):
-            self._setup(config, env.single_observation_space, env.single_action_space)
-        else:
-            self._setup(config, env.observation_space, env.action_space)
+        vector = isinstance(env, gym.vector.VectorEnv)
+        observation_space = env.single_observation_space if vector else env.observation_space
+        if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):
+            raise ValueError(  # sb3's rule: MultiInputPolicy exactly for Dict observations
+                f"policy: use 'MultiInputPolicy' for Dict observation spaces and 'MlpPolicy' "
+                f"for the others; got {policy!r} for {observation_space}")
+        self._setup(config, observation_space,
+                    env.single_action_space if vector else env.action_space)
         self.set_env(env)
 
     @classmethod
@@ -814,29 +817,7 @@ class OnPolicyAlgorithm:
         (action, state)
             ``action`` in the env's format, one or a batch as ``observation`` was.
         """
-        space_shape = self.observation_space.shape
-        if observation is None or isinstance(observation, (dict, str, bytes)):
-            raise ValueError(f"observation: expected an array of shape {space_shape} or "
-                             f"(batch, *{space_shape}) for {self.observation_space}, got "
-                             f"{type(observation).__name__}")
-        try:
-            raw = np.asarray(observation)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"observation: not an array of numbers ({err})") from None
-        single = raw.shape == space_shape
-        if single:
-            raw = raw[None]
-        if raw.ndim != len(space_shape) + 1 or raw.shape[1:] != space_shape:
-            raise ValueError(f"observation: expected shape {space_shape} or "
-                             f"(batch, *{space_shape}) for {self.observation_space}, got "
-                             f"shape {raw.shape}")
-        rows = np.empty((raw.shape[0], self.encoder.obs_dim))
-        try:
-            self.encoder.encode(raw, rows)
-        except ValueError as err:
-            raise ValueError(
-                f"observation: expected shape {space_shape} or (batch, *{space_shape}) for "
-                f"{self.observation_space}; {err}") from None
+        rows, single = self.encoder.observation_rows(observation)
         if self.obs_normalizer is not None:
             rows = self.obs_normalizer.normalize(rows)
         with np.errstate(over="ignore"):

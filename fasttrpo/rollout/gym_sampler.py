@@ -132,7 +132,7 @@ class VectorEnvSampler:
             self._obs_rows[:] = self._raw_rows
 
     def _encode_one(self, raw_obs) -> np.ndarray:
-        row = self.encoder.encode(np.asarray(raw_obs)[None], np.zeros((1, self.encoder.obs_dim)))
+        row, _ = self.encoder.observation_rows(raw_obs)
         if self.obs_normalizer is not None:
             row = self.obs_normalizer.normalize(row)
         return row[0].astype(self.dtype)
