@@ -124,9 +124,9 @@ def test_train_cli_options_win(capsys, fake_trpo):
     assert code == 0, captured.err
     (model,) = _FakeTRPO.instances
     assert model.learned == 1000
-    assert model.kwargs == {"n_envs": 3, "verbose": 1}
+    assert model.kwargs == {"n_envs": 3, "verbose": 1, "use_sde": True}
     assert model.saved is None and fake_trpo == []
-    assert "use_sde" in captured.err  # dropped, with a warning
+    assert "use_sde" not in captured.err  # a hyperparameter like any other, no warning
 
 
 # ---- errors: message on stderr, exit code 2, no traceback -------------------------------------

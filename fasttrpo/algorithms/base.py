@@ -31,8 +31,10 @@ from fasttrpo.policies import (
     BernoulliMLPPolicy,
     CategoricalMLPPolicy,
     GaussianMLPPolicy,
+    GaussianSDEMLPPolicy,
     MLPPolicy,
     MultiCategoricalMLPPolicy,
+    sde_log_std_size,
 )
 from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
@@ -201,14 +203,12 @@ class OnPolicyAlgorithm:
         """Build ``config_class`` from constructor keywords.
 
         sb3 arguments that change nothing here (``config_class.SB3_IGNORED``) are dropped;
-        unknown names and ``use_sde=True`` raise a ValueError.
+        unknown names raise a ValueError.
         """
         names = set(cls.config_class.field_names())
         unknown = sorted(set(hyperparams) - names - cls.config_class.SB3_IGNORED)
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown keyword argument(s) {unknown}")
-        if hyperparams.get("use_sde"):
-            raise ValueError("use_sde: generalized state-dependent exploration is not supported")
         return cls.config_class(**{k: v for k, v in hyperparams.items() if k in names})
 
     # ---- construction: the one path shared by __init__ and load -------------------------
@@ -262,6 +262,14 @@ class OnPolicyAlgorithm:
                       activation=config.policy_kwargs.get("activation_fn", "tanh"),
                       dtype=self.dtype, seed=config.seed, initialize=initialize)
         obs_dim = self.encoder.obs_dim
+        if config.use_sde:
+            if codec.kind != "gaussian":
+                raise ValueError(f"use_sde: gSDE needs a Box action space, got "
+                                 f"{self.action_space}")
+            return GaussianSDEMLPPolicy(
+                obs_dim, codec.width, log_std_init=config.policy_kwargs.get("log_std_init", 0.0),
+                full_std=config.policy_kwargs.get("full_std", True),
+                sde_sample_freq=config.sde_sample_freq, **common)
         if codec.kind == "gaussian":
             return GaussianMLPPolicy(obs_dim, codec.width,
                                      log_std_init=config.policy_kwargs.get("log_std_init", 0.0),
@@ -776,6 +784,9 @@ class OnPolicyAlgorithm:
             encoder = ObsEncoder.for_space(observation_space)
             out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
             pi_arch, vf_arch = _net_arch(config.policy_kwargs)
+            if config.use_sde:  # gSDE's log_std: per (latent unit, action), or per latent unit
+                n_extra = sde_log_std_size(pi_arch[-1] if pi_arch else encoder.obs_dim, out_dim,
+                                           config.policy_kwargs.get("full_std", True))
             activation = config.policy_kwargs.get("activation_fn", "tanh")
             expected = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, activation,
                                                    config.dtype).num_params + n_extra}

@@ -55,6 +55,8 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         n_critic_updates: int = 10,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
         normalize_advantage: bool = True,
         sub_sampling_factor: int = 1,
         stats_window_size: int = 100,
@@ -109,8 +111,7 @@ env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.envs.compiled.C
     ``fasttrpo.rollout.CompiledSampler``).
 {config_field_docs(TRPOConfig)}
 **sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}
-    (``use_sde=True`` raises: gSDE is not supported).
+    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}.
 
 Notes
 -----
