@@ -406,7 +406,7 @@ class Policy:
         return actions[0] if single else actions
 
     def _exploration_noise(self, latent: np.ndarray, rng, exploration) -> np.ndarray:
-        """gSDE's ``z(s) @ E`` per row, (N, act_dim)."""
+        """GSDE's ``z(s) @ E`` per row, (N, act_dim)."""
         n_rows = latent.shape[0]
         shape = (self.layer_sizes[-2], self.layer_sizes[-1])
         if exploration is None:

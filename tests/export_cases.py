@@ -1,6 +1,6 @@
 """Tiny trained models for the runtime / export tests: every action head (gSDE included), with
-and without observation normalisation, plus unusual spaces (multi-dimensional Box with infinite bounds,
-Discrete observations and space offsets). Built once per test process."""
+and without observation normalisation, plus unusual spaces (multi-dimensional Box with
+infinite bounds, Discrete observations and space offsets). Built once per test process."""
 
 import functools
 

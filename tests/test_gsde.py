@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import fasttrpo
-import reference
-from conftest import RTOL
 from fasttrpo import TRPO, runtime
 from fasttrpo.envs.compiled import CompiledVectorEnv, make_port
 from fasttrpo.rollout import CompiledSampler, RolloutBatch, VectorEnvSampler
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
+import reference
+from conftest import RTOL
 from toy_envs import MatchEnv
 
 CASES = [(dtype, activation, full_std, hidden)
@@ -457,12 +457,9 @@ def test_matches_sb3_state_dependent_noise_distribution(full_std, rng):
     params = policy.get_params()
     mean, latent = ref_mean_latent(policy, params, obs)
     dist = distributions.StateDependentNoiseDistribution(2, full_std=full_std)
-    _, log_std = dist.proba_distribution_net(latent_dim=4, latent_sde_dim=4)
-    with torch.no_grad():
-        log_std.copy_(torch.tensor(params[policy.n_mlp :]).reshape(log_std.shape))
+    _, log_std = dist.proba_distribution_net(latent_dim=4, latent_sde_dim=4)  # float32: unused
     mean_t = torch.tensor(mean, requires_grad=True)
-    log_std_t = log_std.double()
-    log_std_t.retain_grad()
+    log_std_t = torch.tensor(params[policy.n_mlp :]).reshape(log_std.shape).requires_grad_()
     dist.proba_distribution(mean_t, log_std_t, torch.tensor(latent))
     log_prob = dist.log_prob(torch.tensor(actions))
     (log_prob * torch.tensor(weights)).sum().backward()
@@ -479,3 +476,13 @@ def test_matches_sb3_state_dependent_noise_distribution(full_std, rng):
                           policy.log_std, actions, weights, dout, dlog_std)
     np.testing.assert_allclose(dout, mean_t.grad.numpy(), rtol=1e-9)
     np.testing.assert_allclose(dlog_std, log_std_t.grad.numpy().ravel(), rtol=1e-9, atol=1e-12)
+    # KL(pi_old || pi), each with its own features
+    old = params + 0.1 * rng.standard_normal(params.size)
+    old_mean, old_latent = ref_mean_latent(policy, old, obs)
+    old_dist = distributions.StateDependentNoiseDistribution(2, full_std=full_std)
+    old_dist.proba_distribution_net(latent_dim=4, latent_sde_dim=4)
+    old_dist.proba_distribution(torch.tensor(old_mean), torch.tensor(
+        old[policy.n_mlp :]).reshape(log_std.shape), torch.tensor(old_latent))
+    expected = torch.distributions.kl_divergence(old_dist.distribution, dist.distribution)
+    np.testing.assert_allclose(policy.mean_kl(obs, old), expected.sum(dim=1).mean().item(),
+                               rtol=1e-9)
