@@ -232,7 +232,12 @@ def plot(runs: dict, stats: dict, path: Path, xkey: str = "timesteps",
     for ax, task in zip(axes.flat, tasks, strict=False):
         top = max((p[xkey] for lib in runs[task].values() for r in lib for p in r["curve"]),
                   default=1.0)
-        grid = np.linspace(0, top, 200)
+        if xkey == "wall_s":  # log axis: from the earliest first point on
+            first = min((r["curve"][0][xkey] for lib in runs[task].values() for r in lib
+                         if r["curve"]), default=top / 100)
+            grid = np.geomspace(max(first, 1e-3), top, 200)
+        else:
+            grid = np.linspace(0, top, 200)
         for lib in LIBS:
             lib_runs = runs[task].get(lib)
             if not lib_runs:
@@ -252,17 +257,17 @@ def plot(runs: dict, stats: dict, path: Path, xkey: str = "timesteps",
         ax.set_xlabel("environment steps" if xkey == "timesteps" else "wall seconds of learn()",
                       fontsize=8)
         if xkey == "wall_s":
-            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xscale("log")
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, loc="lower right")
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
-    fig.suptitle("training return (mean of the last 10 episodes, stochastic policy): median "
-                 "and 25-75 % band over seeds; dotted: zoo score", fontsize=10)
+    fig.suptitle("training return (last 10 episodes, stochastic policy):\nmedian and "
+                 "25-75 % band over seeds; dotted: zoo score", fontsize=9)
     if machine_line:
         fig.text(0.01, 0.005, machine_line, fontsize=7, color="dimgray")
-    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.02, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

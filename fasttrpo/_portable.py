@@ -24,7 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_TEXT_BYTES",
     "discrete_indices",
+    "is_binary_file",
     "open_regular_file",
     "read_zip_arrays",
     "write_atomically",
@@ -151,8 +152,9 @@ def read_zip_arrays(path: Path, text_members: Collection[str] = (), what: str = 
 
     Parameters
     ----------
-    path : pathlib.Path
-        An existing path (a regular file; anything else raises ValueError).
+    path : pathlib.Path or binary file-like object
+        An existing path (a regular file; anything else raises ValueError), or an open
+        binary file object with ``read`` and ``seek`` (read from its start, left open).
     text_members : collection of str
         Names of the non-array members allowed (e.g. ``"meta.json"``), read as bytes.
     what : str
@@ -176,51 +178,65 @@ def read_zip_arrays(path: Path, text_members: Collection[str] = (), what: str = 
         an array nor one of ``text_members``, a duplicate name, more than `MAX_MEMBERS`
         members or more than `MAX_ARRAY_BYTES` of arrays.
     """
-    handle = open_regular_file(path)
-    with handle:
-        try:
-            archive = zipfile.ZipFile(handle, "r")
-        except _READ_ERRORS as err:
-            handle.seek(0)
-            if handle.read(6) == b"\x93NUMPY":
-                raise ValueError(f"{path}: a single .npy array, not an .npz archive; not a "
-                                 f"{what}") from None
-            raise ValueError(f"{path}: not a readable zip archive; the file is truncated or "
-                             f"corrupt, or is not a {what} ({err})") from None
-        with archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise ValueError(f"{path}: {len(infos)} members, more than a {what} has "
-                                 f"(limit {MAX_MEMBERS})")
-            names = [info.filename for info in infos]
-            if len(set(names)) != len(names):
-                raise ValueError(f"{path}: duplicate member names; not a {what}")
-            texts: dict[str, bytes] = {}
-            arrays: dict[str, np.ndarray] = {}
-            budget = MAX_ARRAY_BYTES
-            for info in infos:
-                name = info.filename
-                is_array = name.endswith(_ARRAY_SUFFIX)
-                if not is_array and name not in text_members:
-                    hint = (hints or {}).get(name, "")
-                    raise ValueError(f"{path}: unexpected member {name!r}; not a {what}{hint}")
-                label = (f"array {name[: -len(_ARRAY_SUFFIX)]!r}" if is_array
-                         else f"member {name!r}")
-                try:
-                    _check_info(info)
-                    if not is_array and info.file_size > MAX_TEXT_BYTES:
-                        raise ValueError(f"{info.file_size} bytes, more than the "
-                                         f"{MAX_TEXT_BYTES}-byte limit")
-                    with archive.open(info, "r") as member:
-                        if is_array:
-                            array = _read_npy(member, info, budget)
-                            budget -= array.nbytes
-                            arrays[name[: -len(_ARRAY_SUFFIX)]] = array
-                        else:
-                            texts[name] = bytes(_read_exactly(member, info.file_size, name))
-                except _READ_ERRORS as err:
-                    raise ValueError(f"{path}: {label} could not be loaded; the {what} is "
-                                     f"truncated or corrupt ({err})") from None
+    if is_binary_file(path):  # an open file-like object: read it, leave it open
+        label = getattr(path, "name", None) or f"<{type(path).__name__}>"
+        return _read_zip_arrays(path, label, text_members, what, hints)
+    with open_regular_file(path) as handle:
+        return _read_zip_arrays(handle, path, text_members, what, hints)
+
+
+def is_binary_file(obj: Any) -> bool:
+    """Whether ``obj`` is an open binary file-like object (``read``/``write`` and ``seek``)."""
+    return (hasattr(obj, "seek") and (hasattr(obj, "read") or hasattr(obj, "write"))
+            and not isinstance(obj, (str, bytes, os.PathLike)))
+
+
+def _read_zip_arrays(handle: BinaryIO, path: Any, text_members: Collection[str], what: str,
+                     hints: Mapping[str, str] | None,
+                     ) -> tuple[dict[str, bytes], dict[str, np.ndarray]]:
+    try:
+        archive = zipfile.ZipFile(handle, "r")
+    except _READ_ERRORS as err:
+        handle.seek(0)
+        if handle.read(6) == b"\x93NUMPY":
+            raise ValueError(f"{path}: a single .npy array, not an .npz archive; not a "
+                             f"{what}") from None
+        raise ValueError(f"{path}: not a readable zip archive; the file is truncated or "
+                         f"corrupt, or is not a {what} ({err})") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise ValueError(f"{path}: {len(infos)} members, more than a {what} has "
+                             f"(limit {MAX_MEMBERS})")
+        names = [info.filename for info in infos]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{path}: duplicate member names; not a {what}")
+        texts: dict[str, bytes] = {}
+        arrays: dict[str, np.ndarray] = {}
+        budget = MAX_ARRAY_BYTES
+        for info in infos:
+            name = info.filename
+            is_array = name.endswith(_ARRAY_SUFFIX)
+            if not is_array and name not in text_members:
+                hint = (hints or {}).get(name, "")
+                raise ValueError(f"{path}: unexpected member {name!r}; not a {what}{hint}")
+            label = (f"array {name[: -len(_ARRAY_SUFFIX)]!r}" if is_array
+                     else f"member {name!r}")
+            try:
+                _check_info(info)
+                if not is_array and info.file_size > MAX_TEXT_BYTES:
+                    raise ValueError(f"{info.file_size} bytes, more than the "
+                                     f"{MAX_TEXT_BYTES}-byte limit")
+                with archive.open(info, "r") as member:
+                    if is_array:
+                        array = _read_npy(member, info, budget)
+                        budget -= array.nbytes
+                        arrays[name[: -len(_ARRAY_SUFFIX)]] = array
+                    else:
+                        texts[name] = bytes(_read_exactly(member, info.file_size, name))
+            except _READ_ERRORS as err:
+                raise ValueError(f"{path}: {label} could not be loaded; the {what} is "
+                                 f"truncated or corrupt ({err})") from None
     return texts, arrays
 
 

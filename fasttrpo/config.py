@@ -21,6 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fasttrpo.heads import activation_code
+from fasttrpo.schedules import LinearSchedule, schedule_from_json, schedule_value
+
 __all__ = [
     "ALGORITHM_CONFIGS",
     "CPOConfig",
@@ -153,6 +156,34 @@ def _sizes(name: str, value: Any) -> list[int]:
 
 
 
+#: the type of ``learning_rate``: a rate, or a schedule of the remaining progress (sb3)
+LearningRate = float | Callable[[float], float]
+
+
+def _learning_rate(name: str, value: Any) -> "float | Callable[[float], float]":
+    """Check a positive rate, or a schedule: a callable, ``"lin_<rate>"`` (zoo) or a saved one.
+
+    A callable is called at the start and the end of training (remaining progress 1 and 0)
+    to check it returns finite rates >= 0, positive at the start.
+    """
+    if isinstance(value, str):
+        try:
+            return LinearSchedule.from_zoo(value)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+    if isinstance(value, Mapping):
+        try:
+            return schedule_from_json(dict(value))
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+    if callable(value) and not isinstance(value, type):
+        if schedule_value(name, value, 1.0) <= 0:
+            raise ValueError(f"{name}: the schedule must start with a positive rate")
+        schedule_value(name, value, 0.0)
+        return value
+    return _float(0.0, low_open=True)(name, value)
+
+
 def _policy_kwargs(name: str, value: Any) -> dict:
     """sb3's ``policy_kwargs`` subset fasttrpo builds: a plain, JSON-ready dict."""
     if value is None:
@@ -180,9 +211,17 @@ def _policy_kwargs(name: str, value: Any) -> dict:
                                  f"{short_repr(arch)}") from None
     if "activation_fn" in value:
         activation = value["activation_fn"]
+        if isinstance(activation, type):  # what sb3 users paste: nn.Tanh / nn.ReLU, by name
+            activation = activation.__name__
         if not isinstance(activation, str):
             raise ValueError(f"{name}: activation_fn must be a name such as 'tanh', 'relu', "
-                             f"'nn.Tanh' or 'nn.ReLU' (no torch classes), got {activation!r}")
+                             f"'nn.Tanh' or 'nn.ReLU', or a class named Tanh or ReLU, got "
+                             f"{short_repr(activation)}")
+        try:
+            activation_code(activation)
+        except ValueError:
+            raise ValueError(f"{name}.activation_fn: unknown activation {activation!r}; "
+                             "supported: 'tanh', 'relu' (or nn.Tanh, nn.ReLU)") from None
         out["activation_fn"] = activation
     if "log_std_init" in value:
         # beyond +-20 the variance exp(2 log_std) leaves float32's range within a few steps
@@ -191,9 +230,7 @@ def _policy_kwargs(name: str, value: Any) -> dict:
     if "full_std" in value:  # gSDE: log_std per (latent, action) pair, else per latent unit
         out["full_std"] = _bool(f"{name}.full_std", value["full_std"])
     if "ortho_init" in value:
-        if value["ortho_init"] is not True:
-            raise ValueError(f"{name}: ortho_init=False is not supported")
-        out["ortho_init"] = True
+        out["ortho_init"] = _bool(f"{name}.ortho_init", value["ortho_init"])
     return out
 
 
@@ -216,8 +253,11 @@ class OnPolicyConfig:
     and from the JSON kept in saved models.
     """
 
-    learning_rate: float = _field(
-        1e-3, "Adam step size of the value function.", _float(0.0, low_open=True))
+    learning_rate: LearningRate = _field(
+        1e-3, "Adam step size of the value function: a number, or a schedule of the remaining "
+        "progress p (1 -> 0) as sb3: a callable p -> rate, or 'lin_<rate>' (the zoo's "
+        "linear decay to 0, fasttrpo.schedules.LinearSchedule; the only kind a saved model "
+        "keeps).", _learning_rate)
     n_steps: int = _field(
         2048, "Environment steps per env per rollout (the batch is n_steps * n_envs).", _int(1))
     batch_size: int = _field(128, "Minibatch size of the value-function fit.", _int(1))
@@ -243,9 +283,10 @@ class OnPolicyConfig:
         100, "Finished episodes averaged for rollout/ep_rew_mean and ep_len_mean.", _int(1))
     policy_kwargs: dict | None = _field(  # noqa: RUF009 (None, made {} by the check)
         None, "Network options: net_arch (list, or dict(pi=[...], vf=[...])), activation_fn "
-        "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU'), log_std_init (Gaussian heads, in [-20, 20]), "
-        "full_std (gSDE: one log_std per latent unit and action, default True, or per latent "
-        "unit).",
+        "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU', or a class named Tanh / ReLU), log_std_init "
+        "(Gaussian heads, in [-20, 20]), ortho_init (True: orthogonal weights with sb3's "
+        "gains; False: torch's default Linear init, as sb3), full_std (gSDE: one log_std per "
+        "latent unit and action, default True, or per latent unit).",
         _policy_kwargs, network=True)
     verbose: int = _field(0, "0: silent; 1: a progress table per iteration.", _int(0))
     seed: int | None = _field(
@@ -328,14 +369,24 @@ class OnPolicyConfig:
     def field_type(cls, name: str) -> type | None:
         """``int``, ``float``, ``bool`` or ``str`` for a scalar field (None for others)."""
         annotation = {item.name: item.type for item in dataclasses.fields(cls)}[name]
+        if annotation is LearningRate:  # a number on the command line and in YAML files
+            return float
         for kind in (bool, int, float, str):
             if annotation in (kind, kind | None, kind.__name__, f"{kind.__name__} | None"):
                 return kind
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values, by field name."""
-        return {name: getattr(self, name) for name in self.field_names()}
+        """Plain JSON-ready values, by field name.
+
+        A `LinearSchedule` becomes its ``to_json()`` dict; another callable learning rate
+        stays a callable (it has no JSON form: ``save`` stores its current value instead,
+        with a warning).
+        """
+        values = {name: getattr(self, name) for name in self.field_names()}
+        if isinstance(values["learning_rate"], LinearSchedule):
+            values["learning_rate"] = values["learning_rate"].to_json()
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "hyperparameters"):

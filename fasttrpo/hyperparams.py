@@ -234,15 +234,25 @@ def parse_kwargs_string(text: str, key: str = "policy_kwargs") -> dict:
     return _mapping(tree.body, key, text)
 
 
-def _check_schedule(key: str, value: Any) -> None:
-    if isinstance(value, str) and _SCHEDULE_RE.match(value):
-        raise ValueError(f"{key}: schedules such as {value!r} are not supported by fasttrpo; "
-                         "use a constant number")
+#: the keys that take a schedule string ("lin_<rate>"; fasttrpo.schedules)
+_SCHEDULE_KEYS = frozenset({"learning_rate"})
+
+
+def _check_schedule(key: str, value: Any) -> bool:
+    """Whether ``value`` is a schedule string; ValueError where ``key`` takes no schedule."""
+    if not (isinstance(value, str) and _SCHEDULE_RE.match(value)):
+        return False
+    if key in _SCHEDULE_KEYS and value.strip().lower().startswith("lin_"):
+        return True
+    accepted = "; 'lin_<rate>' is supported" if key in _SCHEDULE_KEYS else ""
+    raise ValueError(f"{key}: schedules such as {value!r} are not supported by fasttrpo "
+                     f"here{accepted}; use a constant number")
 
 
 def _number(key: str, value: Any) -> Any:
-    """Numeric YAML strings ("1e-3") become numbers; schedule strings raise."""
-    _check_schedule(key, value)
+    """Numeric YAML strings ("1e-3") become numbers; "lin_<rate>" stays for the config."""
+    if _check_schedule(key, value):
+        return value
     if isinstance(value, str):
         text = value.strip()
         if not _FLOAT_RE.match(text):

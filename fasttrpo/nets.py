@@ -116,15 +116,28 @@ class MLPLayout:
             np.ascontiguousarray(nvec, dtype=np.int64).reshape(-1),
         )
 
-    def init_params(self, output_gain: float, rng: np.random.Generator) -> np.ndarray:
-        """Orthogonal weights (gain sqrt(2) hidden, ``output_gain`` last), zero biases."""
+    def init_params(self, output_gain: float, rng: np.random.Generator,
+                    orthogonal_init: bool = True) -> np.ndarray:
+        """Draw initial MLP parameters the way sb3 initialises its networks.
+
+        ``orthogonal_init`` (sb3's ``ortho_init=True``): orthogonal weights with gain sqrt(2)
+        on hidden layers and ``output_gain`` on the last, zero biases. Otherwise torch's
+        default ``nn.Linear`` init (sb3's ``ortho_init=False``): weights and biases uniform in
+        ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``.
+        """
         chunks = []
         n_layers = len(self.layer_sizes) - 1
         for layer, (fan_in, fan_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
-            gain = output_gain if layer == n_layers - 1 else np.sqrt(2.0)
-            # torch initialises Linear.weight (fan_out, fan_in); our W is its transpose
-            chunks.append(orthogonal((int(fan_out), int(fan_in)), gain, rng).T.ravel())
-            chunks.append(np.zeros(int(fan_out)))
+            fan_in, fan_out = int(fan_in), int(fan_out)
+            if orthogonal_init:
+                gain = output_gain if layer == n_layers - 1 else np.sqrt(2.0)
+                # torch initialises Linear.weight (fan_out, fan_in); our W is its transpose
+                chunks.append(orthogonal((fan_out, fan_in), gain, rng).T.ravel())
+                chunks.append(np.zeros(fan_out))
+            else:  # kaiming_uniform(a=sqrt(5)) and the bias rule of torch: bound 1/sqrt(fan_in)
+                bound = 1.0 / np.sqrt(fan_in)
+                chunks.append(rng.uniform(-bound, bound, (fan_out, fan_in)).T.ravel())
+                chunks.append(rng.uniform(-bound, bound, fan_out))
         return np.concatenate(chunks).astype(self.dtype)
 
     def hidden_buffer(self, n_rows: int) -> np.ndarray:

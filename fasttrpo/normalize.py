@@ -300,3 +300,47 @@ class RewardScaler:
     def load_state_dict(self, state: dict) -> None:
         """Restore the statistics from ``state_dict()``; the running returns are kept."""
         self.rms.load_state_dict(state)
+
+
+class VecNormalizeView:
+    """A model's normalisers seen through sb3 ``VecNormalize``'s attributes.
+
+    What ``model.get_vec_normalize_env()`` returns: ``obs_rms`` / ``ret_rms`` are the model's
+    own `RunningMeanStd` objects (shared, not copied: sb3's ``mean``, ``var``, ``count``),
+    with ``norm_obs``, ``norm_reward``, ``clip_obs``, ``clip_reward``, ``epsilon``, ``gamma``,
+    ``training``, and ``normalize_obs`` / ``normalize_reward`` as sb3 computes them.
+
+    Parameters
+    ----------
+    obs_normalizer : ObservationNormalizer or None
+    reward_scaler : RewardScaler or None
+    """
+
+    def __init__(self, obs_normalizer: "ObservationNormalizer | None",
+                 reward_scaler: "RewardScaler | None") -> None:
+        self._obs, self._reward = obs_normalizer, reward_scaler
+        self.norm_obs, self.norm_reward = obs_normalizer is not None, reward_scaler is not None
+        self.obs_rms = obs_normalizer.rms if obs_normalizer is not None else None
+        self.ret_rms = reward_scaler.rms if reward_scaler is not None else None
+        self.clip_obs = obs_normalizer.clip_obs if obs_normalizer is not None else 10.0
+        self.clip_reward = reward_scaler.clip_reward if reward_scaler is not None else 10.0
+        source = obs_normalizer if obs_normalizer is not None else reward_scaler
+        self.epsilon = source.epsilon
+        self.gamma = reward_scaler.gamma if reward_scaler is not None else None
+
+    @property
+    def training(self) -> bool:
+        """Whether the statistics advance (the model's normalisers' flag)."""
+        return bool(next(n for n in (self._obs, self._reward) if n is not None).training)
+
+    def normalize_obs(self, obs) -> np.ndarray:
+        """``clip((obs - mean) / sqrt(var + eps), +-clip_obs)`` (obs unchanged without it)."""
+        return self._obs.normalize(obs) if self._obs is not None else np.asarray(obs)
+
+    def normalize_reward(self, reward) -> np.ndarray:
+        """``clip(reward / sqrt(ret_rms.var + eps), +-clip_reward)`` (unchanged without it)."""
+        reward = np.asarray(reward, dtype=np.float64)
+        if self._reward is None:
+            return reward
+        scale = math.sqrt(float(self.ret_rms.var) + self._reward.epsilon)
+        return np.clip(reward / scale, -self.clip_reward, self.clip_reward)

@@ -13,11 +13,11 @@ import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from fasttrpo._portable import read_zip_arrays, write_atomically
+from fasttrpo._portable import is_binary_file, read_zip_arrays, write_atomically
 
 __all__ = [
     "FORMAT_NAME",
@@ -99,15 +99,16 @@ def _check_inputs(meta: Mapping[str, Any], arrays: Mapping[str, Any]) -> tuple[b
     return meta_bytes, checked
 
 
-def save_archive(path: str | os.PathLike, meta: Mapping[str, Any],
-                 arrays: Mapping[str, Any]) -> Path:
+def save_archive(path: "str | os.PathLike | BinaryIO", meta: Mapping[str, Any],
+                 arrays: Mapping[str, Any]) -> "Path | BinaryIO":
     """Write ``meta`` and ``arrays`` to one zip file, atomically.
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, os.PathLike or binary file-like object
         Destination; ".zip" is appended if it has no suffix (as stable-baselines3 does).
-        The parent directory must exist.
+        The parent directory must exist. An open binary file object (``io.BytesIO``, a file
+        opened "wb") is written from its current position, not atomically, and returned.
     meta : dict
         JSON-serialisable metadata, stored as the member ``meta.json`` with the extra keys
         ``"format": "fasttrpo-model"`` and ``"format_version": 1``.
@@ -137,7 +138,6 @@ def save_archive(path: str | os.PathLike, meta: Mapping[str, Any],
     destination directory, flushed and ``fsync``-ed, then moved over ``path`` with
     ``os.replace``. Temporary files of ``path`` whose writer was killed are removed first.
     """
-    target = _save_path(path)
     meta_bytes, checked = _check_inputs(meta, arrays)
 
     def write(handle) -> None:
@@ -148,7 +148,10 @@ def save_archive(path: str | os.PathLike, meta: Mapping[str, Any],
                 with archive.open(key + _ARRAY_SUFFIX, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
 
-    return write_atomically(target, write)
+    if is_binary_file(path):  # a file-like object (sb3's save accepts one): written as is
+        write(path)
+        return path
+    return write_atomically(_save_path(path), write)
 
 
 def _read_meta(texts: dict[str, bytes], source: Path) -> dict:
@@ -173,13 +176,14 @@ def _read_meta(texts: dict[str, bytes], source: Path) -> dict:
     return meta
 
 
-def load_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+def load_archive(path: "str | os.PathLike | BinaryIO") -> tuple[dict, dict[str, np.ndarray]]:
     """Read an archive written by `save_archive`.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The archive; ``path`` + ".zip" is tried when ``path`` itself does not exist.
+    path : str, os.PathLike or binary file-like object
+        The archive; ``path`` + ".zip" is tried when ``path`` itself does not exist. An open
+        binary file object is read from its start and left open.
 
     Returns
     -------
@@ -199,7 +203,7 @@ def load_archive(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
         (`fasttrpo._portable.MAX_ARRAY_BYTES`), has a newer ``format_version`` than this
         version supports, or an array fails to load. The message names the file.
     """
-    source = resolve_load_path(path)
+    source = path if is_binary_file(path) else resolve_load_path(path)
     texts, arrays = read_zip_arrays(source, text_members=(META_MEMBER,),
                                     what="fasttrpo model file")
     return _read_meta(texts, source), arrays

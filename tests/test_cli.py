@@ -147,7 +147,7 @@ def test_eval_missing_model_file(tmp_path, capsys):
     ("CartPole-v1: [unclosed\n", "invalid YAML"),
     ("Acrobot-v1:\n  n_steps: 64\n", "available: Acrobot-v1"),
     ("CartPole-v1:\n  policy_kwargs: \"__import__('os').system('echo hi')\"\n", "policy_kwargs"),
-    ("CartPole-v1:\n  learning_rate: lin_1e-3\n", "schedules"),
+    ("CartPole-v1:\n  learning_rate: exp_1e-3\n", "schedules"),
     ("CartPole-v1:\n  frame_stack: 4\n", "frame_stack"),
 ])
 def test_train_bad_hyperparams_file(tmp_path, capsys, text, fragment):

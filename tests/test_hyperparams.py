@@ -150,9 +150,13 @@ def test_policy_kwargs_forms():
     assert kwargs == {"policy_kwargs": {"net_arch": [8]}}
 
 
-def test_schedules_rejected():
+def test_schedules_other_than_linear_learning_rates_rejected():
     with pytest.raises(ValueError, match="learning_rate: schedules .* not supported"):
-        zoo_to_trpo_kwargs({"learning_rate": "lin_7.3e-4"})
+        zoo_to_trpo_kwargs({"learning_rate": "exp_7.3e-4"})
+    with pytest.raises(ValueError, match="cg_damping: schedules .* not supported"):
+        zoo_to_trpo_kwargs({"cg_damping": "lin_0.1"})
+    assert zoo_to_trpo_kwargs({"learning_rate": "lin_7.3e-4"})[0] == {"learning_rate":
+                                                                       "lin_7.3e-4"}
 
 
 @pytest.mark.parametrize("key", ["env_wrapper", "frame_stack", "callback", "vec_env_wrapper"])

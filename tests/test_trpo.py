@@ -90,7 +90,7 @@ def test_bad_arguments():
         TRPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(squash_output=True))
     with pytest.raises(ValueError, match="net_arch must be"):
         TRPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch="big"))
-    with pytest.raises(ValueError, match="activation: unknown"):
+    with pytest.raises(ValueError, match="activation_fn: unknown activation"):
         TRPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(activation_fn="nn.GELU"))
     model = TRPO("MlpPolicy", "CartPole-v1", seed=0, **TINY)
     with pytest.raises(ValueError, match="observation: expected shape"):

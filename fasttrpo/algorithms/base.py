@@ -13,10 +13,12 @@ import json
 import math
 import os
 import time
+import warnings
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -26,7 +28,8 @@ from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.logger import Logger
 from fasttrpo.nets import MLPLayout
-from fasttrpo.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
+from fasttrpo.parameters import checked_array, flat_from_named, named_from_flat, network_names
 from fasttrpo.policies import (
     BernoulliMLPPolicy,
     CategoricalMLPPolicy,
@@ -38,6 +41,7 @@ from fasttrpo.policies import (
 )
 from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
+from fasttrpo.schedules import schedule_value
 from fasttrpo.serialization import load_archive, save_archive
 from fasttrpo.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_json
 from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
@@ -187,7 +191,12 @@ class OnPolicyAlgorithm:
 
     def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
         if policy != "MlpPolicy":
-            raise ValueError(f"policy: only 'MlpPolicy' is supported, got {policy!r}")
+            why = {"CnnPolicy": "; image observations (CnnPolicy) are out of scope: fasttrpo "
+                                "runs MLPs",
+                   "MultiInputPolicy": "; Dict observations are not supported yet: flatten "
+                                       "them with gymnasium.wrappers.FlattenObservation"}
+            raise ValueError(f"policy: only 'MlpPolicy' is supported, got {policy!r}"
+                             f"{why.get(policy, '')}")
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
@@ -197,6 +206,19 @@ class OnPolicyAlgorithm:
         else:
             self._setup(config, env.observation_space, env.action_space)
         self.set_env(env)
+
+    @classmethod
+    def for_spaces(cls, observation_space: gym.Space, action_space: gym.Space,
+                   **hyperparams: Any):
+        """Build a model for these spaces without an environment.
+
+        It predicts, saves, exports and takes parameters (`set_parameters`) like any other;
+        attach an env with `set_env` (or a sampler with `set_sampler`) to train. The
+        hyperparameters are the constructor's keywords.
+        """
+        model = cls.__new__(cls)
+        model._setup(cls.config_from_kwargs(hyperparams), observation_space, action_space)
+        return model
 
     @classmethod
     def config_from_kwargs(cls, hyperparams: dict[str, Any]) -> OnPolicyConfig:
@@ -220,9 +242,13 @@ class OnPolicyAlgorithm:
         self.config = config
         self.num_timesteps = 0
         self._n_updates = 0
+        self._total_timesteps = 0
         self.rng = np.random.default_rng(config.seed)
         self.logger = Logger(verbose=config.verbose, folder=config.log_folder)
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=config.stats_window_size)
+        #: sb3's: the ``is_success`` flag of the last episodes that reported one
+        self.ep_success_buffer: deque[bool] = deque(maxlen=config.stats_window_size)
+        self._episode_num = 0  # sb3's counter of finished episodes
         self.env: gym.vector.VectorEnv | None = None
         self.sampler: Sampler | None = None
         self._needs_reset = True
@@ -244,16 +270,34 @@ class OnPolicyAlgorithm:
             self.value_functions[signal] = critic
             if config.vf_optimizer == "adam":
                 self.vf_fitters[signal] = AdamValueFitter(
-                    critic, learning_rate=config.learning_rate,
+                    critic, learning_rate=self.current_learning_rate(),
                     n_epochs=config.n_critic_updates, batch_size=config.batch_size)
             else:
                 self.vf_fitters[signal] = LBFGSValueFitter(critic, max_iter=25)
+        if initialize and not config.policy_kwargs.get("ortho_init", True):
+            self._torch_default_init(seed)
         self.obs_normalizer = (ObservationNormalizer(self.encoder.obs_dim,
                                                      clip_obs=config.clip_obs)
                                if config.normalize_obs else None)
         self.reward_scaler = (RewardScaler(config.n_envs, config.gamma,
                                            clip_reward=config.clip_reward)
                               if config.normalize_reward else None)
+
+    def _torch_default_init(self, seed: int | None) -> None:
+        """Re-draw every network's MLP weights with torch's default init (``ortho_init=False``).
+
+        The policy uses the config's seed and critic ``k`` ``seed + 1 + k``, as the orthogonal
+        init does; the Gaussian ``log_std`` keeps ``log_std_init``.
+        """
+        networks = [(self.policy, seed)] + [
+            (critic, None if seed is None else seed + 1 + index)
+            for index, critic in enumerate(self.value_functions.values())]
+        for network, network_seed in networks:
+            params = network.get_params()
+            n_mlp = network.layout.num_params
+            params[:n_mlp] = network.layout.init_params(
+                0.0, np.random.default_rng(network_seed), orthogonal_init=False)
+            network.set_params(params)
 
     def _make_policy(self, initialize: bool = True) -> MLPPolicy:
         config, codec = self.config, self.codec
@@ -353,10 +397,30 @@ class OnPolicyAlgorithm:
                             "fasttrpo.rollout.Sampler (num_envs, observation_space, "
                             "action_space, reset, collect, close)")
         self._check_spaces(sampler.observation_space, sampler.action_space)
+        self._warn_truncated_minibatch(sampler.num_envs)
         self.sampler = sampler
         self.env = None
         self._needs_reset = True
         self._reset_seed = self.config.seed
+
+    def _warn_truncated_minibatch(self, n_envs: int) -> None:
+        """sb3-contrib's warning when ``batch_size`` does not divide ``n_steps * n_envs``."""
+        config = self.config
+        rows = config.n_steps * n_envs
+        if config.vf_optimizer != "adam" or rows % config.batch_size == 0:
+            return
+        warnings.warn(
+            f"You have specified a mini-batch size of {config.batch_size}, but because the "
+            f"rollout is of size `n_steps * n_envs` = {rows}, after every "
+            f"{rows // config.batch_size} untruncated mini-batches, there will be a truncated "
+            f"mini-batch of size {rows % config.batch_size}\nWe recommend using a "
+            f"`batch_size` that is a factor of `n_steps * n_envs`.\nInfo: (n_steps="
+            f"{config.n_steps} and n_envs={n_envs})", UserWarning, stacklevel=3)
+
+    @property
+    def _current_progress_remaining(self) -> float:
+        """sb3's name of `progress_remaining` (read by sb3 callbacks and schedules)."""
+        return self.progress_remaining
 
     def _check_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
         for name, got, want in (("observation_space", observation_space, self.observation_space),
@@ -378,6 +442,97 @@ class OnPolicyAlgorithm:
     def get_env(self) -> gym.vector.VectorEnv | None:
         """Return the attached VectorEnv (None without one, or with another kind of sampler)."""
         return self.env
+
+    def get_vec_normalize_env(self) -> VecNormalizeView | None:
+        """Return the normalisation statistics as sb3 VecNormalize attributes, or None.
+
+        The view shares the model's running statistics (``obs_rms``, ``ret_rms``), it does not
+        copy them; None when the model normalises neither observations nor rewards.
+        """
+        if self.obs_normalizer is None and self.reward_scaler is None:
+            return None
+        return VecNormalizeView(self.obs_normalizer, self.reward_scaler)
+
+    # ---- parameters, seeds and loggers, as sb3 -------------------------------------------
+    def _named_networks(self) -> list[tuple[Any, str, str]]:
+        """``(network, hidden-layer prefix, output-layer name)`` in sb3's state_dict naming."""
+        networks = [(self.policy, "mlp_extractor.policy_net", "action_net")]
+        for signal, critic in self.value_functions.items():
+            stem = "value_net" if signal == REWARD else f"{signal}_value_net"
+            networks.append((critic, f"mlp_extractor.{stem}", stem))
+        return networks
+
+    def get_parameters(self) -> dict[str, dict[str, np.ndarray]]:
+        """Every network's parameters as named arrays, in sb3's ``state_dict`` layout.
+
+        Returns ``{"policy": {name: array}}`` with sb3's names and shapes
+        (``mlp_extractor.policy_net.0.weight`` of shape (fan_out, fan_in), ``action_net.bias``,
+        ``value_net.weight``, ``log_std``, ...; `fasttrpo.parameters`); copies.
+        """
+        named: dict[str, np.ndarray] = {}
+        for network, hidden, output in self._named_networks():
+            named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
+        if self.policy.log_std.size:
+            named["log_std"] = self.policy.log_std.copy()
+        return {"policy": named}
+
+    def set_parameters(self, load_path_or_dict, exact_match: bool = True) -> None:
+        """Set parameters from `get_parameters`' dict, or from a saved model's file.
+
+        ``exact_match=False`` sets the networks whose arrays are all given and leaves the
+        others; with True every array must be given and no other. Everything is checked
+        (names, shapes, finite values) before anything changes: a ValueError names the array.
+        """
+        if isinstance(load_path_or_dict, Mapping):
+            params = load_path_or_dict
+        else:
+            params = type(self).load(load_path_or_dict).get_parameters()
+        if set(params) != {"policy"} or not isinstance(params["policy"], Mapping):
+            raise ValueError(f"params: expected {{'policy': {{name: array}}}} as "
+                             f"get_parameters() returns, got keys {sorted(params)}")
+        arrays = params["policy"]
+        expected = set(self.get_parameters()["policy"])
+        if exact_match and set(arrays) != expected:
+            raise ValueError(f"params: missing {sorted(expected - set(arrays))}, unexpected "
+                             f"{sorted(set(arrays) - expected)} (exact_match=True)")
+        updates = {}  # id(network) -> (network, its new flat parameters)
+        for network, hidden, output in self._named_networks():
+            names = {name for pair in network_names(network.layout, hidden, output)
+                     for name in pair}
+            if names <= set(arrays):
+                flat = network.get_params()
+                flat[:network.layout.num_params] = flat_from_named(
+                    network.layout, arrays, hidden, output, flat.dtype)
+                updates[id(network)] = (network, flat)
+        if "log_std" in arrays and self.policy.log_std.size:
+            _, flat = updates.get(id(self.policy), (self.policy, self.policy.get_params()))
+            flat[self.policy.n_mlp:] = checked_array(arrays, "log_std", self.policy.log_std.shape)
+            updates[id(self.policy)] = (self.policy, flat)
+        for network, flat in updates.values():  # every array was checked: now change
+            network.set_params(flat)
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Seed the model's generator, the action space and the next env reset (sb3's).
+
+        ``None`` does nothing, as in sb3.
+        """
+        if seed is None:
+            return
+        seed = self.config_class.check_value("seed", seed)
+        self.rng = np.random.default_rng(seed)
+        self.action_space.seed(seed)
+        self._reset_seed, self._needs_reset = seed, True
+
+    def set_logger(self, logger) -> None:
+        """Log through ``logger``, a `fasttrpo.logger.Logger` or an sb3 ``Logger``.
+
+        Any object with ``record(key, value)`` and ``dump(step)`` works.
+        """
+        if not (callable(getattr(logger, "record", None))
+                and callable(getattr(logger, "dump", None))):
+            raise ValueError(f"logger: expected an object with record(key, value) and "
+                             f"dump(step), got {type(logger).__name__}")
+        self.logger = logger
 
     # ---- training ------------------------------------------------------------------------
     def learn(self, total_timesteps: int, callback=None, progress_bar: bool = False,
@@ -417,6 +572,7 @@ class OnPolicyAlgorithm:
             self.num_timesteps = 0
             self._needs_reset = True
         target = self.num_timesteps + total_timesteps
+        self._total_timesteps = target  # progress_remaining = 1 - num_timesteps / target
         callback = make_callback(callback)
         callback.init_callback(self)
         bar = self._progress_bar(total_timesteps) if progress_bar else None
@@ -446,6 +602,9 @@ class OnPolicyAlgorithm:
             self._set_training(True)
             keep_going = sampler.collect(self.policy, batch, self.rng, on_step)
             self.ep_info_buffer.extend(batch.finished_episodes)
+            self.ep_success_buffer.extend(episode["is_success"] for episode in
+                                          batch.finished_episodes if "is_success" in episode)
+            self._episode_num += len(batch.finished_episodes)
             if not keep_going:
                 break
             rollout_s = time.perf_counter() - t0
@@ -471,6 +630,8 @@ class OnPolicyAlgorithm:
         if self.ep_info_buffer:
             log.record("rollout/ep_rew_mean", float(np.mean([e["r"] for e in self.ep_info_buffer])))
             log.record("rollout/ep_len_mean", float(np.mean([e["l"] for e in self.ep_info_buffer])))
+            if self.ep_success_buffer:
+                log.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
             costs = [e["c"] for e in self.ep_info_buffer if "c" in e]
             if costs:
                 log.record("rollout/ep_cost_mean", float(np.mean(costs)))
@@ -506,6 +667,10 @@ class OnPolicyAlgorithm:
         if len(data.obs) == 0:  # every step was an autoreset step (NEXT_STEP mode, n_steps=1)
             return
         self.check_batch(data)  # before anything changes: a refused batch changes nothing
+        rate = self.current_learning_rate()
+        for fitter in self.vf_fitters.values():
+            if isinstance(fitter, AdamValueFitter):
+                fitter.learning_rate = rate
         params, state = self.policy.get_params(), self.algorithm_state()
         try:
             self.update_policy(data)
@@ -520,8 +685,23 @@ class OnPolicyAlgorithm:
             log.record("train/value_loss" if signal == REWARD else f"train/value_loss_{signal}",
                        loss)
         log.record("train/n_updates", self._n_updates)
+        log.record("train/learning_rate", rate)
         if self.policy.log_std.size:
             log.record("train/std", float(np.exp(self.policy.log_std).mean()))
+
+    @property
+    def progress_remaining(self) -> float:
+        """sb3's remaining progress of the current ``learn`` call: 1 at its start, 0 at its end."""
+        if self._total_timesteps <= 0:
+            return 1.0
+        return min(max(1.0 - self.num_timesteps / self._total_timesteps, 0.0), 1.0)
+
+    def current_learning_rate(self) -> float:
+        """Return the critic's rate now: ``learning_rate`` or its value at `progress_remaining`."""
+        rate = self.config.learning_rate
+        if callable(rate):
+            return schedule_value("learning_rate", rate, self.progress_remaining)
+        return float(rate)
 
     def prepare_batch(self, batch: RolloutBatch) -> UpdateBatch:
         """Prepare a rollout for an update (sb3-contrib's order).
@@ -692,17 +872,27 @@ class OnPolicyAlgorithm:
         return export(self, path, format=format, name=name)
 
     # ---- persistence ---------------------------------------------------------------------
-    def save(self, path) -> Path:
+    def save(self, path) -> "Path | BinaryIO":
         """Write the model to one file, atomically; returns the path written.
+
+        ``path`` may also be an open binary file object (``io.BytesIO``, a file opened "wb"),
+        as in sb3: the archive is written to it (not atomically) and it is returned.
 
         The file holds the config, the spaces, every network's parameters, the optimiser
         state, the normalisation statistics, the step counters and the RNG state. A model
         whose state is not finite raises ValueError and writes nothing (``load`` would refuse
         the file).
         """
+        config = self.config.to_dict()
+        if callable(config["learning_rate"]):  # a custom schedule has no JSON form (no pickle)
+            config["learning_rate"] = self.current_learning_rate()
+            warnings.warn(f"learning_rate: a custom schedule cannot be stored in the file; "
+                          f"saved its current value {config['learning_rate']:.3g} (pass "
+                          "learning_rate= to load, or use fasttrpo.schedules.LinearSchedule, "
+                          "which is stored)", UserWarning, stacklevel=2)
         meta = {
             "algorithm": self.algorithm_name,
-            "config": self.config.to_dict(),
+            "config": config,
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
             "num_timesteps": int(self.num_timesteps),
@@ -735,8 +925,9 @@ class OnPolicyAlgorithm:
 
         Parameters
         ----------
-        path : str or os.PathLike
-            The file, with or without ".zip".
+        path : str, os.PathLike or binary file-like object
+            The file, with or without ".zip", or an open binary file object (read from its
+            start, left open).
         env : optional
             Attached for further training (as ``set_env``); not needed to predict.
         **overrides

@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
-from fasttrpo.config import TRPOConfig, config_field_docs
+from fasttrpo.config import LearningRate, TRPOConfig, config_field_docs
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.trpo_step import StepOutcome, TRPOStepInfo, trpo_step
 
@@ -49,7 +49,7 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         policy: str,
         env,
         *,
-        learning_rate: float = 1e-3,
+        learning_rate: LearningRate = 1e-3,
         n_steps: int = 2048,
         batch_size: int = 128,
         gamma: float = 0.99,

@@ -53,7 +53,8 @@ class RolloutBatch:
     finished_episodes : list of dict
         Episodes that ended during the rollout, as sb3's ``ep_info_buffer`` entries:
         ``{"r": return, "l": length}`` on the raw (unscaled) rewards, plus ``"c"``: the
-        episode cost, when the env reports costs.
+        episode cost, when the env reports costs, and ``"is_success"`` (bool), when the
+        ending step's info has it (sb3's goal-env convention).
     """
 
     def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_width: int, dtype,

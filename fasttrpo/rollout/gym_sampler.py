@@ -19,6 +19,8 @@ whenever it is reported, and writes it to the batch's ``"cost"`` signal when the
 (then every transition must report it).
 """
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
@@ -26,6 +28,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from fasttrpo._cython.rollout_step import record_step
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
+from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 __all__ = ["VectorEnvSampler", "make_vector_env", "register_if_fasttrpo_id"]
@@ -41,7 +44,7 @@ def make_vector_env(env, n_envs: int) -> VectorEnv:
     """Return a VectorEnv for ``env``.
 
     An id string gives ``n_envs`` copies with SAME_STEP autoreset, an Env one copy; a VectorEnv
-    (either autoreset mode) is used as it is.
+    (either autoreset mode) is used as it is, and an sb3 ``VecEnv`` through `Sb3VecEnv`.
     """
     if isinstance(env, str):
         register_if_fasttrpo_id(env)
@@ -49,10 +52,27 @@ def make_vector_env(env, n_envs: int) -> VectorEnv:
                             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
     if isinstance(env, VectorEnv):
         return env
+    if is_sb3_vec_env(env):
+        return Sb3VecEnv(env)
     if isinstance(env, gym.Env):
         return SyncVectorEnv([lambda: env], autoreset_mode=AutoresetMode.SAME_STEP)
-    raise ValueError(f"env: expected an env id string, a gymnasium.Env, a VectorEnv or a "
-                     f"fasttrpo.envs.compiled.CompiledEnv, got {env!r}")
+    raise ValueError(f"env: expected an env id string, a gymnasium.Env, a VectorEnv, an sb3 "
+                     f"VecEnv or a fasttrpo.envs.compiled.CompiledEnv, got {env!r}")
+
+
+def _env_entry(value: Any, env: int) -> Any:
+    """Entry ``env`` of a vector info value: an array over envs, or a dict of such arrays."""
+    if isinstance(value, dict):
+        return {key: _env_entry(entry, env) for key, entry in value.items()}
+    return value[env]
+
+
+def _episode_stats(entry: Any) -> tuple[float, int] | None:
+    """``(return, length)`` of an ``info["episode"]`` entry, None if it has neither."""
+    try:
+        return float(entry["r"]), int(entry["l"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 class VectorEnvSampler:
@@ -198,6 +218,9 @@ class VectorEnvSampler:
             if cost_signal is not None or "cost" in info or (same_step and n_finished):
                 self._record_costs(info, terminated | truncated, t, buffer, cost_signal,
                                    episodes[first_episode:])
+            if n_finished:
+                self._record_episode_info(info, terminated | truncated, buffer.valid[t],
+                                          episodes[first_episode:])
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))
@@ -210,6 +233,32 @@ class VectorEnvSampler:
                 return False
         buffer.last_obs[:] = self._obs_rows
         return True
+
+    def _record_episode_info(self, info: dict, ended: np.ndarray, valid: np.ndarray,
+                             finished: list[dict]) -> None:
+        """Read the ending steps' infos into the finished episodes, as sb3 does.
+
+        ``info["episode"]`` (sb3's ``Monitor``, gymnasium's ``RecordEpisodeStatistics``)
+        gives the episode's return and length, which then replace the sums of the rewards
+        seen here (those may be normalised, e.g. behind sb3's ``VecNormalize``);
+        ``info["is_success"]`` becomes ``"is_success"`` (sb3's ``ep_success_buffer``). With
+        SAME_STEP autoreset the ending step's info is ``info["final_info"]``.
+        """
+        source = info.get("final_info") if self.same_step else info
+        if not isinstance(source, dict):
+            return
+        envs = np.flatnonzero(ended & valid)  # record_step lists finished episodes in env order
+        for key, read in (("episode", _episode_stats), ("is_success", bool)):
+            if key not in source:
+                continue
+            reported = np.asarray(source.get(f"_{key}", np.ones(self.num_envs, bool)), bool)
+            for episode, env in zip(finished, envs, strict=True):
+                if reported[env]:
+                    value = read(_env_entry(source[key], env))
+                    if key == "is_success":
+                        episode["is_success"] = value
+                    elif value is not None:
+                        episode["r"], episode["l"] = value
 
     def _record_costs(self, info: dict, ended: np.ndarray, t: int, buffer: RolloutBatch,
                       cost_signal: np.ndarray | None, finished: list[dict]) -> None:

@@ -1,0 +1,75 @@
+"""Named parameter arrays in Stable-Baselines3's layout (``get_parameters`` / ``set_parameters``).
+
+sb3's ``ActorCriticPolicy`` with an MLP keeps, in its ``state_dict``: the hidden layers of the
+actor and the critic as ``mlp_extractor.policy_net.<2 l>`` and ``mlp_extractor.value_net.<2 l>``
+(``Linear`` modules at even indices, the activations between them), the output layers
+``action_net`` and ``value_net``, each with ``.weight`` of shape (fan_out, fan_in) and
+``.bias``, and ``log_std`` for Gaussian actions. fasttrpo's flat vectors
+(``[W0, b0, ..., WL, bL(, log_std)]``, each ``W`` of shape (fan_in, fan_out)) map onto those
+names one to one, with the weights transposed, so the arrays read like sb3's and convert to its
+tensors directly (``fasttrpo.interop.sb3``). A constrained algorithm's cost critic, which sb3
+has not, is named ``mlp_extractor.cost_value_net.<2 l>`` / ``cost_value_net``.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from fasttrpo.nets import MLPLayout
+
+__all__ = ["checked_array", "flat_from_named", "named_from_flat", "network_names"]
+
+
+def network_names(layout: MLPLayout, hidden: str, output: str) -> list[tuple[str, str]]:
+    """List ``(weight name, bias name)`` per layer: ``<hidden>.<2 l>``, then ``<output>``."""
+    n_layers = len(layout.layer_sizes) - 1
+    names = [f"{hidden}.{2 * layer}" for layer in range(n_layers - 1)] + [output]
+    return [(f"{name}.weight", f"{name}.bias") for name in names]
+
+
+def named_from_flat(layout: MLPLayout, params: np.ndarray, hidden: str,
+                    output: str) -> dict[str, np.ndarray]:
+    """Name an MLP's flat parameters as sb3 does (weights as (fan_out, fan_in), copies)."""
+    out, offset = {}, 0
+    sizes = [int(s) for s in layout.layer_sizes]
+    for (weight, bias), fan_in, fan_out in zip(network_names(layout, hidden, output),
+                                               sizes[:-1], sizes[1:], strict=True):
+        out[weight] = params[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out).T.copy()
+        offset += fan_in * fan_out
+        out[bias] = params[offset:offset + fan_out].copy()
+        offset += fan_out
+    return out
+
+
+def flat_from_named(layout: MLPLayout, arrays: Mapping[str, np.ndarray], hidden: str,
+                    output: str, dtype) -> np.ndarray:
+    """Rebuild the flat MLP parameters from sb3-named ``arrays`` (`named_from_flat` inverted).
+
+    Raises
+    ------
+    ValueError
+        Naming the array that is missing, has another shape, or holds NaN / inf.
+    """
+    chunks = []
+    sizes = [int(s) for s in layout.layer_sizes]
+    for (weight, bias), fan_in, fan_out in zip(network_names(layout, hidden, output),
+                                               sizes[:-1], sizes[1:], strict=True):
+        for name, shape in ((weight, (fan_out, fan_in)), (bias, (fan_out,))):
+            chunks.append(checked_array(arrays, name, shape).T.reshape(-1))
+    return np.concatenate(chunks).astype(dtype)
+
+
+def checked_array(arrays: Mapping[str, np.ndarray], name: str,
+                  shape: tuple[int, ...]) -> np.ndarray:
+    """Return ``arrays[name]`` as float64 of ``shape`` with finite values, else ValueError."""
+    if name not in arrays:
+        raise ValueError(f"{name}: missing from the parameters")
+    try:
+        value = np.asarray(arrays[name], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: not an array of numbers ({err})") from None
+    if value.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {value.shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return value

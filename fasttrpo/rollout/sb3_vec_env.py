@@ -1,0 +1,115 @@
+"""Stable-Baselines3 ``VecEnv`` objects as gymnasium vector envs, by duck typing.
+
+sb3's vector envs (``DummyVecEnv``, ``SubprocVecEnv``, ``VecNormalize`` and the other
+wrappers, ``Monitor``-wrapped envs inside) step all envs with ``step(actions) -> (obs,
+rewards, dones, infos)`` and reset an env as soon as its episode ends: the returned ``obs``
+row is then the next episode's first observation, ``infos[i]["terminal_observation"]`` the
+last one, and ``infos[i]["TimeLimit.truncated"]`` says the episode was cut by a time limit
+rather than terminated. `Sb3VecEnv` turns that into gymnasium's SAME_STEP autoreset
+(``terminated``, ``truncated``, ``info["final_obs"]``, ``info["final_info"]``), which
+`fasttrpo.rollout.VectorEnvSampler` handles exactly: a truncated episode bootstraps
+``V(terminal_observation)``. fasttrpo never imports sb3: anything with sb3's ``VecEnv``
+methods is accepted.
+
+A ``VecNormalize`` env returns normalised observations and rewards; train such a model with
+fasttrpo's own normalisation off (the default), as the sb3 model would be.
+"""
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+__all__ = ["Sb3VecEnv", "is_sb3_vec_env"]
+
+_VEC_ENV_METHODS = ("reset", "step_async", "step_wait", "close", "seed")
+
+
+def is_sb3_vec_env(env: Any) -> bool:
+    """Whether ``env`` looks like an sb3 ``VecEnv`` (its methods and ``num_envs``)."""
+    return (not isinstance(env, VectorEnv) and isinstance(getattr(env, "num_envs", None), int)
+            and all(callable(getattr(env, name, None)) for name in _VEC_ENV_METHODS)
+            and hasattr(env, "observation_space") and hasattr(env, "action_space"))
+
+
+class Sb3VecEnv(VectorEnv):
+    """An sb3 ``VecEnv`` seen as a gymnasium ``VectorEnv`` with SAME_STEP autoreset.
+
+    Parameters
+    ----------
+    venv : sb3 VecEnv (duck-typed; see the module docstring)
+
+    Notes
+    -----
+    ``info`` of a step holds, per key that any env's info dict has (``cost``,
+    ``is_success``, ...), an array over the envs with the ``_<key>`` mask of the envs that
+    reported it, as gymnasium's vector envs do; the infos of ending steps go to
+    ``info["final_info"]`` the same way, with ``final_obs`` from ``terminal_observation``.
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, venv) -> None:
+        if not is_sb3_vec_env(venv):
+            raise ValueError(f"env: {type(venv).__name__} is not an sb3 VecEnv (it needs "
+                             f"num_envs, observation_space, action_space and "
+                             f"{', '.join(_VEC_ENV_METHODS)})")
+        self.venv = venv
+        self.num_envs = int(venv.num_envs)
+        self.single_observation_space = venv.observation_space
+        self.single_action_space = venv.action_space
+        self.observation_space = batch_space(venv.observation_space, self.num_envs)
+        self.action_space = batch_space(venv.action_space, self.num_envs)
+        self.metadata = dict(self.metadata)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """``venv.seed(seed)`` (when given), then ``venv.reset()``; returns ``(obs, {})``."""
+        if seed is not None:
+            self.venv.seed(int(seed))
+        return np.asarray(self.venv.reset()), {}
+
+    def step(self, actions):
+        """One sb3 step, returned as gymnasium's ``(obs, rewards, terminated, truncated, info)``."""
+        obs, rewards, dones, infos = self.venv.step(actions)
+        dones = np.asarray(dones, dtype=bool).reshape(self.num_envs)
+        truncated = dones & np.array([bool(i.get("TimeLimit.truncated", False))
+                                      for i in infos])
+        terminated = dones & ~truncated
+        info = _stack([{k: v for k, v in i.items() if k != "terminal_observation"}
+                       if not done else {} for i, done in zip(infos, dones, strict=True)],
+                      self.num_envs)
+        if dones.any():
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for e in np.flatnonzero(dones):
+                if "terminal_observation" not in infos[e]:
+                    raise ValueError(f"env: sb3 VecEnv env {e} ended an episode without "
+                                     "info['terminal_observation']")
+                final_obs[e] = np.asarray(infos[e]["terminal_observation"])
+            info["final_obs"], info["_final_obs"] = final_obs, dones.copy()
+            info["final_info"] = _stack(
+                [{k: v for k, v in i.items() if k != "terminal_observation"} if done else {}
+                 for i, done in zip(infos, dones, strict=True)], self.num_envs)
+            info["_final_info"] = dones.copy()
+        return (np.asarray(obs), np.asarray(rewards, dtype=np.float64), terminated, truncated,
+                info)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Close the sb3 env."""
+        self.venv.close()
+
+
+def _stack(infos: list[dict], num_envs: int) -> dict[str, Any]:
+    """Per-env info dicts as gymnasium's vector info: ``{key: values, "_key": mask}``."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(k for i in infos for k in i):
+        mask = np.array([key in i for i in infos])
+        values = [i.get(key) for i in infos]
+        try:
+            array = np.array([v if m else 0 for v, m in zip(values, mask, strict=True)])
+            if array.dtype == object or array.shape[:1] != (num_envs,):
+                raise ValueError
+        except (ValueError, TypeError):
+            array = np.array(values + [None], dtype=object)[:num_envs]
+        out[key], out[f"_{key}"] = array, mask
+    return out
