@@ -80,6 +80,11 @@ class MLPPolicy:
         """Gaussian log standard deviations (gSDE: the exploration matrix's; else empty)."""
         return self._params[self.n_mlp :]
 
+    @property
+    def log_std_shape(self) -> tuple[int, ...]:
+        """Shape of ``log_std`` in sb3's ``state_dict``: (act_dim,); gSDE (Z, act_dim) or (Z, 1)."""
+        return (self.num_params - self.n_mlp,)
+
     # ---- input checks ---------------------------------------------------------------
     def _obs(self, obs, name: str = "obs", batch_mean: bool = False) -> np.ndarray:
         obs = float_array(name, obs, self.dtype, (None, self.obs_dim))
@@ -686,6 +691,11 @@ class GaussianSDEMLPPolicy(GaussianMLPPolicy):
         hidden = check_sizes("hidden_sizes", hidden_sizes, allow_empty=True)
         latent_dim = hidden[-1] if hidden else check_sizes("obs_dim", [obs_dim], False)[0]
         return sde_log_std_size(latent_dim, act_dim, self.full_std)
+
+    @property
+    def log_std_shape(self) -> tuple[int, ...]:
+        """sb3's gSDE ``log_std`` shape: (Z, act_dim) with ``full_std``, else (Z, 1)."""
+        return (self.latent_dim, self.act_dim if self.full_std else 1)
 
     @property
     def noise_width(self) -> int:

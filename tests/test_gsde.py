@@ -315,6 +315,14 @@ def test_parameter_layout(net_arch, full_std, n_log_std):
     np.testing.assert_array_equal(policy.log_std, np.full(n_log_std, -1.5, dtype=np.float32))
     assert policy.sde_sample_freq == 2
     np.testing.assert_array_equal(policy.noise_schedule(7), [0, 0, 1, 1, 2, 2, 3])
+    # get_parameters / set_parameters: sb3's log_std shape, (Z, act_dim) or (Z, 1)
+    named = model.get_parameters()
+    assert named["policy"]["log_std"].shape == (n_log_std // (2 if full_std else 1),
+                                                2 if full_std else 1)
+    named["policy"]["log_std"] = named["policy"]["log_std"] + np.arange(n_log_std).reshape(
+        named["policy"]["log_std"].shape)
+    model.set_parameters(named)
+    np.testing.assert_array_equal(policy.log_std, -1.5 + np.arange(n_log_std))
 
 
 def test_predict_deterministic_is_the_mean_and_stochastic_explores():

@@ -472,8 +472,8 @@ class OnPolicyAlgorithm:
         named: dict[str, np.ndarray] = {}
         for network, hidden, output in self._named_networks():
             named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
-        if self.policy.log_std.size:
-            named["log_std"] = self.policy.log_std.copy()
+        if self.policy.log_std.size:  # gSDE's as sb3's (Z, act_dim) or (Z, 1)
+            named["log_std"] = self.policy.log_std.reshape(self.policy.log_std_shape).copy()
         return {"policy": named}
 
     def set_parameters(self, load_path_or_dict, exact_match: bool = True) -> None:
@@ -506,7 +506,8 @@ class OnPolicyAlgorithm:
                 updates[id(network)] = (network, flat)
         if "log_std" in arrays and self.policy.log_std.size:
             _, flat = updates.get(id(self.policy), (self.policy, self.policy.get_params()))
-            flat[self.policy.n_mlp:] = checked_array(arrays, "log_std", self.policy.log_std.shape)
+            flat[self.policy.n_mlp:] = checked_array(arrays, "log_std",
+                                                     self.policy.log_std_shape).ravel()
             updates[id(self.policy)] = (self.policy, flat)
         for network, flat in updates.values():  # every array was checked: now change
             network.set_params(flat)
