@@ -10,15 +10,15 @@ kernels do.
 
 import numpy as np
 import pytest
+from test_compiled_sampler import _rollouts
 
 import fasttrpo
 from fasttrpo import TRPO, runtime
-from fasttrpo.envs.compiled import CompiledVectorEnv, make_port
-from fasttrpo.rollout import CompiledSampler, RolloutBatch, VectorEnvSampler
+from fasttrpo.envs.compiled import make_port
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 import reference
-from conftest import RTOL
+from conftest import RTOL, check_surrogate_grad
 from toy_envs import MatchEnv
 
 CASES = [(dtype, activation, full_std, hidden)
@@ -109,12 +109,8 @@ def test_surrogate_grad_matches_finite_differences(dtype, activation, full_std, 
         return np.mean(np.exp(reference.gauss_log_prob(mean, var, actions) - old_log_prob)
                        * advantages)
 
-    value, grad = policy.surrogate_grad(obs, actions, advantages, old_log_prob)
-    expected = reference.central_gradient(surrogate, params, 1e-6)
-    assert value == pytest.approx(surrogate(params), rel=RTOL[dtype], abs=RTOL[dtype])
-    assert grad.dtype == dtype and grad.shape == (policy.num_params,)
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(grad, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+    expected, scale = check_surrogate_grad(policy, dtype, obs, actions, advantages,
+                                           old_log_prob, surrogate, params)
     if hidden:  # detached features: the variance's path through the MLP is left out
         full = reference.central_gradient(lambda t: surrogate(t, detached=False), params, 1e-6)
         assert np.abs(full - expected)[: policy.n_mlp].max() > 100 * RTOL[dtype] * scale
@@ -225,27 +221,13 @@ def test_fresh_exploration_samples_the_per_state_gaussian(full_std):
 
 
 def _sde_rollouts(env_id, kind, freq, dtype, n_envs=3, n_steps=50, iterations=2, normalize=True):
-    from fasttrpo.normalize import ObservationNormalizer, RewardScaler
-
+    """A gSDE policy's batches from one sampler (`test_compiled_sampler._rollouts`)."""
     port = make_port(env_id)
-    encoder = ObsEncoder.for_space(port.observation_space)
-    codec = ActionCodec.for_space(port.action_space)
-    policy = make_sde_policy(dtype, "tanh", True, (8,), obs_dim=encoder.obs_dim,
-                             act_dim=codec.width, sde_sample_freq=freq)
-    obs_norm = ObservationNormalizer(encoder.obs_dim) if normalize else None
-    reward_scaler = RewardScaler(n_envs, 0.99) if normalize else None
-    if kind == "compiled":
-        sampler = CompiledSampler(port, n_envs, encoder, codec, obs_norm, reward_scaler, dtype)
-    else:
-        sampler = VectorEnvSampler(CompiledVectorEnv(port, n_envs), encoder, codec, obs_norm,
-                                   reward_scaler, dtype)
-    rng = np.random.default_rng(1)
-    sampler.reset(seed=3)
-    batches = []
-    for _ in range(iterations):
-        batch = RolloutBatch(n_steps, n_envs, encoder.obs_dim, policy.action_width, dtype)
-        assert sampler.collect(policy, batch, rng)
-        batches.append(batch)
+    obs_dim = ObsEncoder.for_space(port.observation_space).obs_dim
+    policy = make_sde_policy(dtype, "tanh", True, (8,), obs_dim=obs_dim,
+                             act_dim=ActionCodec.for_space(port.action_space).width,
+                             sde_sample_freq=freq)
+    batches, _ = _rollouts(port, kind, n_envs, dtype, normalize, n_steps, iterations, policy)
     return policy, batches
 
 
