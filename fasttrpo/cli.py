@@ -1,7 +1,7 @@
-r"""The ``fasttrpo`` command: train, evaluate and export TRPO, CPO and TRPO-Lagrangian agents.
+r"""The ``fasttrpo`` command: train, evaluate, export and plot TRPO, CPO and TRPO-Lagrangian.
 
 ``train`` trains on a gymnasium environment, ``eval`` evaluates a saved model, ``export``
-writes its policy for deployment.
+writes its policy for deployment, ``plot`` draws learning curves from training logs.
 
 Examples
 --------
@@ -15,13 +15,28 @@ Examples
     fasttrpo eval cartpole.zip --env CartPole-v1 --episodes 10
     fasttrpo export cartpole.zip --format npz --output cartpole_policy.npz
     fasttrpo export cartpole.zip --format c --output build/cartpole   # cartpole.c + .h
+    fasttrpo train --algo trpo --env CartPole-v1 -n 50000 -f logs --eval-freq 10000 \
+        -params n_critic_updates:10 gamma:0.98        # python -m rl_zoo3.train's flags
+    fasttrpo plot logs/trpo --output curves.png
 
 Unrecognised ``--key value`` pairs given to ``train`` are hyperparameters of the algorithm
 chosen with ``--algo``; they override the entry read with ``--hyperparams`` (an
-rl-baselines3-zoo style YAML file). ``eval`` and ``export`` read the algorithm from the file.
+rl-baselines3-zoo style YAML file), as rl-zoo3's ``-params key:value`` pairs do. ``eval``
+and ``export`` read the algorithm (and ``eval`` the env id) from the file.
+
+``train`` with ``--env`` (instead of the ENV_ID argument) works as ``python -m
+rl_zoo3.train``: the hyperparameters come from ``-conf`` or the shipped ``trpo.yml`` (its
+``default:`` entry for unlisted ids), evaluations every 25000 steps, and the run is logged
+in the zoo's layout (`fasttrpo.zoo`). Without ``--save``, ``train`` writes that layout
+under ``-f/--log-folder`` (default ``logs``) and prints where; with ``--save PATH`` the
+model goes to PATH and ``--log-folder`` is the folder of its logs.
 """
 
 import argparse
+import importlib
+import os
+import shlex
+import shutil
 import sys
 import textwrap
 import time
@@ -32,7 +47,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from fasttrpo.hyperparams import load_zoo_hyperparams, parse_cli_overrides, zoo_to_trpo_kwargs
+from fasttrpo.hyperparams import ZOO_DEFAULT_KEY, parse_cli_overrides, zoo_entry, zoo_to_trpo_kwargs
 from fasttrpo.serialization import resolve_load_path
 
 __all__ = ["main"]
@@ -49,8 +64,23 @@ _USER_ERRORS = (_UsageError, ValueError, TypeError, OSError, gym.error.Error)
 # ``train`` options that take a value / take none; every other ``--key`` is a hyperparameter
 _TRAIN_VALUE_OPTIONS = {"--algo", "--timesteps", "--seed", "--save", "--hyperparams", "--n-envs",
                         "--n_envs", "--verbose", "--log-folder", "--log_folder",
-                        "--eval-episodes", "--eval_episodes"}
-_TRAIN_FLAGS = {"-h", "--help", "--traceback"}
+                        "--eval-episodes", "--eval_episodes",
+                        # rl-zoo3's train flags
+                        "--env", "--n-timesteps", "--eval-freq", "--eval_freq",
+                        "--tensorboard-log", "--tensorboard_log", "--conf-file", "--save-freq",
+                        "--n-eval-envs", "--num-threads", "--log-interval", "--vec-env",
+                        "--device"}
+_TRAIN_FLAGS = {"-h", "--help", "--traceback", "--progress", "--uuid", "--save-replay-buffer"}
+# rl-zoo3 train flags fasttrpo does not offer: a clear error instead of a hyperparameter error
+_ZOO_UNSUPPORTED = {"--optimize-hyperparameters", "-optimize", "--trained-agent", "-i",
+                    "--env-kwargs", "--eval-env-kwargs", "--n-trials", "--max-total-trials",
+                    "--n-jobs", "--sampler", "--pruner", "--n-startup-trials", "--n-evaluations",
+                    "--storage", "--study-name", "--trial-id", "--track", "--wandb-project-name",
+                    "--wandb-entity", "--wandb-group", "-tags", "--wandb-tags",
+                    "--optimization-log-path", "--no-optim-plots",
+                    "--truncate-last-trajectory"}
+# the zoo's defaults, used when train is called with --env
+_ZOO_EVAL_FREQ, _ZOO_EVAL_EPISODES, _FINAL_EVAL_EPISODES = 25_000, 5, 10
 
 
 def _count(text: str) -> int:
@@ -65,6 +95,18 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_COUNT}], got "
                                          f"{text[:100]!r}")
     return int(value)
+
+
+def _signed_count(text: str) -> int:
+    """Parse a count for the zoo's flags, where -1 (any negative) means "not set"."""
+    stripped = text.strip()
+    if stripped.startswith("-"):
+        try:
+            if float(stripped) < 0:
+                return -1
+        except ValueError:
+            pass
+    return _count(text)
 
 
 def _hyperparameter_help() -> str:
@@ -110,7 +152,11 @@ def _build_parser() -> argparse.ArgumentParser:
                     "fasttrpo/ safety ids included). Extra '--key value' pairs are "
                     "hyperparameters (e.g. --n_steps 1024 --gamma 0.99 --policy_kwargs "
                     "\"dict(net_arch=[64, 64])\"); they override --hyperparams.")
-    train.add_argument("env_id", metavar="ENV_ID", help="gymnasium environment id")
+    train.add_argument("env_id", metavar="ENV_ID", nargs="?", default=None,
+                       help="gymnasium environment id (or --env ENV_ID, rl-zoo3 style)")
+    train.add_argument("--env", dest="env", default=None, metavar="ENV_ID",
+                       help="rl-zoo3 style: the env id, with the zoo's defaults (the shipped "
+                            "trpo.yml, evaluations every 25000 steps, the zoo's log layout)")
     train.add_argument("--algo", default="trpo",
                        choices=("trpo", "cpo", "trpo_lagrangian"),
                        help="algorithm (default trpo); cpo and trpo_lagrangian need an env "
@@ -118,20 +164,57 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--timesteps", type=_count, default=None, metavar="N",
                        help="environment steps to train for (default: the hyperparameter "
                             "file's n_timesteps; required without --hyperparams)")
-    train.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    train.add_argument("-n", "--n-timesteps", dest="n_timesteps", type=_signed_count,
+                       default=-1, metavar="N", help="rl-zoo3's name of --timesteps (-1: the "
+                       "file's)")
+    train.add_argument("--seed", type=int, default=None,
+                       help="random seed (default or -1: random)")
     train.add_argument("--save", default=None, metavar="PATH",
-                       help="where to save the model ('.zip' is appended without a suffix)")
+                       help="where to save the model ('.zip' is appended without a suffix); "
+                            "without it the zoo's layout is written under -f/--log-folder")
     train.add_argument("--hyperparams", default=None, metavar="FILE.yml",
-                       help="rl-baselines3-zoo style YAML file (e.g. the zoo's trpo.yml)")
+                       help="rl-baselines3-zoo style YAML file (e.g. the zoo's trpo.yml); "
+                            "'-params' / '--hyperparams key:value ...' (rl-zoo3) override "
+                            "hyperparameters instead")
+    train.add_argument("-conf", "--conf-file", dest="conf_file", default=None,
+                       metavar="FILE.yml", help="rl-zoo3's name of --hyperparams FILE.yml")
     train.add_argument("--n-envs", "--n_envs", dest="n_envs", type=int, default=None,
                        metavar="K", help="parallel environments (default: the file's, or 1)")
     train.add_argument("--verbose", type=int, default=None, metavar="V",
                        help="0: silent, 1: progress table (default 1)")
-    train.add_argument("--log-folder", "--log_folder", dest="log_folder", default=None,
-                       metavar="DIR", help="folder for the training log (progress.csv)")
+    train.add_argument("-f", "--log-folder", "--log_folder", dest="log_folder", default=None,
+                       metavar="DIR", help="with --save: the folder of the training logs "
+                       "(progress.csv, <rank>.monitor.csv, evaluations.npz); without: the "
+                       "root of the zoo layout DIR/<algo>/<env>_<k>/ (default: logs)")
     train.add_argument("--eval-episodes", "--eval_episodes", dest="eval_episodes",
-                       type=_count, default=10, metavar="K",
-                       help="deterministic evaluation episodes after training (0: none)")
+                       type=_count, default=None, metavar="K",
+                       help="episodes per evaluation: periodic ones (default 5) and the "
+                            "deterministic one after training (default 10; 0: none)")
+    train.add_argument("--eval-freq", "--eval_freq", dest="eval_freq", type=_signed_count,
+                       default=None, metavar="N",
+                       help="evaluate every N env steps, into evaluations.npz (default: "
+                            "25000 with --env, else none; <= 0: none)")
+    train.add_argument("-tb", "--tensorboard-log", "--tensorboard_log", dest="tensorboard_log",
+                       default=None, metavar="DIR",
+                       help="TensorBoard logs in DIR/<env>/<ALGO>_<k> (as rl-zoo3)")
+    train.add_argument("-P", "--progress", action="store_true",
+                       help="show a progress bar (needs tqdm)")
+    train.add_argument("--save-freq", dest="save_freq", type=_signed_count, default=-1,
+                       metavar="N", help="save a checkpoint every N env steps (<= 0: none)")
+    train.add_argument("--log-interval", dest="log_interval", type=_signed_count, default=-1,
+                       metavar="K", help="iterations between two log dumps (-1: every one)")
+    train.add_argument("--num-threads", dest="num_threads", type=_signed_count, default=-1,
+                       metavar="K", help="n_threads of the model (-1: its default)")
+    train.add_argument("--gym-packages", dest="gym_packages", nargs="+", default=[],
+                       metavar="MODULE", help="modules to import first (they register envs)")
+    train.add_argument("-uuid", "--uuid", action="store_true",
+                       help="append a unique id to the zoo run folder's name")
+    for flag, what in (("--device", "fasttrpo runs on the CPU"),
+                       ("--vec-env", "fasttrpo steps its envs in one process"),
+                       ("--n-eval-envs", "evaluations use one env")):
+        train.add_argument(flag, default=None, help=f"rl-zoo3's; ignored ({what})")
+    train.add_argument("--save-replay-buffer", action="store_true",
+                       help="rl-zoo3's; ignored (TRPO has no replay buffer)")
     train.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
     train.set_defaults(func=_train)
 
@@ -139,8 +222,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "eval", allow_abbrev=False, help="evaluate a saved model",
         description="Evaluate a saved model and print its mean episode reward.")
     evaluate.add_argument("path", metavar="PATH", help="model file (with or without '.zip')")
-    evaluate.add_argument("--env", required=True, metavar="ENV_ID",
-                          help="gymnasium environment id")
+    evaluate.add_argument("--env", default=None, metavar="ENV_ID",
+                          help="gymnasium environment id (default: the one the model was "
+                               "trained on, saved in its file)")
     evaluate.add_argument("--episodes", type=_count, default=10, metavar="K",
                           help="number of episodes (default 10)")
     evaluate.add_argument("--seed", type=int, default=None,
@@ -165,17 +249,56 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="C symbol prefix / ONNX graph name (default: the file stem)")
     export.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
     export.set_defaults(func=_export)
+
+    plot = commands.add_parser(
+        "plot", allow_abbrev=False, help="draw learning curves from training logs",
+        description="Draw the learning curves of the runs under each LOGDIR (every folder "
+                    "holding <rank>.monitor.csv files: a log folder, or the zoo layout "
+                    "LOGDIR/trpo/<env>_<k>/): episode return, and episode cost when "
+                    "reported, against environment steps and wall time, to a PNG. Needs "
+                    "matplotlib (pip install \"fasttrpo[plot]\").")
+    plot.add_argument("logdirs", metavar="LOGDIR", nargs="+", help="folders with training logs")
+    plot.add_argument("--output", "-o", default="learning_curves.png", metavar="FILE.png",
+                      help="image to write (default learning_curves.png)")
+    plot.add_argument("--window", type=_count, default=100, metavar="K",
+                      help="episodes averaged per point (default 100, as ep_rew_mean)")
+    plot.add_argument("--title", default=None, help="figure title")
+    plot.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+    plot.set_defaults(func=_plot)
     return parser
 
 
+def _is_key_value(token: str) -> bool:
+    """Whether ``token`` is an rl-zoo3 ``key:value`` override (not a file such as c:/x.yml)."""
+    key, sep, _ = token.partition(":")
+    return bool(sep) and key.isidentifier() and not token.endswith((".yml", ".yaml")) \
+        and not os.path.exists(token)
+
+
 def _split_train_overrides(tokens: list[str]) -> tuple[list[str], list[str]]:
-    """Separate ``train``'s own arguments from ``--key value`` hyperparameter overrides."""
+    """Separate ``train``'s own arguments from ``--key value`` hyperparameter overrides.
+
+    rl-zoo3's ``-params`` / ``--hyperparams key:value ...`` pairs become ``--key value``
+    overrides too; rl-zoo3 flags fasttrpo does not offer raise a `_UsageError`.
+    """
     known: list[str] = []
     overrides: list[str] = []
     i = 0
     while i < len(tokens):
         token = tokens[i]
         name = token.split("=", 1)[0]
+        if name in _ZOO_UNSUPPORTED:
+            raise _UsageError(f"{name}: rl-zoo3's option is not supported by fasttrpo train")
+        if name in ("-params", "--hyperparams") and (
+                name == "-params" or (i + 1 < len(tokens) and _is_key_value(tokens[i + 1]))):
+            i += 1
+            while i < len(tokens) and not tokens[i].startswith("-"):
+                if not _is_key_value(tokens[i]):
+                    raise _UsageError(f"{name}: expected key:value pairs, got {tokens[i]!r}")
+                key, _, value = tokens[i].partition(":")
+                overrides.extend([f"--{key}", value])
+                i += 1
+            continue
         takes_value = "=" not in token and i + 1 < len(tokens)
         if token.startswith("--") and name not in _TRAIN_VALUE_OPTIONS | _TRAIN_FLAGS:
             # a hyperparameter: its value is the next token, even one like -2, unless that
@@ -214,43 +337,160 @@ def _print_rewards(results: tuple[np.ndarray, np.ndarray], deterministic: bool) 
         print(f"mean episode cost: {np.nanmean(costs):.2f} +/- {np.nanstd(costs):.2f}")
 
 
+def _read_hyperparams(args: argparse.Namespace, env_id: str, zoo_style: bool) -> dict:
+    """Return the hyperparameter file's entry for ``env_id`` ({} without a file)."""
+    if args.hyperparams and args.conf_file:
+        raise _UsageError("--hyperparams FILE and -conf/--conf-file name the same file: "
+                          "give one")
+    path = args.hyperparams or args.conf_file
+    if path is None and zoo_style:
+        from fasttrpo.zoo import default_hyperparams_file
+
+        path = default_hyperparams_file()
+    if path is None:
+        return {}
+    try:
+        entry, key = zoo_entry(Path(path), env_id)
+    except ImportError as err:  # PyYAML missing: the message says what to install
+        raise _UsageError(str(err)) from err
+    if key == ZOO_DEFAULT_KEY:
+        print(f"hyperparameters: {path} has no entry for {env_id}; using its "
+              f"'{ZOO_DEFAULT_KEY}' entry")
+    return entry
+
+
+def _warn(message: str) -> None:
+    print(f"fasttrpo train: warning: {message}", file=sys.stderr)
+
+
+def _train_callbacks(args: argparse.Namespace, env_id: str, n_envs: int, eval_freq: int,
+                     eval_episodes: int, log_folder: str | None,
+                     run_folder: Path | None) -> list:
+    """EvalCallback (evaluations.npz, best_model) and CheckpointCallback as the zoo makes them."""
+    from fasttrpo.callbacks import CheckpointCallback, EvalCallback
+
+    callbacks = []
+    if args.save_freq > 0:
+        folder = run_folder or Path(log_folder or Path(args.save).absolute().parent)
+        callbacks.append(CheckpointCallback(max(args.save_freq // n_envs, 1), folder,
+                                            name_prefix="rl_model"))
+    if eval_freq > 0 and eval_episodes > 0:
+        callbacks.append(EvalCallback(
+            env_id, n_eval_episodes=eval_episodes, eval_freq=max(eval_freq // n_envs, 1),
+            best_model_save_path=None if run_folder is None else str(run_folder),
+            log_path=log_folder, deterministic=True,
+            verbose=1 if args.verbose is None else min(args.verbose, 1)))
+    return callbacks
+
+
+def _remove_if_unused(run_folder: Path | None, env_id: str) -> None:
+    """Remove a zoo run folder that holds nothing but its config (training failed at once)."""
+    from fasttrpo.zoo import env_folder_name
+
+    if run_folder is not None and run_folder.is_dir() and \
+            {p.name for p in run_folder.iterdir()} <= {env_folder_name(env_id)}:
+        shutil.rmtree(run_folder)
+
+
 def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
     start = time.perf_counter()
-    entry = {}
-    if args.hyperparams:
-        try:
-            entry = load_zoo_hyperparams(Path(args.hyperparams), args.env_id)
-        except ImportError as err:  # PyYAML missing: the message says what to install
-            raise _UsageError(str(err)) from err
+    if args.env_id and args.env and args.env_id != args.env:
+        raise _UsageError(f"ENV_ID {args.env_id!r} and --env {args.env!r} differ: give one")
+    env_id = args.env or args.env_id
+    if env_id is None:
+        raise _UsageError("the env id is required: fasttrpo train ENV_ID (or --env ENV_ID)")
+    for module in args.gym_packages:
+        importlib.import_module(module)
+    from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
+
+    register_if_fasttrpo_id(env_id)
+    gym.spec(env_id)  # an unknown id fails here, before any folder is made
+    zoo_style = args.env is not None
+    entry = _read_hyperparams(args, env_id, zoo_style)
     overrides = parse_cli_overrides(override_tokens)
     from fasttrpo.config import ALGORITHM_CONFIGS
 
-    kwargs, run = zoo_to_trpo_kwargs({**entry, **overrides}, ALGORITHM_CONFIGS[args.algo])
+    hyperparams = {**entry, **overrides}
+    kwargs, run = zoo_to_trpo_kwargs(hyperparams, ALGORITHM_CONFIGS[args.algo])
     for warning in run["warnings"]:
-        print(f"fasttrpo train: warning: {warning}", file=sys.stderr)
-    timesteps = args.timesteps if args.timesteps is not None else run["n_timesteps"]
+        _warn(warning)
+    for flag, value, what in (("--device", args.device, "fasttrpo runs on the CPU"),
+                              ("--vec-env", args.vec_env, "the envs are stepped in one "
+                               "process"),
+                              ("--n-eval-envs", args.n_eval_envs, "evaluations use one env"),
+                              ("--save-replay-buffer", args.save_replay_buffer or None,
+                               "TRPO has no replay buffer")):
+        if value is not None:
+            _warn(f"{flag} is accepted for rl-zoo3 compatibility and ignored ({what})")
+    timesteps = args.timesteps if args.timesteps is not None else (
+        args.n_timesteps if args.n_timesteps > 0 else run["n_timesteps"])
     if timesteps is None:
         raise _UsageError("--timesteps is required (or a --hyperparams file with n_timesteps)")
     kwargs["n_envs"] = args.n_envs if args.n_envs is not None else run["n_envs"]
     if kwargs["n_envs"] < 1:
         raise _UsageError(f"--n-envs: expected >= 1, got {kwargs['n_envs']}")
+    if args.seed is not None and args.seed < 0:  # the zoo's -1: a random seed, recorded
+        args.seed = int(np.random.default_rng().integers(2**31 - 1))
+    if args.seed is None and zoo_style:
+        args.seed = int(np.random.default_rng().integers(2**31 - 1))
+    if args.num_threads > 0:
+        kwargs["n_threads"] = args.num_threads
+    run_folder = None
+    if args.save is None:  # the zoo's layout: LOGDIR/<algo>/<env>_<k>/
+        from fasttrpo.zoo import new_run_folder, write_run_config
+
+        args.log_folder = args.log_folder or "logs"
+        run_folder = new_run_folder(args.log_folder, args.algo, env_id, args.uuid)
+        saved_args = {k: v for k, v in vars(args).items()
+                      if k not in ("func", "traceback", "command_line")}
+        write_run_config(run_folder, env_id, hyperparams, saved_args, args.command_line)
+        args.log_folder = str(run_folder)
+        print(f"Log path: {run_folder}")
+    else:  # fail now rather than after training
+        Path(args.save).absolute().parent.mkdir(parents=True, exist_ok=True)
     for name in ("seed", "verbose", "log_folder"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
+    if args.tensorboard_log:
+        from fasttrpo.zoo import env_folder_name
+
+        kwargs["tensorboard_log"] = os.path.join(args.tensorboard_log, env_folder_name(env_id))
     kwargs.setdefault("verbose", 1)
-    if args.save is not None:  # fail now rather than after training
-        Path(args.save).absolute().parent.mkdir(parents=True, exist_ok=True)
+    eval_freq = args.eval_freq if args.eval_freq is not None else (
+        _ZOO_EVAL_FREQ if zoo_style else 0)
+    given = args.eval_episodes
+    callbacks = _train_callbacks(args, env_id, kwargs["n_envs"], eval_freq,
+                                 _ZOO_EVAL_EPISODES if given is None else given,
+                                 kwargs.get("log_folder"), run_folder)
 
     from fasttrpo.algorithms import ALGORITHMS
 
-    model = ALGORITHMS[args.algo](run["policy"], args.env_id, **kwargs)
-    learn_start = time.perf_counter()
-    model.learn(timesteps)
+    if args.progress:
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            raise _UsageError('--progress needs tqdm: pip install "fasttrpo[progress]"') \
+                from None
+    learn_kwargs = dict(callback=callbacks or None, progress_bar=args.progress)
+    if args.log_interval > 0:
+        learn_kwargs["log_interval"] = args.log_interval
+    try:
+        model = ALGORITHMS[args.algo](run["policy"], env_id, **kwargs)
+        learn_start = time.perf_counter()
+        model.learn(timesteps, **learn_kwargs)
+    except BaseException:
+        _remove_if_unused(run_folder, env_id)
+        raise
     learn_time = time.perf_counter() - learn_start
-    if args.save is not None:
+    if run_folder is not None:
+        from fasttrpo.zoo import env_folder_name
+
+        print(f"saved model to {model.save(run_folder / env_folder_name(env_id))}")
+    else:
         print(f"saved model to {model.save(args.save)}")
-    if args.eval_episodes > 0:
-        results = _evaluate(model, args.env_id, args.eval_episodes, True, kwargs.get("seed"))
+    final_episodes = _FINAL_EVAL_EPISODES if given is None else given
+    if final_episodes > 0:
+        results = _evaluate(model, env_id, final_episodes, True, kwargs.get("seed"))
         _print_rewards(results, deterministic=True)
     print(f"wall time: learn {learn_time:.2f} s ({timesteps / max(learn_time, 1e-9):.0f} "
           f"steps/s), total {time.perf_counter() - start:.2f} s")
@@ -265,11 +505,15 @@ def _eval(args: argparse.Namespace, override_tokens: list[str]) -> int:
     from fasttrpo.algorithms import load_model
 
     model = load_model(path)
+    env_id = args.env or getattr(model, "env_id", None)
+    if env_id is None:
+        raise _UsageError(f"--env is required: {path} does not record the env it was trained "
+                          "on")
     if args.seed is not None and isinstance(getattr(model, "rng", None), np.random.Generator):
         model.rng = np.random.default_rng(args.seed)  # action sampling with --stochastic
     deterministic = not args.stochastic
-    results = _evaluate(model, args.env, args.episodes, deterministic, args.seed)
-    print(f"model: {path}, env: {args.env}")
+    results = _evaluate(model, env_id, args.episodes, deterministic, args.seed)
+    print(f"model: {path}, env: {env_id}")
     _print_rewards(results, deterministic)
     return 0
 
@@ -291,6 +535,20 @@ def _export(args: argparse.Namespace, override_tokens: list[str]) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace, override_tokens: list[str]) -> int:
+    from fasttrpo.plot import plot_learning_curves
+
+    if args.window < 1:
+        raise _UsageError("--window: expected >= 1")
+    try:
+        written = plot_learning_curves(args.logdirs, args.output, window=args.window,
+                                       title=args.title)
+    except ImportError as err:  # matplotlib missing: the message says what to install
+        raise _UsageError(str(err)) from err
+    print(f"wrote {written}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fasttrpo`` command line.
 
@@ -307,15 +565,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback), 130 if interrupted.
     """
     tokens = list(sys.argv[1:] if argv is None else argv)
+    command_line = shlex.join(["fasttrpo", *tokens])
     override_tokens: list[str] = []
     if tokens and tokens[0] == "train":
-        known, override_tokens = _split_train_overrides(tokens[1:])
+        try:
+            known, override_tokens = _split_train_overrides(tokens[1:])
+        except _UsageError as err:
+            print(f"fasttrpo train: error: {err}", file=sys.stderr)
+            return 2
         tokens = ["train", *known]
     parser = _build_parser()
     try:
         args = parser.parse_args(tokens)
     except SystemExit as exit_:  # --help, or a usage error already printed by argparse
         return exit_.code if isinstance(exit_.code, int) else 2
+    args.command_line = command_line  # the zoo layout's command.txt
     command: Callable[[argparse.Namespace, list[str]], int] = args.func
     try:
         return command(args, override_tokens)

@@ -319,14 +319,19 @@ class OnPolicyConfig:
         10.0, "Clip scaled rewards to [-clip_reward, clip_reward].",
         _float(0.0, low_open=True))
     log_folder: str | None = _field(
-        None, "Folder for progress.csv (None: no file).", _optional(_path))
+        None, "Folder for progress.csv and the Monitor-format episode files "
+        "<rank>.monitor.csv (None: no files).", _optional(_path))
     n_threads: int | None = _field(
         None, "Most threads learn and predict use (BLAS via threadpoolctl, Numba). None: "
         "the environment's OMP_NUM_THREADS etc. if set, else 1.", _optional(_int(1)))
+    tensorboard_log: str | None = _field(
+        None, "Folder for TensorBoard event files (sb3's): each learn call logs its scalars "
+        "to <tensorboard_log>/<tb_log_name>_<k> (None: no TensorBoard logs).",
+        _optional(_path))
 
     #: sb3 keyword arguments accepted for compatibility that change nothing here
     SB3_IGNORED: ClassVar[frozenset[str]] = frozenset({
-        "device", "tensorboard_log", "_init_setup_model", "rollout_buffer_class",
+        "device", "_init_setup_model", "rollout_buffer_class",
         "rollout_buffer_kwargs"})
 
     def __post_init__(self) -> None:

@@ -13,7 +13,8 @@ from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
 def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool = True,
                     return_episode_rewards: bool = False, *, seed: int | None = None,
                     render: bool = False, callback: Callable | None = None,
-                    reward_threshold: float | None = None, return_episode_costs: bool = False):
+                    reward_threshold: float | None = None, return_episode_costs: bool = False,
+                    warn: bool = True):
     """Play ``n_eval_episodes`` episodes of ``model`` in ``env``.
 
     Each episode sums the (unnormalised) env rewards until ``terminated`` or ``truncated``.
@@ -35,6 +36,10 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
         ``callback(locals_, globals_)`` after every step (as sb3).
     reward_threshold : float, optional
         Raise ValueError when the mean reward is below it.
+    warn : bool, default True
+        Accepted for sb3 compatibility (sb3 warns about envs without a Monitor wrapper;
+        episodes here are summed from the env's own rewards, so there is nothing to warn
+        about).
     return_episode_costs : bool, default False
         Also return each episode's summed ``info["cost"]`` (NaN for an episode that reported
         none), as a third list when ``return_episode_rewards`` is set and a third value

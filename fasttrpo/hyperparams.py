@@ -18,11 +18,16 @@ from fasttrpo._portable import MAX_TEXT_BYTES, open_regular_file
 from fasttrpo.config import MAX_COUNT, OnPolicyConfig, TRPOConfig, short_repr
 
 __all__ = [
+    "ZOO_DEFAULT_KEY",
     "load_zoo_hyperparams",
     "parse_cli_overrides",
     "parse_kwargs_string",
+    "zoo_entry",
     "zoo_to_trpo_kwargs",
 ]
+
+#: the entry rl-baselines3-zoo uses for an env id its file does not list
+ZOO_DEFAULT_KEY = "default"
 
 # zoo keys that configure the environment in ways fasttrpo does not reproduce
 _UNSUPPORTED = {
@@ -65,7 +70,7 @@ def _yaml():
     return yaml
 
 
-def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
+def zoo_entry(path_or_text: str | os.PathLike, env_id: str) -> tuple[dict, str]:
     """Read the entry for ``env_id`` from an rl-baselines3-zoo style YAML file.
 
     Parameters
@@ -79,9 +84,12 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
 
     Returns
     -------
-    dict
+    entry : dict
         A copy of the entry, unconverted (see `zoo_to_trpo_kwargs`). YAML anchors and merge
         keys (``<<: *defaults``), as used by the zoo, are resolved.
+    key : str
+        ``env_id``, or ``"default"`` when the file has no entry for ``env_id`` but a
+        ``default:`` one (the zoo's fallback, e.g. ``n_timesteps: 1e6``, ``MlpPolicy``).
 
     Raises
     ------
@@ -91,8 +99,8 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
         If ``path_or_text`` looks like a path that does not exist.
     ValueError
         If the path is not a regular file or holds more than 64 MiB, the YAML is invalid,
-        is not a mapping of env ids to mappings, or lacks ``env_id`` (the message lists the
-        available ids).
+        is not a mapping of env ids to mappings, or lacks both ``env_id`` and ``default``
+        (the message lists the available ids).
     """
     yaml = _yaml()
     source = "hyperparameters"
@@ -128,15 +136,25 @@ def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
     if not isinstance(data, dict):
         raise ValueError(  # noqa: TRY004 (malformed file content)
             f"{source}: expected a mapping of environment ids to hyperparameters")
-    if env_id not in data:
+    key = env_id if env_id in data else ZOO_DEFAULT_KEY if ZOO_DEFAULT_KEY in data else None
+    if key is None:
         available = ", ".join(sorted(str(key) for key in data)) or "none"
         raise ValueError(f"{source}: no hyperparameters for {env_id!r}; available: {available}")
-    entry = data[env_id]
+    entry = data[key]
     if entry is None:
-        return {}
+        return {}, key
     if not isinstance(entry, dict):
-        raise ValueError(f"{source}: the entry for {env_id!r} is not a mapping")  # noqa: TRY004
-    return dict(entry)
+        raise ValueError(f"{source}: the entry for {key!r} is not a mapping")  # noqa: TRY004
+    return dict(entry), key
+
+
+def load_zoo_hyperparams(path_or_text: str | os.PathLike, env_id: str) -> dict:
+    """Read the entry for ``env_id`` from an rl-baselines3-zoo style YAML file.
+
+    As `zoo_entry`, without the key: the file's ``default:`` entry stands in for an env id
+    it does not list.
+    """
+    return zoo_entry(path_or_text, env_id)[0]
 
 
 # ---- safe parsing of Python-source strings -------------------------------------------------
@@ -309,7 +327,10 @@ def _normalize_kwargs(value: Any, warnings: list[str]) -> dict:
         elif name not in _NORMALIZE_KEYS:
             raise ValueError(f"normalize: unsupported VecNormalize argument {name!r}; "
                              f"supported: {', '.join(sorted(_NORMALIZE_KEYS))}")
-        elif _NORMALIZE_KEYS[name] is not None:
+        elif _NORMALIZE_KEYS[name] is None:
+            warnings.append(f"normalize: {name}={item!r} is ignored by fasttrpo (the reward "
+                            "scaling discounts with the algorithm's gamma)")
+        else:
             label, target = f"normalize.{name}", _NORMALIZE_KEYS[name]
             if name.startswith("norm_"):
                 item = _boolean(label, item)

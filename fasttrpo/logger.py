@@ -1,8 +1,10 @@
-"""Key-value logger: an sb3-style table on stdout and a ``progress.csv`` file.
+"""Key-value logger: an sb3-style table on stdout, a ``progress.csv`` file, TensorBoard.
 
 Usage per iteration: ``record`` / ``record_mean`` values, then ``dump(step)`` writes them and
 starts the next iteration. Keys are grouped by their prefix up to the first ``/``
-(``rollout/``, ``time/``, ``train/``, ...), as in Stable-Baselines3's logger.
+(``rollout/``, ``time/``, ``train/``, ...), as in Stable-Baselines3's logger, whose
+``record(key, value, exclude=...)`` / ``dump(step)`` / ``get_dir()`` calls (those sb3
+callbacks make) this logger accepts.
 """
 
 import csv
@@ -12,6 +14,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from fasttrpo.tensorboard import EventFileWriter, is_scalar
 
 _MAX_WIDTH = 30  # longer keys / values are truncated in the table, as sb3 does
 
@@ -84,6 +88,9 @@ class Logger:
         created). The first dump of a Logger starts the file afresh, as sb3 does; when a later
         dump brings new keys, the file is rewritten with the extended header, old rows keeping
         empty cells for them.
+    tensorboard_dir : str or path, optional
+        When given (or set later with `set_tensorboard_dir`), every ``dump`` also writes the
+        numeric values as TensorBoard scalars at ``step`` (`fasttrpo.tensorboard`).
 
     Attributes
     ----------
@@ -91,15 +98,22 @@ class Logger:
         Values recorded since the last dump (means for ``record_mean`` keys).
     name_to_count : dict
         Number of values averaged per ``record_mean`` key.
+    name_to_excluded : dict
+        Outputs each key of this iteration is kept out of (sb3's ``exclude``: ``"stdout"``,
+        ``"log"``, ``"csv"``, ``"tensorboard"``, ``"json"``).
     last_values : dict
         The values written by the last ``dump``.
     """
 
-    def __init__(self, verbose: int = 0, folder=None) -> None:
+    def __init__(self, verbose: int = 0, folder=None, tensorboard_dir=None) -> None:
         self.verbose = int(verbose)
         self.folder = None if folder is None else Path(folder)
         self.name_to_value: dict = {}
         self.name_to_count: dict[str, int] = {}
+        self.name_to_excluded: dict[str, tuple[str, ...]] = {}
+        self.tensorboard: EventFileWriter | None = None
+        if tensorboard_dir is not None:
+            self.set_tensorboard_dir(tensorboard_dir)
         self.last_values: dict = {}
         self.last_step: int | None = None
         self._csv_keys: list[str] = []
@@ -110,12 +124,25 @@ class Logger:
         """The ``progress.csv`` file in ``folder``, or None without a folder."""
         return None if self.folder is None else self.folder / "progress.csv"
 
-    def record(self, key: str, value) -> None:
-        """Set ``key`` to ``value`` for this iteration (the last call wins)."""
+    def get_dir(self) -> str | None:
+        """Return the ``progress.csv`` folder (sb3's ``Logger.get_dir``), or None."""
+        return None if self.folder is None else str(self.folder)
+
+    def set_tensorboard_dir(self, tensorboard_dir) -> None:
+        """Write TensorBoard scalars to a new event file in ``tensorboard_dir`` (None: stop)."""
+        self.tensorboard = None if tensorboard_dir is None else EventFileWriter(tensorboard_dir)
+
+    def record(self, key: str, value, exclude: str | tuple[str, ...] | None = None) -> None:
+        """Set ``key`` to ``value`` for this iteration (the last call wins).
+
+        ``exclude`` names outputs to keep it out of, as sb3's ``Logger.record``.
+        """
         self.name_to_value[key] = value
         self.name_to_count.pop(key, None)
+        self._exclude(key, exclude)
 
-    def record_mean(self, key: str, value) -> None:
+    def record_mean(self, key: str, value,
+                    exclude: str | tuple[str, ...] | None = None) -> None:
         """Add ``value`` to the running mean of ``key`` over this iteration."""
         if value is None:
             return
@@ -124,21 +151,42 @@ class Logger:
         # running mean: m_{k+1} = m_k + (x - m_k) / (k + 1)
         self.name_to_value[key] = old + (float(value) - old) / (count + 1)
         self.name_to_count[key] = count + 1
+        self._exclude(key, exclude)
+
+    def _exclude(self, key: str, exclude: str | tuple[str, ...] | None) -> None:
+        if exclude is None:
+            self.name_to_excluded.pop(key, None)
+        else:
+            self.name_to_excluded[key] = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+
+    def _shown_in(self, values: dict, *outputs: str) -> dict:
+        """``values`` without the keys excluded from any of ``outputs``."""
+        excluded = self.name_to_excluded
+        return {k: v for k, v in values.items()
+                if not any(o in excluded.get(k, ()) for o in outputs)}
 
     def dump(self, step: int = 0) -> None:
-        """Write this iteration's values (table and/or CSV row), then clear them."""
+        """Write this iteration's values (table, CSV row, TensorBoard), then clear them."""
         values = dict(self.name_to_value)
         if values:
-            if self.verbose >= 1:
-                print(format_table(values), file=sys.stdout, flush=True)
+            table = self._shown_in(values, "stdout", "log")
+            if self.verbose >= 1 and table:
+                print(format_table(table), file=sys.stdout, flush=True)
             if self.folder is not None:
-                self._write_csv(values)
+                self._write_csv(self._shown_in(values, "csv"))
+            if self.tensorboard is not None:
+                scalars = {k: v for k, v in self._shown_in(values, "tensorboard").items()
+                           if is_scalar(v)}
+                self.tensorboard.add_scalars(scalars, int(step))
         self.last_values = values
         self.last_step = int(step)
         self.name_to_value.clear()
         self.name_to_count.clear()
+        self.name_to_excluded.clear()
 
     def _write_csv(self, values: dict) -> None:
+        if not values:
+            return
         path = self.csv_path
         os.makedirs(self.folder, exist_ok=True)
         new_keys = sorted(k for k in values if k not in self._csv_keys)
@@ -162,5 +210,6 @@ class Logger:
             csv.writer(f).writerow(row)
 
     def close(self) -> None:
-        """Nothing is kept open between dumps; present for API symmetry."""
+        """Stop writing TensorBoard scalars; no file is kept open between dumps."""
+        self.tensorboard = None
 

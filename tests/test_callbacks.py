@@ -215,3 +215,160 @@ def test_stop_training_on_reward_threshold():
     assert stop.parent is eval_cb and stop.n_calls == 2
     with pytest.raises(ValueError, match="callback_on_new_best"):
         run_steps(StopTrainingOnRewardThreshold(1.0), FakeModel(), 1)
+
+
+# ---- issue 14: sb3's other callbacks, evaluations.npz, duck typing -----------------------------
+from fasttrpo.callbacks import (  # noqa: E402
+    CheckpointCallback,
+    EventCallback,
+    EveryNTimesteps,
+    StopTrainingOnMaxEpisodes,
+    StopTrainingOnNoModelImprovement,
+    is_callback,
+)
+
+
+def test_eval_callback_writes_evaluations_npz_as_sb3(tmp_path):
+    model = FakeModel(action=1.0)
+    eval_cb = EvalCallback(RewardIsActionEnv(), n_eval_episodes=3, eval_freq=2,
+                           log_path=str(tmp_path / "logs"))
+    run_steps(eval_cb, model, 6, n_envs=2)
+    data = np.load(tmp_path / "logs" / "evaluations.npz")
+    assert sorted(data.files) == ["ep_lengths", "results", "timesteps"]  # no cost reported
+    assert data["timesteps"].tolist() == [4, 8, 12]
+    assert data["results"].shape == (3, 3) and (data["results"] == 2.0).all()
+    assert data["ep_lengths"].tolist() == [[2, 2, 2]] * 3
+    assert data["ep_lengths"].dtype.kind == "i"
+
+
+class CostlyEnv(RewardIsActionEnv):
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward, terminated, truncated, {"cost": 0.5}
+
+
+def test_eval_callback_records_costs_when_the_env_reports_them(tmp_path):
+    model = FakeModel(action=1.0)
+    eval_cb = EvalCallback(CostlyEnv(), n_eval_episodes=2, eval_freq=1, log_path=str(tmp_path))
+    run_steps(eval_cb, model, 2)
+    data = np.load(tmp_path / "evaluations.npz")
+    assert data["costs"].tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert model.logger.name_to_value["eval/mean_ep_cost"] == 1.0
+
+
+def test_stop_training_on_no_model_improvement():
+    model = FakeModel()
+    qualities = iter([1.0, 2.0, 2.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0])
+
+    class ChangeQuality(BaseCallback):
+        def _on_step(self):
+            model.action = next(qualities)
+            return True
+
+    stop = StopTrainingOnNoModelImprovement(max_no_improvement_evals=2, min_evals=1)
+    eval_cb = EvalCallback(RewardIsActionEnv(), n_eval_episodes=1, eval_freq=1,
+                           callback_after_eval=stop)
+    taken = run_steps(CallbackList([ChangeQuality(), eval_cb]), model, 9)
+    # evaluations: 2, 4 (best), 4, 2, 4 -> three without a new best after the best at 4
+    assert taken == 5
+    assert stop.parent is eval_cb and stop.no_improvement_evals == 3
+    with pytest.raises(ValueError, match="callback_after_eval"):
+        run_steps(StopTrainingOnNoModelImprovement(1), FakeModel(), 1)
+
+
+def test_stop_training_on_max_episodes_counts_dones():
+    model = FakeModel()
+    model.n_envs = 2
+    stop = StopTrainingOnMaxEpisodes(max_episodes=2)
+    stop.init_callback(model)
+    stop.on_training_start({}, {})
+    results = []
+    for dones in ([False, True], [False, False], [True, True], [True, False]):
+        stop.update_locals({"dones": np.array(dones)})
+        results.append(stop.on_step())
+    assert results == [True, True, True, False]  # 1, 1, 3, then 4 = 2 episodes x 2 envs
+    with pytest.raises(ValueError, match="dones"):
+        run_steps(StopTrainingOnMaxEpisodes(1), FakeModel(), 1)
+
+
+def test_every_n_timesteps_triggers_on_env_steps():
+    fired = []
+
+    class Mark(BaseCallback):
+        def _on_step(self):
+            fired.append(self.model.num_timesteps)
+            return len(fired) < 3
+
+    every = EveryNTimesteps(n_steps=5, callback=Mark())
+    taken = run_steps(every, FakeModel(), 100, n_envs=2)
+    assert fired == [6, 12, 18]  # >= 5 steps since the last trigger, counted in env steps
+    assert taken == 9  # the child's False stops training
+    assert isinstance(every, EventCallback) and every.callback.parent is every
+
+
+def test_checkpoint_callback_saves_every_save_freq_calls(tmp_path):
+    from fasttrpo import TRPO
+
+    model = TRPO("MlpPolicy", "CartPole-v1", n_envs=2, n_steps=16, batch_size=32, seed=0)
+    checkpoint = CheckpointCallback(save_freq=8, save_path=tmp_path / "ck", name_prefix="cp")
+    model.learn(64, callback=checkpoint)
+    names = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    assert names == ["cp_16_steps.zip", "cp_32_steps.zip", "cp_48_steps.zip", "cp_64_steps.zip"]
+    loaded = TRPO.load(tmp_path / "ck" / "cp_32_steps.zip")
+    assert loaded.num_timesteps == 32
+
+
+def test_checkpoint_ignored_options_warn_once(monkeypatch, tmp_path):
+    from fasttrpo import _compat
+
+    monkeypatch.setattr(_compat, "_WARNED", set())
+    with pytest.warns(UserWarning, match="save_vecnormalize=True is ignored"):
+        CheckpointCallback(1, tmp_path, save_vecnormalize=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CheckpointCallback(1, tmp_path, save_vecnormalize=True)  # once only
+
+
+@pytest.mark.parametrize(("make", "fragment"), [
+    (lambda: CheckpointCallback(0, "x"), "save_freq"),
+    (lambda: CheckpointCallback(True, "x"), "save_freq"),
+    (lambda: CheckpointCallback(5, None), "save_path"),
+    (lambda: CheckpointCallback(5, "x", name_prefix=""), "name_prefix"),
+    (lambda: EveryNTimesteps(0, BaseCallback()), "n_steps"),
+    (lambda: EveryNTimesteps(5, None), "callback"),
+    (lambda: EveryNTimesteps(5, object()), "callback"),
+    (lambda: StopTrainingOnMaxEpisodes(0), "max_episodes"),
+    (lambda: StopTrainingOnMaxEpisodes(2.5), "max_episodes"),
+    (lambda: StopTrainingOnNoModelImprovement(-1), "max_no_improvement_evals"),
+    (lambda: StopTrainingOnNoModelImprovement(1, min_evals=-2), "min_evals"),
+    (lambda: EvalCallback(RewardIsActionEnv(), log_path=3), "log_path"),
+    (lambda: EvalCallback(RewardIsActionEnv(), callback_after_eval=42), "callback_after_eval"),
+    (lambda: EvalCallback(RewardIsActionEnv(), callback_on_new_best="x"),
+     "callback_on_new_best"),
+])
+def test_bad_callback_arguments_name_the_argument(make, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        make()
+
+
+def test_duck_typed_callbacks_are_used_as_they_are():
+    class Duck:
+        def init_callback(self, model): ...
+        def on_training_start(self, locals_, globals_): ...
+        def on_rollout_start(self): ...
+        def on_step(self): return True
+        def on_rollout_end(self): ...
+        def on_training_end(self): ...
+        def update_locals(self, locals_): ...
+
+    duck = Duck()
+    assert is_callback(duck) and not is_callback(lambda locals_, globals_: True)
+    assert make_callback(duck) is duck
+    combined = make_callback([duck, Recorder()])
+    assert isinstance(combined, CallbackList) and combined.callbacks[0] is duck
+    new_best = StopTrainingOnRewardThreshold(1.0)
+    assert EvalCallback(RewardIsActionEnv(), callback_on_new_best=duck).callback_on_new_best \
+        is duck
+    assert EventCallback(new_best).callback is new_best and new_best.parent is not None

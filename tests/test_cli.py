@@ -69,8 +69,9 @@ class _FakeTRPO:
         self.saved = None
         _FakeTRPO.instances.append(self)
 
-    def learn(self, total_timesteps, callback=None, progress_bar=False):
+    def learn(self, total_timesteps, callback=None, progress_bar=False, log_interval=1):
         self.learned = total_timesteps
+        self.callback = callback
         return self
 
     def save(self, path):
@@ -117,15 +118,19 @@ def test_train_builds_kwargs_from_zoo_file_and_overrides(tmp_path, capsys, fake_
     assert "mean reward: 10.00 +/- 0.00 over 10 episodes" in out
 
 
-def test_train_cli_options_win(capsys, fake_trpo):
+def test_train_cli_options_win(tmp_path, monkeypatch, capsys, fake_trpo):
+    monkeypatch.chdir(tmp_path)
     code = main(["train", "Pendulum-v1", "--timesteps", "1e3", "--n-envs", "3",
                  "--use_sde", "True", "--eval-episodes", "0"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     (model,) = _FakeTRPO.instances
     assert model.learned == 1000
-    assert model.kwargs == {"n_envs": 3, "verbose": 1, "use_sde": True}
-    assert model.saved is None and fake_trpo == []
+    # without --save: the zoo's layout under ./logs, and the path printed
+    run = str(Path("logs") / "trpo" / "Pendulum-v1_1")
+    assert model.kwargs == {"n_envs": 3, "verbose": 1, "log_folder": run, "use_sde": True}
+    assert model.saved == Path(run) / "Pendulum-v1" and fake_trpo == []
+    assert f"saved model to {model.saved}" in captured.out
     assert "use_sde" not in captured.err  # a hyperparameter like any other, no warning
 
 
@@ -164,7 +169,7 @@ def test_train_usage_errors(tmp_path, capsys):
     code = main(["train", "CartPole-v1", "--timesteps", "10", "--policy_kwargs", "exec('x')"])
     _assert_clean_error(capsys, code, "policy_kwargs")
     _assert_clean_error(capsys, main(["train", "CartPole-v1", "--timesteps", "1.5"]), "1.5")
-    _assert_clean_error(capsys, main(["eval", "model.zip"]), "--env")
+    _assert_clean_error(capsys, main(["eval", "model.zip"]), "model file not found")
     _assert_clean_error(capsys, main([]))
     assert main(["--help"]) == 0
 
@@ -233,3 +238,139 @@ def test_unknown_hyperparameter_is_a_one_line_error(capsys):
     assert main(["train", "CartPole-v1", "--timesteps", "10", "--n_stesp", "4"]) == 2
     err = capsys.readouterr().err
     assert "n_stesp: not a TRPO hyperparameter" in err and "Traceback" not in err
+
+
+# ---- rl-zoo3's flags and layout (issue 14) ------------------------------------------------------
+def test_zoo_style_train_writes_the_zoo_layout(tmp_path, capsys):
+    import numpy as np
+    import yaml
+
+    from fasttrpo.algorithms import load_model
+    from fasttrpo.monitor import load_monitor
+
+    logs, tb = tmp_path / "logs", tmp_path / "tb"
+    argv = ["train", "--algo", "trpo", "--env", "CartPole-v1", "-n", "512", "-f", str(logs),
+            "--eval-freq", "256", "--eval-episodes", "2", "-tb", str(tb), "--seed", "3",
+            "-params", "n_steps:128", "batch_size:128", "policy_kwargs:dict(net_arch=[8])",
+            "--save-freq", "256", "--verbose", "0"]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    run = logs / "trpo" / "CartPole-v1_1"
+    assert f"Log path: {run}" in out and f"saved model to {run / 'CartPole-v1.zip'}" in out
+    names = {p.name for p in run.iterdir()}
+    assert {"CartPole-v1.zip", "CartPole-v1", "0.monitor.csv", "1.monitor.csv",
+            "evaluations.npz", "best_model.zip", "progress.csv", "rl_model_256_steps.zip",
+            "rl_model_512_steps.zip"} <= names
+    config = yaml.safe_load((run / "CartPole-v1" / "config.yml").read_text())
+    assert config["n_steps"] == 128 and config["n_envs"] == 2 and config["gamma"] == 0.99
+    assert config["policy_kwargs"] == {"net_arch": [8]}
+    args = yaml.safe_load((run / "CartPole-v1" / "args.yml").read_text())
+    assert args["seed"] == 3 and args["log_folder"] == str(logs) and args["env"] == "CartPole-v1"
+    command = (run / "CartPole-v1" / "command.txt").read_text()
+    assert command.startswith("fasttrpo train --algo trpo --env CartPole-v1 -n 512")
+    evaluations = np.load(run / "evaluations.npz")
+    assert evaluations["timesteps"].tolist() == [256, 512]
+    assert evaluations["results"].shape == (2, 2)
+    assert len(load_monitor(run)["r"]) > 0
+    assert len(list((tb / "CartPole-v1" / "TRPO_1").iterdir())) == 1
+    model = load_model(run / "CartPole-v1.zip")
+    assert model.num_timesteps == 512 and model.config.seed == 3
+
+    assert main(["eval", str(run / "best_model"), "--episodes", "2"]) == 0
+    assert "env: CartPole-v1" in capsys.readouterr().out  # read from the model
+
+    assert main(argv) == 0  # a second run is numbered on
+    assert (logs / "trpo" / "CartPole-v1_2" / "CartPole-v1.zip").is_file()
+
+
+def test_zoo_params_and_hyperparams_key_value_are_overrides(tmp_path, capsys, fake_trpo):
+    for flag in ("-params", "--hyperparams"):
+        code = main(["train", "CartPole-v1", "--hyperparams", str(ZOO_YML), "--save",
+                     str(tmp_path / "m"), "--eval-episodes", "0", flag, "gamma:0.9",
+                     "normalize:True", "policy_kwargs:dict(net_arch=[4])", "--seed", "1"])
+        assert code == 0, capsys.readouterr().err
+    first, second = _FakeTRPO.instances
+    assert first.kwargs == second.kwargs
+    assert first.kwargs["gamma"] == 0.9 and first.kwargs["n_steps"] == 512  # over the file
+    assert first.kwargs["normalize_obs"] is first.kwargs["normalize_reward"] is True
+    assert first.kwargs["policy_kwargs"] == {"net_arch": [4]} and first.kwargs["seed"] == 1
+
+
+def test_zoo_style_uses_the_default_entry_for_unlisted_envs(tmp_path, capsys, fake_trpo):
+    code = main(["train", "--env", "FrozenLake-v1", "-f", str(tmp_path), "--eval-episodes", "0",
+                 "--device", "cuda", "--vec-env", "subproc", "--num-threads", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (model,) = _FakeTRPO.instances
+    assert model.learned == 1_000_000 and model.args == ("MlpPolicy", "FrozenLake-v1")
+    assert "using its 'default' entry" in out
+    assert "--device is accepted for rl-zoo3 compatibility and ignored" in err
+    assert "--vec-env" in err and model.kwargs["n_threads"] == 2
+    assert isinstance(model.kwargs["seed"], int)  # the zoo draws a seed and records it
+    assert model.callback is None  # --eval-episodes 0: no evaluations
+
+
+def test_zoo_style_defaults_evaluate_every_25000_steps(tmp_path, capsys, fake_trpo):
+    from fasttrpo.callbacks import EvalCallback
+
+    code = main(["train", "--env", "CartPole-v1", "-f", str(tmp_path), "-n", "-1"])
+    assert code == 0, capsys.readouterr().err
+    (model,) = _FakeTRPO.instances
+    assert model.learned == 100_000  # -n -1: the file's n_timesteps
+    (evaluation,) = model.callback
+    assert isinstance(evaluation, EvalCallback)
+    assert evaluation.eval_freq == 12_500 and evaluation.n_eval_episodes == 5  # 25000 / 2 envs
+    assert evaluation.log_path == str(tmp_path / "trpo" / "CartPole-v1_1" / "evaluations.npz")
+    assert fake_trpo == [("CartPole-v1", 10, True, model.kwargs["seed"])]  # the final one
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["train", "--env", "CartPole-v1", "-optimize"], "-optimize: rl-zoo3's option is not "
+     "supported"),
+    (["train", "--env", "CartPole-v1", "--trained-agent", "x.zip"], "--trained-agent"),
+    (["train", "CartPole-v1", "--env", "Pendulum-v1"], "differ"),
+    (["train", "--timesteps", "10"], "env id is required"),
+    (["train", "--env", "CartPole-v1", "-params", "gamma"], "key:value"),
+    (["train", "--env", "CartPole-v1", "--hyperparams", str(ZOO_YML), "-conf", str(ZOO_YML)],
+     "give one"),
+    # fails in learn, after the run folder was made: the empty run folder is removed
+    (["train", "--env", "CartPole-v1", "-n", "64", "-params", "n_steps:2000000000"],
+     "n_steps, n_envs: a rollout of"),
+])
+def test_zoo_style_usage_errors(tmp_path, monkeypatch, capsys, argv, fragment):
+    monkeypatch.chdir(tmp_path)
+    _assert_clean_error(capsys, main(argv), fragment)
+    assert not list(tmp_path.glob("logs/*/*"))
+
+
+def test_eval_without_env_needs_a_model_that_records_it(tmp_path, capsys):
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from fasttrpo import TRPO
+
+    from toy_envs import CounterEnv
+
+    venv = SyncVectorEnv([CounterEnv], autoreset_mode=AutoresetMode.SAME_STEP)
+    path = TRPO("MlpPolicy", venv, n_steps=8).save(tmp_path / "anonymous")
+    _assert_clean_error(capsys, main(["eval", str(path)]), "--env is required",
+                        "anonymous.zip")
+
+
+def test_plot_command_writes_a_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from fasttrpo.monitor import MonitorWriter
+
+    for run, cost in (("a", None), ("b", 0.5)):
+        writer = MonitorWriter(tmp_path / "logs" / run, 1, "E")
+        for k in range(30):
+            episode = {"r": float(k), "l": 10} if cost is None else {"r": k, "l": 10, "c": cost}
+            writer.write(0, episode, writer.t_start + k)
+        writer.close()
+    out_png = tmp_path / "curves.png"
+    assert main(["plot", str(tmp_path / "logs"), "-o", str(out_png), "--window", "5"]) == 0
+    assert f"wrote {out_png}" in capsys.readouterr().out
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _assert_clean_error(capsys, main(["plot", str(tmp_path / "none")]), "not a folder")
+    (tmp_path / "empty").mkdir()
+    _assert_clean_error(capsys, main(["plot", str(tmp_path / "empty")]), "no monitor files")

@@ -210,3 +210,24 @@ def test_cli_overrides():
         parse_cli_overrides(["--n_steps"])
     with pytest.raises(ValueError, match="unexpected argument"):
         parse_cli_overrides(["n_steps", "3"])
+
+
+def test_default_entry_stands_in_for_unlisted_ids():
+    from pathlib import Path
+
+    from fasttrpo.hyperparams import zoo_entry
+    from fasttrpo.zoo import default_hyperparams_file
+
+    shipped = Path(__file__).resolve().parents[1] / "hyperparams" / "trpo.yml"
+    assert default_hyperparams_file().read_bytes() == shipped.read_bytes()
+    entry, key = zoo_entry(shipped, "Unlisted-v0")
+    assert key == "default" and entry == {"n_timesteps": 1e6, "policy": "MlpPolicy"}
+    assert zoo_entry(shipped, "CartPole-v1")[1] == "CartPole-v1"
+    _, run = zoo_to_trpo_kwargs(entry)
+    assert run["n_timesteps"] == 1_000_000 and run["policy"] == "MlpPolicy"
+
+
+def test_ignored_vecnormalize_gamma_warns():
+    kwargs, run = zoo_to_trpo_kwargs({"normalize": "{'norm_reward': True, 'gamma': 0.9}"})
+    assert kwargs == {"normalize_obs": True, "normalize_reward": True}
+    assert any("gamma=0.9 is ignored" in w for w in run["warnings"])

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from fasttrpo._compat import warn_ignored_sb3_kwargs
 from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads
 from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
@@ -41,6 +42,7 @@ from fasttrpo.policies import (
 )
 from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
+from fasttrpo.run_logs import RunLogs, env_id_of, explained_variance
 from fasttrpo.schedules import schedule_value
 from fasttrpo.serialization import load_archive, save_archive
 from fasttrpo.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_json
@@ -231,6 +233,7 @@ class OnPolicyAlgorithm:
         unknown = sorted(set(hyperparams) - names - cls.config_class.SB3_IGNORED)
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown keyword argument(s) {unknown}")
+        warn_ignored_sb3_kwargs({k: v for k, v in hyperparams.items() if k not in names})
         return cls.config_class(**{k: v for k, v in hyperparams.items() if k in names})
 
     # ---- construction: the one path shared by __init__ and load -------------------------
@@ -250,6 +253,7 @@ class OnPolicyAlgorithm:
         self.ep_success_buffer: deque[bool] = deque(maxlen=config.stats_window_size)
         self._episode_num = 0  # sb3's counter of finished episodes
         self.env: gym.vector.VectorEnv | None = None
+        self.env_id: str | None = None  # the env's gymnasium id (saved; `fasttrpo eval` reads it)
         self.sampler: Sampler | None = None
         self._needs_reset = True
         self._reset_seed = config.seed
@@ -399,6 +403,7 @@ class OnPolicyAlgorithm:
         self._check_spaces(sampler.observation_space, sampler.action_space)
         self._warn_truncated_minibatch(sampler.num_envs)
         self.sampler = sampler
+        self.env_id = env_id_of(sampler) or self.env_id
         self.env = None
         self._needs_reset = True
         self._reset_seed = self.config.seed
@@ -537,7 +542,8 @@ class OnPolicyAlgorithm:
 
     # ---- training ------------------------------------------------------------------------
     def learn(self, total_timesteps: int, callback=None, progress_bar: bool = False,
-              reset_num_timesteps: bool = True, log_interval: int = 1):
+              reset_num_timesteps: bool = True, log_interval: int = 1,
+              tb_log_name: str | None = None):
         """Train for ``total_timesteps`` env steps (summed over envs).
 
         Parameters
@@ -545,12 +551,17 @@ class OnPolicyAlgorithm:
         total_timesteps : int
         callback : fasttrpo.callbacks.BaseCallback, list of them, or callable, optional
             A function ``f(locals_, globals_) -> bool`` is called every step; False stops.
+            Stable-Baselines3 callback objects (``BaseCallback`` subclasses,
+            ``CallbackList``) work too (duck typing).
         progress_bar : bool, default False
             Show a tqdm bar (the ``progress`` extra).
         reset_num_timesteps : bool, default True
             Restart the step count (and the envs); False continues a previous ``learn``.
         log_interval : int, default 1
             Iterations between two log dumps.
+        tb_log_name : str, optional
+            TensorBoard run name with ``tensorboard_log`` (default: the algorithm's name,
+            ``"TRPO"``): scalars go to ``<tensorboard_log>/<tb_log_name>_<k>``, as sb3.
 
         Returns
         -------
@@ -565,10 +576,11 @@ class OnPolicyAlgorithm:
             raise ValueError("env: no environment attached; pass env= to load or call set_env")
         with limit_threads(effective_n_threads(self.config.n_threads), refresh=True):
             return self._learn(int(total_timesteps), callback, progress_bar,
-                               reset_num_timesteps, log_interval)
+                               reset_num_timesteps, log_interval,
+                               tb_log_name or self.algorithm_name)
 
     def _learn(self, total_timesteps: int, callback, progress_bar: bool,
-               reset_num_timesteps: bool, log_interval: int):
+               reset_num_timesteps: bool, log_interval: int, tb_log_name: str):
         if reset_num_timesteps:
             self.num_timesteps = 0
             self._needs_reset = True
@@ -589,18 +601,22 @@ class OnPolicyAlgorithm:
                              self.policy.action_width, self.dtype, self.signals)
         start = time.perf_counter()
         start_steps = self.num_timesteps
-        callback.on_training_start(locals())
+        run_logs = RunLogs(self, sampler, batch, callback, tb_log_name, reset_num_timesteps)
+        callback.on_training_start({**locals(), "total_timesteps": target}, globals())
 
         def on_step() -> bool:
             self.num_timesteps += n_envs
             if bar is not None:
                 bar.update(n_envs)
+            run_logs.on_step()
             return callback.on_step()
 
         iteration = 0
         while self.num_timesteps < target:
             t0 = time.perf_counter()
             self._set_training(True)
+            callback.on_rollout_start()
+            run_logs.on_rollout_start()
             keep_going = sampler.collect(self.policy, batch, self.rng, on_step)
             self.ep_info_buffer.extend(batch.finished_episodes)
             self.ep_success_buffer.extend(episode["is_success"] for episode in
@@ -622,6 +638,7 @@ class OnPolicyAlgorithm:
                 self._record_progress(iteration, time.perf_counter() - start,
                                       self.num_timesteps - start_steps)
         callback.on_training_end()
+        run_logs.close()
         if bar is not None:
             bar.close()
         return self
@@ -687,6 +704,8 @@ class OnPolicyAlgorithm:
                        loss)
         log.record("train/n_updates", self._n_updates)
         log.record("train/learning_rate", rate)
+        log.record("train/explained_variance", explained_variance(
+            data.returns[REWARD] - data.advantages[REWARD], data.returns[REWARD]))
         if self.policy.log_std.size:
             log.record("train/std", float(np.exp(self.policy.log_std).mean()))
 
@@ -897,6 +916,7 @@ class OnPolicyAlgorithm:
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
             "num_timesteps": int(self.num_timesteps),
+            "env_id": self.env_id,
             "n_updates": int(self._n_updates),
             "rng_state": self.rng.bit_generator.state,
             "algorithm_state": self.algorithm_state(),
@@ -1002,6 +1022,9 @@ class OnPolicyAlgorithm:
         try:
             self.num_timesteps = _meta_count(meta, "num_timesteps")
             self._n_updates = _meta_count(meta, "n_updates")
+            self.env_id = meta.get("env_id")
+            if self.env_id is not None and not isinstance(self.env_id, str):
+                raise ValueError(f"env_id: expected a string, got {str(self.env_id)[:100]!r}")
             if "rng_state" in meta:
                 try:
                     self.rng.bit_generator.state = meta["rng_state"]

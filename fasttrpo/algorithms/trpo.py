@@ -73,6 +73,7 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         clip_reward: float = 10.0,
         log_folder: str | None = None,
         n_threads: int | None = None,
+        tensorboard_log: str | None = None,
         cg_max_steps: int = 15,
         cg_damping: float = 0.1,
         line_search_shrinking_factor: float = 0.8,
@@ -111,7 +112,8 @@ env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.envs.compiled.C
     ``fasttrpo.rollout.CompiledSampler``).
 {config_field_docs(TRPOConfig)}
 **sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}.
+    sb3 arguments accepted and ignored, with a warning (once per name) when their value
+    asks for something fasttrpo does not do: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}.
 
 Notes
 -----

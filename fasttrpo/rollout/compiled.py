@@ -16,7 +16,10 @@ initial states come from per-env `fasttrpo.envs.compiled.rng` streams seeded by
 ``reset(seed)``.
 
 Callbacks: ``on_step`` is called ``n_steps`` times after the rollout (the step counts and a
-stop request are honoured per rollout, not per step).
+stop request are honoured per rollout, not per step). The sb3 locals callbacks then see are
+read from the finished batch (`fasttrpo.run_logs`): ``rewards`` and ``dones`` of that step,
+``new_obs`` as the policy's (normalised) input rows, ``infos`` with ``"episode"`` and
+``"TimeLimit.truncated"`` only.
 """
 
 import math
@@ -429,11 +432,11 @@ class CompiledSampler:
             buffer.finished_episodes.append(episode)
         if COST in buffer.signals:
             buffer.signals[COST][:] = costs
+        buffer.last_obs[:] = self._obs_rows
         if on_step is not None:
             for _ in range(n_steps):
                 if on_step() is False:
                     return False
-        buffer.last_obs[:] = self._obs_rows
         return True
 
     def _policy_buffers(self, policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -119,6 +119,9 @@ class VectorEnvSampler:
         self._episode_cost = np.zeros(self.num_envs)
         self.reports_cost = False  # the env has reported a cost since the last reset
         self.needs_reset = True
+        #: the last step as the env returned it, (obs, rewards, terminated, truncated, info),
+        #: set before each ``on_step`` call (None before the first step)
+        self.last_step: tuple | None = None
 
     def _set_obs(self, raw_obs) -> None:
         self.encoder.encode(raw_obs, self._raw_rows)
@@ -229,6 +232,8 @@ class VectorEnvSampler:
                 for e in np.flatnonzero(truncated & ~terminated & has_final):
                     buffer.final_obs[(t, int(e))] = self._encode_one(info["final_obs"][e])
             self._set_obs(raw_obs)
+            # what the step returned, for callbacks' sb3 locals (fasttrpo.run_logs)
+            self.last_step = (raw_obs, rewards, terminated, truncated, info)
             if on_step is not None and on_step() is False:
                 return False
         buffer.last_obs[:] = self._obs_rows
