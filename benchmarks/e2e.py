@@ -87,8 +87,11 @@ def evaluate(predict, env_id: str, obs_transform=None,
 
 def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
                  n_steps: int | None = None, compiled: bool = False,
-                 evaluation: bool = True, keep_model: bool = False) -> dict:
+                 evaluation: bool = True, keep_model: bool = False,
+                 use_sde: bool = True) -> dict:
     """One zoo-hyperparameter ``learn()`` of fasttrpo, on gymnasium envs or ``compiled``.
+
+    ``use_sde=False`` drops the zoo's gSDE keys (``use_sde``, ``sde_sample_freq``).
 
     Returns the wall times (``learn_s``, ``setup_s``, ``eval_s``), the sums of the model's
     ``time/rollout_s`` and ``time/update_s`` over the iterations, the curve (one point per
@@ -103,6 +106,9 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
     entry = zoo_entry(env_id)
     if n_steps is not None:
         entry["n_steps"] = n_steps
+    if not use_sde:
+        entry.pop("use_sde", None)
+        entry.pop("sde_sample_freq", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kwargs, run = zoo_to_trpo_kwargs(entry)

@@ -9,12 +9,14 @@ Usage::
 
 One run: ``benchmarks.e2e.run_fasttrpo`` / ``run_sb3`` with the task's entry of
 ``hyperparams/trpo.yml`` (gymnasium's registered env for both; sb3-contrib exactly as the zoo
-says, gSDE and VecNormalize included; fasttrpo drops gSDE, which it does not have), torch and
+says, gSDE and VecNormalize included; fasttrpo too since it has gSDE: results from before
+ran fasttrpo without), torch and
 BLAS on one thread, a warm-up run first per task and process (outside the timing). Then the
 final policy is evaluated on a fresh gymnasium env, 20 episodes seeded 10000..10019,
 deterministically and stochastically (observation normalisation frozen at its training
 statistics). For sb3-contrib's gSDE policies the stochastic evaluation resamples the
-exploration matrix every ``sde_sample_freq`` steps, as in training.
+exploration matrix every ``sde_sample_freq`` steps, as in training; fasttrpo's ``predict``
+draws a fresh one per call.
 
 Writes ``benchmarks/results/learning/<lib>/<task>/seed<k>.json``: settings (zoo entry,
 arguments given to the library, steps, versions, commit, machine line), the learning curve

@@ -19,6 +19,10 @@ CASES = {
     "discrete": ("CartPole-v1", {}),
     "relu-separate-nets": ("Acrobot-v1", dict(policy_kwargs=dict(
         activation_fn="relu", net_arch=dict(pi=[32], vf=[16, 16]), ortho_init=False))),
+    "gsde": ("Pendulum-v1", dict(use_sde=True, sde_sample_freq=4)),
+    "gsde-shared-std": ("MountainCarContinuous-v0", dict(
+        use_sde=True, normalize_obs=True, normalize_reward=True,
+        policy_kwargs=dict(full_std=False, log_std_init=-1.0, net_arch=[16, 8]))),
 }
 
 
@@ -108,6 +112,34 @@ def test_from_sb3_of_a_model_trained_by_sb3():
 
         to_sb3(CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", n_steps=64,
                    batch_size=64))
+
+
+def test_from_sb3_of_a_gsde_model_trained_by_sb3():
+    import torch
+    from sb3_contrib import TRPO as Sb3TRPO
+
+    from fasttrpo.interop.sb3 import from_sb3
+
+    sb3_model = Sb3TRPO("MlpPolicy", "Pendulum-v1", n_steps=128, batch_size=64, seed=0,
+                        device="cpu", use_sde=True, sde_sample_freq=4,
+                        policy_kwargs=dict(net_arch=[16], full_std=False, log_std_init=-1.0))
+    sb3_model.learn(256)
+    model = from_sb3(sb3_model)
+    assert model.config.use_sde and model.config.sde_sample_freq == 4
+    assert model.policy.full_std is False and model.policy.log_std.shape == (16,)
+    obs = np.random.default_rng(2).standard_normal((32, 3)).astype(np.float32)
+    ours, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(ours, sb3_model.predict(obs, deterministic=True)[0], atol=1e-6)
+    actions = ours + 0.3
+    with torch.no_grad():
+        _, log_prob, entropy = sb3_model.policy.evaluate_actions(torch.as_tensor(obs),
+                                                                 torch.as_tensor(actions))
+    np.testing.assert_allclose(model.policy.log_prob(obs, actions), log_prob.numpy(), rtol=1e-5,
+                               atol=1e-5)
+    assert model.policy.entropy(obs) == pytest.approx(entropy.mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="use_expln"):
+        from_sb3(Sb3TRPO("MlpPolicy", "Pendulum-v1", device="cpu", use_sde=True,
+                         policy_kwargs=dict(use_expln=True)))
 
 
 def _batches(env, n_steps=200, iterations=2):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
         BernoulliMLPPolicy,
         CategoricalMLPPolicy,
         GaussianMLPPolicy,
+        GaussianSDEMLPPolicy,
         MultiCategoricalMLPPolicy,
     )
     from fasttrpo.value_function import ValueFunction
@@ -26,6 +27,7 @@ __all__ = [
     "BernoulliMLPPolicy",
     "CategoricalMLPPolicy",
     "GaussianMLPPolicy",
+    "GaussianSDEMLPPolicy",
     "MultiCategoricalMLPPolicy",
     "ValueFunction",
 ]
@@ -39,6 +41,7 @@ _LAZY = {
     "BernoulliMLPPolicy": "fasttrpo.policies",
     "CategoricalMLPPolicy": "fasttrpo.policies",
     "GaussianMLPPolicy": "fasttrpo.policies",
+    "GaussianSDEMLPPolicy": "fasttrpo.policies",
     "MultiCategoricalMLPPolicy": "fasttrpo.policies",
     "ValueFunction": "fasttrpo.value_function",
 }

@@ -18,8 +18,6 @@ _SB3_IGNORED_VALUES: dict[str, tuple[tuple[Any, ...], str]] = {
     "_init_setup_model": ((True,), "the model is always set up by the constructor"),
     "rollout_buffer_class": ((None,), "fasttrpo's samplers fill their own RolloutBatch"),
     "rollout_buffer_kwargs": ((None, {}), "fasttrpo's samplers fill their own RolloutBatch"),
-    "use_sde": ((False,), "gSDE is not supported"),
-    "sde_sample_freq": ((-1,), "gSDE is not supported"),
 }
 
 

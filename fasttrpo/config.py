@@ -135,7 +135,7 @@ def _path(name: str, value: Any) -> str:
     return os.fspath(value)
 
 
-_POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init")
+_POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init", "full_std")
 #: largest target_kl (nats)
 MAX_TARGET_KL = 10.0
 #: |log_std_init| limit: std from 2e-9 to 5e8
@@ -227,6 +227,8 @@ def _policy_kwargs(name: str, value: Any) -> dict:
         # beyond +-20 the variance exp(2 log_std) leaves float32's range within a few steps
         out["log_std_init"] = _float(-LOG_STD_INIT_BOUND, LOG_STD_INIT_BOUND)(
             f"{name}.log_std_init", value["log_std_init"])
+    if "full_std" in value:  # gSDE: log_std per (latent, action) pair, else per latent unit
+        out["full_std"] = _bool(f"{name}.full_std", value["full_std"])
     if "ortho_init" in value:
         out["ortho_init"] = _bool(f"{name}.ortho_init", value["ortho_init"])
     return out
@@ -265,6 +267,14 @@ class OnPolicyConfig:
         _float(0.0, 1.0))
     n_critic_updates: int = _field(
         10, "Value-function epochs per rollout (Adam) over the whole batch.", _int(1))
+    use_sde: bool = _field(
+        False, "Generalized state-dependent exploration (gSDE, Box actions only): the action "
+        "is mu(s) + z(s) @ E, z(s) the policy's last hidden layer and E ~ N(0, exp(log_std)^2) "
+        "an exploration matrix held for sde_sample_freq steps (see policy_kwargs' full_std).",
+        _bool, network=True)
+    sde_sample_freq: int = _field(
+        -1, "With use_sde: steps between two exploration matrices in a rollout (-1 or 0: one "
+        "per rollout).", _int(-1))
     normalize_advantage: bool = _field(
         True, "Normalise the advantages of the policy step to zero mean, unit std.", _bool)
     sub_sampling_factor: int = _field(
@@ -275,7 +285,8 @@ class OnPolicyConfig:
         None, "Network options: net_arch (list, or dict(pi=[...], vf=[...])), activation_fn "
         "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU', or a class named Tanh / ReLU), log_std_init "
         "(Gaussian heads, in [-20, 20]), ortho_init (True: orthogonal weights with sb3's "
-        "gains; False: torch's default Linear init, as sb3).",
+        "gains; False: torch's default Linear init, as sb3), full_std (gSDE: one log_std per "
+        "latent unit and action, default True, or per latent unit).",
         _policy_kwargs, network=True)
     verbose: int = _field(0, "0: silent; 1: a progress table per iteration.", _int(0))
     seed: int | None = _field(
@@ -321,7 +332,7 @@ class OnPolicyConfig:
     #: sb3 keyword arguments accepted for compatibility that change nothing here
     SB3_IGNORED: ClassVar[frozenset[str]] = frozenset({
         "device", "_init_setup_model", "rollout_buffer_class",
-        "rollout_buffer_kwargs", "use_sde", "sde_sample_freq"})
+        "rollout_buffer_kwargs"})
 
     def __post_init__(self) -> None:
         """Validate and normalise every field (ValueError naming the field)."""

@@ -15,6 +15,8 @@ name            code  network output per observation
 ``categorical`` 1     concatenated logits of ``len(nvec)`` categoricals
                       (``Discrete``, ``MultiDiscrete``)
 ``bernoulli``   2     one logit per binary action (``MultiBinary``)
+``gsde``        3     mean of a Gaussian whose variance depends on the state
+                      through the last hidden layer (gSDE, ``Box`` actions)
 ==============  ====  ===========================================================
 
 ``NO_HEAD`` (-1) marks a network without an output distribution (the value function).
@@ -32,10 +34,11 @@ import operator
 GAUSSIAN = 0
 CATEGORICAL = 1
 BERNOULLI = 2
+GAUSSIAN_SDE = 3
 NO_HEAD = -1
 
 #: head names, indexed by code
-HEAD_NAMES = ("gaussian", "categorical", "bernoulli")
+HEAD_NAMES = ("gaussian", "categorical", "bernoulli", "gsde")
 
 TANH = 0
 RELU = 1
@@ -85,7 +88,7 @@ def activation_name(code: int) -> str:
 
 
 def head_code(head: str) -> int:
-    """Integer code of a head name (``"gaussian"``, ``"categorical"``, ``"bernoulli"``).
+    """Integer code of a head name (one of `HEAD_NAMES`: ``"gaussian"``, ``"gsde"``, ...).
 
     Raises
     ------

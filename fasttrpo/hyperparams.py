@@ -36,8 +36,6 @@ _UNSUPPORTED = {
     "frame_stack": "frame stacking",
     "callback": "zoo callbacks",
 }
-# gSDE: not implemented by fasttrpo; dropped with a warning. Values are sb3's defaults.
-_DROPPED = {"use_sde": False, "sde_sample_freq": -1}
 # VecNormalize arguments: how they map to TRPO keyword arguments (None: ignored silently)
 _NORMALIZE_KEYS = {
     "norm_obs": "normalize_obs",
@@ -364,7 +362,7 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any],
     run_settings : dict
         ``n_timesteps`` (int, or None if absent), ``n_envs`` (int, default 1), ``policy``
         (default ``"MlpPolicy"``) and ``warnings`` (list of str: settings that were dropped,
-        such as gSDE's ``use_sde`` / ``sde_sample_freq``).
+        such as VecNormalize arguments fasttrpo ignores).
 
     Raises
     ------
@@ -388,13 +386,6 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any],
         if key in _UNSUPPORTED:
             raise ValueError(f"{key}: {_UNSUPPORTED[key]} are not supported by fasttrpo; "
                              f"remove {key!r} from the hyperparameters")
-        if key in _DROPPED:
-            if key == "use_sde":
-                value = _boolean(key, value)
-            if value != _DROPPED[key]:
-                warnings.append(f"{key}={value!r} dropped: gSDE is not supported by fasttrpo "
-                                "(a state-independent Gaussian is used)")
-            continue
         if key == "n_timesteps":
             settings["n_timesteps"] = _count(key, value, 1)
         elif key == "n_envs":

@@ -161,11 +161,23 @@ class ForwardBuffers:
 
     def __init__(self, layout: MLPLayout, n_rows: int) -> None:
         self.n_rows = n_rows
+        self._hidden_sizes = layout.hidden_sizes
         self.hidden = layout.hidden_buffer(n_rows)
         self.dact = layout.hidden_buffer(n_rows)
         self.tangent = layout.hidden_buffer(n_rows)
         self.scratch = layout.scratch_buffer(n_rows)
         self.out = np.empty((n_rows, layout.out_dim), dtype=layout.dtype)
+
+    def latent(self, obs: np.ndarray) -> np.ndarray:
+        """View (n_rows, Z) of the last hidden layer of the forward pass of ``obs``.
+
+        ``obs`` itself without hidden layers (``fasttrpo.kernels.mlp.latent_features``).
+        """
+        if not self._hidden_sizes:
+            return obs
+        width = self._hidden_sizes[-1]
+        start = self.n_rows * (sum(self._hidden_sizes) - width)
+        return self.hidden[start: start + self.n_rows * width].reshape(self.n_rows, width)
 
     @classmethod
     def reuse(cls, layout: MLPLayout, buffers: "ForwardBuffers | None", n_rows: int):

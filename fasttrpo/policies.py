@@ -10,10 +10,10 @@ import numpy as np
 
 from fasttrpo._cython import forward as cy_forward
 from fasttrpo._validation import float_array, index_array
-from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN
+from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
 from fasttrpo.kernels import cg, distributions, mlp
 from fasttrpo.kernels import policy as policy_kernels
-from fasttrpo.nets import ForwardBuffers, MLPLayout
+from fasttrpo.nets import ForwardBuffers, MLPLayout, check_sizes
 
 POLICY_OUTPUT_GAIN = 0.01  # sb3's orthogonal gain of the action layer
 
@@ -21,8 +21,9 @@ POLICY_OUTPUT_GAIN = 0.01  # sb3's orthogonal gain of the action layer
 class MLPPolicy:
     """Base class: an MLP ``obs -> distribution parameters`` plus an output distribution.
 
-    Subclasses set the head (``GAUSSIAN``, ``CATEGORICAL``, ``BERNOULLI`` of
-    ``fasttrpo.heads``) and the action format (``as_actions``). Do not instantiate directly.
+    Subclasses set the head (``GAUSSIAN``, ``GAUSSIAN_SDE``, ``CATEGORICAL``, ``BERNOULLI``
+    of ``fasttrpo.heads``) and the action format (``as_actions``). Do not instantiate
+    directly.
 
     Attributes
     ----------
@@ -76,8 +77,13 @@ class MLPPolicy:
 
     @property
     def log_std(self) -> np.ndarray:
-        """State-independent log standard deviation (empty for discrete heads)."""
+        """Gaussian log standard deviations (gSDE: the exploration matrix's; else empty)."""
         return self._params[self.n_mlp :]
+
+    @property
+    def log_std_shape(self) -> tuple[int, ...]:
+        """Shape of ``log_std`` in sb3's ``state_dict``: (act_dim,); gSDE (Z, act_dim) or (Z, 1)."""
+        return (self.num_params - self.n_mlp,)
 
     # ---- input checks ---------------------------------------------------------------
     def _obs(self, obs, name: str = "obs", batch_mean: bool = False) -> np.ndarray:
@@ -129,26 +135,54 @@ class MLPPolicy:
         out = np.empty((obs.shape[0], self.action_width), dtype=self.dtype)
         return self.act_into(obs, deterministic, rng or np.random.default_rng(), out)
 
-    def act_into(self, obs: np.ndarray, deterministic: bool, rng, out: np.ndarray) -> np.ndarray:
-        """``act`` on validated, C-contiguous ``obs`` of the policy dtype, written to ``out``."""
+    def act_into(self, obs: np.ndarray, deterministic: bool, rng, out: np.ndarray,
+                 noise: np.ndarray | None = None) -> np.ndarray:
+        """``act`` on validated, C-contiguous ``obs`` of the policy dtype, written to ``out``.
+
+        ``noise`` (N, noise_width) of the policy dtype, as `draw_noise` fills it: the noise to
+        act with (a sampler holds gSDE's exploration matrices for several steps); None draws
+        fresh noise from ``rng``. Unused when ``deterministic``.
+        """
         n_rows = obs.shape[0]
         buffers = self._act_buffers.get(n_rows)
         if buffers is None:
             work = np.empty(cy_forward.work_size(self.layout.layer_sizes, n_rows), self.dtype)
-            noise = np.empty((n_rows, self.action_width), dtype=self.dtype)
-            buffers = self._act_buffers[n_rows] = (work, noise)
-        work, noise = buffers
-        if not deterministic:
-            # numpy needs dtype= to fill a float32 buffer
-            if self.head == GAUSSIAN:
-                rng.standard_normal(out=noise, dtype=noise.dtype)
-            else:
-                rng.random(out=noise, dtype=noise.dtype)
+            fresh = np.empty((n_rows, self.noise_width), dtype=self.dtype)
+            buffers = self._act_buffers[n_rows] = (work, fresh)
+        work, fresh = buffers
+        if noise is None:
+            noise = fresh if deterministic else self.draw_noise(rng, fresh)
         cy_forward.act(
             self._params, self.layout.layer_sizes, self.layout.activation, self.head,
             self.nvec, obs, noise, out, work, deterministic,
         )
         return out
+
+    @property
+    def noise_width(self) -> int:
+        """Noise values per observation of one action: ``action_width`` (gSDE: Z * act_dim)."""
+        return self.action_width
+
+    def draw_noise(self, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (..., noise_width) of the policy dtype with acting noise; returns it.
+
+        N(0, 1) for the Gaussian head, U[0, 1) for the discrete heads (gSDE: exploration
+        matrices). Both samplers draw through this method, in the same order.
+        """
+        # numpy needs dtype= to fill a float32 buffer
+        if self.head == GAUSSIAN:
+            rng.standard_normal(out=out, dtype=out.dtype)
+        else:
+            rng.random(out=out, dtype=out.dtype)
+        return out
+
+    def noise_schedule(self, n_steps: int) -> np.ndarray:
+        """Which noise draw each step of a rollout acts with, (n_steps,) int64.
+
+        A sampler draws anew (`draw_noise`, one row per env) at step 0 and wherever the
+        index changes: here every step (gSDE: every ``sde_sample_freq`` steps).
+        """
+        return np.arange(n_steps, dtype=np.int64)
 
     # ---- distribution ----------------------------------------------------------------
     def forward(self, obs) -> np.ndarray:
@@ -179,24 +213,27 @@ class MLPPolicy:
         actions = self.as_actions(actions, obs.shape[0])
         out = self._forward(self._params, obs)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
-        distributions.log_prob(self.kernel_layout, out, self.log_std, actions, log_prob)
+        distributions.log_prob(self.kernel_layout, out, self._buffers.latent(obs), self.log_std,
+                               actions, log_prob)
         return self._finite("log_prob", log_prob)
 
     def entropy(self, obs) -> float:
         """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
         obs = self._obs(obs, batch_mean=True)
         out = self._forward(self._params, obs)
-        return float(self._finite(
-            "entropy", distributions.mean_entropy(self.kernel_layout, out, self.log_std)))
+        return float(self._finite("entropy", distributions.mean_entropy(
+            self.kernel_layout, out, self._buffers.latent(obs), self.log_std)))
 
     def mean_kl(self, obs, old_params) -> float:
         """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
         obs = self._obs(obs, batch_mean=True)
         old_params = self._vector("old_params", old_params, self.num_params)
         old_out = self._forward(old_params, obs).copy()
+        old_latent = self._buffers.latent(obs).copy()
         out = self._forward(self._params, obs)
         return float(self._finite("mean_kl", distributions.mean_kl(
-            self.kernel_layout, old_out, old_params[self.n_mlp :], out, self.log_std)))
+            self.kernel_layout, old_out, old_latent, old_params[self.n_mlp :], out,
+            self._buffers.latent(obs), self.log_std)))
 
     def surrogate_grad(self, obs, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
         """Surrogate ``L = mean(exp(logp - old_log_prob) * advantages)`` and ``dL/dtheta``.
@@ -288,7 +325,8 @@ class Linearization:
         # rather than one composed kernel: one Numba compilation fewer on a cold start
         layout = policy.kernel_layout
         mlp.forward(self.params, layout, obs, point.hidden, point.dact, point.out)
-        distributions.fisher_weights(layout, point.out, self.params[policy.n_mlp :], buffers.dist)
+        distributions.fisher_weights(layout, point.out, point.latent(obs),
+                                     self.params[policy.n_mlp :], buffers.dist)
 
     def _check_current(self) -> None:
         if self.buffers.owner is not self:
@@ -309,15 +347,20 @@ class Linearization:
         self._check_current()
         return self.buffers.point.out
 
+    @property
+    def latent(self) -> np.ndarray:
+        """Latent features ``z(s)`` (last hidden layer) at the linearisation point, (N, Z)."""
+        self._check_current()
+        return self.buffers.point.latent(self.obs)
+
     def log_prob(self, actions) -> np.ndarray:
         """``log pi(actions | obs)`` at the linearisation point, (N,)."""
         self._check_current()
         policy = self.policy
         actions = policy.as_actions(actions, self.obs.shape[0])
         log_prob = np.empty(self.obs.shape[0], dtype=policy.dtype)
-        distributions.log_prob(
-            policy.kernel_layout, self.out, self.params[policy.n_mlp :], actions, log_prob
-        )
+        distributions.log_prob(policy.kernel_layout, self.out, self.latent,
+                               self.params[policy.n_mlp :], actions, log_prob)
         return log_prob
 
     def surrogate_grad(self, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
@@ -331,11 +374,12 @@ class Linearization:
         log_std = self.params[policy.n_mlp :]
         grad = np.empty(policy.num_params, dtype=policy.dtype)
         # logp -> L and dL/dlogp -> dL/d(out, log_std) -> dL/dtheta (backward through the MLP)
-        distributions.log_prob(layout, point.out, log_std, actions, buffers.log_prob)
+        latent = point.latent(self.obs)  # gSDE: z(s) held fixed (detached features)
+        distributions.log_prob(layout, point.out, latent, log_std, actions, buffers.log_prob)
         value = policy_kernels.surrogate(buffers.log_prob, old_log_prob, advantages,
                                          buffers.weights)
-        distributions.log_prob_grad(layout, point.out, log_std, actions, buffers.weights,
-                                    buffers.dout, grad[policy.n_mlp :])
+        distributions.log_prob_grad(layout, point.out, latent, log_std, actions,
+                                    buffers.weights, buffers.dout, grad[policy.n_mlp :])
         mlp.vjp(self.params, layout, self.obs, point.hidden, point.dact, buffers.dout,
                 point.tangent, grad)
         return float(value), grad
@@ -413,12 +457,14 @@ class Linearization:
         layout, candidate = policy.kernel_layout, buffers.candidate
         log_std = params[policy.n_mlp :]
         mlp.forward(params, layout, self.obs, candidate.hidden, candidate.dact, candidate.out)
-        distributions.log_prob(layout, candidate.out, log_std, actions, buffers.log_prob)
+        # gSDE: the candidate's own features z(s; params), as it would act
+        latent = candidate.latent(self.obs)
+        distributions.log_prob(layout, candidate.out, latent, log_std, actions, buffers.log_prob)
         surrogates = np.array([
             policy_kernels.surrogate(buffers.log_prob, old_log_prob, row, buffers.weights)
             for row in rows])
-        kl = distributions.mean_kl(layout, self.out, self.params[policy.n_mlp :],
-                                   candidate.out, log_std)
+        kl = distributions.mean_kl(layout, self.out, self.latent, self.params[policy.n_mlp :],
+                                   candidate.out, latent, log_std)
         return surrogates, float(kl)
 
 
@@ -454,12 +500,17 @@ class GaussianMLPPolicy(MLPPolicy):
         log_std_init: float = 0.0,
         initialize: bool = True,
     ) -> None:
-        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed, n_extra=act_dim,
+        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed,
+                         n_extra=self._log_std_size(obs_dim, act_dim, hidden_sizes),
                          initialize=initialize)
         self.act_dim = self.layout.out_dim
         if not np.isfinite(log_std_init):
             raise ValueError(f"log_std_init: must be finite, got {log_std_init}")
         self._params[self.n_mlp :] = log_std_init
+
+    def _log_std_size(self, obs_dim, act_dim, hidden_sizes) -> int:
+        (act_dim,) = check_sizes("act_dim", [act_dim], allow_empty=False)
+        return act_dim
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
         """Validate ``actions`` (n_rows, act_dim) and return them in the policy dtype.
@@ -580,3 +631,93 @@ class BernoulliMLPPolicy(MLPPolicy):
         """
         upper = np.full(self.n_binary, 2, dtype=np.int64)
         return index_array("actions", actions, (n_rows, self.n_binary), upper).astype(self.dtype)
+
+
+def sde_log_std_size(latent_dim: int, act_dim: int, full_std: bool) -> int:
+    """Count gSDE's ``log_std`` parameters: ``latent_dim * act_dim``, or ``latent_dim``."""
+    return latent_dim * act_dim if full_std else latent_dim
+
+
+class GaussianSDEMLPPolicy(GaussianMLPPolicy):
+    """Gaussian policy with generalized state-dependent exploration (gSDE, ``Box`` actions).
+
+    As sb3's ``StateDependentNoiseDistribution`` (``use_expln=False``,
+    ``learn_features=False``): the action is ``a = mu_theta(s) + z(s) @ E`` where ``z(s)``
+    (Z,) is the last hidden layer (the observation without hidden layers) and ``E`` (Z,
+    act_dim) an exploration matrix with ``E_ij ~ N(0, std_ij^2)``, ``std = exp(log_std)``,
+    drawn anew every ``sde_sample_freq`` steps of a rollout (-1: once per rollout; each env
+    its own). Per state the action is Gaussian with variance
+    ``var_j(s) = sum_i z_i(s)^2 std_ij^2 + 1e-6``: that density is what the update uses,
+    with ``z`` treated as data (detached), as in sb3; see ``docs/design.md``.
+
+    Parameters
+    ----------
+    obs_dim, act_dim, hidden_sizes, activation, dtype, seed, initialize
+        As `GaussianMLPPolicy`.
+    log_std_init : float, default 0.0
+        Initial value of every ``log_std`` (sb3's policies default to 0).
+    full_std : bool, default True
+        One ``log_std`` per (latent unit, action) pair, ``(Z * act_dim,)`` stored row-major;
+        False: one per latent unit, ``(Z,)``, shared by every action dimension.
+    sde_sample_freq : int, default -1
+        Steps between two exploration matrices in a rollout; <= 0: one per rollout.
+    """
+
+    head = GAUSSIAN_SDE
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        dtype=np.float32,
+        seed: int | None = None,
+        log_std_init: float = 0.0,
+        full_std: bool = True,
+        sde_sample_freq: int = -1,
+        initialize: bool = True,
+    ) -> None:
+        if not isinstance(full_std, (bool, np.bool_)):
+            raise ValueError(f"full_std: expected True or False, got {full_std!r}")
+        self.full_std = bool(full_std)
+        self.sde_sample_freq = int(sde_sample_freq)
+        super().__init__(obs_dim, act_dim, hidden_sizes, activation, dtype, seed,
+                         log_std_init=log_std_init, initialize=initialize)
+        self.latent_dim = int(self.layout.layer_sizes[-2])
+
+    def _log_std_size(self, obs_dim, act_dim, hidden_sizes) -> int:
+        (act_dim,) = check_sizes("act_dim", [act_dim], allow_empty=False)
+        hidden = check_sizes("hidden_sizes", hidden_sizes, allow_empty=True)
+        latent_dim = hidden[-1] if hidden else check_sizes("obs_dim", [obs_dim], False)[0]
+        return sde_log_std_size(latent_dim, act_dim, self.full_std)
+
+    @property
+    def log_std_shape(self) -> tuple[int, ...]:
+        """sb3's gSDE ``log_std`` shape: (Z, act_dim) with ``full_std``, else (Z, 1)."""
+        return (self.latent_dim, self.act_dim if self.full_std else 1)
+
+    @property
+    def noise_width(self) -> int:
+        """Entries of one exploration matrix, ``Z * act_dim``."""
+        return self.latent_dim * self.act_dim
+
+    def exploration_std(self) -> np.ndarray:
+        """``std_ij = exp(log_std)`` as (Z * act_dim,) row-major, of the policy dtype."""
+        std = np.exp(self.log_std)
+        return std if self.full_std else np.repeat(std, self.act_dim)
+
+    def draw_noise(self, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (..., Z * act_dim) with exploration matrices ``E = std * eps``.
+
+        ``eps ~ N(0, 1)`` from ``rng``; each row of ``out`` is one matrix (Z, act_dim),
+        row-major. Returns ``out``.
+        """
+        rng.standard_normal(out=out, dtype=out.dtype)
+        out *= self.exploration_std()
+        return out
+
+    def noise_schedule(self, n_steps: int) -> np.ndarray:
+        """``t // sde_sample_freq`` for step ``t`` (all 0 when ``sde_sample_freq <= 0``)."""
+        steps = np.arange(n_steps, dtype=np.int64)
+        return steps // self.sde_sample_freq if self.sde_sample_freq > 0 else 0 * steps

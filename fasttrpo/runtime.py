@@ -20,10 +20,12 @@ A policy file is an uncompressed ``.npz`` (``numpy.savez``; nothing pickled) hol
                        ``{"type": "MultiBinary", "n"}``
 ``layer_sizes``        int64 ``[obs_dim, h_1, ..., out_dim]``
 ``activation``         ``"tanh"`` or ``"relu"`` (after every layer but the last)
-``head``               ``"gaussian"``, ``"categorical"`` or ``"bernoulli"``
+``head``               ``"gaussian"``, ``"gsde"``, ``"categorical"`` or ``"bernoulli"``
 ``nvec``               int64, classes per categorical sub-action (empty for other heads)
 ``params``             float32 or float64 ``[W0, b0, ..., WL, bL(, log_std)]``, each ``W``
-                       of shape (fan_in, fan_out) row-major; a layer is ``h @ W + b``
+                       of shape (fan_in, fan_out) row-major; a layer is ``h @ W + b``;
+                       ``log_std``: (act_dim,) for ``gaussian``; (Z * act_dim,) row-major
+                       or (Z,) for ``gsde`` (``Z`` = ``layer_sizes[-2]``)
 ``clip_obs``           float64 scalar; 0 when observations are not normalised
 ``obs_mean``           float64 (obs_dim,), only with observation normalisation
 ``obs_std``            float64 (obs_dim,), ``sqrt(var + epsilon)`` of the frozen statistics
@@ -106,7 +108,8 @@ class Policy:
     layer_sizes : sequence of int
         ``[obs_dim, h_1, ..., out_dim]``.
     activation : {"tanh", "relu"}
-    head : {"gaussian", "categorical", "bernoulli"}
+    head : {"gaussian", "gsde", "categorical", "bernoulli"}
+        ``"gsde"``: generalized state-dependent exploration (see `act`).
     nvec : sequence of int
         Classes per categorical sub-action (``[n]`` for ``Discrete``); empty otherwise.
     params : ndarray, float32 or float64
@@ -130,7 +133,8 @@ class Policy:
     weights, biases : list of ndarray
         ``W_l`` (fan_in, fan_out) and ``b_l`` (fan_out,), views into ``params``.
     log_std : ndarray
-        Gaussian ``log_std`` (act_dim,); empty for discrete heads.
+        Gaussian ``log_std`` (act_dim,), gSDE's (Z * act_dim,) or (Z,); empty for discrete
+        heads.
     dtype : numpy.dtype
         Computation dtype of the network.
     action_shape : tuple of int
@@ -189,10 +193,13 @@ class Policy:
         elif self.nvec.size:
             raise ValueError(f"nvec: must be empty for the {self.head} head, got {self.nvec}")
         n_mlp = sum(a * b + b for a, b in pairwise(sizes))
-        expected = n_mlp + (out_dim if self.head == "gaussian" else 0)
-        if self.params.size != expected:
-            raise ValueError(f"params: expected {expected} values for layer_sizes {sizes} and "
-                             f"the {self.head} head, got {self.params.size}")
+        # log_std: gSDE's per (latent unit, action) pair, or per latent unit
+        extra = {"gaussian": [out_dim], "gsde": [sizes[-2] * out_dim, sizes[-2]]}
+        expected = [n_mlp + n for n in extra.get(self.head, [0])]
+        if self.params.size not in expected:
+            raise ValueError(f"params: expected {' or '.join(map(str, expected))} values for "
+                             f"layer_sizes {sizes} and the {self.head} head, got "
+                             f"{self.params.size}")
         if not np.isfinite(self.params).all():
             raise ValueError("params: contains NaN or infinite value(s)")
 
@@ -237,6 +244,8 @@ class Policy:
         out_dim = self.layer_sizes[-1]
         expected_head = {"Box": "gaussian", "Discrete": "categorical",
                          "MultiDiscrete": "categorical", "MultiBinary": "bernoulli"}[kind]
+        if kind == "Box" and self.head == "gsde":
+            expected_head = "gsde"
         if expected_head != self.head:
             raise ValueError(f"action_space: a {kind} space needs the {expected_head} head, "
                              f"not {self.head}")
@@ -318,12 +327,15 @@ class Policy:
         the logits (categorical, Bernoulli).
         """
         rows, single = self.preprocess(obs)
-        out = self._mlp(rows)
+        out, _ = self._mlp(rows)
         return out[0] if single else out
 
-    def _mlp(self, h: np.ndarray) -> np.ndarray:
+    def _mlp(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(output, latent)``: the network output and its last layer's input ``z``."""
         last = len(self.weights) - 1
+        latent = h
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            latent = h
             h = h @ w  # h W + b, then the activation on hidden layers
             h += b
             if layer < last:
@@ -331,10 +343,30 @@ class Policy:
                     np.tanh(h, out=h)
                 else:
                     np.maximum(h, 0, out=h)
-        return h
+        return h, latent
+
+    def exploration_std(self) -> np.ndarray:
+        """gSDE: ``std = exp(log_std)`` as (Z * act_dim,) row-major (shared std repeated)."""
+        if self.head != "gsde":
+            raise ValueError(f"exploration: the {self.head} head has no exploration matrix")
+        std = np.exp(self.log_std)
+        act_dim = self.layer_sizes[-1]
+        return std if std.size == self.layer_sizes[-2] * act_dim else np.repeat(std, act_dim)
+
+    def sample_exploration(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """Draw ``n`` gSDE exploration matrices ``E = std * eps``, shape (n, Z, act_dim).
+
+        ``eps ~ N(0, 1)`` from ``rng`` (in the network dtype), as ``TRPO.predict`` and the
+        training samplers draw them. Pass them to `act` as ``exploration`` to act with the
+        same matrices for several steps, as training does every ``sde_sample_freq`` steps.
+        """
+        latent_dim, act_dim = self.layer_sizes[-2], self.layer_sizes[-1]
+        noise = rng.standard_normal((int(n), latent_dim * act_dim), dtype=self.dtype)
+        noise *= self.exploration_std()
+        return noise.reshape(int(n), latent_dim, act_dim)
 
     def act(self, obs, deterministic: bool = True,
-            rng: np.random.Generator | None = None) -> np.ndarray:
+            rng: np.random.Generator | None = None, exploration=None) -> np.ndarray:
         """Compute the action for one observation, or the actions for a batch.
 
         Parameters
@@ -343,12 +375,18 @@ class Policy:
             One observation (the observation space's shape; a scalar for ``Discrete``) or a
             batch ``(N, *shape)``.
         deterministic : bool, default True
-            True: the Gaussian mean (clipped to the Box bounds), the most likely class of
-            each categorical (first maximum) or ``logit > 0`` for each Bernoulli.
+            True: the Gaussian (and gSDE) mean (clipped to the Box bounds), the most likely
+            class of each categorical (first maximum) or ``logit > 0`` for each Bernoulli.
             False: a sample, drawn as ``TRPO.predict`` draws it, so a generator in the same
             state gives the same actions.
         rng : numpy.random.Generator, optional
             Source of the sampling noise (a fresh unseeded generator when None).
+        exploration : ndarray, optional
+            gSDE only, when sampling: exploration matrices from `sample_exploration`, one
+            (1, Z, act_dim) for every row or one per row (N, Z, act_dim); the action is
+            ``mu(s) + z(s) @ E``. None: a fresh matrix per row from ``rng`` (then each action
+            is a sample of the per-state Gaussian ``N(mu, sum_i z_i^2 std_ij^2)``, as
+            ``TRPO.predict`` draws it).
 
         Returns
         -------
@@ -359,11 +397,29 @@ class Policy:
             ``MultiBinary``. A single observation gives an unbatched action.
         """
         rows, single = self.preprocess(obs)
-        out = self._mlp(rows)
-        if not deterministic and rng is None:
+        out, latent = self._mlp(rows)
+        if not deterministic and rng is None and exploration is None:
             rng = np.random.default_rng()
-        actions = self._sample(out, deterministic, rng)
+        if not deterministic and self.head == "gsde":
+            out = out + self._exploration_noise(latent, rng, exploration)
+        actions = self._sample(out, deterministic or self.head == "gsde", rng)
         return actions[0] if single else actions
+
+    def _exploration_noise(self, latent: np.ndarray, rng, exploration) -> np.ndarray:
+        """GSDE's ``z(s) @ E`` per row, (N, act_dim)."""
+        n_rows = latent.shape[0]
+        shape = (self.layer_sizes[-2], self.layer_sizes[-1])
+        if exploration is None:
+            exploration = self.sample_exploration(rng, n_rows)
+        exploration = np.asarray(exploration)
+        if exploration.ndim != 3 or exploration.shape[1:] != shape or \
+                exploration.shape[0] not in (1, n_rows):
+            raise ValueError(f"exploration: expected shape (1, {shape[0]}, {shape[1]}) or "
+                             f"({n_rows}, {shape[0]}, {shape[1]}), got {exploration.shape}")
+        if not np.isfinite(exploration).all():
+            raise ValueError("exploration: contains NaN or infinite value(s)")
+        # (N, 1, Z) @ (N or 1, Z, A) -> (N, 1, A)
+        return (latent[:, None, :] @ exploration.astype(self.dtype, copy=False))[:, 0, :]
 
     def _sample(self, out: np.ndarray, deterministic: bool, rng) -> np.ndarray:
         n_rows = out.shape[0]

@@ -39,6 +39,21 @@ def sample_actions(policy, head, n, rng):
     return rng.integers(0, 2, size=(n, policy.n_binary))
 
 
+def check_surrogate_grad(policy, dtype, obs, actions, advantages, old_log_prob, surrogate,
+                         params):
+    """Assert ``policy.surrogate_grad`` matches ``surrogate`` (a float64 reference) and its
+    central finite differences at ``params``; returns ``(expected gradient, its max |.|)``."""
+    import reference
+
+    value, grad = policy.surrogate_grad(obs, actions, advantages, old_log_prob)
+    expected = reference.central_gradient(surrogate, params, 1e-6)
+    assert value == pytest.approx(surrogate(params), rel=RTOL[dtype], abs=RTOL[dtype])
+    assert grad.dtype == dtype and grad.shape == (policy.num_params,)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(grad, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+    return expected, scale
+
+
 def as_2d_actions(head, actions):
     return np.asarray(actions, dtype=np.float64).reshape(len(actions), -1)
 

@@ -1,6 +1,6 @@
-"""Tiny trained models for the runtime / export tests: every action head, with and without
-observation normalisation, plus unusual spaces (multi-dimensional Box with infinite bounds,
-Discrete observations and space offsets). Built once per test process."""
+"""Tiny trained models for the runtime / export tests: every action head (gSDE included), with
+and without observation normalisation, plus unusual spaces (multi-dimensional Box with
+infinite bounds, Discrete observations and space offsets). Built once per test process."""
 
 import functools
 
@@ -15,7 +15,7 @@ from toy_envs import MatchEnv
 TINY = dict(n_steps=64, batch_size=32, policy_kwargs=dict(net_arch=[8]), n_critic_updates=2,
             clip_obs=3.0)
 HEAD_KINDS = ("box", "discrete", "multidiscrete", "multibinary")
-CASES = [f"{kind}-{norm}" for kind in HEAD_KINDS for norm in ("raw", "norm")] + [
+CASES = [f"{kind}-{norm}" for kind in (*HEAD_KINDS, "gsde") for norm in ("raw", "norm")] + [
     "shaped_box-norm", "discrete_obs-raw", "discrete_obs-norm"]
 
 
@@ -56,6 +56,11 @@ def make_model(case: str) -> TRPO:
     if kind in HEAD_KINDS:
         model = TRPO("MlpPolicy", MatchEnv(kind), seed=0, normalize_obs=normalize, **TINY)
         model.learn(128)
+    elif kind == "gsde":  # full_std with raw observations, one std per latent unit with norm
+        tiny = {**TINY, "policy_kwargs": {**TINY["policy_kwargs"], "full_std": not normalize}}
+        model = TRPO("MlpPolicy", MatchEnv("box"), seed=0, normalize_obs=normalize,
+                     use_sde=True, sde_sample_freq=4, **tiny)
+        model.learn(128)
     else:
         env = ShapedBoxEnv() if kind == "shaped_box" else OffsetSpacesEnv()
         model = TRPO("MlpPolicy", env, seed=0, normalize_obs=normalize, **TINY)
@@ -86,7 +91,7 @@ def near_ties(model: TRPO, policy, obs, margin: float = 1e-4) -> np.ndarray:
     within ``margin``, or a Bernoulli logit within ``margin`` of 0. All False for Box."""
     out = policy.forward(obs)
     head = policy.head
-    if head == "gaussian":
+    if head in ("gaussian", "gsde"):
         return np.zeros(len(out), dtype=bool)
     if head == "bernoulli":
         return (np.abs(out) < margin).any(axis=1)
@@ -106,7 +111,7 @@ def assert_same_actions(model: TRPO, policy, obs, expected, got, atol: float = 1
     expected, got = np.asarray(expected), np.asarray(got)
     assert got.shape == expected.shape
     assert got.dtype == expected.dtype
-    if policy.head == "gaussian":
+    if policy.head in ("gaussian", "gsde"):
         np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
         return
     ties = near_ties(model, policy, obs)

@@ -91,3 +91,47 @@ def central_hessian(func, x, step):
             ) / (4 * step * step)
             hess[i, j] = hess[j, i] = value
     return hess
+
+
+# ---- gSDE: a Gaussian whose variance depends on the state through the latent features --------
+SDE_EPSILON = 1e-6  # sb3's StateDependentNoiseDistribution(epsilon=1e-6)
+
+
+def mlp_latent(params, layer_sizes, activation, obs):
+    """The last hidden layer's activations (the observations without hidden layers)."""
+    h = np.asarray(obs, dtype=np.float64)
+    offset = 0
+    for layer in range(len(layer_sizes) - 2):
+        fan_in, fan_out = layer_sizes[layer], layer_sizes[layer + 1]
+        weight = params[offset : offset + fan_in * fan_out].reshape(fan_in, fan_out)
+        offset += fan_in * fan_out
+        h = h @ weight + params[offset : offset + fan_out]
+        offset += fan_out
+        h = np.tanh(h) if activation == "tanh" else np.maximum(h, 0.0)
+    return h
+
+
+def sde_std(log_std, latent_dim, act_dim):
+    """std (Z, A): log_std (Z*A,) row-major, or (Z,) shared by every action dimension."""
+    log_std = np.asarray(log_std, dtype=np.float64)
+    per_action = log_std.reshape(latent_dim, -1)
+    return np.broadcast_to(np.exp(per_action), (latent_dim, act_dim))
+
+
+def sde_variance(latent, log_std, act_dim):
+    """var (N, A) = z^2 @ std^2 + epsilon."""
+    std = sde_std(log_std, latent.shape[1], act_dim)
+    return latent ** 2 @ std ** 2 + SDE_EPSILON
+
+
+def gauss_log_prob(mean, var, actions):
+    return np.sum(-((actions - mean) ** 2) / (2 * var) - 0.5 * np.log(2 * np.pi * var), axis=1)
+
+
+def gauss_mean_kl(mean_old, var_old, mean_new, var_new):
+    kl = 0.5 * (np.log(var_new / var_old) + (var_old + (mean_old - mean_new) ** 2) / var_new - 1)
+    return kl.sum(axis=1).mean()
+
+
+def gauss_entropy(var):
+    return (0.5 * np.log(2 * np.pi * np.e * var)).sum(axis=1).mean()

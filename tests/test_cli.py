@@ -128,10 +128,10 @@ def test_train_cli_options_win(tmp_path, monkeypatch, capsys, fake_trpo):
     assert model.learned == 1000
     # without --save: the zoo's layout under ./logs, and the path printed
     run = str(Path("logs") / "trpo" / "Pendulum-v1_1")
-    assert model.kwargs == {"n_envs": 3, "verbose": 1, "log_folder": run}
+    assert model.kwargs == {"n_envs": 3, "verbose": 1, "log_folder": run, "use_sde": True}
     assert model.saved == Path(run) / "Pendulum-v1" and fake_trpo == []
     assert f"saved model to {model.saved}" in captured.out
-    assert "use_sde" in captured.err  # dropped, with a warning
+    assert "use_sde" not in captured.err  # a hyperparameter like any other, no warning
 
 
 # ---- errors: message on stderr, exit code 2, no traceback -------------------------------------

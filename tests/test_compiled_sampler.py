@@ -27,8 +27,10 @@ def _policy(port, dtype):
     return policy, encoder, codec
 
 
-def _rollouts(port, kind, n_envs, dtype, normalize, n_steps=250, iterations=3):
-    policy, encoder, codec = _policy(port, dtype)
+def _rollouts(port, kind, n_envs, dtype, normalize, n_steps=250, iterations=3, policy=None):
+    """Batches of ``policy`` (default: `_policy`'s) from either sampler, and the statistics."""
+    default, encoder, codec = _policy(port, dtype)
+    policy = policy or default
     obs_norm = ObservationNormalizer(encoder.obs_dim) if normalize else None
     reward_scaler = RewardScaler(n_envs, 0.99) if normalize else None
     if kind == "compiled":

@@ -121,7 +121,7 @@ def test_every_config_field_is_documented():
             assert len(item.metadata["doc"]) > 10, item.name
     assert set(OnPolicyConfig.field_names()) < set(TRPOConfig.field_names())
     assert TRPOConfig.network_fields() == {"policy_kwargs", "dtype", "vf_optimizer",
-                                           "normalize_obs"}
+                                           "normalize_obs", "use_sde"}
 
 
 def test_models_saved_with_hyperparams_metadata_still_load(tmp_path):

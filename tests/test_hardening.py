@@ -335,8 +335,9 @@ def test_yaml_boolean_strings_are_not_taken_as_true(text):
     entry = load_zoo_hyperparams(
         f"E:\n  normalize_advantage: {text}\n  use_sde: {text}\n  normalize: {text}\n", "E")
     kwargs, settings = zoo_to_trpo_kwargs(entry)
-    assert kwargs == {"normalize_advantage": False}  # normalize false adds nothing
-    assert settings["warnings"] == []  # use_sde false is not a dropped gSDE setting
+    # normalize false adds nothing
+    assert kwargs == {"normalize_advantage": False, "use_sde": False}
+    assert settings["warnings"] == []
     word = text.strip("'")  # a string inside the Python-syntax dict(...)
     entry = load_zoo_hyperparams(f"E:\n  normalize: \"dict(norm_obs='{word}')\"\n", "E")
     assert zoo_to_trpo_kwargs(entry)[0]["normalize_obs"] is False

@@ -16,6 +16,7 @@ def test_codes_index_the_names():
     assert heads.HEAD_NAMES[heads.GAUSSIAN] == "gaussian"
     assert heads.HEAD_NAMES[heads.CATEGORICAL] == "categorical"
     assert heads.HEAD_NAMES[heads.BERNOULLI] == "bernoulli"
+    assert heads.HEAD_NAMES[heads.GAUSSIAN_SDE] == "gsde"
     assert heads.ACTIVATION_NAMES[heads.TANH] == "tanh"
     assert heads.ACTIVATION_NAMES[heads.RELU] == "relu"
     assert heads.NO_HEAD not in range(len(heads.HEAD_NAMES))
@@ -46,7 +47,7 @@ def test_unknown_head_name(bad):
         heads.head_code(bad)
 
 
-@pytest.mark.parametrize("bad", [-1, 3, 1.0, True, "0", None])
+@pytest.mark.parametrize("bad", [-1, 4, 1.0, True, "0", None])
 def test_unknown_codes(bad):
     with pytest.raises(ValueError, match=r"head: unknown code"):
         heads.head_name(bad)
@@ -59,6 +60,7 @@ def test_unknown_codes(bad):
     (lambda: fasttrpo.CategoricalMLPPolicy(3, 4, (4,)), heads.CATEGORICAL),
     (lambda: fasttrpo.MultiCategoricalMLPPolicy(3, [2, 3], (4,)), heads.CATEGORICAL),
     (lambda: fasttrpo.BernoulliMLPPolicy(3, 2, (4,), activation="nn.ReLU"), heads.BERNOULLI),
+    (lambda: fasttrpo.GaussianSDEMLPPolicy(3, 2, (4,)), heads.GAUSSIAN_SDE),
 ])
 def test_policies_carry_the_codes_into_their_kernel_layout(make, head):
     policy = make()

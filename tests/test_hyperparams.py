@@ -82,13 +82,13 @@ def test_cartpole():
     assert type(run["n_timesteps"]) is int
 
 
-def test_pendulum_drops_gsde_with_warnings():
+def test_pendulum_keeps_gsde():
     kwargs, run = zoo_to_trpo_kwargs(load_zoo_hyperparams(TRPO_YML, "Pendulum-v1"))
-    assert kwargs == {"n_steps": 1024, "gamma": 0.9, "n_critic_updates": 15, "learning_rate": 1e-3}
+    assert kwargs == {"n_steps": 1024, "gamma": 0.9, "n_critic_updates": 15, "learning_rate": 1e-3,
+                      "use_sde": True, "sde_sample_freq": 4}
+    assert type(kwargs["sde_sample_freq"]) is int
     assert run["n_timesteps"] == 100_000 and run["n_envs"] == 2
-    assert len(run["warnings"]) == 2
-    assert any("use_sde" in w for w in run["warnings"])
-    assert any("sde_sample_freq" in w for w in run["warnings"])
+    assert run["warnings"] == []
 
 
 def test_mujoco_entries_normalize_and_policy_kwargs():

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 import reference
-from conftest import REF_KIND, RTOL, as_2d_actions, make_policy, sample_actions
+from conftest import (
+    REF_KIND,
+    RTOL,
+    as_2d_actions,
+    check_surrogate_grad,
+    make_policy,
+    sample_actions,
+)
 
 CASES = [
     (head, dtype, activation)
@@ -71,12 +78,7 @@ def test_surrogate_grad_matches_finite_differences(head, dtype, activation, rng)
         ratio = np.exp(ref_log_prob(policy, kind, theta, obs, actions_2d) - old_log_prob)
         return np.mean(ratio * advantages)
 
-    value, grad = policy.surrogate_grad(obs, actions, advantages, old_log_prob)
-    expected = reference.central_gradient(surrogate, params, 1e-6)
-    assert value == pytest.approx(surrogate(params), rel=RTOL[dtype], abs=RTOL[dtype])
-    assert grad.dtype == dtype and grad.shape == (policy.num_params,)
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(grad, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+    check_surrogate_grad(policy, dtype, obs, actions, advantages, old_log_prob, surrogate, params)
 
 
 @pytest.mark.parametrize(("head", "dtype", "activation"), CASES, ids=IDS)

@@ -84,8 +84,8 @@ def test_bad_arguments():
         TRPO("MlpPolicy", "CartPole-v1", n_steps=0)
     with pytest.raises(ValueError, match="gamma: must lie in"):
         TRPO("MlpPolicy", "CartPole-v1", gamma=1.5)
-    with pytest.raises(ValueError, match="use_sde"):
-        TRPO("MlpPolicy", "Pendulum-v1", use_sde=True)
+    with pytest.raises(ValueError, match="use_sde: gSDE needs a Box action space"):
+        TRPO("MlpPolicy", "CartPole-v1", use_sde=True)
     with pytest.raises(ValueError, match="policy_kwargs: unsupported key"):
         TRPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(squash_output=True))
     with pytest.raises(ValueError, match="net_arch must be"):

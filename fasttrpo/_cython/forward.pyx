@@ -4,11 +4,13 @@ Parameter layout (the project contract): a flat vector
 ``[W0, b0, W1, b1, ..., WL, bL]``; ``Wl`` has shape ``(fan_in, fan_out)``
 stored row-major, ``bl`` has shape ``(fan_out,)``. Layer ``l`` computes
 ``h @ Wl + bl``; the activation follows every layer except the last. A
-Gaussian policy appends ``log_std`` (``act_dim`` entries) after the MLP part.
+Gaussian policy appends ``log_std`` (``act_dim`` entries) after the MLP part;
+a gSDE policy ``Z * act_dim`` or ``Z`` entries (``Z`` the last hidden size).
 
 ``layer_sizes`` is an int64 array ``[in_dim, h1, ..., out_dim]`` (length
 ``L + 2`` for ``L`` hidden layers). Activation and head codes are those of
-``fasttrpo.heads`` (tanh 0, relu 1; Gaussian 0, categorical 1, Bernoulli 2).
+``fasttrpo.heads`` (tanh 0, relu 1; Gaussian 0, categorical 1, Bernoulli 2,
+gSDE 3).
 
 Scratch buffer ``work`` (1-D, same dtype as ``params``), laid out as::
 
@@ -33,6 +35,7 @@ cdef int _ACT_RELU = heads.RELU
 cdef int _HEAD_GAUSSIAN = heads.GAUSSIAN
 cdef int _HEAD_CATEGORICAL = heads.CATEGORICAL
 cdef int _HEAD_BERNOULLI = heads.BERNOULLI
+cdef int _HEAD_GAUSSIAN_SDE = heads.GAUSSIAN_SDE
 # internal: the output layer applies no activation (bias only); activation codes are >= 0
 cdef int _ACT_NONE = -1
 
@@ -171,6 +174,31 @@ cdef void _gaussian_sample(
                 actions[i] = mean[i]
             else:
                 actions[i] = mean[i] + _exp(log_std[j]) * noise[i]
+
+
+cdef void _sde_sample(
+    const floating* mean, const floating* latent, const floating* explore,
+    floating* actions, Py_ssize_t n_rows, Py_ssize_t latent_dim, Py_ssize_t act_dim,
+    bint deterministic,
+) noexcept nogil:
+    # gSDE: a_j = mu_j + sum_i z_i E_ij, z the latent features (B, Z) and E row r's
+    # exploration matrix (Z, act_dim) row-major, supplied by the caller already scaled by
+    # std; a = mu when deterministic.
+    cdef Py_ssize_t r, j, i
+    cdef floating acc
+    cdef const floating* z
+    cdef const floating* e
+    for r in range(n_rows):
+        z = latent + r * latent_dim
+        e = explore + r * latent_dim * act_dim
+        for j in range(act_dim):
+            if deterministic:
+                actions[r * act_dim + j] = mean[r * act_dim + j]
+            else:
+                acc = 0
+                for i in range(latent_dim):
+                    acc += z[i] * e[i * act_dim + j]
+                actions[r * act_dim + j] = mean[r * act_dim + j] + acc
 
 
 cdef void _categorical_sample(
@@ -439,6 +467,12 @@ def act(
       ``len(params) == mlp_num_params(layer_sizes) + act_dim``.
       ``noise`` ~ N(0, 1), shape (B, act_dim).
       :math:`a = \mu + e^{\log\sigma} \epsilon`; deterministic: :math:`a = \mu`.
+    - ``GAUSSIAN_SDE``, gSDE. Network output = mean (B, act_dim); the latent
+      features ``z`` (B, Z) are the last hidden layer (``obs`` without hidden
+      layers); ``params`` ends with ``Z * act_dim`` or ``Z`` ``log_std`` entries
+      (unread). ``noise``: one exploration matrix ``E`` (Z, act_dim), row-major
+      and scaled by ``std``, per row: shape (B, Z * act_dim).
+      :math:`a = \mu + z E`; deterministic: :math:`a = \mu`.
     - ``CATEGORICAL``, categorical / multi-categorical. Network output = concatenated
       logits of ``k = len(nvec)`` sub-spaces, ``out_dim == sum(nvec)``.
       ``noise`` ~ U[0, 1), shape (B, k). Inverse-CDF sample of
@@ -463,7 +497,8 @@ def act(
         Discrete(n)), each >= 1; ignored (may be None) for the other heads.
     obs : ndarray, same dtype as params, shape (B, in_dim), C-contiguous
         Observations.
-    noise : ndarray, same dtype, shape (B, act_dim) or (B, k), C-contiguous, or None
+    noise : ndarray, same dtype, shape (B, act_dim), (B, Z * act_dim) or (B, k),
+        C-contiguous, or None
         Caller-drawn noise (see heads above); ignored (may be None) when
         ``deterministic``.
     actions_out : ndarray, same dtype, shape (B, act_dim) or (B, k), C-contiguous
@@ -485,8 +520,10 @@ def act(
     cdef Py_ssize_t out_dim = layer_sizes[n_layers]
     cdef Py_ssize_t B = obs.shape[0]
     cdef Py_ssize_t half = B * _max_hidden(layer_sizes)
-    cdef Py_ssize_t k, j, total
+    cdef Py_ssize_t k, j, total, noise_width
+    cdef Py_ssize_t latent_dim = layer_sizes[n_layers - 1]
     cdef floating* net_out
+    cdef const floating* latent = NULL
     cdef const floating* noise_p = NULL
     cdef const int64_t* nvec_p = NULL
 
@@ -515,16 +552,26 @@ def act(
         nvec_p = &nvec[0]
     elif head == _HEAD_BERNOULLI:
         k = out_dim
+    elif head == _HEAD_GAUSSIAN_SDE:
+        k = out_dim
+        if (params.shape[0] != n_params + latent_dim * out_dim
+                and params.shape[0] != n_params + latent_dim):
+            raise ValueError(
+                f"params has length {params.shape[0]}; a gSDE head needs MLP ({n_params}) + "
+                f"log_std ({latent_dim * out_dim} or {latent_dim})"
+            )
     else:
         raise ValueError(
-            f"head must be {_HEAD_GAUSSIAN}, {_HEAD_CATEGORICAL} or {_HEAD_BERNOULLI}, got {head}"
+            f"head must be {_HEAD_GAUSSIAN}, {_HEAD_CATEGORICAL}, {_HEAD_BERNOULLI} or "
+            f"{_HEAD_GAUSSIAN_SDE}, got {head}"
         )
+    noise_width = latent_dim * out_dim if head == _HEAD_GAUSSIAN_SDE else k
 
     _check_2d("actions_out", actions_out.shape[0], actions_out.shape[1], B, k)
     if not deterministic:
         if noise is None:
             raise ValueError("noise is required unless deterministic=True")
-        _check_2d("noise", noise.shape[0], noise.shape[1], B, k)
+        _check_2d("noise", noise.shape[0], noise.shape[1], B, noise_width)
     if work.shape[0] < 2 * half + B * out_dim:
         raise ValueError(
             f"work has length {work.shape[0]}, need >= {2 * half + B * out_dim}"
@@ -534,6 +581,13 @@ def act(
     if not deterministic:
         noise_p = &noise[0, 0]
     net_out = &work[2 * half]
+    # the last hidden layer (layer n_layers - 2) is written to ping when its index is even
+    if n_layers == 1:
+        latent = &obs[0, 0]
+    elif (n_layers - 2) % 2 == 0:
+        latent = &work[0]
+    else:
+        latent = &work[half]
 
     with nogil:
         # net_out = MLP(obs): mean or logits, (B, out_dim) row-major
@@ -542,6 +596,9 @@ def act(
         if head == _HEAD_GAUSSIAN:
             _gaussian_sample(net_out, &params[n_params], noise_p, &actions_out[0, 0],
                              B, out_dim, deterministic)
+        elif head == _HEAD_GAUSSIAN_SDE:
+            _sde_sample(net_out, latent, noise_p, &actions_out[0, 0], B, latent_dim,
+                        out_dim, deterministic)
         elif head == _HEAD_CATEGORICAL:
             _categorical_sample(net_out, nvec_p, k, out_dim, noise_p,
                                 &actions_out[0, 0], B, deterministic)

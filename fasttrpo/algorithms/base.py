@@ -35,8 +35,10 @@ from fasttrpo.policies import (
     BernoulliMLPPolicy,
     CategoricalMLPPolicy,
     GaussianMLPPolicy,
+    GaussianSDEMLPPolicy,
     MLPPolicy,
     MultiCategoricalMLPPolicy,
+    sde_log_std_size,
 )
 from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
@@ -228,14 +230,12 @@ class OnPolicyAlgorithm:
         """Build ``config_class`` from constructor keywords.
 
         sb3 arguments that change nothing here (``config_class.SB3_IGNORED``) are dropped;
-        unknown names and ``use_sde=True`` raise a ValueError.
+        unknown names raise a ValueError.
         """
         names = set(cls.config_class.field_names())
         unknown = sorted(set(hyperparams) - names - cls.config_class.SB3_IGNORED)
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown keyword argument(s) {unknown}")
-        if hyperparams.get("use_sde"):
-            raise ValueError("use_sde: generalized state-dependent exploration is not supported")
         warn_ignored_sb3_kwargs({k: v for k, v in hyperparams.items() if k not in names})
         return cls.config_class(**{k: v for k, v in hyperparams.items() if k in names})
 
@@ -313,6 +313,14 @@ class OnPolicyAlgorithm:
                       activation=config.policy_kwargs.get("activation_fn", "tanh"),
                       dtype=self.dtype, seed=config.seed, initialize=initialize)
         obs_dim = self.encoder.obs_dim
+        if config.use_sde:
+            if codec.kind != "gaussian":
+                raise ValueError(f"use_sde: gSDE needs a Box action space, got "
+                                 f"{self.action_space}")
+            return GaussianSDEMLPPolicy(
+                obs_dim, codec.width, log_std_init=config.policy_kwargs.get("log_std_init", 0.0),
+                full_std=config.policy_kwargs.get("full_std", True),
+                sde_sample_freq=config.sde_sample_freq, **common)
         if codec.kind == "gaussian":
             return GaussianMLPPolicy(obs_dim, codec.width,
                                      log_std_init=config.policy_kwargs.get("log_std_init", 0.0),
@@ -472,8 +480,8 @@ class OnPolicyAlgorithm:
         named: dict[str, np.ndarray] = {}
         for network, hidden, output in self._named_networks():
             named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
-        if self.policy.log_std.size:
-            named["log_std"] = self.policy.log_std.copy()
+        if self.policy.log_std.size:  # gSDE's as sb3's (Z, act_dim) or (Z, 1)
+            named["log_std"] = self.policy.log_std.reshape(self.policy.log_std_shape).copy()
         return {"policy": named}
 
     def set_parameters(self, load_path_or_dict, exact_match: bool = True) -> None:
@@ -506,7 +514,8 @@ class OnPolicyAlgorithm:
                 updates[id(network)] = (network, flat)
         if "log_std" in arrays and self.policy.log_std.size:
             _, flat = updates.get(id(self.policy), (self.policy, self.policy.get_params()))
-            flat[self.policy.n_mlp:] = checked_array(arrays, "log_std", self.policy.log_std.shape)
+            flat[self.policy.n_mlp:] = checked_array(arrays, "log_std",
+                                                     self.policy.log_std_shape).ravel()
             updates[id(self.policy)] = (self.policy, flat)
         for network, flat in updates.values():  # every array was checked: now change
             network.set_params(flat)
@@ -968,6 +977,9 @@ class OnPolicyAlgorithm:
             encoder = ObsEncoder.for_space(observation_space)
             out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
             pi_arch, vf_arch = _net_arch(config.policy_kwargs)
+            if config.use_sde:  # gSDE's log_std: per (latent unit, action), or per latent unit
+                n_extra = sde_log_std_size(pi_arch[-1] if pi_arch else encoder.obs_dim, out_dim,
+                                           config.policy_kwargs.get("full_std", True))
             activation = config.policy_kwargs.get("activation_fn", "tanh")
             expected = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, activation,
                                                    config.dtype).num_params + n_extra}

@@ -55,6 +55,8 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         n_critic_updates: int = 10,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
         normalize_advantage: bool = True,
         sub_sampling_factor: int = 1,
         stats_window_size: int = 100,
@@ -111,8 +113,7 @@ env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.envs.compiled.C
 {config_field_docs(TRPOConfig)}
 **sb3_compat
     sb3 arguments accepted and ignored, with a warning (once per name) when their value
-    asks for something fasttrpo does not do: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}
-    (``use_sde=True`` raises: gSDE is not supported).
+    asks for something fasttrpo does not do: {", ".join(sorted(TRPOConfig.SB3_IGNORED))}.
 
 Notes
 -----

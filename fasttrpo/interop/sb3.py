@@ -23,7 +23,7 @@ __all__ = ["from_sb3", "to_sb3"]
 SHARED_HYPERPARAMS = ("learning_rate", "n_steps", "batch_size", "gamma", "gae_lambda",
                       "cg_max_steps", "cg_damping", "line_search_shrinking_factor",
                       "line_search_max_iter", "n_critic_updates", "normalize_advantage",
-                      "target_kl", "sub_sampling_factor")
+                      "target_kl", "sub_sampling_factor", "use_sde", "sde_sample_freq")
 
 
 class _SpacesEnv(gym.Env):
@@ -87,6 +87,8 @@ def to_sb3(model, env=None):
     }
     if "log_std_init" in config.policy_kwargs:
         policy_kwargs["log_std_init"] = config.policy_kwargs["log_std_init"]
+    if config.use_sde:
+        policy_kwargs["full_std"] = model.policy.full_std
     venv = _vec_env(env, model)
     stats = model.get_vec_normalize_env()
     if stats is not None:
@@ -117,7 +119,8 @@ def from_sb3(sb3_model, env=None, **overrides: Any):
     Parameters
     ----------
     sb3_model : sb3_contrib.TRPO
-        An ``MlpPolicy`` model (no shared layers, no gSDE).
+        An ``MlpPolicy`` model (no shared layers; gSDE with ``use_expln=False`` and no
+        ``squash_output``, as fasttrpo's).
     env : optional
         Attached for training (``set_env``); without it the model predicts and saves.
     **overrides
@@ -126,8 +129,11 @@ def from_sb3(sb3_model, env=None, **overrides: Any):
     from fasttrpo.algorithms.trpo import TRPO
 
     policy = sb3_model.policy
-    if getattr(policy, "use_sde", False):
-        raise ValueError("sb3_model: gSDE policies do not convert")
+    sde_kwargs = (getattr(policy, "dist_kwargs", None) or {}) if sb3_model.use_sde else {}
+    if sde_kwargs.get("use_expln") or sde_kwargs.get("squash_output") or \
+            sde_kwargs.get("learn_features"):
+        raise ValueError("sb3_model: gSDE with use_expln, squash_output or learn_features "
+                         "does not convert (fasttrpo's gSDE: exp(log_std), detached features)")
     arch = policy.net_arch
     if isinstance(arch, list) and arch and isinstance(arch[0], dict):  # sb3 < 1.8 layout
         arch = arch[0]
@@ -137,6 +143,8 @@ def from_sb3(sb3_model, env=None, **overrides: Any):
     activation_code(activation)  # ValueError for anything but Tanh / ReLU
     policy_kwargs = dict(net_arch=net_arch, activation_fn=activation,
                          ortho_init=bool(getattr(policy, "ortho_init", True)))
+    if sb3_model.use_sde:
+        policy_kwargs["full_std"] = bool(sde_kwargs.get("full_std", True))
     hyperparams = {name: getattr(sb3_model, name) for name in SHARED_HYPERPARAMS}
     vec_normalize = sb3_model.get_vec_normalize_env()
     if vec_normalize is not None:

@@ -8,11 +8,21 @@ A policy network maps each observation to a row ``out[n]`` of distribution param
   ``nvec[i]`` classes each (``k = 1`` for a ``Discrete`` space, ``k > 1`` for
   ``MultiDiscrete``); actions hold the class indices as floats.
 - ``BERNOULLI``: ``out[n]`` holds one logit per binary action (``MultiBinary``).
+- ``GAUSSIAN_SDE`` (gSDE, generalized state-dependent exploration): ``out[n]`` is the mean
+  ``mu(s_n)`` (A,) and ``latent[n]`` the latent features ``z(s_n)`` (Z,), the policy's last
+  hidden layer. An action is ``a = mu(s) + z(s) @ E`` with an exploration matrix
+  ``E_ij ~ N(0, std_ij^2)`` held for several steps, so per state it is Gaussian with
+  variance ``var_j(s) = sum_i z_i(s)^2 std_ij^2 + SDE_EPSILON``. ``log_std`` is (Z*A,),
+  ``std_ij = exp(log_std[i*A + j])`` (``full_std``), or (Z,), ``std_ij = exp(log_std[i])``
+  (one per latent unit); for A = 1 the two coincide. The features are *detached*, as in
+  sb3 (``learn_features=False``): ``log_prob_grad`` differentiates through the mean and
+  ``log_std`` only, treating ``z`` as data.
 
 Every kernel takes ``layout``, a ``fasttrpo.nets.KernelLayout``, and reads ``layout.head``
 (the codes of ``fasttrpo.heads``) and ``layout.nvec`` (k,) int64. Shapes: ``out`` (N, D) float,
-``actions`` (N, A) float, ``log_std`` (A,) float (empty for the discrete heads), all
-C-contiguous. Reductions accumulate in float64.
+``latent`` (N, Z) float (read by the gSDE head only; ``fasttrpo.kernels.mlp.latent_features``),
+``actions`` (N, A) float, ``log_std`` (A,) float (gSDE: (Z*A,) or (Z,); empty for the
+discrete heads), all C-contiguous. Reductions accumulate in float64.
 """
 
 import math
@@ -22,10 +32,14 @@ from numba import njit
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from fasttrpo.heads import CATEGORICAL, GAUSSIAN
+from fasttrpo.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
 from fasttrpo.kernels import INTERNAL
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+#: added to every gSDE variance, as sb3's ``StateDependentNoiseDistribution(epsilon=1e-6)``:
+#: part of the distribution's definition (the density stays finite where every latent
+#: feature is 0, e.g. a dead relu layer), not a clamp
+SDE_EPSILON = 1e-6
 
 
 @njit(cache=True, error_model="numpy", **INTERNAL)
@@ -48,9 +62,158 @@ def _logsumexp(block):
     return peak + math.log(total)
 
 
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _sde_std_squared(latent_dim, act_dim, log_std):
+    # std_ij^2 = exp(2 log_std), (Z, A) float64; log_std (Z*A,) row-major or (Z,) shared
+    full = log_std.shape[0] == latent_dim * act_dim
+    std2 = np.empty((latent_dim, act_dim))
+    for i in range(latent_dim):
+        for j in range(act_dim):
+            k = i * act_dim + j if full else i
+            std2[i, j] = math.exp(2.0 * np.float64(log_std[k]))
+    return std2
+
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _sde_variance(latent, log_std, act_dim):
+    # var[n, j] = sum_i z_ni^2 std_ij^2 + SDE_EPSILON, (N, A) float64
+    n_rows, latent_dim = latent.shape
+    std2 = _sde_std_squared(latent_dim, act_dim, log_std)
+    var = np.full((n_rows, act_dim), SDE_EPSILON)
+    for n in range(n_rows):
+        for i in range(latent_dim):
+            z2 = np.float64(latent[n, i]) * np.float64(latent[n, i])
+            for j in range(act_dim):
+                var[n, j] += z2 * std2[i, j]
+    return var
+
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _sde_log_prob(out, latent, log_std, actions, logp_out):
+    # sum_j -(a_j - mu_j)^2 / (2 var_j) - log(var_j) / 2 - log(2 pi) / 2
+    var = _sde_variance(latent, log_std, out.shape[1])
+    for n in range(out.shape[0]):
+        total = 0.0
+        for j in range(out.shape[1]):
+            diff = np.float64(actions[n, j]) - np.float64(out[n, j])
+            total += -0.5 * diff * diff / var[n, j] - 0.5 * math.log(var[n, j]) - _HALF_LOG_2PI
+        logp_out[n] = total
+
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _sde_log_prob_grad(out, latent, log_std, actions, weights, dout, dlog_std):
+    # d logp / d mu_j = (a_j - mu_j) / var_j ;
+    # d logp / d var_j = ((a_j - mu_j)^2 / var_j - 1) / (2 var_j), d var_j / d log_std_ij =
+    # 2 z_i^2 std_ij^2, so d logp / d log_std_ij = c_j z_i^2 std_ij^2 with
+    # c_j = ((a_j - mu_j)^2 / var_j - 1) / var_j (shared log_std: summed over j).
+    # z is data (detached features): no term through the MLP parameters.
+    n_rows, act_dim = out.shape
+    latent_dim = latent.shape[1]
+    std2 = _sde_std_squared(latent_dim, act_dim, log_std)
+    var = _sde_variance(latent, log_std, act_dim)
+    coef = np.zeros((latent_dim, act_dim))  # sum_n weights_n c_nj z_ni^2
+    c = np.empty(act_dim)
+    for n in range(n_rows):
+        for j in range(act_dim):
+            inv_var = 1.0 / var[n, j]
+            diff = np.float64(actions[n, j]) - np.float64(out[n, j])
+            dout[n, j] = weights[n] * diff * inv_var
+            c[j] = weights[n] * (diff * diff * inv_var - 1.0) * inv_var
+        for i in range(latent_dim):
+            z2 = np.float64(latent[n, i]) * np.float64(latent[n, i])
+            for j in range(act_dim):
+                coef[i, j] += c[j] * z2
+    _sde_reduce(coef, std2, dlog_std)
+
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _sde_reduce(coef, std2, result):
+    # result[i*A + j] = coef_ij std_ij^2 (full_std), or result[i] = sum_j coef_ij std_ij^2
+    latent_dim, act_dim = coef.shape
+    full = result.shape[0] == latent_dim * act_dim
+    for i in range(latent_dim):
+        row = 0.0
+        for j in range(act_dim):
+            if full:
+                result[i * act_dim + j] = coef[i, j] * std2[i, j]
+            else:
+                row += coef[i, j] * std2[i, j]
+        if not full:
+            result[i] = row
+
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _sde_mean_kl(out_old, latent_old, log_std_old, out_new, latent_new, log_std_new):
+    # per dimension (log(v1 / v0) + (v0 + (mu0 - mu1)^2) / v1 - 1) / 2
+    n_rows, act_dim = out_old.shape
+    var_old = _sde_variance(latent_old, log_std_old, act_dim)
+    var_new = _sde_variance(latent_new, log_std_new, act_dim)
+    total = 0.0
+    for n in range(n_rows):
+        for j in range(act_dim):
+            diff = np.float64(out_old[n, j]) - np.float64(out_new[n, j])
+            total += 0.5 * (math.log(var_new[n, j]) - math.log(var_old[n, j])
+                            + (var_old[n, j] + diff * diff) / var_new[n, j] - 1.0)
+    return total / n_rows
+
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def _sde_mean_entropy(out, latent, log_std):
+    # per dimension (log(2 pi var) + 1) / 2
+    n_rows, act_dim = out.shape
+    var = _sde_variance(latent, log_std, act_dim)
+    total = 0.0
+    for n in range(n_rows):
+        for j in range(act_dim):
+            total += 0.5 * math.log(var[n, j]) + 0.5 + _HALF_LOG_2PI
+    return total / n_rows
+
+
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def sde_log_std_fisher(latent, dist, log_std, vector, scale, result):
+    """Write the ``log_std`` block of gSDE's Fisher times ``vector`` into ``result``.
+
+    ``(F u)_ij = scale * sum_n z_ni^2 std_ij^2 w_nj / var_nj^2`` with
+    ``w_nj = sum_k 2 z_nk^2 std_kj^2 u_kj``: the Hessian in ``log_std`` of
+    ``KL(N(mu, var_old) || N(mu, var(log_std)))`` at ``var = var_old``, ``1 / (2 var^2)``
+    times the outer product of ``d var / d log_std``, with ``z`` detached (data). The
+    Gaussian Fisher has no mean-variance cross term. Shared ``log_std`` (Z,): ``u_kj = u_k``
+    and the result is summed over ``j``. ``dist`` (N, A) holds ``1 / var``
+    (``fisher_weights``); ``vector``, ``result``: ``log_std``'s shape.
+    """
+    n_rows, latent_dim = latent.shape
+    act_dim = dist.shape[1]
+    full = log_std.shape[0] == latent_dim * act_dim
+    std2 = _sde_std_squared(latent_dim, act_dim, log_std)
+    coef = np.zeros((latent_dim, act_dim))
+    w = np.empty(act_dim)
+    for n in range(n_rows):
+        for j in range(act_dim):
+            w[j] = 0.0
+        for k in range(latent_dim):
+            z2 = np.float64(latent[n, k]) * np.float64(latent[n, k])
+            for j in range(act_dim):
+                u = vector[k * act_dim + j] if full else vector[k]
+                w[j] += 2.0 * z2 * std2[k, j] * u
+        for j in range(act_dim):
+            inv_var = np.float64(dist[n, j])
+            w[j] *= inv_var * inv_var
+        for i in range(latent_dim):
+            z2 = np.float64(latent[n, i]) * np.float64(latent[n, i])
+            for j in range(act_dim):
+                coef[i, j] += z2 * w[j]
+    for i in range(latent_dim):
+        for j in range(act_dim):
+            coef[i, j] *= scale
+    _sde_reduce(coef, std2, result)
+
+
 @njit(cache=True, error_model="numpy")
-def log_prob(layout, out, log_std, actions, logp_out):
+def log_prob(layout, out, latent, log_std, actions, logp_out):
     """``logp_out[n] = log pi(actions[n] | out[n])``; ``logp_out``: (N,) float."""
+    if layout.head == GAUSSIAN_SDE:
+        _sde_log_prob(out, latent, log_std, actions, logp_out)
+        return
     nvec = layout.nvec
     n_rows = out.shape[0]
     for n in range(n_rows):
@@ -78,12 +241,16 @@ def log_prob(layout, out, log_std, actions, logp_out):
 
 
 @njit(cache=True, error_model="numpy")
-def log_prob_grad(layout, out, log_std, actions, weights, dout, dlog_std):
+def log_prob_grad(layout, out, latent, log_std, actions, weights, dout, dlog_std):
     """Gradient of ``sum_n weights[n] * log pi(actions[n] | out[n])``.
 
-    Writes ``dout`` (N, D) w.r.t. the network outputs and ``dlog_std`` (A,) w.r.t. the
-    Gaussian ``log_std`` (untouched for the discrete heads).
+    Writes ``dout`` (N, D) w.r.t. the network outputs and ``dlog_std`` (``log_std``'s shape)
+    w.r.t. the Gaussian ``log_std`` (untouched for the discrete heads). gSDE: the features
+    ``latent`` are held fixed (detached), see the module docstring.
     """
+    if layout.head == GAUSSIAN_SDE:
+        _sde_log_prob_grad(out, latent, log_std, actions, weights, dout, dlog_std)
+        return
     nvec = layout.nvec
     n_rows, width = out.shape
     if layout.head == GAUSSIAN:
@@ -116,8 +283,14 @@ def log_prob_grad(layout, out, log_std, actions, weights, dout, dlog_std):
 
 
 @njit(cache=True, error_model="numpy")
-def mean_kl(layout, out_old, log_std_old, out_new, log_std_new):
-    """``mean_n KL(pi_old(.|s_n) || pi_new(.|s_n))`` as a float."""
+def mean_kl(layout, out_old, latent_old, log_std_old, out_new, latent_new, log_std_new):
+    """``mean_n KL(pi_old(.|s_n) || pi_new(.|s_n))`` as a float.
+
+    gSDE: each side's variance from its own features (``latent_old``, ``latent_new``).
+    """
+    if layout.head == GAUSSIAN_SDE:
+        return _sde_mean_kl(out_old, latent_old, log_std_old, out_new, latent_new,
+                            log_std_new)
     nvec = layout.nvec
     n_rows, width = out_old.shape
     total = 0.0
@@ -155,8 +328,10 @@ def mean_kl(layout, out_old, log_std_old, out_new, log_std_new):
 
 
 @njit(cache=True, error_model="numpy")
-def mean_entropy(layout, out, log_std):
+def mean_entropy(layout, out, latent, log_std):
     """``mean_n H(pi(.|s_n))`` as a float."""
+    if layout.head == GAUSSIAN_SDE:
+        return _sde_mean_entropy(out, latent, log_std)
     nvec = layout.nvec
     n_rows, width = out.shape
     total = 0.0
@@ -184,12 +359,19 @@ def mean_entropy(layout, out, log_std):
 
 
 @njit(cache=True, error_model="numpy")
-def fisher_weights(layout, out, log_std, dist):
+def fisher_weights(layout, out, latent, log_std, dist):
     """Precompute what the output Fisher needs, once per linearisation.
 
-    ``dist`` (N, D) is written with ``1/sigma^2`` (Gaussian, broadcast over rows), the
-    softmax probabilities per categorical block, or ``sigmoid(x)`` (Bernoulli).
+    ``dist`` (N, D) is written with ``1/sigma^2`` (Gaussian, broadcast over rows; gSDE: the
+    per-state ``1 / var``), the softmax probabilities per categorical block, or
+    ``sigmoid(x)`` (Bernoulli).
     """
+    if layout.head == GAUSSIAN_SDE:
+        var = _sde_variance(latent, log_std, out.shape[1])
+        for n in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                dist[n, j] = 1.0 / var[n, j]
+        return
     nvec = layout.nvec
     n_rows, width = out.shape
     for n in range(n_rows):
@@ -214,13 +396,13 @@ def apply_fisher(layout, dist, u, scale):
     """Set ``u[n] <- scale * M_n u[n]`` in place for every row ``n``.
 
     ``M_n`` is the Fisher of the output distribution w.r.t. ``out[n]``: ``diag(1/sigma^2)``
-    (Gaussian mean), ``diag(p) - p p^T`` per categorical block, ``diag(p (1 - p))``
+    (Gaussian and gSDE mean), ``diag(p) - p p^T`` per categorical block, ``diag(p (1 - p))``
     (Bernoulli).
     """
     nvec = layout.nvec
     n_rows, width = u.shape
     for n in range(n_rows):
-        if layout.head == GAUSSIAN:
+        if layout.head == GAUSSIAN or layout.head == GAUSSIAN_SDE:
             for j in range(width):
                 u[n, j] = scale * dist[n, j] * u[n, j]
         elif layout.head == CATEGORICAL:
@@ -252,12 +434,14 @@ def _zero_and_one_typed(array):
 
 
 @njit(cache=True, error_model="numpy", **INTERNAL)
-def sample(layout, out, log_std, noise, actions):
+def sample(layout, out, latent, log_std, noise, actions):
     """Draw ``actions`` (N, A) from the distributions ``out`` (N, D) with caller-drawn ``noise``.
 
     The same rules, operation for operation, as the Cython acting forward
     (``fasttrpo._cython.forward.act``), so both samplers draw the same actions from the same
-    noise: Gaussian ``a = mu + exp(log_std) * eps`` (``noise`` ~ N(0, 1), (N, A));
+    noise: Gaussian ``a = mu + exp(log_std) * eps`` (``noise`` ~ N(0, 1), (N, A)); gSDE
+    ``a_j = mu_j + sum_i z_i E_ij`` with row ``r``'s exploration matrix ``E`` (Z, A) in
+    ``noise[r]`` (N, Z*A), row-major, already scaled by ``std`` (``log_std`` unread);
     categorical: the inverse CDF of ``softmax(z)``, ``a = min{i : sum_{l<=i} p_l > u}`` on the
     unnormalised scale, falling back to the last class of positive probability (``noise``
     ~ U[0, 1), (N, k)); Bernoulli ``a = [u < sigmoid(z)]``. Overwrites categorical ``out``
@@ -270,6 +454,14 @@ def sample(layout, out, log_std, noise, actions):
         for r in range(n_rows):
             for j in range(out.shape[1]):
                 actions[r, j] = out[r, j] + math.exp(log_std[j]) * noise[r, j]
+    elif layout.head == GAUSSIAN_SDE:
+        act_dim = out.shape[1]
+        for r in range(n_rows):
+            for j in range(act_dim):
+                explore = zero  # (z E)_j, summed in out's dtype as the Cython sampler does
+                for i in range(latent.shape[1]):
+                    explore += latent[r, i] * noise[r, i * act_dim + j]
+                actions[r, j] = out[r, j] + explore
     elif layout.head == CATEGORICAL:
         nvec = layout.nvec
         for r in range(n_rows):

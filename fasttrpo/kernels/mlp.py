@@ -56,6 +56,21 @@ def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     return buffer[offset : offset + n_rows * width].reshape((n_rows, width))
 
 
+@njit(cache=True, error_model="numpy", **INTERNAL)
+def latent_features(layout, obs, hidden):
+    """View ``(N, Z)`` of the latent features ``z(s)``: the last hidden layer's activations.
+
+    The input ``obs`` itself when the MLP has no hidden layer. gSDE's exploration noise is
+    ``z(s) @ E`` (``fasttrpo.kernels.distributions``); ``hidden`` is the buffer ``forward``
+    filled from ``obs``.
+    """
+    layer_sizes = layout.layer_sizes
+    n_hidden = layer_sizes.shape[0] - 2
+    if n_hidden == 0:
+        return obs
+    return hidden_block(hidden, layer_sizes, obs.shape[0], n_hidden)
+
+
 def _tanh(x):
     # tanh|x| = (1 - e) / (1 + e) with e = exp(-2|x|) in (0, 1]: no overflow, absolute error
     # ~1 ulp, and the loop vectorises (math.tanh / np.tanh do not: llvmlite has no SVML), 4x

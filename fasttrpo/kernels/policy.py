@@ -25,6 +25,7 @@ at the linearisation point), so conjugate gradient never recomputes the forward 
 import numpy as np
 from numba import njit
 
+from fasttrpo.heads import GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, mlp
 
 
@@ -59,7 +60,9 @@ def fisher_vector_product(
     """Write the Fisher-vector product ``F vector`` (P,) into ``result`` (P,).
 
     ``F`` is the Hessian of mean KL(pi_params || pi_theta) at ``theta = params``, computed as
-    ``J^T M J v / N`` (Gauss-Newton form, exact at this point).
+    ``J^T M J v / N`` (Gauss-Newton form, exact at this point). gSDE: with the features
+    ``z(s)`` detached (held at their values at ``params``), as the surrogate gradient; the
+    ``log_std`` block is ``distributions.sde_log_std_fisher``.
 
     No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``).
     Inlined into ``conjugate_gradient`` at compile time (one compilation fewer on a cold
@@ -72,6 +75,11 @@ def fisher_vector_product(
     distributions.apply_fisher(layout, dist, dout, 1.0 / n_rows)
     # J^T (M J v) / N: backward pass
     mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, result)
+    if layout.head == GAUSSIAN_SDE:  # log_std block through var(s) = z(s)^2 @ std^2
+        distributions.sde_log_std_fisher(
+            mlp.latent_features(layout, obs, hidden), dist, params[layout.n_mlp:],
+            vector[layout.n_mlp:], 1.0 / n_rows, result[layout.n_mlp:])
+        return
     # state-independent log_std: Fisher block 2 I, no cross terms with the mean
     for j in range(layout.n_mlp, params.shape[0]):
         result[j] = 2.0 * vector[j]

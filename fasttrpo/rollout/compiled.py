@@ -9,9 +9,11 @@ and observation normalisation of the model (VecNormalize semantics, the same ari
 `VectorEnvSampler`; from the same seed, the same env and the same policy both produce the
 same batch (``tests/test_compiled_sampler.py`` checks it through `CompiledVectorEnv`).
 
-Randomness: the action noise of a whole rollout is drawn before the call from the model's
-numpy Generator, in the order `VectorEnvSampler` draws it step by step; the envs' initial
-states come from per-env `fasttrpo.envs.compiled.rng` streams seeded by ``reset(seed)``.
+Randomness: the action noise of a whole rollout (gSDE: its exploration matrices, one per
+``sde_sample_freq`` steps, ``policy.noise_schedule``) is drawn before the call from the
+model's numpy Generator, in the order `VectorEnvSampler` draws it step by step; the envs'
+initial states come from per-env `fasttrpo.envs.compiled.rng` streams seeded by
+``reset(seed)``.
 
 Callbacks: ``on_step`` is called ``n_steps`` times after the rollout (the step counts and a
 stop request are honoured per rollout, not per step). The sb3 locals callbacks then see are
@@ -31,7 +33,7 @@ from fasttrpo.envs.compiled.contract import OBSERVE_TYPE, RESET_TYPE, STEP_TYPE,
 from fasttrpo.envs.compiled.contract import check_env as check_compiled_env
 from fasttrpo.envs.compiled.rng import seed_streams
 from fasttrpo.envs.compiled.vector import first_class_entry, step_autoreset
-from fasttrpo.heads import CATEGORICAL, GAUSSIAN
+from fasttrpo.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, mlp
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
@@ -164,7 +166,7 @@ def _normalize_row(raw, row, mean, var, epsilon, clip, normalize, out, out_row):
 
 @njit(cache=True, error_model="numpy")
 def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed,
-             params, layout, hidden, dact, net_out, noise,
+             params, layout, hidden, dact, net_out, noise, noise_index,
              action_low, action_high, action_offset, round_action, round_obs,
              obs_mean, obs_var, obs_count, obs_options, update_obs,
              reward_returns, reward_mean, reward_var, reward_count, reward_options,
@@ -178,8 +180,10 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
     - env: its functions, ``env_params``, ``time_limit``; per env ``rngs`` (E, 1) uint64,
       ``states`` (E, S) float64, ``elapsed`` (E,) int64; all carried across rollouts.
     - policy: ``params`` (P,) float, ``layout`` (KernelLayout), scratch ``hidden`` /
-      ``dact`` / ``net_out`` for E rows, ``noise`` (T, E, A) float.
-    - actions for the envs: Gaussian samples clipped to ``action_low`` / ``action_high``
+      ``dact`` / ``net_out`` for E rows, ``noise`` (K, E, W) float (``W`` =
+      ``policy.noise_width``) and ``noise_index`` (T,) int64: step ``t`` acts with
+      ``noise[noise_index[t]]`` (``policy.noise_schedule``).
+    - actions for the envs: Gaussian (and gSDE) samples clipped to ``action_low`` / ``action_high``
       (A,) float64 and rounded to float32 when ``round_action``; class indices plus
       ``action_offset`` (A,) float64; Bernoulli values as they are.
     - ``round_obs``: round env observations to float32 (a float32 observation space).
@@ -210,14 +214,17 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
     squared_dev, one_mean, one_var = np.empty(n_envs), np.empty(1), np.empty(1)
     n_final = 0
     n_finished = 0
+    latent = mlp.latent_features(layout, obs_rows, hidden)  # gSDE's z(s), a view
     for t in range(n_steps):
         batch_obs[t] = obs_rows
         mlp.forward(params, layout, obs_rows, hidden, dact, net_out)
-        distributions.sample(layout, net_out, log_std, noise[t], batch_actions[t])
+        distributions.sample(layout, net_out, latent, log_std, noise[noise_index[t]],
+                             batch_actions[t])
         for e in range(n_envs):
             for j in range(env_action.shape[0]):
                 sampled = np.float64(batch_actions[t, e, j])
-                if layout.head == GAUSSIAN:  # clipped for the env, the sample kept
+                # Box samples clipped for the env, the sample kept
+                if layout.head == GAUSSIAN or layout.head == GAUSSIAN_SDE:
                     value = min(max(sampled, action_low[j]), action_high[j])
                     env_action[j] = np.float32(value) if round_action else value
                 elif layout.head == CATEGORICAL:
@@ -382,21 +389,20 @@ class CompiledSampler:
         buffer.clear()
         n_steps = buffer.n_steps
         final_rows, final_index, finished, costs = self._batch_buffers(n_steps)
-        noise = np.empty((n_steps, self.num_envs, policy.action_width), dtype=self.dtype)
-        # the stream VectorEnvSampler draws step by step, drawn at once
-        if policy.head == GAUSSIAN:
-            rng.standard_normal(out=noise, dtype=self.dtype)
-        else:
-            rng.random(out=noise, dtype=self.dtype)
+        # the stream VectorEnvSampler draws step by step (where the schedule changes), at once
+        noise_index = policy.noise_schedule(n_steps)
+        noise = np.empty((int(noise_index[-1]) + 1, self.num_envs, policy.noise_width),
+                         dtype=self.dtype)
+        policy.draw_noise(rng, noise)
         hidden, dact, net_out = self._policy_buffers(policy)
         obs_stats, obs_options, update_obs = self._obs_statistics()
         reward_stats, reward_options, update_rewards = self._reward_statistics()
         env = self.env
         args = (env.params, env.time_limit, self._rngs, self._states, self._elapsed,
                 policy.get_params(), policy.kernel_layout, hidden, dact, net_out, noise,
-                self._action_low, self._action_high, self._action_offset, self._round_action,
-                self._round_obs, *obs_stats, obs_options, update_obs, *reward_stats,
-                reward_options, update_rewards, self._obs_rows, self._raw_rows,
+                noise_index, self._action_low, self._action_high, self._action_offset,
+                self._round_action, self._round_obs, *obs_stats, obs_options, update_obs,
+                *reward_stats, reward_options, update_rewards, self._obs_rows, self._raw_rows,
                 self._final_raw, self._env_action, self._stats_scratch, buffer.obs,
                 buffer.actions, buffer.rewards, costs, buffer.flags, final_rows, final_index,
                 self._episode_running, finished, self._result)

@@ -197,9 +197,15 @@ class VectorEnvSampler:
         same_step, scaler = self.same_step, self.reward_scaler
         float_state, int_state = self._float_state, self._int_state
         cost_signal = buffer.signals.get(COST)
+        # one noise row per env, drawn anew where the schedule changes (every step, except
+        # gSDE's exploration matrices: every sde_sample_freq steps)
+        schedule = policy.noise_schedule(buffer.n_steps)
+        noise = np.empty((self.num_envs, policy.noise_width), dtype=policy.dtype)
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
-            actions = policy.act_into(self._obs_rows, False, rng, buffer.actions[t])
+            if t == 0 or schedule[t] != schedule[t - 1]:
+                policy.draw_noise(rng, noise)
+            actions = policy.act_into(self._obs_rows, False, rng, buffer.actions[t], noise)
             raw_obs, rewards, terminated, truncated, info = self.env.step(
                 self.codec.to_env(actions))
             terminated = np.asarray(terminated, dtype=bool)

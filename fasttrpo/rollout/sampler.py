@@ -8,8 +8,11 @@ compiled code, or spread envs over remote workers; the algorithms do not change.
 What a sampler must do with a batch (``RolloutBatch``'s attribute docs give the shapes):
 
 - ``obs[t]``: the normalised observation rows the policy acted on; ``actions[t]``: the policy
-  samples (``policy.act_into(obs_rows, False, rng, out)`` or an equivalent that draws the
-  same distribution); ``last_obs``: the observation after the last step;
+  samples (``policy.act_into(obs_rows, False, rng, out, noise)`` or an equivalent that draws
+  the same distribution), with ``noise`` (num_envs, ``policy.noise_width``) drawn by
+  ``policy.draw_noise(rng, noise)`` at step 0 and wherever ``policy.noise_schedule(n_steps)``
+  changes (every step, except for gSDE, whose exploration matrices are held for
+  ``sde_sample_freq`` steps); ``last_obs``: the observation after the last step;
 - every signal of ``batch.signals`` per step (``"reward"`` after the model's reward scaling);
 - ``terminated``, ``dones`` and ``valid`` per step, and ``final_obs`` for truncations whose
   next row already belongs to the next episode;
