@@ -9,14 +9,15 @@ Usage::
 
 One run: ``benchmarks.e2e.run_fasttrpo`` / ``run_sb3`` with the task's entry of
 ``hyperparams/trpo.yml`` (gymnasium's registered env for both; sb3-contrib exactly as the zoo
-says, gSDE and VecNormalize included; fasttrpo too since it has gSDE: results from before
-ran fasttrpo without), torch and
-BLAS on one thread, a warm-up run first per task and process (outside the timing). Then the
-final policy is evaluated on a fresh gymnasium env, 20 episodes seeded 10000..10019,
+says, gSDE and VecNormalize included, and fasttrpo with the same entry, gSDE included since it
+has gSDE), torch and BLAS on one thread, a warm-up run first per task and process (outside the
+timing). ``--no-sde`` drops the zoo's gSDE keys (Pendulum-v1, MountainCarContinuous-v0) and
+stores the runs as ``<lib>-nogsde`` (fasttrpo's runs from before it had gSDE are there). Then
+the final policy is evaluated on a fresh gymnasium env, 20 episodes seeded 10000..10019,
 deterministically and stochastically (observation normalisation frozen at its training
-statistics). For sb3-contrib's gSDE policies the stochastic evaluation resamples the
-exploration matrix every ``sde_sample_freq`` steps, as in training; fasttrpo's ``predict``
-draws a fresh one per call.
+statistics). For gSDE policies (both libraries) the stochastic evaluation draws a new
+exploration matrix every ``sde_sample_freq`` steps and holds it in between, as in training
+(fasttrpo's ``predict`` alone would draw one per call).
 
 Writes ``benchmarks/results/learning/<lib>/<task>/seed<k>.json``: settings (zoo entry,
 arguments given to the library, steps, versions, commit, machine line), the learning curve
@@ -53,6 +54,7 @@ MUJOCO = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Swimmer-v5", "Ant-v5")
 TASKS = CLASSIC + MUJOCO
 EVAL_EPISODES = 20
 LIBS = ("fasttrpo", "sb3")
+NO_SDE_SUFFIX = "-nogsde"
 _PACKAGES = ("numpy", "numba", "scipy", "gymnasium", "torch", "stable-baselines3",
              "sb3-contrib", "mujoco", "box2d", "fasttrpo")
 
@@ -133,21 +135,53 @@ def _sb3_stochastic(model):
     return predict
 
 
-def run_one(lib: str, task: str, seed: int, steps: int | None = None) -> dict:
+def _fasttrpo_stochastic(model):
+    """predict(obs) sampling the policy; for gSDE the exploration matrix is drawn every
+    sde_sample_freq calls and held in between, as fasttrpo's samplers do (``predict`` alone
+    would draw a new one at every call)."""
+    policy = model.policy
+    freq = getattr(policy, "sde_sample_freq", None)  # only gSDE policies have one
+    if freq is None:
+        return lambda obs: model.predict(obs, deterministic=False)[0]
+    noise = np.empty((1, policy.noise_width), dtype=policy.dtype)
+    calls = [0]
+
+    def predict(obs):  # model.predict's path, with the held noise
+        if calls[0] == 0 or (freq > 0 and calls[0] % freq == 0):
+            policy.draw_noise(model.rng, noise)
+        calls[0] += 1
+        rows, _ = model.encoder.observation_rows(obs)
+        if model.obs_normalizer is not None:
+            rows = model.obs_normalizer.normalize(rows)
+        rows = np.ascontiguousarray(rows, dtype=policy.dtype)
+        out = np.empty((1, policy.action_width), dtype=policy.dtype)
+        out = policy.act_into(rows, False, model.rng, out, noise=noise)
+        return model.codec.to_env(out)[0]
+
+    return predict
+
+
+def variant(lib: str, task: str, use_sde: bool = True) -> str:
+    """The results folder of a run: ``lib``, or ``lib-nogsde`` when the zoo's gSDE is dropped."""
+    return lib if use_sde or not e2e.zoo_entry(task).get("use_sde") else lib + NO_SDE_SUFFIX
+
+
+def run_one(lib: str, task: str, seed: int, steps: int | None = None,
+            use_sde: bool = True) -> dict:
     """Train ``lib`` on ``task`` with ``seed`` and evaluate; the record stored per run."""
     entry = e2e.zoo_entry(task)
     start_machine = machine()
     with threadpool_limits(1):
         if lib == "fasttrpo":
-            result = e2e.run_fasttrpo(task, seed, steps, evaluation=False, keep_model=True)
+            result = e2e.run_fasttrpo(task, seed, steps, evaluation=False, keep_model=True,
+                                      use_sde=use_sde)
             model, transform = result.pop("model"), None
-
-            def stochastic(obs):
-                return model.predict(obs, deterministic=False)[0]
+            stochastic = _fasttrpo_stochastic(model)
         else:
             import torch
 
-            result = e2e.run_sb3(task, seed, steps, evaluation=False, keep_model=True)
+            result = e2e.run_sb3(task, seed, steps, use_sde=use_sde, evaluation=False,
+                                 keep_model=True)
             model, transform = result.pop("model"), result.pop("obs_transform")
             result.pop("normalize")
             torch.manual_seed(seed)
@@ -158,7 +192,8 @@ def run_one(lib: str, task: str, seed: int, steps: int | None = None) -> dict:
     curve = [{k: p[k] for k in ("timesteps", "wall_s", "episodes", "mean_last10",
                                 "mean_last100")} for p in result["curve"]]
     return _jsonable({
-        "lib": lib, "task": task, "seed": seed, "steps_requested": steps,
+        "lib": variant(lib, task, use_sde), "task": task, "seed": seed,
+        "steps_requested": steps,
         "zoo_n_timesteps": entry.get("n_timesteps"), "timesteps": result["timesteps"],
         "zoo_entry": entry, "library_kwargs": result["hyperparams"],
         "n_envs": result["n_envs"], "learn_s": result["learn_s"],
@@ -180,6 +215,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="100-107", help="e.g. 100-107 (default) or 1,2,5")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps per run (default: the zoo's n_timesteps)")
+    parser.add_argument("--no-sde", action="store_true",
+                        help="drop the zoo's gSDE keys; runs stored as <lib>-nogsde")
     parser.add_argument("--root", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     tasks: list[str] = []
@@ -193,18 +230,18 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message=".*gSDE.*")
     for task in tasks:
         for seed in seeds:
-            path = run_path(args.lib, task, seed, args.root)
+            path = run_path(variant(args.lib, task, not args.no_sde), task, seed, args.root)
             if path.exists():
                 print(f"skip {path.relative_to(args.root)} (exists)", flush=True)
                 continue
             t0 = time.perf_counter()
-            record = run_one(args.lib, task, seed, args.steps)
+            record = run_one(args.lib, task, seed, args.steps, use_sde=not args.no_sde)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(record, indent=1))
             os.replace(tmp, path)  # complete files only: a resumed sweep trusts what exists
             ev = record["eval"]
-            print(f"{args.lib} {task} seed {seed}: {record['timesteps']} steps, learn "
+            print(f"{record['lib']} {task} seed {seed}: {record['timesteps']} steps, learn "
                   f"{record['learn_s']:.1f} s, eval det {ev['det']['mean']:.1f} / stoch "
                   f"{ev['stoch']['mean']:.1f} ({time.perf_counter() - t0:.0f} s in all; "
                   f"{format_machine(record['machine'])})", flush=True)

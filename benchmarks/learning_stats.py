@@ -27,8 +27,12 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNING = RESULTS / "learning"
-LIBS = ("fasttrpo", "sb3")
-LIB_LABEL = {"fasttrpo": "fasttrpo", "sb3": "sb3-contrib"}
+# "-nogsde": the zoo entry without its gSDE keys (``learning.py --no-sde``); fasttrpo's
+# Pendulum-v1 / MountainCarContinuous-v0 runs from before it had gSDE
+LIBS = ("fasttrpo", "fasttrpo-nogsde", "sb3", "sb3-nogsde")
+LIB_LABEL = {"fasttrpo": "fasttrpo", "fasttrpo-nogsde": "fasttrpo no-gSDE",
+             "sb3": "sb3-contrib", "sb3-nogsde": "sb3-contrib no-gSDE"}
+REFERENCE = "sb3"  # the verdicts compare every other variant with it
 TASK_ORDER = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0",
               "MountainCarContinuous-v0", "LunarLander-v3", "LunarLanderContinuous-v3",
               "Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Swimmer-v5", "Ant-v5")
@@ -128,7 +132,8 @@ def _task_key(task: str):
 
 def compute(runs: dict, **bootstrap) -> dict:
     """Per task and library: seeds, steps, the summaries of both evaluations, learn time and
-    time to the zoo score; per task the IQM overlap verdicts (when both libraries ran)."""
+    time to the zoo score; per fasttrpo variant the IQM overlap verdicts against sb3-contrib
+    (when both ran)."""
     out: dict = {}
     for task in sorted(runs, key=_task_key):
         entry: dict = {"zoo_score": ZOO_SCORES.get(task), "libs": {}}
@@ -148,10 +153,12 @@ def compute(runs: dict, **bootstrap) -> dict:
                                        "steps": [t for t, _ in reached if t is not None],
                                        "wall_s": [w for _, w in reached if w is not None]}
             entry["libs"][lib] = row
-        if all(lib in entry["libs"] for lib in LIBS):
-            entry["verdict"] = {mode: overlap_verdict(entry["libs"]["fasttrpo"][mode]["iqm"]["ci"],
-                                                      entry["libs"]["sb3"][mode]["iqm"]["ci"])
-                                for mode in MODES}
+        reference = entry["libs"].get(REFERENCE)
+        for lib, row in entry["libs"].items():
+            if reference is not None and lib.startswith("fasttrpo"):
+                row["verdict"] = {mode: overlap_verdict(row[mode]["iqm"]["ci"],
+                                                        reference[mode]["iqm"]["ci"])
+                                  for mode in MODES}
         out[task] = entry
     return out
 
@@ -170,13 +177,14 @@ def markdown_table(stats: dict) -> str:
     """The table of BENCHMARKS.md's "Learning quality (many seeds)" section."""
     head = ("| task | library | seeds | steps | det. mean [95% CI] | det. median [95% CI] | "
             "det. IQM [95% CI] | stoch. mean [95% CI] | stoch. median [95% CI] | "
-            "stoch. IQM [95% CI] | IQM CIs det. / stoch. | learn s (median) | "
+            "stoch. IQM [95% CI] | IQM CIs vs sb3-contrib, det. / stoch. | learn s (median) | "
             "to zoo score: reached, wall s (median) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for task, entry in stats.items():
-        verdict = entry.get("verdict")
-        verdict_text = (f"{verdict['det']} / {verdict['stoch']}" if verdict else "—")
         for lib, row in entry["libs"].items():
+            verdict = row.get("verdict")
+            verdict_text = (f"{verdict['det']} / {verdict['stoch']}" if verdict
+                            else "(reference)" if lib == REFERENCE else "—")
             steps = "/".join(f"{s:,}" for s in row["steps"])
             zoo = "—"
             if "to_zoo_score" in row:
@@ -228,7 +236,8 @@ def plot(runs: dict, stats: dict, path: Path, xkey: str = "timesteps",
     nrows = -(-len(tasks) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows + 0.4), dpi=100,
                              squeeze=False)
-    colors = {"fasttrpo": "tab:blue", "sb3": "tab:orange"}
+    colors = {"fasttrpo": "tab:blue", "fasttrpo-nogsde": "tab:green", "sb3": "tab:orange",
+              "sb3-nogsde": "tab:red"}
     for ax, task in zip(axes.flat, tasks, strict=False):
         top = max((p[xkey] for lib in runs[task].values() for r in lib for p in r["curve"]),
                   default=1.0)

@@ -66,8 +66,9 @@ def test_table_from_runs(tmp_path):
                 "curve": [{"timesteps": 1000, "wall_s": 1.0, "episodes": 10,
                            "mean_last10": score}]}))
     stats = ls.compute(ls.load_runs(tmp_path), n_resamples=200)
-    assert stats["CartPole-v1"]["verdict"] == {"det": "fasttrpo higher",
-                                               "stoch": "fasttrpo higher"}
+    libs = stats["CartPole-v1"]["libs"]
+    assert libs["fasttrpo"]["verdict"] == {"det": "fasttrpo higher", "stoch": "fasttrpo higher"}
+    assert "verdict" not in libs["sb3"]
     table = ls.markdown_table(stats)
     assert "| CartPole-v1 | fasttrpo | 4 | 1,000 | 102 [" in table
     assert len(table.strip().splitlines()) == 4
