@@ -45,6 +45,7 @@ import math
 import os
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,7 +61,7 @@ REQUIRED_KEYS = ("format", "format_version", "observation_space", "action_space"
                  "layer_sizes", "activation", "head", "nvec", "params", "clip_obs")
 
 
-_SPACE_KEYS = {"Box": ("shape", "low", "high", "dtype"), "Discrete": ("n",),
+_SPACE_KEYS = {"Box": ("shape", "low", "high", "dtype"), "Discrete": ("n",), "Dict": ("spaces",),
                "MultiDiscrete": ("nvec",), "MultiBinary": ("n",)}
 
 
@@ -73,6 +74,42 @@ def _space_kind(name: str, space: dict, allowed: tuple[str, ...]) -> str:
     if missing:
         raise ValueError(f"{name}: the {kind} description lacks {', '.join(missing)}")
     return kind
+
+
+class ObsSegment(NamedTuple):
+    """One entry of a Dict observation space, in the flat layout and in the encoding.
+
+    ``kind`` is "Box", "Discrete" or "MultiBinary"; ``shape`` one observation's shape (``()``
+    for Discrete); ``raw_size`` its values in the flat layout (1 for Discrete);
+    ``encoded_size`` its columns in the network input (``n`` one-hot columns for Discrete);
+    ``start`` the Discrete space's start (0 otherwise).
+    """
+
+    key: str
+    kind: str
+    shape: tuple
+    raw_size: int
+    encoded_size: int
+    start: int
+
+
+def _dict_segments(entries) -> tuple[ObsSegment, ...]:
+    """List the `ObsSegment` of every ``[key, space]`` pair of a saved Dict space, in order."""
+    if not isinstance(entries, list) or not entries or not all(
+            isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) for e in entries):
+        raise ValueError("observation_space: a Dict description needs a non-empty list of "
+                         "[key, space] pairs")
+    segments = []
+    for key, sub in entries:
+        kind = _space_kind(f"observation_space[{key!r}]", sub, ("Box", "Discrete", "MultiBinary"))
+        if kind == "Discrete":
+            segments.append(ObsSegment(key, kind, (), 1, int(sub["n"]), int(sub.get("start", 0))))
+        else:
+            shape = tuple(int(n) for n in (sub["shape"] if kind == "Box"
+                                           else np.atleast_1d(sub["n"]).tolist()))
+            size = _space_size(sub)
+            segments.append(ObsSegment(key, kind, shape, size, size, 0))
+    return tuple(segments)
 
 
 def _space_size(space: dict) -> int:
@@ -205,8 +242,13 @@ class Policy:
 
     def _set_observation(self, obs_mean, obs_std, clip_obs) -> None:
         space = self.observation_space
-        kind = _space_kind("observation_space", space, ("Box", "Discrete"))
-        if kind == "Box":
+        kind = _space_kind("observation_space", space, ("Box", "Discrete", "Dict"))
+        self.obs_segments: tuple[ObsSegment, ...] = ()
+        if kind == "Dict":  # MultiInputPolicy: entries flattened in key order
+            self.obs_segments = _dict_segments(space["spaces"])
+            self.obs_shape, self._n_discrete_obs, self.obs_start = None, 0, 0
+            obs_dim = sum(segment.encoded_size for segment in self.obs_segments)
+        elif kind == "Box":
             self.obs_shape = tuple(int(s) for s in space["shape"])
             self._n_discrete_obs = 0
             self.obs_start = 0
@@ -288,6 +330,10 @@ class Policy:
         ``clip((x - mean) / std, -clip_obs, clip_obs)`` is applied in float64, exactly as
         ``TRPO.predict``.
         """
+        if self.obs_segments:
+            raw, single = self.flatten_obs(obs)
+            rows = self._encode_segments(raw)
+            return self._normalized(rows), single
         raw = np.asarray(obs)
         single = raw.shape == self.obs_shape
         if single:
@@ -306,6 +352,10 @@ class Policy:
             rows = raw.reshape(n_rows, self.obs_dim)
             if not np.isfinite(rows).all():
                 raise ValueError("obs: contains NaN or infinite value(s)")
+        return self._normalized(rows), single
+
+    def _normalized(self, rows: np.ndarray) -> np.ndarray:
+        """Normalise encoded rows (with statistics) and cast them to the network dtype."""
         if self.normalize_obs:
             # (x - mean) / sqrt(var + eps), clipped to [-clip_obs, clip_obs], in float64
             # (np.maximum / np.minimum: np.clip's Python wrapper costs more on small arrays)
@@ -318,7 +368,72 @@ class Policy:
         if not self.normalize_obs and not np.isfinite(rows).all():
             # finite float64 values beyond float32's range (1e300) become inf here
             raise ValueError(f"obs: values beyond the range of the {self.dtype} network")
-        return rows, single
+        return rows
+
+    @property
+    def raw_obs_dim(self) -> int:
+        """Floats of one observation in the flat layout the ONNX and C exports read.
+
+        Box entries flattened row-major, a Discrete entry as one value, a MultiBinary entry
+        as its bits, the entries of a Dict space in key order (`obs_segments`).
+        """
+        if self.obs_segments:
+            return sum(segment.raw_size for segment in self.obs_segments)
+        return 1 if self._n_discrete_obs else self.obs_dim
+
+    def flatten_obs(self, obs) -> tuple[np.ndarray, bool]:
+        """Flatten a Dict observation (or a batch) to the export layout; say if it was one.
+
+        ``obs`` is a dict with one array per key (each of its entry's shape, or with a
+        leading batch dimension), or already the flat layout: (raw_obs_dim,) or
+        (N, raw_obs_dim). Returns ``(rows, single)`` with rows (N, raw_obs_dim) float64.
+        """
+        segments = self.obs_segments
+        if not isinstance(obs, dict):
+            raw = np.asarray(obs)
+            if raw.dtype.kind not in "biuf" or raw.shape[-1:] != (self.raw_obs_dim,) \
+                    or raw.ndim not in (1, 2):
+                raise ValueError(f"obs: expected a dict with keys "
+                                 f"{[s.key for s in segments]} or the flat layout of "
+                                 f"{self.raw_obs_dim} values, got {raw.dtype} {raw.shape}")
+            return raw.reshape(-1, self.raw_obs_dim).astype(np.float64), raw.ndim == 1
+        missing = [s.key for s in segments if s.key not in obs]
+        unknown = sorted(set(obs) - {s.key for s in segments})
+        if missing or unknown:
+            raise ValueError(f"obs: missing keys {missing}, unexpected keys {unknown}")
+        single = np.shape(obs[segments[0].key]) == segments[0].shape
+        n_rows = 1 if single else len(np.asarray(obs[segments[0].key]))
+        columns = []
+        for segment in segments:
+            value = np.asarray(obs[segment.key])
+            if single:
+                value = value[None]
+            if value.shape != (n_rows, *segment.shape):
+                raise ValueError(f"obs[{segment.key!r}]: expected shape {segment.shape} or "
+                                 f"(batch, *{segment.shape}), got {np.shape(obs[segment.key])}")
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"obs[{segment.key!r}]: dtype {value.dtype} is not a real "
+                                 "number type")
+            columns.append(value.reshape(len(value), segment.raw_size).astype(np.float64))
+        return np.concatenate(columns, axis=1), single
+
+    def _encode_segments(self, raw: np.ndarray) -> np.ndarray:
+        """Encode flat-layout rows: Discrete entries one-hot, the others as they are."""
+        rows = np.zeros((raw.shape[0], self.obs_dim))
+        raw_at = encoded_at = 0
+        for segment in self.obs_segments:
+            values = raw[:, raw_at:raw_at + segment.raw_size]
+            if segment.kind == "Discrete":
+                index = discrete_indices(f"obs[{segment.key!r}]", values[:, 0], segment.start,
+                                         segment.encoded_size)
+                rows[np.arange(len(raw)), encoded_at + index] = 1.0
+            else:
+                if not np.isfinite(values).all():
+                    raise ValueError(f"obs[{segment.key!r}]: contains NaN or infinite value(s)")
+                rows[:, encoded_at:encoded_at + segment.encoded_size] = values
+            raw_at += segment.raw_size
+            encoded_at += segment.encoded_size
+        return rows
 
     def forward(self, obs) -> np.ndarray:
         """Compute the distribution parameters (N, out_dim) of a batch.

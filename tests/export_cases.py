@@ -16,7 +16,7 @@ TINY = dict(n_steps=64, batch_size=32, policy_kwargs=dict(net_arch=[8]), n_criti
             clip_obs=3.0)
 HEAD_KINDS = ("box", "discrete", "multidiscrete", "multibinary")
 CASES = [f"{kind}-{norm}" for kind in (*HEAD_KINDS, "gsde") for norm in ("raw", "norm")] + [
-    "shaped_box-norm", "discrete_obs-raw", "discrete_obs-norm"]
+    "shaped_box-norm", "discrete_obs-raw", "discrete_obs-norm", "dict_obs-raw", "dict_obs-norm"]
 
 
 class ShapedBoxEnv(gym.Env):
@@ -48,6 +48,23 @@ class OffsetSpacesEnv(gym.Env):
         return int(self.np_random.integers(-2, 3)), 0.0, True, False, {}
 
 
+class DictObsEnv(gym.Env):
+    """Dict observations (Box, Discrete with an offset, MultiBinary, a small uint8 image)."""
+
+    observation_space = spaces.Dict({
+        "pos": spaces.Box(-1.0, 1.0, (3,), np.float32), "mode": spaces.Discrete(4, start=-1),
+        "flags": spaces.MultiBinary(2), "img": spaces.Box(0, 255, (2, 3), np.uint8)})
+    action_space = spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.observation_space.seed(int(self.np_random.integers(2**31)))
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, True, False, {}
+
+
 @functools.cache
 def make_model(case: str) -> TRPO:
     """A trained-then-perturbed model; see `CASES`. Do not modify the returned model."""
@@ -61,6 +78,8 @@ def make_model(case: str) -> TRPO:
         model = TRPO("MlpPolicy", MatchEnv("box"), seed=0, normalize_obs=normalize,
                      use_sde=True, sde_sample_freq=4, **tiny)
         model.learn(128)
+    elif kind == "dict_obs":
+        model = TRPO("MultiInputPolicy", DictObsEnv(), seed=0, normalize_obs=normalize, **TINY)
     else:
         env = ShapedBoxEnv() if kind == "shaped_box" else OffsetSpacesEnv()
         model = TRPO("MlpPolicy", env, seed=0, normalize_obs=normalize, **TINY)
@@ -77,10 +96,15 @@ def make_model(case: str) -> TRPO:
     return model
 
 
-def observations(model: TRPO, n: int = 200, seed: int = 0) -> np.ndarray:
-    """A batch of float32 observations (Box: beyond the bounds too) or Discrete values."""
+def observations(model: TRPO, n: int = 200, seed: int = 0):
+    """A batch of float32 observations (Box: beyond the bounds too), Discrete values, or a
+    dict of such batches for a Dict space."""
     rng = np.random.default_rng(seed)
     space = model.observation_space
+    if isinstance(space, spaces.Dict):
+        space.seed(seed)
+        samples = [space.sample() for _ in range(n)]
+        return {key: np.stack([sample[key] for sample in samples]) for key in space.spaces}
     if isinstance(space, spaces.Discrete):
         return rng.integers(space.start, space.start + space.n, n)
     return rng.uniform(-3.0, 3.0, (n, *space.shape)).astype(np.float32)
@@ -117,3 +141,26 @@ def assert_same_actions(model: TRPO, policy, obs, expected, got, atol: float = 1
     ties = near_ties(model, policy, obs)
     assert ties.mean() < 0.05
     np.testing.assert_array_equal(got[~ties], expected[~ties])
+
+
+def export_input(policy, obs) -> np.ndarray:
+    """``obs`` as the ONNX graph and the C code read it: float32 rows (the flat layout of a
+    Dict space, a Box flattened), or int64 Discrete values."""
+    if policy.obs_segments:
+        return policy.flatten_obs(obs)[0].astype(np.float32)
+    obs = np.asarray(obs)
+    if obs.dtype.kind == "i":
+        return obs.astype(np.int64)
+    return np.ascontiguousarray(obs.reshape(len(obs), -1), dtype=np.float32)
+
+
+def take(obs, index):
+    """``obs[index]`` for a batch, or for each entry of a dict of batches (Dict spaces)."""
+    if isinstance(obs, dict):
+        return {key: value[index] for key, value in obs.items()}
+    return obs[index]
+
+
+def n_observations(obs) -> int:
+    """Observations in a batch (a dict of batches too)."""
+    return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)

@@ -16,7 +16,7 @@ from fasttrpo.export import export
 from fasttrpo.export.c import c_identifier, to_c
 from fasttrpo.export.model import policy_from_model
 
-from export_cases import CASES, assert_same_actions, make_model, observations
+from export_cases import CASES, assert_same_actions, export_input, make_model, observations
 from toy_envs import MatchEnv
 
 CC = shutil.which("cc") or shutil.which("gcc")
@@ -37,7 +37,9 @@ def test_onnx_matches_predict(tmp_path, case):
     assert [i.name for i in session.get_inputs()] == ["obs"]
     assert [o.name for o in session.get_outputs()] == ["action"]
     obs = observations(model)
-    feed = obs.astype(np.int64) if obs.dtype.kind == "i" else obs.astype(np.float32)
+    feed = export_input(policy_from_model(model), obs)
+    if not policy_from_model(model).obs_segments and feed.dtype == np.float32:
+        feed = np.asarray(obs, dtype=np.float32)  # Box input keeps the space's shape
     (got,) = session.run(None, {"obs": feed})
     expected, _ = model.predict(obs, deterministic=True)
     assert_same_actions(model, policy_from_model(model), obs, expected, got, atol=1e-5)
@@ -75,8 +77,9 @@ def test_c_matches_predict(tmp_path, case):
     library = _compile(source, tmp_path, name)
     obs = observations(model)
     expected, _ = model.predict(obs, deterministic=True)
-    n_rows = len(obs)
-    obs_rows = np.ascontiguousarray(obs.reshape(n_rows, -1), dtype=np.float32)
+    obs_rows = export_input(policy_from_model(model), obs).astype(np.float32).reshape(
+        len(expected), -1)
+    n_rows = len(obs_rows)
     width = int(np.prod(np.shape(expected[0]), dtype=np.int64))
     header_text = header.read_text()
     assert f"#define {name.upper()}_OBS_SIZE {obs_rows.shape[1]}" in header_text

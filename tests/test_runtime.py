@@ -15,7 +15,14 @@ from fasttrpo.export import export
 from fasttrpo.export.model import policy_from_model
 from fasttrpo.export.npz import policy_arrays
 
-from export_cases import CASES, assert_same_actions, make_model, observations
+from export_cases import (
+    CASES,
+    assert_same_actions,
+    make_model,
+    n_observations,
+    observations,
+    take,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +38,14 @@ def test_cases_are_not_trivial():
         model = make_model(case)
         obs = observations(model)
         actions, _ = model.predict(obs, deterministic=True)
+        rows, _ = model.encoder.observation_rows(obs)  # encoded, one per observation
         if model.codec.kind == "gaussian":
             space = model.action_space
             at_bound = (actions == space.low) | (actions == space.high)
             assert 0.05 < at_bound.mean() < 0.95, case
         else:
-            assert len(np.unique(actions.reshape(len(obs), -1), axis=0)) > 1, case
+            assert len(np.unique(actions.reshape(len(rows), -1), axis=0)) > 1, case
         if model.obs_normalizer is not None:
-            rows = np.zeros((len(obs), model.encoder.obs_dim))
-            model.encoder.encode(obs, rows)
             clipped = np.abs(model.obs_normalizer.normalize(rows)) == model.obs_normalizer.clip_obs
             assert 0 < clipped.mean() < 1, case
 
@@ -53,12 +59,13 @@ def test_deterministic_actions_match_predict(exported, case):
     expected, _ = model.predict(obs, deterministic=True)
     assert_same_actions(model, policy, obs, expected, policy.act(obs, deterministic=True))
     assert_same_actions(model, policy, obs, expected, policy(obs))  # deterministic by default
-    for row in obs[:5]:  # one observation gives one unbatched action
+    for i in range(5):  # one observation gives one unbatched action
+        row = take(obs, i)
         expected_one, _ = model.predict(row, deterministic=True)
         got = policy.act(row)
         assert np.shape(got) == np.shape(expected_one)
-        assert_same_actions(model, policy, row[None], np.asarray(expected_one)[None],
-                            np.asarray(got)[None])
+        assert_same_actions(model, policy, take(obs, slice(i, i + 1)),
+                            np.asarray(expected_one)[None], np.asarray(got)[None])
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -77,12 +84,12 @@ def test_sampling_matches_predict_with_the_same_generator(exported, case):
     if policy.head in ("gaussian", "gsde"):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     else:  # exp in numpy vs C may differ in the last bit: a sample on a boundary may flip
-        assert (got == expected).reshape(len(obs), -1).all(axis=1).mean() > 0.98
+        assert (got == expected).reshape(n_observations(obs), -1).all(axis=1).mean() > 0.98
     deterministic = policy.act(obs)
     assert not np.array_equal(got, deterministic)  # it does sample
     other = policy.act(obs, deterministic=False, rng=np.random.default_rng(8))
     assert not np.array_equal(got, other)
-    assert policy.act(obs[0], deterministic=False).shape == np.shape(expected[0])
+    assert policy.act(take(obs, 0), deterministic=False).shape == np.shape(expected[0])
 
 
 def test_categorical_sampling_frequencies():

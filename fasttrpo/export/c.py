@@ -88,7 +88,7 @@ def _describe(space: dict, limit: int = 160) -> str:
 
 def _header(policy: Policy, name: str) -> str:
     guard = f"{name.upper()}_H"
-    obs_size = 1 if policy.observation_space["type"] == "Discrete" else policy.obs_dim
+    obs_size = policy.raw_obs_dim
     action_size = int(np.prod(policy.action_shape, dtype=np.int64))
     kind = policy.action_space["type"]
     encoding = {
@@ -97,10 +97,17 @@ def _header(policy: Policy, name: str) -> str:
         "MultiDiscrete": "one float per sub-action: its class index plus the space's start",
         "MultiBinary": "one float per bit: 1.0f if its logit > 0, else 0.0f",
     }[kind]
-    obs_text = ("one float holding the Discrete value (one-hot encoded; a value outside "
-                "the space encodes as all zeros)"
-                if obs_size == 1 and policy.observation_space["type"] == "Discrete"
-                else "the Box observation as floats, flattened row-major")
+    if policy.obs_segments:
+        entries = [f"{segment.key} (1 float, the Discrete value)" if segment.kind == "Discrete"
+                   else f"{segment.key} ({segment.raw_size} floats)"
+                   for segment in policy.obs_segments]
+        obs_text = ("the Dict entries in key order: " + ", ".join(entries)
+                    + " (a Discrete value outside its space encodes as all zeros)")
+    elif obs_size == 1 and policy.observation_space["type"] == "Discrete":
+        obs_text = ("one float holding the Discrete value (one-hot encoded; a value outside "
+                    "the space encodes as all zeros)")
+    else:
+        obs_text = "the Box observation as floats, flattened row-major"
     sizes = " -> ".join(map(str, policy.layer_sizes))
     return f"""\
 /* {name}.h: a fasttrpo policy ({sizes}, {policy.activation}, {policy.head} head), generated
@@ -165,7 +172,26 @@ void {name}_act(const float *obs, float *action)
     int i, j;
 """)
     obs_dim = policy.obs_dim
-    if policy.observation_space["type"] == "Discrete":
+    if policy.obs_segments:  # Dict: each entry of the flat layout into its columns of x
+        parts.append("    {  /* the Dict entries, in key order */\n        long index;\n")
+        raw_at = encoded_at = 0
+        for segment in policy.obs_segments:
+            if segment.kind == "Discrete":
+                parts.append(f"""\
+        /* {segment.key}: one-hot of the Discrete value (start {segment.start}) */
+        index = (long)obs[{raw_at}] - {segment.start}L;
+        for (i = 0; i < {segment.encoded_size}; ++i) x[{encoded_at} + i] = 0.0f;
+        if (index >= 0 && index < {segment.encoded_size}) x[{encoded_at} + index] = 1.0f;
+""")
+            else:
+                parts.append(f"""        /* {segment.key}: {segment.raw_size} values */
+        for (i = 0; i < {segment.raw_size}; ++i) x[{encoded_at} + i] = obs[{raw_at} + i];
+""")
+            raw_at += segment.raw_size
+            encoded_at += segment.encoded_size
+        parts.append("    }\n")
+        source = "(double)x[i]"
+    elif policy.observation_space["type"] == "Discrete":
         parts.append(f"""    {{  /* one-hot of the Discrete value (start {policy.obs_start}) */
         const long index = (long)obs[0] - {policy.obs_start}L;
         for (i = 0; i < {obs_dim}; ++i) x[i] = 0.0f;

@@ -7,7 +7,10 @@ The graph computes what ``TRPO.predict(obs, deterministic=True)`` computes:
 
 * input ``obs``: float32 ``(batch, *obs_shape)`` for a Box observation space, int64
   ``(batch,)`` for a Discrete one (one-hot encoded in the graph by a ``Gather`` from an
-  identity matrix; values must lie in the space);
+  identity matrix; values must lie in the space), float32 ``(batch, raw_obs_dim)`` for a
+  Dict one: its entries in key order in the flat layout of
+  ``fasttrpo.runtime.Policy.flatten_obs`` (a Discrete entry as one value, one-hot encoded in
+  the graph);
 * observation normalisation ``clip((x - mean) / std, -clip_obs, clip_obs)`` in float64, with
   the frozen statistics, as ``predict`` does;
 * the MLP (``MatMul``, ``Add``, ``Tanh`` / ``Relu``) in float32 (a float64 policy is rounded
@@ -85,7 +88,27 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
     # ---- observation -> encoded rows (N, obs_dim) -------------------------------------
     discrete_obs = policy.observation_space["type"] == "Discrete"
     norm = policy.normalize_obs
-    if discrete_obs:
+    if policy.obs_segments:  # Dict: the flat layout, entries encoded and concatenated
+        obs_input = helper.make_tensor_value_info("obs", tensor.FLOAT,
+                                                  ["batch", policy.raw_obs_dim])
+        pieces, at = [], 0
+        for segment in policy.obs_segments:
+            piece = g.op("Slice", ["obs", g.const("start", np.array([at])),
+                                   g.const("end", np.array([at + segment.raw_size])),
+                                   g.const("axis", np.array([1]))])
+            if segment.kind == "Discrete":  # one-hot: a row of the identity matrix
+                index = g.op("Reshape", [g.op("Cast", [piece], to=tensor.INT64),
+                                         g.const("rows", np.array([-1]))])
+                if segment.start:
+                    index = g.op("Sub", [index, g.const("start", np.array(segment.start))])
+                table = np.eye(segment.encoded_size, dtype=np.float64 if norm else f32)
+                piece = g.op("Gather", [g.const("one_hot_table", table), index], axis=0)
+            elif norm:
+                piece = g.op("Cast", [piece], to=tensor.DOUBLE)
+            pieces.append(piece)
+            at += segment.raw_size
+        x = g.op("Concat", pieces, axis=1)
+    elif discrete_obs:
         obs_input = helper.make_tensor_value_info("obs", tensor.INT64, ["batch"])
         index = "obs"
         if policy.obs_start:
