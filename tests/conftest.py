@@ -61,3 +61,14 @@ def as_2d_actions(head, actions):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def require(module: str):
+    """Import an optional dependency: skip without it, unless ``FASTTRPO_REQUIRE_OPTIONAL=1``
+    (CI's benchmark step, where the extras are installed) makes its absence a failure."""
+    import importlib
+    import os
+
+    if os.environ.get("FASTTRPO_REQUIRE_OPTIONAL") == "1":
+        return importlib.import_module(module)
+    return pytest.importorskip(module)

@@ -357,8 +357,11 @@ def test_eval_without_env_needs_a_model_that_records_it(tmp_path, capsys):
                         "anonymous.zip")
 
 
+@pytest.mark.optional_deps
 def test_plot_command_writes_a_png(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
+    from conftest import require
+
+    require("matplotlib")
     from fasttrpo.monitor import MonitorWriter
 
     for run, cost in (("a", None), ("b", 0.5)):

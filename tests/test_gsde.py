@@ -18,7 +18,7 @@ from fasttrpo.envs.compiled import make_port
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 import reference
-from conftest import RTOL, check_surrogate_grad
+from conftest import RTOL, check_surrogate_grad, require
 from toy_envs import MatchEnv
 
 CASES = [(dtype, activation, full_std, hidden)
@@ -435,10 +435,11 @@ def test_learning_beats_initial_policy():
 
 
 # ---- against sb3's StateDependentNoiseDistribution (when torch is installed) -------------------
+@pytest.mark.optional_deps
 @pytest.mark.parametrize("full_std", [True, False])
 def test_matches_sb3_state_dependent_noise_distribution(full_std, rng):
-    torch = pytest.importorskip("torch")
-    distributions = pytest.importorskip("stable_baselines3.common.distributions")
+    torch = require("torch")
+    distributions = require("stable_baselines3.common.distributions")
     policy = make_sde_policy(np.float64, "tanh", full_std, (5, 4), act_dim=2)
     n = 9
     obs = rng.standard_normal((n, 3))
