@@ -322,8 +322,10 @@ class OnPolicyConfig:
         None, "Folder for progress.csv and the Monitor-format episode files "
         "<rank>.monitor.csv (None: no files).", _optional(_path))
     n_threads: int | None = _field(
-        None, "Most threads learn and predict use (BLAS via threadpoolctl, Numba). None: "
-        "the environment's OMP_NUM_THREADS etc. if set, else 1.", _optional(_int(1)))
+        None, "Threads: learn keeps BLAS on one thread and, with 2 or more, fits the critics "
+        "on a worker thread while the policy step runs (the same results for any value); "
+        "predict caps BLAS at this many. None: 1, or the environment's OMP_NUM_THREADS etc. "
+        "for BLAS when set.", _optional(_int(1)))
     tensorboard_log: str | None = _field(
         None, "Folder for TensorBoard event files (sb3's): each learn call logs its scalars "
         "to <tensorboard_log>/<tb_log_name>_<k> (None: no TensorBoard logs).",

@@ -126,3 +126,68 @@ def test_limit_does_not_launch_numbas_threading_layer():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# ---- every core: the critic fits overlap the policy step (issue 12) ----------------------------
+@pytest.mark.parametrize("algorithm", ["trpo", "cpo"])
+def test_results_do_not_depend_on_n_threads(algorithm):
+    """Bit-identical parameters for 1, 2 and 3 threads: BLAS stays on one thread in learn,
+    and the worker that fits the critics does the same arithmetic as the serial path."""
+    from fasttrpo import CPO
+
+    runs = []
+    for n_threads in (1, 2, 3):
+        if algorithm == "trpo":
+            model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=n_threads,
+                         normalize_obs=True, **{**TINY, "policy_kwargs": dict(net_arch=[64])})
+        else:
+            model = CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", seed=0,
+                        n_threads=n_threads, cost_limit=5.0, **TINY)
+        model.learn(512)
+        runs.append([model.policy.get_params(),
+                     *(critic.get_params() for critic in model.value_functions.values())])
+    for run in runs[1:]:
+        for ours, reference in zip(run, runs[0], strict=True):
+            np.testing.assert_array_equal(ours, reference)
+
+
+def test_critics_are_fitted_on_a_worker_thread_while_the_policy_steps():
+    import threading
+
+    model = TRPO("MlpPolicy", "CartPole-v1", seed=0, n_threads=2, **TINY)
+    where, fit = [], model.fit_critics
+
+    def spy(data):
+        where.append(threading.current_thread().name)
+        return fit(data)
+
+    model.fit_critics = spy
+    model.learn(128)
+    assert where and all(name.startswith("fasttrpo-critic") for name in where)
+    serial = TRPO("MlpPolicy", "CartPole-v1", seed=0, n_threads=1, **TINY)
+    where.clear()
+    fit = serial.fit_critics
+    serial.fit_critics = spy
+    serial.learn(64)
+    assert where == ["MainThread"]
+
+
+def test_a_failed_policy_step_undoes_the_concurrent_critic_fit():
+    model = TRPO("MlpPolicy", "CartPole-v1", seed=0, n_threads=2, **TINY)
+    model.learn(64)
+    critic, policy = model.value_function.get_params(), model.policy.get_params()
+    fitter_state = {k: np.copy(v) for k, v in model.vf_fitter.state_dict().items()}
+
+    def failing_step(data):
+        import time
+
+        time.sleep(0.05)  # the critic fit on the worker has finished by now
+        raise ValueError("policy step failed")
+
+    model.update_policy = failing_step
+    with pytest.raises(ValueError, match="policy step failed"):
+        model.learn(64, reset_num_timesteps=False)
+    np.testing.assert_array_equal(model.value_function.get_params(), critic)
+    np.testing.assert_array_equal(model.policy.get_params(), policy)
+    for key, value in model.vf_fitter.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(value), fitter_state[key])

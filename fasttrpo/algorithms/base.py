@@ -16,6 +16,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -248,6 +249,7 @@ class OnPolicyAlgorithm:
         self.config = config
         self.num_timesteps = 0
         self._n_updates = 0
+        self._critic_worker: ThreadPoolExecutor | None = None  # fits critics, n_threads >= 2
         self._total_timesteps = 0
         self.rng = np.random.default_rng(config.seed)
         self.logger = Logger(verbose=config.verbose, folder=config.log_folder)
@@ -577,7 +579,11 @@ class OnPolicyAlgorithm:
                 f"total_timesteps: must be a positive integer, got {total_timesteps!r}")
         if self.sampler is None:
             raise ValueError("env: no environment attached; pass env= to load or call set_env")
-        with limit_threads(effective_n_threads(self.config.n_threads), refresh=True):
+        # BLAS on one thread whatever n_threads is (a GEMM split over k threads rounds
+        # differently for each k): n_threads is the number of fasttrpo's own workers, so the
+        # results do not depend on it. None with a thread count in the environment: its BLAS.
+        blas_threads = None if effective_n_threads(self.config.n_threads) is None else 1
+        with limit_threads(blas_threads, refresh=True):
             return self._learn(int(total_timesteps), callback, progress_bar,
                                reset_num_timesteps, log_interval,
                                tb_log_name or self.algorithm_name)
@@ -693,12 +699,16 @@ class OnPolicyAlgorithm:
             if isinstance(fitter, AdamValueFitter):
                 fitter.learning_rate = rate
         params, state = self.policy.get_params(), self.algorithm_state()
+        critics = {signal: (self.value_functions[signal].get_params(),
+                            self.vf_fitters[signal].state_dict()) for signal in self.signals}
         try:
-            self.update_policy(data)
-            value_losses = self.fit_critics(data)  # restores the critics when it raises
-        except ValueError:  # undo the policy step and the algorithm's state too
+            value_losses = self._policy_step_and_critic_fits(data)
+        except ValueError:  # undo the policy step, the critic fits and the algorithm's state
             self.policy.set_params(params)
             self.load_algorithm_state(state)
+            for signal, (critic_params, fitter_state) in critics.items():
+                self.value_functions[signal].set_params(critic_params)
+                self.vf_fitters[signal].load_state_dict(fitter_state)
             raise
         self._n_updates += 1
         log = self.logger
@@ -711,6 +721,28 @@ class OnPolicyAlgorithm:
             data.returns[REWARD] - data.advantages[REWARD], data.returns[REWARD]))
         if self.policy.log_std.size:
             log.record("train/std", float(np.exp(self.policy.log_std).mean()))
+
+    def _policy_step_and_critic_fits(self, data: UpdateBatch) -> dict[str, float]:
+        """`update_policy`, then `fit_critics`; at the same time with ``n_threads >= 2``.
+
+        The two are independent (the policy step uses advantages from the critics before
+        their fit), so a worker thread fits the critics while the policy step runs; the
+        kernels release the GIL. The arithmetic is the same either way (the step draws no
+        random numbers; the fits draw theirs from the model's generator as before), so the
+        results do not depend on ``n_threads``.
+        """
+        if (self.config.n_threads or 1) < 2:
+            self.update_policy(data)
+            return self.fit_critics(data)
+        if self._critic_worker is None:
+            self._critic_worker = ThreadPoolExecutor(max_workers=1,
+                                                     thread_name_prefix="fasttrpo-critic")
+        fits = self._critic_worker.submit(self.fit_critics, data)
+        try:
+            self.update_policy(data)
+        finally:
+            wait([fits])  # never leave the worker changing the critics behind an exception
+        return fits.result()
 
     @property
     def progress_remaining(self) -> float:

@@ -6,7 +6,7 @@ from numba import njit
 from fasttrpo.kernels.policy import fisher_vector_product
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def conjugate_gradient(
     params, layout, obs, hidden, dact, dist, tangent, scratch, dout, rhs, damping, max_iter,
     residual_tol, x, work,

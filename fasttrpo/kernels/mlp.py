@@ -33,7 +33,7 @@ from fasttrpo.heads import TANH
 from fasttrpo.kernels import INTERNAL
 
 
-@njit(cache=True, error_model="numpy", **INTERNAL)
+@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
 def layer_params(params, layer_sizes, layer):
     """Return views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
     offset = 0
@@ -46,7 +46,7 @@ def layer_params(params, layer_sizes, layer):
     return weight, bias
 
 
-@njit(cache=True, error_model="numpy", **INTERNAL)
+@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
 def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     """View ``(n_rows, h_k)`` of hidden layer ``k = hidden_index`` (1-based) in ``buffer``."""
     offset = 0
@@ -56,7 +56,7 @@ def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     return buffer[offset : offset + n_rows * width].reshape((n_rows, width))
 
 
-@njit(cache=True, error_model="numpy", **INTERNAL)
+@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
 def latent_features(layout, obs, hidden):
     """View ``(N, Z)`` of the latent features ``z(s)``: the last hidden layer's activations.
 
@@ -116,7 +116,7 @@ def _fast_tanh_typed(x):
     return _tanh
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def forward(params, layout, obs, hidden, dact, out):
     """Forward pass that caches every hidden activation and its derivative.
 
@@ -160,7 +160,7 @@ def forward(params, layout, obs, hidden, dact, out):
             h_prev = z
 
 
-@njit(cache=True, error_model="numpy", **INTERNAL)
+@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
 def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
     """Forward-mode Jacobian-vector product ``dout = (d out / d theta) @ direction``.
 
@@ -213,7 +213,7 @@ def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
             t_prev = dz
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def vjp(params, layout, obs, hidden, dact, delta_out, tangent, grad):
     """Backward pass ``grad = (d out / d theta)^T @ delta_out`` over the batch.
 

@@ -29,7 +29,7 @@ from fasttrpo.heads import GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, mlp
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def surrogate(log_prob, old_log_prob, advantages, weights):
     """Surrogate ``L = mean_n exp(logp_n - old_logp_n) * A_n`` and ``dL/dlogp`` per sample.
 
@@ -53,7 +53,7 @@ def surrogate(log_prob, old_log_prob, advantages, weights):
     return total / n_rows
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def fisher_vector_product(
     params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, result,
 ):

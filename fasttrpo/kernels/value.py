@@ -7,7 +7,7 @@ from numba import njit
 from fasttrpo.kernels import mlp
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad):
     """``loss = mean_n (V(s_n) - target_n)^2`` and ``grad = d loss / d params`` (P,).
 
@@ -26,7 +26,7 @@ def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad
     return total / n_rows
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def adam_minibatch_epochs(params, layout, obs, targets, batch_indices,
                           batch_size, learning_rate, beta1, beta2, eps, m, v, step,
                           obs_batch, target_batch, hidden, dact, tangent, out, grad):
