@@ -7,6 +7,10 @@ loads numpy only, not numba, scipy, gymnasium or the compiled extensions.
 import importlib
 from typing import TYPE_CHECKING
 
+from fasttrpo._numba_cache import invalidate_stale_cache
+
+invalidate_stale_cache()  # compiled kernels never outlive a change of their sources
+
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from fasttrpo.algorithms.cpo import CPO
     from fasttrpo.algorithms.lagrangian import TRPOLagrangian

@@ -37,3 +37,31 @@ def test_notice_once_when_cold_never_when_warm(tmp_path):
     assert any(tmp_path.rglob("*.nbi"))  # the kernels went to this (then empty) cache
     warm = _run(tmp_path)
     assert "fasttrpo: compiling" not in warm, warm
+
+
+def test_stale_kernel_caches_are_removed_when_a_source_changes(tmp_path):
+    """Numba keys a cache on the function's own file only: a source change anywhere in the
+    package must drop every cached kernel (a caller would keep an inlined old callee)."""
+    import os
+
+    from fasttrpo._numba_cache import MARKER, invalidate_stale_cache
+
+    package = tmp_path / "pkg"
+    (package / "kernels" / "__pycache__").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "kernels" / "b.py").write_text("y = 2\n")
+    cached = [package / "kernels" / "__pycache__" / name for name in ("b.f-1.py311.nbi",
+                                                                      "b.f-1.py311.1.nbc")]
+    for path in cached:
+        path.write_bytes(b"machine code")
+    assert invalidate_stale_cache(package)  # no fingerprint yet: the caches are not trusted
+    assert not any(path.exists() for path in cached)
+    assert (package / "__pycache__" / MARKER).exists()
+    for path in cached:
+        path.write_bytes(b"machine code")
+    assert not invalidate_stale_cache(package)  # nothing changed: the caches stay
+    assert all(path.exists() for path in cached)
+    stat = (package / "a.py").stat()
+    os.utime(package / "a.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert invalidate_stale_cache(package)  # another file changed: every cache goes
+    assert not any(path.exists() for path in cached)
