@@ -81,3 +81,24 @@ def index_array(name: str, value, shape: Sequence[int | None], upper: np.ndarray
             f"[0, {int(np.broadcast_to(upper, indices.shape)[first])})"
         )
     return indices
+
+
+def mapping_entry_array(mapping, key: str, shape: tuple[int, ...],
+                        what: str = "state dict") -> np.ndarray:
+    """``mapping[key]`` as a new float64 array of ``shape`` with finite entries.
+
+    For values read back from outside (state dicts, named parameters). Raises a ValueError
+    naming ``key`` when it is missing (``what`` names the mapping), cannot be read as
+    numbers, has another shape, or holds NaN / inf.
+    """
+    if key not in mapping:
+        raise ValueError(f"{key}: missing from the {what} (keys: {sorted(mapping)})")
+    try:
+        value = np.array(mapping[key], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{key}: cannot be read as a float array ({err})") from err
+    if value.shape != shape:
+        raise ValueError(f"{key}: expected shape {shape}, got {value.shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{key}: contains NaN or infinite value(s)")
+    return value

@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit
 
+from fasttrpo._validation import mapping_entry_array
+
 
 def _check_positive(name: str, value) -> float:
     try:
@@ -20,21 +22,6 @@ def _check_positive(name: str, value) -> float:
     if not (value > 0.0 and math.isfinite(value)):
         raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
     return value
-
-
-def _state_array(state: dict, key: str, shape: tuple[int, ...]) -> np.ndarray:
-    """``state[key]`` as a float64 array of ``shape`` with finite entries, else ValueError."""
-    if key not in state:
-        raise ValueError(f"{key}: missing from the state dict (keys: {sorted(state)})")
-    try:
-        value = np.asarray(state[key], dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{key}: cannot be read as a float array ({err})") from err
-    if value.shape != shape:
-        raise ValueError(f"{key}: expected shape {shape}, got {value.shape}")
-    if not np.isfinite(value).all():
-        raise ValueError(f"{key}: contains NaN or infinite value(s)")
-    return value.copy()
 
 
 @njit(cache=True, error_model="numpy")
@@ -132,9 +119,9 @@ class RunningMeanStd:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore from ``state_dict()``; ValueError naming the key on a bad entry."""
-        mean = _state_array(state, "mean", self.shape)
-        var = _state_array(state, "var", self.shape)
-        count = _state_array(state, "count", ())
+        mean = mapping_entry_array(state, "mean", self.shape)
+        var = mapping_entry_array(state, "var", self.shape)
+        count = mapping_entry_array(state, "count", ())
         if (var < 0).any():
             raise ValueError("var: contains negative value(s)")
         if not count > 0:

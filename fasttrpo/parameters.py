@@ -15,9 +15,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from fasttrpo._validation import mapping_entry_array
 from fasttrpo.nets import MLPLayout
 
-__all__ = ["checked_array", "flat_from_named", "named_from_flat", "network_names"]
+__all__ = ["flat_from_named", "named_from_flat", "network_names"]
 
 
 def network_names(layout: MLPLayout, hidden: str, output: str) -> list[tuple[str, str]]:
@@ -55,21 +56,5 @@ def flat_from_named(layout: MLPLayout, arrays: Mapping[str, np.ndarray], hidden:
     for (weight, bias), fan_in, fan_out in zip(network_names(layout, hidden, output),
                                                sizes[:-1], sizes[1:], strict=True):
         for name, shape in ((weight, (fan_out, fan_in)), (bias, (fan_out,))):
-            chunks.append(checked_array(arrays, name, shape).T.reshape(-1))
+            chunks.append(mapping_entry_array(arrays, name, shape, "parameters").T.reshape(-1))
     return np.concatenate(chunks).astype(dtype)
-
-
-def checked_array(arrays: Mapping[str, np.ndarray], name: str,
-                  shape: tuple[int, ...]) -> np.ndarray:
-    """Return ``arrays[name]`` as float64 of ``shape`` with finite values, else ValueError."""
-    if name not in arrays:
-        raise ValueError(f"{name}: missing from the parameters")
-    try:
-        value = np.asarray(arrays[name], dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}: not an array of numbers ({err})") from None
-    if value.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape}, got {value.shape}")
-    if not np.isfinite(value).all():
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return value

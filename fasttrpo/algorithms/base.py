@@ -26,12 +26,13 @@ import numpy as np
 
 from fasttrpo._compat import warn_ignored_sb3_kwargs
 from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads
+from fasttrpo._validation import mapping_entry_array
 from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.logger import Logger
 from fasttrpo.nets import MLPLayout
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
-from fasttrpo.parameters import checked_array, flat_from_named, named_from_flat, network_names
+from fasttrpo.parameters import flat_from_named, named_from_flat, network_names
 from fasttrpo.policies import (
     BernoulliMLPPolicy,
     CategoricalMLPPolicy,
@@ -516,8 +517,8 @@ class OnPolicyAlgorithm:
                 updates[id(network)] = (network, flat)
         if "log_std" in arrays and self.policy.log_std.size:
             _, flat = updates.get(id(self.policy), (self.policy, self.policy.get_params()))
-            flat[self.policy.n_mlp:] = checked_array(arrays, "log_std",
-                                                     self.policy.log_std_shape).ravel()
+            flat[self.policy.n_mlp:] = mapping_entry_array(
+                arrays, "log_std", self.policy.log_std_shape, "parameters").ravel()
             updates[id(self.policy)] = (self.policy, flat)
         for network, flat in updates.values():  # every array was checked: now change
             network.set_params(flat)
