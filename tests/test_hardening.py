@@ -366,8 +366,11 @@ def test_hostile_yaml_gets_a_value_error_naming_the_key(text, message):
     (["--timesteps", "64", "--normalize_advantage", "perhaps"],
      "normalize_advantage: expected true or false"),
 ])
-def test_cli_reports_huge_or_nested_input_without_a_traceback(capsys, args, message):
+def test_cli_reports_huge_or_nested_input_without_a_traceback(capsys, args, message, tmp_path,
+                                                               monkeypatch):
     from fasttrpo.cli import main
+
+    monkeypatch.chdir(tmp_path)  # without --save, train writes the zoo layout under ./logs
 
     assert main(["train", "CartPole-v1", "--eval-episodes", "0", *args]) == 2
     err = capsys.readouterr().err
