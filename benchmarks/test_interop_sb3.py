@@ -103,6 +103,7 @@ def test_from_sb3_of_a_model_trained_by_sb3():
                         device="cpu", policy_kwargs=dict(net_arch=[16]))
     sb3_model.learn(256)
     model = from_sb3(sb3_model)
+    assert model.config.damped_step_length  # sb3-contrib's step length
     obs = np.random.default_rng(2).standard_normal((32, 4)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0],
                                   sb3_model.predict(obs, deterministic=True)[0])
@@ -125,6 +126,7 @@ def test_from_sb3_of_a_gsde_model_trained_by_sb3():
                         policy_kwargs=dict(net_arch=[16], full_std=False, log_std_init=-1.0))
     sb3_model.learn(256)
     model = from_sb3(sb3_model)
+    assert model.config.damped_step_length  # sb3-contrib's step length
     assert model.config.use_sde and model.config.sde_sample_freq == 4
     assert model.policy.full_std is False and model.policy.log_std.shape == (16,)
     obs = np.random.default_rng(2).standard_normal((32, 3)).astype(np.float32)

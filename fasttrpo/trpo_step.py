@@ -129,6 +129,7 @@ def trpo_step(
     cg_damping: float = 0.1,
     line_search_shrinking_factor: float = 0.8,
     line_search_max_iter: int = 10,
+    damped_step_length: bool = False,
 ) -> TRPOStepInfo:
     """Update ``policy`` in place by one TRPO step on a batch.
 
@@ -142,6 +143,9 @@ def trpo_step(
     max_kl : float, the trust-region radius (sb3-contrib's ``target_kl``).
     cg_max_steps, cg_damping : conjugate-gradient iterations and Tikhonov damping.
     line_search_shrinking_factor, line_search_max_iter : backtracking schedule.
+    damped_step_length : bool, default False
+        Scale the direction ``x`` by ``sqrt(2 max_kl / x^T (F + damping I) x)`` (sb3-contrib,
+        modular_rl, baselines, Spinning Up) instead of ``sqrt(2 max_kl / x^T F x)``.
 
     Returns
     -------
@@ -173,8 +177,14 @@ def trpo_step(
         info.outcome = StepOutcome.BAD_CURVATURE
         info.reason = f"x^T F x = {x_fisher_x} is not positive and finite"
         return info
-    # s = sqrt(2 max_kl / x^T F x) x puts 0.5 s^T F s = max_kl, the quadratic model of the KL
-    full_step = math.sqrt(2.0 * max_kl / x_fisher_x) * direction
+    # s = sqrt(2 max_kl / x^T F x) x puts 0.5 s^T F s = max_kl, the quadratic model of the KL;
+    # damped: x^T (F + damping I) x as sb3-contrib / modular_rl / baselines (shorter steps
+    # when x has low-curvature components)
+    curvature = x_fisher_x
+    if damped_step_length:
+        direction64 = direction.astype(np.float64)
+        curvature += cg_damping * float(direction64 @ direction64)
+    full_step = math.sqrt(2.0 * max_kl / curvature) * direction
 
     def accept(surrogates: np.ndarray, kl: float) -> bool:
         return kl <= max_kl and surrogates[0] > surrogate_before

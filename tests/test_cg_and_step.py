@@ -132,3 +132,43 @@ def test_stale_linearization_refuses_to_compute(rng):
         first.fvp(v)
     assert not np.allclose(second.fvp(v), expected)
     np.testing.assert_allclose(policy.linearize(obs).fvp(v), expected)
+
+
+@pytest.mark.parametrize("damping", [0.01, 0.5])
+def test_damped_step_length_is_sb3s_convention(damping, rng):
+    """With ``damped_step_length`` the full step is ``sqrt(2 max_kl / x^T (F + damping I) x)
+    x``: shorter than the undamped one by ``sqrt(x^T F x / (x^T F x + damping x.x))``."""
+    policy = make_policy("gaussian", np.float64, "tanh", hidden=(8,))
+    obs = rng.standard_normal((64, policy.obs_dim))
+    actions = sample_actions(policy, "gaussian", 64, rng)
+    advantages = rng.standard_normal(64)
+    old = policy.get_params()
+    old_log_prob = policy.log_prob(obs, actions)
+    _, grad = policy.surrogate_grad(obs, actions, advantages, old_log_prob)
+    x, x_fisher_x, _ = policy.linearize(obs).conjugate_gradient(grad, damping, 10)
+    max_kl = 1e-6
+    full_steps = {}
+    for damped in (False, True):
+        policy.set_params(old)
+        info = trpo_step(policy, obs, actions, advantages, old_log_prob, max_kl=max_kl,
+                         cg_max_steps=10, cg_damping=damping, damped_step_length=damped)
+        assert info.accepted, info.reason
+        # the line search took step_fraction of the full step
+        full_steps[damped] = (policy.get_params() - old) / info.step_fraction
+    curvature = {False: x_fisher_x, True: x_fisher_x + damping * float(x @ x)}
+    for damped, step in full_steps.items():
+        np.testing.assert_allclose(step, np.sqrt(2 * max_kl / curvature[damped]) * x,
+                                   rtol=1e-9, atol=1e-15)
+    ratio = np.linalg.norm(full_steps[True]) / np.linalg.norm(full_steps[False])
+    assert ratio == pytest.approx(np.sqrt(x_fisher_x / curvature[True]), rel=1e-9)
+    assert ratio < 1
+
+
+def test_damped_step_length_in_the_configs():
+    from fasttrpo import CPO, TRPO
+
+    assert TRPO("MlpPolicy", "CartPole-v1").damped_step_length is False
+    assert TRPO("MlpPolicy", "CartPole-v1", damped_step_length=True).damped_step_length
+    assert CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0").damped_step_length is True
+    with pytest.raises(ValueError, match="damped_step_length: CPO's step is always damped"):
+        CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", damped_step_length=False)

@@ -30,6 +30,7 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     shared by `TRPO` and the TRPO-Lagrangian, which differ only in the advantages.
     """
     info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
+                     damped_step_length=model.config.damped_step_length,
                      **trust_region_kwargs(model.config))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
@@ -79,6 +80,7 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         line_search_shrinking_factor: float = 0.8,
         line_search_max_iter: int = 10,
         target_kl: float = 0.01,
+        damped_step_length: bool = False,
         **sb3_compat: Any,
     ) -> None:
         values = {name: value for name, value in locals().items()

@@ -2,7 +2,9 @@
 
 Weights (``get_parameters`` already speaks sb3's ``state_dict`` names and layouts: see
 `fasttrpo.parameters`), the network shapes and activation, the hyperparameters both libraries
-share, and the normalisation statistics (fasttrpo's normalisers <-> sb3's ``VecNormalize``)
+share (``from_sb3`` also sets ``damped_step_length=True``, sb3-contrib's step length; a model
+``to_sb3`` takes with the default False steps further than sb3-contrib then does), and the
+normalisation statistics (fasttrpo's normalisers <-> sb3's ``VecNormalize``)
 carry over; the optimiser states do not (the critics' Adam moments restart). Needs torch and
 sb3-contrib (``pip install "fasttrpo[bench]"``); fasttrpo never imports them otherwise.
 
@@ -152,6 +154,8 @@ def from_sb3(sb3_model, env=None, **overrides: Any):
                            normalize_reward=bool(vec_normalize.norm_reward),
                            clip_obs=float(vec_normalize.clip_obs),
                            clip_reward=float(vec_normalize.clip_reward))
+    # sb3-contrib's step length divides by the damped quadratic: the same updates need it
+    hyperparams["damped_step_length"] = True
     model = TRPO.for_spaces(sb3_model.observation_space, sb3_model.action_space,
                             policy_kwargs=policy_kwargs, seed=sb3_model.seed,
                             **{**hyperparams, **overrides})
