@@ -88,10 +88,11 @@ def evaluate(predict, env_id: str, obs_transform=None,
 def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
                  n_steps: int | None = None, compiled: bool = False,
                  evaluation: bool = True, keep_model: bool = False,
-                 use_sde: bool = True) -> dict:
+                 use_sde: bool = True, overrides: dict | None = None) -> dict:
     """One zoo-hyperparameter ``learn()`` of fasttrpo, on gymnasium envs or ``compiled``.
 
-    ``use_sde=False`` drops the zoo's gSDE keys (``use_sde``, ``sde_sample_freq``).
+    ``use_sde=False`` drops the zoo's gSDE keys (``use_sde``, ``sde_sample_freq``);
+    ``overrides`` updates the zoo entry (e.g. ``{"damped_step_length": True}``).
 
     Returns the wall times (``learn_s``, ``setup_s``, ``eval_s``), the sums of the model's
     ``time/rollout_s`` and ``time/update_s`` over the iterations, the curve (one point per
@@ -109,6 +110,7 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
     if not use_sde:
         entry.pop("use_sde", None)
         entry.pop("sde_sample_freq", None)
+    entry.update(overrides or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kwargs, run = zoo_to_trpo_kwargs(entry)

@@ -161,23 +161,41 @@ def _fasttrpo_stochastic(model):
     return predict
 
 
-def variant(lib: str, task: str, use_sde: bool = True) -> str:
-    """The results folder of a run: ``lib``, or ``lib-nogsde`` when the zoo's gSDE is dropped."""
-    return lib if use_sde or not e2e.zoo_entry(task).get("use_sde") else lib + NO_SDE_SUFFIX
+def variant(lib: str, task: str, use_sde: bool = True, overrides: dict | None = None) -> str:
+    """The results folder of a run: ``lib``, ``lib-nogsde`` when the zoo's gSDE is dropped,
+    ``lib-<key>`` (``-<key>-<value>`` unless True) per override of the zoo entry."""
+    name = lib if use_sde or not e2e.zoo_entry(task).get("use_sde") else lib + NO_SDE_SUFFIX
+    for key, value in sorted((overrides or {}).items()):
+        name += f"-{key}" + ("" if value is True else f"-{value}")
+    return name
+
+
+def parse_overrides(items) -> dict:
+    """['damped_step_length=true', 'cg_damping=0.01'] -> {'damped_step_length': True, ...}."""
+    from fasttrpo.hyperparams import parse_cli_overrides
+
+    tokens = []
+    for item in items or ():
+        if "=" not in item:
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        tokens.append("--" + item)
+    return parse_cli_overrides(tokens)
 
 
 def run_one(lib: str, task: str, seed: int, steps: int | None = None,
-            use_sde: bool = True) -> dict:
+            use_sde: bool = True, overrides: dict | None = None) -> dict:
     """Train ``lib`` on ``task`` with ``seed`` and evaluate; the record stored per run."""
     entry = e2e.zoo_entry(task)
     start_machine = machine()
     with threadpool_limits(1):
         if lib == "fasttrpo":
             result = e2e.run_fasttrpo(task, seed, steps, evaluation=False, keep_model=True,
-                                      use_sde=use_sde)
+                                      use_sde=use_sde, overrides=overrides)
             model, transform = result.pop("model"), None
             stochastic = _fasttrpo_stochastic(model)
         else:
+            if overrides:
+                raise ValueError("--set: fasttrpo runs only")
             import torch
 
             result = e2e.run_sb3(task, seed, steps, use_sde=use_sde, evaluation=False,
@@ -192,8 +210,8 @@ def run_one(lib: str, task: str, seed: int, steps: int | None = None,
     curve = [{k: p[k] for k in ("timesteps", "wall_s", "episodes", "mean_last10",
                                 "mean_last100")} for p in result["curve"]]
     return _jsonable({
-        "lib": variant(lib, task, use_sde), "task": task, "seed": seed,
-        "steps_requested": steps,
+        "lib": variant(lib, task, use_sde, overrides), "task": task, "seed": seed,
+        "steps_requested": steps, "overrides": overrides or {},
         "zoo_n_timesteps": entry.get("n_timesteps"), "timesteps": result["timesteps"],
         "zoo_entry": entry, "library_kwargs": result["hyperparams"],
         "n_envs": result["n_envs"], "learn_s": result["learn_s"],
@@ -217,6 +235,9 @@ def main(argv=None) -> int:
                         help="steps per run (default: the zoo's n_timesteps)")
     parser.add_argument("--no-sde", action="store_true",
                         help="drop the zoo's gSDE keys; runs stored as <lib>-nogsde")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                        help="fasttrpo only: override a zoo-entry key (e.g. "
+                             "damped_step_length=true); runs stored as <lib>-<key>")
     parser.add_argument("--root", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     tasks: list[str] = []
@@ -227,15 +248,20 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
     seeds = parse_seeds(args.seeds)
+    overrides = parse_overrides(args.set)
+    if overrides and args.lib != "fasttrpo":
+        parser.error("--set: fasttrpo runs only")
     warnings.filterwarnings("ignore", message=".*gSDE.*")
     for task in tasks:
         for seed in seeds:
-            path = run_path(variant(args.lib, task, not args.no_sde), task, seed, args.root)
+            path = run_path(variant(args.lib, task, not args.no_sde, overrides), task, seed,
+                            args.root)
             if path.exists():
                 print(f"skip {path.relative_to(args.root)} (exists)", flush=True)
                 continue
             t0 = time.perf_counter()
-            record = run_one(args.lib, task, seed, args.steps, use_sde=not args.no_sde)
+            record = run_one(args.lib, task, seed, args.steps, use_sde=not args.no_sde,
+                             overrides=overrides)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(record, indent=1))

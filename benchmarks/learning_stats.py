@@ -33,6 +33,16 @@ LIBS = ("fasttrpo", "fasttrpo-nogsde", "sb3", "sb3-nogsde")
 LIB_LABEL = {"fasttrpo": "fasttrpo", "fasttrpo-nogsde": "fasttrpo no-gSDE",
              "sb3": "sb3-contrib", "sb3-nogsde": "sb3-contrib no-gSDE"}
 REFERENCE = "sb3"  # the verdicts compare every other variant with it
+# further variants (``learning.py --set key=value``: ``fasttrpo-<key>``) follow in name order
+
+
+def ordered_libs(names) -> list[str]:
+    """The variants present, the known ones first."""
+    return [lib for lib in LIBS if lib in names] + sorted(set(names) - set(LIBS))
+
+
+def label(lib: str) -> str:
+    return LIB_LABEL.get(lib, lib.replace("fasttrpo-", "fasttrpo ").replace("-", " "))
 TASK_ORDER = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0",
               "MountainCarContinuous-v0", "LunarLander-v3", "LunarLanderContinuous-v3",
               "Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Swimmer-v5", "Ant-v5")
@@ -137,10 +147,8 @@ def compute(runs: dict, **bootstrap) -> dict:
     out: dict = {}
     for task in sorted(runs, key=_task_key):
         entry: dict = {"zoo_score": ZOO_SCORES.get(task), "libs": {}}
-        for lib in LIBS:
-            lib_runs = runs[task].get(lib)
-            if not lib_runs:
-                continue
+        for lib in ordered_libs(runs[task]):
+            lib_runs = runs[task][lib]
             row = {"seeds": [r["seed"] for r in lib_runs],
                    "steps": sorted({r["timesteps"] for r in lib_runs}),
                    "learn_s": [r["learn_s"] for r in lib_runs]}
@@ -192,7 +200,7 @@ def markdown_table(stats: dict) -> str:
                 zoo = f"{z['reached']}/{len(row['seeds'])}"
                 if z["wall_s"]:
                     zoo += f", {np.median(z['wall_s']):.1f} s"
-            cells = [task, LIB_LABEL[lib], str(len(row["seeds"])), steps]
+            cells = [task, label(lib), str(len(row["seeds"])), steps]
             cells += [_cell(row[mode][stat]) for mode in MODES for stat in STATS]
             cells += [verdict_text, f"{np.median(row['learn_s']):.1f}", zoo]
             lines.append("| " + " | ".join(cells) + " |")
@@ -247,18 +255,17 @@ def plot(runs: dict, stats: dict, path: Path, xkey: str = "timesteps",
             grid = np.geomspace(max(first, 1e-3), top, 200)
         else:
             grid = np.linspace(0, top, 200)
-        for lib in LIBS:
-            lib_runs = runs[task].get(lib)
-            if not lib_runs:
-                continue
+        for k, lib in enumerate(ordered_libs(runs[task])):
+            lib_runs = runs[task][lib]
+            color = colors.get(lib, f"C{4 + k}")
             band = _band([r["curve"] for r in lib_runs], xkey, grid)
             if band is None:
                 continue
             q25, q50, q75 = band
             iqm_det = stats[task]["libs"][lib]["det"]["iqm"]["value"]
-            ax.plot(grid, q50, color=colors[lib], lw=1.6,
-                    label=f"{LIB_LABEL[lib]} ({len(lib_runs)} seeds; det. IQM {_num(iqm_det)})")
-            ax.fill_between(grid, q25, q75, color=colors[lib], alpha=0.25, lw=0)
+            ax.plot(grid, q50, color=color, lw=1.6,
+                    label=f"{label(lib)} ({len(lib_runs)} seeds; det. IQM {_num(iqm_det)})")
+            ax.fill_between(grid, q25, q75, color=color, alpha=0.25, lw=0)
         zoo = ZOO_SCORES.get(task)
         if zoo is not None:
             ax.axhline(zoo, color="gray", ls=":", lw=1)
