@@ -267,20 +267,21 @@ def plot(runs: dict, stats: dict, path: Path, xkey: str = "timesteps",
                     label=f"{label(lib)} ({len(lib_runs)} seeds; det. IQM {_num(iqm_det)})")
             ax.fill_between(grid, q25, q75, color=color, alpha=0.25, lw=0)
         zoo = ZOO_SCORES.get(task)
-        if zoo is not None:
+        reduced = any(r.get("steps_requested") for lib in runs[task].values() for r in lib)
+        if zoo is not None and not reduced:  # the zoo's score is for its own budget
             ax.axhline(zoo, color="gray", ls=":", lw=1)
-        ax.set_title(task, fontsize=10)
+        ax.set_title(task + (" (reduced budget)" if reduced else ""), fontsize=10)
         ax.set_xlabel("environment steps" if xkey == "timesteps" else "wall seconds of learn()",
                       fontsize=8)
         if xkey == "wall_s":
             ax.set_xscale("log")
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6.5, loc="lower right")
+        ax.legend(fontsize=6.5, loc="best")
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
     fig.suptitle("training return (last 10 episodes, stochastic policy):\nmedian and "
-                 "25-75 % band over seeds; dotted: zoo score", fontsize=9)
+                 "25-75 % band over seeds; dotted: zoo score (at the zoo's budget)", fontsize=9)
     if machine_line:
         fig.text(0.01, 0.005, machine_line, fontsize=7, color="dimgray")
     fig.tight_layout(rect=(0, 0.02, 1, 0.95))
