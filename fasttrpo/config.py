@@ -436,12 +436,21 @@ class TRPOConfig(OnPolicyConfig):
         "most 10 nats: beyond, the quadratic model of the KL is no trust region and the full "
         "step overflows).", _float(0.0, MAX_TARGET_KL, low_open=True))
     damped_step_length: bool = _field(
-        False, "Step length sqrt(2 target_kl / x^T (F + cg_damping I) x), as sb3-contrib, "
-        "Schulman's modular_rl, baselines and Spinning Up, instead of sqrt(2 target_kl / "
-        "x^T F x) (the quadratic KL model at target_kl exactly): shorter steps where the "
-        "direction has low-curvature components. Measured on 8 seeds (benchmarks/"
-        "step_length.py): LunarLander-v3 53 -> 129, MountainCarContinuous-v0 solved 8/8 -> "
-        "5/8, Acrobot and Pendulum unchanged.", _bool)
+        True, "Step length sqrt(2 target_kl / x^T (F + cg_damping I) x), as sb3-contrib, "
+        "Schulman's modular_rl, baselines, Spinning Up and OmniSafe; False: sqrt(2 target_kl "
+        "/ x^T F x), the quadratic KL model at target_kl exactly (longer steps where the "
+        "direction has low-curvature components). Measured on 8 seeds (benchmarks/"
+        "step_length.py, joint KL): LunarLander-v3 53 (False) -> 129 (True), "
+        "MountainCarContinuous-v0 solved 8/8 -> 5/8, Acrobot and Pendulum unchanged.", _bool)
+    kl_per_action_dim: bool = _field(
+        True, "target_kl bounds the KL averaged over the action dimensions of a factorised "
+        "action distribution (diagonal Gaussian, gSDE, MultiBinary), as sb3-contrib, whose "
+        "kl_divergence(...).mean() averages the per-dimension terms: the joint KL may reach "
+        "target_kl * d and the Fisher matrix is F / d, so cg_damping acts d times more "
+        "strongly (d action dimensions; categorical heads: d = 1, sb3 sums those). False: "
+        "the joint KL of the action distribution, as the TRPO paper, modular_rl, baselines, "
+        "Spinning Up and OmniSafe. On Hopper-v5 and Walker2d-v5 (zoo settings) True is what "
+        "matches sb3-contrib's learning (BENCHMARKS.md, Learning quality).", _bool)
 
 
 @dataclass(frozen=True)
@@ -460,6 +469,9 @@ class ConstrainedConfig(TRPOConfig):
                                _float(0.0, 1.0))
     cost_gae_lambda: float = _field(0.95, "GAE lambda of the cost advantages.",
                                     _float(0.0, 1.0))
+    kl_per_action_dim: bool = _field(
+        False, "As TRPO's, but False by default: the constrained algorithms bound the joint "
+        "KL of the action distribution, as OmniSafe's CPO and TRPO-Lagrangian do.", _bool)
 
     def discount(self, signal: str) -> tuple[float, float]:
         """``(gamma, gae_lambda)`` of "reward" or "cost"."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from fasttrpo.algorithms.base import UpdateBatch, config_signature
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
-from fasttrpo.algorithms.trpo import trust_region_kwargs
+from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
 from fasttrpo.config import CPOConfig, config_field_docs
 from fasttrpo.cpo_step import cpo_step
 from fasttrpo.rollout.batch import COST, REWARD
@@ -40,13 +40,14 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
         constraint = self.constraint_value(episode_cost, episode_length)
         info = cpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
-            data.policy_advantages[COST], constraint, None, **trust_region_kwargs(self.config))
+            data.policy_advantages[COST], constraint, None,
+            **trust_region_kwargs(self.config, self.policy))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)
         log = self.logger
         log.record("train/policy_objective", info.surrogate_before)
-        log.record("train/kl_divergence_loss", info.kl)
+        log.record("train/kl_divergence_loss", info.kl / kl_scale(self.config, self.policy))
         log.record("train/is_line_search_success", float(info.accepted))
         log.record("train/cg_iterations", sum(info.cg_iterations))
         log.record("train/cpo_case", int(info.case))

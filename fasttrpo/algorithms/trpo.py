@@ -9,16 +9,37 @@ from typing import Any
 
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
 from fasttrpo.config import LearningRate, TRPOConfig, config_field_docs
+from fasttrpo.heads import CATEGORICAL
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.trpo_step import StepOutcome, TRPOStepInfo, trpo_step
 
-__all__ = ["TRPO", "take_trpo_step", "trust_region_kwargs"]
+__all__ = ["TRPO", "kl_scale", "take_trpo_step", "trust_region_kwargs"]
 
 
-def trust_region_kwargs(config: TRPOConfig) -> dict:
-    """Return the trust-region and line-search keywords of `trpo_step` / `cpo_step`."""
-    return dict(max_kl=config.target_kl, cg_max_steps=config.cg_max_steps,
-                cg_damping=config.cg_damping,
+def kl_scale(config: TRPOConfig, policy) -> int:
+    """Return ``d``, the joint-KL units of one unit of ``target_kl`` (1 for the joint KL).
+
+    With ``kl_per_action_dim`` a factorised head's KL is averaged over its ``d`` action
+    dimensions, as sb3-contrib's ``kl_divergence(...).mean()`` does for diagonal Gaussians
+    (gSDE included) and Bernoullis; categorical heads keep d = 1 (sb3 sums a MultiDiscrete's
+    categoricals).
+    """
+    if not config.kl_per_action_dim or policy.head == CATEGORICAL:
+        return 1
+    return policy.action_width
+
+
+def trust_region_kwargs(config: TRPOConfig, policy) -> dict:
+    """Return the trust-region and line-search keywords of `trpo_step` / `cpo_step`.
+
+    The steps work on the joint KL. sb3-contrib's per-dimension mean KL is ``KL / d`` with
+    Fisher ``F / d``, and ``(F / d + damping I) = (F + d damping I) / d``: bounding it by
+    ``target_kl`` is the joint-KL step with radius ``d target_kl`` and damping
+    ``d cg_damping`` (the same direction, length and line search).
+    """
+    d = kl_scale(config, policy)
+    return dict(max_kl=config.target_kl * d, cg_max_steps=config.cg_max_steps,
+                cg_damping=config.cg_damping * d,
                 line_search_shrinking_factor=config.line_search_shrinking_factor,
                 line_search_max_iter=config.line_search_max_iter)
 
@@ -26,17 +47,18 @@ def trust_region_kwargs(config: TRPOConfig) -> dict:
 def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> TRPOStepInfo:
     """One TRPO step of ``model.policy`` on ``data``'s policy rows with ``advantages``.
 
-    Uses the trust-region settings of ``model.config`` (a `TRPOConfig`) and logs the step;
-    shared by `TRPO` and the TRPO-Lagrangian, which differ only in the advantages.
+    Uses the trust-region settings of ``model.config`` (a `TRPOConfig`) and logs the step
+    (the KL in ``target_kl``'s units); shared by `TRPO` and the TRPO-Lagrangian, which
+    differ only in the advantages.
     """
     info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
                      damped_step_length=model.config.damped_step_length,
-                     **trust_region_kwargs(model.config))
+                     **trust_region_kwargs(model.config, model.policy))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
     log = model.logger
     log.record("train/policy_objective", info.surrogate_before)
-    log.record("train/kl_divergence_loss", info.kl)
+    log.record("train/kl_divergence_loss", info.kl / kl_scale(model.config, model.policy))
     log.record("train/is_line_search_success", float(info.accepted))
     log.record("train/cg_iterations", info.cg_iterations)
     return info
@@ -80,7 +102,8 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         line_search_shrinking_factor: float = 0.8,
         line_search_max_iter: int = 10,
         target_kl: float = 0.01,
-        damped_step_length: bool = False,
+        damped_step_length: bool = True,
+        kl_per_action_dim: bool = True,
         **sb3_compat: Any,
     ) -> None:
         values = {name: value for name, value in locals().items()

@@ -2,16 +2,18 @@
 
 Weights (``get_parameters`` already speaks sb3's ``state_dict`` names and layouts: see
 `fasttrpo.parameters`), the network shapes and activation, the hyperparameters both libraries
-share (``from_sb3`` also sets ``damped_step_length=True``, sb3-contrib's step length; a model
-``to_sb3`` takes with the default False steps further than sb3-contrib then does), and the
-normalisation statistics (fasttrpo's normalisers <-> sb3's ``VecNormalize``)
-carry over; the optimiser states do not (the critics' Adam moments restart). Needs torch and
-sb3-contrib (``pip install "fasttrpo[bench]"``); fasttrpo never imports them otherwise.
+share (sb3-contrib's trust region is fasttrpo's default, ``damped_step_length=True`` and
+``kl_per_action_dim=True``, which ``from_sb3`` sets; ``to_sb3`` warns for a model with
+either False, whose steps sb3-contrib cannot take), and the normalisation statistics
+(fasttrpo's normalisers <-> sb3's ``VecNormalize``) carry over; the optimiser states do not
+(the critics' Adam moments restart). Needs torch and sb3-contrib
+(``pip install "fasttrpo[bench]"``); fasttrpo never imports them otherwise.
 
 >>> sb3_model = to_sb3(model, env)             # sb3_contrib.TRPO, env wrapped as needed
 >>> model = from_sb3(sb3_model)                # fasttrpo.TRPO with the same weights
 """
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -81,6 +83,12 @@ def to_sb3(model, env=None):
         raise ValueError(f"model: only TRPO models have an sb3-contrib counterpart, got "
                          f"{type(model).__name__}")
     config = model.config
+    differing = [name for name in ("damped_step_length", "kl_per_action_dim")
+                 if not getattr(config, name)]
+    if differing:
+        warnings.warn(f"to_sb3: the model has {', '.join(f'{n}=False' for n in differing)}; "
+                      "sb3-contrib's TRPO always steps with both True, so its updates will "
+                      "differ", UserWarning, stacklevel=2)
     policy_kwargs: dict[str, Any] = {
         "net_arch": {"pi": list(model.policy.layout.hidden_sizes),
                      "vf": list(model.value_function.layout.hidden_sizes)},
@@ -154,8 +162,9 @@ def from_sb3(sb3_model, env=None, **overrides: Any):
                            normalize_reward=bool(vec_normalize.norm_reward),
                            clip_obs=float(vec_normalize.clip_obs),
                            clip_reward=float(vec_normalize.clip_reward))
-    # sb3-contrib's step length divides by the damped quadratic: the same updates need it
-    hyperparams["damped_step_length"] = True
+    # sb3-contrib's trust region (step length over the damped quadratic, KL averaged over
+    # action dimensions): the same updates need both, whatever the defaults are
+    hyperparams.update(damped_step_length=True, kl_per_action_dim=True)
     model = TRPO.for_spaces(sb3_model.observation_space, sb3_model.action_space,
                             policy_kwargs=policy_kwargs, seed=sb3_model.seed,
                             **{**hyperparams, **overrides})
