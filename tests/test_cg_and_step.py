@@ -164,11 +164,62 @@ def test_damped_step_length_is_sb3s_convention(damping, rng):
     assert ratio < 1
 
 
-def test_damped_step_length_in_the_configs():
-    from fasttrpo import CPO, TRPO
+def test_trust_region_defaults_in_the_configs():
+    """TRPO defaults to sb3-contrib's trust region; the constrained algorithms to OmniSafe's."""
+    from fasttrpo import CPO, TRPO, TRPOLagrangian
 
-    assert TRPO("MlpPolicy", "CartPole-v1").damped_step_length is False
-    assert TRPO("MlpPolicy", "CartPole-v1", damped_step_length=True).damped_step_length
-    assert CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0").damped_step_length is True
+    trpo = TRPO("MlpPolicy", "CartPole-v1")
+    assert trpo.damped_step_length is True and trpo.kl_per_action_dim is True
+    assert TRPO("MlpPolicy", "CartPole-v1", damped_step_length=False).damped_step_length is False
+    cpo = CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0")
+    assert cpo.damped_step_length is True and cpo.kl_per_action_dim is False
+    lagrangian = TRPOLagrangian("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0")
+    assert lagrangian.damped_step_length is True and lagrangian.kl_per_action_dim is False
     with pytest.raises(ValueError, match="damped_step_length: CPO's step is always damped"):
         CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", damped_step_length=False)
+
+
+@pytest.mark.parametrize(("kind", "dims"), [("box", 2), ("multibinary", 3), ("discrete", 1),
+                                            ("multidiscrete", 1)])
+@pytest.mark.parametrize("per_dim", [True, False])
+def test_kl_per_action_dim_is_sb3s_mean_kl(kind, dims, per_dim, rng):
+    """``kl_per_action_dim``: the step sb3-contrib takes with ``kl_divergence(...).mean()``.
+
+    sb3 averages a diagonal Gaussian's (or Bernoulli's) per-dimension KL terms, so its KL is
+    ``KL / d`` and its Fisher ``F / d`` (categorical heads: d = 1). Reference, from the
+    explicit joint Fisher: x = (F / d + damping I)^-1 g, full step
+    ``sqrt(2 target_kl / x^T (F / d + damping I) x) x``, accepted at once (tiny target_kl).
+    """
+    from fasttrpo import TRPO
+    from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
+
+    from toy_envs import MatchEnv
+
+    target_kl, damping = 1e-7, 0.1
+    model = TRPO("MlpPolicy", MatchEnv(kind), dtype="float64", seed=0, target_kl=target_kl,
+                 cg_damping=damping, kl_per_action_dim=per_dim,
+                 policy_kwargs=dict(net_arch=[6]))
+    policy = model.policy
+    d = dims if per_dim else 1
+    assert kl_scale(model.config, policy) == d
+    obs = rng.standard_normal((48, policy.obs_dim))
+    actions = policy.act(obs, rng=rng)
+    advantages = rng.standard_normal(48)
+    old = policy.get_params()
+    old_log_prob = policy.log_prob(obs, actions)
+    _, grad = policy.surrogate_grad(obs, actions, advantages, old_log_prob)
+    fisher = explicit_fisher(policy.linearize(obs), policy.num_params) / d
+    system = fisher + damping * np.eye(policy.num_params)
+    x = np.linalg.solve(system, grad)
+    expected = old + np.sqrt(2 * target_kl / (x @ system @ x)) * x
+
+    kwargs = {**trust_region_kwargs(model.config, policy), "cg_max_steps": 4 * policy.num_params}
+    info = trpo_step(policy, obs, actions, advantages, old_log_prob, damped_step_length=True,
+                     **kwargs)
+    assert info.accepted and info.step_fraction == 1.0, info.reason
+    step, expected_step = policy.get_params() - old, expected - old
+    # CG stops at its residual tolerance: agreement to 1e-4 of the step; a wrong d is off by
+    # far more (the log_std / Bernoulli directions alone change by a factor up to d)
+    assert np.linalg.norm(step - expected_step) <= 1e-4 * np.linalg.norm(expected_step)
+    # the KL sb3 bounds: the joint one over d
+    assert info.kl / d <= target_kl
