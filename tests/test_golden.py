@@ -10,6 +10,10 @@ for the others, each written where the code was first checked bit-identical to
 architecture. Under an architecture without a file the arrays must agree to within float32
 round-off growth over these short runs (the Pendulum run, with normalisation and L-BFGS,
 drifts past that between Haswell and SkylakeX kernels, hence the per-architecture files).
+
+Regenerated on purpose, both files, when results were meant to change: TRPO's defaults became
+sb3-contrib's trust region (``damped_step_length=True``, ``kl_per_action_dim=True``; before,
+the runs were bit-identical to the pre-restructuring arrays).
 """
 
 from pathlib import Path
