@@ -1,6 +1,7 @@
 """Limit the threads of BLAS / OpenMP (threadpoolctl) and Numba for a block of code."""
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import pairwise
@@ -102,3 +103,52 @@ def _numba_pool_running() -> bool:
     from numba.np.ufunc import parallel
 
     return bool(getattr(parallel, "_is_initialized", True))
+
+
+#: the smallest batch whose Fisher-vector products run their row blocks in parallel (below it,
+#: starting Numba's threads costs more than they save; measured, BENCHMARKS.md "Threads")
+PARALLEL_MIN_ROWS = 1024
+
+_local = threading.local()
+# Numba's default "workqueue" threading layer aborts the process when two threads launch
+# parallel kernels at once; one launch at a time, and the others run serially (same results)
+_parallel_launch = threading.Lock()
+
+
+def product_threads() -> int:
+    """Threads the calling thread's parallel kernels may use (1: serial); see `use_threads`."""
+    return getattr(_local, "threads", 1)
+
+
+@contextmanager
+def use_threads(n_threads: int) -> Iterator[None]:
+    """Let the parallel kernels called from this thread use ``n_threads`` threads."""
+    previous = product_threads()
+    _local.threads = max(1, int(n_threads))
+    try:
+        yield
+    finally:
+        _local.threads = previous
+
+
+@contextmanager
+def parallel_kernels(worth_it: bool) -> Iterator[bool]:
+    """Yield whether to call a ``parallel=True`` kernel now, with Numba's threads set for it.
+
+    True when ``worth_it`` (the caller's size test), `product_threads` is at least 2 and no
+    other thread is running a parallel kernel; the caller then calls the parallel variant,
+    else the serial one (bit-identical results, by construction of the kernels).
+    """
+    threads = product_threads()
+    if not worth_it or threads < 2 or not _parallel_launch.acquire(blocking=False):
+        yield False
+        return
+    try:
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            yield True
+        finally:
+            numba.set_num_threads(previous)
+    finally:
+        _parallel_launch.release()

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fasttrpo._cython import forward as cy_forward
+from fasttrpo._threads import PARALLEL_MIN_ROWS, parallel_kernels
 from fasttrpo._validation import float_array, index_array
 from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
 from fasttrpo.kernels import cg, distributions, mlp
@@ -277,6 +278,7 @@ class LinearizationBuffers:
     candidate : ForwardBuffers, forward passes at line-search candidates.
     log_prob, weights : (N,), scratch (log-likelihoods, ``dL/dlogp``).
     cg_work : (3, P), conjugate-gradient scratch.
+    partials : (blocks, P), the Fisher-vector product's partial sums per row block.
     owner : the `Linearization` the buffers currently belong to.
     """
 
@@ -289,6 +291,8 @@ class LinearizationBuffers:
         self.log_prob = np.empty(n_rows, dtype=policy.dtype)
         self.weights = np.empty(n_rows, dtype=policy.dtype)
         self.cg_work = np.empty((3, policy.num_params), dtype=policy.dtype)
+        self.partials = np.empty((policy_kernels.n_row_blocks(n_rows), policy.num_params),
+                                 dtype=policy.dtype)
         self.owner: Linearization | None = None
 
     @classmethod
@@ -381,7 +385,7 @@ class Linearization:
         distributions.log_prob_grad(layout, point.out, latent, log_std, actions,
                                     buffers.weights, buffers.dout, grad[policy.n_mlp :])
         mlp.vjp(self.params, layout, self.obs, point.hidden, point.dact, buffers.dout,
-                point.tangent, grad)
+                point.tangent, grad, 0, self.obs.shape[0])
         return float(value), grad
 
     def fvp(self, vector) -> np.ndarray:
@@ -393,14 +397,19 @@ class Linearization:
         point = buffers.point
         policy_kernels.fisher_vector_product(
             self.params, policy.kernel_layout, self.obs, point.hidden, point.dact, buffers.dist,
-            vector, point.tangent, point.scratch, buffers.dout, result,
+            vector, point.tangent, point.scratch, buffers.dout, buffers.partials, result,
         )
         return result
 
     def conjugate_gradient(
         self, rhs, damping: float, max_iter: int, residual_tol: float = 1e-10
     ) -> tuple[np.ndarray, float, int]:
-        """Solve ``(F + damping I) x = rhs`` from ``x = 0``; returns ``(x, x^T F x, n_iter)``."""
+        """Solve ``(F + damping I) x = rhs`` from ``x = 0``; returns ``(x, x^T F x, n_iter)``.
+
+        The Fisher-vector products run their row blocks on ``product_threads()`` threads
+        (`fasttrpo._threads`) when the batch has at least ``PARALLEL_MIN_ROWS`` rows; the
+        result is the same bit for bit on any number of threads.
+        """
         self._check_current()
         policy, buffers = self.policy, self.buffers
         rhs = self._vector("rhs", rhs)
@@ -410,11 +419,12 @@ class Linearization:
             raise ValueError(f"max_iter: must be >= 1, got {max_iter}")
         x = np.empty(policy.num_params, dtype=policy.dtype)
         point = buffers.point
-        x_fisher_x, n_iter = cg.conjugate_gradient(
-            self.params, policy.kernel_layout, self.obs, point.hidden, point.dact, buffers.dist,
-            point.tangent, point.scratch, buffers.dout, rhs, float(damping), int(max_iter),
-            float(residual_tol), x, buffers.cg_work,
-        )
+        args = (self.params, policy.kernel_layout, self.obs, point.hidden, point.dact,
+                buffers.dist, point.tangent, point.scratch, buffers.dout, buffers.partials, rhs,
+                float(damping), int(max_iter), float(residual_tol), x, buffers.cg_work)
+        with parallel_kernels(self.obs.shape[0] >= PARALLEL_MIN_ROWS) as parallel:
+            solve = cg.conjugate_gradient_parallel if parallel else cg.conjugate_gradient
+            x_fisher_x, n_iter = solve(*args)
         return x, float(x_fisher_x), int(n_iter)
 
     def surrogate_and_kl(self, params, actions, advantages, old_log_prob) -> tuple[float, float]:

@@ -191,3 +191,99 @@ def test_a_failed_policy_step_undoes_the_concurrent_critic_fit():
     np.testing.assert_array_equal(model.policy.get_params(), policy)
     for key, value in model.vf_fitter.state_dict().items():
         np.testing.assert_array_equal(np.asarray(value), fitter_state[key])
+
+
+# ---- every core: row-block parallel Fisher-vector products (issue 12) -------------------------
+def _cg_on_threads(policy, obs, rhs, n_threads):
+    from fasttrpo._threads import use_threads
+
+    with use_threads(n_threads):
+        return policy.linearize(obs).conjugate_gradient(rhs, 0.1, 12, 0.0)
+
+
+@pytest.mark.parametrize("head", ["gaussian", "categorical", "bernoulli", "gsde"])
+def test_parallel_fisher_products_are_bit_identical_on_any_thread_count(head):
+    """CG on the row-block products: the same bits serially and on 2 or 3 Numba threads (the
+    parallel kernel must really run: the batch is above the size threshold)."""
+    import fasttrpo
+    from fasttrpo._threads import PARALLEL_MIN_ROWS
+    from fasttrpo.kernels import cg
+    from fasttrpo.kernels.policy import ROW_BLOCK
+
+    make = {
+        "gaussian": lambda: fasttrpo.GaussianMLPPolicy(5, 2, hidden_sizes=(16, 16), seed=0),
+        "categorical": lambda: fasttrpo.CategoricalMLPPolicy(5, 3, hidden_sizes=(16,), seed=0),
+        "bernoulli": lambda: fasttrpo.BernoulliMLPPolicy(5, 3, hidden_sizes=(16,), seed=0),
+        "gsde": lambda: fasttrpo.GaussianSDEMLPPolicy(5, 2, hidden_sizes=(16,), seed=0),
+    }[head]
+    policy = make()
+    rng = np.random.default_rng(1)
+    n_rows = max(PARALLEL_MIN_ROWS, 4 * ROW_BLOCK) + 17  # a partial last block
+    obs = rng.standard_normal((n_rows, 5)).astype(policy.dtype)
+    rhs = rng.standard_normal(policy.num_params).astype(policy.dtype)
+    serial = _cg_on_threads(policy, obs, rhs, 1)
+    for n_threads in (2, 3):
+        x, x_fisher_x, n_iter = _cg_on_threads(policy, obs, rhs, n_threads)
+        np.testing.assert_array_equal(x, serial[0])
+        assert (x_fisher_x, n_iter) == serial[1:]
+    assert cg.conjugate_gradient_parallel.signatures  # the parallel variant did run
+
+
+def test_row_blocks_sum_to_the_whole_batch_product():
+    """The blocked product is linear in the rows: F(all rows) = (n1 F(part 1) + n2 F(part 2))
+    / N in float64, with parts that cut blocks in the middle (partials, scratch offsets)."""
+    import fasttrpo
+
+    policy = fasttrpo.GaussianMLPPolicy(4, 3, hidden_sizes=(8, 8), dtype=np.float64, seed=0)
+    rng = np.random.default_rng(2)
+    obs = rng.standard_normal((900, 4))
+    vector = rng.standard_normal(policy.num_params)
+    whole = policy.linearize(obs).fvp(vector)
+    parts = [(obs[:333], 333), (obs[333:], 567)]
+    pieced = sum(n * policy.linearize(part).fvp(vector) for part, n in parts) / 900
+    np.testing.assert_allclose(whole, pieced, rtol=1e-11, atol=1e-13)
+
+
+def test_concurrent_parallel_products_do_not_collide():
+    """Two threads solving at once: one gets Numba's threads, the other runs serially (the
+    workqueue layer would abort on two parallel launches); both get the serial bits."""
+    import threading
+
+    import fasttrpo
+    from fasttrpo._threads import PARALLEL_MIN_ROWS
+
+    policies = [fasttrpo.GaussianMLPPolicy(6, 2, hidden_sizes=(16,), seed=s) for s in (0, 1)]
+    rng = np.random.default_rng(3)
+    obs = rng.standard_normal((PARALLEL_MIN_ROWS + 300, 6)).astype(np.float32)
+    rhs = rng.standard_normal(policies[0].num_params).astype(np.float32)
+    expected = [_cg_on_threads(p, obs, rhs, 1)[0] for p in policies]
+    results: dict[int, list] = {0: [], 1: []}
+
+    def solve(index):
+        for _ in range(20):
+            results[index].append(_cg_on_threads(policies[index], obs, rhs, 2)[0])
+
+    threads = [threading.Thread(target=solve, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index in (0, 1):
+        assert len(results[index]) == 20
+        for x in results[index]:
+            np.testing.assert_array_equal(x, expected[index])
+
+
+def test_results_do_not_depend_on_n_threads_with_parallel_products():
+    """A batch above the parallel threshold: 1, 2 and 3 threads end bit-identical."""
+    from fasttrpo._threads import PARALLEL_MIN_ROWS
+
+    runs = []
+    for n_threads in (1, 2, 3):
+        model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=n_threads,
+                     n_steps=PARALLEL_MIN_ROWS + 64, batch_size=256, n_critic_updates=1,
+                     policy_kwargs=dict(net_arch=[16]))
+        model.learn(2 * (PARALLEL_MIN_ROWS + 64))
+        runs.append(model.policy.get_params())
+    for params in runs[1:]:
+        np.testing.assert_array_equal(params, runs[0])

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from fasttrpo._compat import warn_ignored_sb3_kwargs
-from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads
+from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads, use_threads
 from fasttrpo._validation import mapping_entry_array
 from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
@@ -740,7 +740,10 @@ class OnPolicyAlgorithm:
                                                      thread_name_prefix="fasttrpo-critic")
         fits = self._critic_worker.submit(self.fit_critics, data)
         try:
-            self.update_policy(data)
+            # the policy step's parallel kernels (the Fisher-vector products' row blocks) may
+            # use every thread: the critic worker ends first on RL-sized batches
+            with use_threads(self.config.n_threads):
+                self.update_policy(data)
         finally:
             wait([fits])  # never leave the worker changing the critics behind an exception
         return fits.result()

@@ -8,14 +8,16 @@ from fasttrpo.kernels.policy import fisher_vector_product
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conjugate_gradient(
-    params, layout, obs, hidden, dact, dist, tangent, scratch, dout, rhs, damping, max_iter,
-    residual_tol, x, work,
+    params, layout, obs, hidden, dact, dist, tangent, scratch, dout, partials, rhs, damping,
+    max_iter, residual_tol, x, work,
 ):
     """Solve ``(F + damping I) x = rhs`` by conjugate gradient from ``x = 0``.
 
     The FVP kernel is called directly (a jitted function passed as an argument would miss
-    Numba's cache). Arguments after ``params`` up to ``dout`` are those of
-    ``fisher_vector_product`` (the linearisation cache).
+    Numba's cache). Arguments after ``params`` up to ``partials`` are those of
+    ``fisher_vector_product`` (the linearisation cache and the row blocks' partial sums).
+    `conjugate_gradient_parallel` is the same function compiled with ``parallel=True``: the
+    product's row blocks then run on Numba's threads, with bit-identical results.
 
     Parameters
     ----------
@@ -47,7 +49,7 @@ def conjugate_gradient(
             break
         fisher_vector_product(
             params, layout, obs, hidden, dact, dist, direction, tangent, scratch, dout,
-            a_direction,
+            partials, a_direction,
         )
         for i in range(n_params):  # A p = (F + damping I) p
             a_direction[i] += damping * direction[i]
@@ -66,3 +68,9 @@ def conjugate_gradient(
         n_iter += 1
     x_a_x = np.dot(x, rhs) - np.dot(x, residual)
     return x_a_x - damping * np.dot(x, x), n_iter
+
+
+#: `conjugate_gradient` with the Fisher-vector product's row blocks on Numba's threads
+#: (``numba.set_num_threads`` of the calling thread). Compiled on first use only.
+conjugate_gradient_parallel = njit(cache=True, nogil=True, error_model="numpy", parallel=True)(
+    conjugate_gradient.py_func)

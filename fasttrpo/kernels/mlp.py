@@ -161,28 +161,34 @@ def forward(params, layout, obs, hidden, dact, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
-def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
+def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout, row_start,
+        row_stop):
     """Forward-mode Jacobian-vector product ``dout = (d out / d theta) @ direction``.
 
-    Uses the activations cached by ``forward``; ``direction`` (P,) has the layout of
-    ``params`` (only its MLP part is read). ``dout``: (N, out_dim), written. ``tangent`` holds
-    the hidden tangents afterwards. Tangent of layer ``l``:
+    On rows ``row_start:row_stop`` of the batch only (the whole batch: ``0, N``): rows are
+    independent, so disjoint row blocks may run on different threads. Uses the activations
+    cached by ``forward``; ``direction`` (P,) has the layout of ``params`` (only its MLP part is
+    read). ``dout``: (N, out_dim), its rows written. ``tangent`` holds the rows' hidden
+    tangents afterwards; ``scratch`` is used from row ``row_start`` of its
+    ``(N, max width)`` view. Tangent of layer ``l``:
     ``t_l = act'(z_l) * (h_{l-1} dW_l + t_{l-1} W_l + db_l)`` (no ``act'`` on the output layer,
     no ``t_{l-1}`` term on the input layer).
     """
     layer_sizes = layout.layer_sizes
-    n_rows = obs.shape[0]
+    n_total = obs.shape[0]
+    n_rows = row_stop - row_start
+    scratch_start = row_start * (scratch.shape[0] // n_total)
     n_layers = layer_sizes.shape[0] - 1
-    h_prev = obs
-    t_prev = obs  # the input has no tangent; never read for layer 0
+    h_prev = obs[row_start:row_stop]
+    t_prev = h_prev  # the input has no tangent; never read for layer 0
     for layer in range(n_layers):
         weight, _ = layer_params(params, layer_sizes, layer)
         d_weight, d_bias = layer_params(direction, layer_sizes, layer)
         last = layer == n_layers - 1
         if last:
-            dz = dout
+            dz = dout[row_start:row_stop]
         else:
-            dz = hidden_block(tangent, layer_sizes, n_rows, layer + 1)
+            dz = hidden_block(tangent, layer_sizes, n_total, layer + 1)[row_start:row_stop]
         width = dz.shape[1]
         np.dot(h_prev, d_weight, dz)  # dz = h_{l-1} dW_l
         if layer == 0:
@@ -192,53 +198,56 @@ def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout):
                         dz[i, j] += d_bias[j]
             else:
                 # dh = act'(z) * (x dW + db): the input x carries no tangent
-                d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
+                d_act = hidden_block(dact, layer_sizes, n_total, layer + 1)[row_start:row_stop]
                 for i in range(n_rows):
                     for j in range(width):
                         dz[i, j] = d_act[i, j] * (dz[i, j] + d_bias[j])
         else:
-            lin = scratch[: n_rows * width].reshape((n_rows, width))
+            lin = scratch[scratch_start : scratch_start + n_rows * width].reshape((n_rows, width))
             np.dot(t_prev, weight, lin)  # t_{l-1} W_l
             if last:
                 for i in range(n_rows):  # dz = h dW + (t W + db)
                     for j in range(width):
                         dz[i, j] += lin[i, j] + d_bias[j]
             else:
-                d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
+                d_act = hidden_block(dact, layer_sizes, n_total, layer + 1)[row_start:row_stop]
                 for i in range(n_rows):  # dh = act'(z) * (h dW + t W + db)
                     for j in range(width):
                         dz[i, j] = d_act[i, j] * (dz[i, j] + lin[i, j] + d_bias[j])
         if not last:
-            h_prev = hidden_block(hidden, layer_sizes, n_rows, layer + 1)
+            h_prev = hidden_block(hidden, layer_sizes, n_total, layer + 1)[row_start:row_stop]
             t_prev = dz
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def vjp(params, layout, obs, hidden, dact, delta_out, tangent, grad):
-    """Backward pass ``grad = (d out / d theta)^T @ delta_out`` over the batch.
+def vjp(params, layout, obs, hidden, dact, delta_out, tangent, grad, row_start, row_stop):
+    """Backward pass ``grad = (d out / d theta)^T @ delta_out`` over rows ``row_start:row_stop``.
 
-    ``delta_out``: (N, out_dim) cotangent of the output (already holding any 1/N factor);
-    ``grad``: (P,) written on its MLP part only. ``tangent`` is overwritten with the deltas.
+    ``delta_out``: (N, out_dim) cotangent of the output (already holding any 1/N factor), of
+    which those rows are read; ``grad``: (P,) written on its MLP part only, with the sum over
+    those rows (the whole batch: ``0, N``; a row block's partial sum otherwise). The rows of
+    ``tangent`` are overwritten with the deltas.
     """
     layer_sizes = layout.layer_sizes
-    n_rows = obs.shape[0]
+    n_total = obs.shape[0]
+    n_rows = row_stop - row_start
     n_layers = layer_sizes.shape[0] - 1
-    delta = delta_out
+    delta = delta_out[row_start:row_stop]
     for layer in range(n_layers - 1, -1, -1):
         weight, _ = layer_params(params, layer_sizes, layer)
         g_weight, g_bias = layer_params(grad, layer_sizes, layer)
         if layer == 0:
-            h_prev = obs
+            h_prev = obs[row_start:row_stop]
         else:
-            h_prev = hidden_block(hidden, layer_sizes, n_rows, layer)
+            h_prev = hidden_block(hidden, layer_sizes, n_total, layer)[row_start:row_stop]
         np.dot(h_prev.T, delta, g_weight)  # dL/dW_l = h_{l-1}^T delta_l
         g_bias[:] = 0.0  # dL/db_l = sum_n delta_l[n, :]
         for i in range(n_rows):
             for j in range(delta.shape[1]):
                 g_bias[j] += delta[i, j]
         if layer > 0:
-            delta_prev = hidden_block(tangent, layer_sizes, n_rows, layer)
-            d_act = hidden_block(dact, layer_sizes, n_rows, layer)
+            delta_prev = hidden_block(tangent, layer_sizes, n_total, layer)[row_start:row_stop]
+            d_act = hidden_block(dact, layer_sizes, n_total, layer)[row_start:row_stop]
             np.dot(delta, weight.T, delta_prev)  # delta_{l-1} = (delta_l W_l^T) * act'(z_{l-1})
             for i in range(n_rows):
                 for j in range(delta_prev.shape[1]):

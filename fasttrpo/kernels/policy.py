@@ -23,7 +23,7 @@ at the linearisation point), so conjugate gradient never recomputes the forward 
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from fasttrpo.heads import GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, mlp
@@ -53,9 +53,21 @@ def surrogate(log_prob, old_log_prob, advantages, weights):
     return total / n_rows
 
 
+#: rows per block of the Fisher-vector product. Fixed, whatever the thread count: each block's
+#: partial ``J^T M J v`` is summed in block order, so the result is bit-identical on 1 or k
+#: threads. 256 rows keep every GEMM large enough for BLAS's kernels (measured: the blocked
+#: product costs the same as one whole-batch pass, see BENCHMARKS.md, "Threads").
+ROW_BLOCK = 256
+
+
+def n_row_blocks(n_rows: int) -> int:
+    """Blocks of `ROW_BLOCK` rows that cover ``n_rows`` (the first dimension of ``partials``)."""
+    return max(1, -(-n_rows // ROW_BLOCK))
+
+
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def fisher_vector_product(
-    params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, result,
+    params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, partials, result,
 ):
     """Write the Fisher-vector product ``F vector`` (P,) into ``result`` (P,).
 
@@ -64,22 +76,37 @@ def fisher_vector_product(
     ``z(s)`` detached (held at their values at ``params``), as the surrogate gradient; the
     ``log_std`` block is ``distributions.sde_log_std_fisher``.
 
+    Row blocks of `ROW_BLOCK` rows: ``partials`` ((`n_row_blocks` (N), P)) receives each
+    block's ``J^T M J v / N``, and the blocks are summed in order. The block loop is a
+    ``prange``: compiled with ``parallel=True`` (``cg.conjugate_gradient_parallel``) the
+    blocks run on Numba's threads, with the same arithmetic as the serial loop.
+
     No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``).
     Inlined into ``conjugate_gradient`` at compile time (one compilation fewer on a cold
     start).
     """
     n_rows = obs.shape[0]
-    # J v: forward-mode through the MLP
-    mlp.jvp(params, layout, obs, hidden, dact, vector, tangent, scratch, dout)
-    # M J v / N: Fisher of the output distribution, per sample
-    distributions.apply_fisher(layout, dist, dout, 1.0 / n_rows)
-    # J^T (M J v) / N: backward pass
-    mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, result)
+    n_blocks = partials.shape[0]
+    n_mlp = layout.n_mlp
+    for block in prange(n_blocks):
+        start = block * ROW_BLOCK
+        stop = min(start + ROW_BLOCK, n_rows)
+        # J v: forward-mode through the MLP
+        mlp.jvp(params, layout, obs, hidden, dact, vector, tangent, scratch, dout, start, stop)
+        # M J v / N: Fisher of the output distribution, per sample
+        distributions.apply_fisher(layout, dist[start:stop], dout[start:stop], 1.0 / n_rows)
+        # J^T (M J v) / N over the block: backward pass
+        mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, partials[block], start, stop)
+    for j in range(n_mlp):  # the blocks' sum, in block order
+        result[j] = partials[0, j]
+    for block in range(1, n_blocks):
+        for j in range(n_mlp):
+            result[j] += partials[block, j]
     if layout.head == GAUSSIAN_SDE:  # log_std block through var(s) = z(s)^2 @ std^2
         distributions.sde_log_std_fisher(
-            mlp.latent_features(layout, obs, hidden), dist, params[layout.n_mlp:],
-            vector[layout.n_mlp:], 1.0 / n_rows, result[layout.n_mlp:])
+            mlp.latent_features(layout, obs, hidden), dist, params[n_mlp:],
+            vector[n_mlp:], 1.0 / n_rows, result[n_mlp:])
         return
     # state-independent log_std: Fisher block 2 I, no cross terms with the mean
-    for j in range(layout.n_mlp, params.shape[0]):
+    for j in range(n_mlp, params.shape[0]):
         result[j] = 2.0 * vector[j]

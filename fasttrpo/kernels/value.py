@@ -22,7 +22,7 @@ def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad
         diff = out[n, 0] - targets[n]
         total += diff * diff
         out[n, 0] = 2.0 * diff / n_rows  # d loss / d V(s_n), reuses the output buffer
-    mlp.vjp(params, layout, obs, hidden, dact, out, tangent, grad)
+    mlp.vjp(params, layout, obs, hidden, dact, out, tangent, grad, 0, obs.shape[0])
     return total / n_rows
 
 
