@@ -20,7 +20,7 @@ from gymnasium import spaces
 
 from benchmarks import _config
 from fasttrpo import TRPO
-from fasttrpo.rollout import RolloutBatch
+from fasttrpo.rollout import NoiseStreams, RolloutBatch
 
 _final_params: dict = {}
 
@@ -64,7 +64,7 @@ def test_update(benchmark, n_rows, n_threads):
     model.set_env(gym.vector.SyncVectorEnv([_Box11] * n_envs))
     batch = RolloutBatch(n_rows // n_envs, n_envs, 11, 3, np.float32)
     model.sampler.reset(seed=0)
-    assert model.sampler.collect(model.policy, batch, np.random.default_rng(0))
+    assert model.sampler.collect(model.policy, batch, NoiseStreams(0))
     from fasttrpo._threads import limit_threads
 
     with limit_threads(1):  # as learn: BLAS on one thread, n_threads the workers

@@ -66,6 +66,16 @@ class MLPPolicy:
         self._lin_buffers: LinearizationBuffers | None = None
         self._act_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
+    def __getstate__(self) -> dict:
+        """Pickle the structure and parameters only; scratch buffers are rebuilt on demand.
+
+        A trained policy's linearisation buffers hold several arrays of batch size: a copy
+        sent to a Ray worker carries none of them.
+        """
+        state = self.__dict__.copy()
+        state.update(_buffers=None, _lin_buffers=None, _act_buffers={})
+        return state
+
     # ---- parameters -------------------------------------------------------------------
     def get_params(self) -> np.ndarray:
         """Copy of the flat parameter vector, shape (num_params,)."""
