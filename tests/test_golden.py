@@ -1,10 +1,11 @@
 """Golden runs: fixed seeds must give the same final parameters as the stored arrays.
 
 ``tests/data/golden.npz`` was written by this file's ``__main__`` block; any refactor must
-leave these runs bit-identical. Regenerated on purpose once since it was first written: when
-the samplers moved to per-env noise streams and row-invariant acting (issue 13, the Ray
-sampler), which changes every rollout's noise. BLAS kernels differ between CPU types (OpenBLAS picks Haswell or SkylakeX
-kernels, or what ``OPENBLAS_CORETYPE`` says), and a different kernel rounds differently, so
+leave these runs bit-identical. Regenerated on purpose once since it was first written:
+when the samplers moved to per-env noise streams and row-invariant acting (issue 13, the
+Ray sampler), which changes every rollout's noise. BLAS kernels differ between CPU types
+(OpenBLAS picks Haswell or SkylakeX kernels, or what ``OPENBLAS_CORETYPE`` says), and a
+different kernel rounds differently, so
 there is one file per OpenBLAS architecture (``golden.npz``: Haswell; ``golden-<arch>.npz``
 for the others, each written where the code was first checked bit-identical to
 ``golden.npz`` under ``OPENBLAS_CORETYPE=Haswell``), compared bit for bit under its own
