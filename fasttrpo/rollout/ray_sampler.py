@@ -30,6 +30,7 @@ and the original exception; nothing of the model changed, it stays savable, and 
 is replaced at the next ``collect``.
 """
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -139,7 +140,8 @@ class RolloutWorker:
         self.index, self.env_offset, self.n_envs = index, env_offset, n_envs
         encoder = ObsEncoder.for_space(observation_space)
         codec = ActionCodec.for_space(action_space)
-        self.obs_normalizer = obs_normalizer
+        # a writable copy (arguments arrive as read-only views of the object store), frozen
+        self.obs_normalizer = obs_normalizer = copy.deepcopy(obs_normalizer)
         if obs_normalizer is not None:
             obs_normalizer.training = False
         self.failures: list[int] = []
@@ -166,7 +168,8 @@ class RolloutWorker:
 
     def set_policy(self, policy) -> None:
         """Act with (a copy of) ``policy``; later ``collect`` calls send its parameters."""
-        self.policy = policy
+        # arrays from the object store are read-only views: the copy owns writable ones
+        self.policy = copy.deepcopy(policy)
 
     def reset(self, seed: int | None) -> np.ndarray:
         """Reset the envs (env ``i`` of the run seeded ``seed + i``); returns the raw rows."""
