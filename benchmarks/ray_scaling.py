@@ -73,6 +73,20 @@ def _collects(model, repeats: int) -> list[float]:
     return times[1:], split[1:], batch
 
 
+def _update_s(model, batch, repeats: int = 3) -> float:
+    """Median seconds of ``model.train(batch)`` with BLAS on one thread, as ``learn`` runs it
+    (several BLAS threads spin against the other jobs of a shared machine)."""
+    from threadpoolctl import threadpool_limits
+
+    times = []
+    with threadpool_limits(1):
+        for _ in range(repeats + 1):  # the first loads the kernels
+            start = time.perf_counter()
+            model.train(batch)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
 def _single(name: str, n_envs: int, n_steps: int):
     if name == "spin":
         from gymnasium.vector import AutoresetMode, SyncVectorEnv
@@ -94,11 +108,8 @@ def measure(envs, n_envs: int, n_steps_list, workers_list, repeats: int):
             samples = n_steps * n_envs
             model = _single(name, n_envs, n_steps)
             times, _, batch = _collects(model, repeats)
-            start = time.perf_counter()
-            model.train(batch)
-            update = time.perf_counter() - start
             yield dict(env=name, sampler="single", workers=0, samples=samples,
-                       median_s=statistics.median(times), update_s=update,
+                       median_s=statistics.median(times), update_s=_update_s(model, batch),
                        samples_per_s=samples / statistics.median(times))
             for workers in workers_list:
                 sampler = RaySampler(_env(name), n_workers=workers,
