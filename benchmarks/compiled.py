@@ -22,8 +22,6 @@ import os
 import subprocess
 from functools import lru_cache
 
-import numpy as np
-
 from benchmarks import e2e
 
 ENV_IDS = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0",
@@ -75,6 +73,7 @@ class RolloutPair:
         from fasttrpo.envs.compiled import make_port
         from fasttrpo.rollout import (
             CompiledSampler,
+            NoiseStreams,
             RolloutBatch,
             VectorEnvSampler,
             make_vector_env,
@@ -96,7 +95,7 @@ class RolloutPair:
             sampler.reset(seed=seed)
             self.batches[impl] = RolloutBatch(n_steps, n_envs, encoder.obs_dim,
                                               self.policy.action_width, dtype)
-            self.rngs[impl] = np.random.default_rng(seed)
+            self.rngs[impl] = NoiseStreams(seed)
 
     @property
     def steps(self) -> int:

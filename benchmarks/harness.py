@@ -23,9 +23,12 @@ from fasttrpo import TRPO
 from fasttrpo.rollout import RolloutBatch
 
 # sb3-contrib's TRPO defaults (and fasttrpo's): the update the suites time
+# the PyTorch reference's step (torch_reference.py): the joint KL and sqrt(2 max_kl / x^T F x),
+# so fasttrpo is set to the same (its defaults are sb3-contrib's; the cost is the same)
 UPDATE_HP = dict(learning_rate=1e-3, batch_size=128, gamma=0.99, gae_lambda=0.95,
                  cg_max_steps=15, cg_damping=0.1, line_search_shrinking_factor=0.8,
-                 line_search_max_iter=10, n_critic_updates=10, target_kl=0.01)
+                 line_search_max_iter=10, n_critic_updates=10, target_kl=0.01,
+                 damped_step_length=False, kl_per_action_dim=False)
 EPISODE_LENGTH = 250
 
 

@@ -151,7 +151,7 @@ def test_rollout_loop(benchmark, net, n_envs, impl, steps):
         collector.reset(seed=0)
         buffer = RolloutBatch(steps, n_envs, model.encoder.obs_dim, model.policy.action_width,
                               model.dtype)
-        run_timed(benchmark, lambda: collector.collect(model.policy, buffer, model.rng))
+        run_timed(benchmark, lambda: collector.collect(model.policy, buffer, model.noise_streams))
         return
     require_torch()
     require_sb3()

@@ -30,7 +30,7 @@ def test_policy_overhead_per_vector_step(benchmark, n_envs, space):
     collector.reset(seed=0)
     buffer = RolloutBatch(1000, n_envs, model.encoder.obs_dim, model.policy.action_width,
                           model.dtype)
-    benchmark(collector.collect, model.policy, buffer, model.rng)
+    benchmark(collector.collect, model.policy, buffer, model.noise_streams)
     if benchmark.stats is None:  # --benchmark-disable (CI smoke): ran once, nothing timed
         return
     per_step_us = benchmark.stats.stats.median / 1000 * 1e6

@@ -1,8 +1,13 @@
 """Every core (issue 12): the update and zoo runs with ``n_threads`` 1 and 2, side by side.
 
-- ``test_update``: one full update (``model.train`` on a fixed rollout: GAE, the policy step,
-  the critic fit) of a Gaussian 11-64-64-3 policy, float32, at N = 2048 and 16384 rows, with
-  1 and 2 threads (2: the critic fit on a worker thread while the policy step runs).
+- ``test_update``: one full update (``model.train`` on a fixed batch: GAE, the policy step,
+  the critic fit) of the headline Gaussian 11-64-64-3 policy, float32, at N = 2048 and 16384
+  rows (`benchmarks.harness.UpdateProblem`): fasttrpo with 1 and 2 threads (2: the critic fit
+  on a worker thread while the policy step runs, whose Fisher-vector products run their row
+  blocks on both threads), fasttrpo with 2 threads and the parallel products off (the overlap
+  alone), and the PyTorch reference (double-backprop FVP) with 1 and 2 torch threads.
+- ``test_cg_crossover``: 15 CG iterations at N = 256 .. 16384, serial against the row blocks
+  on 2 threads: where `fasttrpo._threads.PARALLEL_MIN_ROWS` should lie.
 - ``test_zoo_run``: CartPole-v1 and Pendulum-v1, 1e5 steps with the zoo hyperparameters
   (``compiled=True``), 1 and 2 threads; the final parameters must be identical.
 
@@ -13,16 +18,18 @@ average recorded in ``extra_info``. Run: ``python -m pytest benchmarks/test_benc
 
 import os
 
-import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium import spaces
 
 from benchmarks import _config
-from fasttrpo import TRPO
-from fasttrpo.rollout import RolloutBatch
+from benchmarks.harness import UpdateProblem, require_torch, run_timed
+from fasttrpo import TRPO, policies
+from fasttrpo._threads import limit_threads, use_threads
 
 _final_params: dict = {}
+#: the implementations of ``test_update``: (name, threads)
+_UPDATE_IMPLS = (("fasttrpo", 1), ("fasttrpo", 2), ("fasttrpo-overlap-only", 2),
+                 ("torch-dbp", 1), ("torch-dbp", 2))
 
 
 def _load() -> str:
@@ -30,50 +37,61 @@ def _load() -> str:
 
 
 def _update_cases():
-    if _config.MODE == "smoke":
-        return [(256, 1), (256, 2)]
-    return [(n, threads) for n in (2048, 16384) for threads in (1, 2)]
+    sizes = (256,) if _config.MODE == "smoke" else (2048, 16384)
+    return [pytest.param(n, impl, t, id=f"N{n}-{impl}-t{t}")
+            for n in sizes for impl, t in _UPDATE_IMPLS]
 
 
-class _Box11:
-    """What a Box(11) -> Box(3) task looks like to the sampler: random observations."""
-
-    def __new__(cls):
-        class Box11(gym.Env):
-            observation_space = spaces.Box(-np.inf, np.inf, (11,), np.float32)
-            action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
-
-            def reset(self, *, seed=None, options=None):
-                super().reset(seed=seed)
-                return self.np_random.standard_normal(11).astype(np.float32), {}
-
-            def step(self, action):
-                obs = self.np_random.standard_normal(11).astype(np.float32)
-                truncated = self.np_random.random() < 0.01
-                return obs, float(-np.square(action).sum()), False, truncated, {}
-
-        return Box11()
-
-
-@pytest.mark.parametrize(("n_rows", "n_threads"), _update_cases())
-def test_update(benchmark, n_rows, n_threads):
-    n_envs = 8
-    model = TRPO("MlpPolicy", _Box11(), n_steps=n_rows // n_envs, batch_size=128, seed=0,
-                 n_threads=n_threads, n_critic_updates=10,
-                 policy_kwargs=dict(net_arch=[64, 64]))
-    model.set_env(gym.vector.SyncVectorEnv([_Box11] * n_envs))
-    batch = RolloutBatch(n_rows // n_envs, n_envs, 11, 3, np.float32)
-    model.sampler.reset(seed=0)
-    assert model.sampler.collect(model.policy, batch, np.random.default_rng(0))
-    from fasttrpo._threads import limit_threads
-
+@pytest.mark.parametrize(("n_rows", "impl", "n_threads"), _update_cases())
+def test_update(benchmark, monkeypatch, n_rows, impl, n_threads):
+    benchmark.group = f"threads: update 11-64-64-3 float32 N={n_rows}"
+    benchmark.extra_info.update(suite="threads", n_rows=n_rows, impl=impl, n_threads=n_threads,
+                                load=_load())
+    if impl.startswith("torch"):
+        torch = require_torch()
+        problem = UpdateProblem(_config.HEADLINE, n_rows, "float32")
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+        try:
+            ref, t = problem.torch_reference("double_backprop")
+            run_timed(benchmark, lambda: ref.update(
+                t["theta_pi"], t["obs"], t["actions"], t["advantages"], t["returns"],
+                t["old_log_prob"]), setup=lambda: ref.set_value_params(t["theta_v"]))
+        finally:
+            torch.set_num_threads(previous)
+        return
+    if impl == "fasttrpo-overlap-only":  # the critic worker, serial Fisher-vector products
+        monkeypatch.setattr(policies, "PARALLEL_MIN_ROWS", 1 << 62)
+    problem = UpdateProblem(_config.HEADLINE, n_rows, "float32", n_threads=n_threads)
+    model = problem.model
     with limit_threads(1):  # as learn: BLAS on one thread, n_threads the workers
-        model.train(batch)  # warm-up (compilation, buffers)
-        benchmark.group = f"update 11-64-64-3 float32 N={n_rows}"
-        benchmark.extra_info.update(suite="threads", n_rows=n_rows, n_threads=n_threads,
-                                    load=_load())
-        benchmark.pedantic(model.train, args=(batch,), rounds=3 if _config.MODE == "smoke"
-                           else 15, iterations=1, warmup_rounds=1)
+        run_timed(benchmark, lambda: model.train(problem.buffer), setup=problem.fasttrpo_reset)
+
+
+def _crossover_cases():
+    sizes = (512,) if _config.MODE == "smoke" else (256, 512, 1024, 2048, 4096, 16384)
+    return [pytest.param(n, t, id=f"N{n}-t{t}") for n in sizes for t in (1, 2)]
+
+
+@pytest.mark.parametrize(("n_rows", "n_threads"), _crossover_cases())
+def test_cg_crossover(benchmark, monkeypatch, n_rows, n_threads):
+    monkeypatch.setattr(policies, "PARALLEL_MIN_ROWS", 0)  # threads=2: always the row blocks
+    problem = UpdateProblem(_config.HEADLINE, n_rows, "float32")
+    policy = problem.model.policy
+    linearization = policy.linearize(problem.obs)
+    _, grad = linearization.surrogate_grad(problem.policy_actions, problem.norm_advantages,
+                                           problem.log_prob)
+    benchmark.group = f"threads: 15 CG iterations 11-64-64-3 float32 N={n_rows}"
+    benchmark.extra_info.update(suite="threads", n_rows=n_rows, n_threads=n_threads,
+                                load=_load())
+
+    def solve():
+        with use_threads(n_threads):
+            return linearization.conjugate_gradient(grad, 0.1, 15, 0.0)
+
+    with limit_threads(1):
+        solve()  # compilation
+        run_timed(benchmark, solve)
 
 
 ZOO = {"CartPole-v1": dict(n_envs=2, n_steps=512, batch_size=512, gae_lambda=0.98,

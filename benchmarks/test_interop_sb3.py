@@ -146,12 +146,12 @@ def test_from_sb3_of_a_gsde_model_trained_by_sb3():
 
 def _batches(env, n_steps=200, iterations=2):
     """Two rollouts of a fixed policy from ``env`` (seeded reset), as the model collects them."""
-    from fasttrpo.rollout import RolloutBatch
+    from fasttrpo.rollout import NoiseStreams, RolloutBatch
 
     model = TRPO("MlpPolicy", env, n_steps=n_steps, batch_size=n_steps, seed=0,
                  policy_kwargs=dict(net_arch=[8]))
     model.sampler.reset(seed=5)
-    rng, out = np.random.default_rng(0), []
+    rng, out = NoiseStreams(0), []
     for _ in range(iterations):
         batch = RolloutBatch(n_steps, model.n_envs, model.encoder.obs_dim,
                              model.policy.action_width, model.dtype)

@@ -67,6 +67,16 @@ class MLPPolicy:
         self._lin_buffers: LinearizationBuffers | None = None
         self._act_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
+    def __getstate__(self) -> dict:
+        """Pickle the structure and parameters only; scratch buffers are rebuilt on demand.
+
+        A trained policy's linearisation buffers hold several arrays of batch size: a copy
+        sent to a Ray worker carries none of them.
+        """
+        state = self.__dict__.copy()
+        state.update(_buffers=None, _lin_buffers=None, _act_buffers={})
+        return state
+
     # ---- parameters -------------------------------------------------------------------
     def get_params(self) -> np.ndarray:
         """Copy of the flat parameter vector, shape (num_params,)."""
@@ -137,12 +147,14 @@ class MLPPolicy:
         return self.act_into(obs, deterministic, rng or np.random.default_rng(), out)
 
     def act_into(self, obs: np.ndarray, deterministic: bool, rng, out: np.ndarray,
-                 noise: np.ndarray | None = None) -> np.ndarray:
+                 noise: np.ndarray | None = None, row_invariant: bool = False) -> np.ndarray:
         """``act`` on validated, C-contiguous ``obs`` of the policy dtype, written to ``out``.
 
         ``noise`` (N, noise_width) of the policy dtype, as `draw_noise` fills it: the noise to
         act with (a sampler holds gSDE's exploration matrices for several steps); None draws
-        fresh noise from ``rng``. Unused when ``deterministic``.
+        fresh noise from ``rng``. Unused when ``deterministic``. ``row_invariant``: each
+        row's action is the same bits whatever the number of rows (one BLAS call per row and
+        layer; the samplers use it so that envs split over workers act as in one process).
         """
         n_rows = obs.shape[0]
         buffers = self._act_buffers.get(n_rows)
@@ -155,7 +167,7 @@ class MLPPolicy:
             noise = fresh if deterministic else self.draw_noise(rng, fresh)
         cy_forward.act(
             self._params, self.layout.layer_sizes, self.layout.activation, self.head,
-            self.nvec, obs, noise, out, work, deterministic,
+            self.nvec, obs, noise, out, work, deterministic, row_invariant,
         )
         return out
 

@@ -11,7 +11,7 @@ from fasttrpo import CPO, TRPO
 from fasttrpo.algorithms.lagrangian import TRPOLagrangian
 from fasttrpo.envs.compiled import CompiledEnv, CompiledVectorEnv, make_port, uniform
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
-from fasttrpo.rollout import CompiledSampler, RolloutBatch, VectorEnvSampler
+from fasttrpo.rollout import CompiledSampler, NoiseStreams, RolloutBatch, VectorEnvSampler
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 
@@ -38,7 +38,7 @@ def _rollouts(port, kind, n_envs, dtype, normalize, n_steps=250, iterations=3, p
     else:
         sampler = VectorEnvSampler(CompiledVectorEnv(port, n_envs), encoder, codec, obs_norm,
                                    reward_scaler, dtype)
-    rng = np.random.default_rng(1)
+    rng = NoiseStreams(1)
     sampler.reset(seed=3)
     batches = []
     for _ in range(iterations):

@@ -19,7 +19,7 @@ from fasttrpo.cli import main
 from fasttrpo.config import CPOConfig, TRPOLagrangianConfig
 from fasttrpo.envs import CostInInfo, PointVelocityEnv, VelocityCost
 from fasttrpo.evaluation import evaluate_policy
-from fasttrpo.rollout import RolloutBatch, VectorEnvSampler
+from fasttrpo.rollout import NoiseStreams, RolloutBatch, VectorEnvSampler
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 from toy_envs import CounterEnv
@@ -52,7 +52,7 @@ def _collect(mode, n_steps=40, signals=("reward", "cost")):
     batch = RolloutBatch(n_steps, 3, 1, 1, np.float64, signals=signals)
     sampler.reset(seed=7)
     sampler.collect(fasttrpo.CategoricalMLPPolicy(1, 2, (2,), dtype=np.float64), batch,
-                    np.random.default_rng(0))
+                    NoiseStreams(0))
     return batch
 
 

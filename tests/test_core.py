@@ -11,7 +11,7 @@ import fasttrpo
 from fasttrpo import TRPO
 from fasttrpo.algorithms import OnPolicyAlgorithm, UpdateBatch
 from fasttrpo.config import OnPolicyConfig
-from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler
+from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, VectorEnvSampler
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 from fasttrpo.value_function import ValueFunction
 
@@ -28,7 +28,7 @@ def _counter_batch(signals=("reward",), cost_scale=None):
     batch = RolloutBatch(11, 2, 2, 1, np.float64, signals=signals)
     sampler.reset(seed=0)
     assert sampler.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64), batch,
-                           np.random.default_rng(0))
+                           NoiseStreams(0))
     return batch
 
 

@@ -1,9 +1,11 @@
 """Golden runs: fixed seeds must give the same final parameters as the stored arrays.
 
-``tests/data/golden.npz`` was written by this file's ``__main__`` block from the code as it
-stood before the on-policy core was restructured; any refactor must leave these runs
-bit-identical. BLAS kernels differ between CPU types (OpenBLAS picks Haswell or SkylakeX
-kernels, or what ``OPENBLAS_CORETYPE`` says), and a different kernel rounds differently, so
+``tests/data/golden.npz`` was written by this file's ``__main__`` block; any refactor must
+leave these runs bit-identical. Regenerated on purpose once since it was first written:
+when the samplers moved to per-env noise streams and row-invariant acting (issue 13, the
+Ray sampler), which changes every rollout's noise. BLAS kernels differ between CPU types
+(OpenBLAS picks Haswell or SkylakeX kernels, or what ``OPENBLAS_CORETYPE`` says), and a
+different kernel rounds differently, so
 there is one file per OpenBLAS architecture (``golden.npz``: Haswell; ``golden-<arch>.npz``
 for the others, each written where the code was first checked bit-identical to
 ``golden.npz`` under ``OPENBLAS_CORETYPE=Haswell``), compared bit for bit under its own
@@ -11,9 +13,8 @@ architecture. Under an architecture without a file the arrays must agree to with
 round-off growth over these short runs (the Pendulum run, with normalisation and L-BFGS,
 drifts past that between Haswell and SkylakeX kernels, hence the per-architecture files).
 
-Regenerated on purpose, both files, when results were meant to change: TRPO's defaults became
-sb3-contrib's trust region (``damped_step_length=True``, ``kl_per_action_dim=True``; before,
-the runs were bit-identical to the pre-restructuring arrays).
+Regenerated on purpose a second time, both files: TRPO's defaults became sb3-contrib's trust
+region (``damped_step_length=True``, ``kl_per_action_dim=True``; issue 16).
 """
 
 from pathlib import Path

@@ -250,18 +250,18 @@ def test_compiled_sampler_matches_the_gymnasium_sampler(env_id, freq, dtype):
 @pytest.mark.parametrize("kind", ["gym", "compiled"])
 @pytest.mark.parametrize("freq", [4, -1])
 def test_exploration_matrix_is_held_for_sde_sample_freq_steps(kind, freq):
-    """Replaying the generator: E drawn at step 0 of every rollout and every freq steps, one
-    per env, then a_t = mu(s_t) + z(s_t) @ E."""
+    """Replaying each env's stream (SeedSequence(1).spawn(n_envs)): E drawn at step 0 of every
+    rollout and every freq steps, one per env, then a_t = mu(s_t) + z(s_t) @ E."""
     n_envs, n_steps = 3, 10
     policy, batches = _sde_rollouts("Pendulum-v1", kind, freq, np.float64, n_envs, n_steps,
                                     normalize=False)
-    replay = np.random.default_rng(1)
+    replay = [np.random.default_rng(child) for child in np.random.SeedSequence(1).spawn(n_envs)]
     params = policy.get_params()
     for batch in batches:
         exploration = None
         for t in range(n_steps):
             if t == 0 or (freq > 0 and t % freq == 0):
-                exploration = replay.standard_normal((n_envs, policy.noise_width))
+                exploration = np.stack([r.standard_normal(policy.noise_width) for r in replay])
                 exploration *= np.exp(policy.log_std)
             mean, latent = ref_mean_latent(policy, params, batch.obs[t])
             expected = mean + np.einsum("ni,nij->nj", latent,

@@ -7,7 +7,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
 import fasttrpo
-from fasttrpo.rollout import RolloutBatch, VectorEnvSampler
+from fasttrpo.rollout import NoiseStreams, RolloutBatch, VectorEnvSampler
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 from fasttrpo.value_function import ValueFunction
 
@@ -52,8 +52,7 @@ def test_gae_through_vector_env_matches_loop(mode, terminate_at, limit):
     policy = fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64, seed=0)
     collector = VectorEnvSampler(env, encoder, codec, dtype=np.float64)
     buffer = RolloutBatch(n_steps, n_envs, 2, 1, np.float64)
-    rng = np.random.default_rng(0)
-    assert collector.collect(policy, buffer, rng)
+    assert collector.collect(policy, buffer, NoiseStreams(0))
     value = linear_value().predict
     adv, ret = buffer.advantages_and_returns("reward", value, GAMMA, LAM)
     if mode == AutoresetMode.SAME_STEP:
@@ -90,7 +89,7 @@ def test_truncation_bootstraps_and_termination_does_not():
                                      dtype=np.float64)
         buffer = RolloutBatch(4, 1, 2, 1, np.float64)
         collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,), dtype=np.float64), buffer,
-                          np.random.default_rng(0))
+                          NoiseStreams(0))
         adv, _ = buffer.advantages_and_returns("reward", linear_value().predict, GAMMA, LAM)
         results[name] = adv[:, 0]
     v_final = linear_value().predict(np.array([[4.0, 1.0]]))[0]
@@ -103,7 +102,7 @@ def test_episode_statistics_use_raw_rewards():
     collector = VectorEnvSampler(env, ObsEncoder.for_space(env.single_observation_space),
                                  ActionCodec.for_space(env.single_action_space), dtype=np.float32)
     buffer = RolloutBatch(10, 2, 2, 1, np.float32)
-    collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer, np.random.default_rng(0))
+    collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer, NoiseStreams(0))
     # episodes of 3 steps with rewards 1 + 2 + 3; 10 steps = 3 episodes and a reset row each
     assert [e["r"] for e in buffer.finished_episodes] == [6.0] * 4
     assert [e["l"] for e in buffer.finished_episodes] == [3] * 4
@@ -128,7 +127,7 @@ def test_nan_observation_from_env_is_reported():
     buffer = RolloutBatch(4, 1, 2, 1, np.float32)
     with pytest.raises(ValueError, match="NaN or infinite observation"):
         collector.collect(fasttrpo.CategoricalMLPPolicy(2, 2, (4,)), buffer,
-                          np.random.default_rng(0))
+                          NoiseStreams(0))
 
 
 def test_box_actions_clipped_for_env_but_stored_unclipped():
@@ -145,7 +144,7 @@ def test_box_actions_clipped_for_env_but_stored_unclipped():
                                  ActionCodec.for_space(env.single_action_space))
     policy = fasttrpo.GaussianMLPPolicy(2, 1, (4,), log_std_init=1.5, seed=0)
     buffer = RolloutBatch(50, 1, 2, 1, np.float32)
-    collector.collect(policy, buffer, np.random.default_rng(0))
+    collector.collect(policy, buffer, NoiseStreams(0))
     stored = buffer.actions[:, 0, 0]
     sent = np.array(seen)[:, 0]
     assert np.abs(stored).max() > 1.0  # std e^1.5: samples leave [-1, 1]

@@ -373,14 +373,14 @@ class _Sb3StyleVecEnv:
 
 
 def _rollout(env, n_steps=120, **kwargs):
-    from fasttrpo.rollout import RolloutBatch
+    from fasttrpo.rollout import NoiseStreams, RolloutBatch
 
     model = TRPO("MlpPolicy", env, n_steps=n_steps, batch_size=n_steps, seed=0,
                  policy_kwargs=dict(net_arch=[8]), **kwargs)
     model.sampler.reset(seed=5)
     batch = RolloutBatch(n_steps, model.n_envs, model.encoder.obs_dim,
                          model.policy.action_width, model.dtype, model.signals)
-    assert model.sampler.collect(model.policy, batch, np.random.default_rng(0))
+    assert model.sampler.collect(model.policy, batch, NoiseStreams(0))
     return model, batch
 
 

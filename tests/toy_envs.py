@@ -87,3 +87,38 @@ class CounterEnv(gym.Env):
 class DictObsEnv(gym.Env):
     observation_space = spaces.Dict({"a": spaces.Box(-1, 1, (2,))})
     action_space = spaces.Discrete(2)
+
+
+class SleepyCartPole(gym.Wrapper):
+    """CartPole-v1 whose step first sleeps ``seconds`` (a slow simulator, for Ray tests)."""
+
+    def __init__(self, seconds: float = 0.003):
+        super().__init__(gym.make("CartPole-v1"))
+        self.seconds = seconds
+
+    def step(self, action):
+        import time
+
+        time.sleep(self.seconds)
+        return self.env.step(action)
+
+
+class RaisingCartPole(gym.Wrapper):
+    """CartPole-v1 that raises at its 5th step after a reset with seed ``RAISE_SEED``."""
+
+    RAISE_SEED = 103
+
+    def __init__(self):
+        super().__init__(gym.make("CartPole-v1"))
+        self.armed, self.steps = False, 0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.armed = seed == self.RAISE_SEED
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps += 1
+        if self.armed and self.steps >= 5:
+            raise FloatingPointError("the simulator blew up at step 5")
+        return self.env.step(action)

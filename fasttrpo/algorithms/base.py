@@ -42,7 +42,7 @@ from fasttrpo.policies import (
     MultiCategoricalMLPPolicy,
     sde_log_std_size,
 )
-from fasttrpo.rollout import RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
+from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.run_logs import RunLogs, env_id_of, explained_variance
 from fasttrpo.schedules import schedule_value
@@ -132,6 +132,11 @@ def _check_rollout_fits(n_steps: int, n_envs: int, obs_dim: int, action_width: i
                          f"more than this machine's {memory / 2**30:.1f} GiB of memory")
 
 
+def _is_sampler(env) -> bool:
+    """Whether ``env`` is a `fasttrpo.rollout.Sampler` (a VectorEnv has no ``collect``)."""
+    return isinstance(env, Sampler) and not isinstance(env, (gym.Env, gym.vector.VectorEnv))
+
+
 def _critic_prefix(signal: str) -> str:
     """Array-name prefix of a signal's critic in saved models ("value" for the reward)."""
     return "value" if signal == REWARD else f"value_{signal}"
@@ -173,9 +178,9 @@ class OnPolicyAlgorithm:
     ----------
     policy : str
         ``"MlpPolicy"``, the only policy.
-    env : str, gymnasium.Env or gymnasium.vector.VectorEnv
-        An id string (made with ``config.n_envs`` copies), an Env, or a VectorEnv in either
-        autoreset mode.
+    env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.rollout.Sampler
+        An id string (made with ``config.n_envs`` copies), an Env, a VectorEnv in either
+        autoreset mode, or a sampler (as `set_sampler`; e.g. a `fasttrpo.rollout.RaySampler`).
     config : OnPolicyConfig
         The algorithm's hyperparameters.
     """
@@ -203,7 +208,9 @@ class OnPolicyAlgorithm:
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
-        env = self._compiled_env(env, config.compiled) or make_vector_env(env, config.n_envs)
+        sampler = env if _is_sampler(env) else None
+        if sampler is None:
+            env = self._compiled_env(env, config.compiled) or make_vector_env(env, config.n_envs)
         vector = isinstance(env, gym.vector.VectorEnv)
         observation_space = env.single_observation_space if vector else env.observation_space
         if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):
@@ -212,7 +219,10 @@ class OnPolicyAlgorithm:
                 f"for the others; got {policy!r} for {observation_space}")
         self._setup(config, observation_space,
                     env.single_action_space if vector else env.action_space)
-        self.set_env(env)
+        if sampler is not None:
+            self.set_sampler(sampler)
+        else:
+            self.set_env(env)
 
     @classmethod
     def for_spaces(cls, observation_space: gym.Space, action_space: gym.Space,
@@ -253,6 +263,8 @@ class OnPolicyAlgorithm:
         self._critic_worker: ThreadPoolExecutor | None = None  # fits critics, n_threads >= 2
         self._total_timesteps = 0
         self.rng = np.random.default_rng(config.seed)
+        #: the action noise's per-env streams (the samplers draw env i's from stream i)
+        self.noise_streams = NoiseStreams(config.seed)
         self.logger = Logger(verbose=config.verbose, folder=config.log_folder)
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=config.stats_window_size)
         #: sb3's: the ``is_success`` flag of the last episodes that reported one
@@ -408,6 +420,10 @@ class OnPolicyAlgorithm:
                             "action_space, reset, collect, close)")
         self._check_spaces(sampler.observation_space, sampler.action_space)
         self._warn_truncated_minibatch(sampler.num_envs)
+        attach = getattr(sampler, "attach", None)  # the protocol's optional hook
+        if callable(attach):
+            attach(encoder=self.encoder, codec=self.codec, obs_normalizer=self.obs_normalizer,
+                   reward_scaler=self._reward_scaler_for(sampler.num_envs), dtype=self.dtype)
         self.sampler = sampler
         self.env_id = env_id_of(sampler) or self.env_id
         self.env = None
@@ -532,6 +548,7 @@ class OnPolicyAlgorithm:
             return
         seed = self.config_class.check_value("seed", seed)
         self.rng = np.random.default_rng(seed)
+        self.noise_streams = NoiseStreams(seed)
         self.action_space.seed(seed)
         self._reset_seed, self._needs_reset = seed, True
 
@@ -627,7 +644,7 @@ class OnPolicyAlgorithm:
             self._set_training(True)
             callback.on_rollout_start()
             run_logs.on_rollout_start()
-            keep_going = sampler.collect(self.policy, batch, self.rng, on_step)
+            keep_going = sampler.collect(self.policy, batch, self.noise_streams, on_step)
             self.ep_info_buffer.extend(batch.finished_episodes)
             self.ep_success_buffer.extend(episode["is_success"] for episode in
                                           batch.finished_episodes if "is_success" in episode)
@@ -644,6 +661,9 @@ class OnPolicyAlgorithm:
             log = self.logger
             log.record("time/rollout_s", rollout_s)
             log.record("time/update_s", time.perf_counter() - t1)
+            # a sampler's own split of the rollout time (RaySampler: workers, transfer)
+            for name, seconds in getattr(sampler, "timings", {}).items():
+                log.record(f"time/{name}", seconds)
             if log_interval and iteration % log_interval == 0:
                 self._record_progress(iteration, time.perf_counter() - start,
                                       self.num_timesteps - start_steps)
@@ -936,6 +956,7 @@ class OnPolicyAlgorithm:
             "env_id": self.env_id,
             "n_updates": int(self._n_updates),
             "rng_state": self.rng.bit_generator.state,
+            "noise_streams": self.noise_streams.state_dict(),
             "algorithm_state": self.algorithm_state(),
         }
         arrays = {"policy/params": self.policy.get_params()}
@@ -1047,6 +1068,8 @@ class OnPolicyAlgorithm:
                     self.rng.bit_generator.state = meta["rng_state"]
                 except (TypeError, KeyError, OverflowError) as err:  # numpy's own checks
                     raise ValueError(f"rng_state: invalid ({type(err).__name__}: {err})") from None
+            if "noise_streams" in meta:  # files written before the per-env streams have none
+                self.noise_streams = NoiseStreams.from_state_dict(meta["noise_streams"])
             state = meta.get("algorithm_state", {})
             if not isinstance(state, dict):
                 raise ValueError(f"algorithm_state: must be a JSON object, got {state!r}")

@@ -10,10 +10,10 @@ and observation normalisation of the model (VecNormalize semantics, the same ari
 same batch (``tests/test_compiled_sampler.py`` checks it through `CompiledVectorEnv`).
 
 Randomness: the action noise of a whole rollout (gSDE: its exploration matrices, one per
-``sde_sample_freq`` steps, ``policy.noise_schedule``) is drawn before the call from the
-model's numpy Generator, in the order `VectorEnvSampler` draws it step by step; the envs'
-initial states come from per-env `fasttrpo.envs.compiled.rng` streams seeded by
-``reset(seed)``.
+``sde_sample_freq`` steps, ``policy.noise_schedule``) is drawn before the call, each env's
+from its own numpy stream (`fasttrpo.rollout.streams.NoiseStreams`, the numbers
+`VectorEnvSampler` draws step by step); the envs' initial states come from per-env
+`fasttrpo.envs.compiled.rng` streams seeded by ``reset(seed)``.
 
 Callbacks: ``on_step`` is called ``n_steps`` times after the rollout (the step counts and a
 stop request are honoured per rollout, not per step). The sb3 locals callbacks then see are
@@ -37,6 +37,7 @@ from fasttrpo.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, mlp
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
+from fasttrpo.rollout.streams import NoiseStreams, check_noise_streams
 
 __all__ = ["CompiledSampler"]
 
@@ -301,14 +302,23 @@ class CompiledSampler:
     obs_normalizer, reward_scaler : the model's normalisers, or None.
         The kernel updates and applies their statistics, written back after each rollout.
     dtype : the policy dtype.
+    env_offset : int, default 0
+        The run-wide number of the first env (a Ray worker's share starts there): env ``i``'s
+        stream is ``seed_streams(seed, env_offset + n_envs)[env_offset + i]``, as in one
+        sampler holding every env.
     """
 
     def __init__(self, env: CompiledEnv, n_envs: int, encoder, codec,
                  obs_normalizer: ObservationNormalizer | None = None,
-                 reward_scaler: RewardScaler | None = None, dtype=np.float32) -> None:
+                 reward_scaler: RewardScaler | None = None, dtype=np.float32,
+                 env_offset: int = 0) -> None:
         check_compiled_env(env)
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise ValueError(f"n_envs: expected a positive integer, got {n_envs!r}")
+        if isinstance(env_offset, bool) or not isinstance(env_offset, (int, np.integer)) \
+                or env_offset < 0:
+            raise ValueError(f"env_offset: expected a non-negative integer, got {env_offset!r}")
+        self.env_offset = int(env_offset)
         if reward_scaler is not None and reward_scaler.n_envs != n_envs:
             raise ValueError(f"reward_scaler: holds {reward_scaler.n_envs} envs, the sampler "
                              f"{n_envs}")
@@ -347,7 +357,8 @@ class CompiledSampler:
     def reset(self, seed: int | None = None) -> None:
         """Reset every env; ``seed`` seeds the per-env streams (None: continue them)."""
         if seed is not None:
-            self._rngs = seed_streams(seed, self.num_envs)
+            offset = self.env_offset
+            self._rngs = np.ascontiguousarray(seed_streams(seed, offset + self.num_envs)[offset:])
         env = self.env
         for e in range(self.num_envs):
             env.reset(env.params, self._rngs[e], self._states[e])
@@ -375,9 +386,10 @@ class CompiledSampler:
             )
         return buffers
 
-    def collect(self, policy, buffer: RolloutBatch, rng: np.random.Generator,
+    def collect(self, policy, buffer: RolloutBatch, streams: NoiseStreams,
                 on_step=None) -> bool:
         """Fill ``buffer`` in one compiled call (see the module docstring)."""
+        check_noise_streams(streams)
         if self.needs_reset:
             self.reset()
         if COST in buffer.signals and not self.env.has_cost:
@@ -389,11 +401,9 @@ class CompiledSampler:
         buffer.clear()
         n_steps = buffer.n_steps
         final_rows, final_index, finished, costs = self._batch_buffers(n_steps)
-        # the stream VectorEnvSampler draws step by step (where the schedule changes), at once
+        # the noise VectorEnvSampler draws step by step (where the schedule changes), at once
         noise_index = policy.noise_schedule(n_steps)
-        noise = np.empty((int(noise_index[-1]) + 1, self.num_envs, policy.noise_width),
-                         dtype=self.dtype)
-        policy.draw_noise(rng, noise)
+        noise = streams.draw(policy, int(noise_index[-1]) + 1, 0, self.num_envs)
         hidden, dact, net_out = self._policy_buffers(policy)
         obs_stats, obs_options, update_obs = self._obs_statistics()
         reward_stats, reward_options, update_rewards = self._reward_statistics()
@@ -414,7 +424,8 @@ class CompiledSampler:
         if status == _ENV_NOT_FINITE:
             self.needs_reset = True
             raise ValueError(f"env: {env.id} produced a non-finite observation, reward or cost "
-                             f"(env {bad_env}, step {bad_step} of the rollout)")
+                             f"(env {self.env_offset + bad_env}, step {bad_step} of the "
+                             "rollout)")
         if status in (_REWARD_STATS_OVERFLOW, _OBS_STATS_OVERFLOW):
             self.needs_reset = True
             what = "rewards" if status == _REWARD_STATS_OVERFLOW else "observations"

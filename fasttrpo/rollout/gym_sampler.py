@@ -29,6 +29,7 @@ from fasttrpo._cython.rollout_step import record_step
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
+from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 __all__ = ["VectorEnvSampler", "make_vector_env", "register_if_fasttrpo_id"]
@@ -88,11 +89,16 @@ class VectorEnvSampler:
     obs_normalizer, reward_scaler : the model's normalisers (``fasttrpo.normalize``), or None.
         The sampler updates and applies them; the model owns them.
     dtype : the policy dtype.
+    env_offset : int, default 0
+        The run-wide number of the first env (a Ray worker's share starts there): ``reset(seed)``
+        seeds env ``i`` with ``seed + env_offset + i``, as one VectorEnv holding every env
+        would.
     """
 
     def __init__(self, env: VectorEnv, encoder: ObsEncoder, codec: ActionCodec,
                  obs_normalizer: ObservationNormalizer | None = None,
-                 reward_scaler: RewardScaler | None = None, dtype=np.float32) -> None:
+                 reward_scaler: RewardScaler | None = None, dtype=np.float32,
+                 env_offset: int = 0) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if isinstance(mode, str):
             mode = AutoresetMode(mode)
@@ -107,6 +113,10 @@ class VectorEnvSampler:
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
         self.dtype = np.dtype(dtype)
+        if isinstance(env_offset, bool) or not isinstance(env_offset, (int, np.integer)) \
+                or env_offset < 0:
+            raise ValueError(f"env_offset: expected a non-negative integer, got {env_offset!r}")
+        self.env_offset = int(env_offset)
         self._raw_rows = np.zeros((self.num_envs, encoder.obs_dim))  # encoded, unnormalised
         self._obs_rows = np.zeros((self.num_envs, encoder.obs_dim), dtype=self.dtype)
         # running episode return | returns finished this step
@@ -137,8 +147,18 @@ class VectorEnvSampler:
             row = self.obs_normalizer.normalize(row)
         return row[0].astype(self.dtype)
 
+    @property
+    def raw_obs(self) -> np.ndarray:
+        """The current observations, encoded and not normalised, (E, obs_dim) float64 (a view)."""
+        return self._raw_rows
+
     def reset(self, seed: int | None = None) -> None:
-        """Reset every env (``seed`` seeds them, as ``VectorEnv.reset``); episodes restart."""
+        """Reset every env (``seed`` seeds them, as ``VectorEnv.reset``); episodes restart.
+
+        Env ``i`` gets ``seed + env_offset + i``.
+        """
+        if seed is not None and self.env_offset:
+            seed = [seed + self.env_offset + i for i in range(self.num_envs)]
         raw_obs, _ = self.env.reset(seed=seed)
         self._set_obs(raw_obs)
         self._float_state[:] = 0.0
@@ -182,13 +202,14 @@ class VectorEnvSampler:
                              f"(env {bad})")
         return True
 
-    def collect(self, policy, buffer: RolloutBatch, rng: np.random.Generator,
+    def collect(self, policy, buffer: RolloutBatch, streams: NoiseStreams,
                 on_step=None) -> bool:
         """Fill ``buffer`` with ``buffer.n_steps`` vector steps of ``policy``.
 
-        ``on_step()`` (optional) is called after every vector step; returning False stops the
-        rollout early. Returns whether training may continue; when stopped early the buffer
-        is incomplete and must not be used for an update.
+        Env ``i`` acts with noise from ``streams``' stream ``i``. ``on_step()`` (optional) is
+        called after every vector step; returning False stops the rollout early. Returns
+        whether training may continue; when stopped early the buffer is incomplete and must
+        not be used for an update.
         """
         if self.needs_reset:
             self.reset()
@@ -197,15 +218,14 @@ class VectorEnvSampler:
         same_step, scaler = self.same_step, self.reward_scaler
         float_state, int_state = self._float_state, self._int_state
         cost_signal = buffer.signals.get(COST)
-        # one noise row per env, drawn anew where the schedule changes (every step, except
-        # gSDE's exploration matrices: every sde_sample_freq steps)
-        schedule = policy.noise_schedule(buffer.n_steps)
-        noise = np.empty((self.num_envs, policy.noise_width), dtype=policy.dtype)
+        # one noise row per env from its own stream, drawn anew where the schedule changes
+        # (every step, except gSDE's exploration matrices: every sde_sample_freq steps)
+        noise = RolloutNoise(streams, policy, buffer.n_steps, 0, self.num_envs)
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
-            if t == 0 or schedule[t] != schedule[t - 1]:
-                policy.draw_noise(rng, noise)
-            actions = policy.act_into(self._obs_rows, False, rng, buffer.actions[t], noise)
+            # row by row: an env acts the same whichever envs share the call (Ray workers)
+            actions = policy.act_into(self._obs_rows, False, None, buffer.actions[t],
+                                      noise.at(t), row_invariant=True)
             raw_obs, rewards, terminated, truncated, info = self.env.step(
                 self.codec.to_env(actions))
             terminated = np.asarray(terminated, dtype=bool)

@@ -8,11 +8,13 @@ compiled code, or spread envs over remote workers; the algorithms do not change.
 What a sampler must do with a batch (``RolloutBatch``'s attribute docs give the shapes):
 
 - ``obs[t]``: the normalised observation rows the policy acted on; ``actions[t]``: the policy
-  samples (``policy.act_into(obs_rows, False, rng, out, noise)`` or an equivalent that draws
-  the same distribution), with ``noise`` (num_envs, ``policy.noise_width``) drawn by
-  ``policy.draw_noise(rng, noise)`` at step 0 and wherever ``policy.noise_schedule(n_steps)``
-  changes (every step, except for gSDE, whose exploration matrices are held for
-  ``sde_sample_freq`` steps); ``last_obs``: the observation after the last step;
+  samples (``policy.act_into(obs_rows, False, None, out, noise, row_invariant=True)`` or an
+  equivalent that draws the same distribution), with env ``i``'s noise row drawn from its own
+  stream ``i`` of the `NoiseStreams` passed in (``policy.draw_noise``, through
+  ``streams.draw`` or `RolloutNoise`) at step 0 and wherever
+  ``policy.noise_schedule(n_steps)`` changes (every step, except for gSDE, whose exploration
+  matrices are held for ``sde_sample_freq`` steps); ``last_obs``: the observation after the
+  last step;
 - every signal of ``batch.signals`` per step (``"reward"`` after the model's reward scaling);
 - ``terminated``, ``dones`` and ``valid`` per step, and ``final_obs`` for truncations whose
   next row already belongs to the next episode;
@@ -20,14 +22,18 @@ What a sampler must do with a batch (``RolloutBatch``'s attribute docs give the 
   ``"c"``: its summed cost, when the env reports one;
 - a ``"cost"`` signal, when the batch has one, from every transition (a clear ValueError
   when the env does not report costs).
+
+Two optional members: ``attach(encoder, codec, obs_normalizer, reward_scaler, dtype)``, called
+by ``set_sampler`` to hand a sampler built without the model (`RaySampler`) the model's
+observation encoding, action conversion and normalisers; and ``timings``, a mapping of names to
+seconds of the last ``collect`` that the learn loop logs as ``time/<name>``.
 """
 
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
 from fasttrpo.rollout.batch import RolloutBatch
+from fasttrpo.rollout.streams import NoiseStreams
 
 __all__ = ["Sampler"]
 
@@ -51,11 +57,12 @@ class Sampler(Protocol):
     def reset(self, seed: int | None = None) -> None:
         """Start new episodes in every env; ``seed`` seeds the envs (None: continue)."""
 
-    def collect(self, policy, batch: RolloutBatch, rng: np.random.Generator,
+    def collect(self, policy, batch: RolloutBatch, streams: NoiseStreams,
                 on_step: Callable[[], bool] | None = None) -> bool:
         """Fill ``batch`` (``batch.n_steps`` steps of every env) acting with ``policy``.
 
-        ``rng`` draws the action noise; ``on_step()`` is called after every vector step and
+        ``streams`` draws the action noise, env ``i``'s from stream ``i`` (the model owns
+        them); ``on_step()`` is called after every vector step and
         returning False stops early. Returns False when stopped early (the batch is then
         incomplete and must not be used for an update), True otherwise.
         """

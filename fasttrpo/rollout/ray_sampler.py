@@ -1,0 +1,500 @@
+"""``RaySampler``: rollouts collected by Ray actors, one `RolloutBatch` at the learner.
+
+Each worker is a Ray actor holding ``envs_per_worker`` copies of the env and a copy of the
+policy (the Cython forward pass, no Numba compile; the compiled rollout kernel for compiled
+envs). Per iteration the learner puts the flat policy parameters and the observation
+statistics in the object store once; each worker steps its envs with its own sampler
+(`VectorEnvSampler` or `CompiledSampler`) and returns its arrays; the learner writes them
+into one batch, env axis worker-major, and runs the unchanged update.
+
+Same seed, same result: worker ``w`` holds the run's envs ``w * m .. (w + 1) * m - 1``;
+env ``i`` is seeded with ``seed + i`` (compiled envs: stream ``i`` of ``seed_streams``) and
+acts with noise from the model's noise stream ``i`` (`NoiseStreams`; the learner sends the
+states and keeps the advanced ones the worker returns), and the acting forward pass is
+row-invariant. So k workers of m envs give the bit-identical batches, and parameters, of
+one `VectorEnvSampler` over k * m envs (same BLAS kernels on every machine), with and
+without reward scaling: the learner scales the raw rewards step by step as that sampler
+does. Observation normalisation is the exception: workers normalise with the statistics
+frozen at the start of the iteration (they cannot share VecNormalize's per-step updates)
+and return the raw rows; the learner then folds them into the statistics step by step, in
+the order one sampler would. The statistics follow the same rule, but the policy saw
+slightly older statistics, so those runs are not bit-identical to one process.
+
+Faults: a worker that dies (its process killed, the node lost) is replaced by a new actor
+whose envs are reset (seeds derived from the run's seed, the worker and its restart count)
+and its share is collected again from the same noise-stream states and parameters; the
+iteration gets exactly ``n_steps`` x ``num_envs`` transitions and each episode that ended
+in them once. The episodes its envs were in are lost (they never finish), nothing else. An
+env that raises is reported as a `WorkerError` naming the worker, the env (run-wide number)
+and the original exception; nothing of the model changed, it stays savable, and the worker
+is replaced at the next ``collect``.
+"""
+
+import copy
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from fasttrpo.rollout.batch import COST, RolloutBatch
+from fasttrpo.rollout.streams import NoiseStreams, check_noise_streams
+from fasttrpo.spaces import ActionCodec, ObsEncoder
+
+__all__ = ["RaySampler", "RolloutWorker", "WorkerError"]
+
+
+class WorkerError(RuntimeError):
+    """An env of a Ray worker raised (or produced a value the sampler refuses).
+
+    Attributes
+    ----------
+    worker : int
+        The worker's index.
+    env : int or None
+        The run-wide number of the env (None when the sampler could not tell which).
+    """
+
+    def __init__(self, message: str, worker: int, env: int | None = None) -> None:
+        super().__init__(message)
+        self.worker, self.env = worker, env
+
+    def __reduce__(self):
+        """Rebuild with the same fields (sent from the actor to the learner)."""
+        return type(self), (self.args[0], self.worker, self.env)
+
+
+def _is_compiled(env) -> bool:
+    from fasttrpo.envs.compiled import CompiledEnv  # numba: only for compiled envs
+
+    return isinstance(env, CompiledEnv)
+
+
+def _make_env(source, compiled: bool):
+    """Return one env of ``source`` (id string, factory or CompiledEnv), gymnasium or compiled."""
+    if isinstance(source, str):
+        if compiled:
+            from fasttrpo.envs.compiled import make_port
+
+            return make_port(source)
+        from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
+
+        register_if_fasttrpo_id(source)
+        return gym.make(source)
+    return source() if callable(source) and not _is_compiled(source) else source
+
+
+class _ReportingEnv(gym.Wrapper):
+    """Notes its index in ``failures`` when ``step`` or ``reset`` raises (which env did)."""
+
+    def __init__(self, env: gym.Env, index: int, failures: list[int]) -> None:
+        super().__init__(env)
+        self.index, self.failures = index, failures
+
+    def step(self, action):
+        """Step the env; on an exception, note this env's index and re-raise."""
+        try:
+            return self.env.step(action)
+        except Exception:
+            self.failures.append(self.index)
+            raise
+
+    def reset(self, **kwargs):
+        """Reset the env; on an exception, note this env's index and re-raise."""
+        try:
+            return self.env.reset(**kwargs)
+        except Exception:
+            self.failures.append(self.index)
+            raise
+
+
+class RolloutWorker:
+    """One worker's envs and policy copy (run as a Ray actor by `RaySampler`).
+
+    Parameters
+    ----------
+    index : int
+        The worker's index; its envs are the run's ``env_offset .. env_offset + n_envs - 1``.
+    source : str, callable or CompiledEnv
+        As `RaySampler`'s ``env``.
+    compiled : bool
+        Build compiled ports of an id string.
+    is_compiled : bool
+        ``source`` makes CompiledEnvs (run with `CompiledSampler`), else gymnasium envs.
+    n_envs, env_offset : int
+    observation_space, action_space : gymnasium.Space
+    obs_normalizer : ObservationNormalizer or None
+        A copy of the model's; used frozen, with the statistics each ``collect`` sends.
+    dtype : the policy dtype.
+    """
+
+    def __init__(self, index: int, source, compiled: bool, is_compiled: bool, n_envs: int,
+                 env_offset: int, observation_space, action_space, obs_normalizer,
+                 dtype) -> None:
+        from threadpoolctl import threadpool_limits
+
+        # one BLAS thread: a worker is one CPU of the cluster, and its GEMMs round alike
+        self._blas_limit = threadpool_limits(1)
+        self.index, self.env_offset, self.n_envs = index, env_offset, n_envs
+        encoder = ObsEncoder.for_space(observation_space)
+        codec = ActionCodec.for_space(action_space)
+        # a writable copy (arguments arrive as read-only views of the object store), frozen
+        self.obs_normalizer = obs_normalizer = copy.deepcopy(obs_normalizer)
+        if obs_normalizer is not None:
+            obs_normalizer.training = False
+        self.failures: list[int] = []
+        if is_compiled:
+            from fasttrpo.rollout.compiled import CompiledSampler
+
+            self.sampler = CompiledSampler(_make_env(source, compiled), n_envs, encoder, codec,
+                                           obs_normalizer, None, dtype, env_offset=env_offset)
+        else:
+            from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+            from fasttrpo.rollout.gym_sampler import VectorEnvSampler, make_vector_env
+
+            # an id as the model makes it in one process (make_vector_env); a factory as
+            # SAME_STEP copies; each env notes its run-wide number when it raises
+            venv = make_vector_env(source, n_envs) if isinstance(source, str) else \
+                SyncVectorEnv([source] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+            venv.envs = [_ReportingEnv(env, env_offset + i, self.failures)
+                         for i, env in enumerate(venv.envs)]
+            self.sampler = VectorEnvSampler(venv, encoder, codec, obs_normalizer, None, dtype,
+                                            env_offset=env_offset)
+        self.policy = None
+        self._batches: dict = {}
+
+    def set_policy(self, policy) -> None:
+        """Act with (a copy of) ``policy``; later ``collect`` calls send its parameters."""
+        # arrays from the object store are read-only views: the copy owns writable ones
+        self.policy = copy.deepcopy(policy)
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        """Reset the envs (env ``i`` of the run seeded ``seed + i``); returns the raw rows."""
+        try:
+            self.sampler.reset(seed)
+        except Exception as err:
+            raise self._error(err) from err
+        return np.array(self.raw_obs())
+
+    def raw_obs(self) -> np.ndarray:
+        """Return the envs' current observations, encoded, not normalised (compiled: none)."""
+        raw = getattr(self.sampler, "raw_obs", None)
+        return raw if raw is not None else np.zeros((self.n_envs, 0))
+
+    def _error(self, err: Exception) -> WorkerError:
+        env = self.failures[-1] if self.failures else None
+        where = f"env {env}" if env is not None else "one of its envs"
+        return WorkerError(f"Ray worker {self.index}, {where}: {type(err).__name__}: {err}",
+                           self.index, env)
+
+    def collect(self, shared: tuple, stream_states: list[dict], n_steps: int,
+                signals: tuple[str, ...], raw_obs: bool) -> dict[str, Any]:
+        """Collect ``n_steps`` steps of every env; returns the batch's arrays.
+
+        ``shared`` is ``(policy parameters, observation statistics or None)``, put in the
+        object store once by the learner; ``stream_states`` the envs' noise-stream states.
+        ``raw_obs``: also return the encoded raw observation after every step, (T, E, D).
+        """
+        params, obs_state = shared
+        self.policy.set_params(params)
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.load_state_dict(obs_state)
+        streams = NoiseStreams.from_states(stream_states)
+        key = (n_steps, signals)
+        if key not in self._batches:
+            self._batches[key] = RolloutBatch(n_steps, self.n_envs, self.policy.obs_dim,
+                                              self.policy.action_width, self.policy.dtype,
+                                              signals)
+        batch = self._batches[key]
+        raw = np.empty((n_steps, *self.raw_obs().shape)) if raw_obs else None
+        step = [0]
+
+        def on_step() -> bool:  # after each step's _set_obs: the new raw observations
+            raw[step[0]] = self.raw_obs()
+            step[0] += 1
+            return True
+
+        start = time.perf_counter()
+        try:
+            self.sampler.collect(self.policy, batch, streams, on_step if raw_obs else None)
+        except Exception as err:
+            raise self._error(err) from err
+        return {
+            "obs": batch.obs, "actions": batch.actions, "signals": batch.signals,
+            "flags": batch.flags, "last_obs": batch.last_obs, "raw_obs": raw,
+            "final_obs": list(batch.final_obs.items()),
+            "episodes": batch.finished_episodes, "stream_states": streams.states(),
+            "seconds": time.perf_counter() - start,
+        }
+
+
+class RaySampler:
+    """The `fasttrpo.rollout.Sampler` of Ray actors (see the module docstring).
+
+    Use it as a model's env or attach it: ``TRPO("MlpPolicy", RaySampler("Hopper-v5",
+    n_workers=4, envs_per_worker=2))`` or ``model.set_sampler(RaySampler(...))``.
+
+    Parameters
+    ----------
+    env : str, callable or CompiledEnv
+        A gymnasium id (each worker makes ``envs_per_worker`` copies, SAME_STEP autoreset, as
+        ``TRPO("MlpPolicy", env_id)`` does), a picklable function returning a gymnasium Env
+        or a `fasttrpo.envs.compiled.CompiledEnv`, or a CompiledEnv.
+    n_workers : int, default 2
+        Ray actors.
+    envs_per_worker : int, default 1
+        Envs per actor; the batch holds ``n_steps`` x ``n_workers * envs_per_worker`` rows.
+    compiled : bool, default False
+        With an id string: run its compiled port (`fasttrpo.envs.compiled.make_port`).
+    address : str, optional
+        Connect to this Ray cluster (``ray.init(address=...)``); without it a local Ray is
+        started with ``num_cpus`` CPUs, unless Ray is initialised already (then it is used).
+    num_cpus : int, optional
+        CPUs of the local Ray started here (default: all).
+    cpus_per_worker : float, default 1
+        Ray's ``num_cpus`` of each actor.
+    max_restarts : int, default 3
+        Replacements of dead workers allowed per ``collect`` before it gives up.
+
+    Attributes
+    ----------
+    timings : dict of str to float
+        Of the last ``collect``, logged by ``learn`` as ``time/<name>``:
+        ``worker_rollout_max_s`` and ``worker_rollout_median_s`` (each worker's time
+        stepping its envs), ``transfer_s`` (the rest of ``collect``: putting the
+        parameters, scheduling, returning and assembling the arrays).
+    restarts : int
+        Workers replaced so far.
+    """
+
+    def __init__(self, env, n_workers: int = 2, envs_per_worker: int = 1, *,
+                 compiled: bool = False, address: str | None = None,
+                 num_cpus: int | None = None, cpus_per_worker: float = 1.0,
+                 max_restarts: int = 3) -> None:
+        for name, value in (("n_workers", n_workers), ("envs_per_worker", envs_per_worker)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, (int, np.integer)) \
+                or max_restarts < 0:
+            raise ValueError(f"max_restarts: expected a non-negative integer, got "
+                             f"{max_restarts!r}")
+        if not (isinstance(cpus_per_worker, (int, float)) and cpus_per_worker > 0):
+            raise ValueError(f"cpus_per_worker: expected a positive number, got "
+                             f"{cpus_per_worker!r}")
+        if not (isinstance(env, str) or callable(env) or _is_compiled(env)):
+            raise ValueError(f"env: expected an env id string, a function returning an env, "
+                             f"or a CompiledEnv, got {env!r}")
+        self.source, self.compiled = env, bool(compiled)
+        self.n_workers, self.envs_per_worker = int(n_workers), int(envs_per_worker)
+        self.num_envs = self.n_workers * self.envs_per_worker
+        self.address, self.num_cpus = address, num_cpus
+        self.cpus_per_worker, self.max_restarts = float(cpus_per_worker), int(max_restarts)
+        probe = _make_env(env, self.compiled)  # the spaces, read here without Ray
+        self.is_compiled = _is_compiled(probe)
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        #: the env's id (saved with the model), when it has one
+        self.id = env if isinstance(env, str) else getattr(probe, "id", None) or getattr(
+            getattr(probe, "spec", None), "id", None)
+        if not self.is_compiled:
+            probe.close()
+        self.obs_normalizer = self.reward_scaler = None
+        self.dtype = np.dtype(np.float32)
+        self.timings: dict[str, float] = {}
+        self.restarts = 0
+        self.actors: list = []
+        self._seed: int | None = None
+        self._policy: Any = None  # the policy object the workers hold a copy of
+        self._broken: set[int] = set()  # workers to replace before the next collect
+        self.needs_reset = True
+
+    # ---- set-up --------------------------------------------------------------------------
+    def attach(self, encoder, codec, obs_normalizer, reward_scaler, dtype) -> None:
+        """Take the model's normalisers and dtype (called by ``set_sampler``)."""
+        if obs_normalizer is not None and self.is_compiled:
+            raise ValueError("normalize_obs: not supported with compiled envs in Ray workers "
+                             "(the compiled rollout does not return its raw observations); "
+                             "use gymnasium envs or normalize_obs=False")
+        self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
+        self.dtype = np.dtype(dtype)
+        self._stop_actors()  # workers hold copies of the old normaliser: build new ones
+        self.needs_reset = True
+
+    def _ray(self):
+        try:
+            import ray
+        except ImportError as err:
+            raise ImportError('RaySampler needs Ray: pip install "fasttrpo[ray]"') from err
+        if not ray.is_initialized():
+            if self.address is not None:
+                ray.init(address=self.address)
+            else:
+                ray.init(num_cpus=self.num_cpus)
+        return ray
+
+    def _start_actor(self, index: int):
+        ray = self._ray()
+        worker_class = ray.remote(RolloutWorker)
+        actor = worker_class.options(num_cpus=self.cpus_per_worker, max_restarts=0).remote(
+            index, self.source, self.compiled, self.is_compiled, self.envs_per_worker,
+            index * self.envs_per_worker, self.observation_space, self.action_space,
+            self.obs_normalizer, self.dtype)
+        if self._policy is not None:
+            actor.set_policy.remote(self._policy_ref)
+        return actor
+
+    def _stop_actors(self) -> None:
+        if self.actors:
+            import ray
+
+            if ray.is_initialized():  # after ray.shutdown() the actors are gone already
+                for actor in self.actors:
+                    ray.kill(actor, no_restart=True)
+        self.actors = []
+
+    def _replace(self, index: int) -> np.ndarray:
+        """Start a new actor for worker ``index`` and reset its envs; returns their raw rows."""
+        ray = self._ray()
+        try:
+            ray.kill(self.actors[index], no_restart=True)
+        except Exception:  # noqa: BLE001 (already gone: nothing to stop)
+            pass
+        self.restarts += 1
+        self.actors[index] = self._start_actor(index)
+        seed = None if self._seed is None else int(np.random.SeedSequence(
+            [self._seed, index, self.restarts]).generate_state(1)[0] % 2**31)
+        return self._get(ray, [self.actors[index].reset.remote(seed)])[0]
+
+    # ---- the Sampler protocol ------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        """Start the workers if needed and reset every env (env ``i`` seeded ``seed + i``)."""
+        ray = self._ray()
+        if not self.actors:
+            self.actors = [self._start_actor(w) for w in range(self.n_workers)]
+        if seed is not None:
+            self._seed = int(seed)
+        rows = self._get(ray, [actor.reset.remote(seed) for actor in self.actors])
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.update(np.concatenate(rows))
+        self._broken.clear()
+        self.needs_reset = False
+
+    def _get(self, ray, refs: list) -> list:
+        try:
+            return ray.get(refs)
+        except ray.exceptions.RayTaskError as err:
+            cause = getattr(err, "cause", None)
+            if isinstance(cause, WorkerError):
+                self._broken.add(cause.worker)
+                raise WorkerError(str(cause), cause.worker, cause.env) from cause
+            raise
+
+    def _sync_policy(self, ray, policy) -> None:
+        """Give the workers a copy of ``policy`` when it is not the one they hold."""
+        if policy is self._policy:
+            return
+        self._policy, self._policy_ref = policy, ray.put(policy)
+        ray.get([actor.set_policy.remote(self._policy_ref) for actor in self.actors])
+
+    def collect(self, policy, batch: RolloutBatch, streams: NoiseStreams,
+                on_step: Callable[[], bool] | None = None) -> bool:
+        """Collect one batch over the workers (see the module docstring).
+
+        ``on_step`` is called ``n_steps`` times after the batch is complete (as
+        `CompiledSampler` does).
+        """
+        ray = self._ray()
+        check_noise_streams(streams)
+        if batch.n_envs != self.num_envs:
+            raise ValueError(f"batch: holds {batch.n_envs} envs, the sampler {self.num_envs}")
+        if self.needs_reset:
+            self.reset()
+        start = time.perf_counter()
+        for index in sorted(self._broken):
+            self._replace(index)
+        self._broken.clear()
+        self._sync_policy(ray, policy)
+        normalizer = self.obs_normalizer
+        obs_state = normalizer.state_dict() if normalizer is not None else None
+        shared = ray.put((policy.get_params(), obs_state))  # once for every worker
+        m, signals = self.envs_per_worker, tuple(batch.signals)
+        states = [streams.states(w * m, (w + 1) * m) for w in range(self.n_workers)]
+
+        def submit(index: int):
+            return self.actors[index].collect.remote(shared, states[index], batch.n_steps,
+                                                     signals, normalizer is not None)
+
+        pending = {submit(w): w for w in range(self.n_workers)}
+        results: dict[int, dict] = {}
+        restarts = 0
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ref)
+            try:
+                results[index] = self._get(ray, [ref])[0]
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
+                restarts += 1
+                if restarts > self.max_restarts:
+                    self._broken.add(index)
+                    raise RuntimeError(f"Ray worker {index} died and {self.max_restarts} "
+                                       "replacements were used up in this collect") from err
+                self._replace(index)  # new envs, same parameters and noise streams
+                pending[submit(index)] = index
+        self._assemble(batch, results)
+        for index, result in results.items():
+            streams.set_states(index * m, result["stream_states"])
+        seconds = [results[w]["seconds"] for w in range(self.n_workers)]
+        self.timings = {"worker_rollout_max_s": max(seconds),
+                        "worker_rollout_median_s": statistics.median(seconds),
+                        "transfer_s": max(time.perf_counter() - start - max(seconds), 0.0)}
+        if on_step is not None:
+            for _ in range(batch.n_steps):
+                if on_step() is False:
+                    return False
+        return True
+
+    def _assemble(self, batch: RolloutBatch, results: dict[int, dict]) -> None:
+        """Write the workers' arrays into ``batch`` (worker-major env axis).
+
+        Then scale the raw rewards and fold the raw observations into the statistics, step
+        by step as `VectorEnvSampler` does.
+        """
+        batch.clear()
+        m = self.envs_per_worker
+        ended = []  # (step, env, episode): one sampler lists them in step, then env order
+        for index in range(self.n_workers):
+            result, envs = results[index], slice(index * m, (index + 1) * m)
+            batch.obs[:, envs] = result["obs"]
+            batch.actions[:, envs] = result["actions"]
+            batch.flags[:, :, envs] = result["flags"]
+            batch.last_obs[envs] = result["last_obs"]
+            for name, values in result["signals"].items():
+                batch.signals[name][:, envs] = values
+            for (t, e), row in result["final_obs"]:
+                batch.final_obs[(t, index * m + e)] = row
+            flags = result["flags"]
+            positions = np.argwhere(flags[1].astype(bool) & flags[2].view(bool))
+            if len(positions) != len(result["episodes"]):
+                raise RuntimeError(f"Ray worker {index}: {len(result['episodes'])} finished "
+                                   f"episodes for {len(positions)} episode ends")
+            ended.extend((int(t), index * m + int(e), episode)
+                         for (t, e), episode in zip(positions, result["episodes"], strict=True))
+        ended.sort(key=lambda item: item[:2])
+        batch.finished_episodes = [episode for _, _, episode in ended]
+        if COST in batch.signals and not all(COST in r["signals"] for r in results.values()):
+            raise RuntimeError("Ray workers returned no cost signal")
+        scaler = self.reward_scaler
+        if scaler is not None:  # the raw rewards, scaled in step order over all envs
+            for t in range(batch.n_steps):
+                batch.rewards[t] = scaler.scale(batch.rewards[t], batch.dones[t].astype(bool))
+        if self.obs_normalizer is not None:
+            raw = np.concatenate([results[w]["raw_obs"] for w in range(self.n_workers)], axis=1)
+            for t in range(batch.n_steps):
+                self.obs_normalizer.update(raw[t])
+
+    def close(self) -> None:
+        """Stop the workers (Ray itself keeps running: ``ray.shutdown()`` stops it)."""
+        self._stop_actors()
+        self.needs_reset = True

@@ -1,0 +1,155 @@
+"""RaySampler: k workers x m envs give the parameters of one VectorEnvSampler over k * m envs,
+bit for bit; dead workers are replaced and their share collected again; env errors name the
+worker and the env. One local Ray (2 CPUs) for the module; skipped without ray (the
+optional_deps marker, run by .ci/run with FASTTRPO_REQUIRE_OPTIONAL=1)."""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fasttrpo import CPO, TRPO
+from fasttrpo.rollout import RolloutBatch
+
+from conftest import require
+from toy_envs import RaisingCartPole, SleepyCartPole
+
+pytestmark = pytest.mark.optional_deps
+
+TINY = dict(n_steps=32, batch_size=32, n_critic_updates=2, policy_kwargs=dict(net_arch=[8]))
+
+
+@pytest.fixture(scope="module")
+def ray():
+    ray = require("ray")
+    # the workers unpickle the test envs by reference: give them this folder on their path
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                             saved]))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+    yield ray
+    ray.shutdown()
+
+
+def _ray_sampler(*args, **kwargs):
+    from fasttrpo.rollout import RaySampler
+
+    return RaySampler(*args, **kwargs)
+
+
+def _state(model):
+    state = {"policy": model.policy.get_params(),
+             **{f"value/{s}": v.get_params() for s, v in model.value_functions.items()}}
+    if model.reward_scaler is not None:
+        state.update({f"ret_rms/{k}": np.asarray(v)
+                      for k, v in model.reward_scaler.state_dict().items()})
+    return state
+
+
+def _assert_same(ours, theirs):
+    for key, value in _state(theirs).items():
+        np.testing.assert_array_equal(_state(ours)[key], value, err_msg=key)
+    assert list(ours.ep_info_buffer) == list(theirs.ep_info_buffer)
+    assert ours.noise_streams.states() == theirs.noise_streams.states()
+    assert ours.num_timesteps == theirs.num_timesteps
+
+
+def test_importing_fasttrpo_does_not_import_ray():
+    code = ("import sys, fasttrpo, fasttrpo.rollout; from fasttrpo import TRPO, CPO; "
+            "assert 'ray' not in sys.modules, 'ray imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(("env_id", "extra"), [
+    ("Pendulum-v1", dict(normalize_reward=True)),  # Gaussian, rewards scaled at the learner
+    ("CartPole-v1", dict(dtype="float64")),  # categorical
+])
+def test_two_workers_of_two_envs_equal_one_sampler_of_four(ray, env_id, extra):
+    kwargs = dict(TINY, seed=3, n_envs=4, **extra)
+    single = TRPO("MlpPolicy", env_id, **kwargs).learn(3 * 32 * 4)
+    sampler = _ray_sampler(env_id, n_workers=2, envs_per_worker=2)
+    remote = TRPO("MlpPolicy", sampler, **kwargs).learn(3 * 32 * 4)
+    _assert_same(remote, single)
+    assert set(sampler.timings) == {"worker_rollout_max_s", "worker_rollout_median_s",
+                                    "transfer_s"}
+    assert remote.env_id == env_id
+    sampler.close()
+
+
+def test_cpo_through_ray_equals_one_sampler(ray):
+    env_id = "fasttrpo/SafetyPointVelocity-v0"
+    kwargs = dict(TINY, seed=4, n_envs=2, cost_limit=5.0)
+    single = CPO("MlpPolicy", env_id, **kwargs).learn(2 * 32 * 2)
+    sampler = _ray_sampler(env_id, n_workers=2, envs_per_worker=1)
+    remote = CPO("MlpPolicy", sampler, **kwargs).learn(2 * 32 * 2)
+    _assert_same(remote, single)
+    assert any("c" in episode for episode in remote.ep_info_buffer) or \
+        not remote.ep_info_buffer
+    sampler.close()
+
+
+def test_compiled_envs_in_workers(ray):
+    kwargs = dict(TINY, seed=5, n_envs=4, dtype="float64")
+    single = TRPO("MlpPolicy", "CartPole-v1", compiled=True, **kwargs).learn(2 * 32 * 4)
+    sampler = _ray_sampler("CartPole-v1", n_workers=2, envs_per_worker=2, compiled=True)
+    remote = TRPO("MlpPolicy", sampler, **kwargs).learn(2 * 32 * 4)
+    _assert_same(remote, single)
+    sampler.close()
+
+
+def test_observation_statistics_fold_every_step_at_the_learner(ray):
+    sampler = _ray_sampler("Pendulum-v1", n_workers=2, envs_per_worker=1)
+    model = TRPO("MlpPolicy", sampler, normalize_obs=True, **dict(TINY, seed=6, n_envs=2))
+    model.learn(2 * 32 * 2)
+    # the reset rows, then every step's new rows of both envs
+    assert model.obs_normalizer.state_dict()["count"] == pytest.approx(1e-4 + 2 + 2 * 32 * 2)
+    assert np.isfinite(model.policy.get_params()).all()
+    sampler.close()
+
+
+def test_a_worker_killed_mid_rollout_is_replaced_and_its_share_collected_again(ray):
+    sampler = _ray_sampler(SleepyCartPole, n_workers=2, envs_per_worker=1)
+    model = TRPO("MlpPolicy", sampler, **dict(TINY, seed=7, n_envs=2, n_steps=128,
+                                              batch_size=64))
+    model.learn(128 * 2)  # workers started and warm
+    batch = RolloutBatch(128, 2, model.encoder.obs_dim, model.policy.action_width,
+                         model.dtype)
+    killer = threading.Timer(0.15, ray.kill, (sampler.actors[1],))  # ~0.4 s rollouts
+    killer.start()
+    assert sampler.collect(model.policy, batch, model.noise_streams)
+    killer.join()
+    assert sampler.restarts == 1
+    assert batch.valid.all() and batch.flags.shape == (3, 128, 2)
+    assert len(batch.finished_episodes) == int(batch.dones.sum())  # each episode once
+    model.learn(128 * 2, reset_num_timesteps=False)  # training goes on
+    assert model.num_timesteps == 2 * 128 * 2
+    sampler.close()
+
+
+def test_an_env_error_names_the_worker_and_env_and_the_model_stays_savable(ray, tmp_path):
+    from fasttrpo.rollout.ray_sampler import WorkerError
+
+    sampler = _ray_sampler(RaisingCartPole, n_workers=2, envs_per_worker=2)
+    seed = RaisingCartPole.RAISE_SEED - 3  # env 3 (worker 1) gets seed + 3
+    model = TRPO("MlpPolicy", sampler, **dict(TINY, seed=seed, n_envs=4))
+    before = model.policy.get_params()
+    with pytest.raises(WorkerError, match="worker 1, env 3: FloatingPointError: the simulator") \
+            as info:
+        model.learn(32 * 4)
+    assert (info.value.worker, info.value.env) == (1, 3)
+    np.testing.assert_array_equal(model.policy.get_params(), before)
+    path = model.save(tmp_path / "model")
+    np.testing.assert_array_equal(TRPO.load(path).policy.get_params(), before)
+    model.learn(32 * 4, reset_num_timesteps=False)  # worker 1 replaced, new seeds
+    assert sampler.restarts == 1 and model.num_timesteps == 32 * 4
+    sampler.close()
