@@ -409,7 +409,7 @@ class Linearization:
         point = buffers.point
         policy_kernels.fisher_vector_product(
             self.params, policy.kernel_layout, self.obs, point.hidden, point.dact, buffers.dist,
-            vector, point.tangent, point.scratch, buffers.dout, buffers.partials, result,
+            vector, point.tangent, point.scratch, buffers.dout, buffers.partials, result, False,
         )
         return result
 
@@ -431,12 +431,12 @@ class Linearization:
             raise ValueError(f"max_iter: must be >= 1, got {max_iter}")
         x = np.empty(policy.num_params, dtype=policy.dtype)
         point = buffers.point
-        args = (self.params, policy.kernel_layout, self.obs, point.hidden, point.dact,
-                buffers.dist, point.tangent, point.scratch, buffers.dout, buffers.partials, rhs,
-                float(damping), int(max_iter), float(residual_tol), x, buffers.cg_work)
         with parallel_kernels(self.obs.shape[0] >= PARALLEL_MIN_ROWS) as parallel:
-            solve = cg.conjugate_gradient_parallel if parallel else cg.conjugate_gradient
-            x_fisher_x, n_iter = solve(*args)
+            x_fisher_x, n_iter = cg.conjugate_gradient(
+                self.params, policy.kernel_layout, self.obs, point.hidden, point.dact,
+                buffers.dist, point.tangent, point.scratch, buffers.dout, buffers.partials, rhs,
+                float(damping), int(max_iter), float(residual_tol), x, buffers.cg_work,
+                parallel)
         return x, float(x_fisher_x), int(n_iter)
 
     def surrogate_and_kl(self, params, actions, advantages, old_log_prob) -> tuple[float, float]:

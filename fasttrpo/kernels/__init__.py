@@ -13,11 +13,28 @@ to stderr (`COMPILE_NOTICE`), once per process and never when the cache is warm.
 """
 
 import sys
+from types import FunctionType
 
+from numba import njit
 from numba.core import event, types
 
 #: ``njit`` options of the kernels only other kernels call: no CPython / C wrapper to compile
 INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+def parallel_variant(py_func, **options):
+    """Compile ``py_func`` with ``parallel=True`` as a function of its own for Numba's cache.
+
+    Two dispatchers of one Python function share its cache entries (the cache is keyed by the
+    function's qualified name and signature, not by ``parallel``): the serial and the parallel
+    compilation would load each other's machine code. The variant is a copy of the function
+    named ``<name>_parallel``, so each has its own entry.
+    """
+    clone = FunctionType(py_func.__code__, py_func.__globals__, f"{py_func.__name__}_parallel",
+                         py_func.__defaults__, py_func.__closure__)
+    clone.__qualname__ = f"{py_func.__qualname__}_parallel"
+    clone.__module__, clone.__doc__ = py_func.__module__, py_func.__doc__
+    return njit(parallel=True, **options)(clone)
+
 
 COMPILE_NOTICE = (
     "fasttrpo: compiling the numerical kernels{dtype} (first run only, 10-20 s; "

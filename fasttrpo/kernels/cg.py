@@ -9,15 +9,16 @@ from fasttrpo.kernels.policy import fisher_vector_product
 @njit(cache=True, nogil=True, error_model="numpy")
 def conjugate_gradient(
     params, layout, obs, hidden, dact, dist, tangent, scratch, dout, partials, rhs, damping,
-    max_iter, residual_tol, x, work,
+    max_iter, residual_tol, x, work, parallel,
 ):
     """Solve ``(F + damping I) x = rhs`` by conjugate gradient from ``x = 0``.
 
     The FVP kernel is called directly (a jitted function passed as an argument would miss
     Numba's cache). Arguments after ``params`` up to ``partials`` are those of
-    ``fisher_vector_product`` (the linearisation cache and the row blocks' partial sums).
-    `conjugate_gradient_parallel` is the same function compiled with ``parallel=True``: the
-    product's row blocks then run on Numba's threads, with bit-identical results.
+    ``fisher_vector_product`` (the linearisation cache and the row blocks' partial sums);
+    ``parallel`` (bool) runs the product's row blocks on Numba's threads, with bit-identical
+    results. (The solver itself stays serial: compiled with ``parallel=True`` Numba would
+    turn its dot products into thread-split reductions, which round differently.)
 
     Parameters
     ----------
@@ -49,7 +50,7 @@ def conjugate_gradient(
             break
         fisher_vector_product(
             params, layout, obs, hidden, dact, dist, direction, tangent, scratch, dout,
-            partials, a_direction,
+            partials, a_direction, parallel,
         )
         for i in range(n_params):  # A p = (F + damping I) p
             a_direction[i] += damping * direction[i]
@@ -69,8 +70,3 @@ def conjugate_gradient(
     x_a_x = np.dot(x, rhs) - np.dot(x, residual)
     return x_a_x - damping * np.dot(x, x), n_iter
 
-
-#: `conjugate_gradient` with the Fisher-vector product's row blocks on Numba's threads
-#: (``numba.set_num_threads`` of the calling thread). Compiled on first use only.
-conjugate_gradient_parallel = njit(cache=True, nogil=True, error_model="numpy", parallel=True)(
-    conjugate_gradient.py_func)

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from fasttrpo.heads import GAUSSIAN_SDE
-from fasttrpo.kernels import distributions, mlp
+from fasttrpo.kernels import distributions, mlp, parallel_variant
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -55,9 +55,11 @@ def surrogate(log_prob, old_log_prob, advantages, weights):
 
 #: rows per block of the Fisher-vector product. Fixed, whatever the thread count: each block's
 #: partial ``J^T M J v`` is summed in block order, so the result is bit-identical on 1 or k
-#: threads. 256 rows keep every GEMM large enough for BLAS's kernels (measured: the blocked
-#: product costs the same as one whole-batch pass, see BENCHMARKS.md, "Threads").
-ROW_BLOCK = 256
+#: threads. 64 rows: OpenBLAS runs products this small in its lock-free small-matrix path;
+#: from 128 rows (Haswell kernels) or 256 (SkylakeX) its level-3 driver serialises calls from
+#: concurrent threads, and two threads ran 10-30x slower than one (measured, BENCHMARKS.md
+#: "Threads"). The serial cost of 64-row blocks: +7 % (SkylakeX) to +33 % (Haswell) on CG.
+ROW_BLOCK = 64
 
 
 def n_row_blocks(n_rows: int) -> int:
@@ -65,9 +67,35 @@ def n_row_blocks(n_rows: int) -> int:
     return max(1, -(-n_rows // ROW_BLOCK))
 
 
+def _fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout,
+                   partials):
+    """``partials[b] = J_b^T M_b J_b vector / N`` for each block ``b`` of `ROW_BLOCK` rows.
+
+    Compiled twice from this one source: `fisher_blocks` (serial: ``prange`` is ``range``)
+    and `fisher_blocks_parallel` (``parallel=True``: the blocks on Numba's threads). A block's
+    arithmetic is the same in both, so the partials are bit-identical.
+    """
+    n_rows = obs.shape[0]
+    for block in prange(partials.shape[0]):
+        start = block * ROW_BLOCK
+        stop = min(start + ROW_BLOCK, n_rows)
+        # J v: forward-mode through the MLP
+        mlp.jvp(params, layout, obs, hidden, dact, vector, tangent, scratch, dout, start, stop)
+        # M J v / N: Fisher of the output distribution, per sample
+        distributions.apply_fisher(layout, dist[start:stop], dout[start:stop], 1.0 / n_rows)
+        # J^T (M J v) / N over the block: backward pass
+        mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, partials[block], start, stop)
+
+
+fisher_blocks = njit(cache=True, nogil=True, error_model="numpy")(_fisher_blocks)
+fisher_blocks_parallel = parallel_variant(_fisher_blocks, cache=True, nogil=True,
+                                          error_model="numpy")
+
+
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def fisher_vector_product(
     params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, partials, result,
+    parallel,
 ):
     """Write the Fisher-vector product ``F vector`` (P,) into ``result`` (P,).
 
@@ -77,29 +105,24 @@ def fisher_vector_product(
     ``log_std`` block is ``distributions.sde_log_std_fisher``.
 
     Row blocks of `ROW_BLOCK` rows: ``partials`` ((`n_row_blocks` (N), P)) receives each
-    block's ``J^T M J v / N``, and the blocks are summed in order. The block loop is a
-    ``prange``: compiled with ``parallel=True`` (``cg.conjugate_gradient_parallel``) the
-    blocks run on Numba's threads, with the same arithmetic as the serial loop.
+    block's ``J^T M J v / N`` (``parallel``: on Numba's threads, `fisher_blocks_parallel`),
+    then the blocks are summed in block order, so the result does not depend on the threads.
 
     No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``).
     Inlined into ``conjugate_gradient`` at compile time (one compilation fewer on a cold
     start).
     """
     n_rows = obs.shape[0]
-    n_blocks = partials.shape[0]
     n_mlp = layout.n_mlp
-    for block in prange(n_blocks):
-        start = block * ROW_BLOCK
-        stop = min(start + ROW_BLOCK, n_rows)
-        # J v: forward-mode through the MLP
-        mlp.jvp(params, layout, obs, hidden, dact, vector, tangent, scratch, dout, start, stop)
-        # M J v / N: Fisher of the output distribution, per sample
-        distributions.apply_fisher(layout, dist[start:stop], dout[start:stop], 1.0 / n_rows)
-        # J^T (M J v) / N over the block: backward pass
-        mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, partials[block], start, stop)
+    if parallel:
+        fisher_blocks_parallel(params, layout, obs, hidden, dact, dist, vector, tangent,
+                               scratch, dout, partials)
+    else:
+        fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout,
+                      partials)
     for j in range(n_mlp):  # the blocks' sum, in block order
         result[j] = partials[0, j]
-    for block in range(1, n_blocks):
+    for block in range(1, partials.shape[0]):
         for j in range(n_mlp):
             result[j] += partials[block, j]
     if layout.head == GAUSSIAN_SDE:  # log_std block through var(s) = z(s)^2 @ std^2
