@@ -105,9 +105,10 @@ def _numba_pool_running() -> bool:
     return bool(getattr(parallel, "_is_initialized", True))
 
 
-#: the smallest batch whose Fisher-vector products run their row blocks in parallel (below it,
-#: starting Numba's threads costs more than they save; measured, BENCHMARKS.md "Threads")
-PARALLEL_MIN_ROWS = 1024
+#: the smallest batch whose Fisher-vector products run their row blocks in parallel: 4 blocks
+#: (measured on 2 cores, 15 CG iterations of 11-64-64-3: 2 threads 1.66x faster at 256 rows,
+#: 1.69x at 512, 1.92x at 4096; BENCHMARKS.md "Threads")
+PARALLEL_MIN_ROWS = 256
 
 _local = threading.local()
 # Numba's default "workqueue" threading layer aborts the process when two threads launch
