@@ -29,8 +29,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LEARNING = RESULTS / "learning"
 # "-nogsde": the zoo entry without its gSDE keys (``learning.py --no-sde``); fasttrpo's
 # Pendulum-v1 / MountainCarContinuous-v0 runs from before it had gSDE
-LIBS = ("fasttrpo", "fasttrpo-nogsde", "sb3", "sb3-nogsde")
-LIB_LABEL = {"fasttrpo": "fasttrpo", "fasttrpo-nogsde": "fasttrpo no-gSDE",
+# TRPO's defaults before issue 16 (the joint KL, the undamped step length)
+_OLD_DEFAULTS = "damped_step_length-False-kl_per_action_dim-False"
+LIBS = ("fasttrpo", f"fasttrpo-{_OLD_DEFAULTS}", "fasttrpo-kl_per_action_dim-False",
+        "fasttrpo-nogsde", f"fasttrpo-nogsde-{_OLD_DEFAULTS}", "sb3", "sb3-nogsde")
+LIB_LABEL = {"fasttrpo": "fasttrpo",
+             f"fasttrpo-{_OLD_DEFAULTS}": "fasttrpo joint KL, undamped (old defaults)",
+             "fasttrpo-kl_per_action_dim-False": "fasttrpo joint KL, damped",
+             "fasttrpo-nogsde": "fasttrpo no-gSDE",
+             f"fasttrpo-nogsde-{_OLD_DEFAULTS}": "fasttrpo no-gSDE, old defaults",
              "sb3": "sb3-contrib", "sb3-nogsde": "sb3-contrib no-gSDE"}
 REFERENCE = "sb3"  # the verdicts compare every other variant with it
 # further variants (``learning.py --set key=value``: ``fasttrpo-<key>``) follow in name order
@@ -244,8 +251,10 @@ def plot(runs: dict, stats: dict, path: Path, xkey: str = "timesteps",
     nrows = -(-len(tasks) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows + 0.4), dpi=100,
                              squeeze=False)
-    colors = {"fasttrpo": "tab:blue", "fasttrpo-nogsde": "tab:green", "sb3": "tab:orange",
-              "sb3-nogsde": "tab:red"}
+    colors = {"fasttrpo": "tab:blue", f"fasttrpo-{_OLD_DEFAULTS}": "tab:gray",
+              "fasttrpo-kl_per_action_dim-False": "tab:purple",
+              "fasttrpo-nogsde": "tab:green", f"fasttrpo-nogsde-{_OLD_DEFAULTS}": "tab:olive",
+              "sb3": "tab:orange", "sb3-nogsde": "tab:red"}
     for ax, task in zip(axes.flat, tasks, strict=False):
         top = max((p[xkey] for lib in runs[task].values() for r in lib for p in r["curve"]),
                   default=1.0)

@@ -1205,6 +1205,33 @@ def _compiled_section(records, results: Path, out_dir: Path) -> list[str]:
     return lines
 
 
+def _sections(text: str) -> list[tuple[str, str]]:
+    """``(heading, text)`` of each ``## `` section of a Markdown file, in order."""
+    parts = re.split(r"(?m)^(?=## )", text)
+    return [(part.splitlines()[0], part) for part in parts if part.startswith("## ")]
+
+
+def keep_hand_sections(report: str, previous: str) -> str:
+    """Return ``report`` with the ``## `` sections of ``previous`` that it does not generate.
+
+    Some sections of BENCHMARKS.md are written by hand from on-demand runs (learning quality,
+    threads, Ray): a report run must not drop them. Each is put back before the section that
+    followed it in ``previous`` when the report has that one, else before "## Reproduce".
+    """
+    generated = {heading for heading, _ in _sections(report)}
+    old = _sections(previous)
+    for index, (heading, text) in enumerate(old):
+        if heading in generated:
+            continue
+        following = next((h for h, _ in old[index + 1:] if h in generated), "## Reproduce")
+        cut = report.find("\n" + following)
+        cut = len(report) if cut < 0 else cut + 1
+        block = text if text.endswith("\n") else text + "\n"
+        report = report[:cut] + block + report[cut:]
+        generated.add(heading)
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report",
                                      description="Run the benchmarks and write BENCHMARKS.md.")
@@ -1290,7 +1317,9 @@ def main(argv=None) -> int:
         if fn(records, path):
             figures[key] = os.path.relpath(path, out_dir)
             print(f"wrote {path}")
-    Path(args.output).write_text(build_report(records, machine, meta, figures))
+    output = Path(args.output)
+    previous = output.read_text() if output.exists() else ""
+    output.write_text(keep_hand_sections(build_report(records, machine, meta, figures), previous))
     print(f"wrote {args.output} ({time.perf_counter() - t_start:.0f} s)")
     return 0
 

@@ -72,3 +72,16 @@ def test_table_from_runs(tmp_path):
     table = ls.markdown_table(stats)
     assert "| CartPole-v1 | fasttrpo | 4 | 1,000 | 102 [" in table
     assert len(table.strip().splitlines()) == 4
+
+
+def test_report_keeps_the_hand_written_sections():
+    """``python -m benchmarks.report`` rewrites BENCHMARKS.md: the sections it does not
+    generate (learning quality, threads, Ray) come back where they stood."""
+    from benchmarks.report import keep_hand_sections
+
+    report = "# T\n\n## A\nnew a\n## C\nnew c\n## Reproduce\nr\n"
+    previous = "# T\n\n## A\nold a\n## B\nhand b\n## C\nold c\n## D\nhand d\n## Reproduce\nr\n"
+    merged = keep_hand_sections(report, previous)
+    assert merged == ("# T\n\n## A\nnew a\n## B\nhand b\n## C\nnew c\n## D\nhand d\n"
+                      "## Reproduce\nr\n")
+    assert keep_hand_sections(report, "") == report
