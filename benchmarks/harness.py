@@ -30,6 +30,8 @@ UPDATE_HP = dict(learning_rate=1e-3, batch_size=128, gamma=0.99, gae_lambda=0.95
                  line_search_max_iter=10, n_critic_updates=10, target_kl=0.01,
                  damped_step_length=False, kl_per_action_dim=False)
 EPISODE_LENGTH = 250
+#: UPDATE_HP keys sb3-contrib's constructor does not take (it always steps its own way)
+FASTTRPO_ONLY_HP = ("damped_step_length", "kl_per_action_dim")
 
 
 def require_torch():
@@ -192,7 +194,7 @@ class UpdateProblem:
         env = DummyVecEnv([lambda: SpaceEnv(net.obs_dim, action_space(net))])
         model = SB3TRPO("MlpPolicy", env, n_steps=n, seed=0, device="cpu",
                         policy_kwargs=dict(net_arch=list(net.hidden), activation_fn=activation),
-                        **self.hp)
+                        **{k: v for k, v in self.hp.items() if k not in FASTTRPO_ONLY_HP})
         model.set_logger(Logger(None, []))
         load_sb3_policy(model.policy, self.theta_pi, self.theta_v, net)
         rb = model.rollout_buffer
