@@ -9,6 +9,9 @@
   Numba's OpenMP threads have run (``test_cg_crossover``) they spin and slow torch's.
 - ``test_cg_crossover``: 15 CG iterations at N = 256 .. 16384, serial against the row blocks
   on 2 threads: where `fasttrpo._threads.PARALLEL_MIN_ROWS` should lie.
+- ``test_policy_step``: one TRPO policy step (linearisation forward, surrogate gradient, 15
+  CG iterations, line search) at N = 2048 and 16384, serial against the row blocks on 2
+  threads (what the step gets from ``n_threads = 3``).
 - ``test_zoo_run``: CartPole-v1 and Pendulum-v1, 1e5 steps with the zoo hyperparameters
   (``compiled=True``), 1 and 2 threads; the final parameters must be identical.
 
@@ -90,6 +93,31 @@ def test_cg_crossover(benchmark, monkeypatch, n_rows, n_threads):
     with limit_threads(1):
         solve()  # compilation
         run_timed(benchmark, solve)
+
+
+def _step_cases():
+    sizes = (512,) if _config.MODE == "smoke" else (2048, 16384)
+    return [pytest.param(n, t, id=f"N{n}-t{t}") for n in sizes for t in (1, 2)]
+
+
+@pytest.mark.parametrize(("n_rows", "n_threads"), _step_cases())
+def test_policy_step(benchmark, n_rows, n_threads):
+    from fasttrpo.trpo_step import trpo_step
+
+    problem = UpdateProblem(_config.HEADLINE, n_rows, "float32")
+    policy = problem.model.policy
+    benchmark.group = f"threads: policy step 11-64-64-3 float32 N={n_rows}"
+    benchmark.extra_info.update(suite="threads", n_rows=n_rows, n_threads=n_threads,
+                                load=_load())
+
+    def step():
+        with use_threads(n_threads):
+            return trpo_step(policy, problem.obs, problem.policy_actions,
+                             problem.norm_advantages, problem.log_prob, cg_max_steps=15)
+
+    with limit_threads(1):
+        step()  # compilation
+        run_timed(benchmark, step, setup=lambda: policy.set_params(problem.theta_pi))
 
 
 ZOO = {"CartPole-v1": dict(n_envs=2, n_steps=512, batch_size=512, gae_lambda=0.98,

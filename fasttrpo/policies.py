@@ -208,7 +208,8 @@ class MLPPolicy:
 
     def _forward(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         buffers = self._eval_buffers(obs.shape[0])
-        mlp.forward(params, self.kernel_layout, obs, buffers.hidden, buffers.dact, buffers.out)
+        mlp.forward(params, self.kernel_layout, obs, buffers.hidden, buffers.dact, buffers.out,
+                    0, obs.shape[0])
         return buffers.out
 
     @staticmethod
@@ -278,6 +279,15 @@ class MLPPolicy:
         return Linearization(self, obs, self._lin_buffers)
 
 
+def _row_blocks(serial, parallel, *args) -> None:
+    """Run a row-block kernel of `fasttrpo.kernels.policy` on the rows ``args[2]``.
+
+    Its parallel variant when `parallel_kernels` allows it, else the serial one (same bits).
+    """
+    with parallel_kernels(args[2].shape[0] >= PARALLEL_MIN_ROWS) as use_parallel:
+        (parallel if use_parallel else serial)(*args)
+
+
 class LinearizationBuffers:
     """The arrays one `Linearization` computes into, reused by the next one on as many rows.
 
@@ -340,7 +350,8 @@ class Linearization:
         # forward pass caching the activations, then the output Fisher weights; two calls
         # rather than one composed kernel: one Numba compilation fewer on a cold start
         layout = policy.kernel_layout
-        mlp.forward(self.params, layout, obs, point.hidden, point.dact, point.out)
+        _row_blocks(policy_kernels.forward_blocks, policy_kernels.forward_blocks_parallel,
+                    self.params, layout, obs, point.hidden, point.dact, point.out)
         distributions.fisher_weights(layout, point.out, point.latent(obs),
                                      self.params[policy.n_mlp :], buffers.dist)
 
@@ -396,8 +407,11 @@ class Linearization:
                                          buffers.weights)
         distributions.log_prob_grad(layout, point.out, latent, log_std, actions,
                                     buffers.weights, buffers.dout, grad[policy.n_mlp :])
-        mlp.vjp(self.params, layout, self.obs, point.hidden, point.dact, buffers.dout,
-                point.tangent, grad, 0, self.obs.shape[0])
+        # dL/dtheta of the MLP: per row block, summed in block order (fasttrpo.kernels.policy)
+        _row_blocks(policy_kernels.vjp_blocks, policy_kernels.vjp_blocks_parallel,
+                    self.params, layout, self.obs, point.hidden, point.dact, buffers.dout,
+                    point.tangent, buffers.partials)
+        policy_kernels.sum_blocks(buffers.partials, policy.n_mlp, grad)
         return float(value), grad
 
     def fvp(self, vector) -> np.ndarray:
@@ -478,7 +492,8 @@ class Linearization:
         old_log_prob = self._rows("old_log_prob", old_log_prob)
         layout, candidate = policy.kernel_layout, buffers.candidate
         log_std = params[policy.n_mlp :]
-        mlp.forward(params, layout, self.obs, candidate.hidden, candidate.dact, candidate.out)
+        _row_blocks(policy_kernels.forward_blocks, policy_kernels.forward_blocks_parallel,
+                    params, layout, self.obs, candidate.hidden, candidate.dact, candidate.out)
         # gSDE: the candidate's own features z(s; params), as it would act
         latent = candidate.latent(self.obs)
         distributions.log_prob(layout, candidate.out, latent, log_std, actions, buffers.log_prob)

@@ -74,9 +74,8 @@ class ValueFunction:
         """``V(s)`` for ``obs`` (N, obs_dim); returns (N,)."""
         obs = self._obs(obs)
         buffers = self._buffers = ForwardBuffers.reuse(self.layout, self._buffers, obs.shape[0])
-        mlp.forward(
-            self._params, self.kernel_layout, obs, buffers.hidden, buffers.dact, buffers.out
-        )
+        mlp.forward(self._params, self.kernel_layout, obs, buffers.hidden, buffers.dact,
+                    buffers.out, 0, obs.shape[0])
         return buffers.out[:, 0].copy()
 
     def loss_grad(self, obs, targets, params=None) -> tuple[float, np.ndarray]:

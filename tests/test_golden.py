@@ -15,8 +15,8 @@ drifts past that between Haswell and SkylakeX kernels, hence the per-architectur
 
 Regenerated on purpose a second time, both files: TRPO's defaults became sb3-contrib's trust
 region (``damped_step_length=True``, ``kl_per_action_dim=True``; issue 16), and the
-Fisher-vector product sums fixed 64-row blocks in order (issue 12: the same bits on any
-number of threads).
+Fisher-vector product, the surrogate gradient and the linearisation's forward passes work on
+fixed 64-row blocks, summed in order (issue 12: the same bits on any number of threads).
 """
 
 from pathlib import Path

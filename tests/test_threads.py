@@ -194,6 +194,25 @@ def test_a_failed_policy_step_undoes_the_concurrent_critic_fit():
 
 
 # ---- every core: row-block parallel Fisher-vector products (issue 12) -------------------------
+@pytest.fixture
+def parallel_launches(monkeypatch):
+    """Record whether each row-block kernel call of the policies ran the parallel variant."""
+    from contextlib import contextmanager
+
+    from fasttrpo import _threads, policies
+
+    launches = []
+
+    @contextmanager
+    def spy(worth_it):
+        with _threads.parallel_kernels(worth_it) as parallel:
+            launches.append(parallel)
+            yield parallel
+
+    monkeypatch.setattr(policies, "parallel_kernels", spy)
+    return launches
+
+
 def _cg_on_threads(policy, obs, rhs, n_threads):
     from fasttrpo._threads import use_threads
 
@@ -202,12 +221,11 @@ def _cg_on_threads(policy, obs, rhs, n_threads):
 
 
 @pytest.mark.parametrize("head", ["gaussian", "categorical", "bernoulli", "gsde"])
-def test_parallel_fisher_products_are_bit_identical_on_any_thread_count(head):
+def test_parallel_fisher_products_are_bit_identical_on_any_thread_count(head, parallel_launches):
     """CG on the row-block products: the same bits serially and on 2 or 3 Numba threads (the
     parallel kernel must really run: the batch is above the size threshold)."""
     import fasttrpo
     from fasttrpo._threads import PARALLEL_MIN_ROWS
-    from fasttrpo.kernels import policy as policy_kernels
     from fasttrpo.kernels.policy import ROW_BLOCK
 
     make = {
@@ -226,7 +244,7 @@ def test_parallel_fisher_products_are_bit_identical_on_any_thread_count(head):
         x, x_fisher_x, n_iter = _cg_on_threads(policy, obs, rhs, n_threads)
         np.testing.assert_array_equal(x, serial[0])
         assert (x_fisher_x, n_iter) == serial[1:]
-    assert policy_kernels.fisher_blocks_parallel.signatures  # the parallel variant did run
+    assert parallel_launches.count(True) == 4  # forward and CG on 2 and on 3 threads
 
 
 def test_row_blocks_sum_to_the_whole_batch_product():
@@ -287,3 +305,36 @@ def test_results_do_not_depend_on_n_threads_with_parallel_products():
         runs.append(model.policy.get_params())
     for params in runs[1:]:
         np.testing.assert_array_equal(params, runs[0])
+
+
+@pytest.mark.parametrize("head", ["gaussian", "gsde"])
+def test_parallel_forward_and_surrogate_gradient_are_bit_identical(head, parallel_launches):
+    """The linearisation's forward pass, the surrogate gradient (row-block VJP) and a
+    line-search evaluation: the same bits on 1, 2 and 3 threads."""
+    import fasttrpo
+    from fasttrpo._threads import PARALLEL_MIN_ROWS, use_threads
+
+    policy = (fasttrpo.GaussianMLPPolicy if head == "gaussian" else
+              fasttrpo.GaussianSDEMLPPolicy)(7, 2, hidden_sizes=(16, 8), seed=0)
+    rng = np.random.default_rng(4)
+    n_rows = PARALLEL_MIN_ROWS + 150
+    obs = rng.standard_normal((n_rows, 7)).astype(np.float32)
+    actions = rng.standard_normal((n_rows, 2)).astype(np.float32)
+    advantages = rng.standard_normal(n_rows).astype(np.float32)
+    old_log_prob = policy.log_prob(obs, actions)
+    candidate = policy.get_params() + 0.01 * rng.standard_normal(policy.num_params).astype(
+        np.float32)
+    results = []
+    for n_threads in (1, 2, 3):
+        with use_threads(n_threads):
+            lin = policy.linearize(obs)
+            out = lin.out.copy()
+            value, grad = lin.surrogate_grad(actions, advantages, old_log_prob)
+            evaluation = lin.surrogate_and_kl(candidate, actions, advantages, old_log_prob)
+        results.append((out, value, grad, evaluation))
+    for out, value, grad, evaluation in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        assert value == results[0][1] and evaluation == results[0][3]
+        np.testing.assert_array_equal(grad, results[0][2])
+    # forward, surrogate VJP and the candidate's forward, on 2 and on 3 threads
+    assert parallel_launches.count(True) == 6 and parallel_launches.count(False) == 3

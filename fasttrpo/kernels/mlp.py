@@ -117,31 +117,37 @@ def _fast_tanh_typed(x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def forward(params, layout, obs, hidden, dact, out):
+def forward(params, layout, obs, hidden, dact, out, row_start, row_stop):
     """Forward pass that caches every hidden activation and its derivative.
+
+    On rows ``row_start:row_stop`` of the batch only (the whole batch: ``0, N``): rows are
+    independent, so disjoint row blocks may run on different threads.
 
     Parameters
     ----------
     params : (P,) float, C-contiguous; only the MLP part is read.
     layout : KernelLayout (``layer_sizes``, ``activation``).
     obs : (N, in_dim) float, C-contiguous.
-    hidden, dact : (N * sum(hidden sizes),) float; written.
-    out : (N, out_dim) float; written with the network output.
+    hidden, dact : (N * sum(hidden sizes),) float; the rows' entries written.
+    out : (N, out_dim) float; the rows written with the network output.
+    row_start, row_stop : int, the rows.
     """
     layer_sizes = layout.layer_sizes
-    n_rows = obs.shape[0]
+    n_total = obs.shape[0]
+    n_rows = row_stop - row_start
     n_layers = layer_sizes.shape[0] - 1
-    h_prev = obs
+    h_prev = obs[row_start:row_stop]
     for layer in range(n_layers):
         weight, bias = layer_params(params, layer_sizes, layer)
         if layer == n_layers - 1:
-            np.dot(h_prev, weight, out)  # out = h W + b
+            rows_out = out[row_start:row_stop]
+            np.dot(h_prev, weight, rows_out)  # out = h W + b
             for i in range(n_rows):
-                for j in range(out.shape[1]):
-                    out[i, j] += bias[j]
+                for j in range(rows_out.shape[1]):
+                    rows_out[i, j] += bias[j]
         else:
-            z = hidden_block(hidden, layer_sizes, n_rows, layer + 1)
-            d_act = hidden_block(dact, layer_sizes, n_rows, layer + 1)
+            z = hidden_block(hidden, layer_sizes, n_total, layer + 1)[row_start:row_stop]
+            d_act = hidden_block(dact, layer_sizes, n_total, layer + 1)[row_start:row_stop]
             np.dot(h_prev, weight, z)
             # h = act(z + b) in place; dact = act'(z + b) from h alone
             for i in range(n_rows):

@@ -62,19 +62,44 @@ def surrogate(log_prob, old_log_prob, advantages, weights):
 ROW_BLOCK = 64
 
 
-def n_row_blocks(n_rows: int) -> int:
+@njit(cache=True, nogil=True, error_model="numpy")
+def n_row_blocks(n_rows):
     """Blocks of `ROW_BLOCK` rows that cover ``n_rows`` (the first dimension of ``partials``)."""
-    return max(1, -(-n_rows // ROW_BLOCK))
+    return max(1, (n_rows + ROW_BLOCK - 1) // ROW_BLOCK)
+
+
+# The row-block kernels below are each compiled twice from one source: serially (``prange`` is
+# ``range``) and with ``parallel=True`` (`parallel_variant`: the blocks on Numba's threads).
+# A block's arithmetic is the same in both, so the results are bit-identical.
+
+def _forward_blocks(params, layout, obs, hidden, dact, out):
+    """``mlp.forward`` of every row, one `ROW_BLOCK`-row block at a time.
+
+    The block size is fixed so that a row's result never depends on the thread count (BLAS
+    may round a row differently with the number of rows in the product).
+    """
+    n_rows = obs.shape[0]
+    for block in prange(n_row_blocks(n_rows)):
+        start = block * ROW_BLOCK
+        mlp.forward(params, layout, obs, hidden, dact, out, start,
+                    min(start + ROW_BLOCK, n_rows))
+
+
+def _vjp_blocks(params, layout, obs, hidden, dact, delta_out, tangent, partials):
+    """``partials[b] = J_b^T delta_out_b`` for each block ``b`` of `ROW_BLOCK` rows.
+
+    `sum_blocks` adds them up in block order.
+    """
+    n_rows = obs.shape[0]
+    for block in prange(partials.shape[0]):
+        start = block * ROW_BLOCK
+        mlp.vjp(params, layout, obs, hidden, dact, delta_out, tangent, partials[block], start,
+                min(start + ROW_BLOCK, n_rows))
 
 
 def _fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout,
                    partials):
-    """``partials[b] = J_b^T M_b J_b vector / N`` for each block ``b`` of `ROW_BLOCK` rows.
-
-    Compiled twice from this one source: `fisher_blocks` (serial: ``prange`` is ``range``)
-    and `fisher_blocks_parallel` (``parallel=True``: the blocks on Numba's threads). A block's
-    arithmetic is the same in both, so the partials are bit-identical.
-    """
+    """``partials[b] = J_b^T M_b J_b vector / N`` for each block ``b`` of `ROW_BLOCK` rows."""
     n_rows = obs.shape[0]
     for block in prange(partials.shape[0]):
         start = block * ROW_BLOCK
@@ -87,9 +112,23 @@ def _fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scr
         mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, partials[block], start, stop)
 
 
-fisher_blocks = njit(cache=True, nogil=True, error_model="numpy")(_fisher_blocks)
-fisher_blocks_parallel = parallel_variant(_fisher_blocks, cache=True, nogil=True,
-                                          error_model="numpy")
+_KERNEL_OPTIONS = dict(cache=True, nogil=True, error_model="numpy")
+forward_blocks = njit(**_KERNEL_OPTIONS)(_forward_blocks)
+forward_blocks_parallel = parallel_variant(_forward_blocks, **_KERNEL_OPTIONS)
+vjp_blocks = njit(**_KERNEL_OPTIONS)(_vjp_blocks)
+vjp_blocks_parallel = parallel_variant(_vjp_blocks, **_KERNEL_OPTIONS)
+fisher_blocks = njit(**_KERNEL_OPTIONS)(_fisher_blocks)
+fisher_blocks_parallel = parallel_variant(_fisher_blocks, **_KERNEL_OPTIONS)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def sum_blocks(partials, n_mlp, result):
+    """``result[:n_mlp] = sum_b partials[b, :n_mlp]``, the blocks added in block order."""
+    for j in range(n_mlp):
+        result[j] = partials[0, j]
+    for block in range(1, partials.shape[0]):
+        for j in range(n_mlp):
+            result[j] += partials[block, j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -120,11 +159,7 @@ def fisher_vector_product(
     else:
         fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout,
                       partials)
-    for j in range(n_mlp):  # the blocks' sum, in block order
-        result[j] = partials[0, j]
-    for block in range(1, partials.shape[0]):
-        for j in range(n_mlp):
-            result[j] += partials[block, j]
+    sum_blocks(partials, n_mlp, result)  # in block order
     if layout.head == GAUSSIAN_SDE:  # log_std block through var(s) = z(s)^2 @ std^2
         distributions.sde_log_std_fisher(
             mlp.latent_features(layout, obs, hidden), dist, params[n_mlp:],

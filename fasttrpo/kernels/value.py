@@ -15,7 +15,7 @@ def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad
     (N,); ``out``: (N, 1) scratch (``V(s)``, then ``d loss / d V``); buffers as in ``mlp.py``.
     Inlined into ``adam_minibatch_epochs`` at compile time (one compilation fewer).
     """
-    mlp.forward(params, layout, obs, hidden, dact, out)
+    mlp.forward(params, layout, obs, hidden, dact, out, 0, obs.shape[0])
     n_rows = obs.shape[0]
     total = 0.0
     for n in range(n_rows):

@@ -218,7 +218,7 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
     latent = mlp.latent_features(layout, obs_rows, hidden)  # gSDE's z(s), a view
     for t in range(n_steps):
         batch_obs[t] = obs_rows
-        mlp.forward(params, layout, obs_rows, hidden, dact, net_out)
+        mlp.forward(params, layout, obs_rows, hidden, dact, net_out, 0, obs_rows.shape[0])
         distributions.sample(layout, net_out, latent, log_std, noise[noise_index[t]],
                              batch_actions[t])
         for e in range(n_envs):
