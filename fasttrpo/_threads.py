@@ -2,7 +2,7 @@
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import pairwise
 
@@ -117,19 +117,25 @@ _parallel_launch = threading.Lock()
 
 
 def product_threads() -> int:
-    """Threads the calling thread's parallel kernels may use (1: serial); see `use_threads`."""
-    return getattr(_local, "threads", 1)
+    """Threads the calling thread's parallel kernels may use now (1: serial); `use_threads`."""
+    threads = getattr(_local, "threads", 1)
+    reserved = getattr(_local, "reserved", None)
+    return threads - reserved() if reserved is not None else threads
 
 
 @contextmanager
-def use_threads(n_threads: int) -> Iterator[None]:
-    """Let the parallel kernels called from this thread use ``n_threads`` threads."""
-    previous = product_threads()
-    _local.threads = max(1, int(n_threads))
+def use_threads(n_threads: int, reserved: Callable[[], int] | None = None) -> Iterator[None]:
+    """Let the parallel kernels called from this thread use ``n_threads`` threads.
+
+    ``reserved()``, asked at each kernel launch, says how many of them are busy elsewhere at
+    that moment (a worker fitting the critics): the kernels use the rest.
+    """
+    previous = (getattr(_local, "threads", 1), getattr(_local, "reserved", None))
+    _local.threads, _local.reserved = max(1, int(n_threads)), reserved
     try:
         yield
     finally:
-        _local.threads = previous
+        _local.threads, _local.reserved = previous
 
 
 @contextmanager

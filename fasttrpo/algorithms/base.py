@@ -760,10 +760,11 @@ class OnPolicyAlgorithm:
                                                      thread_name_prefix="fasttrpo-critic")
         fits = self._critic_worker.submit(self.fit_critics, data)
         try:
-            # the policy step's parallel kernels (the Fisher-vector products' row blocks) get
-            # the threads the critic worker leaves: with all of them the two fought over the
-            # cores (2 cores, N=2048: 19.3 ms an update against 13.4 ms; BENCHMARKS.md "Threads")
-            with use_threads(self.config.n_threads - 1):
+            # the policy step's parallel kernels (its row blocks) get the threads the critic
+            # worker leaves, all of them once the fit is done: sharing the cores with the fit
+            # lost (2 cores, N=2048: 19.3 ms an update against 13.4 ms; BENCHMARKS.md
+            # "Threads"); the bits do not depend on it
+            with use_threads(self.config.n_threads, reserved=lambda: 0 if fits.done() else 1):
                 self.update_policy(data)
         finally:
             wait([fits])  # never leave the worker changing the critics behind an exception
