@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fasttrpo import CPO, TRPO
+from fasttrpo import CPO, TRPO, TRPOLagrangian
 from fasttrpo.rollout import RolloutBatch
 
 from conftest import require
@@ -86,12 +86,13 @@ def test_two_workers_of_two_envs_equal_one_sampler_of_four(ray, env_id, extra):
     sampler.close()
 
 
-def test_cpo_through_ray_equals_one_sampler(ray):
+@pytest.mark.parametrize("algorithm", [CPO, TRPOLagrangian])
+def test_constrained_algorithms_through_ray_equal_one_sampler(ray, algorithm):
     env_id = "fasttrpo/SafetyPointVelocity-v0"
     kwargs = dict(TINY, seed=4, n_envs=2, cost_limit=5.0)
-    single = CPO("MlpPolicy", env_id, **kwargs).learn(2 * 32 * 2)
+    single = algorithm("MlpPolicy", env_id, **kwargs).learn(2 * 32 * 2)
     sampler = _ray_sampler(env_id, n_workers=2, envs_per_worker=1)
-    remote = CPO("MlpPolicy", sampler, **kwargs).learn(2 * 32 * 2)
+    remote = algorithm("MlpPolicy", sampler, **kwargs).learn(2 * 32 * 2)
     _assert_same(remote, single)
     assert any("c" in episode for episode in remote.ep_info_buffer) or \
         not remote.ep_info_buffer
