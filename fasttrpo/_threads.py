@@ -84,12 +84,19 @@ def limit_threads(n_threads: int | None, refresh: bool = False) -> Iterator[None
         if not _numba_pool_running():
             yield
             return
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
-        try:
+        with _numba_threads(n_threads):
             yield
-        finally:
-            numba.set_num_threads(previous)
+
+
+@contextmanager
+def _numba_threads(n_threads: int) -> Iterator[None]:
+    """Set this thread's Numba thread count (at most ``NUMBA_NUM_THREADS``), then restore it."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _numba_pool_running() -> bool:
@@ -105,14 +112,16 @@ def _numba_pool_running() -> bool:
     return bool(getattr(parallel, "_is_initialized", True))
 
 
-#: the smallest batch whose Fisher-vector products run their row blocks in parallel: 4 blocks
-#: (measured on 2 cores, 15 CG iterations of 11-64-64-3: 2 threads 1.66x faster at 256 rows,
-#: 1.69x at 512, 1.92x at 4096; BENCHMARKS.md "Threads")
+#: the smallest batch whose row-block kernels (the policy step's forward passes, surrogate
+#: gradient and Fisher-vector products) run in parallel: 4 blocks (measured on 2 cores, 15 CG
+#: iterations of 11-64-64-3: 2 threads 1.52x faster at 256 rows, 1.75x at 512, 1.86x at 4096;
+#: BENCHMARKS.md "Threads")
 PARALLEL_MIN_ROWS = 256
 
 _local = threading.local()
-# Numba's default "workqueue" threading layer aborts the process when two threads launch
-# parallel kernels at once; one launch at a time, and the others run serially (same results)
+# Numba's "workqueue" threading layer (its fallback without TBB or OpenMP) aborts the process
+# when two threads launch parallel kernels at once: one launch at a time, and the others run
+# the serial variants (the same results)
 _parallel_launch = threading.Lock()
 
 
@@ -151,11 +160,7 @@ def parallel_kernels(worth_it: bool) -> Iterator[bool]:
         yield False
         return
     try:
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
+        with _numba_threads(threads):
             yield True
-        finally:
-            numba.set_num_threads(previous)
     finally:
         _parallel_launch.release()
