@@ -421,9 +421,10 @@ class Linearization:
         vector = self._vector("vector", vector)
         result = np.empty(policy.num_params, dtype=policy.dtype)
         point = buffers.point
-        policy_kernels.fisher_vector_product(
+        _row_blocks(
+            policy_kernels.fisher_vector_product, policy_kernels.fisher_vector_product_parallel,
             self.params, policy.kernel_layout, self.obs, point.hidden, point.dact, buffers.dist,
-            vector, point.tangent, point.scratch, buffers.dout, buffers.partials, result, False,
+            vector, point.tangent, point.scratch, buffers.dout, buffers.partials, result,
         )
         return result
 
@@ -446,11 +447,11 @@ class Linearization:
         x = np.empty(policy.num_params, dtype=policy.dtype)
         point = buffers.point
         with parallel_kernels(self.obs.shape[0] >= PARALLEL_MIN_ROWS) as parallel:
-            x_fisher_x, n_iter = cg.conjugate_gradient(
+            solve = cg.conjugate_gradient_parallel if parallel else cg.conjugate_gradient
+            x_fisher_x, n_iter = solve(
                 self.params, policy.kernel_layout, self.obs, point.hidden, point.dact,
                 buffers.dist, point.tangent, point.scratch, buffers.dout, buffers.partials, rhs,
-                float(damping), int(max_iter), float(residual_tol), x, buffers.cg_work,
-                parallel)
+                float(damping), int(max_iter), float(residual_tol), x, buffers.cg_work)
         return x, float(x_fisher_x), int(n_iter)
 
     def surrogate_and_kl(self, params, actions, advantages, old_log_prob) -> tuple[float, float]:

@@ -5,11 +5,13 @@ output-distribution maths. ``policy``: surrogate gradient, Fisher-vector product
 line-search evaluation. ``cg``: conjugate gradient. ``value``: value-function loss.
 
 Every kernel takes the network's structure as one ``fasttrpo.nets.KernelLayout`` and is
-compiled once per float dtype (``cache=True``: the machine code is kept in ``__pycache__``, or
-under ``NUMBA_CACHE_DIR``). All compile with ``error_model="numpy"``: a ``/`` with Python's
-error model blocks SIMD, and Numba compiles an overload such as ``np.dot`` once per error model
-of its callers. While the kernels compile for the first time, one line is printed
-to stderr (`COMPILE_NOTICE`), once per process and never when the cache is warm.
+compiled once per float dtype with the options of `kernel` (``cache=True``: the machine code
+is kept in ``__pycache__``, or under ``NUMBA_CACHE_DIR``; ``error_model="numpy"``: a ``/``
+with Python's error model blocks SIMD, and Numba compiles an overload such as ``np.dot`` once
+per error model of its callers). Parallel code exists only as `parallel_variant` s, which no
+serial kernel calls (``docs/design.md``, "Numba's cache"). While the kernels compile for the
+first time, one line is printed to stderr (`COMPILE_NOTICE`), once per process and never when
+the cache is warm.
 """
 
 import sys
@@ -17,23 +19,88 @@ from types import FunctionType
 
 from numba import njit
 from numba.core import event, types
+from numba.core.dispatcher import Dispatcher
+
+#: the ``njit`` options of every fasttrpo kernel (`kernel`): machine code cached on disk, the
+#: GIL released (the critic fit runs on a worker thread beside the policy step), numpy's error
+#: model (a ``/`` with Python's error model checks for zero and blocks SIMD)
+KERNEL_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 #: ``njit`` options of the kernels only other kernels call: no CPython / C wrapper to compile
 INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
-def parallel_variant(py_func, **options):
-    """Compile ``py_func`` with ``parallel=True`` as a function of its own for Numba's cache.
+#: ``parallel=`` of the parallel variants: only ``prange`` loops run on threads. Numba's other
+#: conversions (array expressions, ``np.dot``, reductions) would split sums over threads and
+#: round differently from the serial variant; the variants must give the same bits.
+PRANGE_ONLY = {"comprehension": False, "reduction": False, "inplace_binop": False,
+               "setitem": False, "numpy": False, "stencil": False, "fusion": False,
+               "prange": True}
 
-    Two dispatchers of one Python function share its cache entries (the cache is keyed by the
-    function's qualified name and signature, not by ``parallel``): the serial and the parallel
-    compilation would load each other's machine code. The variant is a copy of the function
-    named ``<name>_parallel``, so each has its own entry.
+
+def kernel(py_func=None, **options):
+    """Compile ``py_func`` with `KERNEL_OPTIONS` (plus ``options``); usable as a decorator.
+
+    ``@kernel`` or ``@kernel(inline="always", **INTERNAL)``. Never pass ``parallel``: parallel
+    code is made by `parallel_variant` only (the rule in ``docs/design.md``, "Numba's cache").
     """
-    clone = FunctionType(py_func.__code__, py_func.__globals__, f"{py_func.__name__}_parallel",
+    if "parallel" in options:
+        raise ValueError("kernel: parallel code is made with parallel_variant")
+    if py_func is None:
+        return lambda func: njit(**KERNEL_OPTIONS, **options)(func)
+    return njit(**KERNEL_OPTIONS, **options)(py_func)
+
+
+def parallel_variant(serial, calls=None, **options):
+    """Compile the source of the kernel ``serial`` again, as a parallel variant of its own.
+
+    The rule (``docs/design.md``, "Numba's cache"): a function compiled without ``parallel``
+    never calls a parallel one. Numba writes into each cache entry the initialisers to run
+    when it is loaded, and a serial caller inherits the parallel callee's (the start of the
+    threading layer) only when the callee was compiled in the same process, not when it was
+    loaded from the cache: the caller's entry, read by a later process, then runs parallel
+    code with no threading layer (a segfault, issue 22). So every caller of parallel code is a
+    parallel variant itself (its own compilation registers the initialiser) or Python.
+
+    Parameters
+    ----------
+    serial : numba Dispatcher
+        A kernel made by `kernel`; its Python function is compiled again with
+        ``parallel=PRANGE_ONLY`` (its ``prange`` loops on Numba's threads, everything else as
+        in the serial variant, hence the same bits).
+    calls : dict of str to Dispatcher, optional
+        The kernels this variant calls instead of the serial ones: global name in
+        ``serial``'s module -> parallel variant (each must be one).
+    **options
+        ``njit`` options beyond `KERNEL_OPTIONS` (``serial``'s ``inline`` and `INTERNAL`
+        ones are kept).
+
+    Returns
+    -------
+    numba Dispatcher named ``<name>_parallel``. A copy of the function of its own, because
+    Numba keys a cache entry by the function's qualified name, not by ``parallel``: two
+    dispatchers of one function would load each other's machine code.
+    """
+    py_func = serial.py_func
+    namespace = py_func.__globals__
+    if calls:
+        for name, variant in calls.items():
+            if not isinstance(namespace.get(name), Dispatcher):
+                raise ValueError(f"parallel_variant: {py_func.__name__} calls no kernel {name!r}")
+            if not is_parallel(variant):
+                raise ValueError(f"parallel_variant: {name!r} replaced by a serial kernel")
+        namespace = {**namespace, **calls}
+    clone = FunctionType(py_func.__code__, namespace, f"{py_func.__name__}_parallel",
                          py_func.__defaults__, py_func.__closure__)
     clone.__qualname__ = f"{py_func.__qualname__}_parallel"
     clone.__module__, clone.__doc__ = py_func.__module__, py_func.__doc__
-    return njit(parallel=True, **options)(clone)
+    inherited = {key: value for key, value in serial.targetoptions.items()
+                 if key in ("inline", *INTERNAL)}
+    return njit(parallel=dict(PRANGE_ONLY), **KERNEL_OPTIONS, **{**inherited, **options})(clone)
+
+
+def is_parallel(dispatcher) -> bool:
+    """Whether a Numba dispatcher compiles with ``parallel`` (any option set)."""
+    return bool(dispatcher.targetoptions.get("parallel"))
 
 
 COMPILE_NOTICE = (

@@ -1,24 +1,24 @@
 """Conjugate gradient on the damped Fisher, compiled end to end."""
 
 import numpy as np
-from numba import njit
 
-from fasttrpo.kernels.policy import fisher_vector_product
+from fasttrpo.kernels import kernel, parallel_variant
+from fasttrpo.kernels.policy import fisher_vector_product, fisher_vector_product_parallel
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def conjugate_gradient(
     params, layout, obs, hidden, dact, dist, tangent, scratch, dout, partials, rhs, damping,
-    max_iter, residual_tol, x, work, parallel,
+    max_iter, residual_tol, x, work,
 ):
     """Solve ``(F + damping I) x = rhs`` by conjugate gradient from ``x = 0``.
 
     The FVP kernel is called directly (a jitted function passed as an argument would miss
     Numba's cache). Arguments after ``params`` up to ``partials`` are those of
-    ``fisher_vector_product`` (the linearisation cache and the row blocks' partial sums);
-    ``parallel`` (bool) runs the product's row blocks on Numba's threads, with bit-identical
-    results. (The solver itself stays serial: compiled with ``parallel=True`` Numba would
-    turn its dot products into thread-split reductions, which round differently.)
+    ``fisher_vector_product`` (the linearisation cache and the row blocks' partial sums).
+    `conjugate_gradient_parallel` runs the products' row blocks on Numba's threads, with
+    bit-identical results (the solver's own loops and dot products stay serial there too:
+    ``PRANGE_ONLY`` converts nothing but ``prange``).
 
     Parameters
     ----------
@@ -50,7 +50,7 @@ def conjugate_gradient(
             break
         fisher_vector_product(
             params, layout, obs, hidden, dact, dist, direction, tangent, scratch, dout,
-            partials, a_direction, parallel,
+            partials, a_direction,
         )
         for i in range(n_params):  # A p = (F + damping I) p
             a_direction[i] += damping * direction[i]
@@ -70,3 +70,7 @@ def conjugate_gradient(
     x_a_x = np.dot(x, rhs) - np.dot(x, residual)
     return x_a_x - damping * np.dot(x, x), n_iter
 
+
+
+conjugate_gradient_parallel = parallel_variant(
+    conjugate_gradient, calls={"fisher_vector_product": fisher_vector_product_parallel})

@@ -23,13 +23,13 @@ at the linearisation point), so conjugate gradient never recomputes the forward 
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from fasttrpo.heads import GAUSSIAN_SDE
-from fasttrpo.kernels import distributions, mlp, parallel_variant
+from fasttrpo.kernels import distributions, kernel, mlp, parallel_variant
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def surrogate(log_prob, old_log_prob, advantages, weights):
     """Surrogate ``L = mean_n exp(logp_n - old_logp_n) * A_n`` and ``dL/dlogp`` per sample.
 
@@ -62,15 +62,16 @@ def surrogate(log_prob, old_log_prob, advantages, weights):
 ROW_BLOCK = 64
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def n_row_blocks(n_rows):
     """Blocks of `ROW_BLOCK` rows that cover ``n_rows`` (the first dimension of ``partials``)."""
     return max(1, (n_rows + ROW_BLOCK - 1) // ROW_BLOCK)
 
 
 # The row-block kernels below are each compiled twice from one source: serially (``prange`` is
-# ``range``) and with ``parallel=True`` (`parallel_variant`: the blocks on Numba's threads).
-# A block's arithmetic is the same in both, so the results are bit-identical.
+# ``range``) and as a `parallel_variant` (the blocks on Numba's threads). A block's arithmetic
+# is the same in both, so the results are bit-identical. Serial kernels call serial ones only;
+# Python picks the variant (``policies.py``).
 
 def _forward_blocks(params, layout, obs, hidden, dact, out):
     """``mlp.forward`` of every row, one `ROW_BLOCK`-row block at a time.
@@ -112,16 +113,17 @@ def _fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scr
         mlp.vjp(params, layout, obs, hidden, dact, dout, tangent, partials[block], start, stop)
 
 
-_KERNEL_OPTIONS = dict(cache=True, nogil=True, error_model="numpy")
-forward_blocks = njit(**_KERNEL_OPTIONS)(_forward_blocks)
-forward_blocks_parallel = parallel_variant(_forward_blocks, **_KERNEL_OPTIONS)
-vjp_blocks = njit(**_KERNEL_OPTIONS)(_vjp_blocks)
-vjp_blocks_parallel = parallel_variant(_vjp_blocks, **_KERNEL_OPTIONS)
-fisher_blocks = njit(**_KERNEL_OPTIONS)(_fisher_blocks)
-fisher_blocks_parallel = parallel_variant(_fisher_blocks, **_KERNEL_OPTIONS)
+forward_blocks = kernel(_forward_blocks)
+forward_blocks_parallel = parallel_variant(forward_blocks)
+vjp_blocks = kernel(_vjp_blocks)
+vjp_blocks_parallel = parallel_variant(vjp_blocks)
+fisher_blocks = kernel(_fisher_blocks)
+# inlined, so that the parallel Fisher-vector product and conjugate gradient hold the parallel
+# loop in their own code (Numba warns about a parallel function with none)
+fisher_blocks_parallel = parallel_variant(fisher_blocks, inline="always")
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def sum_blocks(partials, n_mlp, result):
     """``result[:n_mlp] = sum_b partials[b, :n_mlp]``, the blocks added in block order."""
     for j in range(n_mlp):
@@ -131,10 +133,9 @@ def sum_blocks(partials, n_mlp, result):
             result[j] += partials[block, j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def fisher_vector_product(
     params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout, partials, result,
-    parallel,
 ):
     """Write the Fisher-vector product ``F vector`` (P,) into ``result`` (P,).
 
@@ -144,8 +145,9 @@ def fisher_vector_product(
     ``log_std`` block is ``distributions.sde_log_std_fisher``.
 
     Row blocks of `ROW_BLOCK` rows: ``partials`` ((`n_row_blocks` (N), P)) receives each
-    block's ``J^T M J v / N`` (``parallel``: on Numba's threads, `fisher_blocks_parallel`),
-    then the blocks are summed in block order, so the result does not depend on the threads.
+    block's ``J^T M J v / N`` (in `fisher_vector_product_parallel`: on Numba's threads, by
+    `fisher_blocks_parallel`), then the blocks are summed in block order, so the result does
+    not depend on the threads.
 
     No damping is added. Reads the linearisation cache (``hidden``, ``dact``, ``dist``).
     Inlined into ``conjugate_gradient`` at compile time (one compilation fewer on a cold
@@ -153,12 +155,8 @@ def fisher_vector_product(
     """
     n_rows = obs.shape[0]
     n_mlp = layout.n_mlp
-    if parallel:
-        fisher_blocks_parallel(params, layout, obs, hidden, dact, dist, vector, tangent,
-                               scratch, dout, partials)
-    else:
-        fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout,
-                      partials)
+    fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout,
+                  partials)
     sum_blocks(partials, n_mlp, result)  # in block order
     if layout.head == GAUSSIAN_SDE:  # log_std block through var(s) = z(s)^2 @ std^2
         distributions.sde_log_std_fisher(
@@ -168,3 +166,7 @@ def fisher_vector_product(
     # state-independent log_std: Fisher block 2 I, no cross terms with the mean
     for j in range(n_mlp, params.shape[0]):
         result[j] = 2.0 * vector[j]
+
+
+fisher_vector_product_parallel = parallel_variant(
+    fisher_vector_product, calls={"fisher_blocks": fisher_blocks_parallel})

@@ -1,0 +1,293 @@
+"""Numba's on-disk cache across processes: no order of entry points may crash or change bits.
+
+Every test here starts real processes on a temporary ``NUMBA_CACHE_DIR``: the failures they
+guard against appear only when cache entries are written by one process and read by another
+(a function in one process's memory is always consistent with itself).
+
+The defect behind them (issue 22): Numba records, in each cache entry, the functions to run
+when the entry is loaded (``reload_init``); for ``parallel=True`` code that is
+``_reload_parfors``, which starts the threading layer. A function compiled *without*
+``parallel=True`` inherits that list from the parallel functions it calls only when they were
+compiled in the same process: when they came from the cache, their library carries an empty
+list (``numba.core.compiler.CompileResult._rebuild`` does not restore it). The caller's entry
+then has no ``_reload_parfors``, and a later process that loads it calls the parallel code
+with the threading layer never started: a call through a null pointer, SIGSEGV. fasttrpo's
+rule (``docs/design.md``, "Numba's cache"): no function compiled without ``parallel`` reaches a
+``parallel`` one; parallel variants are dispatched from Python or called from other parallel
+variants (whose own compilation registers ``_reload_parfors``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cache_entry_points
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def _env(cache_dir: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(HERE), **extra)
+    return env
+
+
+def run_entry_points(cache_dir: Path, out_dir: Path, *names: str, timeout: float = 300,
+                     **env: str) -> subprocess.CompletedProcess:
+    """Run ``names`` in one new process on ``cache_dir``; results in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, str(HERE / "cache_entry_points.py"), str(out_dir), *names],
+        env=_env(cache_dir, **env), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_exit(proc: subprocess.CompletedProcess, what: str) -> None:
+    assert proc.returncode == 0, (
+        f"{what}: exit code {proc.returncode}"
+        f"{' (killed by signal %d)' % -proc.returncode if proc.returncode < 0 else ''}\n"
+        f"{proc.stderr[-3000:]}")
+
+
+def assert_same_results(path: Path, reference: Path) -> None:
+    with np.load(path) as got, np.load(reference) as expected:
+        assert sorted(got.files) == sorted(expected.files)
+        for key in expected.files:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=f"{path.name}: {key}")
+
+
+# ---- the sequences of the bug report ------------------------------------------------------
+
+@pytest.mark.parametrize("order", [("fvp-float32", "cli", "cli"),
+                                   ("cli", "policy-float32", "policy-float32")],
+                         ids=["policy_api_then_train_twice", "train_then_policy_api_twice"])
+def test_reported_sequences_do_not_crash(tmp_path, order):
+    """The report's FVP command (or README's policy-API block) and the README job, one after
+    the other in new processes on one cache (both orders of the report): every process exits
+    cleanly and computes what the first process of its kind computed. Both orders segfaulted
+    (exit -11) in their third process before the fix."""
+    cache = tmp_path / "cache"
+    first: dict[str, Path] = {}
+    for i, name in enumerate(order):
+        out = tmp_path / f"run{i}"
+        assert_clean_exit(run_entry_points(cache, out, name), f"process {i + 1} ({name})")
+        if name in first:
+            assert_same_results(out / f"{name}.npz", first[name])
+        else:
+            first[name] = out / f"{name}.npz"
+
+
+# ---- the rule: no serial kernel reaches a parallel one ------------------------------------
+
+def _package_dispatchers() -> dict[str, object]:
+    """Every Numba dispatcher defined in a module of fasttrpo, by qualified name."""
+    import importlib
+    import pkgutil
+
+    from numba.core.dispatcher import Dispatcher
+
+    import fasttrpo
+
+    found = {}
+    for info in pkgutil.walk_packages(fasttrpo.__path__, "fasttrpo."):
+        if info.name.startswith("fasttrpo.rollout.ray") or "._cython" in info.name:
+            continue  # ray is an extra; the Cython modules define no Numba code
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, Dispatcher) and value.py_func.__module__ == info.name:
+                found[f"{info.name}.{value.py_func.__name__}"] = value
+    return found
+
+
+def static_callees(dispatcher) -> list:
+    """The dispatchers the Python source of ``dispatcher`` names: ``f(...)`` and
+    ``module.f(...)`` resolved in its globals (an over-approximation of its calls)."""
+    import dis
+    import types
+
+    from numba.core.dispatcher import Dispatcher
+
+    namespace = dispatcher.py_func.__globals__
+    callees, module = [], None
+    for instruction in dis.get_instructions(dispatcher.py_func):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            value = namespace.get(instruction.argval)
+            module = value if isinstance(value, types.ModuleType) else None
+            if isinstance(value, Dispatcher):
+                callees.append(value)
+        elif instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and module is not None:
+            value = getattr(module, instruction.argval, None)
+            module = value if isinstance(value, types.ModuleType) else None
+            if isinstance(value, Dispatcher):
+                callees.append(value)
+        else:
+            module = None
+    return callees
+
+
+def rule_violations(dispatchers) -> list[str]:
+    """Serial dispatchers from which a parallel one is reachable by `static_callees`."""
+    from fasttrpo.kernels import is_parallel
+
+    violations = []
+    for name, dispatcher in dispatchers.items():
+        if is_parallel(dispatcher):
+            continue
+        seen, stack = set(), list(static_callees(dispatcher))
+        while stack:
+            callee = stack.pop()
+            if id(callee) in seen:
+                continue
+            seen.add(id(callee))
+            if is_parallel(callee):
+                violations.append(f"{name} -> {callee.py_func.__qualname__}")
+                break
+            stack.extend(static_callees(callee))
+    return violations
+
+
+def test_no_serial_kernel_reaches_a_parallel_kernel():
+    """The rule of docs/design.md, "Numba's cache", over every dispatcher of the package; and
+    every parallel dispatcher is a `parallel_variant` (prange only: the serial bits)."""
+    from fasttrpo.kernels import PRANGE_ONLY, is_parallel
+
+    dispatchers = _package_dispatchers()
+    assert len(dispatchers) > 40 and "fasttrpo.kernels.cg.conjugate_gradient" in dispatchers
+    assert rule_violations(dispatchers) == []
+    parallel = {name: d for name, d in dispatchers.items() if is_parallel(d)}
+    assert sorted(parallel) == sorted(
+        f"fasttrpo.kernels.{name}_parallel" for name in
+        ("policy._forward_blocks", "policy._vjp_blocks", "policy._fisher_blocks",
+         "policy.fisher_vector_product", "cg.conjugate_gradient"))
+    for name, dispatcher in parallel.items():
+        assert dispatcher.targetoptions["parallel"] == PRANGE_ONLY, name
+        assert name.endswith("_parallel")
+
+
+def test_the_rule_check_finds_a_serial_caller_of_parallel_code(tmp_path, monkeypatch):
+    """The checker itself: a serial kernel that calls a parallel variant (directly, through a
+    module attribute, or through another serial kernel) is reported."""
+    (tmp_path / "bad_kernels.py").write_text(
+        "import sys\n"
+        "from numba import prange\n"
+        "from fasttrpo.kernels import kernel, parallel_variant\n"
+        "def _fill(x):\n"
+        "    for i in prange(x.shape[0]):\n"
+        "        x[i] = i\n"
+        "fill = kernel(_fill)\n"
+        "fill_parallel = parallel_variant(fill)\n"
+        "me = sys.modules[__name__]\n"
+        "@kernel\n"
+        "def direct(x):\n"
+        "    fill_parallel(x)\n"
+        "@kernel\n"
+        "def through_module(x):\n"
+        "    me.fill_parallel(x)\n"
+        "@kernel\n"
+        "def indirect(x):\n"
+        "    direct(x)\n"
+        "@kernel\n"
+        "def fine(x):\n"
+        "    fill(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import bad_kernels
+
+    names = ("direct", "through_module", "indirect", "fine", "fill", "fill_parallel")
+    found = rule_violations({name: getattr(bad_kernels, name) for name in names})
+    assert sorted(v.split(" ->")[0] for v in found) == ["direct", "indirect", "through_module"]
+
+
+# ---- random sequences of entry points on one cache ------------------------------------------
+
+STRESS_SCALE = int(os.environ.get("FASTTRPO_STRESS_SCALE", "1"))
+STRESS_SEED = int(os.environ.get("FASTTRPO_STRESS_SEED", "0"))
+
+
+def parallel_code_without_initialiser(cache_dir: Path) -> list[str]:
+    """Cache entries holding parallel code whose load would not start the threading layer."""
+    bad = []
+    for path in sorted(cache_dir.rglob("*.nbc")):
+        data = path.read_bytes()
+        if b"parfor_gufunc" in data and b"_reload_parfors" not in data:
+            bad.append(path.name)
+    return bad
+
+
+def _stress_plan(scale: int, seed: int) -> tuple[list[str], list[str]]:
+    """(the distinct entry points, the sequence of processes): each distinct one once in a
+    seeded order, then draws with repeats up to 12 processes per unit of ``scale``. Scale 1:
+    one entry point of each kind in float32; more: all of them, both dtypes."""
+    rng = np.random.default_rng(seed)
+    everything = cache_entry_points.names()
+    if scale <= 1:  # one of each kind in float32 (float64 doubles the compile), threads drawn
+        kinds = ["policy", "fvp", "fvp_threads", "cli", "trpo-gym", "trpo-compiled",
+                 "cpo-gym", "cpo-compiled", "lag-gym", "lag-compiled"]
+        distinct = []
+        for kind in kinds:
+            options = [n for n in everything if (n == kind or n.startswith(kind + "-"))
+                       and "float64" not in n]
+            distinct.append(str(rng.choice(options)))
+    else:
+        distinct = everything
+    sequence = list(rng.permutation(distinct)) + list(
+        rng.choice(distinct, size=max(0, 12 * scale - len(distinct))))
+    return distinct, [str(name) for name in sequence]
+
+
+def test_random_sequences_of_entry_points_share_one_cache(tmp_path):
+    """Seeded random sequences of the public entry points (policy API in both dtypes, TRPO /
+    CPO / TRPO-Lagrangian learn with gymnasium envs and compiled=True on 1, 2 and 3 threads,
+    predict, the numpy runtime, the CLI), each in a new process, two at a time, on one cache
+    that starts empty: no process dies, and each computes the same bits as a process that
+    compiled everything itself on a cache of its own. ``FASTTRPO_STRESS_SCALE=N`` runs every
+    entry point and 12 N processes; ``FASTTRPO_STRESS_SEED`` another draw."""
+    distinct, sequence = _stress_plan(STRESS_SCALE, STRESS_SEED)
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    reference = subprocess.Popen(
+        [sys.executable, str(HERE / "cache_entry_points.py"), str(reference_dir), *distinct],
+        env=_env(tmp_path / "reference-cache"), cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    shared = tmp_path / "shared-cache"
+    running: list[tuple[str, int, subprocess.Popen]] = []
+    finished: list[tuple[str, int, int, str]] = []
+
+    def reap(block: bool) -> None:
+        for item in list(running):
+            name, index, proc = item
+            if block or proc.poll() is not None:
+                _, err = proc.communicate(timeout=600)
+                finished.append((name, index, proc.returncode, err))
+                running.remove(item)
+                return
+
+    for index, name in enumerate(sequence):
+        while len(running) >= 2:
+            reap(block=False)
+            if len(running) >= 2:
+                running[0][2].wait(timeout=600) if len(running) == 2 else None
+        out = tmp_path / f"run{index}"
+        out.mkdir()
+        running.append((name, index, subprocess.Popen(
+            [sys.executable, str(HERE / "cache_entry_points.py"), str(out), name],
+            env=_env(shared), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)))
+    while running:
+        reap(block=True)
+    _, reference_err = reference.communicate(timeout=900)
+    assert reference.returncode == 0, reference_err[-3000:]
+
+    died = [(name, index, code, err[-1500:]) for name, index, code, err in finished if code]
+    assert died == [], f"{len(died)} of {len(sequence)} processes failed: {died}"
+    for name, index, _, _ in finished:
+        assert_same_results(tmp_path / f"run{index}" / f"{name}.npz",
+                            reference_dir / f"{name}.npz")
+    assert parallel_code_without_initialiser(shared) == []
+    print(f"stress: {len(sequence)} processes, {len(distinct)} entry points, seed "
+          f"{STRESS_SEED}: all exited cleanly with the reference's bits")
