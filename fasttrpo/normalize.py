@@ -9,9 +9,9 @@ encoded observations and rewards. The statistics and the formulas are those of s
 import math
 
 import numpy as np
-from numba import njit
 
 from fasttrpo._validation import mapping_entry_array
+from fasttrpo.kernels import kernel
 
 
 def _check_positive(name: str, value) -> float:
@@ -24,7 +24,7 @@ def _check_positive(name: str, value) -> float:
     return value
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _normalize_rows(obs, mean, std, clip, out):
     """``out = clip((obs - mean) / std, -clip, clip)`` row by row, in float64; (R, D) arrays."""
     n_rows, dim = obs.shape

@@ -15,11 +15,11 @@ the cache is warm.
 """
 
 import sys
+import warnings
 from types import FunctionType
 
 from numba import njit
-from numba.core import event, types
-from numba.core.dispatcher import Dispatcher
+from numba.core import config, event, types
 
 #: the ``njit`` options of every fasttrpo kernel (`kernel`): machine code cached on disk, the
 #: GIL released (the critic fit runs on a worker thread beside the policy step), numpy's error
@@ -38,16 +38,43 @@ PRANGE_ONLY = {"comprehension": False, "reduction": False, "inplace_binop": Fals
 
 
 def kernel(py_func=None, **options):
-    """Compile ``py_func`` with `KERNEL_OPTIONS` (plus ``options``); usable as a decorator.
+    """Compile ``py_func`` with `KERNEL_OPTIONS`, updated by ``options``; usable as a decorator.
 
     ``@kernel`` or ``@kernel(inline="always", **INTERNAL)``. Never pass ``parallel``: parallel
     code is made by `parallel_variant` only (the rule in ``docs/design.md``, "Numba's cache").
+    Where Numba finds no writable folder for its cache (a read-only install and a read-only
+    home), the kernel is compiled without one (every process compiles it again), with one
+    warning that says how to give it a folder.
     """
     if "parallel" in options:
         raise ValueError("kernel: parallel code is made with parallel_variant")
     if py_func is None:
-        return lambda func: njit(**KERNEL_OPTIONS, **options)(func)
-    return njit(**KERNEL_OPTIONS, **options)(py_func)
+        return lambda func: kernel(func, **options)
+    parallel = options.pop("parallel_options", None)  # from parallel_variant only
+    options = {**KERNEL_OPTIONS, **options, **({"parallel": parallel} if parallel else {})}
+    try:
+        return njit(**options)(py_func)
+    except RuntimeError as err:  # raised by Numba's cache set-up when no locator can write
+        if not (options.get("cache") and "no locator available" in str(err)):
+            raise
+    _warn_no_cache_folder(py_func)
+    return njit(**{**options, "cache": False})(py_func)
+
+
+NO_CACHE_FOLDER = (
+    "fasttrpo: Numba finds no writable folder for its cache ({file} and the user cache folder "
+    "are read-only): the kernels compile again in every process (10-20 s). Set NUMBA_CACHE_DIR "
+    "to a writable folder to keep them."
+)
+_warned_no_cache_folder = False
+
+
+def _warn_no_cache_folder(py_func) -> None:
+    global _warned_no_cache_folder
+    if not _warned_no_cache_folder:
+        _warned_no_cache_folder = True
+        warnings.warn(NO_CACHE_FOLDER.format(file=py_func.__code__.co_filename),
+                      RuntimeWarning, stacklevel=3)
 
 
 def parallel_variant(serial, calls=None, **options):
@@ -80,11 +107,13 @@ def parallel_variant(serial, calls=None, **options):
     Numba keys a cache entry by the function's qualified name, not by ``parallel``: two
     dispatchers of one function would load each other's machine code.
     """
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: plain Python functions, nothing parallel
+        return serial
     py_func = serial.py_func
     namespace = py_func.__globals__
     if calls:
         for name, variant in calls.items():
-            if not isinstance(namespace.get(name), Dispatcher):
+            if name not in namespace:
                 raise ValueError(f"parallel_variant: {py_func.__name__} calls no kernel {name!r}")
             if not is_parallel(variant):
                 raise ValueError(f"parallel_variant: {name!r} replaced by a serial kernel")
@@ -95,12 +124,12 @@ def parallel_variant(serial, calls=None, **options):
     clone.__module__, clone.__doc__ = py_func.__module__, py_func.__doc__
     inherited = {key: value for key, value in serial.targetoptions.items()
                  if key in ("inline", *INTERNAL)}
-    return njit(parallel=dict(PRANGE_ONLY), **KERNEL_OPTIONS, **{**inherited, **options})(clone)
+    return kernel(clone, parallel_options=dict(PRANGE_ONLY), **{**inherited, **options})
 
 
 def is_parallel(dispatcher) -> bool:
     """Whether a Numba dispatcher compiles with ``parallel`` (any option set)."""
-    return bool(dispatcher.targetoptions.get("parallel"))
+    return bool(getattr(dispatcher, "targetoptions", {}).get("parallel"))
 
 
 COMPILE_NOTICE = (

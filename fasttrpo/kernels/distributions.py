@@ -28,12 +28,11 @@ discrete heads), all C-contiguous. Reductions accumulate in float64.
 import math
 
 import numpy as np
-from numba import njit
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from fasttrpo.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
-from fasttrpo.kernels import INTERNAL
+from fasttrpo.kernels import INTERNAL, kernel
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 #: added to every gSDE variance, as sb3's ``StateDependentNoiseDistribution(epsilon=1e-6)``:
@@ -42,7 +41,7 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 SDE_EPSILON = 1e-6
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _log_sigmoid(x):
     # log(sigmoid(x)) = -softplus(-x), stable for both signs
     if x >= 0.0:
@@ -50,7 +49,7 @@ def _log_sigmoid(x):
     return x - math.log1p(math.exp(x))
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _logsumexp(block):
     # log sum_j exp(block[j]) = peak + log sum_j exp(block[j] - peak); block: (n,), n >= 1
     peak = block[0]
@@ -62,7 +61,7 @@ def _logsumexp(block):
     return peak + math.log(total)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _sde_std_squared(latent_dim, act_dim, log_std):
     # std_ij^2 = exp(2 log_std), (Z, A) float64; log_std (Z*A,) row-major or (Z,) shared
     full = log_std.shape[0] == latent_dim * act_dim
@@ -74,7 +73,7 @@ def _sde_std_squared(latent_dim, act_dim, log_std):
     return std2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _sde_variance(latent, log_std, act_dim):
     # var[n, j] = sum_i z_ni^2 std_ij^2 + SDE_EPSILON, (N, A) float64
     n_rows, latent_dim = latent.shape
@@ -88,7 +87,7 @@ def _sde_variance(latent, log_std, act_dim):
     return var
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _sde_log_prob(out, latent, log_std, actions, logp_out):
     # sum_j -(a_j - mu_j)^2 / (2 var_j) - log(var_j) / 2 - log(2 pi) / 2
     var = _sde_variance(latent, log_std, out.shape[1])
@@ -100,7 +99,7 @@ def _sde_log_prob(out, latent, log_std, actions, logp_out):
         logp_out[n] = total
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _sde_log_prob_grad(out, latent, log_std, actions, weights, dout, dlog_std):
     # d logp / d mu_j = (a_j - mu_j) / var_j ;
     # d logp / d var_j = ((a_j - mu_j)^2 / var_j - 1) / (2 var_j), d var_j / d log_std_ij =
@@ -126,7 +125,7 @@ def _sde_log_prob_grad(out, latent, log_std, actions, weights, dout, dlog_std):
     _sde_reduce(coef, std2, dlog_std)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _sde_reduce(coef, std2, result):
     # result[i*A + j] = coef_ij std_ij^2 (full_std), or result[i] = sum_j coef_ij std_ij^2
     latent_dim, act_dim = coef.shape
@@ -142,7 +141,7 @@ def _sde_reduce(coef, std2, result):
             result[i] = row
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _sde_mean_kl(out_old, latent_old, log_std_old, out_new, latent_new, log_std_new):
     # per dimension (log(v1 / v0) + (v0 + (mu0 - mu1)^2) / v1 - 1) / 2
     n_rows, act_dim = out_old.shape
@@ -157,7 +156,7 @@ def _sde_mean_kl(out_old, latent_old, log_std_old, out_new, latent_new, log_std_
     return total / n_rows
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def _sde_mean_entropy(out, latent, log_std):
     # per dimension (log(2 pi var) + 1) / 2
     n_rows, act_dim = out.shape
@@ -169,7 +168,7 @@ def _sde_mean_entropy(out, latent, log_std):
     return total / n_rows
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def sde_log_std_fisher(latent, dist, log_std, vector, scale, result):
     """Write the ``log_std`` block of gSDE's Fisher times ``vector`` into ``result``.
 
@@ -208,7 +207,7 @@ def sde_log_std_fisher(latent, dist, log_std, vector, scale, result):
     _sde_reduce(coef, std2, result)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def log_prob(layout, out, latent, log_std, actions, logp_out):
     """``logp_out[n] = log pi(actions[n] | out[n])``; ``logp_out``: (N,) float."""
     if layout.head == GAUSSIAN_SDE:
@@ -240,7 +239,7 @@ def log_prob(layout, out, latent, log_std, actions, logp_out):
         logp_out[n] = total
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def log_prob_grad(layout, out, latent, log_std, actions, weights, dout, dlog_std):
     """Gradient of ``sum_n weights[n] * log pi(actions[n] | out[n])``.
 
@@ -282,7 +281,7 @@ def log_prob_grad(layout, out, latent, log_std, actions, weights, dout, dlog_std
                 dout[n, j] = weights[n] * (actions[n, j] - math.exp(_log_sigmoid(out[n, j])))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def mean_kl(layout, out_old, latent_old, log_std_old, out_new, latent_new, log_std_new):
     """``mean_n KL(pi_old(.|s_n) || pi_new(.|s_n))`` as a float.
 
@@ -327,7 +326,7 @@ def mean_kl(layout, out_old, latent_old, log_std_old, out_new, latent_new, log_s
     return total / n_rows
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def mean_entropy(layout, out, latent, log_std):
     """``mean_n H(pi(.|s_n))`` as a float."""
     if layout.head == GAUSSIAN_SDE:
@@ -358,7 +357,7 @@ def mean_entropy(layout, out, latent, log_std):
     return total / n_rows
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def fisher_weights(layout, out, latent, log_std, dist):
     """Precompute what the output Fisher needs, once per linearisation.
 
@@ -391,7 +390,7 @@ def fisher_weights(layout, out, latent, log_std, dist):
                 dist[n, j] = math.exp(_log_sigmoid(out[n, j]))
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def apply_fisher(layout, dist, u, scale):
     """Set ``u[n] <- scale * M_n u[n]`` in place for every row ``n``.
 
@@ -433,7 +432,7 @@ def _zero_and_one_typed(array):
     return lambda array: (zero, one)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def sample(layout, out, latent, log_std, noise, actions):
     """Draw ``actions`` (N, A) from the distributions ``out`` (N, D) with caller-drawn ``noise``.
 

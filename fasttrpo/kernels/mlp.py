@@ -26,14 +26,14 @@ All arrays share one float dtype (float32 or float64) and are C-contiguous.
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import overload
 
 from fasttrpo.heads import TANH
-from fasttrpo.kernels import INTERNAL
+from fasttrpo.kernels import INTERNAL, kernel
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def layer_params(params, layer_sizes, layer):
     """Return views ``(W, b)`` of layer ``layer`` inside the flat vector ``params``."""
     offset = 0
@@ -46,7 +46,7 @@ def layer_params(params, layer_sizes, layer):
     return weight, bias
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     """View ``(n_rows, h_k)`` of hidden layer ``k = hidden_index`` (1-based) in ``buffer``."""
     offset = 0
@@ -56,7 +56,7 @@ def hidden_block(buffer, layer_sizes, n_rows, hidden_index):
     return buffer[offset : offset + n_rows * width].reshape((n_rows, width))
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def latent_features(layout, obs, hidden):
     """View ``(N, Z)`` of the latent features ``z(s)``: the last hidden layer's activations.
 
@@ -116,7 +116,7 @@ def _fast_tanh_typed(x):
     return _tanh
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def forward(params, layout, obs, hidden, dact, out, row_start, row_stop):
     """Forward pass that caches every hidden activation and its derivative.
 
@@ -166,7 +166,7 @@ def forward(params, layout, obs, hidden, dact, out, row_start, row_stop):
             h_prev = z
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **INTERNAL)
+@kernel(**INTERNAL)
 def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout, row_start,
         row_stop):
     """Forward-mode Jacobian-vector product ``dout = (d out / d theta) @ direction``.
@@ -225,7 +225,7 @@ def jvp(params, layout, obs, hidden, dact, direction, tangent, scratch, dout, ro
             t_prev = dz
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def vjp(params, layout, obs, hidden, dact, delta_out, tangent, grad, row_start, row_stop):
     """Backward pass ``grad = (d out / d theta)^T @ delta_out`` over rows ``row_start:row_stop``.
 

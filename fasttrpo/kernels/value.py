@@ -2,12 +2,10 @@
 
 import math
 
-from numba import njit
-
-from fasttrpo.kernels import mlp
+from fasttrpo.kernels import kernel, mlp
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad):
     """``loss = mean_n (V(s_n) - target_n)^2`` and ``grad = d loss / d params`` (P,).
 
@@ -26,7 +24,7 @@ def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad
     return total / n_rows
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def adam_minibatch_epochs(params, layout, obs, targets, batch_indices,
                           batch_size, learning_rate, beta1, beta2, eps, m, v, step,
                           obs_batch, target_batch, hidden, dact, tangent, out, grad):

@@ -27,14 +27,13 @@ import math
 import numba
 import numpy as np
 from gymnasium import spaces
-from numba import njit
 
 from fasttrpo.envs.compiled.contract import OBSERVE_TYPE, RESET_TYPE, STEP_TYPE, CompiledEnv
 from fasttrpo.envs.compiled.contract import check_env as check_compiled_env
 from fasttrpo.envs.compiled.rng import seed_streams
 from fasttrpo.envs.compiled.vector import first_class_entry, step_autoreset
 from fasttrpo.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
-from fasttrpo.kernels import distributions, mlp
+from fasttrpo.kernels import distributions, kernel, mlp
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.rollout.streams import NoiseStreams, check_noise_streams
@@ -45,7 +44,7 @@ __all__ = ["CompiledSampler"]
 _OK, _ENV_NOT_FINITE, _REWARD_STATS_OVERFLOW, _OBS_STATS_OVERFLOW = 0, 1, 2, 3
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _block_sum(values, start, stop):
     # numpy's pairwise_sum for a block of at most 128 values: 8 running sums, then a tree
     n = stop - start
@@ -69,13 +68,13 @@ def _block_sum(values, start, stop):
     return total
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _split(start, stop):
     half = (stop - start) // 2
     return start + half - half % 8
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _pairwise_sum(values):
     """``np.add.reduce(values)`` of a contiguous float64 vector, to the last bit.
 
@@ -108,7 +107,7 @@ def _pairwise_sum(values):
             value = left_sum[top] + value
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _combine_moments(mean, var, count, batch_mean, batch_var, n):
     # Chan et al.: fold (batch_mean, batch_var, n) into (mean, var, count[0]) in place, in the
     # order of RunningMeanStd.update_from_moments; False (nothing changed) if not finite
@@ -130,7 +129,7 @@ def _combine_moments(mean, var, count, batch_mean, batch_var, n):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _update_obs_stats(rows, mean, var, count, scratch):
     # RunningMeanStd.update on (E, D) rows: column sums row by row, as np.add.reduce(axis=0)
     n_rows, dim = rows.shape
@@ -153,7 +152,7 @@ def _update_obs_stats(rows, mean, var, count, scratch):
     return _combine_moments(mean, var, count, batch_mean, batch_var, n_rows)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _normalize_row(raw, row, mean, var, epsilon, clip, normalize, out, out_row):
     # out[out_row] = clip((raw[row] - mean) / sqrt(var + eps), -clip, clip) in float64, then
     # out's dtype (2-D arrays and row indices: row views cost reference counting per call)
@@ -165,7 +164,7 @@ def _normalize_row(raw, row, mean, var, epsilon, clip, normalize, out, out_row):
             out[out_row, j] = raw[row, j]
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed,
              params, layout, hidden, dact, net_out, noise, noise_index,
              action_low, action_high, action_offset, round_action, round_obs,

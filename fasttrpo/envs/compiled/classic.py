@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 from gymnasium import spaces
-from numba import njit
 
 from fasttrpo.envs.compiled.contract import CompiledEnv
 from fasttrpo.envs.compiled.rng import uniform
+from fasttrpo.kernels import kernel
 
 __all__ = ["PORTS", "make_port"]
 
@@ -30,14 +30,14 @@ CARTPOLE_PARAMS = ("gravity", "masscart", "masspole", "total_mass", "length",
                    "x_threshold")
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def cartpole_reset(params, rng, state):
     """State ``(x, x_dot, theta, theta_dot)``, each uniform in [-0.05, 0.05)."""
     for i in range(4):
         state[i] = uniform(rng, -0.05, 0.05)
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def cartpole_step(params, rng, state, action):
     """Euler step of the cart-pole under force +-force_mag; reward 1 every step."""
     gravity, masspole, total_mass = params[0], params[2], params[3]
@@ -60,7 +60,7 @@ def cartpole_step(params, rng, state, action):
     return 1.0, 0.0, terminated, False
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def cartpole_observe(params, state, obs):
     """``obs = float32(state)``."""
     for i in range(4):
@@ -85,14 +85,14 @@ def _cartpole() -> CompiledEnv:
 PENDULUM_PARAMS = ("max_speed", "max_torque", "dt", "g", "m", "l")
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def pendulum_reset(params, rng, state):
     """``theta`` uniform in [-pi, pi), ``theta_dot`` in [-1, 1)."""
     state[0] = uniform(rng, -np.pi, np.pi)
     state[1] = uniform(rng, -1.0, 1.0)
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def pendulum_step(params, rng, state, action):
     """Reward ``-(angle^2 + 0.1 theta_dot^2 + 0.001 u^2)``, u the clipped torque."""
     max_speed, max_torque, dt, g, m, length = (params[0], params[1], params[2], params[3],
@@ -115,7 +115,7 @@ def pendulum_step(params, rng, state, action):
     return -costs, 0.0, False, False
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def pendulum_observe(params, state, obs):
     """``(cos theta, sin theta, theta_dot)`` in float32."""
     obs[0] = _F32(math.cos(state[0]))
@@ -137,14 +137,14 @@ ACROBOT_PARAMS = ("dt", "link_length_1", "link_mass_1", "link_mass_2", "link_com
                   "link_com_pos_2", "link_moi", "max_vel_1", "max_vel_2")
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def acrobot_reset(params, rng, state):
     """Both angles and velocities uniform in [-0.1, 0.1), rounded to float32 (as gymnasium)."""
     for i in range(4):
         state[i] = _F32(uniform(rng, -0.1, 0.1))
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def _acrobot_derivatives(params, s, torque, out):
     # gymnasium's AcrobotEnv._dsdt ("book" dynamics), term by term in the same order
     l1, m1, m2, lc1, lc2 = params[1], params[2], params[3], params[4], params[5]
@@ -166,7 +166,7 @@ def _acrobot_derivatives(params, s, torque, out):
     out[0], out[1], out[2], out[3] = dtheta1, dtheta2, ddtheta1, ddtheta2
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def _wrap(x, low, high):
     diff = high - low
     while x > high:
@@ -176,7 +176,7 @@ def _wrap(x, low, high):
     return x
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def acrobot_step(params, rng, state, action):
     """One RK4 step of length dt under torque -1, 0 or +1; reward -1 until the goal."""
     dt = params[0]
@@ -202,7 +202,7 @@ def acrobot_step(params, rng, state, action):
     return (0.0 if terminated else -1.0), 0.0, terminated, False
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def acrobot_observe(params, state, obs):
     """``(cos th1, sin th1, cos th2, sin th2, dth1, dth2)`` in float32."""
     obs[0] = _F32(math.cos(state[0]))
@@ -226,7 +226,7 @@ MOUNTAIN_CAR_PARAMS = ("min_position", "max_position", "max_speed", "goal_positi
                        "goal_velocity", "force", "gravity")
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def mountain_car_reset(params, rng, state):
     """Position uniform in [-0.6, -0.4), velocity 0 (third entry: see the continuous step)."""
     state[0] = uniform(rng, -0.6, -0.4)
@@ -234,7 +234,7 @@ def mountain_car_reset(params, rng, state):
     state[2] = 0.0
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def mountain_car_step(params, rng, state, action):
     """Push left, not at all or right (actions 0, 1, 2); reward -1 until the goal."""
     min_position, max_position, max_speed = params[0], params[1], params[2]
@@ -250,7 +250,7 @@ def mountain_car_step(params, rng, state, action):
     return -1.0, 0.0, terminated, False
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def continuous_mountain_car_step(params, rng, state, action):
     """Force ``clip(a, -1, 1) * power``; reward 100 at the goal minus ``0.1 a^2`` per step.
 
@@ -293,7 +293,7 @@ def continuous_mountain_car_step(params, rng, state, action):
     return reward, 0.0, terminated, False
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def mountain_car_observe(params, state, obs):
     """``(position, velocity)`` in float32."""
     obs[0] = _F32(state[0])

@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 from gymnasium import spaces
 from numba import types
+from numba.core import config as numba_config
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
@@ -90,6 +91,10 @@ class CompiledEnv:
                  observation_space: spaces.Box, action_space: spaces.Space, state_dim: int,
                  params=(), max_episode_steps: int | None = None,
                  has_cost: bool = False) -> None:
+        if numba_config.DISABLE_JIT:
+            raise ValueError(
+                f"{id}: compiled envs need Numba's compiler, and NUMBA_DISABLE_JIT=1 is set: "
+                "unset it, or train on the gymnasium env (compiled=False)")
         for name, function in (("reset", reset), ("step", step), ("observe", observe)):
             if not isinstance(function, Dispatcher):
                 raise ValueError(

@@ -13,7 +13,8 @@ numpy's recommended way to derive independent streams.
 """
 
 import numpy as np
-from numba import njit
+
+from fasttrpo.kernels import kernel
 
 __all__ = ["seed_streams", "uniform", "next_uint64"]
 
@@ -24,7 +25,7 @@ _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def next_uint64(rng):
     """Advance ``rng`` ((1,) uint64) and return the next 64 random bits."""
     rng[0] += _GAMMA
@@ -34,7 +35,7 @@ def next_uint64(rng):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def uniform(rng, low, high):
     """Draw a float64 uniformly from ``[low, high)`` with the stream ``rng`` ((1,) uint64)."""
     unit = float(next_uint64(rng) >> _S11) * _TO_UNIT  # 53 random bits in [0, 1)

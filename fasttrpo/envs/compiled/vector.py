@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -29,6 +29,7 @@ from fasttrpo.envs.compiled.contract import (
     check_env,
 )
 from fasttrpo.envs.compiled.rng import seed_streams
+from fasttrpo.kernels import kernel
 
 __all__ = ["CompiledVectorEnv", "first_class_entry", "step_autoreset"]
 
@@ -53,7 +54,7 @@ def _void_pointer(typingctx, address):
     return types.voidptr(types.uintp), codegen
 
 
-@njit(cache=True)
+@kernel(error_model="python")
 def row_view(array, index):
     """Row ``index`` of the C-contiguous 2-D ``array`` as a view that holds no reference.
 
@@ -68,7 +69,7 @@ def row_view(array, index):
     return numba.carray(_void_pointer(address), (array.shape[1],), array.dtype)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def step_autoreset(reset, step, observe, params, time_limit, rngs, states, elapsed, e, action,
                    obs, final_obs):
     """Step env ``e`` of a batch; on an episode end keep its final observation and reset it.
@@ -109,7 +110,7 @@ def step_autoreset(reset, step, observe, params, time_limit, rngs, states, elaps
     return reward, cost, terminated, truncated, finite
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _vector_step(reset, step, observe, params, time_limit, rngs, states, elapsed, actions,
                  obs, final_obs, rewards, costs, flags):
     # every env once; flags[0] terminated, [1] truncated, [2] not finite (per env)
@@ -121,7 +122,7 @@ def _vector_step(reset, step, observe, params, time_limit, rngs, states, elapsed
         flags[0, e], flags[1, e], flags[2, e] = terminated, truncated, not finite
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def _vector_reset(reset, observe, params, rngs, states, elapsed, obs):
     for e in range(states.shape[0]):
         reset(params, row_view(rngs, e), row_view(states, e))
