@@ -167,11 +167,36 @@ def run(name: str) -> dict:
     return _learn(kind, sampler, int(threads), dtype)
 
 
+class CompileCounter:
+    """Counts Numba compilations (not cache loads) of fasttrpo's and this module's functions."""
+
+    def __init__(self) -> None:
+        from numba.core import event
+
+        self.names: list[str] = []
+        counter = self
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                func = ev.data["dispatcher"].py_func
+                module = getattr(func, "__module__", "") or ""
+                if module.startswith("fasttrpo") or module in ("__main__", __name__):
+                    counter.names.append(f"{module}.{func.__qualname__}")
+
+            def on_end(self, ev):
+                pass
+
+        event.register("numba:compile", Listener())
+
+
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[0])
+    counter = CompileCounter()
     for name in argv[1:]:
         result = run(name)
         np.savez(out_dir / f"{name}.npz", **{k: np.asarray(v) for k, v in result.items()})
+    # read by the tests: how many functions this process compiled rather than loaded
+    print(f"compiled {len(counter.names)} functions: {' '.join(counter.names)}", file=sys.stderr)
     return 0
 
 

@@ -35,7 +35,8 @@ ROOT = HERE.parent
 
 def _env(cache_dir: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    env.update(NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(HERE), **extra)
+    env.update(NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(HERE))
+    env.update(extra)
     return env
 
 
@@ -291,3 +292,246 @@ def test_random_sequences_of_entry_points_share_one_cache(tmp_path):
     assert parallel_code_without_initialiser(shared) == []
     print(f"stress: {len(sequence)} processes, {len(distinct)} entry points, seed "
           f"{STRESS_SEED}: all exited cleanly with the reference's bits")
+
+
+# ---- concurrent first compiles, then conditions that change between runs ----------------
+
+WARM_ENTRY = "trpo-gym-2-float32"  # learn with the parallel products, predict, the runtime
+
+
+def compiled_count(proc: subprocess.CompletedProcess) -> int:
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("compiled ")][-1]
+    return int(line.split()[1])
+
+
+@pytest.fixture(scope="module")
+def concurrent_cache(tmp_path_factory):
+    """4 processes started at once on an empty cache (as Ray workers, pytest-xdist or parallel
+    training jobs start); returns (the cache, the results of each, their processes)."""
+    root = tmp_path_factory.mktemp("concurrent")
+    cache = root / "cache"
+    procs = []
+    for i in range(4):
+        (root / f"run{i}").mkdir()
+        procs.append(subprocess.Popen(
+            [sys.executable, str(HERE / "cache_entry_points.py"), str(root / f"run{i}"),
+             WARM_ENTRY], env=_env(cache), cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True))
+    done = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, "", err))
+    return cache, [root / f"run{i}" / f"{WARM_ENTRY}.npz" for i in range(4)], done
+
+
+def test_concurrent_first_compiles_succeed_and_a_fifth_compiles_nothing(concurrent_cache,
+                                                                        tmp_path):
+    cache, results, procs = concurrent_cache
+    for i, proc in enumerate(procs):
+        assert_clean_exit(proc, f"concurrent process {i + 1}")
+        assert compiled_count(proc) > 10  # each really compiled (the cache was empty)
+    for path in results[1:]:
+        assert_same_results(path, results[0])
+    fifth = run_entry_points(cache, tmp_path, WARM_ENTRY)
+    assert_clean_exit(fifth, "fifth process")
+    assert compiled_count(fifth) == 0, fifth.stderr[-2000:]
+    assert_same_results(tmp_path / f"{WARM_ENTRY}.npz", results[0])
+    assert parallel_code_without_initialiser(cache) == []
+
+
+def _copy_cache(source: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(source, tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("condition", [
+    {"NUMBA_NUM_THREADS": "1"},
+    {"NUMBA_THREADING_LAYER": "workqueue"},
+    {"NUMBA_THREADING_LAYER": "omp"},
+    "taskset",
+], ids=["numba_num_threads_2_to_1", "layer_to_workqueue", "layer_to_omp", "taskset_one_cpu"])
+def test_a_warm_cache_under_changed_conditions(concurrent_cache, tmp_path, condition):
+    """The cache written by 2-thread processes (Numba's default layer), read under another
+    thread count, threading layer or CPU mask: same bits, nothing recompiled that a
+    different setting does not require."""
+    cache = _copy_cache(concurrent_cache[0], tmp_path)
+    env = {} if condition == "taskset" else condition
+    if condition == "taskset":
+        cmd = ["taskset", "-c", str(min(os.sched_getaffinity(0))), sys.executable]
+    else:
+        cmd = [sys.executable]
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([*cmd, str(HERE / "cache_entry_points.py"), str(out), WARM_ENTRY],
+                          env=_env(cache, **env), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert_clean_exit(proc, f"process under {condition}")
+    assert_same_results(out / f"{WARM_ENTRY}.npz", concurrent_cache[1][0])
+    assert compiled_count(proc) == 0, proc.stderr[-2000:]
+
+
+def test_a_cache_written_on_one_thread_with_workqueue_then_read_with_defaults(
+        concurrent_cache, tmp_path):
+    """The other direction: entries written by a process with NUMBA_NUM_THREADS=1 and the
+    workqueue layer, then read by a default process (2 threads, its default layer)."""
+    cache = tmp_path / "cache"
+    first = run_entry_points(cache, tmp_path / "first", WARM_ENTRY, NUMBA_NUM_THREADS="1",
+                             NUMBA_THREADING_LAYER="workqueue")
+    assert_clean_exit(first, "writer (1 thread, workqueue)")
+    second = run_entry_points(cache, tmp_path / "second", WARM_ENTRY)
+    assert_clean_exit(second, "reader (defaults)")
+    assert compiled_count(second) == 0
+    for run in ("first", "second"):
+        assert_same_results(tmp_path / run / f"{WARM_ENTRY}.npz", concurrent_cache[1][0])
+
+
+def test_numba_disable_jit_runs_the_kernels_as_python(tmp_path):
+    """NUMBA_DISABLE_JIT=1 (Numba's debugging switch): a small learn runs (slowly: plain
+    Python) and ends where the compiled kernels end, to rounding; compiled envs refuse it with
+    a message naming the switch."""
+    code = (
+        "import sys, numpy as np\n"
+        "from fasttrpo import TRPO\n"
+        "m = TRPO('MlpPolicy', 'Pendulum-v1', n_steps=128, batch_size=64, n_critic_updates=2,\n"
+        "         policy_kwargs=dict(net_arch=[8]), seed=0, dtype='float64')\n"
+        "m.learn(256)\n"
+        "np.save(sys.argv[1], m.policy.get_params())\n")
+    results = {}
+    for disable in ("0", "1"):
+        path = tmp_path / f"params{disable}.npy"
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, text=True,
+                              capture_output=True, timeout=600,
+                              env=_env(tmp_path / "cache", NUMBA_DISABLE_JIT=disable))
+        assert_clean_exit(proc, f"NUMBA_DISABLE_JIT={disable}")
+        results[disable] = np.load(path)
+    np.testing.assert_allclose(results["1"], results["0"], rtol=1e-9, atol=1e-12)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from fasttrpo import TRPO\nTRPO('MlpPolicy', 'CartPole-v1', "
+         "compiled=True)"], cwd=ROOT, text=True, capture_output=True, timeout=300,
+        env=_env(tmp_path / "cache", NUMBA_DISABLE_JIT="1"))
+    assert proc.returncode == 1 and "NUMBA_DISABLE_JIT=1" in proc.stderr
+    assert "compiled=False" in proc.stderr
+
+
+# ---- a read-only package folder (a root-installed site-packages) --------------------------
+
+READ_ONLY_JOB = (
+    "import numpy as np, fasttrpo\n"
+    "pi = fasttrpo.CategoricalMLPPolicy(4, 2, hidden_sizes=(8,), seed=0)\n"
+    "obs = np.random.default_rng(0).normal(size=(32, 4))\n"
+    "print(pi.log_prob(obs, np.zeros(32, int)).sum())\n")
+
+
+def _run_with_read_only_package(home: Path, cache: Path | None = None):
+    """Run `READ_ONLY_JOB` with fasttrpo's folder mounted read-only (a mount namespace of its
+    own, so root too gets EROFS) and ``HOME`` = ``home``; no NUMBA_CACHE_DIR unless given."""
+    import fasttrpo
+
+    package = Path(fasttrpo.__file__).resolve().parent
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"unshare -rm is needed for this test: {probe.stderr!r}")
+        pytest.skip("no user namespaces here (unshare -rm); CI runs this test")
+    script = ('mount --bind "$PKG" "$PKG" && mount -o remount,ro,bind "$PKG" && '
+              'exec "$PY" -c "$JOB"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(PKG=str(package), PY=sys.executable, JOB=READ_ONLY_JOB, HOME=str(home),
+               XDG_CACHE_HOME=str(home / ".cache"))
+    if cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_read_only_package_caches_in_the_user_cache_folder(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    runs = [_run_with_read_only_package(home) for _ in range(2)]
+    for proc in runs:
+        assert_clean_exit(proc, "read-only package")
+    assert "compiling the numerical kernels" in runs[0].stderr
+    assert "compiling the numerical kernels" not in runs[1].stderr  # the second run is warm
+    assert list((home / ".cache").rglob("*.nbi"))
+    assert runs[0].stdout == runs[1].stdout
+
+
+def test_read_only_package_and_home_compile_without_a_cache_and_say_so(tmp_path):
+    import fasttrpo
+
+    read_only_home = Path(fasttrpo.__file__).resolve().parent  # mounted read-only too
+    proc = _run_with_read_only_package(read_only_home)
+    assert_clean_exit(proc, "read-only package and home")
+    assert proc.stderr.count("no writable folder for its cache") == 1
+    assert "NUMBA_CACHE_DIR" in proc.stderr
+    proc = _run_with_read_only_package(read_only_home, cache=tmp_path / "cache")
+    assert_clean_exit(proc, "read-only package, NUMBA_CACHE_DIR set")
+    assert "no writable folder" not in proc.stderr and list(tmp_path.rglob("*.nbi"))
+
+
+# ---- the stale-cache cleaner (fasttrpo/_numba_cache.py) -----------------------------------
+
+def test_numba_alone_keeps_a_callers_stale_inlined_callee(tmp_path):
+    """Why the cleaner exists: Numba checks a cache entry against its own file only, so a
+    cached caller keeps the code of a callee from another file after that file changed."""
+    (tmp_path / "callee.py").write_text(
+        "from numba import njit\n@njit(cache=True)\ndef value():\n    return 1\n")
+    (tmp_path / "caller.py").write_text(
+        "from numba import njit\nfrom callee import value\n"
+        "@njit(cache=True)\ndef call():\n    return value()\n")
+    script = "import caller; print(caller.call())"
+
+    def run():
+        return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, text=True,
+                              capture_output=True, timeout=120,
+                              env=_env(tmp_path / "cache", PYTHONPATH=str(tmp_path)))
+
+    assert run().stdout.strip() == "1"
+    (tmp_path / "callee.py").write_text(
+        "from numba import njit\n@njit(cache=True)\ndef value():\n    return 2 \n")
+    assert run().stdout.strip() == "1"  # stale: the caller's entry still inlines 1
+
+
+def test_the_cleaner_deleting_entries_while_processes_load_them(tmp_path):
+    """A copy of the package whose sources keep changing (the cleaner at every import and in a
+    loop here deletes the kernels' entries) while 6 processes import it and run kernels at
+    once: none dies; each computes the same values."""
+    import shutil
+    import threading
+
+    import fasttrpo
+    from fasttrpo._numba_cache import invalidate_stale_cache
+
+    package = Path(fasttrpo.__file__).resolve().parent
+    copy = tmp_path / "site" / "fasttrpo"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["PYTHONPATH"] = str(tmp_path / "site")
+    job = READ_ONLY_JOB + "import fasttrpo as f; assert f.__file__.startswith(%r)\n" % str(copy)
+    subprocess.run([sys.executable, "-c", job], env=env, check=True, capture_output=True,
+                   timeout=300, cwd=tmp_path)  # a warm cache to delete
+    stop = threading.Event()
+    cleaned = []
+
+    def keep_changing_sources():
+        source = copy / "heads.py"
+        while not stop.is_set():
+            stat = source.stat()
+            os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+            cleaned.append(invalidate_stale_cache(copy))
+            stop.wait(0.05)
+
+    cleaner = threading.Thread(target=keep_changing_sources)
+    cleaner.start()
+    try:
+        procs = [subprocess.Popen([sys.executable, "-c", job], env=env, text=True, cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(6)]
+        outputs = [proc.communicate(timeout=600) + (proc.returncode,) for proc in procs]
+    finally:
+        stop.set()
+        cleaner.join()
+    assert sum(cleaned) > 10  # the cleaner really deleted entries, many times
+    assert [code for _, _, code in outputs] == [0] * 6, [err[-800:] for _, err, _ in outputs]
+    assert len({out for out, _, _ in outputs}) == 1
