@@ -16,8 +16,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -25,23 +24,13 @@ import gymnasium as gym
 import numpy as np
 
 from fasttrpo._compat import warn_ignored_sb3_kwargs
-from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads, use_threads
-from fasttrpo._validation import mapping_entry_array
+from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads
+from fasttrpo.algorithms import networks, persistence, update
+from fasttrpo.algorithms.update import UpdateBatch
 from fasttrpo.callbacks import make_callback
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.logger import Logger
-from fasttrpo.nets import MLPLayout
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
-from fasttrpo.parameters import flat_from_named, named_from_flat, network_names
-from fasttrpo.policies import (
-    BernoulliMLPPolicy,
-    CategoricalMLPPolicy,
-    GaussianMLPPolicy,
-    GaussianSDEMLPPolicy,
-    MLPPolicy,
-    MultiCategoricalMLPPolicy,
-    sde_log_std_size,
-)
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.run_logs import RunLogs, env_id_of, explained_variance
@@ -52,58 +41,6 @@ from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
 from fasttrpo.value_function import ValueFunction
 
 __all__ = ["OnPolicyAlgorithm", "UpdateBatch", "config_signature"]
-
-_DEFAULT_NET_ARCH = [64, 64]
-
-
-@dataclass
-class UpdateBatch:
-    """A rollout prepared for one update.
-
-    Attributes
-    ----------
-    obs : (M, obs_dim)
-        Every valid transition's observation (the critics fit on all of them).
-    actions : (M, action_width)
-    advantages, returns : dict of signal name to (M,) float64
-        GAE advantages and value targets of each signal.
-    policy_obs, policy_actions : every ``sub_sampling_factor``-th row of ``obs``, ``actions``
-    policy_advantages : dict of signal name to float64 arrays of those rows; with
-        ``normalize_advantage`` the reward's is standardised (zero mean, unit std) and every
-        other signal's (the cost's) only centred, its scale kept: a constraint compares the
-        cost surrogate with a limit in the cost's own units.
-    episodes : list of dict
-        The episodes that ended during the rollout (``RolloutBatch.finished_episodes``).
-    signal_means : dict of signal name to float
-        Mean per-step value of each signal over the valid transitions.
-    """
-
-    obs: np.ndarray
-    actions: np.ndarray
-    advantages: dict[str, np.ndarray]
-    returns: dict[str, np.ndarray]
-    policy_obs: np.ndarray
-    policy_actions: np.ndarray
-    policy_advantages: dict[str, np.ndarray]
-    episodes: list[dict[str, float]]
-    signal_means: dict[str, float]
-
-
-def _net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(policy hidden sizes, value hidden sizes) from a checked ``policy_kwargs``."""
-    arch = policy_kwargs.get("net_arch", _DEFAULT_NET_ARCH)
-    if isinstance(arch, dict):
-        return (tuple(arch.get("pi", _DEFAULT_NET_ARCH)),
-                tuple(arch.get("vf", _DEFAULT_NET_ARCH)))
-    return tuple(arch), tuple(arch)
-
-
-def _meta_count(meta: dict, key: str) -> int:
-    """Return a non-negative integer entry of a saved model's metadata (0 when absent)."""
-    value = meta.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key}: expected a non-negative integer, got {str(value)[:100]!r}")
-    return value
 
 
 def _physical_memory() -> int | None:
@@ -135,11 +72,6 @@ def _check_rollout_fits(n_steps: int, n_envs: int, obs_dim: int, action_width: i
 def _is_sampler(env) -> bool:
     """Whether ``env`` is a `fasttrpo.rollout.Sampler` (a VectorEnv has no ``collect``)."""
     return isinstance(env, Sampler) and not isinstance(env, (gym.Env, gym.vector.VectorEnv))
-
-
-def _critic_prefix(signal: str) -> str:
-    """Array-name prefix of a signal's critic in saved models ("value" for the reward)."""
-    return "value" if signal == REWARD else f"value_{signal}"
 
 
 def config_signature(config_class: type[OnPolicyConfig]) -> inspect.Signature:
@@ -279,72 +211,21 @@ class OnPolicyAlgorithm:
         self.observation_space, self.action_space = observation_space, action_space
         self.encoder = ObsEncoder.for_space(observation_space)
         self.codec = ActionCodec.for_space(action_space)
-        self.policy = self._make_policy(initialize)
-        _, vf_arch = _net_arch(config.policy_kwargs)
-        activation = config.policy_kwargs.get("activation_fn", "tanh")
-        seed = config.seed
-        self.value_functions: dict[str, ValueFunction] = {}
-        self.vf_fitters: dict[str, AdamValueFitter | LBFGSValueFitter] = {}
-        for index, signal in enumerate(self.signals):
-            critic = ValueFunction(self.encoder.obs_dim, vf_arch, activation, dtype=self.dtype,
-                                   seed=None if seed is None else seed + 1 + index,
-                                   initialize=initialize)
-            self.value_functions[signal] = critic
-            if config.vf_optimizer == "adam":
-                self.vf_fitters[signal] = AdamValueFitter(
-                    critic, learning_rate=self.current_learning_rate(),
-                    n_epochs=config.n_critic_updates, batch_size=config.batch_size)
-            else:
-                self.vf_fitters[signal] = LBFGSValueFitter(critic, max_iter=25)
+        self.policy = networks.make_policy(config, self.encoder, self.codec, action_space,
+                                           initialize)
+        self.value_functions: dict[str, ValueFunction]
+        self.vf_fitters: dict[str, AdamValueFitter | LBFGSValueFitter]
+        self.value_functions, self.vf_fitters = networks.make_critics(
+            config, self.signals, self.encoder.obs_dim, self.current_learning_rate(), initialize)
         if initialize and not config.policy_kwargs.get("ortho_init", True):
-            self._torch_default_init(seed)
+            networks.torch_default_init(self.policy, list(self.value_functions.values()),
+                                        config.seed)
         self.obs_normalizer = (ObservationNormalizer(self.encoder.obs_dim,
                                                      clip_obs=config.clip_obs)
                                if config.normalize_obs else None)
         self.reward_scaler = (RewardScaler(config.n_envs, config.gamma,
                                            clip_reward=config.clip_reward)
                               if config.normalize_reward else None)
-
-    def _torch_default_init(self, seed: int | None) -> None:
-        """Re-draw every network's MLP weights with torch's default init (``ortho_init=False``).
-
-        The policy uses the config's seed and critic ``k`` ``seed + 1 + k``, as the orthogonal
-        init does; the Gaussian ``log_std`` keeps ``log_std_init``.
-        """
-        networks = [(self.policy, seed)] + [
-            (critic, None if seed is None else seed + 1 + index)
-            for index, critic in enumerate(self.value_functions.values())]
-        for network, network_seed in networks:
-            params = network.get_params()
-            n_mlp = network.layout.num_params
-            params[:n_mlp] = network.layout.init_params(
-                0.0, np.random.default_rng(network_seed), orthogonal_init=False)
-            network.set_params(params)
-
-    def _make_policy(self, initialize: bool = True) -> MLPPolicy:
-        config, codec = self.config, self.codec
-        pi_arch, _ = _net_arch(config.policy_kwargs)
-        common = dict(hidden_sizes=pi_arch,
-                      activation=config.policy_kwargs.get("activation_fn", "tanh"),
-                      dtype=self.dtype, seed=config.seed, initialize=initialize)
-        obs_dim = self.encoder.obs_dim
-        if config.use_sde:
-            if codec.kind != "gaussian":
-                raise ValueError(f"use_sde: gSDE needs a Box action space, got "
-                                 f"{self.action_space}")
-            return GaussianSDEMLPPolicy(
-                obs_dim, codec.width, log_std_init=config.policy_kwargs.get("log_std_init", 0.0),
-                full_std=config.policy_kwargs.get("full_std", True),
-                sde_sample_freq=config.sde_sample_freq, **common)
-        if codec.kind == "gaussian":
-            return GaussianMLPPolicy(obs_dim, codec.width,
-                                     log_std_init=config.policy_kwargs.get("log_std_init", 0.0),
-                                     **common)
-        if codec.kind == "categorical":
-            return CategoricalMLPPolicy(obs_dim, int(self.action_space.n), **common)
-        if codec.kind == "multidiscrete":
-            return MultiCategoricalMLPPolicy(obs_dim, self.action_space.nvec.tolist(), **common)
-        return BernoulliMLPPolicy(obs_dim, codec.width, **common)
 
     @property
     def value_function(self) -> ValueFunction:
@@ -481,14 +362,6 @@ class OnPolicyAlgorithm:
         return VecNormalizeView(self.obs_normalizer, self.reward_scaler)
 
     # ---- parameters, seeds and loggers, as sb3 -------------------------------------------
-    def _named_networks(self) -> list[tuple[Any, str, str]]:
-        """``(network, hidden-layer prefix, output-layer name)`` in sb3's state_dict naming."""
-        networks = [(self.policy, "mlp_extractor.policy_net", "action_net")]
-        for signal, critic in self.value_functions.items():
-            stem = "value_net" if signal == REWARD else f"{signal}_value_net"
-            networks.append((critic, f"mlp_extractor.{stem}", stem))
-        return networks
-
     def get_parameters(self) -> dict[str, dict[str, np.ndarray]]:
         """Every network's parameters as named arrays, in sb3's ``state_dict`` layout.
 
@@ -496,12 +369,7 @@ class OnPolicyAlgorithm:
         (``mlp_extractor.policy_net.0.weight`` of shape (fan_out, fan_in), ``action_net.bias``,
         ``value_net.weight``, ``log_std``, ...; `fasttrpo.parameters`); copies.
         """
-        named: dict[str, np.ndarray] = {}
-        for network, hidden, output in self._named_networks():
-            named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
-        if self.policy.log_std.size:  # gSDE's as sb3's (Z, act_dim) or (Z, 1)
-            named["log_std"] = self.policy.log_std.reshape(self.policy.log_std_shape).copy()
-        return {"policy": named}
+        return {"policy": persistence.named_parameters(self.policy, self.value_functions)}
 
     def set_parameters(self, load_path_or_dict, exact_match: bool = True) -> None:
         """Set parameters from `get_parameters`' dict, or from a saved model's file.
@@ -514,30 +382,8 @@ class OnPolicyAlgorithm:
             params = load_path_or_dict
         else:
             params = type(self).load(load_path_or_dict).get_parameters()
-        if set(params) != {"policy"} or not isinstance(params["policy"], Mapping):
-            raise ValueError(f"params: expected {{'policy': {{name: array}}}} as "
-                             f"get_parameters() returns, got keys {sorted(params)}")
-        arrays = params["policy"]
-        expected = set(self.get_parameters()["policy"])
-        if exact_match and set(arrays) != expected:
-            raise ValueError(f"params: missing {sorted(expected - set(arrays))}, unexpected "
-                             f"{sorted(set(arrays) - expected)} (exact_match=True)")
-        updates = {}  # id(network) -> (network, its new flat parameters)
-        for network, hidden, output in self._named_networks():
-            names = {name for pair in network_names(network.layout, hidden, output)
-                     for name in pair}
-            if names <= set(arrays):
-                flat = network.get_params()
-                flat[:network.layout.num_params] = flat_from_named(
-                    network.layout, arrays, hidden, output, flat.dtype)
-                updates[id(network)] = (network, flat)
-        if "log_std" in arrays and self.policy.log_std.size:
-            _, flat = updates.get(id(self.policy), (self.policy, self.policy.get_params()))
-            flat[self.policy.n_mlp:] = mapping_entry_array(
-                arrays, "log_std", self.policy.log_std_shape, "parameters").ravel()
-            updates[id(self.policy)] = (self.policy, flat)
-        for network, flat in updates.values():  # every array was checked: now change
-            network.set_params(flat)
+        persistence.set_named_parameters(self.policy, self.value_functions, params,
+                                         exact_match)
 
     def set_random_seed(self, seed: int | None = None) -> None:
         """Seed the model's generator, the action space and the next env reset (sb3's).
@@ -719,18 +565,15 @@ class OnPolicyAlgorithm:
         for fitter in self.vf_fitters.values():
             if isinstance(fitter, AdamValueFitter):
                 fitter.learning_rate = rate
-        params, state = self.policy.get_params(), self.algorithm_state()
-        critics = {signal: (self.value_functions[signal].get_params(),
-                            self.vf_fitters[signal].state_dict()) for signal in self.signals}
-        try:
-            value_losses = self._policy_step_and_critic_fits(data)
-        except ValueError:  # undo the policy step, the critic fits and the algorithm's state
-            self.policy.set_params(params)
-            self.load_algorithm_state(state)
-            for signal, (critic_params, fitter_state) in critics.items():
-                self.value_functions[signal].set_params(critic_params)
-                self.vf_fitters[signal].load_state_dict(fitter_state)
-            raise
+        n_threads = self.config.n_threads
+        if (n_threads or 1) >= 2 and self._critic_worker is None:
+            self._critic_worker = ThreadPoolExecutor(max_workers=1,
+                                                     thread_name_prefix="fasttrpo-critic")
+        with update.rollback(self.policy, self.value_functions, self.vf_fitters,
+                             self.algorithm_state, self.load_algorithm_state):
+            value_losses = update.step_and_fit(lambda: self.update_policy(data),
+                                               lambda: self.fit_critics(data), n_threads,
+                                               self._critic_worker)
         self._n_updates += 1
         log = self.logger
         for signal, loss in value_losses.items():
@@ -742,33 +585,6 @@ class OnPolicyAlgorithm:
             data.returns[REWARD] - data.advantages[REWARD], data.returns[REWARD]))
         if self.policy.log_std.size:
             log.record("train/std", float(np.exp(self.policy.log_std).mean()))
-
-    def _policy_step_and_critic_fits(self, data: UpdateBatch) -> dict[str, float]:
-        """`update_policy`, then `fit_critics`; at the same time with ``n_threads >= 2``.
-
-        The two are independent (the policy step uses advantages from the critics before
-        their fit), so a worker thread fits the critics while the policy step runs; the
-        kernels release the GIL. The arithmetic is the same either way (the step draws no
-        random numbers; the fits draw theirs from the model's generator as before), so the
-        results do not depend on ``n_threads``.
-        """
-        if (self.config.n_threads or 1) < 2:
-            self.update_policy(data)
-            return self.fit_critics(data)
-        if self._critic_worker is None:
-            self._critic_worker = ThreadPoolExecutor(max_workers=1,
-                                                     thread_name_prefix="fasttrpo-critic")
-        fits = self._critic_worker.submit(self.fit_critics, data)
-        try:
-            # the policy step's parallel kernels (its row blocks) get the threads the critic
-            # worker leaves, all of them once the fit is done: sharing the cores with the fit
-            # lost (2 cores, N=2048: 19.3 ms an update against 13.4 ms; BENCHMARKS.md
-            # "Threads"); the bits do not depend on it
-            with use_threads(self.config.n_threads, reserved=lambda: 0 if fits.done() else 1):
-                self.update_policy(data)
-        finally:
-            wait([fits])  # never leave the worker changing the critics behind an exception
-        return fits.result()
 
     @property
     def progress_remaining(self) -> float:
@@ -785,51 +601,12 @@ class OnPolicyAlgorithm:
         return float(rate)
 
     def prepare_batch(self, batch: RolloutBatch) -> UpdateBatch:
-        """Prepare a rollout for an update (sb3-contrib's order).
-
-        GAE per signal with its critic, the valid rows, the policy step's sub-sample and the
-        reward advantages' normalisation.
-        """
-        config = self.config
-        advantages, returns = {}, {}
-        for signal in self.signals:
-            gamma, gae_lambda = config.discount(signal)
-            adv, ret = batch.advantages_and_returns(
-                signal, self.value_functions[signal].predict, gamma, gae_lambda)
-            advantages[signal], returns[signal] = batch.flat(adv), batch.flat(ret)
-        obs, actions = batch.flat(batch.obs), batch.flat(batch.actions)
-        k = config.sub_sampling_factor
-        policy_advantages = {signal: adv[::k] for signal, adv in advantages.items()}
-        if config.normalize_advantage:
-            for signal, adv in policy_advantages.items():
-                if adv.size > 1:
-                    centred = adv - adv.mean()
-                    policy_advantages[signal] = (centred / (adv.std() + 1e-8)
-                                                 if signal == REWARD else centred)
-        # NaN for a rollout without a valid transition (only autoreset steps; train skips it)
-        signal_means = {signal: float(np.mean(flat)) if (flat := batch.flat(values)).size
-                        else math.nan for signal, values in batch.signals.items()}
-        return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
-                           policy_advantages, list(batch.finished_episodes), signal_means)
+        """Prepare a rollout for an update (`fasttrpo.algorithms.update.prepare_batch`)."""
+        return update.prepare_batch(batch, self.config, self.value_functions)
 
     def check_batch(self, data: UpdateBatch) -> None:
-        """Refuse a batch whose advantages or value targets the networks cannot learn from.
-
-        Non-finite values, and magnitudes beyond ``sqrt(max float) / 1000`` of the network
-        dtype (1.8e16 in float32, 1.3e151 in float64), where the squared errors and Adam's
-        second moments overflow, raise a ValueError naming the signal before the policy, the
-        critics or their optimisers change.
-        """
-        bound = math.sqrt(float(np.finfo(self.dtype).max)) / 1e3
-        for kind, arrays in (("value targets", data.returns), ("advantages", data.advantages)):
-            for signal, values in arrays.items():
-                peak = float(np.max(np.abs(values))) if values.size else 0.0
-                if not peak <= bound:  # also catches NaN
-                    raise ValueError(
-                        f"{signal}: {kind} reach {peak:.3g}, beyond what {self.config.dtype} "
-                        f"networks can fit (|value| <= {bound:.2g}); the {signal}s of the env "
-                        "are too large or not finite: scale them (normalize_reward=True for "
-                        "rewards) or use dtype='float64'. Nothing was updated.")
+        """Refuse values the networks cannot learn from (`update.check_batch`)."""
+        update.check_batch(data, self.dtype)
 
     def update_policy(self, data: UpdateBatch) -> None:
         """Take the algorithm's policy step on a prepared batch (subclasses implement it)."""
@@ -850,27 +627,8 @@ class OnPolicyAlgorithm:
                              f"{sorted(state)}")
 
     def fit_critics(self, data: UpdateBatch) -> dict[str, float]:
-        """Fit each signal's critic to its value targets; returns the losses by signal.
-
-        A fit that leaves a critic's loss, parameters or optimiser state non-finite raises a
-        ValueError after every critic is restored to its state before the fits (the model
-        stays savable and loadable).
-        """
-        before = {signal: (self.value_functions[signal].get_params(),
-                           self.vf_fitters[signal].state_dict()) for signal in self.signals}
-        losses = {}
-        for signal in self.signals:
-            critic, fitter = self.value_functions[signal], self.vf_fitters[signal]
-            losses[signal] = float(fitter.fit(data.obs, data.returns[signal], self.rng))
-            after = [critic.get_params(), *map(np.asarray, fitter.state_dict().values())]
-            if not (math.isfinite(losses[signal]) and all(np.isfinite(a).all() for a in after)):
-                for name, (params, state) in before.items():
-                    self.value_functions[name].set_params(params)
-                    self.vf_fitters[name].load_state_dict(state)
-                raise ValueError(f"{signal}: the critic fit diverged (non-finite loss, "
-                                 "parameters or optimiser state; learning_rate too large?); "
-                                 "the critics were restored to their state before the fit")
-        return losses
+        """Fit each signal's critic to its value targets (`update.fit_critics`); the losses."""
+        return update.fit_critics(data, self.value_functions, self.vf_fitters, self.rng)
 
     # ---- acting --------------------------------------------------------------------------
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
@@ -961,23 +719,9 @@ class OnPolicyAlgorithm:
             "noise_streams": self.noise_streams.state_dict(),
             "algorithm_state": self.algorithm_state(),
         }
-        arrays = {"policy/params": self.policy.get_params()}
-        for signal in self.signals:
-            prefix = _critic_prefix(signal)
-            arrays[f"{prefix}/params"] = self.value_functions[signal].get_params()
-            optimizer = "vf_optimizer" if signal == REWARD else f"vf_optimizer_{signal}"
-            for key, value in self.vf_fitters[signal].state_dict().items():
-                arrays[f"{optimizer}/{key}"] = np.asarray(value)
-        for prefix, normalizer in (("obs_rms", self.obs_normalizer),
-                                   ("ret_rms", self.reward_scaler)):
-            if normalizer is not None:
-                for key, value in normalizer.state_dict().items():
-                    arrays[f"{prefix}/{key}"] = np.asarray(value)
         json.dumps(meta)  # fail here, before touching the file, if something is not JSON
-        for key, value in arrays.items():  # load refuses non-finite state: never write it
-            if value.dtype.kind == "f" and not np.isfinite(value).all():
-                raise ValueError(f"{key}: contains NaN or infinite values; the model was not "
-                                 "saved (a file holding them could not be loaded)")
+        arrays = persistence.model_arrays(self.policy, self.value_functions, self.vf_fitters,
+                                          (self.obs_normalizer, self.reward_scaler))
         return save_archive(path, meta, arrays)
 
     @classmethod
@@ -1018,33 +762,8 @@ class OnPolicyAlgorithm:
             raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
         # the networks' sizes follow from the config and spaces: check them against the arrays
         # before building anything, so a few bytes declaring huge networks cost nothing
-        cls._check_saved_sizes(config, obs_space, act_space, arrays, path)
-        model = cls.__new__(cls)
-        model._setup(config, obs_space, act_space, initialize=False)  # the file sets them
-        model._load_state(meta, arrays, path)
-        if env is not None:
-            model.set_env(env)
-        model._set_training(False)
-        return model
-
-    @classmethod
-    def _check_saved_sizes(cls, config: OnPolicyConfig, observation_space: gym.Space,
-                           action_space: gym.Space, arrays: dict[str, np.ndarray],
-                           path) -> None:
-        """Refuse parameter arrays whose sizes differ from the networks the config declares."""
         try:
-            encoder = ObsEncoder.for_space(observation_space)
-            out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
-            pi_arch, vf_arch = _net_arch(config.policy_kwargs)
-            if config.use_sde:  # gSDE's log_std: per (latent unit, action), or per latent unit
-                n_extra = sde_log_std_size(pi_arch[-1] if pi_arch else encoder.obs_dim, out_dim,
-                                           config.policy_kwargs.get("full_std", True))
-            activation = config.policy_kwargs.get("activation_fn", "tanh")
-            expected = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, activation,
-                                                   config.dtype).num_params + n_extra}
-            critic = MLPLayout(encoder.obs_dim, vf_arch, 1, activation, config.dtype).num_params
-            expected.update({f"{_critic_prefix(signal)}/params": critic
-                             for signal in cls.signals})
+            expected = networks.expected_param_sizes(config, obs_space, act_space, cls.signals)
         except ValueError as err:
             raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
         for name, size in expected.items():
@@ -1053,39 +772,31 @@ class OnPolicyAlgorithm:
             if arrays[name].shape != (size,):
                 raise ValueError(f"{path}: array {name!r} has shape {arrays[name].shape}, but "
                                  f"the saved config and spaces make ({size},)")
+        model = cls.__new__(cls)
+        model._setup(config, obs_space, act_space, initialize=False)  # the file sets them
+        model._load_state(meta, arrays, path)
+        if env is not None:
+            model.set_env(env)
+        model._set_training(False)
+        return model
 
     def _load_state(self, meta: dict, arrays: dict[str, np.ndarray], path) -> None:
-        def group(prefix: str) -> dict[str, np.ndarray]:
-            return {k.split("/", 1)[1]: v for k, v in arrays.items()
-                    if k.startswith(prefix + "/")}
-
         try:
-            self.num_timesteps = _meta_count(meta, "num_timesteps")
-            self._n_updates = _meta_count(meta, "n_updates")
-            self.env_id = meta.get("env_id")
-            if self.env_id is not None and not isinstance(self.env_id, str):
-                raise ValueError(f"env_id: expected a string, got {str(self.env_id)[:100]!r}")
-            if "rng_state" in meta:
-                try:
-                    self.rng.bit_generator.state = meta["rng_state"]
-                except (TypeError, KeyError, OverflowError) as err:  # numpy's own checks
-                    raise ValueError(f"rng_state: invalid ({type(err).__name__}: {err})") from None
-            if "noise_streams" in meta:  # files written before the per-env streams have none
-                self.noise_streams = NoiseStreams.from_state_dict(meta["noise_streams"])
-            state = meta.get("algorithm_state", {})
-            if not isinstance(state, dict):
-                raise ValueError(f"algorithm_state: must be a JSON object, got {state!r}")
-            self.load_algorithm_state(state)
-            self.policy.set_params(arrays["policy/params"])
+            saved = persistence.read_saved_state(meta, arrays, self.signals)
+            self.num_timesteps, self._n_updates = saved.num_timesteps, saved.n_updates
+            self.env_id = saved.env_id
+            if saved.rng_state is not None:
+                persistence.set_rng_state(self.rng, saved.rng_state)
+            if saved.noise_streams is not None:
+                self.noise_streams = saved.noise_streams
+            self.load_algorithm_state(saved.algorithm_state)
+            self.policy.set_params(saved.policy_params)
             for signal in self.signals:
-                self.value_functions[signal].set_params(arrays[f"{_critic_prefix(signal)}/params"])
-                optimizer = "vf_optimizer" if signal == REWARD else f"vf_optimizer_{signal}"
-                self.vf_fitters[signal].load_state_dict(group(optimizer))
+                self.value_functions[signal].set_params(saved.critic_params[signal])
+                self.vf_fitters[signal].load_state_dict(saved.optimizer_states[signal])
             if self.obs_normalizer is not None:
-                self.obs_normalizer.load_state_dict(group("obs_rms"))
-            if self.reward_scaler is not None and group("ret_rms"):
-                self.reward_scaler.load_state_dict(group("ret_rms"))
-        except KeyError as err:
-            raise ValueError(f"{path}: model file lacks array {err}") from err
+                self.obs_normalizer.load_state_dict(saved.normalizer_states["obs_rms"])
+            if self.reward_scaler is not None and saved.normalizer_states["ret_rms"]:
+                self.reward_scaler.load_state_dict(saved.normalizer_states["ret_rms"])
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from err

@@ -1,0 +1,139 @@
+"""The networks an algorithm builds from its config: the policy, one critic per signal.
+
+Plain functions of the config, the spaces' encoder and codec, and the dtype, shared by model
+construction (`fasttrpo.algorithms.base.OnPolicyAlgorithm`) and by the loader, which checks a
+file's array sizes against the same spec before it builds anything
+(`expected_param_sizes`). Imports models only.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from fasttrpo.config import OnPolicyConfig
+from fasttrpo.nets import MLPLayout
+from fasttrpo.policies import (
+    BernoulliMLPPolicy,
+    CategoricalMLPPolicy,
+    GaussianMLPPolicy,
+    GaussianSDEMLPPolicy,
+    MLPPolicy,
+    MultiCategoricalMLPPolicy,
+    sde_log_std_size,
+)
+from fasttrpo.rollout.batch import REWARD
+from fasttrpo.spaces import ActionCodec, ObsEncoder
+from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
+from fasttrpo.value_function import ValueFunction
+
+#: hidden sizes when ``policy_kwargs`` names none (sb3's default for MLP policies)
+DEFAULT_NET_ARCH = (64, 64)
+
+
+def net_arch(policy_kwargs: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(policy hidden sizes, critic hidden sizes) from a checked ``policy_kwargs``."""
+    arch = policy_kwargs.get("net_arch", DEFAULT_NET_ARCH)
+    if isinstance(arch, dict):
+        return (tuple(arch.get("pi", DEFAULT_NET_ARCH)),
+                tuple(arch.get("vf", DEFAULT_NET_ARCH)))
+    return tuple(arch), tuple(arch)
+
+
+def activation(policy_kwargs: dict) -> str:
+    """Return the hidden layers' activation named by ``policy_kwargs`` (tanh by default)."""
+    return policy_kwargs.get("activation_fn", "tanh")
+
+
+def critic_seed(seed: int | None, index: int) -> int | None:
+    """Seed of the critic of the ``index``-th signal: ``seed + 1 + index`` (the policy: seed)."""
+    return None if seed is None else seed + 1 + index
+
+
+def critic_prefix(signal: str) -> str:
+    """Array-name prefix of a signal's critic in saved models ("value" for the reward)."""
+    return "value" if signal == REWARD else f"value_{signal}"
+
+
+def make_policy(config: OnPolicyConfig, encoder: ObsEncoder, codec: ActionCodec,
+                action_space: gym.Space, initialize: bool = True) -> MLPPolicy:
+    """Build the policy for these spaces: its head from the action codec (gSDE: ``use_sde``)."""
+    kwargs = config.policy_kwargs
+    pi_arch, _ = net_arch(kwargs)
+    common = dict(hidden_sizes=pi_arch, activation=activation(kwargs),
+                  dtype=np.dtype(config.dtype), seed=config.seed, initialize=initialize)
+    obs_dim = encoder.obs_dim
+    if config.use_sde:
+        if codec.kind != "gaussian":
+            raise ValueError(f"use_sde: gSDE needs a Box action space, got {action_space}")
+        return GaussianSDEMLPPolicy(
+            obs_dim, codec.width, log_std_init=kwargs.get("log_std_init", 0.0),
+            full_std=kwargs.get("full_std", True), sde_sample_freq=config.sde_sample_freq,
+            **common)
+    if codec.kind == "gaussian":
+        return GaussianMLPPolicy(obs_dim, codec.width,
+                                 log_std_init=kwargs.get("log_std_init", 0.0), **common)
+    if codec.kind == "categorical":
+        return CategoricalMLPPolicy(obs_dim, int(action_space.n), **common)
+    if codec.kind == "multidiscrete":
+        return MultiCategoricalMLPPolicy(obs_dim, action_space.nvec.tolist(), **common)
+    return BernoulliMLPPolicy(obs_dim, codec.width, **common)
+
+
+def make_critics(config: OnPolicyConfig, signals: tuple[str, ...], obs_dim: int,
+                 learning_rate: float, initialize: bool = True,
+                 ) -> tuple[dict[str, ValueFunction],
+                            dict[str, AdamValueFitter | LBFGSValueFitter]]:
+    """One critic and its fitter per signal (``vf_optimizer``: Adam or L-BFGS)."""
+    _, vf_arch = net_arch(config.policy_kwargs)
+    critics, fitters = {}, {}
+    for index, signal in enumerate(signals):
+        critic = ValueFunction(obs_dim, vf_arch, activation(config.policy_kwargs),
+                               dtype=np.dtype(config.dtype),
+                               seed=critic_seed(config.seed, index), initialize=initialize)
+        critics[signal] = critic
+        if config.vf_optimizer == "adam":
+            fitters[signal] = AdamValueFitter(critic, learning_rate=learning_rate,
+                                              n_epochs=config.n_critic_updates,
+                                              batch_size=config.batch_size)
+        else:
+            fitters[signal] = LBFGSValueFitter(critic, max_iter=25)
+    return critics, fitters
+
+
+def torch_default_init(policy: MLPPolicy, critics: list[ValueFunction],
+                       seed: int | None) -> None:
+    """Re-draw every network's MLP weights with torch's default init (``ortho_init=False``).
+
+    The policy uses ``seed`` and critic ``k`` `critic_seed`, as the orthogonal init does; the
+    Gaussian ``log_std`` keeps ``log_std_init``.
+    """
+    networks = [(policy, seed)] + [(critic, critic_seed(seed, index))
+                                   for index, critic in enumerate(critics)]
+    for network, network_seed in networks:
+        params = network.get_params()
+        n_mlp = network.layout.num_params
+        params[:n_mlp] = network.layout.init_params(
+            0.0, np.random.default_rng(network_seed), orthogonal_init=False)
+        network.set_params(params)
+
+
+def expected_param_sizes(config: OnPolicyConfig, observation_space: gym.Space,
+                         action_space: gym.Space, signals: tuple[str, ...]) -> dict[str, int]:
+    """Map each saved array name to its length, for the networks ``config`` and spaces declare.
+
+    The same spec as `make_policy` / `make_critics`, computed without building a network (a
+    file declaring huge networks costs nothing to refuse). ValueError for invalid spaces.
+    """
+    encoder = ObsEncoder.for_space(observation_space)
+    out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
+    pi_arch, vf_arch = net_arch(config.policy_kwargs)
+    if config.use_sde:  # gSDE's log_std: per (latent unit, action), or per latent unit
+        n_extra = sde_log_std_size(pi_arch[-1] if pi_arch else encoder.obs_dim, out_dim,
+                                   config.policy_kwargs.get("full_std", True))
+    act = activation(config.policy_kwargs)
+    sizes = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, act,
+                                        config.dtype).num_params + n_extra}
+    critic = MLPLayout(encoder.obs_dim, vf_arch, 1, act, config.dtype).num_params
+    sizes.update({f"{critic_prefix(signal)}/params": critic for signal in signals})
+    return sizes

@@ -1,0 +1,178 @@
+"""A model's persistent state: the saved file's contents and sb3's parameter names.
+
+Plain functions over the networks and the values they need, which
+`fasttrpo.algorithms.base.OnPolicyAlgorithm` wires into ``save`` / ``load`` /
+``get_parameters`` / ``set_parameters``:
+
+- the file (written and read by `fasttrpo.serialization`): metadata (config, spaces, counters,
+  RNG and noise-stream states, the algorithm's own state) and arrays (each network's flat
+  parameters, each critic optimiser's state, the normalisation statistics), `model_arrays` and
+  `SavedState` / `read_saved_state`; every value is checked before anything is built or set;
+- sb3's ``state_dict`` naming of the networks (`named_networks`, `named_parameters`,
+  `set_named_parameters`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fasttrpo._validation import mapping_entry_array
+from fasttrpo.algorithms.networks import critic_prefix
+from fasttrpo.parameters import flat_from_named, named_from_flat, network_names
+from fasttrpo.rollout.batch import REWARD
+from fasttrpo.rollout.streams import NoiseStreams
+
+__all__ = ["SavedState", "model_arrays", "named_networks", "named_parameters",
+           "read_saved_state", "set_named_parameters"]
+
+#: the normalisers' array-name prefixes in saved models (sb3's VecNormalize attribute names)
+NORMALIZER_PREFIXES = ("obs_rms", "ret_rms")
+
+
+def optimizer_prefix(signal: str) -> str:
+    """Array-name prefix of a signal's critic optimiser state in saved models."""
+    return "vf_optimizer" if signal == REWARD else f"vf_optimizer_{signal}"
+
+
+def model_arrays(policy, critics: dict, fitters: dict, normalizers) -> dict[str, np.ndarray]:
+    """Every array of a saved model, by name (``normalizers``: obs and reward, or None)."""
+    arrays = {"policy/params": policy.get_params()}
+    for signal, critic in critics.items():
+        arrays[f"{critic_prefix(signal)}/params"] = critic.get_params()
+        for key, value in fitters[signal].state_dict().items():
+            arrays[f"{optimizer_prefix(signal)}/{key}"] = np.asarray(value)
+    for prefix, normalizer in zip(NORMALIZER_PREFIXES, normalizers, strict=True):
+        if normalizer is not None:
+            for key, value in normalizer.state_dict().items():
+                arrays[f"{prefix}/{key}"] = np.asarray(value)
+    for key, value in arrays.items():  # load refuses non-finite state: never write it
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{key}: contains NaN or infinite values; the model was not "
+                             "saved (a file holding them could not be loaded)")
+    return arrays
+
+
+def _meta_count(meta: dict, key: str) -> int:
+    """Return a non-negative integer entry of a saved model's metadata (0 when absent)."""
+    value = meta.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: expected a non-negative integer, got {str(value)[:100]!r}")
+    return value
+
+
+def _group(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+
+@dataclass
+class SavedState:
+    """What a saved file holds beyond the config and spaces, checked by `read_saved_state`."""
+
+    num_timesteps: int
+    n_updates: int
+    env_id: str | None
+    rng_state: dict | None
+    noise_streams: NoiseStreams | None
+    algorithm_state: dict[str, Any]
+    policy_params: np.ndarray
+    critic_params: dict[str, np.ndarray]
+    optimizer_states: dict[str, dict[str, np.ndarray]]
+    normalizer_states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def read_saved_state(meta: dict, arrays: dict[str, np.ndarray],
+                     signals: tuple[str, ...]) -> SavedState:
+    """Read the state of a saved model's metadata and arrays (ValueError: what is invalid).
+
+    The arrays' sizes are checked beforehand (`fasttrpo.algorithms.networks.
+    expected_param_sizes`); the networks and optimisers check their own values when set.
+    """
+    try:
+        env_id = meta.get("env_id")
+        if env_id is not None and not isinstance(env_id, str):
+            raise ValueError(f"env_id: expected a string, got {str(env_id)[:100]!r}")
+        state = meta.get("algorithm_state", {})
+        if not isinstance(state, dict):
+            raise ValueError(f"algorithm_state: must be a JSON object, got {state!r}")
+        return SavedState(
+            num_timesteps=_meta_count(meta, "num_timesteps"),
+            n_updates=_meta_count(meta, "n_updates"),
+            env_id=env_id,
+            rng_state=meta.get("rng_state"),
+            # files written before the per-env streams have none
+            noise_streams=(NoiseStreams.from_state_dict(meta["noise_streams"])
+                           if "noise_streams" in meta else None),
+            algorithm_state=state,
+            policy_params=arrays["policy/params"],
+            critic_params={s: arrays[f"{critic_prefix(s)}/params"] for s in signals},
+            optimizer_states={s: _group(arrays, optimizer_prefix(s)) for s in signals},
+            normalizer_states={p: _group(arrays, p) for p in NORMALIZER_PREFIXES})
+    except KeyError as err:
+        raise ValueError(f"model file lacks array {err}") from err
+
+
+def set_rng_state(rng: np.random.Generator, state: dict) -> None:
+    """Restore a generator's saved state (numpy's own checks, as ValueError)."""
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, KeyError, OverflowError) as err:
+        raise ValueError(f"rng_state: invalid ({type(err).__name__}: {err})") from None
+
+
+# ---- sb3's state_dict names -----------------------------------------------------------------
+
+def named_networks(policy, critics: dict) -> list[tuple[Any, str, str]]:
+    """``(network, hidden-layer prefix, output-layer name)`` in sb3's state_dict naming."""
+    networks = [(policy, "mlp_extractor.policy_net", "action_net")]
+    for signal, critic in critics.items():
+        stem = "value_net" if signal == REWARD else f"{signal}_value_net"
+        networks.append((critic, f"mlp_extractor.{stem}", stem))
+    return networks
+
+
+def named_parameters(policy, critics: dict) -> dict[str, np.ndarray]:
+    """Every network's parameters under sb3's names and shapes (copies)."""
+    named: dict[str, np.ndarray] = {}
+    for network, hidden, output in named_networks(policy, critics):
+        named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
+    if policy.log_std.size:  # gSDE's as sb3's (Z, act_dim) or (Z, 1)
+        named["log_std"] = policy.log_std.reshape(policy.log_std_shape).copy()
+    return named
+
+
+def set_named_parameters(policy, critics: dict, params: Mapping,
+                         exact_match: bool = True) -> None:
+    """Set the networks from `named_parameters`' names wrapped as ``{"policy": {...}}``.
+
+    ``exact_match=False`` sets the networks whose arrays are all given and leaves the others;
+    with True every array must be given and no other. Everything is checked (names, shapes,
+    finite values) before anything changes: a ValueError names the array.
+    """
+    if set(params) != {"policy"} or not isinstance(params["policy"], Mapping):
+        raise ValueError(f"params: expected {{'policy': {{name: array}}}} as "
+                         f"get_parameters() returns, got keys {sorted(params)}")
+    arrays = params["policy"]
+    expected = set(named_parameters(policy, critics))
+    if exact_match and set(arrays) != expected:
+        raise ValueError(f"params: missing {sorted(expected - set(arrays))}, unexpected "
+                         f"{sorted(set(arrays) - expected)} (exact_match=True)")
+    updates = {}  # id(network) -> (network, its new flat parameters)
+    for network, hidden, output in named_networks(policy, critics):
+        names = {name for pair in network_names(network.layout, hidden, output)
+                 for name in pair}
+        if names <= set(arrays):
+            flat = network.get_params()
+            flat[:network.layout.num_params] = flat_from_named(
+                network.layout, arrays, hidden, output, flat.dtype)
+            updates[id(network)] = (network, flat)
+    if "log_std" in arrays and policy.log_std.size:
+        _, flat = updates.get(id(policy), (policy, policy.get_params()))
+        flat[policy.n_mlp:] = mapping_entry_array(
+            arrays, "log_std", policy.log_std_shape, "parameters").ravel()
+        updates[id(policy)] = (policy, flat)
+    for network, flat in updates.values():  # every array was checked: now change
+        network.set_params(flat)
