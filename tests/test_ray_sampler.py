@@ -1,12 +1,16 @@
 """RaySampler: k workers x m envs give the parameters of one VectorEnvSampler over k * m envs,
 bit for bit; dead workers are replaced and their share collected again; env errors name the
-worker and the env. One local Ray (2 CPUs) for the module; skipped without ray (the
-optional_deps marker, run by .ci/run with FASTTRPO_REQUIRE_OPTIONAL=1)."""
+worker and the env; workers that cannot fit the cluster are refused at once, and every wait on
+a worker ends at a timeout with a clear error. One local Ray (2 CPUs) for the module; skipped
+without ray (the optional_deps marker, run by .ci/run with FASTTRPO_REQUIRE_OPTIONAL=1)."""
 
+import functools
 import os
+import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +158,112 @@ def test_an_env_error_names_the_worker_and_env_and_the_model_stays_savable(ray, 
     model.learn(32 * 4, reset_num_timesteps=False)  # worker 1 replaced, new seeds
     assert sampler.restarts == 1 and model.num_timesteps == 32 * 4
     sampler.close()
+
+
+# ---- resources and timeouts (issue 22, item 7: workers that cannot be scheduled) ----------
+@pytest.mark.parametrize(("n_workers", "cpus", "message"), [
+    (3, 1.0, "3 workers x 1 CPU need 3 CPUs, the Ray cluster has 2; use n_workers=2, or "
+             "cpus_per_worker=0.6666 (workers share CPUs), or start Ray with more CPUs"),
+    (4, 1.0, "4 workers x 1 CPU need 4 CPUs, the Ray cluster has 2; use n_workers=2, or "
+             "cpus_per_worker=0.5 (workers share CPUs), or start Ray with more CPUs"),
+    # Ray holds 0.6667 as 6667 units of 1e-4: three need 2.0001 CPUs, one would wait forever
+    (3, 0.6667, "3 workers x 0.6667 CPU need 2.0001 CPUs, the Ray cluster has 2; use "
+                "n_workers=2, or cpus_per_worker=0.6666"),
+])
+def test_workers_that_cannot_fit_the_cluster_are_refused_at_once(ray, n_workers, cpus, message):
+    from fasttrpo.rollout.ray_sampler import ResourceShortageError
+
+    # startup_timeout: without the check the test fails in seconds (before: waited forever)
+    sampler = _ray_sampler("CartPole-v1", n_workers=n_workers, envs_per_worker=2,
+                           cpus_per_worker=cpus, startup_timeout=5)
+    model = TRPO("MlpPolicy", sampler, **dict(TINY, seed=8, n_envs=2 * n_workers))
+    before = model.policy.get_params()
+    start = time.perf_counter()
+    with pytest.raises(ResourceShortageError, match=re.escape("RaySampler: " + message)):
+        model.learn(32 * 2 * n_workers)
+    assert time.perf_counter() - start < 3.0
+    assert isinstance(ResourceShortageError("x"), ValueError)
+    assert sampler.actors == [] and sampler.worker_cpus is None  # no actor was started
+    np.testing.assert_array_equal(model.policy.get_params(), before)
+
+
+def test_the_readme_example_runs_on_two_cpus_with_the_default_cpus_per_worker(ray):
+    # README: RaySampler("Hopper-v5", n_workers=4, envs_per_worker=2); CartPole to be quick
+    kwargs = dict(TINY, seed=9, n_envs=8)
+    single = TRPO("MlpPolicy", "CartPole-v1", **kwargs).learn(2 * 32 * 8)
+    sampler = _ray_sampler("CartPole-v1", n_workers=4, envs_per_worker=2)
+    remote = TRPO("MlpPolicy", sampler, **kwargs).learn(2 * 32 * 8)
+    assert sampler.worker_cpus == 0.5  # 4 workers share the 2 CPUs
+    _assert_same(remote, single)
+    sampler.close()
+
+
+def test_a_worker_slower_than_worker_timeout_is_an_error_then_replaced(ray):
+    from fasttrpo.rollout.ray_sampler import WorkerError, WorkerTimeoutError
+
+    # 0.1 s a step: 16 steps take 1.6 s, past worker_timeout=1 (no timeout: no error at all)
+    sampler = _ray_sampler(functools.partial(SleepyCartPole, 0.1), n_workers=2,
+                           worker_timeout=1)
+    model = TRPO("MlpPolicy", sampler, **dict(TINY, seed=10, n_envs=2, n_steps=16,
+                                              batch_size=16))
+    before = model.policy.get_params()
+    with pytest.raises(WorkerTimeoutError, match=r"RaySampler: Ray workers 0, 1 did not return "
+                       r"a rollout \(16 steps x 1 env\) within worker_timeout=1 s") as info:
+        model.learn(16 * 2)
+    assert isinstance(info.value, WorkerError) and info.value.worker == 0
+    np.testing.assert_array_equal(model.policy.get_params(), before)
+    assert model.num_timesteps == 0
+    sampler.worker_timeout = 30.0  # the late workers are replaced; training goes on
+    model.learn(16 * 2, reset_num_timesteps=False)
+    assert sampler.restarts == 2 and model.num_timesteps == 16 * 2
+    sampler.close()
+
+
+def test_a_worker_that_cannot_start_is_a_startup_timeout_error(ray, monkeypatch):
+    from fasttrpo.rollout.ray_sampler import RaySampler, WorkerTimeoutError
+
+    # the CPUs fit (the check passes), a custom resource that no node has does not
+    options = RaySampler._actor_options
+    monkeypatch.setattr(RaySampler, "_actor_options", lambda self: {
+        **options(self), "resources": {"fasttrpo_missing": 1}})
+    sampler = RaySampler("CartPole-v1", n_workers=2, startup_timeout=2)
+    model = TRPO("MlpPolicy", sampler, **dict(TINY, seed=11, n_envs=2))
+    start = time.perf_counter()
+    with pytest.raises(WorkerTimeoutError, match=r"RaySampler: Ray workers 0, 1 did not start "
+                       r"within startup_timeout=2 s\. Each asks Ray for \{'num_cpus': 1\.0, "
+                       r"'resources': \{'fasttrpo_missing': 1\}\}; the cluster has CPU "
+                       r"[0-9.]+ free"):
+        model.learn(32 * 2)
+    assert time.perf_counter() - start < 2 + 3
+    assert sampler.actors == []  # stopped: none left waiting for the resource
+
+
+def test_autoscaling_skips_the_check_and_a_pending_worker_ends_at_startup_timeout(ray):
+    from fasttrpo.rollout.ray_sampler import WorkerTimeoutError
+
+    # 3 workers x 1 CPU on 2 CPUs: no node comes, one worker never starts
+    sampler = _ray_sampler("CartPole-v1", n_workers=3, autoscaling=True, startup_timeout=3)
+    model = TRPO("MlpPolicy", sampler, **dict(TINY, seed=12, n_envs=3))
+    with pytest.raises(WorkerTimeoutError, match=r"Ray worker [0-2] did not start within "
+                       r"startup_timeout=3 s\. Each asks Ray for \{'num_cpus': 1\.0\}"):
+        model.learn(32 * 3)
+    assert sampler.worker_cpus == 1.0 and sampler.actors == []
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(worker_timeout=0), "worker_timeout: expected a positive, finite number"),
+    (dict(worker_timeout=float("inf")), "worker_timeout: expected a positive, finite"),
+    (dict(worker_timeout=True), "worker_timeout: expected a positive, finite"),
+    (dict(startup_timeout=-1.0), "startup_timeout: expected a positive, finite"),
+    (dict(cpus_per_worker=0.00005), r"cpus_per_worker: expected None or a number >= 0\.0001"),
+    (dict(cpus_per_worker=0), r"cpus_per_worker: expected None or a number >= 0\.0001"),
+])
+def test_timeouts_and_cpus_per_worker_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _ray_sampler("CartPole-v1", **kwargs)
+
+
+def test_startup_timeout_defaults():
+    assert _ray_sampler("CartPole-v1").startup_timeout == 60.0
+    assert _ray_sampler("CartPole-v1", autoscaling=True).startup_timeout == 600.0
+    assert _ray_sampler("CartPole-v1").worker_timeout == 300.0
