@@ -5,8 +5,11 @@ from fasttrpo.rollout.gym_sampler import VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.sampler import Sampler
 from fasttrpo.rollout.streams import NoiseStreams
 
-__all__ = ["CompiledSampler", "NoiseStreams", "RaySampler", "RolloutBatch", "Sampler",
-           "VectorEnvSampler", "make_vector_env"]
+__all__ = ["CompiledSampler", "NoiseStreams", "RaySampler", "ResourceShortageError",
+           "RolloutBatch", "Sampler", "VectorEnvSampler", "WorkerError", "WorkerTimeoutError",
+           "make_vector_env"]
+
+_RAY_NAMES = ("RaySampler", "ResourceShortageError", "WorkerError", "WorkerTimeoutError")
 
 
 def __getattr__(name: str):
@@ -16,8 +19,8 @@ def __getattr__(name: str):
         from fasttrpo.rollout.compiled import CompiledSampler
 
         return CompiledSampler
-    if name == "RaySampler":
-        from fasttrpo.rollout.ray_sampler import RaySampler
+    if name in _RAY_NAMES:  # the module imports ray only when a sampler starts its workers
+        from fasttrpo.rollout import ray_sampler
 
-        return RaySampler
+        return getattr(ray_sampler, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
