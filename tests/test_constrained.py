@@ -299,7 +299,7 @@ def test_save_load_round_trip_keeps_cost_critic_and_state(cls, tmp_path):
 
 def test_corrupt_multiplier_state_is_refused(tmp_path):
     model = TRPOLagrangian("MlpPolicy", POINT, **TINY)
-    model.lagrange_multiplier = -1.0
+    model.multiplier.value = -1.0
     path = model.save(tmp_path / "bad")
     with pytest.raises(ValueError, match="bad.zip.*lagrange_multiplier"):
         TRPOLagrangian.load(path)

@@ -5,18 +5,16 @@ rollout (as OmniSafe's ``Lagrange``), then a plain TRPO step maximises the surro
 ``(A_r - lambda A_c) / (1 + lambda)`` (Ray et al., 2019, "Benchmarking Safe Exploration").
 """
 
-import math
 from typing import Any
 
 from fasttrpo.algorithms.base import UpdateBatch, config_signature
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import take_trpo_step
 from fasttrpo.config import TRPOLagrangianConfig, config_field_docs
+from fasttrpo.multiplier import LagrangeMultiplier
 from fasttrpo.rollout.batch import COST, REWARD
 
 __all__ = ["TRPOLagrangian"]
-
-_ADAM_BETAS, _ADAM_EPS = (0.9, 0.999), 1e-8
 
 
 class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the config)
@@ -30,22 +28,17 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
 
     def _setup(self, config, observation_space, action_space, initialize: bool = True) -> None:
         super()._setup(config, observation_space, action_space, initialize)
-        self.lagrange_multiplier = config.lagrangian_multiplier_init
-        self._adam = [0.0, 0.0, 0]  # first moment, second moment, steps
+        self.multiplier = LagrangeMultiplier(config.lagrangian_multiplier_init,
+                                             config.lagrangian_multiplier_lr, config.cost_limit)
+
+    @property
+    def lagrange_multiplier(self) -> float:
+        """The current ``lambda`` (``self.multiplier.value``)."""
+        return self.multiplier.value
 
     def update_multiplier(self, episode_cost: float) -> float:
-        """One Adam ascent step of ``lambda`` on ``lambda * (J_C - cost_limit)``; returns it."""
-        gradient = episode_cost - self.config.cost_limit
-        beta1, beta2 = _ADAM_BETAS
-        first, second, steps = self._adam
-        steps += 1
-        first = beta1 * first + (1 - beta1) * gradient
-        second = beta2 * second + (1 - beta2) * gradient * gradient
-        step = (first / (1 - beta1**steps)) / (math.sqrt(second / (1 - beta2**steps)) + _ADAM_EPS)
-        self._adam = [first, second, steps]
-        self.lagrange_multiplier = max(0.0, self.lagrange_multiplier
-                                       + self.config.lagrangian_multiplier_lr * step)
-        return self.lagrange_multiplier
+        """One update of ``lambda`` from the rollout's episode cost; returns it."""
+        return self.multiplier.update(episode_cost)
 
     def update_policy(self, data: UpdateBatch) -> None:
         """Update ``lambda`` from this rollout's episode cost, then one TRPO step."""
@@ -59,24 +52,12 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
 
     def algorithm_state(self) -> dict[str, Any]:
         """Return the multiplier and its Adam moments."""
-        first, second, steps = self._adam
-        return {"lagrange_multiplier": self.lagrange_multiplier,
-                "multiplier_adam": {"first": first, "second": second, "steps": steps}}
+        return self.multiplier.state_dict()
 
     def load_algorithm_state(self, state: dict[str, Any]) -> None:
         """Restore the multiplier (a file without one keeps the initial value)."""
-        if not state:
-            return
-        try:
-            lam = float(state["lagrange_multiplier"])
-            adam = state["multiplier_adam"]
-            moments = [float(adam["first"]), float(adam["second"]), int(adam["steps"])]
-        except (KeyError, TypeError, ValueError, OverflowError) as err:  # int(inf): Overflow
-            raise ValueError(
-                f"algorithm_state: invalid Lagrange multiplier state ({err})") from None
-        if not (lam >= 0 and math.isfinite(lam)) or not all(map(math.isfinite, moments)):
-            raise ValueError(f"algorithm_state: lagrange_multiplier {lam} must be finite, >= 0")
-        self.lagrange_multiplier, self._adam = lam, moments
+        if state:
+            self.multiplier.load_state_dict(state)
 
 
 TRPOLagrangian.__doc__ = f"""TRPO-Lagrangian: TRPO with a learned penalty on the cost advantage.
