@@ -32,7 +32,8 @@ def test_policy_step_matches_fasttrpo(problem, fvp, max_kl):
     require_torch()
     problem.fasttrpo_reset()
     policy = problem.model.policy
-    hp = dict(max_kl=max_kl, cg_max_steps=10, cg_damping=0.1)
+    # the reference scales the step by the undamped x^T F x
+    hp = dict(max_kl=max_kl, cg_max_steps=10, cg_damping=0.1, damped_step_length=False)
     info = trpo_step(policy, problem.obs, problem.policy_actions, problem.norm_advantages,
                      problem.log_prob, **hp)
     expected = policy.get_params()

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fasttrpo import step_defaults as defaults
 from fasttrpo.heads import activation_code
 from fasttrpo.schedules import LinearSchedule, schedule_from_json, schedule_value
 
@@ -424,19 +425,24 @@ class TRPOConfig(OnPolicyConfig):
     """
 
     cg_max_steps: int = _field(
-        15, "Conjugate-gradient iterations for the natural-gradient direction.", _int(1))
+        defaults.CG_MAX_STEPS, "Conjugate-gradient iterations for the natural-gradient "
+        "direction.", _int(1))
     cg_damping: float = _field(
-        0.1, "Damping added to the Fisher matrix in CG: (F + damping I) x = g.", _float(0.0))
+        defaults.CG_DAMPING, "Damping added to the Fisher matrix in CG: (F + damping I) x = g.",
+        _float(0.0))
     line_search_shrinking_factor: float = _field(
-        0.8, "Backtracking factor of the line search.",
+        defaults.LINE_SEARCH_SHRINKING_FACTOR, "Backtracking factor of the line search.",
         _float(0.0, 1.0, low_open=True, high_open=True))
-    line_search_max_iter: int = _field(10, "Line-search candidates tried.", _int(1))
+    line_search_max_iter: int = _field(defaults.LINE_SEARCH_MAX_ITER,
+                                       "Line-search candidates tried.", _int(1))
     target_kl: float = _field(
-        0.01, "Trust-region radius max_kl: mean KL(pi_old || pi) of an accepted step (at "
+        defaults.MAX_KL, "Trust-region radius max_kl: mean KL(pi_old || pi) of an accepted step (at"
+        " "
         "most 10 nats: beyond, the quadratic model of the KL is no trust region and the full "
         "step overflows).", _float(0.0, MAX_TARGET_KL, low_open=True))
     damped_step_length: bool = _field(
-        True, "Step length sqrt(2 target_kl / x^T (F + cg_damping I) x), as sb3-contrib, "
+        defaults.DAMPED_STEP_LENGTH, "Step length sqrt(2 target_kl / x^T (F + cg_damping I) x), "
+        "as sb3-contrib, "
         "Schulman's modular_rl, baselines, Spinning Up and OmniSafe; False: sqrt(2 target_kl "
         "/ x^T F x), the quadratic KL model at target_kl exactly (longer steps where the "
         "direction has low-curvature components). Measured on 8 seeds (benchmarks/"

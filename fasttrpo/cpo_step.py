@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fasttrpo import step_defaults as defaults
 from fasttrpo._validation import float_array
 from fasttrpo.policies import MLPPolicy
 from fasttrpo.trpo_step import StepOutcome, backtracking_line_search, check_line_search
@@ -181,11 +182,11 @@ def cpo_step(
     cost_advantages,
     constraint: float,
     old_log_prob=None,
-    max_kl: float = 0.01,
-    cg_max_steps: int = 15,
-    cg_damping: float = 0.1,
-    line_search_shrinking_factor: float = 0.8,
-    line_search_max_iter: int = 10,
+    max_kl: float = defaults.MAX_KL,
+    cg_max_steps: int = defaults.CG_MAX_STEPS,
+    cg_damping: float = defaults.CG_DAMPING,
+    line_search_shrinking_factor: float = defaults.LINE_SEARCH_SHRINKING_FACTOR,
+    line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
 ) -> CPOStepInfo:
     """Update ``policy`` in place by one CPO step (see the module docstring).
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fasttrpo import step_defaults as defaults
 from fasttrpo._validation import float_array
 from fasttrpo.policies import Linearization, MLPPolicy
 
@@ -124,12 +125,12 @@ def trpo_step(
     actions,
     advantages,
     old_log_prob=None,
-    max_kl: float = 0.01,
-    cg_max_steps: int = 15,
-    cg_damping: float = 0.1,
-    line_search_shrinking_factor: float = 0.8,
-    line_search_max_iter: int = 10,
-    damped_step_length: bool = False,
+    max_kl: float = defaults.MAX_KL,
+    cg_max_steps: int = defaults.CG_MAX_STEPS,
+    cg_damping: float = defaults.CG_DAMPING,
+    line_search_shrinking_factor: float = defaults.LINE_SEARCH_SHRINKING_FACTOR,
+    line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
+    damped_step_length: bool = defaults.DAMPED_STEP_LENGTH,
 ) -> TRPOStepInfo:
     """Update ``policy`` in place by one TRPO step on a batch.
 

@@ -15,7 +15,8 @@ PACKAGE = Path(fasttrpo.__file__).resolve().parent
 LAYERS = [
     ("foundation", ["fasttrpo.heads", "fasttrpo._portable", "fasttrpo._validation",
                     "fasttrpo._compat", "fasttrpo._numba_cache", "fasttrpo._threads",
-                    "fasttrpo.schedules", "fasttrpo.tensorboard", "fasttrpo.monitor"]),
+                    "fasttrpo.schedules", "fasttrpo.tensorboard", "fasttrpo.monitor",
+                    "fasttrpo.step_defaults"]),
     ("kernels", ["fasttrpo.kernels", "fasttrpo._cython"]),
     ("models", ["fasttrpo.nets", "fasttrpo.policies", "fasttrpo.value_function",
                 "fasttrpo.parameters", "fasttrpo.normalize", "fasttrpo.spaces"]),
