@@ -307,9 +307,16 @@ def test_corrupt_multiplier_state_is_refused(tmp_path):
 
 def test_episode_cost_estimate_falls_back_before_any_episode_ends():
     model = CPO("MlpPolicy", POINT, **TINY)  # 32 steps: no 100-step episode ends
+    prepared = []
+    prepare = model.prepare_batch
+    model.prepare_batch = lambda batch: prepared.append(prepare(batch)) or prepared[-1]
     model.learn(32)
     assert not model.ep_info_buffer
-    assert model.logger.last_values["train/episode_cost"] >= 0.0
+    per_step_cost = prepared[-1].signal_means["cost"]
+    assert model.logger.last_values["train/episode_cost"] == pytest.approx(
+        per_step_cost * TINY["n_steps"])
+    assert model.episode_cost(prepared[-1]) == (per_step_cost * TINY["n_steps"],
+                                                TINY["n_steps"])
 
 
 def test_cli_trains_evaluates_and_exports_constrained_models(tmp_path, capsys):

@@ -155,14 +155,27 @@ def test_tensorboard_runs_numbered_as_sb3(tmp_path):
     assert latest_run_id(tmp_path, "TRPO") == 2 and latest_run_id(tmp_path, "PPO") == 0
 
 
-def test_explained_variance_and_learning_rate_are_logged():
+def test_explained_variance_and_learning_rate_are_logged(monkeypatch):
+    """The logged explained variance is sb3's ``1 - Var[R - V] / Var[R]`` of the value targets
+    R and the critic's values V before the fit (V = R - A, A the GAE advantages)."""
     model = TRPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64, learning_rate=3e-3,
                  seed=0)
+    prepared = []
+    prepare = model.prepare_batch
+    monkeypatch.setattr(model, "prepare_batch", lambda batch: prepared.append(
+        prepare(batch)) or prepared[-1])
+    critic_before = []
+    fit = model.fit_critics
+    monkeypatch.setattr(model, "fit_critics", lambda data: critic_before.append(
+        model.value_function.predict(data.obs)) or fit(data))
     model.learn(128)
     values = model.logger.last_values
     assert values["train/learning_rate"] == 3e-3
-    assert np.isfinite(values["train/explained_variance"])
-    assert values["train/explained_variance"] <= 1.0
+    returns = prepared[-1].returns["reward"]
+    np.testing.assert_allclose(critic_before[-1], returns - prepared[-1].advantages["reward"],
+                               rtol=1e-4, atol=1e-4)  # V before the fit, float32 critic
+    expected = 1.0 - np.var(returns - critic_before[-1]) / np.var(returns)
+    assert values["train/explained_variance"] == pytest.approx(expected, rel=1e-3, abs=1e-4)
 
 
 def test_tensorboard_log_with_a_logger_of_set_logger_warns(tmp_path, monkeypatch):

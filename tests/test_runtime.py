@@ -166,7 +166,9 @@ def test_package_attributes_load_lazily():
         from fasttrpo import TRPO, GaussianMLPPolicy, ValueFunction
         assert "fasttrpo.algorithms.trpo" in sys.modules
         assert fasttrpo.policies.GaussianMLPPolicy is GaussianMLPPolicy
-        assert all(getattr(fasttrpo, name) is not None for name in fasttrpo.__all__)
+        assert all(getattr(fasttrpo, name).__name__ == name for name in fasttrpo.__all__)
+        assert fasttrpo.CPO is fasttrpo.algorithms.CPO
+        assert fasttrpo.ValueFunction is fasttrpo.value_function.ValueFunction
         assert set(fasttrpo.__all__) <= set(dir(fasttrpo))
         try:
             fasttrpo.no_such_thing

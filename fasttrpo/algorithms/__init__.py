@@ -5,14 +5,17 @@ from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.cpo import CPO
 from fasttrpo.algorithms.lagrangian import TRPOLagrangian
 from fasttrpo.algorithms.trpo import TRPO
+from fasttrpo.config import ALGORITHM_CONFIGS
 from fasttrpo.serialization import load_archive
 
 __all__ = ["ALGORITHMS", "CPO", "TRPO", "ConstrainedAlgorithm", "OnPolicyAlgorithm",
            "TRPOLagrangian", "UpdateBatch", "load_model"]
 
-#: the CLI's ``--algo`` names (`fasttrpo.config.ALGORITHM_CONFIGS` holds their configs)
+#: the CLI's ``--algo`` names: those of `fasttrpo.config.ALGORITHM_CONFIGS` (the one registry),
+#: each with the algorithm built on that config
 ALGORITHMS: dict[str, type[OnPolicyAlgorithm]] = {
-    "trpo": TRPO, "cpo": CPO, "trpo_lagrangian": TRPOLagrangian}
+    name: next(cls for cls in (TRPO, CPO, TRPOLagrangian) if cls.config_class is config)
+    for name, config in ALGORITHM_CONFIGS.items()}
 
 
 def load_model(path, env=None, **overrides) -> OnPolicyAlgorithm:
