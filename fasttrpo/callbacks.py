@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from fasttrpo._compat import warn_once
+from fasttrpo.env_ids import register_if_fasttrpo_id
 from fasttrpo.evaluation import evaluate_policy
-from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
 
 __all__ = [
     "BaseCallback",

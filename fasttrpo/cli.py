@@ -401,7 +401,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         raise _UsageError("the env id is required: fasttrpo train ENV_ID (or --env ENV_ID)")
     for module in args.gym_packages:
         importlib.import_module(module)
-    from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
+    from fasttrpo.env_ids import register_if_fasttrpo_id
 
     register_if_fasttrpo_id(env_id)
     gym.spec(env_id)  # an unknown id fails here, before any folder is made

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
+from fasttrpo.env_ids import register_if_fasttrpo_id
 
 
 def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool = True,

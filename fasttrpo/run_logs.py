@@ -98,20 +98,20 @@ class RunLogs:
     batch : RolloutBatch
         The batch ``sampler`` fills.
     callback : the learn call's callback
-        Receives the step locals (`update_locals`) unless it is the empty default.
+        Receives the step locals (``update_locals``) when ``wants_locals``.
     tb_log_name : str
         The TensorBoard run name (``<tensorboard_log>/<tb_log_name>_<k>``).
     reset_num_timesteps : bool
         False continues the latest TensorBoard run and appends to the Monitor files.
+    wants_locals : bool, default True
+        False for the empty default callback: the step locals are not built for it.
     """
 
     def __init__(self, model, sampler, batch, callback, tb_log_name: str,
-                 reset_num_timesteps: bool) -> None:
-        from fasttrpo.callbacks import BaseCallback
-
+                 reset_num_timesteps: bool, wants_locals: bool = True) -> None:
         self.model, self.sampler, self.batch, self.callback = model, sampler, batch, callback
         self.n_envs = sampler.num_envs
-        self.wants_locals = type(callback) is not BaseCallback
+        self.wants_locals = wants_locals
         config = model.config
         if config.tensorboard_log is not None:
             set_dir = getattr(model.logger, "set_tensorboard_dir", None)

@@ -23,7 +23,7 @@ LAYERS = [
     ("steps", ["fasttrpo.trpo_step", "fasttrpo.cpo_step", "fasttrpo.value_fit",
                "fasttrpo.multiplier"]),
     ("configuration", ["fasttrpo.config"]),
-    ("envs", ["fasttrpo.envs"]),
+    ("envs", ["fasttrpo.envs", "fasttrpo.env_ids"]),
     ("rollouts", ["fasttrpo.rollout"]),
     ("logs and files", ["fasttrpo.logger", "fasttrpo.run_logs", "fasttrpo.callbacks",
                         "fasttrpo.evaluation", "fasttrpo.serialization"]),

@@ -27,7 +27,7 @@ from fasttrpo._compat import warn_ignored_sb3_kwargs
 from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads
 from fasttrpo.algorithms import networks, persistence, update
 from fasttrpo.algorithms.update import UpdateBatch
-from fasttrpo.callbacks import make_callback
+from fasttrpo.callbacks import BaseCallback, make_callback
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.logger import Logger
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
@@ -474,7 +474,8 @@ class OnPolicyAlgorithm:
                              self.policy.action_width, self.dtype, self.signals)
         start = time.perf_counter()
         start_steps = self.num_timesteps
-        run_logs = RunLogs(self, sampler, batch, callback, tb_log_name, reset_num_timesteps)
+        run_logs = RunLogs(self, sampler, batch, callback, tb_log_name, reset_num_timesteps,
+                           wants_locals=type(callback) is not BaseCallback)
         callback.on_training_start({**locals(), "total_timesteps": target}, globals())
 
         def on_step() -> bool:

@@ -26,19 +26,14 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from fasttrpo._cython.rollout_step import record_step
+from fasttrpo.env_ids import register_if_fasttrpo_id
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 from fasttrpo.spaces import ActionCodec, ObsEncoder
 
-__all__ = ["VectorEnvSampler", "make_vector_env", "register_if_fasttrpo_id"]
-
-
-def register_if_fasttrpo_id(env_id: str) -> None:
-    """Register `fasttrpo.envs`' ids when ``env_id`` is one of them ("fasttrpo/...")."""
-    if env_id.startswith("fasttrpo/"):
-        import fasttrpo.envs  # noqa: F401 (importing registers the ids)
+__all__ = ["VectorEnvSampler", "make_vector_env"]
 
 
 def make_vector_env(env, n_envs: int) -> VectorEnv:

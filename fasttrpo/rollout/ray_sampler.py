@@ -150,7 +150,7 @@ def _make_env(source, compiled: bool):
             from fasttrpo.envs.compiled import make_port
 
             return make_port(source)
-        from fasttrpo.rollout.gym_sampler import register_if_fasttrpo_id
+        from fasttrpo.env_ids import register_if_fasttrpo_id
 
         register_if_fasttrpo_id(source)
         return gym.make(source)
