@@ -113,3 +113,44 @@ def _name(kind: str, code, names: tuple[str, ...]) -> str:
     if isinstance(code, bool) or not 0 <= index < len(names):
         raise ValueError(f"{kind}: unknown code {code!r}; expected 0..{len(names) - 1}")
     return names[index]
+
+
+# ---- action space -> head -> parameter sizes: the one spec ----------------------------------
+# Read by the policies, the algorithms' network spec and loader checks, the spaces' action
+# codec, the numpy runtime and the exporters; over plain values (space kinds are gymnasium's
+# class names, as the runtime's JSON stores them), so the runtime needs no gymnasium.
+
+#: the head of each action-space kind (``Box`` with gSDE: ``"gsde"``)
+SPACE_HEADS = {"Box": "gaussian", "Discrete": "categorical", "MultiDiscrete": "categorical",
+               "MultiBinary": "bernoulli"}
+
+
+def head_for_space(space_kind: str, use_sde: bool = False) -> str:
+    """Name of the head for an action space of kind ``space_kind`` (``"Box"``, ...)."""
+    if space_kind not in SPACE_HEADS:
+        raise ValueError(f"action_space: {space_kind} is not supported; expected one of "
+                         f"{tuple(SPACE_HEADS)}")
+    if use_sde and space_kind != "Box":
+        raise ValueError(f"use_sde: gSDE needs a Box action space, got {space_kind}")
+    return "gsde" if use_sde else SPACE_HEADS[space_kind]
+
+
+def extra_param_counts(head: str, out_dim: int, latent_dim: int) -> tuple[int, ...]:
+    """Return the sizes the parameters after the MLP may have for ``head``, preferred first.
+
+    ``gaussian``: its state-independent ``log_std`` (``out_dim``); ``gsde``: ``log_std`` per
+    (latent unit, action) (``full_std``) or per latent unit (``latent_dim``: the last hidden
+    layer's width, the observation's without hidden layers); the other heads have none.
+    """
+    head_code(head)
+    if head == "gaussian":
+        return (out_dim,)
+    if head == "gsde":
+        return (latent_dim * out_dim, latent_dim)
+    return (0,)
+
+
+def extra_param_count(head: str, out_dim: int, latent_dim: int, full_std: bool = True) -> int:
+    """Parameters after the MLP for ``head`` (`extra_param_counts`; gSDE per ``full_std``)."""
+    counts = extra_param_counts(head, out_dim, latent_dim)
+    return counts[0] if full_std or head != "gsde" else counts[1]

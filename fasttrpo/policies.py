@@ -11,7 +11,7 @@ import numpy as np
 from fasttrpo._cython import forward as cy_forward
 from fasttrpo._threads import PARALLEL_MIN_ROWS, parallel_kernels
 from fasttrpo._validation import float_array, index_array
-from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
+from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE, extra_param_count
 from fasttrpo.kernels import cg, distributions, mlp
 from fasttrpo.kernels import policy as policy_kernels
 from fasttrpo.nets import ForwardBuffers, MLPLayout, check_sizes
@@ -673,7 +673,7 @@ class BernoulliMLPPolicy(MLPPolicy):
 
 def sde_log_std_size(latent_dim: int, act_dim: int, full_std: bool) -> int:
     """Count gSDE's ``log_std`` parameters: ``latent_dim * act_dim``, or ``latent_dim``."""
-    return latent_dim * act_dim if full_std else latent_dim
+    return extra_param_count("gsde", act_dim, latent_dim, full_std)
 
 
 class GaussianSDEMLPPolicy(GaussianMLPPolicy):

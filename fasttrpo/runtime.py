@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fasttrpo._portable import discrete_indices, read_zip_arrays
-from fasttrpo.heads import ACTIVATION_NAMES, head_code
+from fasttrpo.heads import ACTIVATION_NAMES, extra_param_counts, head_code, head_for_space
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Policy", "load"]
 
@@ -231,8 +231,7 @@ class Policy:
             raise ValueError(f"nvec: must be empty for the {self.head} head, got {self.nvec}")
         n_mlp = sum(a * b + b for a, b in pairwise(sizes))
         # log_std: gSDE's per (latent unit, action) pair, or per latent unit
-        extra = {"gaussian": [out_dim], "gsde": [sizes[-2] * out_dim, sizes[-2]]}
-        expected = [n_mlp + n for n in extra.get(self.head, [0])]
+        expected = [n_mlp + n for n in extra_param_counts(self.head, out_dim, sizes[-2])]
         if self.params.size not in expected:
             raise ValueError(f"params: expected {' or '.join(map(str, expected))} values for "
                              f"layer_sizes {sizes} and the {self.head} head, got "
@@ -284,10 +283,7 @@ class Policy:
         space = self.action_space
         kind = _space_kind("action_space", space, tuple(_SPACE_KEYS))
         out_dim = self.layer_sizes[-1]
-        expected_head = {"Box": "gaussian", "Discrete": "categorical",
-                         "MultiDiscrete": "categorical", "MultiBinary": "bernoulli"}[kind]
-        if kind == "Box" and self.head == "gsde":
-            expected_head = "gsde"
+        expected_head = head_for_space(kind, use_sde=kind == "Box" and self.head == "gsde")
         if expected_head != self.head:
             raise ValueError(f"action_space: a {kind} space needs the {expected_head} head, "
                              f"not {self.head}")

@@ -8,6 +8,11 @@ from gymnasium import spaces
 
 from fasttrpo._cython.rollout_step import clip_actions, copy_obs_checked
 from fasttrpo._portable import discrete_indices
+from fasttrpo.heads import extra_param_count, head_for_space
+
+#: the action codec's kind of each action-space kind (gymnasium's class names)
+_CODEC_SPACE_KINDS = {"gaussian": "Box", "categorical": "Discrete",
+                      "multidiscrete": "MultiDiscrete", "bernoulli": "MultiBinary"}
 
 SUPPORTED_OBS = ("Box (any shape, flattened), Discrete (one-hot encoded), MultiBinary, and a "
                  "Dict of those (MultiInputPolicy's observations, flattened in key order)")
@@ -194,13 +199,14 @@ class ActionCodec:
         The Gaussian's extra parameters are its ``log_std``; the MultiDiscrete head has one
         logit per class of each sub-action.
         """
-        if self.kind == "gaussian":
-            return self.width, self.width
         if self.kind == "categorical":
-            return int(self.space.n), 0
-        if self.kind == "multidiscrete":
-            return int(self.space.nvec.sum()), 0
-        return self.width, 0
+            out_dim = int(self.space.n)
+        elif self.kind == "multidiscrete":
+            out_dim = int(self.space.nvec.sum())
+        else:
+            out_dim = self.width
+        head = head_for_space(_CODEC_SPACE_KINDS[self.kind])
+        return out_dim, extra_param_count(head, out_dim, latent_dim=0)
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         """Convert policy rows ``actions`` (E, width) into an env-ready batch.

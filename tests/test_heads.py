@@ -101,3 +101,32 @@ def test_heads_imports_the_standard_library_only():
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_head_spec_sizes_every_policy_and_saved_network():
+    """heads.head_for_space / extra_param_count (the one spec) against the parameter counts
+    of the policies the algorithms build, for every action space and gSDE's two forms."""
+    import gymnasium as gym
+
+    from fasttrpo import TRPO
+    from fasttrpo.heads import extra_param_count, head_for_space
+
+    obs = gym.spaces.Box(-1, 1, (3,))
+    cases = [(gym.spaces.Box(-1, 1, (2,)), {}), (gym.spaces.Discrete(4), {}),
+             (gym.spaces.MultiDiscrete([2, 3]), {}), (gym.spaces.MultiBinary(3), {}),
+             (gym.spaces.Box(-1, 1, (2,)), {"use_sde": True}),
+             (gym.spaces.Box(-1, 1, (2,)), {"use_sde": True,
+                                            "policy_kwargs": {"full_std": False}})]
+    for action_space, kwargs in cases:
+        kwargs = {"policy_kwargs": {}, **kwargs}
+        kwargs["policy_kwargs"] = {"net_arch": [5], **kwargs["policy_kwargs"]}
+        model = TRPO.for_spaces(obs, action_space, **kwargs)
+        policy = model.policy
+        head = head_for_space(type(action_space).__name__, kwargs.get("use_sde", False))
+        out_dim = policy.layout.out_dim
+        full_std = kwargs["policy_kwargs"].get("full_std", True)
+        assert policy.num_params - policy.n_mlp == extra_param_count(head, out_dim, 5, full_std)
+    with pytest.raises(ValueError, match="gSDE needs a Box"):
+        head_for_space("Discrete", use_sde=True)
+    with pytest.raises(ValueError, match="Tuple is not supported"):
+        head_for_space("Tuple")

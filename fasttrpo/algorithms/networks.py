@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from fasttrpo.config import OnPolicyConfig
+from fasttrpo.heads import extra_param_count
 from fasttrpo.nets import MLPLayout
 from fasttrpo.policies import (
     BernoulliMLPPolicy,
@@ -20,7 +21,6 @@ from fasttrpo.policies import (
     GaussianSDEMLPPolicy,
     MLPPolicy,
     MultiCategoricalMLPPolicy,
-    sde_log_std_size,
 )
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.spaces import ActionCodec, ObsEncoder
@@ -129,8 +129,9 @@ def expected_param_sizes(config: OnPolicyConfig, observation_space: gym.Space,
     out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
     pi_arch, vf_arch = net_arch(config.policy_kwargs)
     if config.use_sde:  # gSDE's log_std: per (latent unit, action), or per latent unit
-        n_extra = sde_log_std_size(pi_arch[-1] if pi_arch else encoder.obs_dim, out_dim,
-                                   config.policy_kwargs.get("full_std", True))
+        n_extra = extra_param_count("gsde", out_dim,
+                                    pi_arch[-1] if pi_arch else encoder.obs_dim,
+                                    config.policy_kwargs.get("full_std", True))
     act = activation(config.policy_kwargs)
     sizes = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, act,
                                         config.dtype).num_params + n_extra}
