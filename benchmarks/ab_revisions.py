@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.ab_revisions --old 4a17780 --rounds 3
+    python -m benchmarks.ab_revisions --old 4a17780 --rounds 5 --cpus 0
 
 The old revision is checked out into a temporary worktree and built in place; each round runs,
 for the old then the new tree (this working tree), one cold start (a fresh ``NUMBA_CACHE_DIR``:
@@ -65,10 +65,11 @@ print(*out)
 """
 
 
-def _run(tree: Path, code: str, cache: str) -> list[float]:
+def _run(tree: Path, code: str, cache: str, cpus: str | None = None) -> list[float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
     env.update(PYTHONPATH=str(tree), NUMBA_CACHE_DIR=cache)
-    out = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, check=True,
+    pin = ["taskset", "-c", cpus] if cpus else []
+    out = subprocess.run([*pin, sys.executable, "-c", code], cwd=tree, env=env, check=True,
                          capture_output=True, text=True)
     return [float(x) for x in out.stdout.split()]
 
@@ -77,6 +78,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", required=True, help="the git revision to compare with")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cpus", help="run every process on these CPUs (taskset -c), e.g. 0 "
+                        "while another job holds the other core")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
@@ -89,8 +92,8 @@ def main(argv=None) -> int:
             for round_ in range(args.rounds):
                 for name, tree in (("old", old), ("new", ROOT)):
                     cache = tempfile.mkdtemp(dir=tmp)
-                    cold = _run(tree, COLD, cache)[0]
-                    step = _run(tree, STEP, cache)
+                    cold = _run(tree, COLD, cache, args.cpus)[0]
+                    step = _run(tree, STEP, cache, args.cpus)
                     results[name].append([cold, *step])
                     print(name, round_, results[name][-1], file=sys.stderr)
         finally:
@@ -102,7 +105,7 @@ def main(argv=None) -> int:
     report = {name: dict(zip(keys, values)) for name, values in medians.items()}
     report["new_over_old"] = {k: medians["new"][i] / medians["old"][i] for i, k in
                               enumerate(keys)}
-    report["old_revision"], report["rounds"] = args.old, args.rounds
+    report["old_revision"], report["rounds"], report["cpus"] = args.old, args.rounds, args.cpus
     print(json.dumps(report, indent=2))
     return 0
 

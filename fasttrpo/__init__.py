@@ -76,4 +76,8 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | {"__version__"})
+    # the public names and the submodules loaded so far; not this module's own imports
+    # (importlib, TYPE_CHECKING, invalidate_stale_cache)
+    submodules = {name for name, value in globals().items()
+                  if getattr(value, "__name__", "") == f"{__name__}.{name}"}
+    return sorted(set(__all__) | submodules | {"__version__"})

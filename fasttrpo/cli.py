@@ -98,14 +98,16 @@ def _count(text: str) -> int:
 
 
 def _signed_count(text: str) -> int:
-    """Parse a count for the zoo's flags, where -1 (any negative) means "not set"."""
-    stripped = text.strip()
-    if stripped.startswith("-"):
-        try:
-            if float(stripped) < 0:
-                return -1
-        except ValueError:
-            pass
+    """Parse a count for the zoo's flags, where -1 means "not set" (rl-zoo3's convention).
+
+    Other negative values are refused, as ``--timesteps`` refuses them (``-n -5`` used to
+    train the file's budget without a word).
+    """
+    try:
+        if float(text) == -1:
+            return -1
+    except ValueError:
+        pass
     return _count(text)
 
 
@@ -123,7 +125,10 @@ def _hyperparameter_help() -> str:
     for title, config_class in sections:
         lines.append(title)
         for name, _, default, doc in config_class.field_docs():
-            if name in shown:
+            # listed once: a hyperparameter with an option of its own (--verbose, --seed, ...)
+            # is described there
+            if name in shown or f"--{name}" in _TRAIN_VALUE_OPTIONS or \
+                    f"--{name.replace('_', '-')}" in _TRAIN_VALUE_OPTIONS:
                 continue
             lines.append(f"  --{name} (default {default!r})")
             lines.extend(textwrap.wrap(doc, width=90, initial_indent=" " * 6,

@@ -235,8 +235,12 @@ def test_train_help_lists_every_hyperparameter_of_the_config(capsys):
 
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
+    options = {"seed": "--seed SEED", "verbose": "--verbose V", "n_envs": "--n-envs K",
+               "log_folder": "--log-folder DIR", "tensorboard_log": "--tensorboard-log DIR"}
     for name, _, default, _ in TRPOConfig.field_docs():
-        assert f"--{name} (default {default!r})" in out, name
+        # a hyperparameter with an option of its own is listed with that option only
+        expected = options.get(name, f"--{name} (default {default!r})")
+        assert expected in out, name
 
 
 def test_unknown_hyperparameter_is_a_one_line_error(capsys):
@@ -382,3 +386,17 @@ def test_plot_command_writes_a_png(tmp_path, capsys):
     _assert_clean_error(capsys, main(["plot", str(tmp_path / "none")]), "not a folder")
     (tmp_path / "empty").mkdir()
     _assert_clean_error(capsys, main(["plot", str(tmp_path / "empty")]), "no monitor files")
+
+
+@pytest.mark.parametrize("value", ["-5", "-0.5", "-2"])
+def test_negative_step_counts_other_than_minus_one_are_refused(value, capsys):
+    """-1 is rl-zoo3's "the file's"; any other negative is an error, as for --timesteps."""
+    assert main(["train", "--env", "CartPole-v1", "-n", value]) == 2
+    assert "-n/--n-timesteps: expected a whole number in [0, " in capsys.readouterr().err
+
+
+def test_help_lists_each_option_once(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--verbose", "--seed", "--n-envs"):
+        assert sum(line.lstrip().startswith(option) for line in out.splitlines()) == 1, option

@@ -170,6 +170,8 @@ def test_package_attributes_load_lazily():
         assert fasttrpo.CPO is fasttrpo.algorithms.CPO
         assert fasttrpo.ValueFunction is fasttrpo.value_function.ValueFunction
         assert set(fasttrpo.__all__) <= set(dir(fasttrpo))
+        assert not {"importlib", "TYPE_CHECKING", "invalidate_stale_cache"} & set(dir(fasttrpo))
+        assert "policies" in dir(fasttrpo)  # a loaded submodule
         try:
             fasttrpo.no_such_thing
         except AttributeError as err:
