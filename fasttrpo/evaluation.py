@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import AutoresetMode, VectorEnv
 
 from fasttrpo.env_ids import register_if_fasttrpo_id
 
@@ -15,21 +15,25 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
                     render: bool = False, callback: Callable | None = None,
                     reward_threshold: float | None = None, return_episode_costs: bool = False,
                     warn: bool = True):
-    """Play ``n_eval_episodes`` episodes of ``model`` in ``env``.
+    """Play ``n_eval_episodes`` episodes of ``model`` in ``env`` (sb3's ``evaluate_policy``).
 
     Each episode sums the (unnormalised) env rewards until ``terminated`` or ``truncated``.
+    With several envs the episodes are divided over them as sb3 does: env ``i`` plays
+    ``(n_eval_episodes + i) // n_envs`` of them, all envs stepped together, and the episodes
+    are listed in the order they end.
 
     Parameters
     ----------
     model : object with ``predict(obs, deterministic=...) -> (action, state)``.
-    env : gymnasium.Env or str
-        A single environment, or an id made with ``gymnasium.make`` (and closed afterwards).
+    env : str, gymnasium.Env, gymnasium.vector.VectorEnv, sb3 VecEnv, CompiledEnv
+        An id (made with ``gymnasium.make`` and closed afterwards), a single env, a vector env
+        in either autoreset mode (``CompiledVectorEnv`` too), an sb3 ``VecEnv`` or the view
+        ``model.get_env()`` returns, or a ``CompiledEnv`` (one copy).
     n_eval_episodes : int, default 10
     deterministic : bool, default True
     return_episode_rewards : bool, default False
     seed : int, optional
-        Passed to ``env.reset`` of the first episode only; later episodes continue the env's
-        random stream.
+        Passed to the first reset only; later episodes continue the env's random stream.
     render : bool, default False
         Call ``env.render()`` after every step.
     callback : callable, optional
@@ -51,52 +55,129 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
         Or, with ``return_episode_rewards``, ``(episode_rewards, episode_lengths)``: lists of
         ``n_eval_episodes`` floats and ints.
     """
-    if isinstance(env, VectorEnv):
-        raise ValueError(  # noqa: TRY004 (project convention: bad arguments raise ValueError)
-            "env: expected a single gymnasium.Env or an env id, got a VectorEnv")
-    if not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
+    if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, (int, np.integer)) \
+            or n_eval_episodes < 1:
         raise ValueError(f"n_eval_episodes: expected a positive integer, got {n_eval_episodes!r}")
-    owned = isinstance(env, str)
-    if owned:
-        register_if_fasttrpo_id(env)
-        env = gym.make(env)
-    elif not hasattr(env, "reset") or not hasattr(env, "step"):
-        raise ValueError(f"env: expected a gymnasium.Env or an env id, got {type(env).__name__}")
-    episode_rewards: list[float] = []
-    episode_lengths: list[int] = []
-    episode_costs: list[float] = []
+    env, owned = _as_env(env)
+    play = _play_vector if isinstance(env, VectorEnv) else _play_single
     try:
-        for episode in range(int(n_eval_episodes)):
-            obs, _ = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
-            total, length, done, cost = 0.0, 0, False, math.nan
-            while not done:
-                action, _ = model.predict(obs, deterministic=deterministic)
-                obs, reward, terminated, truncated, info = env.step(action)
-                total += float(reward)
-                if "cost" in info:
-                    cost = float(info["cost"]) + (0.0 if math.isnan(cost) else cost)
-                length += 1
-                done = bool(terminated or truncated)
-                if callback is not None:
-                    callback(locals(), globals())
-                if render:
-                    env.render()
-            episode_rewards.append(total)
-            episode_lengths.append(length)
-            episode_costs.append(cost)
+        rewards, lengths, costs = play(model, env, int(n_eval_episodes), deterministic, seed,
+                                       render, callback)
     finally:
         if owned:
             env.close()
-    mean_reward = float(np.mean(episode_rewards))
-    std_reward = float(np.std(episode_rewards))
+    mean_reward = float(np.mean(rewards))
+    std_reward = float(np.std(rewards))
     if reward_threshold is not None and mean_reward < reward_threshold:
         raise ValueError(
             f"reward_threshold: mean reward {mean_reward:.2f} is below {reward_threshold:.2f}"
         )
     if return_episode_rewards:
         if return_episode_costs:
-            return episode_rewards, episode_lengths, episode_costs
-        return episode_rewards, episode_lengths
+            return rewards, lengths, costs
+        return rewards, lengths
     if return_episode_costs:
-        return mean_reward, std_reward, float(np.mean(episode_costs))
+        return mean_reward, std_reward, float(np.mean(costs))
     return mean_reward, std_reward
+
+
+def _as_env(env) -> tuple[gym.Env | VectorEnv, bool]:
+    """Return a single env or a vector env stepping ``env``, and whether it was made here."""
+    from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, Sb3VecEnvView, is_sb3_vec_env
+
+    if isinstance(env, str):
+        register_if_fasttrpo_id(env)
+        return gym.make(env), True
+    if isinstance(env, Sb3VecEnvView):
+        return env.venv, False
+    if isinstance(env, (VectorEnv, gym.Env)):
+        return env, False
+    if is_sb3_vec_env(env):
+        return Sb3VecEnv(env), False
+    if type(env).__name__ == "CompiledEnv":  # the compiled envs import numba: only if used
+        from fasttrpo.envs.compiled import CompiledEnv, CompiledVectorEnv
+
+        if isinstance(env, CompiledEnv):
+            return CompiledVectorEnv(env, num_envs=1), True
+    raise ValueError(f"env: expected an env id, a gymnasium Env or VectorEnv, an sb3 VecEnv or "
+                     f"a CompiledEnv, got {type(env).__name__}")
+
+
+def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed, render,
+                 callback) -> tuple[list[float], list[int], list[float]]:
+    episode_rewards: list[float] = []
+    episode_lengths: list[int] = []
+    episode_costs: list[float] = []
+    for episode in range(n_episodes):
+        obs, _ = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
+        total, length, done, cost = 0.0, 0, False, math.nan
+        while not done:
+            action, _ = model.predict(obs, deterministic=deterministic)
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            if "cost" in info:
+                cost = float(info["cost"]) + (0.0 if math.isnan(cost) else cost)
+            length += 1
+            done = bool(terminated or truncated)
+            if callback is not None:
+                callback(locals(), globals())
+            if render:
+                env.render()
+        episode_rewards.append(total)
+        episode_lengths.append(length)
+        episode_costs.append(cost)
+    return episode_rewards, episode_lengths, episode_costs
+
+
+def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, seed, render,
+          callback) -> tuple[list[float], list[int], list[float]]:
+    n_envs = venv.num_envs
+    mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
+    counts = np.zeros(n_envs, dtype=np.int64)
+    totals, lengths = np.zeros(n_envs), np.zeros(n_envs, dtype=np.int64)
+    costs = np.full(n_envs, math.nan)
+    resetting = np.zeros(n_envs, dtype=bool)  # NEXT_STEP: this step only resets these envs
+    episode_rewards: list[float] = []
+    episode_lengths: list[int] = []
+    episode_costs: list[float] = []
+    obs, _ = venv.reset(seed=seed)
+    while (counts < targets).any():
+        actions, _ = model.predict(obs, deterministic=deterministic)
+        obs, rewards, terminated, truncated, info = venv.step(actions)
+        dones = np.logical_or(terminated, truncated)
+        step_info = info.get("final_info", {}) if mode == AutoresetMode.SAME_STEP else info
+        step_costs = _per_env(info, "cost", n_envs)
+        if mode == AutoresetMode.SAME_STEP and dones.any():  # the ending step's info
+            final_costs = _per_env(step_info, "cost", n_envs)
+            step_costs = np.where(dones, final_costs, step_costs)
+        counted = ~resetting
+        totals[counted] += np.asarray(rewards, dtype=np.float64)[counted]
+        lengths[counted] += 1
+        has_cost = counted & ~np.isnan(step_costs)
+        costs[has_cost] = np.where(np.isnan(costs[has_cost]), 0.0, costs[has_cost]) \
+            + step_costs[has_cost]
+        for e in np.flatnonzero(dones & counted):
+            if counts[e] < targets[e]:
+                episode_rewards.append(float(totals[e]))
+                episode_lengths.append(int(lengths[e]))
+                episode_costs.append(float(costs[e]))
+                counts[e] += 1
+            totals[e], lengths[e], costs[e] = 0.0, 0, math.nan
+        resetting = dones & counted if mode == AutoresetMode.NEXT_STEP else resetting & False
+        if callback is not None:
+            callback(locals(), globals())
+        if render:
+            venv.render()
+    return episode_rewards, episode_lengths, episode_costs
+
+
+def _per_env(info: dict, key: str, n_envs: int) -> np.ndarray:
+    """``info[key]`` of a vector env as (n_envs,) floats, NaN where its mask is unset."""
+    out = np.full(n_envs, math.nan)
+    if key in info:
+        mask = np.asarray(info.get("_" + key, np.ones(n_envs, dtype=bool)), dtype=bool)
+        values = np.asarray(info[key], dtype=object)
+        for e in np.flatnonzero(mask):
+            out[e] = float(values[e] if values.ndim else values)
+    return out

@@ -27,6 +27,7 @@ import numpy as np
 
 from fasttrpo._compat import warn_once
 from fasttrpo.monitor import MonitorWriter
+from fasttrpo.rollout.sb3_vec_env import split_vector_info
 from fasttrpo.tensorboard import tensorboard_run_dir
 
 __all__ = ["RunLogs", "env_id_of", "explained_variance", "split_vector_info"]
@@ -60,31 +61,6 @@ def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     """
     var_y = float(np.var(y_true))
     return float("nan") if var_y == 0 else float(1.0 - np.var(y_true - y_pred) / var_y)
-
-
-def split_vector_info(info: dict, n_envs: int) -> list[dict]:
-    """Split a gymnasium vector-env ``info`` dict into one dict per env (sb3's ``infos``).
-
-    An entry ``key`` goes to the envs its mask ``_key`` marks (every env without a mask);
-    nested dicts are split the same way.
-    """
-    out: list[dict] = [{} for _ in range(n_envs)]
-    for key, value in info.items():
-        if key.startswith("_"):
-            continue
-        mask = info.get("_" + key)
-        parts = split_vector_info(value, n_envs) if isinstance(value, dict) else None
-        for env in range(n_envs):
-            if mask is not None and not mask[env]:
-                continue
-            if parts is not None:
-                out[env][key] = parts[env]
-            else:
-                try:
-                    out[env][key] = value[env]
-                except (TypeError, IndexError, KeyError):
-                    out[env][key] = value
-    return out
 
 
 class RunLogs:

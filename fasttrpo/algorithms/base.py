@@ -33,6 +33,7 @@ from fasttrpo.logger import Logger
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
+from fasttrpo.rollout.sb3_vec_env import Sb3VecEnvView
 from fasttrpo.run_logs import RunLogs, env_id_of, explained_variance
 from fasttrpo.schedules import schedule_value
 from fasttrpo.serialization import load_archive, save_archive
@@ -203,6 +204,7 @@ class OnPolicyAlgorithm:
         self.ep_success_buffer: deque[bool] = deque(maxlen=config.stats_window_size)
         self._episode_num = 0  # sb3's counter of finished episodes
         self.env: gym.vector.VectorEnv | None = None
+        self._env_view: Sb3VecEnvView | None = None  # get_env's view of self.env
         self.env_id: str | None = None  # the env's gymnasium id (saved; `fasttrpo eval` reads it)
         self.sampler: Sampler | None = None
         self._needs_reset = True
@@ -347,9 +349,22 @@ class OnPolicyAlgorithm:
             self.reward_scaler = scaler = resized
         return scaler
 
-    def get_env(self) -> gym.vector.VectorEnv | None:
-        """Return the attached VectorEnv (None without one, or with another kind of sampler)."""
-        return self.env
+    def get_env(self):
+        """Return the model's envs as an sb3 ``VecEnv`` (`fasttrpo.rollout.Sb3VecEnvView`).
+
+        sb3's loop runs on it unchanged: ``obs = env.reset()``, ``env.step(actions) -> (obs,
+        rewards, dones, infos)`` with ``terminal_observation`` and ``TimeLimit.truncated``.
+        It steps the very envs ``learn`` trains on (as sb3's does). A vector env given in
+        NEXT_STEP autoreset mode is returned as it is (sb3's contract needs SAME_STEP); None
+        with a sampler of another kind (compiled, Ray) or without envs.
+        """
+        if self.env is None:
+            return None
+        if self.env.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
+            return self.env
+        if self._env_view is None or self._env_view.venv is not self.env:
+            self._env_view = Sb3VecEnvView(self.env)
+        return self._env_view
 
     def get_vec_normalize_env(self) -> VecNormalizeView | None:
         """Return the normalisation statistics as sb3 VecNormalize attributes, or None.

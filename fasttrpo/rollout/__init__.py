@@ -3,11 +3,12 @@
 from fasttrpo.rollout.batch import RolloutBatch
 from fasttrpo.rollout.gym_sampler import VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.sampler import Sampler
+from fasttrpo.rollout.sb3_vec_env import Sb3VecEnvView
 from fasttrpo.rollout.streams import NoiseStreams
 
 __all__ = ["CompiledSampler", "NoiseStreams", "RaySampler", "ResourceShortageError",
-           "RolloutBatch", "Sampler", "VectorEnvSampler", "WorkerError", "WorkerTimeoutError",
-           "make_vector_env"]
+           "RolloutBatch", "Sampler", "Sb3VecEnvView", "VectorEnvSampler", "WorkerError",
+           "WorkerTimeoutError", "make_vector_env"]
 
 _RAY_NAMES = ("RaySampler", "ResourceShortageError", "WorkerError", "WorkerTimeoutError")
 

@@ -1,4 +1,8 @@
-"""Stable-Baselines3 ``VecEnv`` objects as gymnasium vector envs, by duck typing.
+"""Stable-Baselines3's ``VecEnv`` contract and gymnasium's vector envs, both ways, by duck typing.
+
+`Sb3VecEnv` shows an sb3 ``VecEnv`` as a gymnasium vector env (to train on it);
+`Sb3VecEnvView` shows a gymnasium vector env as an sb3 ``VecEnv`` (what ``model.get_env()``
+returns, so that sb3's own loops run unchanged).
 
 sb3's vector envs (``DummyVecEnv``, ``SubprocVecEnv``, ``VecNormalize`` and the other
 wrappers, ``Monitor``-wrapped envs inside) step all envs with ``step(actions) -> (obs,
@@ -21,7 +25,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-__all__ = ["Sb3VecEnv", "is_sb3_vec_env"]
+__all__ = ["Sb3VecEnv", "Sb3VecEnvView", "is_sb3_vec_env", "split_vector_info"]
 
 _VEC_ENV_METHODS = ("reset", "step_async", "step_wait", "close", "seed")
 
@@ -113,3 +117,106 @@ def _stack(infos: list[dict], num_envs: int) -> dict[str, Any]:
             array = np.array(values + [None], dtype=object)[:num_envs]
         out[key], out[f"_{key}"] = array, mask
     return out
+
+
+def split_vector_info(info: dict, n_envs: int) -> list[dict]:
+    """Split a gymnasium vector-env ``info`` dict into one dict per env (sb3's ``infos``).
+
+    An entry ``key`` goes to the envs its mask ``_key`` marks (every env without a mask);
+    nested dicts are split the same way.
+    """
+    out: list[dict] = [{} for _ in range(n_envs)]
+    for key, value in info.items():
+        if key.startswith("_"):
+            continue
+        mask = info.get("_" + key)
+        parts = split_vector_info(value, n_envs) if isinstance(value, dict) else None
+        for env in range(n_envs):
+            if mask is not None and not mask[env]:
+                continue
+            if parts is not None:
+                out[env][key] = parts[env]
+            else:
+                try:
+                    out[env][key] = value[env]
+                except (TypeError, IndexError, KeyError):
+                    out[env][key] = value
+    return out
+
+
+class Sb3VecEnvView:
+    """A gymnasium vector env with SAME_STEP autoreset seen as an sb3 ``VecEnv``.
+
+    ``reset() -> obs``; ``step(actions) -> (obs, rewards, dones, infos)`` where a finished
+    env's row of ``obs`` is already its next episode's first observation, its info holds
+    ``terminal_observation`` (the last one) and ``TimeLimit.truncated`` (cut by a time limit,
+    not terminated), as sb3's ``DummyVecEnv`` does; ``step_async`` / ``step_wait``, ``seed``
+    (applied at the next ``reset``), ``num_envs``, the single-env ``observation_space`` and
+    ``action_space``, ``render``, ``close``. ``venv`` is the vector env itself.
+
+    Parameters
+    ----------
+    venv : gymnasium.vector.VectorEnv
+        In SAME_STEP autoreset mode (what fasttrpo makes from an env id); other modes are
+        refused with a ValueError.
+    """
+
+    def __init__(self, venv: VectorEnv) -> None:
+        mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode != AutoresetMode.SAME_STEP:
+            raise ValueError(f"env: sb3's VecEnv view needs a vector env with SAME_STEP "
+                             f"autoreset (sb3 resets an env in the step that ends its "
+                             f"episode), got {mode}")
+        self.venv = venv
+        self.num_envs = int(venv.num_envs)
+        self.observation_space = venv.single_observation_space
+        self.action_space = venv.single_action_space
+        self._seed: int | None = None
+        self._actions = None
+
+    def reset(self):
+        """Reset every env (with the `seed` given before, once); returns the observations."""
+        obs, _ = self.venv.reset(seed=self._seed)
+        self._seed = None
+        return obs
+
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        """Seed the next `reset` (env ``i`` gets ``seed + i``); returns those seeds."""
+        self._seed = seed
+        return [None if seed is None else seed + i for i in range(self.num_envs)]
+
+    def step_async(self, actions) -> None:
+        """Store the actions of the next `step_wait`."""
+        self._actions = actions
+
+    def step_wait(self):
+        """Step with the stored actions; see `step`."""
+        actions, self._actions = self._actions, None
+        return self.step(actions)
+
+    def step(self, actions):
+        """Step every env: ``(obs, rewards, dones, infos)`` as sb3's ``VecEnv.step``."""
+        actions = np.asarray(actions)
+        if self.action_space.shape == () and actions.shape == (self.num_envs, 1):
+            actions = actions.reshape(self.num_envs)  # sb3 users pass (n_envs, 1) Discrete
+        obs, rewards, terminated, truncated, info = self.venv.step(actions)
+        dones = np.logical_or(terminated, truncated)
+        infos = split_vector_info({k: v for k, v in info.items()
+                                   if k not in ("final_obs", "_final_obs", "final_info",
+                                                "_final_info")}, self.num_envs)
+        if dones.any():
+            final_infos = split_vector_info(info.get("final_info", {}), self.num_envs)
+            for env in np.flatnonzero(dones):
+                infos[env] = {**final_infos[env],
+                              "terminal_observation": info["final_obs"][env],
+                              "TimeLimit.truncated": bool(truncated[env]
+                                                          and not terminated[env])}
+        return obs, np.asarray(rewards, dtype=np.float32), dones, infos
+
+    def render(self, mode: str | None = None):
+        """Render through the vector env (its ``render_mode``)."""
+        return self.venv.render()
+
+    def close(self) -> None:
+        """Close the vector env."""
+        self.venv.close()
