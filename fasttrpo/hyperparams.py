@@ -7,6 +7,7 @@ is ever evaluated.
 """
 
 import ast
+import difflib
 import math
 import os
 import re
@@ -415,8 +416,10 @@ def zoo_to_trpo_kwargs(entry: Mapping[str, Any],
             kwargs[key] = value
         else:
             algorithm = config_class.__name__.removesuffix("Config")
-            raise ValueError(f"{key}: not a {algorithm} hyperparameter; known: "
-                             f"{', '.join(config_class.field_names())}")
+            close = difflib.get_close_matches(key, config_class.field_names(), n=3, cutoff=0.6)
+            hint = (f"did you mean {' or '.join(close)}?" if close else
+                    "`fasttrpo train --help` lists them")
+            raise ValueError(f"{key}: not a {algorithm} hyperparameter; {hint}")
     return kwargs, settings
 
 

@@ -400,3 +400,21 @@ def test_help_lists_each_option_once(capsys):
     out = capsys.readouterr().out
     for option in ("--verbose", "--seed", "--n-envs"):
         assert sum(line.lstrip().startswith(option) for line in out.splitlines()) == 1, option
+
+
+def test_a_hyperparameter_typo_suggests_the_name(capsys):
+    assert main(["train", "CartPole-v1", "--timesteps", "10", "--n_stesp", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "n_stesp: not a TRPO hyperparameter; did you mean n_steps or " in err
+    assert "known:" not in err  # not all 32 names
+
+
+def test_loading_a_file_of_another_algorithm_names_the_right_loader(tmp_path):
+    from fasttrpo import CPO
+
+    model = CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", n_steps=32, batch_size=32,
+                cost_limit=5.0)
+    path = model.save(tmp_path / "cpo")
+    with pytest.raises(ValueError, match="load it with CPO.load, or with "
+                                         "fasttrpo.algorithms.load_model"):
+        TRPO.load(path)

@@ -110,7 +110,7 @@ class OnPolicyAlgorithm:
     Parameters
     ----------
     policy : str
-        ``"MlpPolicy"``, the only policy.
+        ``"MlpPolicy"``, or ``"MultiInputPolicy"`` for Dict observations (flattened).
     env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.rollout.Sampler
         An id string (made with ``config.n_envs`` copies), an Env, a VectorEnv in either
         autoreset mode, or a sampler (as `set_sampler`; e.g. a `fasttrpo.rollout.RaySampler`).
@@ -761,8 +761,11 @@ class OnPolicyAlgorithm:
         """
         meta, arrays = load_archive(path)
         if meta.get("algorithm") != cls.algorithm_name:
+            saved = str(meta.get("algorithm"))[:100]
             raise ValueError(f"{path}: not a fasttrpo {cls.algorithm_name} model "
-                             f"(algorithm={str(meta.get('algorithm'))[:100]!r})")
+                             f"(algorithm={saved!r}); load it with {saved}.load, or with "
+                             "fasttrpo.algorithms.load_model, which reads the algorithm from "
+                             "the file")
         fixed = sorted(set(overrides) & cls.config_class.network_fields())
         if fixed:
             raise ValueError(f"{', '.join(fixed)}: cannot be changed when loading, they shape "

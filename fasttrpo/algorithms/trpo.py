@@ -130,7 +130,8 @@ them in ``model.config``.
 Parameters
 ----------
 policy : str
-    ``"MlpPolicy"`` (the only policy).
+    ``"MlpPolicy"``, or ``"MultiInputPolicy"`` for Dict observations (flattened into one
+    MLP input).
 env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.envs.compiled.CompiledEnv
     An env id (made with ``n_envs`` copies, SAME_STEP autoreset; with ``compiled=True`` its
     compiled port), an Env, a VectorEnv in either autoreset mode, or a compiled env (run by
