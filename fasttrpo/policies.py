@@ -4,17 +4,18 @@ Each policy is a thin wrapper over the Numba kernels in ``fasttrpo.kernels``: it
 parameter vector (layout in DESIGN.md section 3), validates inputs and reuses buffers.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from fasttrpo._cython import forward as cy_forward
 from fasttrpo._threads import PARALLEL_MIN_ROWS, parallel_kernels
-from fasttrpo._validation import float_array, index_array
+from fasttrpo._validation import float_array, index_array, mapping_entry_array
 from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE, extra_param_count
 from fasttrpo.kernels import cg, distributions, mlp
 from fasttrpo.kernels import policy as policy_kernels
 from fasttrpo.nets import ForwardBuffers, MLPLayout, check_sizes
+from fasttrpo.parameters import flat_from_named, named_from_flat
 
 POLICY_OUTPUT_GAIN = 0.01  # sb3's orthogonal gain of the action layer
 
@@ -95,6 +96,51 @@ class MLPPolicy:
     def log_std_shape(self) -> tuple[int, ...]:
         """Shape of ``log_std`` in sb3's ``state_dict``: (act_dim,); gSDE (Z, act_dim) or (Z, 1)."""
         return (self.num_params - self.n_mlp,)
+
+    # ---- sb3's state_dict -------------------------------------------------------------
+    #: the prefixes of the policy's arrays in sb3's ``ActorCriticPolicy.state_dict()``
+    SB3_HIDDEN, SB3_OUTPUT = "mlp_extractor.policy_net", "action_net"
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return the policy's parameters under sb3's names and shapes (copies).
+
+        ``mlp_extractor.policy_net.<2k>.weight`` (fan_out, fan_in) and ``.bias``,
+        ``action_net.weight`` / ``.bias``, ``log_std`` (Gaussian and gSDE heads). sb3's
+        ``model.policy.state_dict()`` also holds the critic (``value_net``, ...): in fasttrpo
+        the critics are networks of their own (``model.get_parameters()`` has them all).
+        """
+        named = named_from_flat(self.layout, self.get_params(), self.SB3_HIDDEN,
+                                self.SB3_OUTPUT)
+        if self.log_std.size:
+            named["log_std"] = self.log_std.reshape(self.log_std_shape).copy()
+        return named
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> None:
+        """Set the parameters from `state_dict`'s names (sb3's, torch tensors as arrays).
+
+        ``strict=True``: exactly the policy's names; False: other names (an sb3 state dict's
+        critic, say) are ignored, the policy's must all be there. Everything is checked
+        (names, shapes, finite values) before the parameters change; ValueError names the
+        array.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(f"state_dict: expected a mapping of name to array, got "
+                             f"{type(state_dict).__name__}")
+        expected = set(self.state_dict())
+        missing, unexpected = expected - set(state_dict), set(state_dict) - expected
+        if missing or (strict and unexpected):
+            raise ValueError(f"state_dict: missing {sorted(missing)}"
+                             + (f", unexpected {sorted(unexpected)} (strict=True)"
+                                if strict and unexpected else ""))
+        arrays = {name: np.asarray(getattr(value, "numpy", lambda v=value: v)())
+                  for name, value in state_dict.items() if name in expected}
+        flat = self.get_params()
+        flat[: self.n_mlp] = flat_from_named(self.layout, arrays, self.SB3_HIDDEN,
+                                             self.SB3_OUTPUT, flat.dtype)
+        if self.log_std.size:
+            flat[self.n_mlp :] = mapping_entry_array(arrays, "log_std", self.log_std_shape,
+                                                     "state_dict").ravel()
+        self.set_params(flat)
 
     # ---- input checks ---------------------------------------------------------------
     def _obs(self, obs, name: str = "obs", batch_mean: bool = False) -> np.ndarray:

@@ -174,3 +174,35 @@ def test_sb3_vec_env_duck_type_is_evaluated(cartpole):
 
     rewards, lengths = _episodes(cartpole, DuckVecEnv(), n=4)
     assert len(rewards) == 4 and rewards == [float(n) for n in lengths]
+
+
+def test_policy_state_dict_round_trip_and_strictness(cartpole):
+    state = cartpole.policy.state_dict()
+    assert sorted(state) == ["action_net.bias", "action_net.weight",
+                             "mlp_extractor.policy_net.0.bias",
+                             "mlp_extractor.policy_net.0.weight"]
+    assert state["mlp_extractor.policy_net.0.weight"].shape == (8, 4)  # torch: (out, in)
+    other = TRPO("MlpPolicy", "CartPole-v1", seed=1, policy_kwargs=dict(net_arch=[8]))
+    other.policy.load_state_dict(state)
+    np.testing.assert_array_equal(other.policy.get_params(), cartpole.policy.get_params())
+    with_critic = {**state, **cartpole.get_parameters()["policy"]}  # sb3's policy state
+    with pytest.raises(ValueError, match="unexpected.*value_net"):
+        other.policy.load_state_dict(with_critic)
+    other.policy.load_state_dict(with_critic, strict=False)
+    bad = {**state, "action_net.bias": np.array([np.nan, 0.0])}
+    before = other.policy.get_params()
+    with pytest.raises(ValueError, match="action_net.bias"):
+        other.policy.load_state_dict(bad)
+    np.testing.assert_array_equal(other.policy.get_params(), before)  # nothing changed
+
+
+def test_save_takes_sb3s_exclude_and_include(cartpole, tmp_path):
+    path = cartpole.save(tmp_path / "m", exclude=["env", "replay_buffer", "logger"])
+    np.testing.assert_array_equal(TRPO.load(path).policy.get_params(),
+                                  cartpole.policy.get_params())
+    cartpole.save(tmp_path / "m2", include=["num_timesteps"])
+    with pytest.raises(ValueError, match="exclude: \\['policy'\\] are always saved"):
+        cartpole.save(tmp_path / "m3", exclude=["policy"])
+    with pytest.raises(ValueError, match="include: \\['env'\\] cannot be saved"):
+        cartpole.save(tmp_path / "m4", include=["env"])
+    assert not (tmp_path / "m3.zip").exists() and not (tmp_path / "m4.zip").exists()

@@ -75,6 +75,31 @@ def _is_sampler(env) -> bool:
     return isinstance(env, Sampler) and not isinstance(env, (gym.Env, gym.vector.VectorEnv))
 
 
+#: what a saved file always holds, by sb3 attribute name (``save(exclude=...)`` refuses them)
+SAVED_ATTRIBUTES = frozenset({
+    "policy", "value_function", "value_functions", "vf_fitter", "vf_fitters", "config",
+    "observation_space", "action_space", "num_timesteps", "_n_updates", "rng", "noise_streams",
+    "obs_normalizer", "reward_scaler", "env_id", "lagrange_multiplier", "multiplier"})
+
+
+def check_save_lists(exclude, include) -> None:
+    """Check sb3's ``save(exclude=, include=)`` against what fasttrpo's file holds."""
+    for name, names in (("exclude", exclude), ("include", include)):
+        if names is None:
+            continue
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{name}: expected a list of attribute names, got {names!r}")
+        kept = sorted(set(names) & SAVED_ATTRIBUTES)
+        if name == "exclude" and kept:
+            raise ValueError(f"exclude: {kept} are always saved (the file would not load "
+                             "without them)")
+        dropped = sorted(set(names) - SAVED_ATTRIBUTES)
+        if name == "include" and dropped:
+            raise ValueError(f"include: {dropped} cannot be saved: the file holds the config, "
+                             "spaces, networks, optimiser and normalisation state, counters "
+                             "and random states only (no envs, no Python objects)")
+
+
 def config_signature(config_class: type[OnPolicyConfig]) -> inspect.Signature:
     """``(self, policy, env, *, <config fields with defaults>, **sb3_compat)``.
 
@@ -705,7 +730,7 @@ class OnPolicyAlgorithm:
         return export(self, path, format=format, name=name)
 
     # ---- persistence ---------------------------------------------------------------------
-    def save(self, path) -> "Path | BinaryIO":
+    def save(self, path, exclude=None, include=None) -> "Path | BinaryIO":
         """Write the model to one file, atomically; returns the path written.
 
         ``path`` may also be an open binary file object (``io.BytesIO``, a file opened "wb"),
@@ -715,7 +740,13 @@ class OnPolicyAlgorithm:
         state, the normalisation statistics, the step counters and the RNG state. A model
         whose state is not finite raises ValueError and writes nothing (``load`` would refuse
         the file).
+
+        ``exclude`` / ``include`` are sb3's lists of attribute names. The file's contents are
+        fixed (it must load): excluding what it never holds (``env``, ``logger``,
+        ``replay_buffer``, ...) changes nothing, excluding what it holds (`SAVED_ATTRIBUTES`)
+        or including what it cannot hold (an env, a callable) raises ValueError.
         """
+        check_save_lists(exclude, include)
         config = self.config.to_dict()
         if callable(config["learning_rate"]):  # a custom schedule has no JSON form (no pickle)
             config["learning_rate"] = self.current_learning_rate()

@@ -127,7 +127,7 @@ def set_rng_state(rng: np.random.Generator, state: dict) -> None:
 
 def named_networks(policy, critics: dict) -> list[tuple[Any, str, str]]:
     """``(network, hidden-layer prefix, output-layer name)`` in sb3's state_dict naming."""
-    networks = [(policy, "mlp_extractor.policy_net", "action_net")]
+    networks = [(policy, policy.SB3_HIDDEN, policy.SB3_OUTPUT)]
     for signal, critic in critics.items():
         stem = "value_net" if signal == REWARD else f"{signal}_value_net"
         networks.append((critic, f"mlp_extractor.{stem}", stem))
@@ -136,11 +136,9 @@ def named_networks(policy, critics: dict) -> list[tuple[Any, str, str]]:
 
 def named_parameters(policy, critics: dict) -> dict[str, np.ndarray]:
     """Every network's parameters under sb3's names and shapes (copies)."""
-    named: dict[str, np.ndarray] = {}
-    for network, hidden, output in named_networks(policy, critics):
+    named = policy.state_dict()
+    for network, hidden, output in named_networks(policy, critics)[1:]:
         named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
-    if policy.log_std.size:  # gSDE's as sb3's (Z, act_dim) or (Z, 1)
-        named["log_std"] = policy.log_std.reshape(policy.log_std_shape).copy()
     return named
 
 
