@@ -34,6 +34,7 @@ model goes to PATH and ``--log-folder`` is the folder of its logs.
 
 import argparse
 import importlib
+import importlib.util
 import os
 import shlex
 import shutil
@@ -460,7 +461,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         from fasttrpo.zoo import env_folder_name
 
         kwargs["tensorboard_log"] = os.path.join(args.tensorboard_log, env_folder_name(env_id))
-    kwargs.setdefault("verbose", 1)
+    kwargs.setdefault("verbose", 0)  # quiet: a progress bar and a summary; tables: --verbose 1
     eval_freq = args.eval_freq if args.eval_freq is not None else (
         _ZOO_EVAL_FREQ if zoo_style else 0)
     given = args.eval_episodes
@@ -476,13 +477,20 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         except ImportError:
             raise _UsageError('--progress needs tqdm: pip install "fasttrpo[progress]"') \
                 from None
-    learn_kwargs = dict(callback=callbacks or None, progress_bar=args.progress)
+    # by default a progress bar where one can be drawn (a terminal, tqdm installed) and the
+    # tables are off
+    progress = args.progress or (kwargs["verbose"] == 0 and sys.stderr.isatty()
+                                 and importlib.util.find_spec("tqdm") is not None)
+    learn_kwargs = dict(callback=callbacks or None, progress_bar=progress)
     if args.log_interval > 0:
         learn_kwargs["log_interval"] = args.log_interval
     try:
         model = ALGORITHMS[args.algo](run["policy"], env_id, **kwargs)
-        learn_start = time.perf_counter()
+        from fasttrpo.kernels import compile_seconds
+
+        learn_start, compiled_before = time.perf_counter(), compile_seconds()
         model.learn(timesteps, **learn_kwargs)
+        compiling = compile_seconds() - compiled_before
     except BaseException:
         _remove_if_unused(run_folder, env_id)
         raise
@@ -497,9 +505,18 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if final_episodes > 0:
         results = _evaluate(model, env_id, final_episodes, True, kwargs.get("seed"))
         _print_rewards(results, deterministic=True)
-    print(f"wall time: learn {learn_time:.2f} s ({timesteps / max(learn_time, 1e-9):.0f} "
-          f"steps/s), total {time.perf_counter() - start:.2f} s")
+    print(_time_summary(timesteps, learn_time, compiling, time.perf_counter() - start))
     return 0
+
+
+def _time_summary(steps: int, learn_time: float, compiling: float, total_time: float) -> str:
+    """``wall time: ...``: learn time, the kernels' compilation in it, steps/s without it."""
+    compiling = min(max(compiling, 0.0), learn_time)
+    training = max(learn_time - compiling, 1e-9)
+    compiled = (f", of which {compiling:.1f} s compiling the kernels (first run only)"
+                if compiling >= 0.05 else "")
+    return (f"wall time: learn {learn_time:.2f} s{compiled}; {steps / training:.0f} steps/s "
+            f"training; total {total_time:.2f} s")
 
 
 def _eval(args: argparse.Namespace, override_tokens: list[str]) -> int:

@@ -133,7 +133,7 @@ def test_train_cli_options_win(tmp_path, monkeypatch, capsys, fake_trpo):
     assert model.learned == 1000
     # without --save: the zoo's layout under ./logs, and the path printed
     run = str(Path("logs") / "trpo" / "Pendulum-v1_1")
-    assert model.kwargs == {"n_envs": 3, "verbose": 1, "log_folder": run, "use_sde": True}
+    assert model.kwargs == {"n_envs": 3, "verbose": 0, "log_folder": run, "use_sde": True}
     assert model.saved == Path(run) / "Pendulum-v1" and fake_trpo == []
     assert f"saved model to {model.saved}" in captured.out
     assert "use_sde" not in captured.err  # a hyperparameter like any other, no warning
@@ -418,3 +418,43 @@ def test_loading_a_file_of_another_algorithm_names_the_right_loader(tmp_path):
     with pytest.raises(ValueError, match="load it with CPO.load, or with "
                                          "fasttrpo.algorithms.load_model"):
         TRPO.load(path)
+
+
+def test_train_is_quiet_by_default_and_sums_up(tmp_path, capsys):
+    """No per-iteration tables unless --verbose 1; a one-line summary."""
+    args = ["train", "CartPole-v1", "--timesteps", "256", "--seed", "0", "--n_steps", "128",
+            "--policy_kwargs", "dict(net_arch=[8])", "--save", str(tmp_path / "m"),
+            "--eval-episodes", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rollout/" not in out and "| time/" not in out  # no tables
+    assert sum(line.startswith("wall time: learn") for line in out.splitlines()) == 1
+    assert main([*args, "--verbose", "1"]) == 0
+    assert "rollout/" in capsys.readouterr().out
+
+
+def test_the_summary_leaves_the_compilation_out_of_steps_per_second():
+    from fasttrpo.cli import _time_summary
+
+    assert _time_summary(1000, 2.0, 1.5, 2.5) == (
+        "wall time: learn 2.00 s, of which 1.5 s compiling the kernels (first run only); 2000 "
+        "steps/s training; total 2.50 s")
+    assert _time_summary(1000, 2.0, 0.0, 2.5) == (  # a warm cache
+        "wall time: learn 2.00 s; 500 steps/s training; total 2.50 s")
+
+
+def test_compile_seconds_counts_a_cold_compile():
+    import subprocess
+    import sys
+    import tempfile
+
+    code = ("import numpy as np, fasttrpo\n"
+            "from fasttrpo.kernels import compile_seconds\n"
+            "pi = fasttrpo.CategoricalMLPPolicy(3, 2, hidden_sizes=(4,), seed=0)\n"
+            "pi.log_prob(np.zeros((2, 3)), np.zeros(2, int))\n"
+            "print(compile_seconds())\n")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**__import__("os").environ, "NUMBA_CACHE_DIR": cache}
+        runs = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                     capture_output=True, text=True).stdout) for _ in range(2)]
+    assert runs[0] > 0.2 and runs[1] == 0.0  # cold: the kernels compiled; warm: loaded

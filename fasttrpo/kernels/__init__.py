@@ -15,6 +15,7 @@ the cache is warm.
 """
 
 import sys
+import time
 import warnings
 from types import FunctionType
 
@@ -139,20 +140,27 @@ COMPILE_NOTICE = (
 
 
 class _CompileNotice(event.Listener):
-    """Prints `COMPILE_NOTICE` when Numba starts compiling a fasttrpo function.
+    """Prints `COMPILE_NOTICE` when Numba starts compiling a fasttrpo function; times it.
 
     Numba emits ``numba:compile`` only for a real compilation, not when it loads a function
-    from its cache, so a warm cache stays silent.
+    from its cache, so a warm cache stays silent. The seconds spent in outermost fasttrpo
+    compilations (a kernel's compile includes its callees') add up in `compile_seconds`.
     """
 
     def __init__(self) -> None:
         self.printed = False
+        self.depth = 0
+        self.started = 0.0
+        self.seconds = 0.0
 
     def on_start(self, ev: event.Event) -> None:
-        if self.printed:
-            return
         module = getattr(ev.data["dispatcher"].py_func, "__module__", None) or ""
         if not module.startswith("fasttrpo."):
+            return
+        if self.depth == 0:
+            self.started = time.perf_counter()
+        self.depth += 1
+        if self.printed:
             return
         self.printed = True
         dtypes = [str(arg.dtype) for arg in ev.data["args"] if isinstance(arg, types.Array)]
@@ -160,7 +168,18 @@ class _CompileNotice(event.Listener):
         print(COMPILE_NOTICE.format(dtype=suffix), file=sys.stderr, flush=True)
 
     def on_end(self, ev: event.Event) -> None:
-        pass
+        module = getattr(ev.data["dispatcher"].py_func, "__module__", None) or ""
+        if not module.startswith("fasttrpo.") or self.depth == 0:
+            return
+        self.depth -= 1
+        if self.depth == 0:
+            self.seconds += time.perf_counter() - self.started
 
 
-event.register("numba:compile", _CompileNotice())
+_notice = _CompileNotice()
+event.register("numba:compile", _notice)
+
+
+def compile_seconds() -> float:
+    """Seconds this process spent compiling fasttrpo's kernels (0 on a warm cache)."""
+    return _notice.seconds
