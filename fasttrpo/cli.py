@@ -333,6 +333,25 @@ def _evaluate(model, env_id: str, episodes: int, deterministic: bool,
     return np.asarray(rewards, dtype=np.float64), np.asarray(costs, dtype=np.float64)
 
 
+def _check_eval_env(model, env_id: str, path) -> None:
+    """Refuse an env whose spaces differ from the model's, naming the env it was trained on."""
+    from fasttrpo.env_ids import register_if_fasttrpo_id
+
+    register_if_fasttrpo_id(env_id)
+    env = gym.make(env_id)
+    try:
+        for name in ("observation_space", "action_space"):
+            got, want = getattr(env, name), getattr(model, name)
+            if got != want:
+                trained = getattr(model, "env_id", None)
+                on = f"was trained on {trained} ({name} {want})" if trained else \
+                    f"has {name} {want}"
+                raise _UsageError(f"--env {env_id}: its {name} is {got}, but {path} {on}; "
+                                  f"evaluate it on {trained or 'an env with those spaces'}")
+    finally:
+        env.close()
+
+
 def _print_rewards(results: tuple[np.ndarray, np.ndarray], deterministic: bool) -> None:
     rewards, costs = results
     mode = "deterministic" if deterministic else "stochastic"
@@ -534,6 +553,7 @@ def _eval(args: argparse.Namespace, override_tokens: list[str]) -> int:
     if args.seed is not None and isinstance(getattr(model, "rng", None), np.random.Generator):
         model.rng = np.random.default_rng(args.seed)  # action sampling with --stochastic
     deterministic = not args.stochastic
+    _check_eval_env(model, env_id, path)
     results = _evaluate(model, env_id, args.episodes, deterministic, args.seed)
     print(f"model: {path}, env: {env_id}")
     _print_rewards(results, deterministic)

@@ -458,3 +458,13 @@ def test_compile_seconds_counts_a_cold_compile():
         runs = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
                                      capture_output=True, text=True).stdout) for _ in range(2)]
     assert runs[0] > 0.2 and runs[1] == 0.0  # cold: the kernels compiled; warm: loaded
+
+
+def test_eval_on_an_env_of_other_spaces_names_the_training_env(tmp_path, capsys):
+    from fasttrpo import TRPO
+
+    path = TRPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64).save(tmp_path / "cp")
+    assert main(["eval", str(path), "--env", "Pendulum-v1", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--env Pendulum-v1: its observation_space is Box(" in err
+    assert "was trained on CartPole-v1" in err and "evaluate it on CartPole-v1" in err
