@@ -206,3 +206,11 @@ def test_save_takes_sb3s_exclude_and_include(cartpole, tmp_path):
     with pytest.raises(ValueError, match="include: \\['env'\\] cannot be saved"):
         cartpole.save(tmp_path / "m4", include=["env"])
     assert not (tmp_path / "m3.zip").exists() and not (tmp_path / "m4.zip").exists()
+
+
+def test_a_one_step_rollout_with_advantage_normalisation_is_refused_at_construction():
+    """sb3-contrib's TRPO refuses n_steps * n_envs = 1 with normalize_advantage in __init__."""
+    with pytest.raises(ValueError, match="`n_steps \\* n_envs` must be greater than 1.*"
+                                         "n_steps=1 and n_envs=1"):
+        TRPO("MlpPolicy", "CartPole-v1", n_steps=1, batch_size=1)
+    TRPO("MlpPolicy", "CartPole-v1", n_steps=1, batch_size=1, normalize_advantage=False)

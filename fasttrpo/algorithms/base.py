@@ -327,6 +327,11 @@ class OnPolicyAlgorithm:
                             "fasttrpo.rollout.Sampler (num_envs, observation_space, "
                             "action_space, reset, collect, close)")
         self._check_spaces(sampler.observation_space, sampler.action_space)
+        rows = self.config.n_steps * sampler.num_envs
+        if self.config.normalize_advantage and rows <= 1:  # sb3-contrib's check, at set-up
+            raise ValueError(f"n_steps, n_envs: `n_steps * n_envs` must be greater than 1 to "
+                             f"normalize the advantages (normalize_advantage=True). Currently "
+                             f"n_steps={self.config.n_steps} and n_envs={sampler.num_envs}")
         self._warn_truncated_minibatch(sampler.num_envs)
         attach = getattr(sampler, "attach", None)  # the protocol's optional hook
         if callable(attach):
