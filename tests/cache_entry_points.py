@@ -127,6 +127,7 @@ def _learn(algo: str, sampler: str, n_threads: int, dtype: str) -> dict:
                 seed=3, dtype=dtype, n_threads=n_threads, compiled=compiled,
                 policy_kwargs=dict(net_arch=[32, 32]), **extra)
     model.learn(1024)
+    variants = _both_variants(model.policy) if n_threads >= 2 else {}
     obs = np.random.default_rng(2).normal(size=(16,) + model.observation_space.shape)
     action, _ = model.predict(obs.astype(np.float32), deterministic=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -134,7 +135,36 @@ def _learn(algo: str, sampler: str, n_threads: int, dtype: str) -> dict:
         model.export(path)
         runtime_action = fasttrpo.runtime.load(path).act(obs, deterministic=True)
     return dict(params=model.policy.get_params(), action=np.asarray(action),
-                runtime_action=np.asarray(runtime_action))
+                runtime_action=np.asarray(runtime_action), **variants)
+
+
+def _both_variants(policy) -> dict:
+    """The policy step's products on one 512-row batch, serial then parallel.
+
+    Inside ``learn`` which variant a product runs depends on timing (the critic worker holds
+    a thread until its fit ends), so a run's set of compiled kernels would too; this makes it
+    fixed (every variant compiles in every such process) and checks that both give one result.
+    """
+    from fasttrpo._threads import use_threads
+
+    rng = np.random.default_rng(5)
+    obs = rng.normal(size=(512, policy.obs_dim))
+    actions = policy.act_into(obs.astype(policy.dtype), True, rng,
+                              np.empty((512, policy.action_width), policy.dtype))
+    advantages = rng.normal(size=512)
+    out = {}
+    for threads in (1, 2):
+        with use_threads(threads):
+            lin = policy.linearize(obs)
+            logp = lin.log_prob(actions)
+            _, grad = lin.surrogate_grad(actions, advantages, logp)
+            out[f"fvp_{threads}"] = lin.fvp(grad)
+            out[f"cg_{threads}"] = lin.conjugate_gradient(grad, 0.1, 5)[0]
+            out[f"kl_{threads}"] = lin.surrogate_and_kl(policy.get_params() * 1.01, actions,
+                                                        advantages, logp)[1]
+    for key in ("fvp", "cg", "kl"):
+        np.testing.assert_array_equal(out[f"{key}_1"], out[f"{key}_2"], err_msg=key)
+    return out
 
 
 def _cli() -> dict:

@@ -163,7 +163,8 @@ class _CompileNotice(event.Listener):
         if self.printed:
             return
         self.printed = True
-        dtypes = [str(arg.dtype) for arg in ev.data["args"] if isinstance(arg, types.Array)]
+        dtypes = [str(arg.dtype) for arg in ev.data["args"]
+                  if isinstance(arg, types.Array) and isinstance(arg.dtype, types.Float)]
         suffix = f" for {dtypes[0]}" if dtypes else ""
         print(COMPILE_NOTICE.format(dtype=suffix), file=sys.stderr, flush=True)
 
