@@ -4,7 +4,7 @@ Each policy is a thin wrapper over the Numba kernels in ``fasttrpo.kernels``: it
 parameter vector (layout in DESIGN.md section 3), validates inputs and reuses buffers.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -523,13 +523,21 @@ class Linearization:
 
         ``advantages`` is (K, N); returns ``(L_k(params) for each row, mean KL)``, a (K,)
         float64 array and a float (constrained steps evaluate the reward and the cost
-        surrogates of a candidate together).
+        surrogates of a candidate together). A line search evaluating many candidates on one
+        batch uses `candidate_evaluator`, which checks the batch once.
+        """
+        return self.candidate_evaluator(actions, advantages, old_log_prob)(params)
+
+    def candidate_evaluator(self, actions, advantages, old_log_prob
+                            ) -> Callable[[np.ndarray], tuple[np.ndarray, float]]:
+        """Check a batch once; return ``evaluate(params) -> (surrogates (K,), mean KL)``.
+
+        ``evaluate`` is `surrogates_and_kl` on this batch for any candidate parameters (only
+        their shape is checked each time): the line search's validation happens once per
+        update, at this boundary, not once per candidate.
         """
         self._check_current()
-        policy, buffers = self.policy, self.buffers
-        params = np.ascontiguousarray(params, dtype=policy.dtype)
-        if params.shape != (policy.num_params,):
-            raise ValueError(f"params: expected shape ({policy.num_params},), got {params.shape}")
+        policy = self.policy
         n_rows = self.obs.shape[0]
         actions = policy.as_actions(actions, n_rows)
         advantages = np.asarray(advantages)
@@ -537,6 +545,21 @@ class Linearization:
             raise ValueError(f"advantages: expected shape (K, {n_rows}), got {advantages.shape}")
         rows = [float_array("advantages", row, policy.dtype, (n_rows,)) for row in advantages]
         old_log_prob = self._rows("old_log_prob", old_log_prob)
+
+        def evaluate(params) -> tuple[np.ndarray, float]:
+            self._check_current()
+            params = np.ascontiguousarray(params, dtype=policy.dtype)
+            if params.shape != (policy.num_params,):
+                raise ValueError(f"params: expected shape ({policy.num_params},), got "
+                                 f"{params.shape}")
+            return self._candidate_surrogates_and_kl(params, actions, rows, old_log_prob)
+
+        return evaluate
+
+    def _candidate_surrogates_and_kl(self, params, actions, rows, old_log_prob
+                                     ) -> tuple[np.ndarray, float]:
+        # a forward pass at the candidate, then its surrogates and KL (arguments checked)
+        policy, buffers = self.policy, self.buffers
         layout, candidate = policy.kernel_layout, buffers.candidate
         log_std = params[policy.n_mlp :]
         _row_blocks(policy_kernels.forward_blocks, policy_kernels.forward_blocks_parallel,

@@ -108,10 +108,10 @@ def backtracking_line_search(
     candidate = np.empty_like(old_params)
     fraction = 1.0
     surrogates, kl = np.full(len(advantages), np.nan), math.nan
+    evaluate = linearization.candidate_evaluator(actions, advantages, old_log_prob)  # checks once
     for attempt in range(1, int(max_iter) + 1):
         np.add(old_params, fraction * full_step, out=candidate, casting="same_kind")
-        surrogates, kl = linearization.surrogates_and_kl(
-            candidate, actions, advantages, old_log_prob)
+        surrogates, kl = evaluate(candidate)
         if (np.isfinite(surrogates).all() and math.isfinite(kl)
                 and np.isfinite(candidate).all() and accept(surrogates, kl)):
             return LineSearchResult(candidate, surrogates, kl, fraction, attempt)
