@@ -15,7 +15,8 @@ Names:
 - ``<trpo|cpo|lag>-<gym|compiled>-<n_threads>-<dtype>``: ``learn`` for 2 rollouts of 2 x 256
   steps, then ``predict`` and the numpy runtime on the exported policy. TRPO on CartPole-v1
   (``compiled``: its compiled port), CPO / TRPO-Lagrangian on the point-velocity safety task
-  (``compiled``: `point_env`, a compiled env with a cost, cached like a user's).
+  (``compiled``: ``compiled_point.point_env``, a compiled env with a cost, cached like a
+  user's).
 - ``cli``: ``fasttrpo train CartPole-v1`` with the zoo file, cut to 2048 steps.
 """
 
@@ -85,34 +86,6 @@ def _fvp_threads(dtype: str) -> dict:
     return dict(fvp=fvp, x=x, x_fisher_x=x_fisher_x, n_iter=n_iter)
 
 
-def point_env():
-    """A compiled point mass: reward its speed, cost 1 per step faster than 0.3."""
-    from gymnasium import spaces
-    from numba import njit
-
-    from fasttrpo.envs.compiled import CompiledEnv, uniform
-
-    @njit(cache=True)
-    def reset(params, rng, state):
-        state[0] = uniform(rng, -0.1, 0.1)
-        state[1] = 0.0
-
-    @njit(cache=True)
-    def step(params, rng, state, action):
-        state[1] = 0.9 * state[1] + 0.1 * action[0]
-        state[0] += state[1]
-        return state[1], 1.0 if state[1] > params[0] else 0.0, False, False
-
-    @njit(cache=True)
-    def observe(params, state, obs):
-        obs[0], obs[1] = state[0] / 10.0, state[1]
-
-    return CompiledEnv("point", reset, step, observe,
-                       spaces.Box(-np.inf, np.inf, (2,), np.float64),
-                       spaces.Box(-1.0, 1.0, (1,), np.float32), state_dim=2, params=[0.3],
-                       max_episode_steps=50, has_cost=True)
-
-
 def _learn(algo: str, sampler: str, n_threads: int, dtype: str) -> dict:
     import fasttrpo.algorithms
     import fasttrpo.runtime
@@ -122,6 +95,8 @@ def _learn(algo: str, sampler: str, n_threads: int, dtype: str) -> dict:
     extra = {"cost_limit": 5.0} if algo != "trpo" else {}
     compiled = sampler == "compiled"
     if compiled and algo != "trpo":
+        from compiled_point import point_env
+
         env, compiled = point_env(), False
     model = cls("MlpPolicy", env, n_envs=2, n_steps=256, batch_size=128, n_critic_updates=2,
                 seed=3, dtype=dtype, n_threads=n_threads, compiled=compiled,

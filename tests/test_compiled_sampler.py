@@ -3,16 +3,17 @@
 
 import numpy as np
 import pytest
-from gymnasium import spaces
 from numba import njit
 
 import fasttrpo
 from fasttrpo import CPO, TRPO
 from fasttrpo.algorithms.lagrangian import TRPOLagrangian
-from fasttrpo.envs.compiled import CompiledEnv, CompiledVectorEnv, make_port, uniform
+from fasttrpo.envs.compiled import CompiledVectorEnv, make_port
 from fasttrpo.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout import CompiledSampler, NoiseStreams, RolloutBatch, VectorEnvSampler
 from fasttrpo.spaces import ActionCodec, ObsEncoder
+
+from compiled_point import point_env
 
 
 def _policy(port, dtype):
@@ -129,36 +130,13 @@ def test_unknown_port_is_a_clear_error():
 
 # ---- a user env with a cost: the README's contract, constrained algorithms ----------------
 @njit(cache=True)
-def _point_reset(params, rng, state):
-    state[0] = uniform(rng, -0.1, 0.1)  # position
-    state[1] = 0.0  # velocity
-
-
-@njit(cache=True)
-def _point_step(params, rng, state, action):
-    # reward: speed; cost: 1 per step faster than params[0]
-    state[1] = 0.9 * state[1] + 0.1 * action[0]
-    state[0] += state[1]
-    return state[1], 1.0 if state[1] > params[0] else 0.0, False, False
-
-
-@njit(cache=True)
-def _point_observe(params, state, obs):
-    obs[0], obs[1] = state[0] / 10.0, state[1]
-
-
-@njit(cache=True)
 def _point_step_nan(params, rng, state, action):
     state[0] = np.nan if state[1] > 1.0 else state[0] + 0.1 * action[0]  # after 100 steps
     state[1] += 0.01
     return 0.0, 0.0, False, False
 
 
-def _point_env(step=_point_step, has_cost=True, max_episode_steps=50):
-    return CompiledEnv("point", _point_reset, step, _point_observe,
-                       spaces.Box(-np.inf, np.inf, (2,), np.float64),
-                       spaces.Box(-1.0, 1.0, (1,), np.float32), state_dim=2, params=[0.3],
-                       max_episode_steps=max_episode_steps, has_cost=has_cost)
+_point_env = point_env
 
 
 @pytest.mark.parametrize("algorithm", [CPO, TRPOLagrangian])

@@ -546,15 +546,19 @@ class RaySampler:
                     ray.kill(actor, no_restart=True)
         self.actors = []
 
-    def _replace(self, index: int) -> np.ndarray:
-        """Start a new actor for worker ``index`` and reset its envs; returns their raw rows."""
-        ray = self._ray()
+    def _restart_actor(self, ray, index: int) -> None:
+        """Stop worker ``index``'s actor (if it still runs) and start a new one in its place."""
         try:
             ray.kill(self.actors[index], no_restart=True)
         except Exception:  # noqa: BLE001 (already gone: nothing to stop)
             pass
         self.restarts += 1
         self.actors[index] = self._start_actor(index)
+
+    def _replace(self, index: int) -> np.ndarray:
+        """Start a new actor for worker ``index`` and reset its envs; returns their raw rows."""
+        ray = self._ray()
+        self._restart_actor(ray, index)
         self._wait_started(ray, [index])
         seed = None if self._seed is None else int(np.random.SeedSequence(
             [self._seed, index, self.restarts]).generate_state(1)[0] % 2**31)
@@ -577,12 +581,7 @@ class RaySampler:
         elif self._broken:  # workers that failed or were late: new actors (all envs reset)
             broken = sorted(self._broken)
             for index in broken:
-                try:
-                    ray.kill(self.actors[index], no_restart=True)
-                except Exception:  # noqa: BLE001 (already gone: nothing to stop)
-                    pass
-                self.restarts += 1
-                self.actors[index] = self._start_actor(index)
+                self._restart_actor(ray, index)
             self._broken.clear()
             self._wait_started(ray, broken)
         if seed is not None:
