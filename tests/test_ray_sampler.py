@@ -244,8 +244,9 @@ def test_autoscaling_skips_the_check_and_a_pending_worker_ends_at_startup_timeou
     # 3 workers x 1 CPU on 2 CPUs: no node comes, one worker never starts
     sampler = _ray_sampler("CartPole-v1", n_workers=3, autoscaling=True, startup_timeout=3)
     model = TRPO("MlpPolicy", sampler, **dict(TINY, seed=12, n_envs=3))
-    with pytest.raises(WorkerTimeoutError, match=r"Ray worker [0-2] did not start within "
-                       r"startup_timeout=3 s\. Each asks Ray for \{'num_cpus': 1\.0\}"):
+    # (on a loaded machine the two that fit may not start within 3 s either)
+    with pytest.raises(WorkerTimeoutError, match=r"Ray workers? [0-2](, [0-2])* did not start "
+                       r"within startup_timeout=3 s\. Each asks Ray for \{'num_cpus': 1\.0\}"):
         model.learn(32 * 3)
     assert sampler.worker_cpus == 1.0 and sampler.actors == []
 
