@@ -1,6 +1,11 @@
-"""Deploy a trained policy as plain C: export, compile with the system C compiler, run."""
+"""Deploy a trained policy as plain C: export, compile with the system C compiler, run.
+
+The C sources and the program are written to a temporary folder (printed), not the working
+directory.
+"""
 
 import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -12,10 +17,11 @@ from fasttrpo import TRPO
 model = TRPO("MlpPolicy", "Pendulum-v1", n_steps=1024, gamma=0.9, n_critic_updates=15,
              n_envs=2, seed=0)
 model.learn(20_000)
-model.export("pendulum_policy.c", format="c")  # pendulum_policy.c + pendulum_policy.h
+build = Path(tempfile.mkdtemp(prefix="fasttrpo-c-"))
+model.export(build / "pendulum_policy.c", format="c")  # pendulum_policy.c + pendulum_policy.h
 
 obs, _ = gym.make("Pendulum-v1").reset(seed=0)
-Path("main.c").write_text(textwrap.dedent(f"""\
+(build / "main.c").write_text(textwrap.dedent(f"""\
     #include <stdio.h>
     #include "pendulum_policy.h"
     int main(void) {{
@@ -27,8 +33,9 @@ Path("main.c").write_text(textwrap.dedent(f"""\
     }}
     """))
 subprocess.run(["cc", "-std=c99", "-O2", "-o", "policy", "main.c", "pendulum_policy.c", "-lm"],
-               check=True)
-in_c = float(subprocess.run(["./policy"], capture_output=True, text=True, check=True).stdout)
+               check=True, cwd=build)
+in_c = float(subprocess.run([str(build / "policy")], capture_output=True, text=True,
+                            check=True).stdout)
 in_python = float(model.predict(obs, deterministic=True)[0][0])
-print(f"C: {in_c:.6f}  python: {in_python:.6f}")
+print(f"C: {in_c:.6f}  python: {in_python:.6f}  (sources and program in {build})")
 assert np.isclose(in_c, in_python, atol=1e-4)

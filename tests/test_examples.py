@@ -45,6 +45,9 @@ def test_callbacks(tmp_path, monkeypatch):
 def test_export_c(tmp_path, monkeypatch):
     names = _run("export_c.py", tmp_path, monkeypatch)  # asserts C == predict itself
     assert np.isclose(names["in_c"], names["in_python"], atol=1e-4)
+    assert list(tmp_path.iterdir()) == []  # nothing left in the working directory
+    assert sorted(p.name for p in names["build"].iterdir()) == [
+        "main.c", "pendulum_policy.c", "pendulum_policy.h", "policy"]
 
 
 def test_constrained(tmp_path, monkeypatch):
