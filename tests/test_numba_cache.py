@@ -165,7 +165,7 @@ def test_no_serial_kernel_reaches_a_parallel_kernel():
     assert sorted(parallel) == sorted(
         f"fasttrpo.kernels.{name}_parallel" for name in
         ("policy._forward_blocks", "policy._vjp_blocks", "policy._fisher_blocks",
-         "policy.fisher_vector_product", "cg.conjugate_gradient"))
+         "policy.fisher_vector_product"))
     for name, dispatcher in parallel.items():
         assert dispatcher.targetoptions["parallel"] == PRANGE_ONLY, name
         assert name.endswith("_parallel")

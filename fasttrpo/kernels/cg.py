@@ -1,9 +1,76 @@
-"""Conjugate gradient on the damped Fisher, compiled end to end."""
+"""Conjugate gradient on the damped Fisher: compiled end to end, or driven from Python.
+
+`conjugate_gradient` is one compiled call (the serial Fisher-vector product inlined);
+`conjugate_gradient_parallel` runs the same iteration from Python, each product on Numba's
+threads (`fisher_vector_product_parallel`). Both are built from the same three pieces
+(`cg_start`, `cg_step`, `cg_finish`), so they give the same bits. Why the parallel one is not
+compiled end to end: a function compiled with ``parallel`` that calls parallel code rounded
+differently in float64 (measured: last-bit differences from the first iteration, with the
+products themselves bit-identical), and no serial kernel may call parallel code
+(``docs/design.md``, "Numba's cache"); the Python loop costs ~30 us per iteration.
+
+Shapes: ``rhs``, ``x`` (P,); ``work`` (3, P): the residual, the search direction, ``A`` times
+the direction (``A = F + damping I``); ``state`` (1,) of the same dtype: ``r.r``.
+"""
 
 import numpy as np
 
-from fasttrpo.kernels import kernel, parallel_variant
+from fasttrpo.kernels import kernel
 from fasttrpo.kernels.policy import fisher_vector_product, fisher_vector_product_parallel
+
+
+@kernel(inline="always")
+def cg_start(rhs, x, work, state):
+    """``x = 0``, ``r = p = rhs``, ``state[0] = r.r``."""
+    # elementwise updates are loops: an array expression compiles a broadcasting kernel each
+    # (same arithmetic: scalar * element in the wider of the two types, stored in the array's)
+    residual = work[0]
+    direction = work[1]
+    for i in range(rhs.shape[0]):
+        x[i] = 0.0
+        residual[i] = rhs[i]  # r = b - A x with x = 0
+        direction[i] = rhs[i]
+    state[0] = np.dot(residual, residual)
+
+
+@kernel(inline="always")
+def cg_step(damping, x, work, state):
+    """Take one CG update once ``work[2]`` holds ``F p``; returns whether it did.
+
+    False (nothing changed) if ``p^T A p`` is not positive (``F + damping I`` not positive
+    definite along ``p``, or NaN).
+    """
+    residual = work[0]
+    direction = work[1]
+    a_direction = work[2]
+    n_params = x.shape[0]
+    for i in range(n_params):  # A p = (F + damping I) p
+        a_direction[i] += damping * direction[i]
+    p_a_p = np.dot(direction, a_direction)
+    if not p_a_p > 0.0:
+        return False
+    r_dot_r = state[0]
+    alpha = r_dot_r / p_a_p
+    for i in range(n_params):  # x += alpha p, r -= alpha A p
+        x[i] += alpha * direction[i]
+        residual[i] -= alpha * a_direction[i]
+    new_r_dot_r = np.dot(residual, residual)
+    beta = new_r_dot_r / r_dot_r
+    for i in range(n_params):  # p = r + beta p
+        direction[i] = direction[i] * beta + residual[i]
+    state[0] = new_r_dot_r
+    return True
+
+
+@kernel(inline="always")
+def cg_finish(rhs, damping, x, work):
+    """Return ``x^T F x`` (undamped) from CG's own quantities, with no extra product.
+
+    With ``r = rhs - A x``: ``x^T A x = x.rhs - x.r`` and ``x^T F x = x^T A x - damping x.x``.
+    """
+    residual = work[0]
+    x_a_x = np.dot(x, rhs) - np.dot(x, residual)
+    return x_a_x - damping * np.dot(x, x)
 
 
 @kernel
@@ -16,9 +83,6 @@ def conjugate_gradient(
     The FVP kernel is called directly (a jitted function passed as an argument would miss
     Numba's cache). Arguments after ``params`` up to ``partials`` are those of
     ``fisher_vector_product`` (the linearisation cache and the row blocks' partial sums).
-    `conjugate_gradient_parallel` runs the products' row blocks on Numba's threads, with
-    bit-identical results (the solver's own loops and dot products stay serial there too:
-    ``PRANGE_ONLY`` converts nothing but ``prange``).
 
     Parameters
     ----------
@@ -29,48 +93,41 @@ def conjugate_gradient(
 
     Returns
     -------
-    x_fisher_x : float, ``x^T F x`` (undamped) from CG's own quantities: with ``r = rhs - A x``,
-        ``x^T A x = x.rhs - x.r`` and ``x^T F x = x^T A x - damping x.x``. No extra FVP.
+    x_fisher_x : float, ``x^T F x`` (undamped), `cg_finish`.
     n_iter : int, iterations run.
     """
-    # elementwise updates are loops: an array expression compiles a broadcasting kernel each
-    # (same arithmetic: scalar * element in the wider of the two types, stored in the array's)
-    n_params = rhs.shape[0]
-    residual = work[0]
-    direction = work[1]
-    a_direction = work[2]
-    for i in range(n_params):
-        x[i] = 0.0
-        residual[i] = rhs[i]  # r = b - A x with x = 0
-        direction[i] = rhs[i]
-    r_dot_r = np.dot(residual, residual)
+    state = np.empty(1, dtype=rhs.dtype)
+    cg_start(rhs, x, work, state)
     n_iter = 0
     for _ in range(max_iter):
-        if r_dot_r < residual_tol:
+        if state[0] < residual_tol:
             break
-        fisher_vector_product(
-            params, layout, obs, hidden, dact, dist, direction, tangent, scratch, dout,
-            partials, a_direction,
-        )
-        for i in range(n_params):  # A p = (F + damping I) p
-            a_direction[i] += damping * direction[i]
-        p_a_p = np.dot(direction, a_direction)
-        if not p_a_p > 0.0:  # F + damping I is not positive definite along p (or NaN)
+        fisher_vector_product(params, layout, obs, hidden, dact, dist, work[1], tangent,
+                              scratch, dout, partials, work[2])
+        if not cg_step(damping, x, work, state):
             break
-        alpha = r_dot_r / p_a_p
-        for i in range(n_params):  # x += alpha p, r -= alpha A p
-            x[i] += alpha * direction[i]
-            residual[i] -= alpha * a_direction[i]
-        new_r_dot_r = np.dot(residual, residual)
-        beta = new_r_dot_r / r_dot_r
-        for i in range(n_params):  # p = r + beta p
-            direction[i] = direction[i] * beta + residual[i]
-        r_dot_r = new_r_dot_r
         n_iter += 1
-    x_a_x = np.dot(x, rhs) - np.dot(x, residual)
-    return x_a_x - damping * np.dot(x, x), n_iter
+    return cg_finish(rhs, damping, x, work), n_iter
 
 
+def conjugate_gradient_parallel(
+    params, layout, obs, hidden, dact, dist, tangent, scratch, dout, partials, rhs, damping,
+    max_iter, residual_tol, x, work,
+):
+    """`conjugate_gradient` with each Fisher-vector product on Numba's threads (same bits).
 
-conjugate_gradient_parallel = parallel_variant(
-    conjugate_gradient, calls={"fisher_vector_product": fisher_vector_product_parallel})
+    A Python loop over the same pieces (see the module docstring); the products are
+    `fisher_vector_product_parallel`, called from Python.
+    """
+    state = np.empty(1, dtype=rhs.dtype)
+    cg_start(rhs, x, work, state)
+    n_iter = 0
+    for _ in range(max_iter):
+        if state[0] < residual_tol:
+            break
+        fisher_vector_product_parallel(params, layout, obs, hidden, dact, dist, work[1],
+                                       tangent, scratch, dout, partials, work[2])
+        if not cg_step(damping, x, work, state):
+            break
+        n_iter += 1
+    return cg_finish(rhs, damping, x, work), n_iter
