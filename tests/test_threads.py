@@ -220,19 +220,26 @@ def _cg_on_threads(policy, obs, rhs, n_threads):
         return policy.linearize(obs).conjugate_gradient(rhs, 0.1, 12, 0.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("head", ["gaussian", "categorical", "bernoulli", "gsde"])
-def test_parallel_fisher_products_are_bit_identical_on_any_thread_count(head, parallel_launches):
+def test_parallel_fisher_products_are_bit_identical_on_any_thread_count(head, dtype,
+                                                                         parallel_launches):
     """CG on the row-block products: the same bits serially and on 2 or 3 Numba threads (the
-    parallel kernel must really run: the batch is above the size threshold)."""
+    parallel kernel must really run: the batch is above the size threshold), in both dtypes
+    (float64 caught a parallel-compiled CG that rounded differently)."""
     import fasttrpo
     from fasttrpo._threads import PARALLEL_MIN_ROWS
     from fasttrpo.kernels.policy import ROW_BLOCK
 
     make = {
-        "gaussian": lambda: fasttrpo.GaussianMLPPolicy(5, 2, hidden_sizes=(16, 16), seed=0),
-        "categorical": lambda: fasttrpo.CategoricalMLPPolicy(5, 3, hidden_sizes=(16,), seed=0),
-        "bernoulli": lambda: fasttrpo.BernoulliMLPPolicy(5, 3, hidden_sizes=(16,), seed=0),
-        "gsde": lambda: fasttrpo.GaussianSDEMLPPolicy(5, 2, hidden_sizes=(16,), seed=0),
+        "gaussian": lambda: fasttrpo.GaussianMLPPolicy(5, 2, hidden_sizes=(16, 16), seed=0,
+                                                       dtype=dtype),
+        "categorical": lambda: fasttrpo.CategoricalMLPPolicy(5, 3, hidden_sizes=(16,), seed=0,
+                                                       dtype=dtype),
+        "bernoulli": lambda: fasttrpo.BernoulliMLPPolicy(5, 3, hidden_sizes=(16,), seed=0,
+                                                         dtype=dtype),
+        "gsde": lambda: fasttrpo.GaussianSDEMLPPolicy(5, 2, hidden_sizes=(16,), seed=0,
+                                                    dtype=dtype),
     }[head]
     policy = make()
     rng = np.random.default_rng(1)
