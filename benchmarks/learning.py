@@ -19,12 +19,20 @@ statistics). For gSDE policies (both libraries) the stochastic evaluation draws 
 exploration matrix every ``sde_sample_freq`` steps and holds it in between, as in training
 (fasttrpo's ``predict`` alone would draw one per call).
 
-Writes ``benchmarks/results/learning/<lib>/<task>/seed<k>.json``: settings (zoo entry,
+Writes ``benchmarks/results/learning/<lib>/<task>/seed<k>.json`` (``--out DIR``:
+``DIR/<lib>/<task>/seed<k>.json``): settings (zoo entry,
 arguments given to the library, steps, versions, commit, machine line), the learning curve
 (one point per rollout: timesteps, wall seconds, mean training return of the last 10 and 100
 episodes), ``learn()`` wall time and the evaluation returns. A run whose file exists is
 skipped, so an interrupted sweep resumes. Seeds 100.. are used here (no other benchmark of this
 repository used them).
+
+The zoo's full MuJoCo budget (1e6 steps, issue 30) is stored apart, in
+``benchmarks/results/learning-1e6`` with seeds 200..; ``benchmarks/learning_1e6.sh SEED...``
+runs both libraries on the five MuJoCo tasks, seed by seed, one run per process on one core::
+
+    benchmarks/learning_1e6.sh 205           # one more seed, both libraries, all five tasks
+    python -m benchmarks.learning_stats --root benchmarks/results/learning-1e6
 """
 
 from __future__ import annotations
@@ -238,7 +246,10 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                         help="fasttrpo only: override a zoo-entry key (e.g. "
                              "damped_step_length=true); runs stored as <lib>-<key>")
-    parser.add_argument("--root", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", "--root", dest="root", type=Path, default=RESULTS,
+                        metavar="DIR", help="results folder (default: benchmarks/results/"
+                        "learning); e.g. benchmarks/results/learning-1e6 for the zoo's "
+                        "full-budget runs, kept apart from the reduced-budget ones")
     args = parser.parse_args(argv)
     tasks: list[str] = []
     for task in args.tasks:

@@ -11,6 +11,9 @@ Usage::
 
     python -m benchmarks.learning_stats      # reads benchmarks/results/learning/<lib>/<task>/
                                              # writes learning_stats.{md,json} and the figures
+    python -m benchmarks.learning_stats --root benchmarks/results/learning-1e6
+                                             # another runs folder (learning.py --out); its
+                                             # statistics and figures are written into it
 
 Verdict per task: the two libraries' IQM intervals *overlap* (no difference shown with these
 seeds), or are disjoint (*fasttrpo higher* / *fasttrpo lower*).
@@ -331,8 +334,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.learning_stats",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--root", type=Path, default=None, metavar="DIR",
+                        help="runs folder (default: benchmarks/results/learning)")
+    parser.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+                        help="where the statistics and figures go (default: benchmarks/"
+                             "results, or the --root folder when one is given)")
     args = parser.parse_args(argv)
-    print(write_report(figures=not args.no_plot), end="")
+    root = args.root or LEARNING
+    out_dir = args.out_dir or (RESULTS if args.root is None else args.root)
+    print(write_report(root, out_dir, figures=not args.no_plot), end="")
     return 0
 
 

@@ -74,6 +74,27 @@ def test_table_from_runs(tmp_path):
     assert len(table.strip().splitlines()) == 4
 
 
+def test_other_runs_folder(tmp_path):
+    """``--root DIR`` (e.g. the 1e6 study's folder): its runs only, the report written into
+    it, and a second pass does not take the report for a run."""
+    import json
+
+    for lib in ("fasttrpo", "sb3"):
+        for seed in (200, 201):
+            path = tmp_path / lib / "Hopper-v5" / f"seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({
+                "seed": seed, "timesteps": 1_000_000, "learn_s": 300.0,
+                "eval": {"det": {"mean": 3000.0}, "stoch": {"mean": 2500.0}}, "curve": [],
+                "machine": {"nproc": 1, "cpu": "x", "OPENBLAS_CORETYPE": None,
+                            "loadavg": [1.0, 1.0, 1.0]}}))
+    for _ in range(2):
+        assert ls.main(["--root", str(tmp_path), "--no-plot"]) == 0
+        text = (tmp_path / "learning_stats.md").read_text()
+        assert "| Hopper-v5 | fasttrpo | 2 | 1,000,000 | 3000 [" in text
+        assert set(ls.load_runs(tmp_path)) == {"Hopper-v5"}
+
+
 def test_report_keeps_the_hand_written_sections():
     """``python -m benchmarks.report`` rewrites BENCHMARKS.md: the sections it does not
     generate (learning quality, threads, Ray) come back where they stood."""
