@@ -7,7 +7,8 @@ threads (`fisher_vector_product_parallel`). Both are built from the same three p
 compiled end to end: a function compiled with ``parallel`` that calls parallel code rounded
 differently in float64 (measured: last-bit differences from the first iteration, with the
 products themselves bit-identical), and no serial kernel may call parallel code
-(``docs/design.md``, "Numba's cache"); the Python loop costs ~30 us per iteration.
+(``docs/design.md``, "Numba's cache"); the Python loop costs ~4 us per iteration (measured:
+15 iterations on 64 rows, one thread, 828 us against 767 us compiled end to end).
 
 Shapes: ``rhs``, ``x`` (P,); ``work`` (3, P): the residual, the search direction, ``A`` times
 the direction (``A = F + damping I``); ``state`` (1,) of the same dtype: ``r.r``.
