@@ -32,7 +32,7 @@ _warm: set = set()
 
 
 def zoo_entry(env_id: str) -> dict:
-    from fasttrpo.hyperparams import load_zoo_hyperparams
+    from fasttrpo.zoo.hyperparams import load_zoo_hyperparams
 
     return dict(load_zoo_hyperparams(HYPERPARAMS, env_id))
 
@@ -102,7 +102,7 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
     """
     from fasttrpo import TRPO
     from fasttrpo.callbacks import BaseCallback
-    from fasttrpo.hyperparams import zoo_to_trpo_kwargs
+    from fasttrpo.zoo.hyperparams import zoo_to_trpo_kwargs
 
     entry = zoo_entry(env_id)
     if n_steps is not None:

@@ -180,7 +180,7 @@ def variant(lib: str, task: str, use_sde: bool = True, overrides: dict | None = 
 
 def parse_overrides(items) -> dict:
     """['damped_step_length=true', 'cg_damping=0.01'] -> {'damped_step_length': True, ...}."""
-    from fasttrpo.hyperparams import parse_cli_overrides
+    from fasttrpo.zoo.hyperparams import parse_cli_overrides
 
     tokens = []
     for item in items or ():

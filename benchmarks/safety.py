@@ -62,7 +62,7 @@ def run(variant: str, seed: int, robot: str = "Hopper", timesteps: int = 1_000_0
     from fasttrpo.callbacks import BaseCallback
     from fasttrpo.config import ALGORITHM_CONFIGS
     from fasttrpo.evaluation import evaluate_policy
-    from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
+    from fasttrpo.zoo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
 
     algo, extra = VARIANTS[variant]
     env_id = f"fasttrpo/Safety{robot}Velocity-v1"

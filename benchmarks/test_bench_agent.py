@@ -13,8 +13,8 @@ from benchmarks import _config
 from benchmarks.harness import NullVectorEnv  # step costs ~nothing: time is the policy's
 from fasttrpo import TRPO
 from fasttrpo.evaluation import evaluate_policy
-from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
 from fasttrpo.rollout import RolloutBatch
+from fasttrpo.zoo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
 
 ZOO = "hyperparams/trpo.yml"
 

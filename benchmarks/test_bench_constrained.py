@@ -18,9 +18,9 @@ import pytest
 
 from benchmarks import _config
 from fasttrpo import CPO, TRPO, TRPOLagrangian
-from fasttrpo.cpo_step import cpo_step
 from fasttrpo.rollout import RolloutBatch
-from fasttrpo.trpo_step import trpo_step
+from fasttrpo.steps.cpo import cpo_step
+from fasttrpo.steps.trpo import trpo_step
 
 ALGORITHMS = {"trpo": TRPO, "cpo": CPO, "trpo_lagrangian": TRPOLagrangian}
 _medians: dict = {}

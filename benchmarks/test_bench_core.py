@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fasttrpo
-from fasttrpo.trpo_step import trpo_step
+from fasttrpo.steps.trpo import trpo_step
 
 N = 2048
 DTYPES = [np.float32, np.float64]

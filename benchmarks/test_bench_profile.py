@@ -28,7 +28,7 @@ from benchmarks.harness import (
     torch_threads,
 )
 from fasttrpo import TRPO
-from fasttrpo.trpo_step import trpo_step
+from fasttrpo.steps.trpo import trpo_step
 
 UPDATE_PARTS = ("gae", "linearize", "surrogate_grad", "fvp", "cg", "policy_step",
                 "value_minibatch_grad", "value_fit", "update")

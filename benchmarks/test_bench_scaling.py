@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import _config
 from benchmarks.harness import UpdateProblem, require_torch, run_timed, torch_threads
-from fasttrpo.trpo_step import trpo_step
+from fasttrpo.steps.trpo import trpo_step
 
 IMPLS = ("fasttrpo", "torch-dbp")
 

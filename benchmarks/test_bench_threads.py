@@ -8,7 +8,7 @@
   1 and 2 torch threads. Run the torch cases in a process of their own (``-k torch``): after
   Numba's OpenMP threads have run (``test_cg_crossover``) they spin and slow torch's.
 - ``test_cg_crossover``: 15 CG iterations at N = 256 .. 16384, serial against the row blocks
-  on 2 threads: where `fasttrpo._threads.PARALLEL_MIN_ROWS` should lie.
+  on 2 threads: where `fasttrpo.foundation.threads.PARALLEL_MIN_ROWS` should lie.
 - ``test_policy_step``: one TRPO policy step (linearisation forward, surrogate gradient, 15
   CG iterations, line search) at N = 2048 and 16384, serial against the row blocks on 2
   threads (what the step gets from ``n_threads = 3``).
@@ -27,8 +27,9 @@ import pytest
 
 from benchmarks import _config
 from benchmarks.harness import UpdateProblem, require_torch, run_timed
-from fasttrpo import TRPO, policies
-from fasttrpo._threads import limit_threads, use_threads
+from fasttrpo import TRPO
+from fasttrpo.foundation.threads import limit_threads, use_threads
+from fasttrpo.models import policies
 
 _final_params: dict = {}
 #: the implementations of ``test_update``: (name, threads)
@@ -102,7 +103,7 @@ def _step_cases():
 
 @pytest.mark.parametrize(("n_rows", "n_threads"), _step_cases())
 def test_policy_step(benchmark, n_rows, n_threads):
-    from fasttrpo.trpo_step import trpo_step
+    from fasttrpo.steps.trpo import trpo_step
 
     problem = UpdateProblem(_config.HEADLINE, n_rows, "float32")
     policy = problem.model.policy

@@ -28,7 +28,7 @@ from benchmarks.harness import (
     run_timed,
     torch_threads,
 )
-from fasttrpo.trpo_step import trpo_step
+from fasttrpo.steps.trpo import trpo_step
 
 TORCH_IMPLS = {"torch-dbp": "double_backprop", "torch-func": "func"}
 KERNEL_IMPLS = {

@@ -17,7 +17,7 @@ sb3_callbacks = pytest.importorskip("stable_baselines3.common.callbacks")
 
 from fasttrpo import TRPO  # noqa: E402
 from fasttrpo.callbacks import EvalCallback  # noqa: E402
-from fasttrpo.monitor import load_monitor  # noqa: E402
+from fasttrpo.logs.monitor import load_monitor  # noqa: E402
 
 
 class RecordingCallback(sb3_callbacks.BaseCallback):

@@ -238,7 +238,7 @@ def test_policy_step_is_sb3_contribs(use_sde):
 
     from fasttrpo.algorithms.trpo import trust_region_kwargs
     from fasttrpo.interop.sb3 import from_sb3
-    from fasttrpo.trpo_step import trpo_step
+    from fasttrpo.steps.trpo import trpo_step
 
     recorded = {}
 

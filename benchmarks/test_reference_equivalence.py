@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import _config
 from benchmarks.harness import UpdateProblem, require_torch
-from fasttrpo.trpo_step import trpo_step
+from fasttrpo.steps.trpo import trpo_step
 
 NETS = {
     "gaussian": _config.Net("gaussian", 11, (64, 64), 3),

@@ -6,7 +6,7 @@ second variant (``FVP_FUNC``) uses ``torch.func``: the Gauss-Newton form ``J^T M
 one ``vjp`` linearisation per update and a ``jvp`` per product (the same algorithm as
 fasttrpo's analytic kernels, expressed in torch).
 
-Identical to ``fasttrpo.trpo_step`` / ``AdamValueFitter`` by construction, so that a test
+Identical to ``fasttrpo.steps.trpo`` / ``AdamValueFitter`` by construction, so that a test
 (``test_reference_equivalence.py``) checks the two agree to float tolerance:
 
 - parameters are one flat vector ``[W0, b0, ..., WL, bL(, log_std)]``, W of shape

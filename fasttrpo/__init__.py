@@ -7,7 +7,7 @@ loads numpy only, not numba, scipy, gymnasium or the compiled extensions.
 import importlib
 from typing import TYPE_CHECKING
 
-from fasttrpo._numba_cache import invalidate_stale_cache
+from fasttrpo.foundation.numba_cache import invalidate_stale_cache
 
 invalidate_stale_cache()  # compiled kernels never outlive a change of their sources
 
@@ -15,14 +15,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from fasttrpo.algorithms.cpo import CPO
     from fasttrpo.algorithms.lagrangian import TRPOLagrangian
     from fasttrpo.algorithms.trpo import TRPO
-    from fasttrpo.policies import (
+    from fasttrpo.models.policies import (
         BernoulliMLPPolicy,
         CategoricalMLPPolicy,
         GaussianMLPPolicy,
         GaussianSDEMLPPolicy,
         MultiCategoricalMLPPolicy,
     )
-    from fasttrpo.value_function import ValueFunction
+    from fasttrpo.models.value_function import ValueFunction
 
 __all__ = [
     "CPO",
@@ -42,17 +42,17 @@ _LAZY = {
     "CPO": "fasttrpo.algorithms.cpo",
     "TRPO": "fasttrpo.algorithms.trpo",
     "TRPOLagrangian": "fasttrpo.algorithms.lagrangian",
-    "BernoulliMLPPolicy": "fasttrpo.policies",
-    "CategoricalMLPPolicy": "fasttrpo.policies",
-    "GaussianMLPPolicy": "fasttrpo.policies",
-    "GaussianSDEMLPPolicy": "fasttrpo.policies",
-    "MultiCategoricalMLPPolicy": "fasttrpo.policies",
-    "ValueFunction": "fasttrpo.value_function",
+    "BernoulliMLPPolicy": "fasttrpo.models.policies",
+    "CategoricalMLPPolicy": "fasttrpo.models.policies",
+    "GaussianMLPPolicy": "fasttrpo.models.policies",
+    "GaussianSDEMLPPolicy": "fasttrpo.models.policies",
+    "MultiCategoricalMLPPolicy": "fasttrpo.models.policies",
+    "ValueFunction": "fasttrpo.models.value_function",
 }
 
 
 def __getattr__(name: str):
-    """Import a public class or a submodule (``fasttrpo.policies``), or read ``__version__``."""
+    """Import a public class or a submodule (``fasttrpo.models``), or read ``__version__``."""
     if name == "__version__":  # importlib.metadata costs ~20 ms: not paid by ``import fasttrpo``
         from importlib.metadata import PackageNotFoundError, version
 

@@ -10,7 +10,7 @@ False stops training. Unlike sb3, a hook that returns None (forgot ``return True
 ``locals`` holds, after each step, sb3's rollout variables: ``new_obs``, ``rewards``,
 ``dones``, ``infos`` (one dict per env; an env whose episode ended has ``"episode"``
 (``r``, ``l``, ``t``), ``"terminal_observation"`` and ``"TimeLimit.truncated"``),
-``actions`` and ``n_steps`` (`fasttrpo.run_logs` builds them; with compiled rollouts they
+``actions`` and ``n_steps`` (`fasttrpo.logs.run_logs` builds them; with compiled rollouts they
 are read from the finished batch, see there).
 
 Stable-Baselines3's own callback objects (``stable_baselines3.common.callbacks``:
@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from fasttrpo._compat import warn_once
-from fasttrpo.env_ids import register_if_fasttrpo_id
+from fasttrpo.envs.ids import register_if_fasttrpo_id
 from fasttrpo.evaluation import evaluate_policy
+from fasttrpo.foundation.compat import warn_once
 
 __all__ = [
     "BaseCallback",

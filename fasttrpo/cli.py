@@ -27,7 +27,7 @@ and ``export`` read the algorithm (and ``eval`` the env id) from the file.
 ``train`` with ``--env`` (instead of the ENV_ID argument) works as ``python -m
 rl_zoo3.train``: the hyperparameters come from ``-conf`` or the shipped ``trpo.yml`` (its
 ``default:`` entry for unlisted ids), evaluations every 25000 steps, and the run is logged
-in the zoo's layout (`fasttrpo.zoo`). Without ``--save``, ``train`` writes that layout
+in the zoo's layout (`fasttrpo.zoo.layout`). Without ``--save``, ``train`` writes that layout
 under ``-f/--log-folder`` (default ``logs``) and prints where; with ``--save PATH`` the
 model goes to PATH and ``--log-folder`` is the folder of its logs.
 """
@@ -48,8 +48,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from fasttrpo.hyperparams import ZOO_DEFAULT_KEY, parse_cli_overrides, zoo_entry, zoo_to_trpo_kwargs
-from fasttrpo.serialization import resolve_load_path
+from fasttrpo.logs.serialization import resolve_load_path
+from fasttrpo.zoo.hyperparams import (
+    ZOO_DEFAULT_KEY,
+    parse_cli_overrides,
+    zoo_entry,
+    zoo_to_trpo_kwargs,
+)
 
 __all__ = ["main"]
 
@@ -335,7 +340,7 @@ def _evaluate(model, env_id: str, episodes: int, deterministic: bool,
 
 def _check_eval_env(model, env_id: str, path) -> None:
     """Refuse an env whose spaces differ from the model's, naming the env it was trained on."""
-    from fasttrpo.env_ids import register_if_fasttrpo_id
+    from fasttrpo.envs.ids import register_if_fasttrpo_id
 
     register_if_fasttrpo_id(env_id)
     env = gym.make(env_id)
@@ -369,7 +374,7 @@ def _read_hyperparams(args: argparse.Namespace, env_id: str, zoo_style: bool) ->
                           "give one")
     path = args.hyperparams or args.conf_file
     if path is None and zoo_style:
-        from fasttrpo.zoo import default_hyperparams_file
+        from fasttrpo.zoo.layout import default_hyperparams_file
 
         path = default_hyperparams_file()
     if path is None:
@@ -410,7 +415,7 @@ def _train_callbacks(args: argparse.Namespace, env_id: str, n_envs: int, eval_fr
 
 def _remove_if_unused(run_folder: Path | None, env_id: str) -> None:
     """Remove a zoo run folder that holds nothing but its config (training failed at once)."""
-    from fasttrpo.zoo import env_folder_name
+    from fasttrpo.zoo.layout import env_folder_name
 
     if run_folder is not None and run_folder.is_dir() and \
             {p.name for p in run_folder.iterdir()} <= {env_folder_name(env_id)}:
@@ -426,7 +431,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         raise _UsageError("the env id is required: fasttrpo train ENV_ID (or --env ENV_ID)")
     for module in args.gym_packages:
         importlib.import_module(module)
-    from fasttrpo.env_ids import register_if_fasttrpo_id
+    from fasttrpo.envs.ids import register_if_fasttrpo_id
 
     register_if_fasttrpo_id(env_id)
     gym.spec(env_id)  # an unknown id fails here, before any folder is made
@@ -462,7 +467,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         kwargs["n_threads"] = args.num_threads
     run_folder = None
     if args.save is None:  # the zoo's layout: LOGDIR/<algo>/<env>_<k>/
-        from fasttrpo.zoo import new_run_folder, write_run_config
+        from fasttrpo.zoo.layout import new_run_folder, write_run_config
 
         args.log_folder = args.log_folder or "logs"
         run_folder = new_run_folder(args.log_folder, args.algo, env_id, args.uuid)
@@ -477,7 +482,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     if args.tensorboard_log:
-        from fasttrpo.zoo import env_folder_name
+        from fasttrpo.zoo.layout import env_folder_name
 
         kwargs["tensorboard_log"] = os.path.join(args.tensorboard_log, env_folder_name(env_id))
     kwargs.setdefault("verbose", 0)  # quiet: a progress bar and a summary; tables: --verbose 1
@@ -515,7 +520,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         raise
     learn_time = time.perf_counter() - learn_start
     if run_folder is not None:
-        from fasttrpo.zoo import env_folder_name
+        from fasttrpo.zoo.layout import env_folder_name
 
         print(f"saved model to {model.save(run_folder / env_folder_name(env_id))}")
     else:
@@ -578,7 +583,7 @@ def _export(args: argparse.Namespace, override_tokens: list[str]) -> int:
 
 
 def _plot(args: argparse.Namespace, override_tokens: list[str]) -> int:
-    from fasttrpo.plot import plot_learning_curves
+    from fasttrpo.zoo.plot import plot_learning_curves
 
     if args.window < 1:
         raise _UsageError("--window: expected >= 1")

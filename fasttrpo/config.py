@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fasttrpo import step_defaults as defaults
-from fasttrpo.heads import activation_code
-from fasttrpo.schedules import LinearSchedule, schedule_from_json, schedule_value
+from fasttrpo.foundation import step_defaults as defaults
+from fasttrpo.foundation.heads import activation_code
+from fasttrpo.foundation.schedules import LinearSchedule, schedule_from_json, schedule_value
 
 __all__ = [
     "ALGORITHM_CONFIGS",
@@ -257,8 +257,8 @@ class OnPolicyConfig:
     learning_rate: LearningRate = _field(
         1e-3, "Adam step size of the value function: a number, or a schedule of the remaining "
         "progress p (1 -> 0) as sb3: a callable p -> rate, or 'lin_<rate>' (the zoo's "
-        "linear decay to 0, fasttrpo.schedules.LinearSchedule; the only kind a saved model "
-        "keeps).", _learning_rate)
+        "linear decay to 0, fasttrpo.foundation.schedules.LinearSchedule; the only kind a "
+        "saved model keeps).", _learning_rate)
     n_steps: int = _field(
         2048, "Environment steps per env per rollout (the batch is n_steps * n_envs).", _int(1))
     batch_size: int = _field(128, "Minibatch size of the value-function fit.", _int(1))

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from fasttrpo.env_ids import register_if_fasttrpo_id
+from fasttrpo.envs.ids import register_if_fasttrpo_id
 
 
 def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool = True,

@@ -3,9 +3,9 @@
 This module imports numpy and the Python standard library, nothing else: no numba, scipy,
 gymnasium or compiled extension, so it runs wherever numpy does (robots, game servers, small
 boards). ``fasttrpo/__init__.py`` imports nothing eagerly, so ``import fasttrpo.runtime``
-loads only this file, ``fasttrpo.heads`` (the head and activation names, standard library
-only) and ``fasttrpo._portable`` (the bounded file reader and input checks it shares with the
-training stack, numpy and standard library only). Write the file with
+loads only this file, ``fasttrpo.foundation.heads`` (the head and activation names, standard
+library only) and ``fasttrpo.foundation.portable`` (the bounded file reader and input checks it
+shares with the training stack, numpy and standard library only). Write the file with
 ``model.export("policy.npz")`` or ``fasttrpo export MODEL --format npz --output policy.npz``.
 
 A policy file is an uncompressed ``.npz`` (``numpy.savez``; nothing pickled) holding:
@@ -49,8 +49,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fasttrpo._portable import discrete_indices, read_zip_arrays
-from fasttrpo.heads import ACTIVATION_NAMES, extra_param_counts, head_code, head_for_space
+from fasttrpo.foundation.heads import (
+    ACTIVATION_NAMES,
+    extra_param_counts,
+    head_code,
+    head_for_space,
+)
+from fasttrpo.foundation.portable import discrete_indices, read_zip_arrays
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Policy", "load"]
 

@@ -72,7 +72,7 @@ def _fvp(dtype: str) -> dict:
 
 def _fvp_threads(dtype: str) -> dict:
     import fasttrpo
-    from fasttrpo._threads import use_threads
+    from fasttrpo.foundation.threads import use_threads
 
     pi = fasttrpo.CategoricalMLPPolicy(6, 4, hidden_sizes=(32, 32), dtype=np.dtype(dtype),
                                        seed=1)
@@ -120,7 +120,7 @@ def _both_variants(policy) -> dict:
     a thread until its fit ends), so a run's set of compiled kernels would too; this makes it
     fixed (every variant compiles in every such process) and checks that both give one result.
     """
-    from fasttrpo._threads import use_threads
+    from fasttrpo.foundation.threads import use_threads
 
     rng = np.random.default_rng(5)
     obs = rng.normal(size=(512, policy.obs_dim))

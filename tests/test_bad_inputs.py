@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import fasttrpo
-from fasttrpo.trpo_step import trpo_step
-from fasttrpo.value_function import ValueFunction
+from fasttrpo.models.value_function import ValueFunction
+from fasttrpo.steps.trpo import trpo_step
 
 
 @pytest.fixture

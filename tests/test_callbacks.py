@@ -12,7 +12,7 @@ from fasttrpo.callbacks import (
     make_callback,
 )
 from fasttrpo.evaluation import evaluate_policy
-from fasttrpo.logger import Logger
+from fasttrpo.logs.logger import Logger
 
 
 class FakeModel:
@@ -319,8 +319,7 @@ def test_checkpoint_callback_saves_every_save_freq_calls(tmp_path):
 
 
 def test_checkpoint_ignored_options_warn_once(monkeypatch, tmp_path):
-    from fasttrpo import _compat
-
+    from fasttrpo.foundation import compat as _compat
     monkeypatch.setattr(_compat, "_WARNED", set())
     with pytest.warns(UserWarning, match="save_vecnormalize=True is ignored"):
         CheckpointCallback(1, tmp_path, save_vecnormalize=True)

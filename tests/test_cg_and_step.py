@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fasttrpo
-from fasttrpo.trpo_step import StepOutcome, trpo_step
+from fasttrpo.steps.trpo import StepOutcome, trpo_step
 
 from conftest import make_policy, sample_actions
 

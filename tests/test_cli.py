@@ -255,7 +255,7 @@ def test_zoo_style_train_writes_the_zoo_layout(tmp_path, capsys):
     import yaml
 
     from fasttrpo.algorithms import load_model
-    from fasttrpo.monitor import load_monitor
+    from fasttrpo.logs.monitor import load_monitor
 
     logs, tb = tmp_path / "logs", tmp_path / "tb"
     argv = ["train", "--algo", "trpo", "--env", "CartPole-v1", "-n", "512", "-f", str(logs),
@@ -371,7 +371,7 @@ def test_plot_command_writes_a_png(tmp_path, capsys):
     from conftest import require
 
     require("matplotlib")
-    from fasttrpo.monitor import MonitorWriter
+    from fasttrpo.logs.monitor import MonitorWriter
 
     for run, cost in (("a", None), ("b", 0.5)):
         writer = MonitorWriter(tmp_path / "logs" / run, 1, "E")

@@ -11,7 +11,7 @@ from fasttrpo.kernels import COMPILE_NOTICE
 # once per process however many kernels compile
 SCRIPT = textwrap.dedent("""
     import numpy as np
-    from fasttrpo.value_function import ValueFunction
+    from fasttrpo.models.value_function import ValueFunction
     vf = ValueFunction(3, (4,), dtype=np.float32, seed=0)
     obs = np.zeros((5, 3), dtype=np.float32)
     vf.predict(obs)
@@ -39,13 +39,14 @@ def test_notice_once_when_cold_never_when_warm(tmp_path):
     assert "fasttrpo: compiling" not in warm, warm
 
 
-def test_stale_kernel_caches_are_removed_when_a_source_changes(tmp_path):
+def test_stale_kernel_caches_are_removed_when_a_source_changes(tmp_path, monkeypatch):
     """Numba keys a cache on the function's own file only: a source change anywhere in the
     package must drop every cached kernel (a caller would keep an inlined old callee)."""
     import os
 
-    from fasttrpo._numba_cache import MARKER, invalidate_stale_cache
+    from fasttrpo.foundation.numba_cache import MARKER, invalidate_stale_cache
 
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)  # (with it, Numba caches elsewhere)
     package = tmp_path / "pkg"
     (package / "kernels" / "__pycache__").mkdir(parents=True)
     (package / "a.py").write_text("x = 1\n")

@@ -9,9 +9,9 @@ import fasttrpo
 from fasttrpo import CPO, TRPO
 from fasttrpo.algorithms.lagrangian import TRPOLagrangian
 from fasttrpo.envs.compiled import CompiledVectorEnv, make_port
-from fasttrpo.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout import CompiledSampler, NoiseStreams, RolloutBatch, VectorEnvSampler
-from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 from compiled_point import point_env
 

@@ -11,7 +11,7 @@ import pytest
 
 from fasttrpo import TRPO
 from fasttrpo.config import OnPolicyConfig, TRPOConfig
-from fasttrpo.hyperparams import parse_cli_overrides, zoo_to_trpo_kwargs
+from fasttrpo.zoo.hyperparams import parse_cli_overrides, zoo_to_trpo_kwargs
 
 from toy_envs import MatchEnv
 
@@ -125,7 +125,7 @@ def test_every_config_field_is_documented():
 
 
 def test_models_saved_with_hyperparams_metadata_still_load(tmp_path):
-    from fasttrpo.serialization import load_archive, save_archive
+    from fasttrpo.logs.serialization import load_archive, save_archive
 
     model = TRPO("MlpPolicy", MatchEnv("discrete"), seed=0, **TINY)
     meta, arrays = load_archive(model.save(tmp_path / "new"))

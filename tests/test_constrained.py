@@ -19,8 +19,8 @@ from fasttrpo.cli import main
 from fasttrpo.config import CPOConfig, TRPOLagrangianConfig
 from fasttrpo.envs import CostInInfo, PointVelocityEnv, VelocityCost
 from fasttrpo.evaluation import evaluate_policy
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, VectorEnvSampler
-from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 from toy_envs import CounterEnv
 
@@ -244,7 +244,7 @@ def test_cpo_keeps_the_cost_limit_where_trpo_does_not(units):
                                       return_episode_rewards=True, return_episode_costs=True)
         assert bool(np.mean(costs) < 10.0) is below
     log = cpo.logger.last_values
-    assert log["train/cpo_case"] in {int(c) for c in fasttrpo.cpo_step.CPOCase}
+    assert log["train/cpo_case"] in {int(c) for c in fasttrpo.steps.cpo.CPOCase}
     for key in ("train/lagrange_lambda", "train/lagrange_nu", "train/constraint_c",
                 "train/step_fraction", "rollout/ep_cost_mean", "train/value_loss_cost"):
         assert math.isfinite(log[key]), key

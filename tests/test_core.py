@@ -11,9 +11,9 @@ import fasttrpo
 from fasttrpo import TRPO
 from fasttrpo.algorithms import OnPolicyAlgorithm, UpdateBatch
 from fasttrpo.config import OnPolicyConfig
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
+from fasttrpo.models.value_function import ValueFunction
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, VectorEnvSampler
-from fasttrpo.spaces import ActionCodec, ObsEncoder
-from fasttrpo.value_function import ValueFunction
 
 from toy_envs import CounterEnv, MatchEnv
 

@@ -1,4 +1,4 @@
-"""The CPO step (fasttrpo/cpo_step.py) against an independent solution of its quadratic
+"""The CPO step (fasttrpo/steps/cpo.py) against an independent solution of its quadratic
 program: scipy's SLSQP on the explicit Fisher matrix of a tiny network."""
 
 import math
@@ -8,8 +8,8 @@ import pytest
 from scipy.optimize import minimize
 
 import fasttrpo
-from fasttrpo.cpo_step import CPOCase, cpo_direction, cpo_step, solve_cpo_dual
-from fasttrpo.trpo_step import StepOutcome, trpo_step
+from fasttrpo.steps.cpo import CPOCase, cpo_direction, cpo_step, solve_cpo_dual
+from fasttrpo.steps.trpo import StepOutcome, trpo_step
 
 MAX_KL = 0.01
 DAMPING = 0.1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fasttrpo._cython.forward import act, mlp_forward, mlp_num_params, work_size
-from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, RELU, TANH
+from fasttrpo.foundation.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, RELU, TANH
 
 import reference
 

@@ -12,7 +12,7 @@ import pytest
 from fasttrpo import TRPO
 from fasttrpo.algorithms import ALGORITHMS
 from fasttrpo.config import ALGORITHM_CONFIGS
-from fasttrpo.hyperparams import load_zoo_hyperparams, parse_cli_overrides, zoo_to_trpo_kwargs
+from fasttrpo.zoo.hyperparams import load_zoo_hyperparams, parse_cli_overrides, zoo_to_trpo_kwargs
 
 from fuzzing import Tally, n_cases, rng
 from toy_envs import CounterEnv, MatchEnv

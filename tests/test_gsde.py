@@ -15,7 +15,7 @@ from test_compiled_sampler import _rollouts
 import fasttrpo
 from fasttrpo import TRPO, runtime
 from fasttrpo.envs.compiled import make_port
-from fasttrpo.spaces import ActionCodec, ObsEncoder
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 
 import reference
 from conftest import RTOL, check_surrogate_grad, require
@@ -356,7 +356,7 @@ def test_save_load_round_trip_and_resume(tmp_path, full_std):
 
 
 def test_load_refuses_a_log_std_of_the_wrong_size(tmp_path):
-    from fasttrpo.serialization import load_archive, save_archive
+    from fasttrpo.logs.serialization import load_archive, save_archive
 
     model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, use_sde=True, **TINY)
     meta, arrays = load_archive(model.save(tmp_path / "m"))

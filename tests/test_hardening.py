@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fasttrpo import TRPO, GaussianMLPPolicy
-from fasttrpo.normalize import RewardScaler, RunningMeanStd
+from fasttrpo.models.normalize import RewardScaler, RunningMeanStd
 
 from toy_envs import CounterEnv, MatchEnv
 
@@ -292,14 +292,14 @@ def test_c_export_sanitises_file_and_symbol_names(tmp_path, stem, written):
 
 # ---- 11: temporary files of a writer killed mid-save are removed by the next save ----------
 def test_kill_9_during_save_leaves_a_temp_that_the_next_save_removes(tmp_path):
-    from fasttrpo import _portable
-    from fasttrpo.serialization import load_archive, save_archive
+    from fasttrpo.foundation import portable as _portable
+    from fasttrpo.logs.serialization import load_archive, save_archive
 
     target = tmp_path / "m.zip"
     script = textwrap.dedent(f"""
         import os, signal
         import numpy as np
-        from fasttrpo.serialization import save_archive
+        from fasttrpo.logs.serialization import save_archive
         real = np.lib.format.write_array
         def write_then_die(*args, **kwargs):
             real(*args, **kwargs)
@@ -337,7 +337,7 @@ def test_hyperparameters_that_would_fail_later_are_refused_at_once(kwargs, messa
 # ---- 10: YAML and CLI input ------------------------------------------------------------------
 @pytest.mark.parametrize("text", ["'false'", "'no'", "'Off'", "no", "false"])
 def test_yaml_boolean_strings_are_not_taken_as_true(text):
-    from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
+    from fasttrpo.zoo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
 
     entry = load_zoo_hyperparams(
         f"E:\n  normalize_advantage: {text}\n  use_sde: {text}\n  normalize: {text}\n", "E")
@@ -359,7 +359,7 @@ def test_yaml_boolean_strings_are_not_taken_as_true(text):
     ("E:\n  normalize_advantage: maybe\n", "normalize_advantage: expected true or false"),
 ])
 def test_hostile_yaml_gets_a_value_error_naming_the_key(text, message):
-    from fasttrpo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
+    from fasttrpo.zoo.hyperparams import load_zoo_hyperparams, zoo_to_trpo_kwargs
 
     with pytest.raises(ValueError, match=message):
         zoo_to_trpo_kwargs(load_zoo_hyperparams(text, "E"))
@@ -398,7 +398,7 @@ def test_a_rollout_of_only_autoreset_steps_updates_nothing():
 
 
 def test_a_hyperparameter_path_that_is_not_a_regular_file_is_refused(tmp_path):
-    from fasttrpo.hyperparams import load_zoo_hyperparams
+    from fasttrpo.zoo.hyperparams import load_zoo_hyperparams
 
     fifo = tmp_path / "trpo.yml"
     os.mkfifo(fifo)  # reading it would wait for a writer forever

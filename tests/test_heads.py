@@ -1,4 +1,4 @@
-"""``fasttrpo.heads``: the head and activation vocabulary every layer shares."""
+"""``fasttrpo.foundation.heads``: the head and activation vocabulary every layer shares."""
 
 import subprocess
 import sys
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import fasttrpo
-from fasttrpo import heads
 from fasttrpo.export.model import policy_from_model
+from fasttrpo.foundation import heads
 
 
 def test_codes_index_the_names():
@@ -91,10 +91,11 @@ def test_heads_imports_the_standard_library_only():
     script = textwrap.dedent("""
         import sys
         baseline = set(sys.modules)
-        import fasttrpo.heads
+        import fasttrpo.foundation.heads
         new = sorted(set(sys.modules) - baseline)
         outside = [m for m in new if m.split(".")[0] not in sys.stdlib_module_names]
-        assert outside == ["fasttrpo", "fasttrpo._numba_cache", "fasttrpo.heads"], outside
+        assert outside == sorted(["fasttrpo", "fasttrpo.foundation", "fasttrpo.foundation.heads",
+                                  "fasttrpo.foundation.numba_cache"]), outside
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -109,7 +110,7 @@ def test_the_head_spec_sizes_every_policy_and_saved_network():
     import gymnasium as gym
 
     from fasttrpo import TRPO
-    from fasttrpo.heads import extra_param_count, head_for_space
+    from fasttrpo.foundation.heads import extra_param_count, head_for_space
 
     obs = gym.spaces.Box(-1, 1, (3,))
     cases = [(gym.spaces.Box(-1, 1, (2,)), {}), (gym.spaces.Discrete(4), {}),

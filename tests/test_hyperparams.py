@@ -2,7 +2,7 @@
 
 import pytest
 
-from fasttrpo.hyperparams import (
+from fasttrpo.zoo.hyperparams import (
     load_zoo_hyperparams,
     parse_cli_overrides,
     parse_kwargs_string,
@@ -215,8 +215,8 @@ def test_cli_overrides():
 def test_default_entry_stands_in_for_unlisted_ids():
     from pathlib import Path
 
-    from fasttrpo.hyperparams import zoo_entry
-    from fasttrpo.zoo import default_hyperparams_file
+    from fasttrpo.zoo.hyperparams import zoo_entry
+    from fasttrpo.zoo.layout import default_hyperparams_file
 
     shipped = Path(__file__).resolve().parents[1] / "hyperparams" / "trpo.yml"
     assert default_hyperparams_file().read_bytes() == shipped.read_bytes()

@@ -3,7 +3,7 @@ import csv
 import numpy as np
 import pytest
 
-from fasttrpo.logger import Logger, format_table
+from fasttrpo.logs.logger import Logger, format_table
 
 
 def test_record_last_value_wins_and_mean(capsys):

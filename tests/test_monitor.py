@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from fasttrpo.monitor import MonitorWriter, find_monitor_folders, load_monitor
+from fasttrpo.logs.monitor import MonitorWriter, find_monitor_folders, load_monitor
 
 
 def test_writer_format_matches_sb3_monitor(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fasttrpo.normalize import ObservationNormalizer, RewardScaler, RunningMeanStd
+from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, RunningMeanStd
 
 
 def test_running_mean_std_matches_concatenation(rng):

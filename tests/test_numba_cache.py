@@ -461,7 +461,7 @@ def test_read_only_package_and_home_compile_without_a_cache_and_say_so(tmp_path)
     assert "no writable folder" not in proc.stderr and list(tmp_path.rglob("*.nbi"))
 
 
-# ---- the stale-cache cleaner (fasttrpo/_numba_cache.py) -----------------------------------
+# ---- the stale-cache cleaner (fasttrpo/foundation/numba_cache.py) ----------------------
 
 def test_numba_alone_keeps_a_callers_stale_inlined_callee(tmp_path):
     """Why the cleaner exists: Numba checks a cache entry against its own file only, so a
@@ -492,7 +492,7 @@ def test_the_cleaner_deleting_entries_while_processes_load_them(tmp_path):
     import threading
 
     import fasttrpo
-    from fasttrpo._numba_cache import invalidate_stale_cache
+    from fasttrpo.foundation.numba_cache import invalidate_stale_cache
 
     package = Path(fasttrpo.__file__).resolve().parent
     copy = tmp_path / "site" / "fasttrpo"
@@ -506,7 +506,7 @@ def test_the_cleaner_deleting_entries_while_processes_load_them(tmp_path):
     cleaned = []
 
     def keep_changing_sources():
-        source = copy / "heads.py"
+        source = copy / "foundation" / "heads.py"
         while not stop.is_set():
             stat = source.stat()
             os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))

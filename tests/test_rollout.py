@@ -7,9 +7,9 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
 import fasttrpo
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
+from fasttrpo.models.value_function import ValueFunction
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, VectorEnvSampler
-from fasttrpo.spaces import ActionCodec, ObsEncoder
-from fasttrpo.value_function import ValueFunction
 
 from toy_envs import CounterEnv
 

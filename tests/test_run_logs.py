@@ -9,10 +9,11 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
-from fasttrpo import TRPO, _compat
-from fasttrpo.monitor import load_monitor
-from fasttrpo.run_logs import explained_variance, split_vector_info
-from fasttrpo.tensorboard import latest_run_id
+from fasttrpo import TRPO
+from fasttrpo.foundation import compat as _compat
+from fasttrpo.logs.monitor import load_monitor
+from fasttrpo.logs.run_logs import explained_variance, split_vector_info
+from fasttrpo.logs.tensorboard import latest_run_id
 
 from toy_envs import CounterEnv
 

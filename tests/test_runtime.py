@@ -148,8 +148,9 @@ def test_runtime_imports_only_numpy(exported):
         new = sorted(set(sys.modules) - baseline)
         outside = [m for m in new if m.split(".")[0] not in sys.stdlib_module_names]
         # (_numba_cache: the standard-library check of the kernels' on-disk cache)
-        assert outside == ["fasttrpo", "fasttrpo._numba_cache", "fasttrpo._portable",
-                           "fasttrpo.heads", "fasttrpo.runtime"], outside
+        assert outside == sorted(["fasttrpo", "fasttrpo.foundation", "fasttrpo.foundation.heads",
+                                  "fasttrpo.foundation.numba_cache",
+                                  "fasttrpo.foundation.portable", "fasttrpo.runtime"]), outside
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
@@ -165,13 +166,13 @@ def test_package_attributes_load_lazily():
         assert "numba" not in sys.modules and "fasttrpo.algorithms.trpo" not in sys.modules
         from fasttrpo import TRPO, GaussianMLPPolicy, ValueFunction
         assert "fasttrpo.algorithms.trpo" in sys.modules
-        assert fasttrpo.policies.GaussianMLPPolicy is GaussianMLPPolicy
+        assert fasttrpo.models.policies.GaussianMLPPolicy is GaussianMLPPolicy
         assert all(getattr(fasttrpo, name).__name__ == name for name in fasttrpo.__all__)
         assert fasttrpo.CPO is fasttrpo.algorithms.CPO
-        assert fasttrpo.ValueFunction is fasttrpo.value_function.ValueFunction
+        assert fasttrpo.ValueFunction is fasttrpo.models.value_function.ValueFunction
         assert set(fasttrpo.__all__) <= set(dir(fasttrpo))
         assert not {"importlib", "TYPE_CHECKING", "invalidate_stale_cache"} & set(dir(fasttrpo))
-        assert "policies" in dir(fasttrpo)  # a loaded submodule
+        assert "models" in dir(fasttrpo)  # a loaded sub-package
         try:
             fasttrpo.no_such_thing
         except AttributeError as err:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fasttrpo import TRPO
-from fasttrpo.hyperparams import zoo_to_trpo_kwargs
-from fasttrpo.schedules import LinearSchedule
+from fasttrpo.foundation.schedules import LinearSchedule
+from fasttrpo.zoo.hyperparams import zoo_to_trpo_kwargs
 
 TINY = dict(n_steps=64, batch_size=32, n_critic_updates=2, seed=0,
             policy_kwargs=dict(net_arch=[8]))

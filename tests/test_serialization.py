@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from fasttrpo import serialization
-from fasttrpo.serialization import FORMAT_VERSION, load_archive, save_archive
+from fasttrpo.logs import serialization
+from fasttrpo.logs.serialization import FORMAT_VERSION, load_archive, save_archive
 
 
 def _arrays():

@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from fasttrpo.logger import Logger
-from fasttrpo.tensorboard import EventFileWriter, crc32c, tensorboard_run_dir
+from fasttrpo.logs.logger import Logger
+from fasttrpo.logs.tensorboard import EventFileWriter, crc32c, tensorboard_run_dir
 
 
 @pytest.mark.parametrize(("data", "crc"), [

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from fasttrpo import TRPO, _threads
+from fasttrpo import TRPO
 from fasttrpo.callbacks import BaseCallback
-from fasttrpo.serialization import load_archive, save_archive
+from fasttrpo.foundation import threads as _threads
+from fasttrpo.logs.serialization import load_archive, save_archive
 
 from toy_envs import MatchEnv
 
@@ -114,7 +115,7 @@ def test_limit_does_not_launch_numbas_threading_layer():
     script = textwrap.dedent("""
         from threadpoolctl import threadpool_info
         from numba.np.ufunc import parallel
-        from fasttrpo._threads import limit_threads
+        from fasttrpo.foundation.threads import limit_threads
         with limit_threads(1, refresh=True):
             inside = [pool["num_threads"] for pool in threadpool_info()]
         assert inside and set(inside) == {1}, inside
@@ -199,7 +200,8 @@ def parallel_launches(monkeypatch):
     """Record whether each row-block kernel call of the policies ran the parallel variant."""
     from contextlib import contextmanager
 
-    from fasttrpo import _threads, policies
+    from fasttrpo.foundation import threads as _threads
+    from fasttrpo.models import policies
 
     launches = []
 
@@ -214,7 +216,7 @@ def parallel_launches(monkeypatch):
 
 
 def _cg_on_threads(policy, obs, rhs, n_threads):
-    from fasttrpo._threads import use_threads
+    from fasttrpo.foundation.threads import use_threads
 
     with use_threads(n_threads):
         return policy.linearize(obs).conjugate_gradient(rhs, 0.1, 12, 0.0)
@@ -228,7 +230,7 @@ def test_parallel_fisher_products_are_bit_identical_on_any_thread_count(head, dt
     parallel kernel must really run: the batch is above the size threshold), in both dtypes
     (float64 caught a parallel-compiled CG that rounded differently)."""
     import fasttrpo
-    from fasttrpo._threads import PARALLEL_MIN_ROWS
+    from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS
     from fasttrpo.kernels.policy import ROW_BLOCK
 
     make = {
@@ -275,7 +277,7 @@ def test_concurrent_parallel_products_do_not_collide():
     import threading
 
     import fasttrpo
-    from fasttrpo._threads import PARALLEL_MIN_ROWS
+    from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS
 
     policies = [fasttrpo.GaussianMLPPolicy(6, 2, hidden_sizes=(16,), seed=s) for s in (0, 1)]
     rng = np.random.default_rng(3)
@@ -301,7 +303,7 @@ def test_concurrent_parallel_products_do_not_collide():
 
 def test_results_do_not_depend_on_n_threads_with_parallel_products():
     """A batch above the parallel threshold: 1, 2 and 3 threads end bit-identical."""
-    from fasttrpo._threads import PARALLEL_MIN_ROWS
+    from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS
 
     runs = []
     for n_threads in (1, 2, 3):
@@ -319,7 +321,7 @@ def test_parallel_forward_and_surrogate_gradient_are_bit_identical(head, paralle
     """The linearisation's forward pass, the surrogate gradient (row-block VJP) and a
     line-search evaluation: the same bits on 1, 2 and 3 threads."""
     import fasttrpo
-    from fasttrpo._threads import PARALLEL_MIN_ROWS, use_threads
+    from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS, use_threads
 
     policy = (fasttrpo.GaussianMLPPolicy if head == "gaussian" else
               fasttrpo.GaussianSDEMLPPolicy)(7, 2, hidden_sizes=(16, 8), seed=0)

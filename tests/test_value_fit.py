@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
-from fasttrpo.value_function import ValueFunction
+from fasttrpo.models.value_function import ValueFunction
+from fasttrpo.steps.value_fit import AdamValueFitter, LBFGSValueFitter
 
 
 def reference_adam(vf, params, obs, targets, permutations, batch_size, lr, betas, eps, state):

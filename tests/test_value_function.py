@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fasttrpo.value_function import ValueFunction
+from fasttrpo.models.value_function import ValueFunction
 
 import reference
 

@@ -9,7 +9,7 @@ a gSDE policy ``Z * act_dim`` or ``Z`` entries (``Z`` the last hidden size).
 
 ``layer_sizes`` is an int64 array ``[in_dim, h1, ..., out_dim]`` (length
 ``L + 2`` for ``L`` hidden layers). Activation and head codes are those of
-``fasttrpo.heads`` (tanh 0, relu 1; Gaussian 0, categorical 1, Bernoulli 2,
+``fasttrpo.foundation.heads`` (tanh 0, relu 1; Gaussian 0, categorical 1, Bernoulli 2,
 gSDE 3).
 
 Scratch buffer ``work`` (1-D, same dtype as ``params``), laid out as::
@@ -27,9 +27,8 @@ from libc.math cimport exp, expf, tanh, tanhf
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
-from fasttrpo import heads
-
-# The codes of fasttrpo.heads as C ints, assigned once at import, so nogil code reads them
+from fasttrpo.foundation import heads
+# The codes of fasttrpo.foundation.heads as C ints, assigned once at import, so nogil code reads them
 cdef int _ACT_TANH = heads.TANH
 cdef int _ACT_RELU = heads.RELU
 cdef int _HEAD_GAUSSIAN = heads.GAUSSIAN
@@ -422,7 +421,7 @@ def mlp_forward(
     layer_sizes : ndarray of int64, shape (L + 2,), C-contiguous
         ``[in_dim, h1, ..., out_dim]``, every entry >= 1.
     activation : int
-        ``fasttrpo.heads.TANH`` or ``RELU`` (after every layer but the last).
+        ``fasttrpo.foundation.heads.TANH`` or ``RELU`` (after every layer but the last).
     obs : ndarray, same dtype as params, shape (B, in_dim), C-contiguous
         Input batch.
     out : ndarray, same dtype, shape (B, out_dim), C-contiguous
@@ -536,9 +535,9 @@ def act(
     layer_sizes : ndarray of int64, shape (L + 2,), C-contiguous
         ``[in_dim, h1, ..., out_dim]``.
     activation : int
-        ``fasttrpo.heads.TANH`` or ``RELU``.
+        ``fasttrpo.foundation.heads.TANH`` or ``RELU``.
     head : int
-        ``fasttrpo.heads.GAUSSIAN``, ``CATEGORICAL`` or ``BERNOULLI``.
+        ``fasttrpo.foundation.heads.GAUSSIAN``, ``CATEGORICAL`` or ``BERNOULLI``.
     nvec : ndarray of int64, shape (k,), C-contiguous, or None
         Sub-space sizes for the categorical head (``[n]`` for a plain
         Discrete(n)), each >= 1; ignored (may be None) for the other heads.

@@ -6,7 +6,7 @@ from fasttrpo.algorithms.cpo import CPO
 from fasttrpo.algorithms.lagrangian import TRPOLagrangian
 from fasttrpo.algorithms.trpo import TRPO
 from fasttrpo.config import ALGORITHM_CONFIGS
-from fasttrpo.serialization import load_archive
+from fasttrpo.logs.serialization import load_archive
 
 __all__ = ["ALGORITHMS", "CPO", "TRPO", "ConstrainedAlgorithm", "OnPolicyAlgorithm",
            "TRPOLagrangian", "UpdateBatch", "load_model"]

@@ -23,23 +23,23 @@ from typing import Any, BinaryIO, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from fasttrpo._compat import warn_ignored_sb3_kwargs
-from fasttrpo._threads import effective_n_threads, gemm_may_thread, limit_threads
 from fasttrpo.algorithms import networks, persistence, update
 from fasttrpo.algorithms.update import UpdateBatch
 from fasttrpo.callbacks import BaseCallback, make_callback
 from fasttrpo.config import OnPolicyConfig
-from fasttrpo.logger import Logger
-from fasttrpo.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
+from fasttrpo.foundation.compat import warn_ignored_sb3_kwargs
+from fasttrpo.foundation.schedules import schedule_value
+from fasttrpo.foundation.threads import effective_n_threads, gemm_may_thread, limit_threads
+from fasttrpo.logs.logger import Logger
+from fasttrpo.logs.run_logs import RunLogs, env_id_of, explained_variance
+from fasttrpo.logs.serialization import load_archive, save_archive
+from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_json
+from fasttrpo.models.value_function import ValueFunction
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnvView
-from fasttrpo.run_logs import RunLogs, env_id_of, explained_variance
-from fasttrpo.schedules import schedule_value
-from fasttrpo.serialization import load_archive, save_archive
-from fasttrpo.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_json
-from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
-from fasttrpo.value_function import ValueFunction
+from fasttrpo.steps.value_fit import AdamValueFitter, LBFGSValueFitter
 
 __all__ = ["OnPolicyAlgorithm", "UpdateBatch", "config_signature"]
 
@@ -412,7 +412,7 @@ class OnPolicyAlgorithm:
 
         Returns ``{"policy": {name: array}}`` with sb3's names and shapes
         (``mlp_extractor.policy_net.0.weight`` of shape (fan_out, fan_in), ``action_net.bias``,
-        ``value_net.weight``, ``log_std``, ...; `fasttrpo.parameters`); copies.
+        ``value_net.weight``, ``log_std``, ...; `fasttrpo.models.parameters`); copies.
         """
         return {"policy": persistence.named_parameters(self.policy, self.value_functions)}
 
@@ -444,7 +444,7 @@ class OnPolicyAlgorithm:
         self._reset_seed, self._needs_reset = seed, True
 
     def set_logger(self, logger) -> None:
-        """Log through ``logger``, a `fasttrpo.logger.Logger` or an sb3 ``Logger``.
+        """Log through ``logger``, a `fasttrpo.logs.logger.Logger` or an sb3 ``Logger``.
 
         Any object with ``record(key, value)`` and ``dump(step)`` works.
         """
@@ -757,8 +757,9 @@ class OnPolicyAlgorithm:
             config["learning_rate"] = self.current_learning_rate()
             warnings.warn(f"learning_rate: a custom schedule cannot be stored in the file; "
                           f"saved its current value {config['learning_rate']:.3g} (pass "
-                          "learning_rate= to load, or use fasttrpo.schedules.LinearSchedule, "
-                          "which is stored)", UserWarning, stacklevel=2)
+                          "learning_rate= to load, or use "
+                          "fasttrpo.foundation.schedules.LinearSchedule, which is stored)",
+                          UserWarning, stacklevel=2)
         meta = {
             "algorithm": self.algorithm_name,
             "config": config,

@@ -1,6 +1,6 @@
 """``CPO``: Constrained Policy Optimization (Achiam et al., 2017) on the shared core.
 
-Only the policy step (`fasttrpo.cpo_step.cpo_step`) is CPO's own; the cost signal and its
+Only the policy step (`fasttrpo.steps.cpo.cpo_step`) is CPO's own; the cost signal and its
 critic come from `fasttrpo.algorithms.constrained.ConstrainedAlgorithm`.
 """
 
@@ -11,9 +11,9 @@ from fasttrpo.algorithms.base import UpdateBatch, config_signature
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
 from fasttrpo.config import CPOConfig, config_field_docs
-from fasttrpo.cpo_step import cpo_step
 from fasttrpo.rollout.batch import COST, REWARD
-from fasttrpo.trpo_step import StepOutcome
+from fasttrpo.steps.cpo import cpo_step
+from fasttrpo.steps.trpo import StepOutcome
 
 __all__ = ["CPO"]
 
@@ -64,7 +64,7 @@ TRPO's API (`fasttrpo.TRPO`: the same names, ``learn``, ``predict``, ``save``, `
 ``export``) for a constrained MDP: maximise the return subject to an expected episode cost
 ``J_C <= cost_limit``, the cost being the env's per-step ``info["cost"]``. Each iteration
 takes one step that solves the trust-region problem with the linearised cost constraint (the
-five cases of the paper's appendix, `fasttrpo.cpo_step`), from the reward and cost gradients
+five cases of the paper's appendix, `fasttrpo.steps.cpo`), from the reward and cost gradients
 of one linearisation and two CG solves, then a line search that keeps the KL bound and the
 cost constraint. A cost critic is fitted next to the value function.
 

@@ -11,8 +11,8 @@ from fasttrpo.algorithms.base import UpdateBatch, config_signature
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import take_trpo_step
 from fasttrpo.config import TRPOLagrangianConfig, config_field_docs
-from fasttrpo.multiplier import LagrangeMultiplier
 from fasttrpo.rollout.batch import COST, REWARD
+from fasttrpo.steps.multiplier import LagrangeMultiplier
 
 __all__ = ["TRPOLagrangian"]
 

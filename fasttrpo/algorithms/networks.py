@@ -12,9 +12,9 @@ import gymnasium as gym
 import numpy as np
 
 from fasttrpo.config import OnPolicyConfig
-from fasttrpo.heads import extra_param_count
-from fasttrpo.nets import MLPLayout
-from fasttrpo.policies import (
+from fasttrpo.foundation.heads import extra_param_count
+from fasttrpo.models.nets import MLPLayout
+from fasttrpo.models.policies import (
     BernoulliMLPPolicy,
     CategoricalMLPPolicy,
     GaussianMLPPolicy,
@@ -22,10 +22,10 @@ from fasttrpo.policies import (
     MLPPolicy,
     MultiCategoricalMLPPolicy,
 )
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
+from fasttrpo.models.value_function import ValueFunction
 from fasttrpo.rollout.batch import REWARD
-from fasttrpo.spaces import ActionCodec, ObsEncoder
-from fasttrpo.value_fit import AdamValueFitter, LBFGSValueFitter
-from fasttrpo.value_function import ValueFunction
+from fasttrpo.steps.value_fit import AdamValueFitter, LBFGSValueFitter
 
 #: hidden sizes when ``policy_kwargs`` names none (sb3's default for MLP policies)
 DEFAULT_NET_ARCH = (64, 64)

@@ -4,7 +4,7 @@ Plain functions over the networks and the values they need, which
 `fasttrpo.algorithms.base.OnPolicyAlgorithm` wires into ``save`` / ``load`` /
 ``get_parameters`` / ``set_parameters``:
 
-- the file (written and read by `fasttrpo.serialization`): metadata (config, spaces, counters,
+- the file (written and read by `fasttrpo.logs.serialization`): metadata (config, spaces, counters,
   RNG and noise-stream states, the algorithm's own state) and arrays (each network's flat
   parameters, each critic optimiser's state, the normalisation statistics), `model_arrays` and
   `SavedState` / `read_saved_state`; every value is checked before anything is built or set;
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from fasttrpo._validation import mapping_entry_array
 from fasttrpo.algorithms.networks import critic_prefix
-from fasttrpo.parameters import flat_from_named, named_from_flat, network_names
+from fasttrpo.foundation.validation import mapping_entry_array
+from fasttrpo.models.parameters import flat_from_named, named_from_flat, network_names
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.rollout.streams import NoiseStreams
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
 from fasttrpo.config import LearningRate, TRPOConfig, config_field_docs
-from fasttrpo.heads import CATEGORICAL
+from fasttrpo.foundation.heads import CATEGORICAL
 from fasttrpo.rollout.batch import REWARD
-from fasttrpo.trpo_step import StepOutcome, TRPOStepInfo, trpo_step
+from fasttrpo.steps.trpo import StepOutcome, TRPOStepInfo, trpo_step
 
 __all__ = ["TRPO", "kl_scale", "take_trpo_step", "trust_region_kwargs"]
 
@@ -114,7 +114,7 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
     algorithm_name = "TRPO"
 
     def update_policy(self, data: UpdateBatch) -> None:
-        """One TRPO step (`fasttrpo.trpo_step.trpo_step`) on the sub-sampled batch."""
+        """One TRPO step (`fasttrpo.steps.trpo.trpo_step`) on the sub-sampled batch."""
         take_trpo_step(self, data, data.policy_advantages[REWARD])
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from fasttrpo._threads import use_threads
 from fasttrpo.config import OnPolicyConfig
+from fasttrpo.foundation.threads import use_threads
 from fasttrpo.rollout import RolloutBatch
 from fasttrpo.rollout.batch import REWARD
 

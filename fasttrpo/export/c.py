@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fasttrpo._portable import write_atomically
+from fasttrpo.foundation.portable import write_atomically
 from fasttrpo.runtime import Policy
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -5,7 +5,7 @@ This is the one description every exporter (npz, ONNX, C) writes out.
 
 import numpy as np
 
-from fasttrpo.heads import activation_name, head_name
+from fasttrpo.foundation.heads import activation_name, head_name
 from fasttrpo.runtime import Policy
 
 
@@ -23,7 +23,7 @@ def policy_from_model(model) -> Policy:
         Holds copies of the policy parameters, the spaces and the normalisation statistics;
         it computes the same actions as ``model.predict``.
     """
-    from fasttrpo.spaces import space_to_json
+    from fasttrpo.models.spaces import space_to_json
 
     net = model.policy
     normalizer = model.obs_normalizer

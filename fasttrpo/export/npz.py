@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fasttrpo._portable import write_atomically
+from fasttrpo.foundation.portable import write_atomically
 from fasttrpo.runtime import FORMAT_NAME, FORMAT_VERSION, Policy
 
 

@@ -1,7 +1,7 @@
 """Convert a fasttrpo TRPO model to and from an sb3-contrib ``TRPO`` model.
 
 Weights (``get_parameters`` already speaks sb3's ``state_dict`` names and layouts: see
-`fasttrpo.parameters`), the network shapes and activation, the hyperparameters both libraries
+`fasttrpo.models.parameters`), the network shapes and activation, the hyperparameters both libraries
 share (sb3-contrib's trust region is fasttrpo's default, ``damped_step_length=True`` and
 ``kl_per_action_dim=True``, which ``from_sb3`` sets; ``to_sb3`` warns for a model with
 either False, whose steps sb3-contrib cannot take), and the normalisation statistics
@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from fasttrpo.heads import TANH, activation_code
+from fasttrpo.foundation.heads import TANH, activation_code
 
 __all__ = ["from_sb3", "to_sb3"]
 

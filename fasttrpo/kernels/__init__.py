@@ -4,7 +4,7 @@
 output-distribution maths. ``policy``: surrogate gradient, Fisher-vector product and
 line-search evaluation. ``cg``: conjugate gradient. ``value``: value-function loss.
 
-Every kernel takes the network's structure as one ``fasttrpo.nets.KernelLayout`` and is
+Every kernel takes the network's structure as one ``fasttrpo.models.nets.KernelLayout`` and is
 compiled once per float dtype with the options of `kernel` (``cache=True``: the machine code
 is kept in ``__pycache__``, or under ``NUMBA_CACHE_DIR``; ``error_model="numpy"``: a ``/``
 with Python's error model blocks SIMD, and Numba compiles an overload such as ``np.dot`` once

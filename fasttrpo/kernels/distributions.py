@@ -18,11 +18,12 @@ A policy network maps each observation to a row ``out[n]`` of distribution param
   sb3 (``learn_features=False``): ``log_prob_grad`` differentiates through the mean and
   ``log_std`` only, treating ``z`` as data.
 
-Every kernel takes ``layout``, a ``fasttrpo.nets.KernelLayout``, and reads ``layout.head``
-(the codes of ``fasttrpo.heads``) and ``layout.nvec`` (k,) int64. Shapes: ``out`` (N, D) float,
-``latent`` (N, Z) float (read by the gSDE head only; ``fasttrpo.kernels.mlp.latent_features``),
-``actions`` (N, A) float, ``log_std`` (A,) float (gSDE: (Z*A,) or (Z,); empty for the
-discrete heads), all C-contiguous. Reductions accumulate in float64.
+Every kernel takes ``layout``, a ``fasttrpo.models.nets.KernelLayout``, and reads
+``layout.head`` (the codes of ``fasttrpo.foundation.heads``) and ``layout.nvec`` (k,) int64.
+Shapes: ``out`` (N, D) float, ``latent`` (N, Z) float (read by the gSDE head only;
+``fasttrpo.kernels.mlp.latent_features``), ``actions`` (N, A) float, ``log_std`` (A,) float
+(gSDE: (Z*A,) or (Z,); empty for the discrete heads), all C-contiguous. Reductions
+accumulate in float64.
 """
 
 import math
@@ -31,7 +32,7 @@ import numpy as np
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from fasttrpo.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
+from fasttrpo.foundation.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
 from fasttrpo.kernels import INTERNAL, kernel
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)

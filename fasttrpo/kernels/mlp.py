@@ -7,9 +7,9 @@ elementwise activation ``h_l = act(z_l)``. The output layer is linear.
 
 Shared argument conventions of every kernel here:
 
-- ``layout``: a ``fasttrpo.nets.KernelLayout``; these kernels read ``layout.layer_sizes``,
+- ``layout``: a ``fasttrpo.models.nets.KernelLayout``; these kernels read ``layout.layer_sizes``,
   (L+2,) int64 ``[in_dim, h_1, ..., h_L, out_dim]``, and ``layout.activation`` (``TANH`` or
-  ``RELU`` of ``fasttrpo.heads``).
+  ``RELU`` of ``fasttrpo.foundation.heads``).
 - ``hidden`` / ``dact`` / ``tangent``: 1-D buffers of length ``N * sum(h_1..h_L)`` holding one
   ``(N, h_l)`` C-contiguous block per hidden layer, back to back (see ``hidden_block``).
   ``hidden`` holds ``h_l``, ``dact`` holds ``act'(z_l)`` (``1 - h_l**2`` for tanh, ``h_l > 0``
@@ -29,7 +29,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from fasttrpo.heads import TANH
+from fasttrpo.foundation.heads import TANH
 from fasttrpo.kernels import INTERNAL, kernel
 
 

@@ -10,7 +10,7 @@ here, since conjugate gradient (``cg.py``) calls it in its compiled loop. Common
 
 - ``params``: (P,) float; ``params[:layout.n_mlp]`` is the MLP, ``params[layout.n_mlp:]`` is
   the Gaussian ``log_std`` (empty for discrete heads).
-- ``layout``: a ``fasttrpo.nets.KernelLayout``: the MLP (``layer_sizes``, ``activation``, see
+- ``layout``: a ``fasttrpo.models.nets.KernelLayout``: the MLP (``layer_sizes``, ``activation``, see
   ``mlp.py``), ``n_mlp`` and the output distribution (``head``, ``nvec``, see
   ``distributions.py``).
 - ``obs``: (N, obs_dim); ``actions``: (N, A); ``hidden``, ``dact``, ``tangent``,
@@ -25,7 +25,7 @@ at the linearisation point), so conjugate gradient never recomputes the forward 
 import numpy as np
 from numba import prange
 
-from fasttrpo.heads import GAUSSIAN_SDE
+from fasttrpo.foundation.heads import GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, kernel, mlp, parallel_variant
 
 
@@ -71,7 +71,7 @@ def n_row_blocks(n_rows):
 # The row-block kernels below are each compiled twice from one source: serially (``prange`` is
 # ``range``) and as a `parallel_variant` (the blocks on Numba's threads). A block's arithmetic
 # is the same in both, so the results are bit-identical. Serial kernels call serial ones only;
-# Python picks the variant (``policies.py``).
+# Python picks the variant (``models/policies.py``).
 
 def _forward_blocks(params, layout, obs, hidden, dact, out):
     """``mlp.forward`` of every row, one `ROW_BLOCK`-row block at a time.

@@ -5,7 +5,7 @@ forward pass and sampling (``fasttrpo.kernels``), the conversion of the sampled 
 the envs, every env's step with time limit and autoreset
 (`fasttrpo.envs.compiled.vector.step_autoreset`), the episode statistics, the reward scaling
 and observation normalisation of the model (VecNormalize semantics, the same arithmetic as
-``fasttrpo.normalize``), and the records of the `RolloutBatch`. It fills the same batch as
+``fasttrpo.models.normalize``), and the records of the `RolloutBatch`. It fills the same batch as
 `VectorEnvSampler`; from the same seed, the same env and the same policy both produce the
 same batch (``tests/test_compiled_sampler.py`` checks it through `CompiledVectorEnv`).
 
@@ -17,7 +17,7 @@ from its own numpy stream (`fasttrpo.rollout.streams.NoiseStreams`, the numbers
 
 Callbacks: ``on_step`` is called ``n_steps`` times after the rollout (the step counts and a
 stop request are honoured per rollout, not per step). The sb3 locals callbacks then see are
-read from the finished batch (`fasttrpo.run_logs`): ``rewards`` and ``dones`` of that step,
+read from the finished batch (`fasttrpo.logs.run_logs`): ``rewards`` and ``dones`` of that step,
 ``new_obs`` as the policy's (normalised) input rows, ``infos`` with ``"episode"`` and
 ``"TimeLimit.truncated"`` only.
 """
@@ -32,9 +32,9 @@ from fasttrpo.envs.compiled.contract import OBSERVE_TYPE, RESET_TYPE, STEP_TYPE,
 from fasttrpo.envs.compiled.contract import check_env as check_compiled_env
 from fasttrpo.envs.compiled.rng import seed_streams
 from fasttrpo.envs.compiled.vector import first_class_entry, step_autoreset
-from fasttrpo.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
+from fasttrpo.foundation.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, kernel, mlp
-from fasttrpo.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.rollout.streams import NoiseStreams, check_noise_streams
 
@@ -81,7 +81,7 @@ def _pairwise_sum(values):
     numpy sums blocks of up to 128 values with `_block_sum` and halves longer ranges (at a
     multiple of 8), adding the halves' sums; that recursion is evaluated here with an
     explicit stack (Numba cannot cache recursive functions). The reward statistics use it,
-    so they match ``fasttrpo.normalize``'s for any number of envs.
+    so they match ``fasttrpo.models.normalize``'s for any number of envs.
     """
     low, high = np.empty(64, np.int64), np.empty(64, np.int64)
     left_sum, left_done = np.empty(64), np.zeros(64, np.bool_)
@@ -297,7 +297,7 @@ class CompiledSampler:
     n_envs : int
         Copies of the env stepped in parallel.
     encoder, codec : the model's observation encoding and action conversion
-        (``fasttrpo.spaces``): a flat Box observation space and any supported action space.
+        (``fasttrpo.models.spaces``): a flat Box observation space and any supported action space.
     obs_normalizer, reward_scaler : the model's normalisers, or None.
         The kernel updates and applies their statistics, written back after each rollout.
     dtype : the policy dtype.

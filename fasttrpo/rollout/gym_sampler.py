@@ -26,12 +26,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from fasttrpo._cython.rollout_step import record_step
-from fasttrpo.env_ids import register_if_fasttrpo_id
-from fasttrpo.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.envs.ids import register_if_fasttrpo_id
+from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
-from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 __all__ = ["VectorEnvSampler", "make_vector_env"]
 
@@ -80,8 +80,9 @@ class VectorEnvSampler:
     Parameters
     ----------
     env : gymnasium VectorEnv (SAME_STEP or NEXT_STEP autoreset).
-    encoder, codec : observation encoding and action conversion (``fasttrpo.spaces``).
-    obs_normalizer, reward_scaler : the model's normalisers (``fasttrpo.normalize``), or None.
+    encoder, codec : observation encoding and action conversion (``fasttrpo.models.spaces``).
+    obs_normalizer, reward_scaler : the model's normalisers (``fasttrpo.models.normalize``),
+        or None.
         The sampler updates and applies them; the model owns them.
     dtype : the policy dtype.
     env_offset : int, default 0
@@ -247,7 +248,7 @@ class VectorEnvSampler:
                 for e in np.flatnonzero(truncated & ~terminated & has_final):
                     buffer.final_obs[(t, int(e))] = self._encode_one(info["final_obs"][e])
             self._set_obs(raw_obs)
-            # what the step returned, for callbacks' sb3 locals (fasttrpo.run_logs)
+            # what the step returned, for callbacks' sb3 locals (fasttrpo.logs.run_logs)
             self.last_step = (raw_obs, rewards, terminated, truncated, info)
             if on_step is not None and on_step() is False:
                 return False

@@ -52,9 +52,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.rollout.streams import NoiseStreams, check_noise_streams
-from fasttrpo.spaces import ActionCodec, ObsEncoder
 
 __all__ = ["RaySampler", "ResourceShortageError", "RolloutWorker", "WorkerError",
            "WorkerTimeoutError"]
@@ -150,7 +150,7 @@ def _make_env(source, compiled: bool):
             from fasttrpo.envs.compiled import make_port
 
             return make_port(source)
-        from fasttrpo.env_ids import register_if_fasttrpo_id
+        from fasttrpo.envs.ids import register_if_fasttrpo_id
 
         register_if_fasttrpo_id(source)
         return gym.make(source)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fasttrpo._validation import mapping_entry_array
+from fasttrpo.foundation.validation import mapping_entry_array
 from fasttrpo.kernels import kernel
 
 

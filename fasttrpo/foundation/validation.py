@@ -51,6 +51,7 @@ def float_array(
 
 
 def check_shape(name: str, array: np.ndarray, shape: Sequence[int | None]) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``array`` has ``shape`` (None: any size)."""
     dims = ", ".join("N" if s is None else str(s) for s in shape)
     expected = "(" + dims + ("," if len(shape) == 1 else "") + ")"
     if array.ndim != len(shape) or any(

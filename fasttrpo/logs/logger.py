@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fasttrpo.tensorboard import EventFileWriter, is_scalar
+from fasttrpo.logs.tensorboard import EventFileWriter, is_scalar
 
 _MAX_WIDTH = 30  # longer keys / values are truncated in the table, as sb3 does
 
@@ -90,7 +90,7 @@ class Logger:
         empty cells for them.
     tensorboard_dir : str or path, optional
         When given (or set later with `set_tensorboard_dir`), every ``dump`` also writes the
-        numeric values as TensorBoard scalars at ``step`` (`fasttrpo.tensorboard`).
+        numeric values as TensorBoard scalars at ``step`` (`fasttrpo.logs.tensorboard`).
 
     Attributes
     ----------

@@ -5,8 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fasttrpo._validation import check_dtype
-from fasttrpo.heads import NO_HEAD, activation_code
+from fasttrpo.foundation.heads import NO_HEAD, activation_code
+from fasttrpo.foundation.validation import check_dtype
 
 
 class KernelLayout(NamedTuple):
@@ -20,11 +20,11 @@ class KernelLayout(NamedTuple):
     Attributes
     ----------
     layer_sizes : (L+2,) int64, C-contiguous, ``[in_dim, h_1, ..., h_L, out_dim]``.
-    activation : int, ``fasttrpo.heads.TANH`` or ``RELU``.
+    activation : int, ``fasttrpo.foundation.heads.TANH`` or ``RELU``.
     n_mlp : int, number of MLP parameters; a policy's parameters beyond them are the
         Gaussian ``log_std``.
-    head : int, ``fasttrpo.heads`` code of the output distribution (``NO_HEAD`` for a value
-        function).
+    head : int, ``fasttrpo.foundation.heads`` code of the output distribution (``NO_HEAD``
+        for a value function).
     nvec : (k,) int64, C-contiguous, classes per categorical block (empty unless categorical).
     """
 
@@ -109,7 +109,7 @@ class MLPLayout:
     def kernel_layout(self, head: int = NO_HEAD, nvec: Sequence[int] = ()) -> KernelLayout:
         """Return the ``KernelLayout`` of this MLP for an output head.
 
-        ``head`` is a ``fasttrpo.heads`` code and ``nvec`` the categorical block sizes.
+        ``head`` is a ``fasttrpo.foundation.heads`` code and ``nvec`` the categorical block sizes.
         """
         return KernelLayout(
             self.layer_sizes, int(self.activation), self.num_params, int(head),

@@ -17,7 +17,7 @@ import hashlib
 import os
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # fasttrpo/
 MARKER = "numba-sources.sha1"
 
 

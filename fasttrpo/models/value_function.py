@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fasttrpo._validation import float_array
+from fasttrpo.foundation.validation import float_array
 from fasttrpo.kernels import mlp
 from fasttrpo.kernels.value import mse_loss_grad
-from fasttrpo.nets import ForwardBuffers, MLPLayout
+from fasttrpo.models.nets import ForwardBuffers, MLPLayout
 
 VALUE_OUTPUT_GAIN = 1.0  # sb3's orthogonal gain of the value layer
 

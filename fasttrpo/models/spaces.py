@@ -7,8 +7,8 @@ import numpy as np
 from gymnasium import spaces
 
 from fasttrpo._cython.rollout_step import clip_actions, copy_obs_checked
-from fasttrpo._portable import discrete_indices
-from fasttrpo.heads import extra_param_count, head_for_space
+from fasttrpo.foundation.heads import extra_param_count, head_for_space
+from fasttrpo.foundation.portable import discrete_indices
 
 #: the action codec's kind of each action-space kind (gymnasium's class names)
 _CODEC_SPACE_KINDS = {"gaussian": "Box", "categorical": "Discrete",

@@ -11,10 +11,10 @@ Two optimisers, both updating ``ValueFunction`` parameters in place:
 
 import numpy as np
 
-from fasttrpo._validation import float_array
+from fasttrpo.foundation.validation import float_array
 from fasttrpo.kernels.value import adam_minibatch_epochs, mse_loss_grad
-from fasttrpo.nets import ForwardBuffers
-from fasttrpo.value_function import ValueFunction
+from fasttrpo.models.nets import ForwardBuffers
+from fasttrpo.models.value_function import ValueFunction
 
 
 def _positive_int(name: str, value) -> int:

@@ -5,7 +5,7 @@ No pickle anywhere: metadata is JSON, arrays are written and read with
 or an error during ``save_archive`` never leaves a half-written model behind nor damages a
 previous file of the same name, and temporary files left by a killed writer are removed by
 the next save to the same path. Reading is bounded: only regular files are opened, and every
-size a file declares is checked before anything is allocated (`fasttrpo._portable`).
+size a file declares is checked before anything is allocated (`fasttrpo.foundation.portable`).
 """
 
 import json
@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from fasttrpo._portable import is_binary_file, read_zip_arrays, write_atomically
+from fasttrpo.foundation.portable import is_binary_file, read_zip_arrays, write_atomically
 
 __all__ = [
     "FORMAT_NAME",
@@ -200,7 +200,7 @@ def load_archive(path: "str | os.PathLike | BinaryIO") -> tuple[dict, dict[str, 
         If the path is not a regular file (a directory, FIFO or device), the file is
         truncated or corrupt, is not a fasttrpo archive (an unexpected member, an object
         array), declares sizes that disagree or exceed the reader's limits
-        (`fasttrpo._portable.MAX_ARRAY_BYTES`), has a newer ``format_version`` than this
+        (`fasttrpo.foundation.portable.MAX_ARRAY_BYTES`), has a newer ``format_version`` than this
         version supports, or an array fails to load. The message names the file.
     """
     source = path if is_binary_file(path) else resolve_load_path(path)

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fasttrpo import step_defaults as defaults
-from fasttrpo._validation import float_array
-from fasttrpo.policies import MLPPolicy
-from fasttrpo.trpo_step import StepOutcome, backtracking_line_search, check_line_search
+from fasttrpo.foundation import step_defaults as defaults
+from fasttrpo.foundation.validation import float_array
+from fasttrpo.models.policies import MLPPolicy
+from fasttrpo.steps.trpo import StepOutcome, backtracking_line_search, check_line_search
 
 __all__ = ["CPOCase", "CPOStepInfo", "cpo_direction", "cpo_step", "solve_cpo_dual"]
 
@@ -199,7 +199,7 @@ def cpo_step(
     constraint : float, ``c`` (> 0 when the current policy violates the limit).
     old_log_prob : (N,) or None (computed from the current parameters).
     max_kl, cg_max_steps, cg_damping, line_search_shrinking_factor, line_search_max_iter :
-        as `fasttrpo.trpo_step.trpo_step`.
+        as `fasttrpo.steps.trpo.trpo_step`.
 
     Returns
     -------

@@ -10,7 +10,7 @@ before each rollout, ``on_step`` after each vector step (before the callback's `
   ``"TimeLimit.truncated"`` entries for the envs whose episode ended), ``actions`` and
   ``n_steps``;
 - writes the episodes that ended to the Monitor files of ``log_folder``
-  (`fasttrpo.monitor.MonitorWriter`).
+  (`fasttrpo.logs.monitor.MonitorWriter`).
 
 Where they come from depends on the sampler. `fasttrpo.rollout.VectorEnvSampler` reports
 each step as the env returned it (``last_step``): raw observations and rewards, the env's
@@ -25,10 +25,10 @@ import time
 
 import numpy as np
 
-from fasttrpo._compat import warn_once
-from fasttrpo.monitor import MonitorWriter
+from fasttrpo.foundation.compat import warn_once
+from fasttrpo.logs.monitor import MonitorWriter
+from fasttrpo.logs.tensorboard import tensorboard_run_dir
 from fasttrpo.rollout.sb3_vec_env import split_vector_info
-from fasttrpo.tensorboard import tensorboard_run_dir
 
 __all__ = ["RunLogs", "env_id_of", "explained_variance", "split_vector_info"]
 

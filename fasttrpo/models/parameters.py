@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fasttrpo._validation import mapping_entry_array
-from fasttrpo.nets import MLPLayout
+from fasttrpo.foundation.validation import mapping_entry_array
+from fasttrpo.models.nets import MLPLayout
 
 __all__ = ["flat_from_named", "named_from_flat", "network_names"]
 

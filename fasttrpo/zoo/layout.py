@@ -15,14 +15,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fasttrpo.tensorboard import latest_run_id
+from fasttrpo.logs.tensorboard import latest_run_id
 
 __all__ = ["default_hyperparams_file", "env_folder_name", "new_run_folder", "write_run_config"]
 
 
 def default_hyperparams_file() -> Path:
     """``trpo.yml`` shipped with fasttrpo: the repository's ``hyperparams/trpo.yml``."""
-    return Path(__file__).resolve().parent / "data" / "trpo.yml"
+    return Path(__file__).resolve().parents[1] / "data" / "trpo.yml"
 
 
 def env_folder_name(env_id: str) -> str:

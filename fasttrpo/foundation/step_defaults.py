@@ -1,6 +1,6 @@
 """The trust-region step's defaults, in one place: sb3-contrib's TRPO.
 
-Read by `fasttrpo.trpo_step.trpo_step` and `fasttrpo.cpo_step.cpo_step` (their keyword
+Read by `fasttrpo.steps.trpo.trpo_step` and `fasttrpo.steps.cpo.cpo_step` (their keyword
 defaults) and by `fasttrpo.config.TRPOConfig` (its fields' defaults), so a direct call of a
 step and a model built with default hyperparameters take the same step. Standard library only.
 """

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fasttrpo._portable import MAX_TEXT_BYTES, open_regular_file
 from fasttrpo.config import MAX_COUNT, OnPolicyConfig, TRPOConfig, short_repr
+from fasttrpo.foundation.portable import MAX_TEXT_BYTES, open_regular_file
 
 __all__ = [
     "ZOO_DEFAULT_KEY",
@@ -253,7 +253,7 @@ def parse_kwargs_string(text: str, key: str = "policy_kwargs") -> dict:
     return _mapping(tree.body, key, text)
 
 
-#: the keys that take a schedule string ("lin_<rate>"; fasttrpo.schedules)
+#: the keys that take a schedule string ("lin_<rate>"; fasttrpo.foundation.schedules)
 _SCHEDULE_KEYS = frozenset({"learning_rate"})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fasttrpo.monitor import find_monitor_folders, load_monitor
+from fasttrpo.logs.monitor import find_monitor_folders, load_monitor
 
 __all__ = ["learning_curves", "plot_learning_curves", "rolling_mean"]
 

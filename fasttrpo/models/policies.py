@@ -9,13 +9,19 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from fasttrpo._cython import forward as cy_forward
-from fasttrpo._threads import PARALLEL_MIN_ROWS, parallel_kernels
-from fasttrpo._validation import float_array, index_array, mapping_entry_array
-from fasttrpo.heads import BERNOULLI, CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE, extra_param_count
+from fasttrpo.foundation.heads import (
+    BERNOULLI,
+    CATEGORICAL,
+    GAUSSIAN,
+    GAUSSIAN_SDE,
+    extra_param_count,
+)
+from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS, parallel_kernels
+from fasttrpo.foundation.validation import float_array, index_array, mapping_entry_array
 from fasttrpo.kernels import cg, distributions, mlp
 from fasttrpo.kernels import policy as policy_kernels
-from fasttrpo.nets import ForwardBuffers, MLPLayout, check_sizes
-from fasttrpo.parameters import flat_from_named, named_from_flat
+from fasttrpo.models.nets import ForwardBuffers, MLPLayout, check_sizes
+from fasttrpo.models.parameters import flat_from_named, named_from_flat
 
 POLICY_OUTPUT_GAIN = 0.01  # sb3's orthogonal gain of the action layer
 
@@ -24,7 +30,7 @@ class MLPPolicy:
     """Base class: an MLP ``obs -> distribution parameters`` plus an output distribution.
 
     Subclasses set the head (``GAUSSIAN``, ``GAUSSIAN_SDE``, ``CATEGORICAL``, ``BERNOULLI``
-    of ``fasttrpo.heads``) and the action format (``as_actions``). Do not instantiate
+    of ``fasttrpo.foundation.heads``) and the action format (``as_actions``). Do not instantiate
     directly.
 
     Attributes
@@ -480,7 +486,7 @@ class Linearization:
         """Solve ``(F + damping I) x = rhs`` from ``x = 0``; returns ``(x, x^T F x, n_iter)``.
 
         The Fisher-vector products run their row blocks on ``product_threads()`` threads
-        (`fasttrpo._threads`) when the batch has at least ``PARALLEL_MIN_ROWS`` rows; the
+        (`fasttrpo.foundation.threads`) when the batch has at least ``PARALLEL_MIN_ROWS`` rows; the
         result is the same bit for bit on any number of threads.
         """
         self._check_current()

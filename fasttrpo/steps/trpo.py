@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fasttrpo import step_defaults as defaults
-from fasttrpo._validation import float_array
-from fasttrpo.policies import Linearization, MLPPolicy
+from fasttrpo.foundation import step_defaults as defaults
+from fasttrpo.foundation.validation import float_array
+from fasttrpo.models.policies import Linearization, MLPPolicy
 
 
 class StepOutcome(enum.Enum):
