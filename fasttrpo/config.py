@@ -12,6 +12,7 @@ This module imports only the standard library and numpy, so the CLI can read it 
 """
 
 import dataclasses
+import inspect
 import math
 import numbers
 import os
@@ -26,6 +27,7 @@ from fasttrpo.foundation.heads import activation_code
 from fasttrpo.foundation.schedules import LinearSchedule, schedule_from_json, schedule_value
 
 __all__ = [
+    "constructor_signature",
     "ALGORITHM_CONFIGS",
     "CPOConfig",
     "ConstrainedConfig",
@@ -531,3 +533,21 @@ def config_field_docs(config_class: type[OnPolicyConfig]) -> str:
         lines.append(f"{name} : {kind}, default {default!r}")
         lines.append(f"    {doc}")
     return "\n".join(lines)
+
+
+def constructor_signature(config_class: type[OnPolicyConfig]) -> inspect.Signature:
+    """``(self, policy, env, *, <config fields with defaults>, **sb3_compat)``.
+
+    The constructor signature of an algorithm that takes its hyperparameters as keywords,
+    generated from its config so that ``help()`` and ``inspect.signature`` show every one.
+    """
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    hints = {item.name: item.type for item in dataclasses.fields(config_class)}
+    return inspect.Signature([
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("policy", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        inspect.Parameter("env", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        *(inspect.Parameter(name, keyword, default=default, annotation=hints[name])
+          for name, _, default, _ in config_class.field_docs()),
+        inspect.Parameter("sb3_compat", inspect.Parameter.VAR_KEYWORD, annotation=Any),
+    ], return_annotation=None)

@@ -181,8 +181,9 @@ def test_sb3_bookkeeping_and_truncated_minibatch_warning():
     with pytest.warns(UserWarning, match=r"mini-batch size of 100, but because the rollout is "
                                          r"of size `n_steps \* n_envs` = 128, after every 1 "
                                          r"untruncated mini-batches, there will be a truncated "
-                                         r"mini-batch of size 28"):
+                                         r"mini-batch of size 28") as record:
         model = TRPO("MlpPolicy", "CartPole-v1", n_steps=64, n_envs=2, batch_size=100, seed=0)
+    assert [w.filename for w in record] == [__file__]  # the user's line, not fasttrpo's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TRPO("MlpPolicy", "CartPole-v1", n_steps=64, n_envs=2, batch_size=64)

@@ -7,11 +7,7 @@ An algorithm subclasses it with its config class and overrides `update_policy` o
 Stable-Baselines3's ``TRPO`` overrides ``train``.
 """
 
-import dataclasses
-import inspect
-import json
 import math
-import os
 import time
 import warnings
 from collections import deque
@@ -23,7 +19,7 @@ from typing import Any, BinaryIO, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from fasttrpo.algorithms import networks, persistence, update
+from fasttrpo.algorithms import environments, networks, persistence, update
 from fasttrpo.algorithms.update import UpdateBatch
 from fasttrpo.callbacks import BaseCallback, make_callback
 from fasttrpo.config import OnPolicyConfig
@@ -31,91 +27,17 @@ from fasttrpo.foundation.compat import warn_ignored_sb3_kwargs
 from fasttrpo.foundation.schedules import schedule_value
 from fasttrpo.foundation.threads import effective_n_threads, gemm_may_thread, limit_threads
 from fasttrpo.logs.logger import Logger
-from fasttrpo.logs.run_logs import RunLogs, env_id_of, explained_variance
-from fasttrpo.logs.serialization import load_archive, save_archive
+from fasttrpo.logs.run_logs import RunLogs, env_id_of, explained_variance, record_progress
+from fasttrpo.logs.serialization import save_archive
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
-from fasttrpo.models.spaces import ActionCodec, ObsEncoder, space_from_json, space_to_json
+from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.models.value_function import ValueFunction
-from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, VectorEnvSampler, make_vector_env
+from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, make_vector_env
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnvView
 from fasttrpo.steps.value_fit import AdamValueFitter, LBFGSValueFitter
 
-__all__ = ["OnPolicyAlgorithm", "UpdateBatch", "config_signature"]
-
-
-def _physical_memory() -> int | None:
-    """Bytes of physical memory, or None where the platform does not tell."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _check_rollout_fits(n_steps: int, n_envs: int, obs_dim: int, action_width: int,
-                        dtype: np.dtype, n_signals: int) -> None:
-    """Refuse a rollout whose batch and update arrays cannot fit in physical memory.
-
-    Zeroed arrays are allocated lazily, so a batch far beyond the memory would only fail (or
-    be killed) mid-rollout; this estimate (the batch, and per signal the float64 values,
-    advantages and returns the update adds) fails first, naming the settings.
-    """
-    rows = n_steps * n_envs
-    estimate = rows * ((obs_dim + action_width) * np.dtype(dtype).itemsize
-                       + 8 * 4 * n_signals + 3)
-    memory = _physical_memory()
-    if memory is not None and estimate > memory:
-        raise ValueError(f"n_steps, n_envs: a rollout of n_steps * n_envs = {rows} steps of "
-                         f"{obs_dim} observation values needs about {estimate / 2**30:.1f} GiB, "
-                         f"more than this machine's {memory / 2**30:.1f} GiB of memory")
-
-
-def _is_sampler(env) -> bool:
-    """Whether ``env`` is a `fasttrpo.rollout.Sampler` (a VectorEnv has no ``collect``)."""
-    return isinstance(env, Sampler) and not isinstance(env, (gym.Env, gym.vector.VectorEnv))
-
-
-#: what a saved file always holds, by sb3 attribute name (``save(exclude=...)`` refuses them)
-SAVED_ATTRIBUTES = frozenset({
-    "policy", "value_function", "value_functions", "vf_fitter", "vf_fitters", "config",
-    "observation_space", "action_space", "num_timesteps", "_n_updates", "rng", "noise_streams",
-    "obs_normalizer", "reward_scaler", "env_id", "lagrange_multiplier", "multiplier"})
-
-
-def check_save_lists(exclude, include) -> None:
-    """Check sb3's ``save(exclude=, include=)`` against what fasttrpo's file holds."""
-    for name, names in (("exclude", exclude), ("include", include)):
-        if names is None:
-            continue
-        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"{name}: expected a list of attribute names, got {names!r}")
-        kept = sorted(set(names) & SAVED_ATTRIBUTES)
-        if name == "exclude" and kept:
-            raise ValueError(f"exclude: {kept} are always saved (the file would not load "
-                             "without them)")
-        dropped = sorted(set(names) - SAVED_ATTRIBUTES)
-        if name == "include" and dropped:
-            raise ValueError(f"include: {dropped} cannot be saved: the file holds the config, "
-                             "spaces, networks, optimiser and normalisation state, counters "
-                             "and random states only (no envs, no Python objects)")
-
-
-def config_signature(config_class: type[OnPolicyConfig]) -> inspect.Signature:
-    """``(self, policy, env, *, <config fields with defaults>, **sb3_compat)``.
-
-    The constructor signature of an algorithm that takes its hyperparameters as keywords,
-    generated from its config so that ``help()`` and ``inspect.signature`` show every one.
-    """
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    hints = {item.name: item.type for item in dataclasses.fields(config_class)}
-    return inspect.Signature([
-        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-        inspect.Parameter("policy", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
-        inspect.Parameter("env", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-        *(inspect.Parameter(name, keyword, default=default, annotation=hints[name])
-          for name, _, default, _ in config_class.field_docs()),
-        inspect.Parameter("sb3_compat", inspect.Parameter.VAR_KEYWORD, annotation=Any),
-    ], return_annotation=None)
+__all__ = ["OnPolicyAlgorithm", "UpdateBatch"]
 
 
 def _read_only(name: str) -> property:
@@ -166,9 +88,10 @@ class OnPolicyAlgorithm:
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
-        sampler = env if _is_sampler(env) else None
+        sampler = env if environments.is_sampler(env) else None
         if sampler is None:
-            env = self._compiled_env(env, config.compiled) or make_vector_env(env, config.n_envs)
+            env = (environments.compiled_env_for(env, config.compiled)
+                   or make_vector_env(env, config.n_envs))
         vector = isinstance(env, gym.vector.VectorEnv)
         observation_space = env.single_observation_space if vector else env.observation_space
         if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):
@@ -275,24 +198,6 @@ class OnPolicyAlgorithm:
         return self.sampler.num_envs if self.sampler is not None else self.config.n_envs
 
     # ---- environments --------------------------------------------------------------------
-    @staticmethod
-    def _compiled_env(env, compiled: bool):
-        """Return the `fasttrpo.envs.compiled.CompiledEnv` to run for ``env``, or None.
-
-        ``env`` itself when it is one; the port of an id string when ``compiled`` (a
-        ValueError names the ports otherwise); None for gymnasium envs.
-        """
-        if isinstance(env, (gym.Env, gym.vector.VectorEnv)) or (
-                isinstance(env, str) and not compiled):
-            return None
-        from fasttrpo.envs.compiled import CompiledEnv, make_port  # imported on first use
-
-        if isinstance(env, CompiledEnv):
-            return env
-        if isinstance(env, str):
-            return make_port(env)
-        return None
-
     def set_env(self, env) -> None:
         """Attach an environment (id string, Env, VectorEnv or CompiledEnv) with the model's spaces.
 
@@ -301,20 +206,10 @@ class OnPolicyAlgorithm:
         string with ``compiled=True`` gives its port); the model keeps its normalisation
         statistics.
         """
-        compiled_env = self._compiled_env(env, self.config.compiled)
-        if compiled_env is not None:
-            from fasttrpo.rollout.compiled import CompiledSampler
-
-            self._check_spaces(compiled_env.observation_space, compiled_env.action_space)
-            n_envs = self.config.n_envs
-            self.set_sampler(CompiledSampler(
-                compiled_env, n_envs, self.encoder, self.codec, self.obs_normalizer,
-                self._reward_scaler_for(n_envs), self.dtype))
-            return
-        venv = make_vector_env(env, self.config.n_envs)
-        self._check_spaces(venv.single_observation_space, venv.single_action_space)
-        self.set_sampler(VectorEnvSampler(venv, self.encoder, self.codec, self.obs_normalizer,
-                                          self._reward_scaler_for(venv.num_envs), self.dtype))
+        sampler, venv, self.reward_scaler = environments.sampler_for_env(
+            env, self.config, (self.observation_space, self.action_space), self.encoder,
+            self.codec, self.obs_normalizer, self.reward_scaler, self.dtype)
+        self.set_sampler(sampler)
         self.env = venv
 
     def set_sampler(self, sampler: Sampler) -> None:
@@ -322,62 +217,24 @@ class OnPolicyAlgorithm:
 
         The next ``learn`` resets it with the config's seed.
         """
-        if not isinstance(sampler, Sampler):
-            raise TypeError(f"sampler: {type(sampler).__name__} does not implement "
-                            "fasttrpo.rollout.Sampler (num_envs, observation_space, "
-                            "action_space, reset, collect, close)")
-        self._check_spaces(sampler.observation_space, sampler.action_space)
-        rows = self.config.n_steps * sampler.num_envs
-        if self.config.normalize_advantage and rows <= 1:  # sb3-contrib's check, at set-up
-            raise ValueError(f"n_steps, n_envs: `n_steps * n_envs` must be greater than 1 to "
-                             f"normalize the advantages (normalize_advantage=True). Currently "
-                             f"n_steps={self.config.n_steps} and n_envs={sampler.num_envs}")
-        self._warn_truncated_minibatch(sampler.num_envs)
+        environments.check_sampler(sampler, self.config,
+                                   (self.observation_space, self.action_space))
         attach = getattr(sampler, "attach", None)  # the protocol's optional hook
         if callable(attach):
+            self.reward_scaler = environments.resized_reward_scaler(self.reward_scaler,
+                                                                    sampler.num_envs)
             attach(encoder=self.encoder, codec=self.codec, obs_normalizer=self.obs_normalizer,
-                   reward_scaler=self._reward_scaler_for(sampler.num_envs), dtype=self.dtype)
+                   reward_scaler=self.reward_scaler, dtype=self.dtype)
         self.sampler = sampler
         self.env_id = env_id_of(sampler) or self.env_id
         self.env = None
         self._needs_reset = True
         self._reset_seed = self.config.seed
 
-    def _warn_truncated_minibatch(self, n_envs: int) -> None:
-        """sb3-contrib's warning when ``batch_size`` does not divide ``n_steps * n_envs``."""
-        config = self.config
-        rows = config.n_steps * n_envs
-        if config.vf_optimizer != "adam" or rows % config.batch_size == 0:
-            return
-        warnings.warn(
-            f"You have specified a mini-batch size of {config.batch_size}, but because the "
-            f"rollout is of size `n_steps * n_envs` = {rows}, after every "
-            f"{rows // config.batch_size} untruncated mini-batches, there will be a truncated "
-            f"mini-batch of size {rows % config.batch_size}\nWe recommend using a "
-            f"`batch_size` that is a factor of `n_steps * n_envs`.\nInfo: (n_steps="
-            f"{config.n_steps} and n_envs={n_envs})", UserWarning, stacklevel=3)
-
     @property
     def _current_progress_remaining(self) -> float:
         """sb3's name of `progress_remaining` (read by sb3 callbacks and schedules)."""
         return self.progress_remaining
-
-    def _check_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
-        for name, got, want in (("observation_space", observation_space, self.observation_space),
-                                ("action_space", action_space, self.action_space)):
-            if got != want:
-                raise ValueError(f"env: {name} {got} differs from the model's {want}")
-
-    def _reward_scaler_for(self, n_envs: int) -> RewardScaler | None:
-        """Return the reward scaler, resized to ``n_envs`` with its statistics kept."""
-        scaler = self.reward_scaler
-        if scaler is not None and scaler.n_envs != n_envs:
-            resized = RewardScaler(n_envs, scaler.gamma, clip_reward=scaler.clip_reward,
-                                   epsilon=scaler.epsilon)
-            resized.load_state_dict(scaler.state_dict())
-            resized.training = scaler.training
-            self.reward_scaler = scaler = resized
-        return scaler
 
     def get_env(self):
         """Return the model's envs as an sb3 ``VecEnv`` (`fasttrpo.rollout.Sb3VecEnvView`).
@@ -513,8 +370,9 @@ class OnPolicyAlgorithm:
             self._reset_seed = None  # seed the first reset only; later resets continue the stream
             self._needs_reset = False
         n_envs = sampler.num_envs
-        _check_rollout_fits(self.config.n_steps, n_envs, self.encoder.obs_dim,
-                            self.policy.action_width, self.dtype, len(self.signals))
+        environments.check_rollout_fits(self.config.n_steps, n_envs, self.encoder.obs_dim,
+                                        self.policy.action_width, self.dtype,
+                                        len(self.signals))
         batch = RolloutBatch(self.config.n_steps, n_envs, self.encoder.obs_dim,
                              self.policy.action_width, self.dtype, self.signals)
         start = time.perf_counter()
@@ -557,29 +415,14 @@ class OnPolicyAlgorithm:
             for name, seconds in getattr(sampler, "timings", {}).items():
                 log.record(f"time/{name}", seconds)
             if log_interval and iteration % log_interval == 0:
-                self._record_progress(iteration, time.perf_counter() - start,
-                                      self.num_timesteps - start_steps)
+                record_progress(self.logger, self.ep_info_buffer, self.ep_success_buffer,
+                                iteration, time.perf_counter() - start,
+                                self.num_timesteps - start_steps, self.num_timesteps)
         callback.on_training_end()
         run_logs.close()
         if bar is not None:
             bar.close()
         return self
-
-    def _record_progress(self, iteration: int, elapsed: float, steps: int) -> None:
-        log = self.logger
-        if self.ep_info_buffer:
-            log.record("rollout/ep_rew_mean", float(np.mean([e["r"] for e in self.ep_info_buffer])))
-            log.record("rollout/ep_len_mean", float(np.mean([e["l"] for e in self.ep_info_buffer])))
-            if self.ep_success_buffer:
-                log.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
-            costs = [e["c"] for e in self.ep_info_buffer if "c" in e]
-            if costs:
-                log.record("rollout/ep_cost_mean", float(np.mean(costs)))
-        log.record("time/fps", int(steps / max(elapsed, 1e-9)))
-        log.record("time/iterations", iteration)
-        log.record("time/time_elapsed", elapsed)
-        log.record("time/total_timesteps", self.num_timesteps)
-        log.dump(self.num_timesteps)
 
     @staticmethod
     def _progress_bar(total: int):
@@ -751,7 +594,7 @@ class OnPolicyAlgorithm:
         ``replay_buffer``, ...) changes nothing, excluding what it holds (`SAVED_ATTRIBUTES`)
         or including what it cannot hold (an env, a callable) raises ValueError.
         """
-        check_save_lists(exclude, include)
+        persistence.check_save_lists(exclude, include)
         config = self.config.to_dict()
         if callable(config["learning_rate"]):  # a custom schedule has no JSON form (no pickle)
             config["learning_rate"] = self.current_learning_rate()
@@ -760,19 +603,10 @@ class OnPolicyAlgorithm:
                           "learning_rate= to load, or use "
                           "fasttrpo.foundation.schedules.LinearSchedule, which is stored)",
                           UserWarning, stacklevel=2)
-        meta = {
-            "algorithm": self.algorithm_name,
-            "config": config,
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
-            "num_timesteps": int(self.num_timesteps),
-            "env_id": self.env_id,
-            "n_updates": int(self._n_updates),
-            "rng_state": self.rng.bit_generator.state,
-            "noise_streams": self.noise_streams.state_dict(),
-            "algorithm_state": self.algorithm_state(),
-        }
-        json.dumps(meta)  # fail here, before touching the file, if something is not JSON
+        meta = persistence.model_meta(
+            self.algorithm_name, config, (self.observation_space, self.action_space),
+            self.num_timesteps, self._n_updates, self.env_id, self.rng, self.noise_streams,
+            self.algorithm_state())
         arrays = persistence.model_arrays(self.policy, self.value_functions, self.vf_fitters,
                                           (self.obs_normalizer, self.reward_scaler))
         return save_archive(path, meta, arrays)
@@ -796,38 +630,8 @@ class OnPolicyAlgorithm:
         -------
         The model, built through the same set-up as the constructor.
         """
-        meta, arrays = load_archive(path)
-        if meta.get("algorithm") != cls.algorithm_name:
-            saved = str(meta.get("algorithm"))[:100]
-            raise ValueError(f"{path}: not a fasttrpo {cls.algorithm_name} model "
-                             f"(algorithm={saved!r}); load it with {saved}.load, or with "
-                             "fasttrpo.algorithms.load_model, which reads the algorithm from "
-                             "the file")
-        fixed = sorted(set(overrides) & cls.config_class.network_fields())
-        if fixed:
-            raise ValueError(f"{', '.join(fixed)}: cannot be changed when loading, they shape "
-                             "the saved networks or their state")
-        try:
-            saved = meta["config"] if "config" in meta else meta["hyperparams"]  # format 1
-            if not isinstance(saved, dict):
-                raise ValueError(f"config: expected a JSON object, got {type(saved).__name__}")
-            config = cls.config_class.from_dict({**saved, **overrides}, source=str(path))
-            obs_space = space_from_json(meta["observation_space"])
-            act_space = space_from_json(meta["action_space"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
-        # the networks' sizes follow from the config and spaces: check them against the arrays
-        # before building anything, so a few bytes declaring huge networks cost nothing
-        try:
-            expected = networks.expected_param_sizes(config, obs_space, act_space, cls.signals)
-        except ValueError as err:
-            raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
-        for name, size in expected.items():
-            if name not in arrays:
-                raise ValueError(f"{path}: model file lacks array {name!r}")
-            if arrays[name].shape != (size,):
-                raise ValueError(f"{path}: array {name!r} has shape {arrays[name].shape}, but "
-                                 f"the saved config and spaces make ({size},)")
+        meta, arrays, config, obs_space, act_space = persistence.read_model_file(
+            path, cls.algorithm_name, cls.config_class, cls.signals, overrides)
         model = cls.__new__(cls)
         model._setup(config, obs_space, act_space, initialize=False)  # the file sets them
         model._load_state(meta, arrays, path)
@@ -846,13 +650,8 @@ class OnPolicyAlgorithm:
             if saved.noise_streams is not None:
                 self.noise_streams = saved.noise_streams
             self.load_algorithm_state(saved.algorithm_state)
-            self.policy.set_params(saved.policy_params)
-            for signal in self.signals:
-                self.value_functions[signal].set_params(saved.critic_params[signal])
-                self.vf_fitters[signal].load_state_dict(saved.optimizer_states[signal])
-            if self.obs_normalizer is not None:
-                self.obs_normalizer.load_state_dict(saved.normalizer_states["obs_rms"])
-            if self.reward_scaler is not None and saved.normalizer_states["ret_rms"]:
-                self.reward_scaler.load_state_dict(saved.normalizer_states["ret_rms"])
+            persistence.restore_networks(saved, self.policy, self.value_functions,
+                                         self.vf_fitters,
+                                         (self.obs_normalizer, self.reward_scaler))
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from err

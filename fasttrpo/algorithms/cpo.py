@@ -7,10 +7,10 @@ critic come from `fasttrpo.algorithms.constrained.ConstrainedAlgorithm`.
 import warnings
 from typing import Any
 
-from fasttrpo.algorithms.base import UpdateBatch, config_signature
+from fasttrpo.algorithms.base import UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
-from fasttrpo.config import CPOConfig, config_field_docs
+from fasttrpo.config import CPOConfig, config_field_docs, constructor_signature
 from fasttrpo.rollout.batch import COST, REWARD
 from fasttrpo.steps.cpo import cpo_step
 from fasttrpo.steps.trpo import StepOutcome
@@ -25,7 +25,7 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
     def __init__(self, policy: str, env, **hyperparams: Any) -> None:
         super().__init__(policy, env, **hyperparams)
 
-    __init__.__signature__ = config_signature(CPOConfig)
+    __init__.__signature__ = constructor_signature(CPOConfig)
 
     def constraint_value(self, episode_cost: float, episode_length: float) -> float:
         """``c`` of the linearised constraint ``b.x + c <= 0`` in ``constraint_units``."""

@@ -7,10 +7,10 @@ rollout (as OmniSafe's ``Lagrange``), then a plain TRPO step maximises the surro
 
 from typing import Any
 
-from fasttrpo.algorithms.base import UpdateBatch, config_signature
+from fasttrpo.algorithms.base import UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import take_trpo_step
-from fasttrpo.config import TRPOLagrangianConfig, config_field_docs
+from fasttrpo.config import TRPOLagrangianConfig, config_field_docs, constructor_signature
 from fasttrpo.rollout.batch import COST, REWARD
 from fasttrpo.steps.multiplier import LagrangeMultiplier
 
@@ -24,7 +24,7 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
     def __init__(self, policy: str, env, **hyperparams: Any) -> None:
         super().__init__(policy, env, **hyperparams)
 
-    __init__.__signature__ = config_signature(TRPOLagrangianConfig)
+    __init__.__signature__ = constructor_signature(TRPOLagrangianConfig)
 
     def _setup(self, config, observation_space, action_space, initialize: bool = True) -> None:
         super()._setup(config, observation_space, action_space, initialize)

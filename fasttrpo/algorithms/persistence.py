@@ -14,23 +14,53 @@ Plain functions over the networks and the values they need, which
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from fasttrpo.algorithms.networks import critic_prefix
+from fasttrpo.algorithms.networks import critic_prefix, expected_param_sizes
 from fasttrpo.foundation.validation import mapping_entry_array
+from fasttrpo.logs.serialization import load_archive
 from fasttrpo.models.parameters import flat_from_named, named_from_flat, network_names
+from fasttrpo.models.spaces import space_from_json, space_to_json
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.rollout.streams import NoiseStreams
 
-__all__ = ["SavedState", "model_arrays", "named_networks", "named_parameters",
-           "read_saved_state", "set_named_parameters"]
+__all__ = ["SAVED_ATTRIBUTES", "SavedState", "check_save_lists", "model_arrays",
+           "model_meta", "named_networks", "named_parameters", "read_model_file",
+           "read_saved_state",
+           "restore_networks", "set_named_parameters"]
 
 #: the normalisers' array-name prefixes in saved models (sb3's VecNormalize attribute names)
 NORMALIZER_PREFIXES = ("obs_rms", "ret_rms")
+
+
+#: what a saved file always holds, by sb3 attribute name (``save(exclude=...)`` refuses them)
+SAVED_ATTRIBUTES = frozenset({
+    "policy", "value_function", "value_functions", "vf_fitter", "vf_fitters", "config",
+    "observation_space", "action_space", "num_timesteps", "_n_updates", "rng", "noise_streams",
+    "obs_normalizer", "reward_scaler", "env_id", "lagrange_multiplier", "multiplier"})
+
+
+def check_save_lists(exclude, include) -> None:
+    """Check sb3's ``save(exclude=, include=)`` against what fasttrpo's file holds."""
+    for name, names in (("exclude", exclude), ("include", include)):
+        if names is None:
+            continue
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{name}: expected a list of attribute names, got {names!r}")
+        kept = sorted(set(names) & SAVED_ATTRIBUTES)
+        if name == "exclude" and kept:
+            raise ValueError(f"exclude: {kept} are always saved (the file would not load "
+                             "without them)")
+        dropped = sorted(set(names) - SAVED_ATTRIBUTES)
+        if name == "include" and dropped:
+            raise ValueError(f"include: {dropped} cannot be saved: the file holds the config, "
+                             "spaces, networks, optimiser and normalisation state, counters "
+                             "and random states only (no envs, no Python objects)")
 
 
 def optimizer_prefix(signal: str) -> str:
@@ -174,3 +204,83 @@ def set_named_parameters(policy, critics: dict, params: Mapping,
         updates[id(policy)] = (policy, flat)
     for network, flat in updates.values():  # every array was checked: now change
         network.set_params(flat)
+
+
+def read_model_file(path, algorithm_name: str, config_class, signals: tuple[str, ...],
+                    overrides: dict[str, Any]):
+    """Read a saved model and check it before anything is built.
+
+    Returns ``(meta, arrays, config, observation_space, action_space)``: the file's metadata
+    and arrays, its config with ``overrides`` applied (only fields that do not shape the
+    networks may be overridden), and its spaces. The networks' sizes follow from the config
+    and spaces and are checked against the arrays here, so a few bytes declaring huge
+    networks cost nothing. Every problem raises ValueError naming the file.
+    """
+    meta, arrays = load_archive(path)
+    if meta.get("algorithm") != algorithm_name:
+        saved = str(meta.get("algorithm"))[:100]
+        raise ValueError(f"{path}: not a fasttrpo {algorithm_name} model "
+                         f"(algorithm={saved!r}); load it with {saved}.load, or with "
+                         "fasttrpo.algorithms.load_model, which reads the algorithm from "
+                         "the file")
+    fixed = sorted(set(overrides) & config_class.network_fields())
+    if fixed:
+        raise ValueError(f"{', '.join(fixed)}: cannot be changed when loading, they shape "
+                         "the saved networks or their state")
+    try:
+        saved = meta["config"] if "config" in meta else meta["hyperparams"]  # format 1
+        if not isinstance(saved, dict):
+            raise ValueError(f"config: expected a JSON object, got {type(saved).__name__}")
+        config = config_class.from_dict({**saved, **overrides}, source=str(path))
+        obs_space = space_from_json(meta["observation_space"])
+        act_space = space_from_json(meta["action_space"])
+        expected = expected_param_sizes(config, obs_space, act_space, signals)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
+    for name, size in expected.items():
+        if name not in arrays:
+            raise ValueError(f"{path}: model file lacks array {name!r}")
+        if arrays[name].shape != (size,):
+            raise ValueError(f"{path}: array {name!r} has shape {arrays[name].shape}, but "
+                             f"the saved config and spaces make ({size},)")
+    return meta, arrays, config, obs_space, act_space
+
+
+def model_meta(algorithm_name: str, config: dict[str, Any], spaces, num_timesteps: int,
+               n_updates: int, env_id: str | None, rng: np.random.Generator,
+               noise_streams: NoiseStreams, algorithm_state: dict[str, Any]) -> dict[str, Any]:
+    """Return the saved file's JSON metadata.
+
+    A value without a JSON form raises TypeError here, before the file is touched.
+    """
+    meta = {
+        "algorithm": algorithm_name,
+        "config": config,
+        "observation_space": space_to_json(spaces[0]),
+        "action_space": space_to_json(spaces[1]),
+        "num_timesteps": int(num_timesteps),
+        "env_id": env_id,
+        "n_updates": int(n_updates),
+        "rng_state": rng.bit_generator.state,
+        "noise_streams": noise_streams.state_dict(),
+        "algorithm_state": algorithm_state,
+    }
+    json.dumps(meta)
+    return meta
+
+
+def restore_networks(saved: SavedState, policy, value_functions: Mapping[str, Any],
+                     vf_fitters: Mapping[str, Any], normalizers) -> None:
+    """Set the networks, the critics' optimisers and the normalisers from a `SavedState`.
+
+    ``normalizers`` is ``(obs_normalizer, reward_scaler)``, each None when unused.
+    """
+    policy.set_params(saved.policy_params)
+    for signal, critic in value_functions.items():
+        critic.set_params(saved.critic_params[signal])
+        vf_fitters[signal].load_state_dict(saved.optimizer_states[signal])
+    obs_normalizer, reward_scaler = normalizers
+    if obs_normalizer is not None:
+        obs_normalizer.load_state_dict(saved.normalizer_states["obs_rms"])
+    if reward_scaler is not None and saved.normalizer_states["ret_rms"]:
+        reward_scaler.load_state_dict(saved.normalizer_states["ret_rms"])

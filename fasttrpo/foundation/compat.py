@@ -4,10 +4,27 @@ Each distinct warning is given once per process (`warn_once`), however often the
 passed: a loop that builds models does not flood the output.
 """
 
+import os
+import sys
 import warnings
 from typing import Any
 
-__all__ = ["warn_ignored_sb3_kwargs", "warn_once"]
+__all__ = ["user_stacklevel", "warn_ignored_sb3_kwargs", "warn_once"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning name the user's line, not fasttrpo's.
+
+    The number of frames from the caller of this function to the first one outside the
+    fasttrpo package (Python 3.12's ``skip_file_prefixes``, for 3.11).
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 _WARNED: set[str] = set()
 

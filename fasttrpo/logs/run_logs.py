@@ -63,6 +63,28 @@ def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     return float("nan") if var_y == 0 else float(1.0 - np.var(y_true - y_pred) / var_y)
 
 
+def record_progress(log, episodes, successes, iteration: int, elapsed: float, steps: int,
+                    num_timesteps: int) -> None:
+    """Record and dump sb3's ``rollout/`` and ``time/`` keys after an iteration.
+
+    ``episodes``: the recent episodes' ``{"r", "l"[, "c"]}`` (``ep_info_buffer``);
+    ``successes``: their ``is_success`` flags; ``steps``: env steps in ``elapsed`` seconds.
+    """
+    if episodes:
+        log.record("rollout/ep_rew_mean", float(np.mean([e["r"] for e in episodes])))
+        log.record("rollout/ep_len_mean", float(np.mean([e["l"] for e in episodes])))
+        if successes:
+            log.record("rollout/success_rate", float(np.mean(successes)))
+        costs = [e["c"] for e in episodes if "c" in e]
+        if costs:
+            log.record("rollout/ep_cost_mean", float(np.mean(costs)))
+    log.record("time/fps", int(steps / max(elapsed, 1e-9)))
+    log.record("time/iterations", iteration)
+    log.record("time/time_elapsed", elapsed)
+    log.record("time/total_timesteps", num_timesteps)
+    log.dump(num_timesteps)
+
+
 class RunLogs:
     """Per-learn-call bookkeeping of step locals, Monitor files and the TensorBoard run.
 
