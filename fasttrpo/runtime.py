@@ -55,7 +55,7 @@ from fasttrpo.foundation.heads import (
     head_code,
     head_for_space,
 )
-from fasttrpo.foundation.portable import discrete_indices, read_zip_arrays
+from fasttrpo.foundation.portable import discrete_indices, normalize_rows, read_zip_arrays
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Policy", "load"]
 
@@ -357,13 +357,8 @@ class Policy:
 
     def _normalized(self, rows: np.ndarray) -> np.ndarray:
         """Normalise encoded rows (with statistics) and cast them to the network dtype."""
-        if self.normalize_obs:
-            # (x - mean) / sqrt(var + eps), clipped to [-clip_obs, clip_obs], in float64
-            # (np.maximum / np.minimum: np.clip's Python wrapper costs more on small arrays)
-            rows = np.subtract(rows, self.obs_mean, dtype=np.float64)
-            rows /= self.obs_std
-            np.maximum(rows, -self.clip_obs, out=rows)
-            np.minimum(rows, self.clip_obs, out=rows)
+        if self.normalize_obs:  # (x - mean) / sqrt(var + eps), clipped, in float64
+            rows = normalize_rows(rows, self.obs_mean, self.obs_std, self.clip_obs)
         with np.errstate(over="ignore"):
             rows = np.ascontiguousarray(rows, dtype=self.dtype)
         if not self.normalize_obs and not np.isfinite(rows).all():

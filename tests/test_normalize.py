@@ -153,3 +153,39 @@ def test_state_round_trip_and_validation(rng):
         other.load_state_dict({**good, "var": np.array([1.0, np.nan, 1.0])})
     with pytest.raises(ValueError, match="count"):
         other.load_state_dict({k: v for k, v in good.items() if k != "count"})
+
+
+def _sb3_update(mean, var, count, batch):
+    """sb3's RunningMeanStd.update, in numpy (the reference)."""
+    batch_mean, batch_var, n = np.mean(batch, axis=0), np.var(batch, axis=0), batch.shape[0]
+    delta = batch_mean - mean
+    total = count + n
+    new_mean = mean + delta * n / total
+    m_2 = var * count + batch_var * n + np.square(delta) * count * n / total
+    return new_mean, m_2 / total, total
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_running_mean_std_is_numpys_to_the_last_bit(rng, shape):
+    """The compiled statistics (fasttrpo.kernels.statistics, shared with the compiled rollout)
+    equal sb3's numpy formulas bit for bit: row batches and vectors longer than numpy's
+    128-value pairwise blocks included."""
+    rms = RunningMeanStd(shape)
+    mean, var, count = np.zeros(shape), np.ones(shape), 1e-4
+    for size in (1, 2, 7, 129, 300, 1000):
+        batch = rng.normal(3.0, 2.0, (size, *shape))
+        rms.update(batch)
+        mean, var, count = _sb3_update(mean, var, count, batch)
+        assert np.array_equal(rms.mean, mean) and np.array_equal(rms.var, var)
+        assert rms.count == count
+
+
+def test_running_mean_std_refuses_a_bad_batch_unchanged(rng):
+    rms = RunningMeanStd((2,))
+    rms.update(rng.normal(size=(5, 2)))
+    before = rms.state_dict()
+    for bad, why in ((np.array([[np.nan, 0.0]]), "NaN"), (np.full((2, 2), 1e200), "overflow")):
+        with pytest.raises(ValueError, match=why):
+            rms.update(bad)
+        after = rms.state_dict()
+        assert all(np.array_equal(before[k], after[k]) for k in before)

@@ -30,9 +30,8 @@ def policy_from_model(model) -> Policy:
     obs_mean = obs_std = None
     clip_obs = 0.0
     if normalizer is not None:
-        # the normaliser's own formula: std = sqrt(var + epsilon), in float64
         obs_mean = np.array(normalizer.mean, dtype=np.float64)
-        obs_std = np.sqrt(np.asarray(normalizer.var, dtype=np.float64) + normalizer.epsilon)
+        obs_std = normalizer.std  # sqrt(var + epsilon), the normaliser's own
         clip_obs = float(normalizer.clip_obs)
     return Policy(
         space_to_json(model.observation_space), space_to_json(model.action_space),

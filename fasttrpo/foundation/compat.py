@@ -15,7 +15,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 
 
 def user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning name the user's line, not fasttrpo's.
+    """Return the ``stacklevel`` that makes a warning name the user's line, not fasttrpo's.
 
     The number of frames from the caller of this function to the first one outside the
     fasttrpo package (Python 3.12's ``skip_file_prefixes``, for 3.11).

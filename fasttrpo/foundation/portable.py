@@ -4,6 +4,8 @@
 
 * `discrete_indices`: Discrete observations as class indices, refusing 1.7 rather than
   truncating it to 1.
+* `normalize_rows`: observations normalised with frozen statistics (VecNormalize's formula),
+  for ``predict``, the runtime and the exporters' reference.
 * `read_zip_arrays`: the one reader of model archives (``TRPO.save``) and policy files
   (``.npz``). It opens regular files only (a FIFO or ``/dev/zero`` would block or never end),
   and checks every size a file declares before it allocates or decompresses anything, so a
@@ -33,6 +35,7 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_TEXT_BYTES",
     "discrete_indices",
+    "normalize_rows",
     "is_binary_file",
     "open_regular_file",
     "read_zip_arrays",
@@ -51,6 +54,20 @@ _NPY_HEADER_MAX = 10_000  # numpy's own default limit for an .npy header
 # what zipfile and numpy raise on damaged data; anything else is a bug
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
                 UnicodeDecodeError, SyntaxError, TypeError, OverflowError, NotImplementedError)
+
+
+def normalize_rows(rows, mean: np.ndarray, std: np.ndarray, clip: float) -> np.ndarray:
+    """Return ``clip((rows - mean) / std, -clip, clip)`` as a new float64 array.
+
+    VecNormalize's observation formula with ``std = sqrt(var + epsilon)``; ``rows`` (..., D),
+    ``mean`` and ``std`` (D,). (np.maximum / np.minimum: np.clip's Python wrapper costs more
+    on small arrays; the values are the same, NaN included.)
+    """
+    out = np.subtract(rows, mean, dtype=np.float64)
+    out /= std
+    np.maximum(out, -clip, out=out)
+    np.minimum(out, clip, out=out)
+    return out
 
 
 def discrete_indices(name: str, values, start: int, n: int) -> np.ndarray:

@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
+from fasttrpo.foundation.portable import normalize_rows
 from fasttrpo.foundation.validation import mapping_entry_array
-from fasttrpo.kernels import kernel
+from fasttrpo.kernels import statistics
 
 
 def _check_positive(name: str, value) -> float:
@@ -22,16 +23,6 @@ def _check_positive(name: str, value) -> float:
     if not (value > 0.0 and math.isfinite(value)):
         raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
     return value
-
-
-@kernel
-def _normalize_rows(obs, mean, std, clip, out):
-    """``out = clip((obs - mean) / std, -clip, clip)`` row by row, in float64; (R, D) arrays."""
-    n_rows, dim = obs.shape
-    for i in range(n_rows):
-        for j in range(dim):
-            z = (obs[i, j] - mean[j]) / std[j]
-            out[i, j] = min(max(z, -clip), clip)
 
 
 class RunningMeanStd:
@@ -67,7 +58,14 @@ class RunningMeanStd:
         self.shape = tuple(int(s) for s in shape)
         self.mean = np.zeros(self.shape, dtype=np.float64)
         self.var = np.ones(self.shape, dtype=np.float64)
-        self.count = _check_positive("epsilon", epsilon)
+        # count as a (1,) array: the kernels of fasttrpo.kernels.statistics update it in place
+        self._count = np.array([_check_positive("epsilon", epsilon)])
+        self._scratch = np.empty((2, max(math.prod(self.shape), 1)))
+
+    @property
+    def count(self) -> float:
+        """The number of samples seen (plus the initial pseudo-count ``epsilon``)."""
+        return float(self._count[0])
 
     def update(self, batch) -> None:
         """Fold a batch (B, *shape) into the statistics; an empty batch is a no-op."""
@@ -79,16 +77,21 @@ class RunningMeanStd:
         if batch.shape[0] == 0:
             return
         n = batch.shape[0]
-        # np.mean / np.var, written with plain reductions: 2x faster on per-step batches
-        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-            batch_mean = np.add.reduce(batch, axis=0) / n
-            sq_dev = batch - batch_mean
-            sq_dev *= sq_dev
-            batch_var = np.add.reduce(sq_dev, axis=0) / n
-        if not np.isfinite(batch_var).all():  # NaN / inf anywhere in the batch reach var
-            raise ValueError("batch: contains NaN or infinite value(s), or values whose "
-                             "squares overflow float64")
-        self.update_from_moments(batch_mean, batch_var, n)
+        # np.mean / np.var to the last bit (fasttrpo.kernels.statistics), then Chan's update
+        mean, var = self.mean.reshape(-1), self.var.reshape(-1)  # views: updated in place
+        if self.shape:
+            rows = np.ascontiguousarray(batch.reshape(n, -1))
+            folded = statistics.update_row_stats(rows, mean, var, self._count, self._scratch)
+        else:
+            if self._scratch.shape[1] < n:
+                self._scratch = np.empty((2, n))
+            folded = statistics.update_vector_stats(np.ascontiguousarray(batch), mean, var,
+                                                    self._count, self._scratch[0, :n])
+        if not folded:  # nothing changed: one bad batch must not poison later normalisation
+            if not np.isfinite(batch).all():
+                raise ValueError("batch: contains NaN or infinite value(s)")
+            raise ValueError("batch: values too large for the running mean and variance (their "
+                             "squares overflow float64); the statistics are left unchanged")
 
     def update_from_moments(self, batch_mean, batch_var, batch_count: int) -> None:
         """Combine with a batch given by its mean, (biased) variance and size.
@@ -97,20 +100,15 @@ class RunningMeanStd:
         finite (values near 1e154 and beyond overflow the squared deviations): one bad batch
         must not poison every later normalisation.
         """
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked below
-            delta = batch_mean - self.mean  # mean_b - mean_a
-            total = self.count + batch_count  # n = n_a + n_b
-            new_mean = self.mean + delta * batch_count / total
-            m_a = self.var * self.count  # sum of squared deviations of each part
-            m_b = batch_var * batch_count
-            m_2 = m_a + m_b + np.square(delta) * self.count * batch_count / total
-            new_var = m_2 / total
-        if not (np.isfinite(new_mean).all() and np.isfinite(new_var).all()):
+        batch_mean = np.ascontiguousarray(np.broadcast_to(batch_mean, self.shape),
+                                          dtype=np.float64).reshape(-1)
+        batch_var = np.ascontiguousarray(np.broadcast_to(batch_var, self.shape),
+                                         dtype=np.float64).reshape(-1)
+        if not statistics.combine_moments(self.mean.reshape(-1), self.var.reshape(-1),
+                                          self._count, batch_mean, batch_var,
+                                          float(batch_count)):
             raise ValueError("batch: values too large for the running mean and variance (their "
                              "squares overflow float64); the statistics are left unchanged")
-        self.mean = new_mean
-        self.var = new_var
-        self.count = total
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"mean": (*shape,), "var": (*shape,), "count": ()}``, float64 copies."""
@@ -126,7 +124,9 @@ class RunningMeanStd:
             raise ValueError("var: contains negative value(s)")
         if not count > 0:
             raise ValueError(f"count: must be positive, got {float(count)}")
-        self.mean, self.var, self.count = mean, var, float(count)
+        self.mean = np.array(mean, dtype=np.float64)  # own contiguous copies, updated in place
+        self.var = np.array(var, dtype=np.float64)
+        self._count[0] = float(count)
 
 
 class ObservationNormalizer:
@@ -170,6 +170,21 @@ class ObservationNormalizer:
         """Running variance of the observations, (obs_dim,) float64 (``rms.var``)."""
         return self.rms.var
 
+    @property
+    def std(self) -> np.ndarray:
+        """``sqrt(var + epsilon)``, (obs_dim,) float64: what observations are divided by."""
+        return self._std.copy()
+
+    def update_and_normalize(self, raw_rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Fold one vector step's raw rows into the statistics, then normalise them to ``out``.
+
+        ``raw_rows`` (E, obs_dim); the statistics advance only when ``training``; ``out`` gets
+        the rows normalised with the new statistics, VecNormalize's order within a step. Both
+        samplers call this.
+        """
+        self.update(raw_rows)
+        return self.normalize(raw_rows, out=out)
+
     def update(self, obs_batch) -> None:
         """Fold ``obs_batch`` (B, obs_dim) into the statistics, only when ``training``."""
         if self.training:
@@ -187,9 +202,7 @@ class ObservationNormalizer:
         if obs.shape[-1:] != (self.obs_dim,):
             raise ValueError(f"obs: expected shape (..., {self.obs_dim}), got {obs.shape}")
         if out is None:
-            # (obs - mean) / sqrt(var + eps), clipped to [-clip, clip]
-            result = (obs - self.rms.mean) / self._std
-            return np.clip(result, -self.clip_obs, self.clip_obs, out=result)
+            return normalize_rows(obs, self.rms.mean, self._std, self.clip_obs)
         if out.shape != obs.shape or out.dtype.kind != "f" or not out.flags.c_contiguous:
             raise ValueError(
                 f"out: expected a C-contiguous float array of shape {obs.shape}, "
@@ -198,8 +211,8 @@ class ObservationNormalizer:
         if not obs.flags.c_contiguous:
             obs = np.ascontiguousarray(obs)
         # the kernel sees 2-D views (rows, obs_dim): reshape of a contiguous array is free
-        _normalize_rows(obs.reshape(-1, self.obs_dim), self.rms.mean, self._std, self.clip_obs,
-                        out.reshape(-1, self.obs_dim))
+        statistics.normalize_rows(obs.reshape(-1, self.obs_dim), self.rms.mean, self._std,
+                                  self.clip_obs, out.reshape(-1, self.obs_dim))
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:

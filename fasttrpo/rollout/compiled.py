@@ -33,7 +33,7 @@ from fasttrpo.envs.compiled.contract import check_env as check_compiled_env
 from fasttrpo.envs.compiled.rng import seed_streams
 from fasttrpo.envs.compiled.vector import first_class_entry, step_autoreset
 from fasttrpo.foundation.heads import CATEGORICAL, GAUSSIAN, GAUSSIAN_SDE
-from fasttrpo.kernels import distributions, kernel, mlp
+from fasttrpo.kernels import distributions, kernel, mlp, statistics
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.rollout.batch import COST, RolloutBatch
 from fasttrpo.rollout.streams import NoiseStreams, check_noise_streams
@@ -42,126 +42,6 @@ __all__ = ["CompiledSampler"]
 
 # status codes of the rollout kernel
 _OK, _ENV_NOT_FINITE, _REWARD_STATS_OVERFLOW, _OBS_STATS_OVERFLOW = 0, 1, 2, 3
-
-
-@kernel
-def _block_sum(values, start, stop):
-    # numpy's pairwise_sum for a block of at most 128 values: 8 running sums, then a tree
-    n = stop - start
-    if n < 8:
-        total = 0.0
-        for i in range(start, stop):
-            total += values[i]
-        return total
-    partial = np.empty(8)
-    for j in range(8):
-        partial[j] = values[start + j]
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            partial[j] += values[start + i + j]
-        i += 8
-    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])
-             + ((partial[4] + partial[5]) + (partial[6] + partial[7])))
-    for k in range(start + i, stop):
-        total += values[k]
-    return total
-
-
-@kernel
-def _split(start, stop):
-    half = (stop - start) // 2
-    return start + half - half % 8
-
-
-@kernel
-def _pairwise_sum(values):
-    """``np.add.reduce(values)`` of a contiguous float64 vector, to the last bit.
-
-    numpy sums blocks of up to 128 values with `_block_sum` and halves longer ranges (at a
-    multiple of 8), adding the halves' sums; that recursion is evaluated here with an
-    explicit stack (Numba cannot cache recursive functions). The reward statistics use it,
-    so they match ``fasttrpo.models.normalize``'s for any number of envs.
-    """
-    low, high = np.empty(64, np.int64), np.empty(64, np.int64)
-    left_sum, left_done = np.empty(64), np.zeros(64, np.bool_)
-    top = 0
-    low[0], high[0] = 0, values.shape[0]
-    while True:
-        if high[top] - low[top] > 128:  # descend into the left half
-            middle = _split(low[top], high[top])
-            top += 1
-            low[top], high[top], left_done[top] = low[top - 1], middle, False
-            continue
-        value = _block_sum(values, low[top], high[top])
-        while True:  # climb: a finished left half starts its right sibling
-            if top == 0:
-                return value
-            top -= 1
-            if not left_done[top]:
-                left_sum[top], left_done[top] = value, True
-                middle = _split(low[top], high[top])
-                top += 1
-                low[top], high[top], left_done[top] = middle, high[top - 1], False
-                break
-            value = left_sum[top] + value
-
-
-@kernel
-def _combine_moments(mean, var, count, batch_mean, batch_var, n):
-    # Chan et al.: fold (batch_mean, batch_var, n) into (mean, var, count[0]) in place, in the
-    # order of RunningMeanStd.update_from_moments; False (nothing changed) if not finite
-    total = count[0] + n
-    finite = True
-    for j in range(mean.shape[0]):
-        delta = batch_mean[j] - mean[j]
-        new_var = (var[j] * count[0] + batch_var[j] * n
-                   + delta * delta * count[0] * n / total) / total
-        finite = finite and np.isfinite(new_var) and np.isfinite(mean[j] + delta * n / total)
-    if not finite:
-        return False
-    for j in range(mean.shape[0]):
-        delta = batch_mean[j] - mean[j]
-        var[j] = (var[j] * count[0] + batch_var[j] * n
-                  + delta * delta * count[0] * n / total) / total
-        mean[j] = mean[j] + delta * n / total
-    count[0] = total
-    return True
-
-
-@kernel
-def _update_obs_stats(rows, mean, var, count, scratch):
-    # RunningMeanStd.update on (E, D) rows: column sums row by row, as np.add.reduce(axis=0)
-    n_rows, dim = rows.shape
-    batch_mean, batch_var = scratch[0], scratch[1]
-    for j in range(dim):
-        batch_mean[j] = rows[0, j]
-    for i in range(1, n_rows):
-        for j in range(dim):
-            batch_mean[j] += rows[i, j]
-    for j in range(dim):
-        batch_mean[j] /= n_rows
-        dev = rows[0, j] - batch_mean[j]
-        batch_var[j] = dev * dev
-    for i in range(1, n_rows):
-        for j in range(dim):
-            dev = rows[i, j] - batch_mean[j]
-            batch_var[j] += dev * dev
-    for j in range(dim):
-        batch_var[j] /= n_rows
-    return _combine_moments(mean, var, count, batch_mean, batch_var, n_rows)
-
-
-@kernel(inline="always")
-def _normalize_row(raw, row, mean, var, epsilon, clip, normalize, out, out_row):
-    # out[out_row] = clip((raw[row] - mean) / sqrt(var + eps), -clip, clip) in float64, then
-    # out's dtype (2-D arrays and row indices: row views cost reference counting per call)
-    for j in range(raw.shape[1]):
-        if normalize:
-            z = (raw[row, j] - mean[j]) / math.sqrt(var[j] + epsilon)
-            out[out_row, j] = min(max(z, -clip), clip)
-        else:
-            out[out_row, j] = raw[row, j]
 
 
 @kernel
@@ -257,12 +137,12 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
             if update_rewards:
                 for e in range(n_envs):
                     reward_returns[e] = reward_returns[e] * gamma + rewards[t, e]
-                one_mean[0] = _pairwise_sum(reward_returns) / n_envs
+                one_mean[0] = statistics.pairwise_sum(reward_returns) / n_envs
                 for e in range(n_envs):
                     dev = reward_returns[e] - one_mean[0]
                     squared_dev[e] = dev * dev
-                one_var[0] = _pairwise_sum(squared_dev) / n_envs
-                if not _combine_moments(reward_mean, reward_var, reward_count, one_mean,
+                one_var[0] = statistics.pairwise_sum(squared_dev) / n_envs
+                if not statistics.combine_moments(reward_mean, reward_var, reward_count, one_mean,
                                         one_var, n_envs):
                     result[0], result[3] = _REWARD_STATS_OVERFLOW, t
                     return
@@ -273,16 +153,17 @@ def _rollout(reset, step, observe, env_params, time_limit, rngs, states, elapsed
                     reward_returns[e] = 0.0
         for e in range(n_envs):  # truncations bootstrap V(final obs): normalised, current stats
             if ended[e]:
-                _normalize_row(final_raw, e, obs_mean, obs_var, obs_epsilon, clip_obs,
+                statistics.normalize_row(final_raw, e, obs_mean, obs_var, obs_epsilon, clip_obs,
                                normalize_obs, final_rows, n_final)
                 final_index[n_final, 0], final_index[n_final, 1] = t, e
                 n_final += 1
         if normalize_obs and update_obs:
-            if not _update_obs_stats(raw_rows, obs_mean, obs_var, obs_count, stats_scratch):
+            if not statistics.update_row_stats(raw_rows, obs_mean, obs_var, obs_count,
+                                               stats_scratch):
                 result[0], result[3] = _OBS_STATS_OVERFLOW, t
                 return
         for e in range(n_envs):
-            _normalize_row(raw_rows, e, obs_mean, obs_var, obs_epsilon, clip_obs,
+            statistics.normalize_row(raw_rows, e, obs_mean, obs_var, obs_epsilon, clip_obs,
                            normalize_obs, obs_rows, e)
     result[0], result[1], result[2] = _OK, n_final, n_finished
 
@@ -367,8 +248,7 @@ class CompiledSampler:
         self._elapsed[:] = 0
         self._episode_running[:] = 0.0
         if self.obs_normalizer is not None:
-            self.obs_normalizer.update(self._raw_rows)
-            self.obs_normalizer.normalize(self._raw_rows, out=self._obs_rows)
+            self.obs_normalizer.update_and_normalize(self._raw_rows, self._obs_rows)
         else:
             self._obs_rows[:] = self._raw_rows
         self.needs_reset = False

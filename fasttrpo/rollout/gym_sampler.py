@@ -132,8 +132,7 @@ class VectorEnvSampler:
     def _set_obs(self, raw_obs) -> None:
         self.encoder.encode(raw_obs, self._raw_rows)
         if self.obs_normalizer is not None:
-            self.obs_normalizer.update(self._raw_rows)
-            self.obs_normalizer.normalize(self._raw_rows, out=self._obs_rows)
+            self.obs_normalizer.update_and_normalize(self._raw_rows, self._obs_rows)
         else:
             self._obs_rows[:] = self._raw_rows
 
