@@ -42,7 +42,7 @@ TASKS = {  # zoo entries (hyperparams/trpo.yml); compiled ports where they exist
 @contextmanager
 def damped_step_length():
     """Make TRPO divide by ``x^T (F + damping I) x``: the CG result's curvature, damped."""
-    from fasttrpo.models.policies import Linearization
+    from fasttrpo.models.linearization import Linearization
 
     original = Linearization.conjugate_gradient
 

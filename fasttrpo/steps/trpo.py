@@ -14,7 +14,8 @@ import numpy as np
 
 from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.foundation.validation import float_array
-from fasttrpo.models.policies import Linearization, MLPPolicy
+from fasttrpo.models.linearization import Linearization
+from fasttrpo.models.policies import MLPPolicy
 
 
 class StepOutcome(enum.Enum):
