@@ -40,12 +40,9 @@ Examples
 ... # doctest: +SKIP
 """
 
-import json
 import math
 import os
 from itertools import pairwise
-from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -55,87 +52,20 @@ from fasttrpo.foundation.heads import (
     head_code,
     head_for_space,
 )
-from fasttrpo.foundation.portable import discrete_indices, normalize_rows, read_zip_arrays
+from fasttrpo.foundation.policy_file import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SPACE_KEYS,
+    ObsSegment,
+    box_bounds,
+    dict_segments,
+    read_policy_file,
+    space_kind,
+    space_size,
+)
+from fasttrpo.foundation.portable import discrete_indices, normalize_rows
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Policy", "load"]
-
-FORMAT_NAME = "fasttrpo-policy"
-FORMAT_VERSION = 1
-# every key a version-1 file must hold (obs_mean / obs_std only when clip_obs > 0)
-REQUIRED_KEYS = ("format", "format_version", "observation_space", "action_space",
-                 "layer_sizes", "activation", "head", "nvec", "params", "clip_obs")
-
-
-_SPACE_KEYS = {"Box": ("shape", "low", "high", "dtype"), "Discrete": ("n",), "Dict": ("spaces",),
-               "MultiDiscrete": ("nvec",), "MultiBinary": ("n",)}
-
-
-def _space_kind(name: str, space: dict, allowed: tuple[str, ...]) -> str:
-    """Return the ``type`` of a JSON space description, after checking its keys."""
-    kind = space.get("type")
-    if kind not in allowed:
-        raise ValueError(f"{name}: expected a {' or '.join(allowed)} space, got type {kind!r}")
-    missing = [key for key in _SPACE_KEYS[kind] if key not in space]
-    if missing:
-        raise ValueError(f"{name}: the {kind} description lacks {', '.join(missing)}")
-    return kind
-
-
-class ObsSegment(NamedTuple):
-    """One entry of a Dict observation space, in the flat layout and in the encoding.
-
-    ``kind`` is "Box", "Discrete" or "MultiBinary"; ``shape`` one observation's shape (``()``
-    for Discrete); ``raw_size`` its values in the flat layout (1 for Discrete);
-    ``encoded_size`` its columns in the network input (``n`` one-hot columns for Discrete);
-    ``start`` the Discrete space's start (0 otherwise).
-    """
-
-    key: str
-    kind: str
-    shape: tuple
-    raw_size: int
-    encoded_size: int
-    start: int
-
-
-def _dict_segments(entries) -> tuple[ObsSegment, ...]:
-    """List the `ObsSegment` of every ``[key, space]`` pair of a saved Dict space, in order."""
-    if not isinstance(entries, list) or not entries or not all(
-            isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) for e in entries):
-        raise ValueError("observation_space: a Dict description needs a non-empty list of "
-                         "[key, space] pairs")
-    segments = []
-    for key, sub in entries:
-        kind = _space_kind(f"observation_space[{key!r}]", sub, ("Box", "Discrete", "MultiBinary"))
-        if kind == "Discrete":
-            segments.append(ObsSegment(key, kind, (), 1, int(sub["n"]), int(sub.get("start", 0))))
-        else:
-            shape = tuple(int(n) for n in (sub["shape"] if kind == "Box"
-                                           else np.atleast_1d(sub["n"]).tolist()))
-            size = _space_size(sub)
-            segments.append(ObsSegment(key, kind, shape, size, size, 0))
-    return tuple(segments)
-
-
-def _space_size(space: dict) -> int:
-    """Count the scalars in one sample of a (JSON-described) Box / MultiBinary space."""
-    shape = space["shape"] if space["type"] == "Box" else np.atleast_1d(space["n"]).tolist()
-    return int(np.prod(shape, dtype=np.int64))
-
-
-def _box_bounds(space: dict) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-    dtype = np.dtype(space["dtype"])
-    if dtype.kind not in "fiu":
-        raise ValueError(f"action_space: Box dtype {dtype} is not a number type")
-    with np.errstate(over="ignore"):  # 1e300 in a float32 Box is inf: unbounded
-        low = np.array(space["low"], dtype=dtype).reshape(space["shape"])
-        high = np.array(space["high"], dtype=dtype).reshape(space["shape"])
-    # NaN bounds would make every clipped action NaN; inf bounds mean "unbounded"
-    if np.isnan(low).any() or np.isnan(high).any() or (low > high).any():
-        raise ValueError(f"action_space: Box bounds must be numbers with low <= high, got "
-                         f"low={low.tolist()}, high={high.tolist()}")
-    return low, high, dtype
-
 
 class Policy:
     """A trained MLP policy that computes actions with numpy, as ``TRPO.predict`` does.
@@ -246,17 +176,17 @@ class Policy:
 
     def _set_observation(self, obs_mean, obs_std, clip_obs) -> None:
         space = self.observation_space
-        kind = _space_kind("observation_space", space, ("Box", "Discrete", "Dict"))
+        kind = space_kind("observation_space", space, ("Box", "Discrete", "Dict"))
         self.obs_segments: tuple[ObsSegment, ...] = ()
         if kind == "Dict":  # MultiInputPolicy: entries flattened in key order
-            self.obs_segments = _dict_segments(space["spaces"])
+            self.obs_segments = dict_segments(space["spaces"])
             self.obs_shape, self._n_discrete_obs, self.obs_start = None, 0, 0
             obs_dim = sum(segment.encoded_size for segment in self.obs_segments)
         elif kind == "Box":
             self.obs_shape = tuple(int(s) for s in space["shape"])
             self._n_discrete_obs = 0
             self.obs_start = 0
-            obs_dim = _space_size(space)
+            obs_dim = space_size(space)
         elif kind == "Discrete":
             self.obs_shape = ()
             self._n_discrete_obs = int(space["n"])
@@ -286,16 +216,16 @@ class Policy:
 
     def _set_action(self) -> None:
         space = self.action_space
-        kind = _space_kind("action_space", space, tuple(_SPACE_KEYS))
+        kind = space_kind("action_space", space, tuple(SPACE_KEYS))
         out_dim = self.layer_sizes[-1]
         expected_head = head_for_space(kind, use_sde=kind == "Box" and self.head == "gsde")
         if expected_head != self.head:
             raise ValueError(f"action_space: a {kind} space needs the {expected_head} head, "
                              f"not {self.head}")
         if kind == "Box":
-            self.action_low, self.action_high, self.action_dtype = _box_bounds(space)
+            self.action_low, self.action_high, self.action_dtype = box_bounds(space)
             self.action_shape = self.action_low.shape
-            width = _space_size(space)
+            width = space_size(space)
             self._low_flat = self.action_low.reshape(-1)
             self._high_flat = self.action_high.reshape(-1)
         elif kind == "Discrete":
@@ -314,7 +244,7 @@ class Policy:
         else:
             self.action_shape = tuple(np.atleast_1d(space["n"]).tolist())
             self.action_dtype = np.dtype(np.int8)
-            width = _space_size(space)
+            width = space_size(space)
         if width != out_dim:
             raise ValueError(f"action_space: needs {width} network outputs, but layer_sizes "
                              f"ends with {out_dim}")
@@ -581,20 +511,6 @@ class Policy:
                 f"{self.dtype}{norm})")
 
 
-def _scalar(arrays: dict, key: str, kind: type):
-    value = arrays[key]
-    if value.shape != ():
-        raise ValueError(f"entry {key!r} must be a scalar, got shape {value.shape}")
-    value = value.item()
-    if kind is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if kind is str and isinstance(value, str):
-        return value
-    raise ValueError(f"entry {key!r} must be a {kind.__name__}, got {value!r}")
-
-
 def load(path: str | os.PathLike) -> Policy:
     """Load a policy file written by ``TRPO.export(path, format="npz")``.
 
@@ -618,61 +534,4 @@ def load(path: str | os.PathLike) -> Policy:
         unsupported ``format_version``, lacks an entry or holds inconsistent values (NaN
         action bounds, for one). The message names the file.
     """
-    source = Path(os.fspath(path))
-    if not source.exists() and source.suffix == "":
-        source = source.with_name(source.name + ".npz")  # as export appends it
-    if not source.exists():
-        raise FileNotFoundError(f"policy file not found: {Path(os.fspath(path))}")
-    model_hint = " (a TRPO model file? export it: fasttrpo export MODEL --format npz)"
-    _, arrays = read_zip_arrays(source, what="fasttrpo policy file",
-                                hints={"meta.json": model_hint})
-    if "format" not in arrays:
-        hint = model_hint if "policy/params" in arrays else ""
-        raise ValueError(f"{source}: not a fasttrpo policy file, it has no 'format' entry{hint}")
-    try:
-        name = _scalar(arrays, "format", str)
-        if name != FORMAT_NAME:
-            raise ValueError(f"format is {name!r}, expected {FORMAT_NAME!r}")
-        if "format_version" not in arrays:
-            raise KeyError("format_version")
-        version = _scalar(arrays, "format_version", int)
-        if version != FORMAT_VERSION:
-            newer = "; upgrade fasttrpo" if version > FORMAT_VERSION else ""
-            raise ValueError(f"format_version {version} is not supported (this fasttrpo reads "
-                             f"version {FORMAT_VERSION}){newer}")
-        missing = [key for key in REQUIRED_KEYS if key not in arrays]
-        clip_obs = _scalar(arrays, "clip_obs", float) if "clip_obs" in arrays else 0.0
-        if clip_obs > 0:
-            missing += [key for key in ("obs_mean", "obs_std") if key not in arrays]
-        if missing:
-            raise KeyError(", ".join(missing))
-        spaces = {}
-        for key in ("observation_space", "action_space"):
-            spaces[key] = json.loads(_scalar(arrays, key, str))
-            if not isinstance(spaces[key], dict):
-                raise ValueError(f"entry {key!r} is not a JSON object")  # noqa: TRY004
-        return Policy(
-            spaces["observation_space"], spaces["action_space"],
-            layer_sizes=_int_vector(arrays, "layer_sizes"),
-            activation=_scalar(arrays, "activation", str),
-            head=_scalar(arrays, "head", str),
-            nvec=_int_vector(arrays, "nvec"),
-            params=arrays["params"],
-            obs_mean=arrays.get("obs_mean") if clip_obs > 0 else None,
-            obs_std=arrays.get("obs_std") if clip_obs > 0 else None,
-            clip_obs=clip_obs,
-        )
-    except KeyError as err:
-        raise ValueError(f"{source}: fasttrpo policy file lacks entry {err}") from err
-    except (ValueError, TypeError, OverflowError, RecursionError) as err:
-        # RecursionError: a space's JSON nested deeper than Python's recursion limit
-        raise ValueError(f"{source}: invalid fasttrpo policy file: {type(err).__name__}: "
-                         f"{str(err)[:300]}") from None
-
-
-def _int_vector(arrays: dict, key: str) -> np.ndarray:
-    value = arrays[key]
-    if value.ndim != 1 or value.dtype.kind not in "iu":
-        raise ValueError(f"entry {key!r} must be a 1-D integer array, got {value.dtype} "
-                         f"{value.shape}")
-    return value.astype(np.int64)
+    return read_policy_file(path, Policy)

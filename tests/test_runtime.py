@@ -150,6 +150,7 @@ def test_runtime_imports_only_numpy(exported):
         # (_numba_cache: the standard-library check of the kernels' on-disk cache)
         assert outside == sorted(["fasttrpo", "fasttrpo.foundation", "fasttrpo.foundation.heads",
                                   "fasttrpo.foundation.numba_cache",
+                                  "fasttrpo.foundation.policy_file",
                                   "fasttrpo.foundation.portable", "fasttrpo.runtime"]), outside
         print("ok")
     """)
