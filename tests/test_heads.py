@@ -131,3 +131,28 @@ def test_the_head_spec_sizes_every_policy_and_saved_network():
         head_for_space("Discrete", use_sde=True)
     with pytest.raises(ValueError, match="Tuple is not supported"):
         head_for_space("Tuple")
+
+
+def test_the_cython_tanh_is_generated_from_the_one_table():
+    """forward.pyx's float tanh comes from fasttrpo/foundation/tanh.py (via the generated
+    tanh_rational.pxi), the Numba kernels read the same table: no hand-made copy."""
+    from fasttrpo.foundation import tanh
+
+    assert tanh.PXI.read_text() == tanh.cython_source(), (
+        "tanh_rational.pxi is out of date: run python -m fasttrpo.foundation.tanh")
+    pyx = (tanh.PXI.parent / "forward.pyx").read_text()
+    assert 'include "tanh_rational.pxi"' in pyx and repr(tanh.P[0]) not in pyx
+
+
+def test_both_compiled_tanhs_agree_with_each_other_and_with_numpy():
+    """The Numba and Cython float32 tanh give the same bits, within 1e-6 of np.tanh."""
+    from fasttrpo.models.policies import GaussianMLPPolicy
+
+    x = np.linspace(-12.0, 12.0, 4001).astype(np.float32)
+    policy = GaussianMLPPolicy(1, 1, hidden_sizes=(1,), dtype=np.float32, seed=0)
+    # hidden = tanh(x), output = 1 * hidden + 0 = hidden exactly
+    policy.set_params(np.array([1.0, 0.0, 1.0, 0.0, 0.0], dtype=np.float32))
+    cython = policy.act(x[:, None], deterministic=True)[:, 0]  # Cython forward
+    numba_values = policy.forward(x[:, None])[:, 0]  # Numba kernels (mlp.forward)
+    assert np.array_equal(cython, numba_values)
+    assert np.abs(cython - np.tanh(x.astype(np.float64))).max() < 1e-6

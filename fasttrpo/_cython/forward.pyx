@@ -52,27 +52,7 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return exp(x)
 
 
-cdef inline float _tanh_rational(float x) noexcept nogil:
-    # Eigen's float tanh: odd rational minimax approximation on [-7.905, 7.905] (beyond it
-    # tanh rounds to +-1 in float32); max abs error ~4e-7. No libm call, so gcc vectorises
-    # the activation loop. Constants are cast to float: double literals would promote the
-    # whole polynomial to double.
-    cdef float x2, p, q
-    cdef float bound = <float>7.90531110763549805
-    # clamp with selects, not branches: an if/elif blocks the vectoriser
-    x = bound if x > bound else x
-    x = -bound if x < -bound else x
-    x2 = x * x
-    p = x2 * <float>-2.76076847742355e-16 + <float>2.00018790482477e-13
-    p = x2 * p + <float>-8.60467152213735e-11
-    p = x2 * p + <float>5.12229709037114e-08
-    p = x2 * p + <float>1.48572235717979e-05
-    p = x2 * p + <float>6.37261928875436e-04
-    p = x2 * p + <float>4.89352455891786e-03
-    q = x2 * <float>1.19825839466702e-06 + <float>1.18534705686654e-04
-    q = x2 * q + <float>2.26843463243900e-03
-    q = x2 * q + <float>4.89352518554385e-03
-    return x * p / q
+include "tanh_rational.pxi"  # Eigen's float tanh, generated from fasttrpo/foundation/tanh.py
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:

@@ -29,6 +29,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from fasttrpo.foundation import tanh
 from fasttrpo.foundation.heads import TANH
 from fasttrpo.kernels import INTERNAL, kernel
 
@@ -83,22 +84,21 @@ _F32 = np.float32
 
 
 def _tanh_f32(x):
-    # Eigen's float tanh: odd rational minimax approximation on [-7.905, 7.905] (beyond it
-    # tanh rounds to +-1 in float32), max abs error ~4e-7; pure float32 arithmetic, so the
-    # loop vectorises 8 wide (the exp form above costs ~4 ns an element, this well under 1).
-    # The same approximation as the Cython acting forward (fasttrpo/_cython/forward.pyx).
-    bound = _F32(7.90531110763549805)
+    # Eigen's float tanh (fasttrpo/foundation/tanh.py: its constants and form): pure float32
+    # arithmetic, so the loop vectorises 8 wide (the exp form above costs ~4 ns an element,
+    # this well under 1). The Cython acting forward runs the same (tanh_rational.pxi).
+    bound = _F32(tanh.BOUND)
     x = min(max(x, -bound), bound)
     x2 = x * x
-    p = x2 * _F32(-2.76076847742355e-16) + _F32(2.00018790482477e-13)
-    p = x2 * p + _F32(-8.60467152213735e-11)
-    p = x2 * p + _F32(5.12229709037114e-08)
-    p = x2 * p + _F32(1.48572235717979e-05)
-    p = x2 * p + _F32(6.37261928875436e-04)
-    p = x2 * p + _F32(4.89352455891786e-03)
-    q = x2 * _F32(1.19825839466702e-06) + _F32(1.18534705686654e-04)
-    q = x2 * q + _F32(2.26843463243900e-03)
-    q = x2 * q + _F32(4.89352518554385e-03)
+    p = x2 * _F32(tanh.P[0]) + _F32(tanh.P[1])
+    p = x2 * p + _F32(tanh.P[2])
+    p = x2 * p + _F32(tanh.P[3])
+    p = x2 * p + _F32(tanh.P[4])
+    p = x2 * p + _F32(tanh.P[5])
+    p = x2 * p + _F32(tanh.P[6])
+    q = x2 * _F32(tanh.Q[0]) + _F32(tanh.Q[1])
+    q = x2 * q + _F32(tanh.Q[2])
+    q = x2 * q + _F32(tanh.Q[3])
     return x * p / q
 
 
