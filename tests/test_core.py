@@ -129,21 +129,3 @@ def test_a_second_algorithm_reuses_the_whole_base(tmp_path):
         TRPO.load(path)
 
 
-def test_load_then_set_env_keeps_observation_and_reward_statistics(tmp_path):
-    model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, normalize_obs=True, normalize_reward=True,
-                 **TINY)
-    model.learn(96)
-    obs_stats = model.obs_normalizer.state_dict()
-    ret_stats = model.reward_scaler.state_dict()
-    assert ret_stats["count"] > 1  # statistics were gathered
-    path = model.save(tmp_path / "pendulum")
-    loaded = TRPO.load(path)
-    vec = gym.make_vec("Pendulum-v1", num_envs=3, vectorization_mode="sync")
-    loaded.set_env(vec)  # another number of envs: the statistics carry over
-    assert loaded.reward_scaler.n_envs == 3
-    for got, want in ((loaded.obs_normalizer.state_dict(), obs_stats),
-                      (loaded.reward_scaler.state_dict(), ret_stats)):
-        for key in want:
-            np.testing.assert_array_equal(got[key], want[key])
-    loaded.learn(96, reset_num_timesteps=False)
-    assert loaded.reward_scaler.state_dict()["count"] > ret_stats["count"]  # and keep learning

@@ -220,3 +220,24 @@ def test_float64_relu_policy_in_every_format(tmp_path):
         pass
     for name, got in results.items():
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, err_msg=name)
+
+
+TINY = dict(n_steps=32, batch_size=16, n_critic_updates=2, seed=0,
+            policy_kwargs=dict(net_arch=[8]))
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize(("stem", "written"), [
+    ('my"policy', "my_policy"), ("math", "math_policy"), ("stdio", "stdio_policy"),
+    ("back\\slash", "back_slash"), ("2fast", "2fast")])
+def test_c_export_sanitises_file_and_symbol_names(tmp_path, stem, written):
+    model = TRPO("MlpPolicy", MatchEnv("box"), **TINY)
+    source, header = model.export(tmp_path / stem, format="c")
+    assert (source.name, header.name) == (f"{written}.c", f"{written}.h")
+    # -I on the output folder: a header named math.h would replace the library's
+    result = subprocess.run([CC, "-std=c99", "-Wall", "-Werror", "-c", f"-I{tmp_path}",
+                             str(source), "-o", str(tmp_path / "policy.o")],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [source.name, header.name, "policy.o"])  # no temporary file left

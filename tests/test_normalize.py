@@ -1,3 +1,4 @@
+
 import numpy as np
 import pytest
 
@@ -189,3 +190,23 @@ def test_running_mean_std_refuses_a_bad_batch_unchanged(rng):
             rms.update(bad)
         after = rms.state_dict()
         assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+# ---- 4: the reward normaliser refuses what overflows, unchanged ---------------------------
+def test_running_stats_refuse_an_overflowing_batch_unchanged():
+    rms = RunningMeanStd()
+    rms.update(np.array([1.0, 2.0, 3.0]))
+    state = rms.state_dict()
+    with pytest.raises(ValueError, match="too large"):
+        rms.update(np.array([1e200]))
+    for key, value in state.items():
+        np.testing.assert_array_equal(rms.state_dict()[key], value)
+
+
+def test_reward_scaler_error_names_the_rewards_and_keeps_its_returns():
+    scaler = RewardScaler(2, gamma=0.99)
+    scaler.scale(np.array([1.0, 2.0]), np.array([False, False]))
+    returns = scaler.returns.copy()
+    with pytest.raises(ValueError, match=r"rewards: \[1e\+200, 1\.0\] cannot be normalised"):
+        scaler.scale(np.array([1e200, 1.0]), np.array([False, False]))
+    np.testing.assert_array_equal(scaler.returns, returns)

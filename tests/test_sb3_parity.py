@@ -38,26 +38,6 @@ def test_linear_schedule_follows_the_remaining_progress():
     assert model.logger.last_values["train/learning_rate"] == pytest.approx(rates[-1][1])
 
 
-def test_callable_schedule_and_what_save_keeps(tmp_path):
-    calls = []
-
-    def schedule(progress):
-        calls.append(progress)
-        return 1e-3 * progress + 1e-5
-
-    model = TRPO("MlpPolicy", "CartPole-v1", learning_rate=schedule, **TINY)
-    rates = _rates(model, 256)
-    assert calls[:2] == [1.0, 0.0]  # the config checks both ends
-    assert [rate for _, rate in rates] == pytest.approx(
-        [1e-3 * (1 - steps / 256) + 1e-5 for steps, _ in rates])
-    with pytest.warns(UserWarning, match="custom schedule cannot be stored"):
-        model.save(tmp_path / "custom")
-    assert TRPO.load(tmp_path / "custom").config.learning_rate == pytest.approx(1e-5)
-    linear = TRPO("MlpPolicy", "CartPole-v1", learning_rate=LinearSchedule(2e-3, 1e-4), **TINY)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a linear schedule is stored as it is
-        linear.save(tmp_path / "linear")
-    assert TRPO.load(tmp_path / "linear").config.learning_rate == LinearSchedule(2e-3, 1e-4)
 
 
 def test_zoo_schedule_strings():
@@ -242,24 +222,6 @@ def test_set_parameters_exact_partial_and_refused():
         fresh.set_parameters(bad)
 
 
-def test_save_and_load_file_objects_and_set_parameters_from_a_file(tmp_path):
-    import io
-
-    model = TRPO("MlpPolicy", "Pendulum-v1", normalize_obs=True, **TINY)
-    model.learn(128)
-    buffer = io.BytesIO()
-    assert model.save(buffer) is buffer
-    buffer.seek(0)
-    loaded = TRPO.load(buffer)
-    np.testing.assert_array_equal(loaded.policy.get_params(), model.policy.get_params())
-    np.testing.assert_array_equal(loaded.obs_normalizer.mean, model.obs_normalizer.mean)
-    with open(tmp_path / "model.zip", "wb") as handle:
-        model.save(handle)
-    other = TRPO("MlpPolicy", "Pendulum-v1", normalize_obs=True, **{**TINY, "seed": 9})
-    other.set_parameters(tmp_path / "model.zip")
-    np.testing.assert_array_equal(other.policy.get_params(), model.policy.get_params())
-    with pytest.raises(ValueError, match="<BytesIO>: not a readable zip archive"):
-        TRPO.load(io.BytesIO(b"not a model"))
 
 
 def test_set_random_seed_makes_runs_repeat():

@@ -111,50 +111,8 @@ def test_same_seed_gives_bit_identical_parameters():
     assert not np.array_equal(other.policy.get_params(), params[0][0])
 
 
-@pytest.mark.parametrize("normalize", [False, True])
-@pytest.mark.parametrize("vf_optimizer", ["adam", "lbfgs"])
-def test_save_load_identity_and_resume(tmp_path, normalize, vf_optimizer):
-    model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, normalize_obs=normalize,
-                 normalize_reward=normalize, vf_optimizer=vf_optimizer, **TINY)
-    model.learn(128)
-    path = model.save(tmp_path / "model")
-    assert path.name == "model.zip"
-    loaded = TRPO.load(tmp_path / "model")
-    obs = np.random.default_rng(0).uniform(-1, 1, (20, 3)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
-                                  model.predict(obs, deterministic=True)[0])
-    np.testing.assert_array_equal(loaded.value_function.get_params(),
-                                  model.value_function.get_params())
-    assert loaded.num_timesteps == 128
-    if normalize:
-        np.testing.assert_array_equal(loaded.obs_normalizer.rms.mean, model.obs_normalizer.rms.mean)
-        # frozen at evaluation: predicting does not move the statistics
-        before = loaded.obs_normalizer.rms.mean.copy()
-        loaded.predict(obs * 100)
-        np.testing.assert_array_equal(loaded.obs_normalizer.rms.mean, before)
-    # resuming from the file continues exactly like the original model
-    resumed = TRPO.load(path, env="Pendulum-v1")
-    resumed.learn(64, reset_num_timesteps=False)
-    assert resumed.num_timesteps == 192
-    assert not np.array_equal(resumed.policy.get_params(), model.policy.get_params())
 
 
-def test_load_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        TRPO.load(tmp_path / "missing")
-    bad = tmp_path / "bad.zip"
-    bad.write_bytes(b"not a zip at all")
-    with pytest.raises(ValueError, match="bad.zip"):
-        TRPO.load(bad)
-    model = TRPO("MlpPolicy", "CartPole-v1", seed=0, **TINY)
-    path = model.save(tmp_path / "m.zip")
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="m.zip"):
-        TRPO.load(path)
-    model.save(path)
-    with pytest.raises(ValueError, match="observation_space"):
-        TRPO.load(path, env="Pendulum-v1")
 
 
 def test_callbacks_can_stop_training():

@@ -3,11 +3,14 @@ check, and the rollback, each against an independent computation."""
 
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
 from fasttrpo import CPO, TRPO
 from fasttrpo.algorithms import update
+
+from toy_envs import CounterEnv, MatchEnv
 
 POINT = "fasttrpo/SafetyPointVelocity-v0"
 
@@ -92,3 +95,77 @@ def test_rollback_restores_policy_critics_optimisers_and_state():
     np.testing.assert_array_equal(model.value_function.get_params(), before[1])
     for key, value in model.vf_fitter.state_dict().items():
         np.testing.assert_array_equal(np.asarray(value), before[2][key])
+
+
+TINY = dict(n_steps=32, batch_size=16, n_critic_updates=2, seed=0,
+            policy_kwargs=dict(net_arch=[8]))
+
+
+# ---- 1 / 7: a batch the critic cannot fit is refused before anything changes --------------
+@pytest.mark.parametrize(("dtype", "reward"), [("float32", 1e20), ("float64", 1e200)])
+def test_huge_rewards_are_refused_before_any_update_and_the_model_stays_savable(
+        tmp_path, dtype, reward):
+    model = TRPO("MlpPolicy", ScaledReward(MatchEnv("box"), reward), dtype=dtype, **TINY)
+    before = _state(model)
+    with pytest.raises(ValueError, match=r"reward: value targets reach .*Nothing was updated"):
+        model.learn(32)
+    _assert_same(before, _state(model))
+    loaded = TRPO.load(model.save(tmp_path / "m"))  # what was saved loads
+    _assert_same(before, _state(loaded))
+
+
+def test_a_diverging_critic_fit_is_undone_with_the_policy_step(tmp_path):
+    model = TRPO("MlpPolicy", CounterEnv(terminate_at=5), learning_rate=1e30,
+                 **{**TINY, "batch_size": 8, "n_critic_updates": 5})
+    before = _state(model)
+    with pytest.raises(ValueError, match="reward: the critic fit diverged"):
+        model.learn(32)
+    _assert_same(before, _state(model))
+    TRPO.load(model.save(tmp_path / "m"))
+
+
+def test_an_overflowing_reward_does_not_poison_later_learning():
+    env = ScaledReward(MatchEnv("box"), 1e200)
+    model = TRPO("MlpPolicy", env, normalize_reward=True, dtype="float64", **TINY)
+    with pytest.raises(ValueError, match="rewards: .*cannot be normalised"):
+        model.learn(32)
+    env.reward = 1.0  # the env recovers: training goes on
+    model.learn(64)
+    assert all(np.isfinite(v).all() for v in model.reward_scaler.state_dict().values())
+    assert all(np.isfinite(a).all() for a in _state(model))
+
+
+# ---- degenerate batches ---------------------------------------------------------------------
+def test_a_rollout_of_only_autoreset_steps_updates_nothing():
+    # one-step episodes in NEXT_STEP autoreset mode: every other step is a reset step, so a
+    # one-step rollout may hold no valid transition at all
+    venv = gym.vector.SyncVectorEnv([lambda: MatchEnv("box")])
+    model = TRPO("MlpPolicy", venv, **{**TINY, "n_steps": 1, "batch_size": 1,
+                                       "normalize_advantage": False})  # sb3-contrib refuses 1 row
+    critic = model.value_function.get_params()
+    model.learn(8)  # was: ValueError "obs: needs at least one row"; now empty rollouts skip
+    assert model.num_timesteps == 8
+    assert not np.array_equal(model.value_function.get_params(), critic)  # the others update
+
+
+class ScaledReward(gym.Wrapper):
+    """Every reward replaced by ``self.reward`` (changeable between ``learn`` calls)."""
+
+    def __init__(self, env, reward):
+        super().__init__(env)
+        self.reward = reward
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, self.reward, terminated, truncated, info
+
+
+def _state(model):
+    """Everything an update may change: policy, critic, Adam state."""
+    return [model.policy.get_params(), model.value_function.get_params(),
+            *model.vf_fitter.state_dict().values()]
+
+
+def _assert_same(before, after):
+    for want, got in zip(before, after, strict=True):
+        np.testing.assert_array_equal(got, want)
