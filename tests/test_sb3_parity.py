@@ -222,6 +222,54 @@ def test_set_parameters_exact_partial_and_refused():
         fresh.set_parameters(bad)
 
 
+def test_set_parameters_has_sb3s_strict_and_non_strict_semantics():
+    """exact_match=False is torch's strict=False: any subset of arrays is set (a Gaussian
+    policy's layers without its log_std, one bias alone), unknown names are ignored; sb3's
+    'policy.optimizer' entry is accepted and ignored with a warning; other objects refused."""
+    source = TRPO("MlpPolicy", "Pendulum-v1", seed=1, policy_kwargs=dict(net_arch=[8]))
+    target = TRPO("MlpPolicy", "Pendulum-v1", seed=2, policy_kwargs=dict(net_arch=[8]))
+    named = source.get_parameters()["policy"]
+    before = target.get_parameters()["policy"]
+    subset = {k: v for k, v in named.items() if k.startswith(("mlp_extractor.policy_net",
+                                                              "action_net"))}
+    assert "log_std" not in subset
+    target.set_parameters({"policy": {**subset, "not_a_parameter": np.zeros(3)}},
+                          exact_match=False)
+    after = target.get_parameters()["policy"]
+    for name in after:
+        want = named[name] if name in subset else before[name]
+        np.testing.assert_array_equal(after[name], want, err_msg=name)
+    target.set_parameters({"policy": {"action_net.bias": np.full(1, 0.5)}}, exact_match=False)
+    assert target.get_parameters()["policy"]["action_net.bias"].tolist() == [0.5]
+    with pytest.warns(UserWarning, match="policy.optimizer"):
+        target.set_parameters({"policy": named, "policy.optimizer": {"state": {}}})
+    np.testing.assert_array_equal(target.policy.get_params(), source.policy.get_params())
+    with pytest.raises(ValueError, match="not parts of a fasttrpo model"):
+        target.set_parameters({"policy": named, "critic": {}})
+    with pytest.raises(ValueError, match="'policy' is missing"):
+        target.set_parameters({"policy.optimizer": {}})
+
+
+@pytest.mark.optional_deps
+def test_set_parameters_takes_sb3_contribs_own_get_parameters():
+    """sb3-contrib's TRPO.get_parameters() (tensors, with 'policy.optimizer') sets a fasttrpo
+    model whose deterministic actions then equal sb3-contrib's."""
+    torch = pytest.importorskip("torch")
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    for env_id in ("CartPole-v1", "Pendulum-v1"):
+        theirs = sb3_contrib.TRPO("MlpPolicy", env_id, seed=0)
+        params = theirs.get_parameters()
+        params["policy"] = {k: v.detach().numpy() for k, v in params["policy"].items()}
+        ours = TRPO("MlpPolicy", env_id, seed=5)
+        with pytest.warns(UserWarning, match="policy.optimizer"):
+            ours.set_parameters(params, exact_match=True)
+        obs = np.stack([theirs.observation_space.sample() for _ in range(16)])
+        with torch.no_grad():
+            want, _ = theirs.predict(obs, deterministic=True)
+        got, _ = ours.predict(obs, deterministic=True)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 
 
 def test_set_random_seed_makes_runs_repeat():

@@ -201,7 +201,7 @@ def parallel_launches(monkeypatch):
     from contextlib import contextmanager
 
     from fasttrpo.foundation import threads as _threads
-    from fasttrpo.models import policies
+    from fasttrpo.models import linearization
 
     launches = []
 
@@ -211,7 +211,7 @@ def parallel_launches(monkeypatch):
             launches.append(parallel)
             yield parallel
 
-    monkeypatch.setattr(policies, "parallel_kernels", spy)
+    monkeypatch.setattr(linearization, "parallel_kernels", spy)
     return launches
 
 

@@ -276,9 +276,11 @@ class OnPolicyAlgorithm:
     def set_parameters(self, load_path_or_dict, exact_match: bool = True) -> None:
         """Set parameters from `get_parameters`' dict, or from a saved model's file.
 
-        ``exact_match=False`` sets the networks whose arrays are all given and leaves the
-        others; with True every array must be given and no other. Everything is checked
-        (names, shapes, finite values) before anything changes: a ValueError names the array.
+        sb3's semantics: ``exact_match=True`` needs every array and no other (torch's
+        ``strict=True``); False sets the arrays given and leaves the others. sb3's own dict
+        (with ``"policy.optimizer"``, ignored with a warning) is accepted. Everything is
+        checked (names, shapes, finite values) before anything changes: a ValueError names
+        the array (`fasttrpo.algorithms.persistence.set_named_parameters`).
         """
         if isinstance(load_path_or_dict, Mapping):
             params = load_path_or_dict

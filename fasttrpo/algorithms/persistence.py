@@ -15,6 +15,7 @@ Plain functions over the networks and the values they need, which
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +23,13 @@ from typing import Any
 import numpy as np
 
 from fasttrpo.algorithms.networks import critic_prefix, expected_param_sizes
+from fasttrpo.foundation.compat import user_stacklevel
 from fasttrpo.foundation.validation import mapping_entry_array
 from fasttrpo.logs.serialization import load_archive
-from fasttrpo.models.parameters import flat_from_named, named_from_flat, network_names
+from fasttrpo.models.parameters import (
+    assign_named,
+    named_from_flat,
+)
 from fasttrpo.models.spaces import space_from_json, space_to_json
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.rollout.streams import NoiseStreams
@@ -33,6 +38,9 @@ __all__ = ["SAVED_ATTRIBUTES", "SavedState", "check_save_lists", "model_arrays",
            "model_meta", "named_networks", "named_parameters", "read_model_file",
            "read_saved_state",
            "restore_networks", "set_named_parameters"]
+
+#: sb3's key of torch's optimiser state in ``get_parameters()`` (ignored here)
+SB3_OPTIMIZER_KEY = "policy.optimizer"
 
 #: the normalisers' array-name prefixes in saved models (sb3's VecNormalize attribute names)
 NORMALIZER_PREFIXES = ("obs_rms", "ret_rms")
@@ -174,28 +182,40 @@ def named_parameters(policy, critics: dict) -> dict[str, np.ndarray]:
 
 def set_named_parameters(policy, critics: dict, params: Mapping,
                          exact_match: bool = True) -> None:
-    """Set the networks from `named_parameters`' names wrapped as ``{"policy": {...}}``.
+    """Set the networks from sb3-named arrays, as sb3's ``set_parameters`` does.
 
-    ``exact_match=False`` sets the networks whose arrays are all given and leaves the others;
-    with True every array must be given and no other. Everything is checked (names, shapes,
-    finite values) before anything changes: a ValueError names the array.
+    ``params`` is `named_parameters`' dict wrapped as ``{"policy": {...}}`` (what
+    ``get_parameters`` returns); sb3's own dict also holds ``"policy.optimizer"``, torch's
+    optimiser state, which is ignored with a warning (fasttrpo's critic optimisers keep their
+    own). ``exact_match=True``: ``"policy"`` must be given with every array and no other
+    (torch's ``strict=True``); False: the arrays given are set, the others left, unknown
+    names ignored (``strict=False``). Everything is checked (names, shapes, finite values)
+    before anything changes: a ValueError names the array.
     """
-    if set(params) != {"policy"} or not isinstance(params["policy"], Mapping):
-        raise ValueError(f"params: expected {{'policy': {{name: array}}}} as "
-                         f"get_parameters() returns, got keys {sorted(params)}")
+    unknown = sorted(set(params) - {"policy", SB3_OPTIMIZER_KEY})
+    if unknown:
+        raise ValueError(f"params: {unknown} are not parts of a fasttrpo model (it takes "
+                         "{'policy': {name: array}}, as get_parameters() returns)")
+    if SB3_OPTIMIZER_KEY in params:
+        warnings.warn("set_parameters: 'policy.optimizer' (torch's optimiser state) is "
+                      "ignored; the critic optimisers keep their own state", UserWarning,
+                      stacklevel=user_stacklevel())
+    if "policy" not in params:
+        if exact_match:
+            raise ValueError("params: 'policy' is missing (exact_match=True)")
+        return
     arrays = params["policy"]
+    if not isinstance(arrays, Mapping):
+        raise ValueError(f"params['policy']: expected a mapping of names to arrays, got "
+                         f"{type(arrays).__name__}")
     expected = set(named_parameters(policy, critics))
     if exact_match and set(arrays) != expected:
         raise ValueError(f"params: missing {sorted(expected - set(arrays))}, unexpected "
                          f"{sorted(set(arrays) - expected)} (exact_match=True)")
     updates = {}  # id(network) -> (network, its new flat parameters)
     for network, hidden, output in named_networks(policy, critics):
-        names = {name for pair in network_names(network.layout, hidden, output)
-                 for name in pair}
-        if names <= set(arrays):
-            flat = network.get_params()
-            flat[:network.layout.num_params] = flat_from_named(
-                network.layout, arrays, hidden, output, flat.dtype)
+        flat = network.get_params()
+        if assign_named(network.layout, flat, arrays, hidden, output, require_all=False):
             updates[id(network)] = (network, flat)
     if "log_std" in arrays and policy.log_std.size:
         _, flat = updates.get(id(policy), (policy, policy.get_params()))
