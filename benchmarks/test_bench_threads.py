@@ -29,7 +29,7 @@ from benchmarks import _config
 from benchmarks.harness import UpdateProblem, require_torch, run_timed
 from fasttrpo import TRPO
 from fasttrpo.foundation.threads import limit_threads, use_threads
-from fasttrpo.models import linearization
+from fasttrpo.models import linearization as linearization_module
 
 _final_params: dict = {}
 #: the implementations of ``test_update``: (name, threads)
@@ -77,7 +77,7 @@ def _crossover_cases():
 
 @pytest.mark.parametrize(("n_rows", "n_threads"), _crossover_cases())
 def test_cg_crossover(benchmark, monkeypatch, n_rows, n_threads):
-    monkeypatch.setattr(linearization, "PARALLEL_MIN_ROWS", 0)  # threads=2: always the row blocks
+    monkeypatch.setattr(linearization_module, "PARALLEL_MIN_ROWS", 0)  # threads=2: always the row blocks
     problem = UpdateProblem(_config.HEADLINE, n_rows, "float32")
     policy = problem.model.policy
     linearization = policy.linearize(problem.obs)
