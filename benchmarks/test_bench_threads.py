@@ -77,7 +77,8 @@ def _crossover_cases():
 
 @pytest.mark.parametrize(("n_rows", "n_threads"), _crossover_cases())
 def test_cg_crossover(benchmark, monkeypatch, n_rows, n_threads):
-    monkeypatch.setattr(linearization_module, "PARALLEL_MIN_ROWS", 0)  # threads=2: always the row blocks
+    # threads=2: always the row blocks
+    monkeypatch.setattr(linearization_module, "PARALLEL_MIN_ROWS", 0)
     problem = UpdateProblem(_config.HEADLINE, n_rows, "float32")
     policy = problem.model.policy
     linearization = policy.linearize(problem.obs)
