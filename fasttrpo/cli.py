@@ -373,15 +373,18 @@ def _read_hyperparams(args: argparse.Namespace, env_id: str, zoo_style: bool) ->
         raise _UsageError("--hyperparams FILE and -conf/--conf-file name the same file: "
                           "give one")
     path = args.hyperparams or args.conf_file
-    if path is None and zoo_style:
+    shipped = path is None
+    if shipped:  # the zoo's trpo.yml, shipped as package data: works from any directory
         from fasttrpo.zoo.layout import default_hyperparams_file
 
         path = default_hyperparams_file()
-    if path is None:
-        return {}
     try:
         entry, key = zoo_entry(Path(path), env_id)
     except ImportError as err:  # PyYAML missing: the message says what to install
+        if shipped and not zoo_style and args.timesteps is not None:
+            _warn(f"the shipped zoo hyperparameters are not read ({err}); training with "
+                  "fasttrpo's defaults")
+            return {}
         raise _UsageError(str(err)) from err
     if key == ZOO_DEFAULT_KEY:
         print(f"hyperparameters: {path} has no entry for {env_id}; using its "
@@ -465,6 +468,12 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
         args.seed = int(np.random.default_rng().integers(2**31 - 1))
     if args.num_threads > 0:
         kwargs["n_threads"] = args.num_threads
+    from fasttrpo.algorithms import ALGORITHMS
+
+    # every value checked before anything is printed or created (the run folder)
+    ALGORITHMS[args.algo].config_from_kwargs(
+        {**kwargs, **{name: getattr(args, name) for name in ("seed", "verbose")
+                      if getattr(args, name) is not None}})
     run_folder = None
     if args.save is None:  # the zoo's layout: LOGDIR/<algo>/<env>_<k>/
         from fasttrpo.zoo.layout import new_run_folder, write_run_config
@@ -492,8 +501,6 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
     callbacks = _train_callbacks(args, env_id, kwargs["n_envs"], eval_freq,
                                  _ZOO_EVAL_EPISODES if given is None else given,
                                  kwargs.get("log_folder"), run_folder)
-
-    from fasttrpo.algorithms import ALGORITHMS
 
     if args.progress:
         try:

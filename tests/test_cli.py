@@ -83,6 +83,12 @@ class _FakeTRPO:
         self.saved = path
         return path
 
+    @classmethod
+    def config_from_kwargs(cls, kwargs):  # the real check (the CLI validates before any folder)
+        from fasttrpo.config import TRPOConfig
+
+        return TRPOConfig(**kwargs)
+
 
 @pytest.fixture
 def fake_trpo(monkeypatch):
@@ -133,7 +139,10 @@ def test_train_cli_options_win(tmp_path, monkeypatch, capsys, fake_trpo):
     assert model.learned == 1000
     # without --save: the zoo's layout under ./logs, and the path printed
     run = str(Path("logs") / "trpo" / "Pendulum-v1_1")
-    assert model.kwargs == {"n_envs": 3, "verbose": 0, "log_folder": run, "use_sde": True}
+    # the shipped zoo entry's values (gSDE, n_steps 1024, ...), with the CLI's winning
+    assert model.kwargs == {"n_steps": 1024, "gamma": 0.9, "n_critic_updates": 15,
+                            "sde_sample_freq": 4, "n_envs": 3, "verbose": 0,
+                            "log_folder": run, "use_sde": True}
     assert model.saved == Path(run) / "Pendulum-v1" and fake_trpo == []
     assert f"saved model to {model.saved}" in captured.out
     assert "use_sde" not in captured.err  # a hyperparameter like any other, no warning
@@ -168,7 +177,10 @@ def test_train_bad_hyperparams_file(tmp_path, capsys, text, fragment):
 
 
 def test_train_usage_errors(tmp_path, capsys):
-    _assert_clean_error(capsys, main(["train", "CartPole-v1"]), "--timesteps is required")
+    no_budget = tmp_path / "no_budget.yml"
+    no_budget.write_text("CartPole-v1:\n  n_steps: 64\n")
+    _assert_clean_error(capsys, main(["train", "CartPole-v1", "--hyperparams", str(no_budget)]),
+                        "--timesteps is required")
     code = main(["train", "CartPole-v1", "--hyperparams", str(tmp_path / "none.yml")])
     _assert_clean_error(capsys, code, "none.yml")
     code = main(["train", "CartPole-v1", "--timesteps", "10", "--policy_kwargs", "exec('x')"])
@@ -468,3 +480,28 @@ def test_eval_on_an_env_of_other_spaces_names_the_training_env(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "--env Pendulum-v1: its observation_space is Box(" in err
     assert "was trained on CartPole-v1" in err and "evaluate it on CartPole-v1" in err
+
+
+def test_train_without_hyperparams_reads_the_shipped_zoo_file_from_any_directory(
+        tmp_path, monkeypatch, capsys, fake_trpo):
+    """`fasttrpo train CartPole-v1` takes the zoo's entry (package data), wherever it runs."""
+    import yaml
+
+    from fasttrpo.zoo.layout import default_hyperparams_file
+
+    monkeypatch.chdir(tmp_path)  # no hyperparams/ folder here
+    assert main(["train", "CartPole-v1", "--save", str(tmp_path / "m"), "--eval-episodes",
+                 "0"]) == 0
+    entry = yaml.safe_load(default_hyperparams_file().read_text())["CartPole-v1"]
+    model = _FakeTRPO.instances[-1]
+    assert model.kwargs["n_steps"] == entry["n_steps"] and model.kwargs["n_envs"] == 2
+    assert model.learned == int(entry["n_timesteps"])
+
+
+def test_an_invalid_value_creates_no_run_folder_and_prints_no_log_path(tmp_path, capsys):
+    """Every value is checked before the zoo layout's run folder is made or named."""
+    code = main(["train", "--env", "CartPole-v1", "-f", str(tmp_path / "logs"), "-params",
+                 "n_steps:-5"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "n_steps: must be a positive integer, got -5" in err
+    assert "Log path" not in out and not (tmp_path / "logs").exists()
