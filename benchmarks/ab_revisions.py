@@ -41,8 +41,12 @@ STEP = """
 import time
 import numpy as np
 import fasttrpo
-from fasttrpo.foundation.threads import use_threads
-from fasttrpo.steps.trpo import trpo_step
+try:
+    from fasttrpo.foundation.threads import use_threads
+    from fasttrpo.steps.trpo import trpo_step
+except ImportError:  # revisions before the layer folders (issue 23)
+    from fasttrpo._threads import use_threads
+    from fasttrpo.trpo_step import trpo_step
 pi = fasttrpo.GaussianMLPPolicy(11, 3, hidden_sizes=(64, 64), dtype=np.float32, seed=0)
 rng = np.random.default_rng(0)
 obs = rng.normal(size=(2048, 11)).astype(np.float32)
