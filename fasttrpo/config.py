@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fasttrpo.foundation import step_defaults as defaults
+from fasttrpo.foundation.compat import user_stacklevel, warn_once
 from fasttrpo.foundation.heads import activation_code
 from fasttrpo.foundation.schedules import LinearSchedule, schedule_from_json, schedule_value
 
@@ -139,6 +140,13 @@ def _path(name: str, value: Any) -> str:
 
 
 _POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init", "full_std")
+#: sb3's feature-extractor keys: fasttrpo flattens observations (sb3's FlattenExtractor for a
+#: Box, CombinedExtractor for a Dict without images), so they are accepted and, where they
+#: would change sb3's networks, ignored with a warning (`_extractor_kwargs`)
+_EXTRACTOR_KWARGS = ("features_extractor_class", "features_extractor_kwargs",
+                     "share_features_extractor", "normalize_images")
+#: sb3's extractors that are what fasttrpo's flattening computes (by class name)
+_FLATTENING_EXTRACTORS = ("FlattenExtractor", "CombinedExtractor")
 #: largest target_kl (nats)
 MAX_TARGET_KL = 10.0
 #: |log_std_init| limit: std from 2e-9 to 5e8
@@ -187,16 +195,47 @@ def _learning_rate(name: str, value: Any) -> "float | Callable[[float], float]":
     return _float(0.0, low_open=True)(name, value)
 
 
+def _extractor_kwargs(name: str, value: Mapping) -> None:
+    """Check sb3's feature-extractor keys of ``policy_kwargs``; none is kept.
+
+    ``features_extractor_class`` must be one whose output is the flattened observation
+    (``FlattenExtractor``, ``CombinedExtractor``); ``share_features_extractor`` changes
+    nothing there (a flattening has no parameters to share); ``features_extractor_kwargs``
+    (CombinedExtractor's ``cnn_output_dim``, ``normalized_image``) and ``normalize_images``
+    act on image observations, which fasttrpo flattens as they are: given, they are ignored
+    with one warning.
+    """
+    if "features_extractor_class" in value:
+        extractor = value["features_extractor_class"]
+        extractor_name = extractor.__name__ if isinstance(extractor, type) else extractor
+        if extractor_name not in _FLATTENING_EXTRACTORS:
+            raise ValueError(f"{name}.features_extractor_class: fasttrpo's MLPs read the "
+                             f"flattened observation ({' or '.join(_FLATTENING_EXTRACTORS)}); "
+                             f"got {short_repr(extractor)} (custom extractors are out of "
+                             "scope)")
+    if "share_features_extractor" in value:
+        _bool(f"{name}.share_features_extractor", value["share_features_extractor"])
+    for key in ("features_extractor_kwargs", "normalize_images"):
+        if key in value:
+            if key == "features_extractor_kwargs" and not isinstance(value[key], Mapping):
+                raise ValueError(f"{name}.{key}: expected a dict, got {short_repr(value[key])}")
+            warn_once(f"policy_kwargs.{key}",
+                      f"{name}.{key} is ignored: fasttrpo flattens observations (image "
+                      "entries included, as they are); it has no CNN extractor",
+                      stacklevel=user_stacklevel())
+
+
 def _policy_kwargs(name: str, value: Any) -> dict:
     """sb3's ``policy_kwargs`` subset fasttrpo builds: a plain, JSON-ready dict."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ValueError(f"{name}: expected a dict, got {short_repr(value)}")  # noqa: TRY004
-    unknown = sorted(set(value) - set(_POLICY_KWARGS))
+    unknown = sorted(set(value) - set(_POLICY_KWARGS) - set(_EXTRACTOR_KWARGS))
     if unknown:
         raise ValueError(f"{name}: unsupported key(s) {unknown}; supported: "
-                         f"{', '.join(_POLICY_KWARGS)}")
+                         f"{', '.join(_POLICY_KWARGS + _EXTRACTOR_KWARGS)}")
+    _extractor_kwargs(name, value)
     out: dict[str, Any] = {}
     if "net_arch" in value:
         arch = value["net_arch"]
@@ -289,7 +328,11 @@ class OnPolicyConfig:
         "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU', or a class named Tanh / ReLU), log_std_init "
         "(Gaussian heads, in [-20, 20]), ortho_init (True: orthogonal weights with sb3's "
         "gains; False: torch's default Linear init, as sb3), full_std (gSDE: one log_std per "
-        "latent unit and action, default True, or per latent unit).",
+        "latent unit and action, default True, or per latent unit). sb3's extractor keys "
+        "are accepted: features_extractor_class FlattenExtractor or CombinedExtractor "
+        "(what fasttrpo's flattening computes), share_features_extractor (no effect: a "
+        "flattening has no parameters); features_extractor_kwargs and normalize_images "
+        "act on images in sb3 and are ignored with a warning.",
         _policy_kwargs, network=True)
     verbose: int = _field(0, "0: silent; 1: a progress table per iteration.", _int(0))
     seed: int | None = _field(

@@ -214,3 +214,57 @@ def test_a_one_step_rollout_with_advantage_normalisation_is_refused_at_construct
                                          "n_steps=1 and n_envs=1"):
         TRPO("MlpPolicy", "CartPole-v1", n_steps=1, batch_size=1)
     TRPO("MlpPolicy", "CartPole-v1", n_steps=1, batch_size=1, normalize_advantage=False)
+
+
+# ---- sb3's policy_kwargs for Dict observations -------------------------------------------------
+class CombinedExtractor:  # stands for sb3's class: fasttrpo checks extractors by name
+    pass
+
+
+def test_sb3_extractor_policy_kwargs_are_accepted_and_the_image_ones_ignored(monkeypatch):
+    """sb3's Dict-observation keys: the flattening extractors and share_features_extractor
+    are what fasttrpo computes anyway (same networks as without them); the image options are
+    ignored with one warning each; a custom extractor is refused."""
+    from fasttrpo.foundation import compat
+
+    from toy_envs import DictCartPole
+
+    monkeypatch.setattr(compat, "_WARNED", set())
+    plain = TRPO("MultiInputPolicy", DictCartPole(), seed=0, policy_kwargs=dict(net_arch=[8]))
+    with pytest.warns(UserWarning) as record:
+        model = TRPO("MultiInputPolicy", DictCartPole(), seed=0, policy_kwargs=dict(
+            net_arch=[8], features_extractor_class=CombinedExtractor,
+            share_features_extractor=False, features_extractor_kwargs=dict(cnn_output_dim=64),
+            normalize_images=False))
+    ignored = sorted(str(w.message).split(" is ignored")[0] for w in record)
+    assert ignored == ["policy_kwargs.features_extractor_kwargs",
+                       "policy_kwargs.normalize_images"]
+    np.testing.assert_array_equal(model.policy.get_params(), plain.policy.get_params())
+    model.learn(64)  # trains as the plain model does
+
+    class NatureCNN:
+        pass
+
+    with pytest.raises(ValueError, match="features_extractor_class: fasttrpo's MLPs read"):
+        TRPO("MultiInputPolicy", DictCartPole(), policy_kwargs=dict(
+            features_extractor_class=NatureCNN))
+    with pytest.raises(ValueError, match="share_features_extractor"):
+        TRPO("MultiInputPolicy", DictCartPole(), policy_kwargs=dict(share_features_extractor=3))
+
+
+@pytest.mark.optional_deps
+def test_training_on_sb3s_vec_normalize_over_dict_observations():
+    """sb3's VecNormalize (per key, norm_obs_keys) over a Dict env: fasttrpo trains on it,
+    sees the normalised batches sb3 gives, and its episodes end with Dict final observations."""
+    vec_env = pytest.importorskip("stable_baselines3.common.vec_env")
+    from toy_envs import DictCartPole
+
+    venv = vec_env.VecNormalize(vec_env.DummyVecEnv([DictCartPole, DictCartPole]),
+                                norm_obs_keys=["pos", "vel"])
+    model = TRPO("MultiInputPolicy", venv, n_steps=64, batch_size=64, seed=0)
+    model.learn(256)
+    assert model.num_timesteps == 256 and len(model.ep_info_buffer) > 0
+    assert venv.obs_rms["pos"].count > 256  # sb3's statistics advanced with every step
+    obs = venv.reset()
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == (2,)

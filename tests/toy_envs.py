@@ -122,3 +122,16 @@ class RaisingCartPole(gym.Wrapper):
         if self.armed and self.steps >= 5:
             raise FloatingPointError("the simulator blew up at step 5")
         return self.env.step(action)
+
+
+class DictCartPole(gym.ObservationWrapper):
+    """CartPole-v1 with Dict observations: positions, velocities and a constant Discrete."""
+
+    def __init__(self):
+        super().__init__(gym.make("CartPole-v1"))
+        self.observation_space = spaces.Dict({
+            "pos": spaces.Box(-np.inf, np.inf, (2,)), "vel": spaces.Box(-np.inf, np.inf, (2,)),
+            "k": spaces.Discrete(3)})
+
+    def observation(self, observation):
+        return {"pos": observation[[0, 2]], "vel": observation[[1, 3]], "k": 1}

@@ -19,6 +19,7 @@ A ``VecNormalize`` env returns normalised observations and rewards; train such a
 fasttrpo's own normalisation off (the default), as the sb3 model would be.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,7 @@ class Sb3VecEnv(VectorEnv):
         """``venv.seed(seed)`` (when given), then ``venv.reset()``; returns ``(obs, {})``."""
         if seed is not None:
             self.venv.seed(int(seed))
-        return np.asarray(self.venv.reset()), {}
+        return _observations(self.venv.reset()), {}
 
     def step(self, actions):
         """One sb3 step, returned as gymnasium's ``(obs, rewards, terminated, truncated, info)``."""
@@ -89,18 +90,25 @@ class Sb3VecEnv(VectorEnv):
                 if "terminal_observation" not in infos[e]:
                     raise ValueError(f"env: sb3 VecEnv env {e} ended an episode without "
                                      "info['terminal_observation']")
-                final_obs[e] = np.asarray(infos[e]["terminal_observation"])
+                final_obs[e] = _observations(infos[e]["terminal_observation"])
             info["final_obs"], info["_final_obs"] = final_obs, dones.copy()
             info["final_info"] = _stack(
                 [{k: v for k, v in i.items() if k != "terminal_observation"} if done else {}
                  for i, done in zip(infos, dones, strict=True)], self.num_envs)
             info["_final_info"] = dones.copy()
-        return (np.asarray(obs), np.asarray(rewards, dtype=np.float64), terminated, truncated,
-                info)
+        return (_observations(obs), np.asarray(rewards, dtype=np.float64), terminated,
+                truncated, info)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Close the sb3 env."""
         self.venv.close()
+
+
+def _observations(obs):
+    """sb3's observations as arrays: a Dict space's (an OrderedDict of batches) key by key."""
+    if isinstance(obs, Mapping):
+        return {key: np.asarray(value) for key, value in obs.items()}
+    return np.asarray(obs)
 
 
 def _stack(infos: list[dict], num_envs: int) -> dict[str, Any]:
