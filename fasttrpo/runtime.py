@@ -14,7 +14,8 @@ A policy file is an uncompressed ``.npz`` (``numpy.savez``; nothing pickled) hol
 ``format``             ``"fasttrpo-policy"`` (str scalar)
 ``format_version``     ``1`` (int scalar)
 ``observation_space``  JSON of the observation space: ``{"type": "Box", "shape", "low",
-                       "high", "dtype"}`` or ``{"type": "Discrete", "n", "start"}``
+                       "high", "dtype"}``, ``{"type": "Discrete", "n", "start"}``,
+                       ``{"type": "MultiDiscrete", "nvec", "start"}`` (one-hot per component)
 ``action_space``       JSON of the action space: Box as above, ``{"type": "Discrete", "n",
                        "start"}``, ``{"type": "MultiDiscrete", "nvec", "start"}`` or
                        ``{"type": "MultiBinary", "n"}``
@@ -59,6 +60,8 @@ from fasttrpo.foundation.policy_file import (
     ObsSegment,
     box_bounds,
     dict_segments,
+    encoding_segments,
+    multi_discrete_segment,
     read_policy_file,
     space_kind,
     space_size,
@@ -176,12 +179,22 @@ class Policy:
 
     def _set_observation(self, obs_mean, obs_std, clip_obs) -> None:
         space = self.observation_space
-        kind = space_kind("observation_space", space, ("Box", "Discrete", "Dict"))
+        kind = space_kind("observation_space", space,
+                          ("Box", "Discrete", "MultiDiscrete", "Dict"))
         self.obs_segments: tuple[ObsSegment, ...] = ()
+        #: what the flat layout's columns encode into (MultiDiscrete split per component);
+        #: empty for Box and Discrete observations
+        self.encoding_segments: tuple[ObsSegment, ...] = ()
         if kind == "Dict":  # MultiInputPolicy: entries flattened in key order
             self.obs_segments = dict_segments(space["spaces"])
+            self.encoding_segments = encoding_segments(self.obs_segments)
             self.obs_shape, self._n_discrete_obs, self.obs_start = None, 0, 0
             obs_dim = sum(segment.encoded_size for segment in self.obs_segments)
+        elif kind == "MultiDiscrete":  # one-hot per component, as sb3
+            segment = multi_discrete_segment("observation_space", space)
+            self.encoding_segments = encoding_segments((segment._replace(key="obs"),))
+            self.obs_shape, self._n_discrete_obs, self.obs_start = segment.shape, 0, 0
+            obs_dim = segment.encoded_size
         elif kind == "Box":
             self.obs_shape = tuple(int(s) for s in space["shape"])
             self._n_discrete_obs = 0
@@ -257,7 +270,8 @@ class Policy:
         Returns ``(rows, single)``, ``single`` telling whether ``obs`` was a single
         observation (then ``N`` is 1).
 
-        Box observations are flattened, Discrete ones one-hot encoded; with statistics,
+        Box observations are flattened, Discrete ones one-hot encoded (MultiDiscrete ones per
+        component); with statistics,
         ``clip((x - mean) / std, -clip_obs, clip_obs)`` is applied in float64, exactly as
         ``TRPO.predict``.
         """
@@ -279,6 +293,8 @@ class Policy:
             index = discrete_indices("obs", raw, self.obs_start, self._n_discrete_obs)
             rows = np.zeros((n_rows, self.obs_dim))
             rows[np.arange(n_rows), index] = 1.0
+        elif self.encoding_segments:  # MultiDiscrete
+            rows = self._encode_segments(raw.astype(np.float64))
         else:
             rows = raw.reshape(n_rows, self.obs_dim)
             if not np.isfinite(rows).all():
@@ -303,8 +319,8 @@ class Policy:
         Box entries flattened row-major, a Discrete entry as one value, a MultiBinary entry
         as its bits, the entries of a Dict space in key order (`obs_segments`).
         """
-        if self.obs_segments:
-            return sum(segment.raw_size for segment in self.obs_segments)
+        if self.encoding_segments:  # Dict, MultiDiscrete
+            return sum(segment.raw_size for segment in self.encoding_segments)
         return 1 if self._n_discrete_obs else self.obs_dim
 
     def flatten_obs(self, obs) -> tuple[np.ndarray, bool]:
@@ -347,7 +363,7 @@ class Policy:
         """Encode flat-layout rows: Discrete entries one-hot, the others as they are."""
         rows = np.zeros((raw.shape[0], self.obs_dim))
         raw_at = encoded_at = 0
-        for segment in self.obs_segments:
+        for segment in self.encoding_segments:
             values = raw[:, raw_at:raw_at + segment.raw_size]
             if segment.kind == "Discrete":
                 index = discrete_indices(f"obs[{segment.key!r}]", values[:, 0], segment.start,

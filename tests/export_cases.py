@@ -1,6 +1,7 @@
 """Tiny trained models for the runtime / export tests: every action head (gSDE included), with
 and without observation normalisation, plus unusual spaces (multi-dimensional Box with
-infinite bounds, Discrete observations and space offsets). Built once per test process."""
+infinite bounds, Discrete and MultiDiscrete observations and space offsets). Built once per
+test process."""
 
 import functools
 
@@ -16,7 +17,8 @@ TINY = dict(n_steps=64, batch_size=32, policy_kwargs=dict(net_arch=[8]), n_criti
             clip_obs=3.0)
 HEAD_KINDS = ("box", "discrete", "multidiscrete", "multibinary")
 CASES = [f"{kind}-{norm}" for kind in (*HEAD_KINDS, "gsde") for norm in ("raw", "norm")] + [
-    "shaped_box-norm", "discrete_obs-raw", "discrete_obs-norm", "dict_obs-raw", "dict_obs-norm"]
+    "shaped_box-norm", "discrete_obs-raw", "discrete_obs-norm", "dict_obs-raw", "dict_obs-norm",
+    "multidiscrete_obs-raw", "multidiscrete_obs-norm"]
 
 
 class ShapedBoxEnv(gym.Env):
@@ -53,7 +55,8 @@ class DictObsEnv(gym.Env):
 
     observation_space = spaces.Dict({
         "pos": spaces.Box(-1.0, 1.0, (3,), np.float32), "mode": spaces.Discrete(4, start=-1),
-        "flags": spaces.MultiBinary(2), "img": spaces.Box(0, 255, (2, 3), np.uint8)})
+        "flags": spaces.MultiBinary(2), "img": spaces.Box(0, 255, (2, 3), np.uint8),
+        "grid": spaces.MultiDiscrete([2, 3], start=[1, -1])})
     action_space = spaces.Discrete(3)
 
     def reset(self, *, seed=None, options=None):
@@ -63,6 +66,22 @@ class DictObsEnv(gym.Env):
 
     def step(self, action):
         return self.observation_space.sample(), 0.0, True, False, {}
+
+
+class MultiDiscreteObsEnv(gym.Env):
+    """MultiDiscrete observations with offsets (one-hot per component), Box actions."""
+
+    observation_space = spaces.MultiDiscrete([3, 4, 2], start=[0, -1, 5])
+    action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.observation_space.seed(int(self.np_random.integers(2**31)))
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        reward = -float(np.abs(action).sum())
+        return self.observation_space.sample(), reward, False, self.np_random.random() < 0.1, {}
 
 
 @functools.cache
@@ -80,6 +99,10 @@ def make_model(case: str) -> TRPO:
         model.learn(128)
     elif kind == "dict_obs":
         model = TRPO("MultiInputPolicy", DictObsEnv(), seed=0, normalize_obs=normalize, **TINY)
+    elif kind == "multidiscrete_obs":
+        model = TRPO("MlpPolicy", MultiDiscreteObsEnv(), seed=0, normalize_obs=normalize,
+                     **TINY)
+        model.learn(128)
     else:
         env = ShapedBoxEnv() if kind == "shaped_box" else OffsetSpacesEnv()
         model = TRPO("MlpPolicy", env, seed=0, normalize_obs=normalize, **TINY)
@@ -107,6 +130,8 @@ def observations(model: TRPO, n: int = 200, seed: int = 0):
         return {key: np.stack([sample[key] for sample in samples]) for key in space.spaces}
     if isinstance(space, spaces.Discrete):
         return rng.integers(space.start, space.start + space.n, n)
+    if isinstance(space, spaces.MultiDiscrete):
+        return rng.integers(space.start, space.start + space.nvec, (n, len(space.nvec)))
     return rng.uniform(-3.0, 3.0, (n, *space.shape)).astype(np.float32)
 
 
@@ -149,7 +174,7 @@ def export_input(policy, obs) -> np.ndarray:
     if policy.obs_segments:
         return policy.flatten_obs(obs)[0].astype(np.float32)
     obs = np.asarray(obs)
-    if obs.dtype.kind == "i":
+    if obs.dtype.kind == "i" and obs.ndim == 1:  # Discrete values
         return obs.astype(np.int64)
     return np.ascontiguousarray(obs.reshape(len(obs), -1), dtype=np.float32)
 

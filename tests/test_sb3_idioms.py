@@ -268,3 +268,60 @@ def test_training_on_sb3s_vec_normalize_over_dict_observations():
     obs = venv.reset()
     action, _ = model.predict(obs, deterministic=True)
     assert action.shape == (2,)
+
+
+# ---- MultiDiscrete observations: one-hot per component, as sb3 ------------------------------
+def test_multidiscrete_observations_are_one_hot_per_component():
+    from gymnasium import spaces
+
+    from fasttrpo.models.spaces import ObsEncoder
+
+    space = spaces.MultiDiscrete([3, 4, 2], start=[0, -1, 5])
+    encoder = ObsEncoder.for_space(space)
+    assert encoder.obs_dim == 9
+    raw = np.array([[0, -1, 5], [2, 2, 6], [1, 0, 5]])
+    want = np.zeros((3, 9))
+    for row, values in enumerate(raw):  # a plain loop: component c's class in its block
+        offset = 0
+        for value, n, start in zip(values, space.nvec, space.start, strict=True):
+            want[row, offset + value - start] = 1.0
+            offset += n
+    rows, single = encoder.observation_rows(raw)
+    assert not single and np.array_equal(rows, want)
+    rows, single = encoder.observation_rows(raw[1])
+    assert single and np.array_equal(rows, want[1:2])
+    for bad, message in ((np.array([[3, 0, 5]]), r"obs\[:, 0\]"),
+                         (np.array([[0, 0, 5.5]]), r"obs\[:, 2\]"),
+                         (np.array([[0, 0]]), "expected shape")):
+        with pytest.raises(ValueError, match=message):
+            encoder.observation_rows(bad)
+    with pytest.raises(ValueError, match="not supported"):
+        ObsEncoder.for_space(spaces.MultiDiscrete([[2, 2], [3, 3]]))
+
+
+def test_training_and_predicting_on_multidiscrete_observations(tmp_path):
+    from export_cases import MultiDiscreteObsEnv
+
+    model = TRPO("MlpPolicy", MultiDiscreteObsEnv(), n_steps=64, batch_size=64, seed=0,
+                 policy_kwargs=dict(net_arch=[8]))
+    model.learn(128)
+    obs = np.array([[0, -1, 5], [2, 2, 6]])
+    actions, _ = model.predict(obs, deterministic=True)
+    loaded = TRPO.load(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
+
+
+@pytest.mark.optional_deps
+def test_multidiscrete_encoding_is_sb3s():
+    """sb3's preprocess_obs of a MultiDiscrete observation (start 0, as sb3 takes it)."""
+    torch = pytest.importorskip("torch")
+    preprocessing = pytest.importorskip("stable_baselines3.common.preprocessing")
+    from gymnasium import spaces
+
+    from fasttrpo.models.spaces import ObsEncoder
+
+    space = spaces.MultiDiscrete([3, 4, 2])
+    raw = np.stack([space.sample() for _ in range(20)])
+    theirs = preprocessing.preprocess_obs(torch.as_tensor(raw), space).numpy()
+    ours, _ = ObsEncoder.for_space(space).observation_rows(raw)
+    np.testing.assert_array_equal(ours, theirs)

@@ -97,12 +97,17 @@ def _header(policy: Policy, name: str) -> str:
         "MultiDiscrete": "one float per sub-action: its class index plus the space's start",
         "MultiBinary": "one float per bit: 1.0f if its logit > 0, else 0.0f",
     }[kind]
+    described = {"Discrete": "1 float, the Discrete value",
+                 "MultiDiscrete": "{} floats, the MultiDiscrete values"}
     if policy.obs_segments:
-        entries = [f"{segment.key} (1 float, the Discrete value)" if segment.kind == "Discrete"
-                   else f"{segment.key} ({segment.raw_size} floats)"
+        entries = [f"{segment.key} ("
+                   + described.get(segment.kind, "{} floats").format(segment.raw_size) + ")"
                    for segment in policy.obs_segments]
         obs_text = ("the Dict entries in key order: " + ", ".join(entries)
                     + " (a Discrete value outside its space encodes as all zeros)")
+    elif policy.observation_space["type"] == "MultiDiscrete":
+        obs_text = (f"{obs_size} floats, the MultiDiscrete values (each one-hot encoded; a "
+                    "value outside its component's classes encodes as all zeros)")
     elif obs_size == 1 and policy.observation_space["type"] == "Discrete":
         obs_text = ("one float holding the Discrete value (one-hot encoded; a value outside "
                     "the space encodes as all zeros)")
@@ -172,10 +177,10 @@ void {name}_act(const float *obs, float *action)
     int i, j;
 """)
     obs_dim = policy.obs_dim
-    if policy.obs_segments:  # Dict: each entry of the flat layout into its columns of x
-        parts.append("    {  /* the Dict entries, in key order */\n        long index;\n")
+    if policy.encoding_segments:  # Dict, MultiDiscrete: the flat layout into x, piecewise
+        parts.append("    {  /* the observation's entries, in order */\n        long index;\n")
         raw_at = encoded_at = 0
-        for segment in policy.obs_segments:
+        for segment in policy.encoding_segments:
             if segment.kind == "Discrete":
                 parts.append(f"""\
         /* {segment.key}: one-hot of the Discrete value (start {segment.start}) */

@@ -88,11 +88,11 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
     # ---- observation -> encoded rows (N, obs_dim) -------------------------------------
     discrete_obs = policy.observation_space["type"] == "Discrete"
     norm = policy.normalize_obs
-    if policy.obs_segments:  # Dict: the flat layout, entries encoded and concatenated
+    if policy.encoding_segments:  # Dict, MultiDiscrete: the flat layout, encoded piecewise
         obs_input = helper.make_tensor_value_info("obs", tensor.FLOAT,
                                                   ["batch", policy.raw_obs_dim])
         pieces, at = [], 0
-        for segment in policy.obs_segments:
+        for segment in policy.encoding_segments:
             piece = g.op("Slice", ["obs", g.const("start", np.array([at])),
                                    g.const("end", np.array([at + segment.raw_size])),
                                    g.const("axis", np.array([1]))])

@@ -19,8 +19,9 @@ import numpy as np
 from fasttrpo.foundation.portable import read_zip_arrays
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "REQUIRED_KEYS", "SPACE_KEYS", "ObsSegment",
-           "box_bounds", "dict_segments", "int_vector_entry", "read_policy_file", "scalar_entry",
-           "space_kind", "space_size"]
+           "box_bounds", "dict_segments", "encoding_segments", "int_vector_entry",
+           "multi_discrete_segment", "read_policy_file", "scalar_entry", "space_kind",
+           "space_size"]
 
 T = TypeVar("T")
 
@@ -50,10 +51,12 @@ def space_kind(name: str, space: dict, allowed: tuple[str, ...]) -> str:
 class ObsSegment(NamedTuple):
     """One entry of a Dict observation space, in the flat layout and in the encoding.
 
-    ``kind`` is "Box", "Discrete" or "MultiBinary"; ``shape`` one observation's shape (``()``
-    for Discrete); ``raw_size`` its values in the flat layout (1 for Discrete);
-    ``encoded_size`` its columns in the network input (``n`` one-hot columns for Discrete);
-    ``start`` the Discrete space's start (0 otherwise).
+    ``kind`` is "Box", "Discrete", "MultiDiscrete" or "MultiBinary"; ``shape`` one
+    observation's shape (``()`` for Discrete, ``(k,)`` for MultiDiscrete); ``raw_size`` its
+    values in the flat layout (1 for Discrete, k for MultiDiscrete); ``encoded_size`` its
+    columns in the network input (one-hot: ``n`` for Discrete, ``sum(nvec)`` for
+    MultiDiscrete); ``start`` the Discrete space's start (0 otherwise); ``nvec`` and
+    ``starts`` a MultiDiscrete space's class counts and starts (empty otherwise).
     """
 
     key: str
@@ -62,6 +65,40 @@ class ObsSegment(NamedTuple):
     raw_size: int
     encoded_size: int
     start: int
+    nvec: tuple = ()
+    starts: tuple = ()
+
+
+def multi_discrete_segment(key: str, space: dict) -> ObsSegment:
+    """Return the `ObsSegment` of a JSON-described one-dimensional MultiDiscrete space."""
+    nvec = np.asarray(space["nvec"])
+    if nvec.ndim != 1 or nvec.size == 0 or nvec.dtype.kind not in "iu" or (nvec < 1).any():
+        raise ValueError(f"{key}: a MultiDiscrete observation needs a non-empty 1-D nvec of "
+                         f"positive integers, got {nvec.tolist()}")
+    starts = np.asarray(space.get("start", np.zeros_like(nvec)))
+    if starts.shape != nvec.shape or starts.dtype.kind not in "iu":
+        raise ValueError(f"{key}: start must be integers of nvec's shape, got "
+                         f"{starts.tolist()}")
+    nvec_t, starts_t = tuple(int(n) for n in nvec), tuple(int(s) for s in starts)
+    return ObsSegment(key, "MultiDiscrete", (len(nvec_t),), len(nvec_t), sum(nvec_t), 0,
+                      nvec_t, starts_t)
+
+
+def encoding_segments(segments) -> tuple[ObsSegment, ...]:
+    """Return the segments as encoded: each MultiDiscrete one split into its components.
+
+    A MultiDiscrete entry is one-hot encoded component by component, as sb3 does, so its
+    ``k`` values in the flat layout become ``k`` Discrete segments ``key[c]``; the others are
+    kept. The runtime and the exporters encode from this list.
+    """
+    out = []
+    for segment in segments:
+        if segment.kind != "MultiDiscrete":
+            out.append(segment)
+            continue
+        out.extend(ObsSegment(f"{segment.key}[{c}]", "Discrete", (), 1, n, s)
+                   for c, (n, s) in enumerate(zip(segment.nvec, segment.starts, strict=True)))
+    return tuple(out)
 
 
 def dict_segments(entries) -> tuple[ObsSegment, ...]:
@@ -72,9 +109,12 @@ def dict_segments(entries) -> tuple[ObsSegment, ...]:
                          "[key, space] pairs")
     segments = []
     for key, sub in entries:
-        kind = space_kind(f"observation_space[{key!r}]", sub, ("Box", "Discrete", "MultiBinary"))
+        name = f"observation_space[{key!r}]"
+        kind = space_kind(name, sub, ("Box", "Discrete", "MultiDiscrete", "MultiBinary"))
         if kind == "Discrete":
             segments.append(ObsSegment(key, kind, (), 1, int(sub["n"]), int(sub.get("start", 0))))
+        elif kind == "MultiDiscrete":
+            segments.append(multi_discrete_segment(name, sub)._replace(key=key))
         else:
             shape = tuple(int(n) for n in (sub["shape"] if kind == "Box"
                                            else np.atleast_1d(sub["n"]).tolist()))

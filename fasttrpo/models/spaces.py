@@ -14,8 +14,9 @@ from fasttrpo.foundation.portable import discrete_indices
 _CODEC_SPACE_KINDS = {"gaussian": "Box", "categorical": "Discrete",
                       "multidiscrete": "MultiDiscrete", "bernoulli": "MultiBinary"}
 
-SUPPORTED_OBS = ("Box (any shape, flattened), Discrete (one-hot encoded), MultiBinary, and a "
-                 "Dict of those (MultiInputPolicy's observations, flattened in key order)")
+SUPPORTED_OBS = ("Box (any shape, flattened), Discrete (one-hot encoded), MultiDiscrete "
+                 "(1-D, one-hot encoded per component, as sb3), MultiBinary, and a Dict of "
+                 "those (MultiInputPolicy's observations, flattened in key order)")
 SUPPORTED_ACT = "Box, Discrete, MultiDiscrete and MultiBinary"
 
 
@@ -35,6 +36,8 @@ class ObsEncoder:
     n_discrete: int
     #: a Dict space's entries, in its (sorted) key order: ``((key, encoder), ...)``
     parts: tuple = ()
+    #: a MultiDiscrete space's components as Discrete encoders (one-hot each), in order
+    components: tuple = ()
 
     @classmethod
     def for_space(cls, space: spaces.Space, nested: bool = False) -> "ObsEncoder":
@@ -43,6 +46,10 @@ class ObsEncoder:
             return cls(space, int(np.prod(space.shape, dtype=np.int64)), 0)
         if isinstance(space, spaces.Discrete):
             return cls(space, int(space.n), int(space.n))
+        if isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1:
+            components = tuple(cls.for_space(spaces.Discrete(int(n), start=int(s)))
+                               for n, s in zip(space.nvec, space.start, strict=True))
+            return cls(space, sum(c.obs_dim for c in components), 0, components=components)
         if isinstance(space, spaces.Dict) and not nested and len(space.spaces):
             parts = tuple((key, cls.for_space(sub, nested=True))
                           for key, sub in space.spaces.items())
@@ -129,6 +136,20 @@ class ObsEncoder:
                 column += part.obs_dim
             return out
         raw = np.asarray(raw_obs)
+        if self.components:  # MultiDiscrete: each component one-hot, in its columns
+            if raw.shape != (n_rows, len(self.components)):
+                raise ValueError(f"obs: expected shape ({n_rows}, {len(self.components)}) of "
+                                 f"MultiDiscrete values, got {raw.shape}")
+            column = 0
+            for c, component in enumerate(self.components):
+                block = np.empty((n_rows, component.obs_dim))
+                try:
+                    component.encode(raw[:, c], block)
+                except ValueError as err:
+                    raise ValueError(f"obs[:, {c}]: {err}") from None
+                out[:, column:column + component.obs_dim] = block
+                column += component.obs_dim
+            return out
         if self.n_discrete:
             if raw.shape != (n_rows,):
                 raise ValueError(
