@@ -505,3 +505,15 @@ def test_an_invalid_value_creates_no_run_folder_and_prints_no_log_path(tmp_path,
     out, err = capsys.readouterr()
     assert code == 2 and "n_steps: must be a positive integer, got -5" in err
     assert "Log path" not in out and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(("env_id", "suggestion"), [
+    ("CartPol-v1", "Did you mean: `CartPole`?"),
+    ("fasttrpo/SafetyPointVelocty-v0", "Did you mean: `SafetyPointVelocity`?"),
+    ("CartPole-v9", "It provides versioned environments: [ `v0`, `v1` ]")])
+def test_env_id_typos_get_a_suggestion_and_create_nothing(tmp_path, capsys, env_id,
+                                                          suggestion):
+    code = main(["train", "--env", env_id, "-f", str(tmp_path / "logs")])
+    out, err = capsys.readouterr()
+    assert code == 2 and suggestion in err and "Traceback" not in err
+    assert "Log path" not in out and not (tmp_path / "logs").exists()
