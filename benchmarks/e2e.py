@@ -37,6 +37,17 @@ def zoo_entry(env_id: str) -> dict:
     return dict(load_zoo_hyperparams(HYPERPARAMS, env_id))
 
 
+#: the per-iteration training diagnostics kept with each curve point (issue 30: policy width,
+#: trust-region step, critic), under the names both libraries log
+TRAIN_KEYS = ("train/std", "train/kl_divergence_loss", "train/is_line_search_success",
+              "train/explained_variance", "train/value_loss", "train/policy_objective")
+
+
+def _train_values(values: dict) -> dict:
+    """The `TRAIN_KEYS` of a logger's last values, as floats (those present)."""
+    return {key.split("/", 1)[1]: float(values[key]) for key in TRAIN_KEYS if key in values}
+
+
 def _curve_point(timesteps: int, wall: float, returns) -> dict:
     returns = list(returns)
     return {"timesteps": int(timesteps), "wall_s": float(wall), "episodes": len(returns),
@@ -135,6 +146,7 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
                                      [e["r"] for e in self.model.ep_info_buffer])
             point["rollout_episodes"] = len(returns)
             point["rollout_mean"] = float(np.mean(returns)) if returns else None
+            point["train"] = _train_values(self.model.logger.last_values)  # last update's
             curve.append(point)
             return True
 
@@ -204,8 +216,12 @@ def run_sb3(env_id: str, seed: int, timesteps: int | None = None, n_steps: int |
 
         def _on_rollout_end(self):
             split.rollout_end()
-            curve.append(_curve_point(self.model.num_timesteps, time.perf_counter() - start,
-                                      [info["r"] for info in self.model.ep_info_buffer]))
+            point = _curve_point(self.model.num_timesteps, time.perf_counter() - start,
+                                 [info["r"] for info in self.model.ep_info_buffer])
+            # sb3 dumps its logs after the rollout, before train(): the last update's values
+            # are still there
+            point["train"] = _train_values(dict(self.model.logger.name_to_value))
+            curve.append(point)
 
     if ("sb3", env_id) not in _warm:  # torch's first-call costs outside the timing
         SB3TRPO(policy, make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, device="cpu",

@@ -216,7 +216,7 @@ def run_one(lib: str, task: str, seed: int, steps: int | None = None,
         evaluation = {"det": _evaluation(deterministic, task, transform),
                       "stoch": _evaluation(stochastic, task, transform)}
     curve = [{k: p[k] for k in ("timesteps", "wall_s", "episodes", "mean_last10",
-                                "mean_last100")} for p in result["curve"]]
+                                "mean_last100", "train") if k in p} for p in result["curve"]]
     return _jsonable({
         "lib": variant(lib, task, use_sde, overrides), "task": task, "seed": seed,
         "steps_requested": steps, "overrides": overrides or {},

@@ -147,6 +147,16 @@ def test_logging_keys_and_csv(tmp_path, capsys):
     assert "train/value_loss" in header and "time/fps" in header
 
 
+def test_policy_objective_is_logged_at_the_accepted_parameters_as_sb3_contrib():
+    """sb3-contrib logs the surrogate of the accepted step (the old one when the line search
+    fails); with normalised advantages the old surrogate is ~0, the accepted one positive."""
+    model = TRPO("MlpPolicy", "CartPole-v1", seed=0, **TINY)
+    model.learn(TINY["n_steps"])
+    values = model.logger.last_values
+    assert values["train/is_line_search_success"] == 1.0
+    assert values["train/policy_objective"] > 1e-6
+
+
 def test_next_step_vector_env_matches_same_step_statistics():
     # The same env under both autoreset modes sees the same episodes (reset rows excluded).
     lengths = {}

@@ -46,7 +46,9 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
             warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)
         log = self.logger
-        log.record("train/policy_objective", info.surrogate_before)
+        # sb3-contrib logs the objective at the accepted parameters (the old ones if none)
+        log.record("train/policy_objective",
+                   info.surrogate_after if info.accepted else info.surrogate_before)
         log.record("train/kl_divergence_loss", info.kl / kl_scale(self.config, self.policy))
         log.record("train/is_line_search_success", float(info.accepted))
         log.record("train/cg_iterations", sum(info.cg_iterations))

@@ -57,7 +57,9 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
     log = model.logger
-    log.record("train/policy_objective", info.surrogate_before)
+    # sb3-contrib logs the objective at the accepted parameters (the old ones if none)
+    log.record("train/policy_objective",
+               info.surrogate_after if info.accepted else info.surrogate_before)
     log.record("train/kl_divergence_loss", info.kl / kl_scale(model.config, model.policy))
     log.record("train/is_line_search_success", float(info.accepted))
     log.record("train/cg_iterations", info.cg_iterations)
