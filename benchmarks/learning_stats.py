@@ -313,6 +313,54 @@ def machine_line(runs: dict) -> str:
         + f"; 1-min load average at run start {min(loads):.2f}-{max(loads):.2f}"
 
 
+#: the training-return checkpoints of the per-run table (fractions of the run's steps)
+CHECKPOINTS = (0.1, 0.3, 0.5, 0.7, 1.0)
+
+
+def _at(curve: list[dict], steps: float, key: str):
+    """``key`` of the last curve point at or before ``steps`` (None without one)."""
+    value = None
+    for point in curve:
+        if point["timesteps"] > steps:
+            break
+        value = point.get(key) if "." not in key else point.get("train", {}).get(
+            key.split(".", 1)[1])
+    return value
+
+
+def _fmt(value, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def runs_table(runs: dict) -> str:
+    """One row per run: evaluations, stoch/det, wall times, load, the training return at
+    `CHECKPOINTS`, and (runs that recorded them) the policy's std and the update's KL at
+    the same points: where a plateau or a wide policy shows."""
+    lines = ["| task | library | seed | det. | stoch. | stoch/det | learn s | rollout s | "
+             "update s | 1-min load | train ret. (last 10) at "
+             + " / ".join(f"{c:g}" for c in CHECKPOINTS) + " of the steps | std at the same "
+             "| KL / target at the same |", "|" + "---|" * 13]
+    for task in sorted(runs, key=_task_key):
+        for lib in ordered_libs(runs[task]):
+            for run in runs[task][lib]:
+                det, stoch = run["eval"]["det"]["mean"], run["eval"]["stoch"]["mean"]
+                total = run["timesteps"]
+                marks = [c * total for c in CHECKPOINTS]
+                ret = " / ".join(_fmt(_at(run["curve"], m, "mean_last10")) for m in marks)
+                std = " / ".join(_fmt(_at(run["curve"], m, "train.std"), 2) for m in marks)
+                target = run.get("library_kwargs", {}).get("target_kl") or 0.01
+                kl = " / ".join(
+                    "-" if (v := _at(run["curve"], m, "train.kl_divergence_loss")) is None
+                    else f"{v / target:.2f}" for m in marks)
+                lines.append(
+                    f"| {task} | {LIB_LABEL.get(lib, lib)} | {run['seed']} | {det:.0f} | "
+                    f"{stoch:.0f} | {stoch / det if det else float('nan'):.2f} | "
+                    f"{run['learn_s']:.0f} | {_fmt(run.get('rollout_s'))} | "
+                    f"{_fmt(run.get('update_s'))} | {run['machine']['loadavg'][0]:.2f} | "
+                    f"{ret} | {std} | {kl} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(root: Path = LEARNING, out_dir: Path = RESULTS, figures: bool = True) -> str:
     """Write ``learning_stats.md`` / ``.json`` and the figures; return the markdown."""
     runs = load_runs(root)
@@ -321,6 +369,7 @@ def write_report(root: Path = LEARNING, out_dir: Path = RESULTS, figures: bool =
     text = markdown_table(stats) + (f"\nMachine: {line}.\n" if line else "")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "learning_stats.md").write_text(text)
+    (out_dir / "learning_runs.md").write_text(runs_table(runs))
     (out_dir / "learning_stats.json").write_text(json.dumps(
         {"n_resamples": N_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED, "level": CI_LEVEL,
          "machine": line, "tasks": stats}, indent=1))

@@ -71,7 +71,7 @@ class DictObsEnv(gym.Env):
 class MultiDiscreteObsEnv(gym.Env):
     """MultiDiscrete observations with offsets (one-hot per component), Box actions."""
 
-    observation_space = spaces.MultiDiscrete([3, 4, 2], start=[0, -1, 5])
+    observation_space = spaces.MultiDiscrete([3, 4, 2, 5, 6], start=[0, -1, 5, 0, 2])
     action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
 
     def reset(self, *, seed=None, options=None):
@@ -113,8 +113,10 @@ def make_model(case: str) -> TRPO:
     model.policy.set_params(params)
     if normalize:  # statistics far from (0, 1), so that some inputs hit clip_obs
         dim = model.encoder.obs_dim
+        # one-hot inputs lie in [0, 1]: smaller variances there, so that some hit clip_obs
+        high = 0.1 if kind == "multidiscrete_obs" else 2.0
         model.obs_normalizer.load_state_dict({
-            "mean": rng.normal(0.0, 0.5, dim), "var": rng.uniform(0.005, 2.0, dim),
+            "mean": rng.normal(0.0, 0.5, dim), "var": rng.uniform(0.005, high, dim),
             "count": np.array(100.0)})
     return model
 
