@@ -93,10 +93,10 @@ def _hyperparameter_help() -> str:
     return "\n".join(lines)
 
 
-def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
+def build_parser(runners: dict[str, Callable]) -> argparse.ArgumentParser:
     """Return the parser of ``fasttrpo``.
 
-    ``commands`` maps train / eval / export / plot to the functions that run them
+    ``runners`` maps train / eval / export / plot to the functions that run them
     (``args.func``).
     """
     from fasttrpo import __version__
@@ -181,7 +181,7 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     train.add_argument("--save-replay-buffer", action="store_true",
                        help="rl-zoo3's; ignored (TRPO has no replay buffer)")
     train.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
-    train.set_defaults(func=commands["train"])
+    train.set_defaults(func=runners["train"])
 
     evaluate = commands.add_parser(
         "eval", allow_abbrev=False, help="evaluate a saved model",
@@ -197,7 +197,7 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     evaluate.add_argument("--stochastic", action="store_true",
                           help="sample actions instead of taking the deterministic ones")
     evaluate.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
-    evaluate.set_defaults(func=commands["eval"])
+    evaluate.set_defaults(func=runners["eval"])
 
     export = commands.add_parser(
         "export", allow_abbrev=False, help="export a saved model's policy for deployment",
@@ -213,7 +213,7 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     export.add_argument("--name", default=None,
                         help="C symbol prefix / ONNX graph name (default: the file stem)")
     export.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
-    export.set_defaults(func=commands["export"])
+    export.set_defaults(func=runners["export"])
 
     plot = commands.add_parser(
         "plot", allow_abbrev=False, help="draw learning curves from training logs",
@@ -229,7 +229,7 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
                       help="episodes averaged per point (default 100, as ep_rew_mean)")
     plot.add_argument("--title", default=None, help="figure title")
     plot.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
-    plot.set_defaults(func=commands["plot"])
+    plot.set_defaults(func=runners["plot"])
     return parser
 
 
