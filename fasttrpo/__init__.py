@@ -13,7 +13,7 @@ invalidate_stale_cache()  # compiled kernels never outlive a change of their sou
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from fasttrpo.algorithms.cpo import CPO
-    from fasttrpo.algorithms.lagrangian import TRPOLagrangian
+    from fasttrpo.algorithms.lagrangian import TRPOLagrangian, TRPOPIDLagrangian
     from fasttrpo.algorithms.trpo import TRPO
     from fasttrpo.models.policies import (
         BernoulliMLPPolicy,
@@ -28,6 +28,7 @@ __all__ = [
     "CPO",
     "TRPO",
     "TRPOLagrangian",
+    "TRPOPIDLagrangian",
     "BernoulliMLPPolicy",
     "CategoricalMLPPolicy",
     "GaussianMLPPolicy",
@@ -42,6 +43,7 @@ _LAZY = {
     "CPO": "fasttrpo.algorithms.cpo",
     "TRPO": "fasttrpo.algorithms.trpo",
     "TRPOLagrangian": "fasttrpo.algorithms.lagrangian",
+    "TRPOPIDLagrangian": "fasttrpo.algorithms.lagrangian",
     "BernoulliMLPPolicy": "fasttrpo.models.policies",
     "CategoricalMLPPolicy": "fasttrpo.models.policies",
     "GaussianMLPPolicy": "fasttrpo.models.policies",

@@ -35,6 +35,7 @@ __all__ = [
     "OnPolicyConfig",
     "TRPOConfig",
     "TRPOLagrangianConfig",
+    "TRPOPIDLagrangianConfig",
     "config_field_docs",
     "short_repr",
 ]
@@ -564,9 +565,36 @@ class TRPOLagrangianConfig(ConstrainedConfig):
         "rollout and stays >= 0.", _float(0.0, low_open=True))
 
 
+@dataclass(frozen=True)
+class TRPOPIDLagrangianConfig(ConstrainedConfig):
+    """PID-Lagrangian TRPO's hyperparameters: the constrained ones plus the controller's."""
+
+    lagrangian_multiplier_init: float = _field(
+        0.001, "Initial Lagrange multiplier lambda (the integral term's start).", _float(0.0))
+    pid_kp: float = _field(
+        0.1, "Proportional gain, on the smoothed error J_C - cost_limit.", _float(0.0))
+    pid_ki: float = _field(
+        0.01, "Integral gain: the integral term adds pid_ki * (J_C - cost_limit) per rollout "
+        "and stays >= 0 (alone, the classic Lagrangian ascent).", _float(0.0))
+    pid_kd: float = _field(
+        0.01, "Derivative gain, on the rise of the smoothed episode cost over pid_d_delay "
+        "rollouts (only rises count).", _float(0.0))
+    pid_d_delay: int = _field(
+        10, "Rollouts over which the derivative term measures the cost's rise.", _int(1))
+    pid_delta_p_ema_alpha: float = _field(
+        0.95, "Smoothing of the error the proportional term reads (0: none).",
+        _float(0.0, 1.0, high_open=True))
+    pid_delta_d_ema_alpha: float = _field(
+        0.95, "Smoothing of the cost the derivative term reads (0: none).",
+        _float(0.0, 1.0, high_open=True))
+    penalty_max: float = _field(
+        100.0, "The largest lambda.", _float(0.0, low_open=True))
+
+
 #: the CLI's ``--algo`` names and the configs of their algorithms
 ALGORITHM_CONFIGS: dict[str, type[OnPolicyConfig]] = {
-    "trpo": TRPOConfig, "cpo": CPOConfig, "trpo_lagrangian": TRPOLagrangianConfig}
+    "trpo": TRPOConfig, "cpo": CPOConfig, "trpo_lagrangian": TRPOLagrangianConfig,
+    "trpo_pid_lagrangian": TRPOPIDLagrangianConfig}
 
 
 def config_field_docs(config_class: type[OnPolicyConfig]) -> str:

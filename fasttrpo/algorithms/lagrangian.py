@@ -10,11 +10,16 @@ from typing import Any
 from fasttrpo.algorithms.base import UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import take_trpo_step
-from fasttrpo.config import TRPOLagrangianConfig, config_field_docs, constructor_signature
+from fasttrpo.config import (
+    TRPOLagrangianConfig,
+    TRPOPIDLagrangianConfig,
+    config_field_docs,
+    constructor_signature,
+)
 from fasttrpo.rollout.batch import COST, REWARD
-from fasttrpo.steps.multiplier import LagrangeMultiplier
+from fasttrpo.steps.multiplier import LagrangeMultiplier, PIDLagrangeMultiplier
 
-__all__ = ["TRPOLagrangian"]
+__all__ = ["TRPOLagrangian", "TRPOPIDLagrangian"]
 
 
 class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the config)
@@ -28,8 +33,13 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
 
     def _setup(self, config, observation_space, action_space, initialize: bool = True) -> None:
         super()._setup(config, observation_space, action_space, initialize)
-        self.multiplier = LagrangeMultiplier(config.lagrangian_multiplier_init,
-                                             config.lagrangian_multiplier_lr, config.cost_limit)
+        self.multiplier = self.make_multiplier(config)
+
+    @staticmethod
+    def make_multiplier(config) -> LagrangeMultiplier | PIDLagrangeMultiplier:
+        """Return the multiplier this algorithm plugs in: Adam ascent (`LagrangeMultiplier`)."""
+        return LagrangeMultiplier(config.lagrangian_multiplier_init,
+                                  config.lagrangian_multiplier_lr, config.cost_limit)
 
     @property
     def lagrange_multiplier(self) -> float:
@@ -76,4 +86,44 @@ env : str, gymnasium.Env or gymnasium.vector.VectorEnv
 {config_field_docs(TRPOLagrangianConfig)}
 **sb3_compat
     sb3 arguments accepted and ignored: {", ".join(sorted(TRPOLagrangianConfig.SB3_IGNORED))}.
+"""
+
+
+class TRPOPIDLagrangian(TRPOLagrangian):  # noqa: D101 (built below, from the config)
+    config_class = TRPOPIDLagrangianConfig
+    algorithm_name = "TRPOPIDLagrangian"
+
+    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
+        super().__init__(policy, env, **hyperparams)
+
+    __init__.__signature__ = constructor_signature(TRPOPIDLagrangianConfig)
+
+    @staticmethod
+    def make_multiplier(config) -> PIDLagrangeMultiplier:
+        """Return the multiplier this algorithm plugs in: a PID controller."""
+        return PIDLagrangeMultiplier(
+            config.pid_kp, config.pid_ki, config.pid_kd, config.cost_limit,
+            init=config.lagrangian_multiplier_init, d_delay=config.pid_d_delay,
+            delta_p_ema_alpha=config.pid_delta_p_ema_alpha,
+            delta_d_ema_alpha=config.pid_delta_d_ema_alpha, penalty_max=config.penalty_max)
+
+
+TRPOPIDLagrangian.__doc__ = f"""PID-Lagrangian TRPO (Stooke, Achiam and Abbeel, 2020).
+
+TRPO-Lagrangian whose multiplier ``lambda`` (``model.lagrange_multiplier``) is set each
+iteration by a PID controller on the episode-cost error ``J_C - cost_limit``
+(`fasttrpo.steps.multiplier.PIDLagrangeMultiplier`): the integral term is the classic
+Lagrangian update, the proportional term reacts to the current violation and the derivative
+term to a rising cost, which damps the oscillation and the overshoot of the integral-only
+multiplier. The policy takes a TRPO step on ``(A_r - lambda A_c) / (1 + lambda)``.
+
+Parameters
+----------
+policy : str
+    ``"MlpPolicy"``.
+env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    Must report ``info["cost"]`` every step.
+{config_field_docs(TRPOPIDLagrangianConfig)}
+**sb3_compat
+    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOPIDLagrangianConfig.SB3_IGNORED))}.
 """

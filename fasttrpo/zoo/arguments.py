@@ -70,11 +70,14 @@ def _hyperparameter_help() -> str:
     """List every algorithm's hyperparameters, defaults and docs, from `fasttrpo.config`."""
     from fasttrpo.config import ALGORITHM_CONFIGS, ConstrainedConfig
 
+    CONSTRAINED = [name for name, config in ALGORITHM_CONFIGS.items()  # noqa: N806
+                   if issubclass(config, ConstrainedConfig)]
+
     sections = [("TRPO hyperparameters (--key value; they override --hyperparams):",
                  ALGORITHM_CONFIGS["trpo"]),
-                ("--algo cpo and --algo trpo_lagrangian add:", ConstrainedConfig),
-                *((f"--algo {algo} adds:", ALGORITHM_CONFIGS[algo])
-                  for algo in ("cpo", "trpo_lagrangian"))]
+                ("the constrained algorithms (--algo " + ", ".join(CONSTRAINED) + ") add:",
+                 ConstrainedConfig),
+                *((f"--algo {algo} adds:", ALGORITHM_CONFIGS[algo]) for algo in CONSTRAINED)]
     lines: list[str] = []
     shown: set[str] = set()
     for title, config_class in sections:
@@ -88,8 +91,8 @@ def _hyperparameter_help() -> str:
             lines.append(f"  --{name} (default {default!r})")
             lines.extend(textwrap.wrap(doc, width=90, initial_indent=" " * 6,
                                        subsequent_indent=" " * 6))
-        if config_class is not ALGORITHM_CONFIGS["trpo_lagrangian"]:
-            shown |= set(ConstrainedConfig.field_names()) & set(config_class.field_names())
+        if config_class in (ALGORITHM_CONFIGS["trpo"], ConstrainedConfig):
+            shown |= set(config_class.field_names())
     return "\n".join(lines)
 
 
@@ -122,9 +125,12 @@ def build_parser(runners: dict[str, Callable]) -> argparse.ArgumentParser:
     train.add_argument("--env", dest="env", default=None, metavar="ENV_ID",
                        help="rl-zoo3 style: the env id, with the zoo's defaults (the shipped "
                             "trpo.yml, evaluations every 25000 steps, the zoo's log layout)")
-    train.add_argument("--algo", default="trpo",
-                       choices=("trpo", "cpo", "trpo_lagrangian"),
-                       help="algorithm (default trpo); cpo and trpo_lagrangian need an env "
+    from fasttrpo.config import ALGORITHM_CONFIGS, ConstrainedConfig
+
+    constrained = [name for name, config in ALGORITHM_CONFIGS.items()
+                   if issubclass(config, ConstrainedConfig)]
+    train.add_argument("--algo", default="trpo", choices=tuple(ALGORITHM_CONFIGS),
+                       help=f"algorithm (default trpo); {', '.join(constrained)} need an env "
                             "that reports info['cost']")
     train.add_argument("--timesteps", type=_count, default=None, metavar="N",
                        help="environment steps to train for (default: the hyperparameter "
