@@ -12,11 +12,14 @@ registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for yo
   safety-gymnasium's v1 thresholds (`VelocityCost`; needs ``pip install "fasttrpo[mujoco]"``).
 
 `CostInInfo` adapts envs whose ``step`` returns ``(obs, reward, cost, terminated,
-truncated, info)``, the other convention of safe-RL suites.
+truncated, info)``, the other convention of safe-RL suites. `SauteEnv` and `EarlyTerminated`
+(`fasttrpo.envs.safe_wrappers`) turn a constrained task into one an unconstrained algorithm
+trains on: the budget in the state, or the episode ended once the cost exceeds the limit.
 """
 
 import gymnasium as gym
 
+from fasttrpo.envs.safe_wrappers import EarlyTerminated, SauteEnv
 from fasttrpo.envs.safety import (
     VELOCITY_TASKS,
     CostInInfo,
@@ -25,8 +28,8 @@ from fasttrpo.envs.safety import (
     make_velocity_env,
 )
 
-__all__ = ["VELOCITY_TASKS", "CostInInfo", "PointVelocityEnv", "VelocityCost",
-           "make_velocity_env", "register_envs"]
+__all__ = ["VELOCITY_TASKS", "CostInInfo", "EarlyTerminated", "PointVelocityEnv", "SauteEnv",
+           "VelocityCost", "make_velocity_env", "register_envs"]
 
 
 def register_envs() -> None:

@@ -1,0 +1,88 @@
+"""Sauté and early termination: the wrappers against plain loops over a scripted cost
+sequence, and TRPO trained on them with the usual samplers."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from fasttrpo import TRPO
+from fasttrpo.envs import EarlyTerminated, PointVelocityEnv, SauteEnv
+
+
+class ScriptedCost(gym.Env):
+    """Box observations counting steps; reward 1 and the scripted cost per step."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, costs, with_cost=True):
+        self.costs, self.with_cost, self.t = list(costs), with_cost, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0, 1.0], np.float32), {}
+
+    def step(self, action):
+        cost = self.costs[self.t]
+        self.t += 1
+        info = {"cost": cost} if self.with_cost else {}
+        done = self.t == len(self.costs)
+        return np.array([self.t, 1.0], np.float32), 1.0, False, done, info
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_saute_budget_and_reward_follow_the_paper(gamma):
+    costs = [0.0, 2.0, 3.0, 0.0, 4.0, 1.0, 0.0]
+    env = SauteEnv(ScriptedCost(costs), cost_limit=6.0, saute_gamma=gamma, unsafe_reward=-2.0,
+                   max_episode_steps=len(costs))
+    budget = 6.0 if gamma == 1.0 else 6.0 * (1 - gamma**7) / ((1 - gamma) * 7)
+    obs, info = env.reset(seed=0)
+    assert obs.tolist() == [0.0, 1.0, 1.0] and info["saute_budget"] == 1.0
+    z = 1.0
+    for cost in costs:  # the paper's z' = (z - c / d) / gamma_c; reward replaced at z' <= 0
+        obs, reward, _, _, info = env.step(0)
+        z = (z - cost / budget) / gamma
+        assert obs[-1] == pytest.approx(z) and info["saute_budget"] == pytest.approx(z)
+        assert reward == (1.0 if z > 0 else -2.0) and info["true_reward"] == 1.0
+    assert z <= 0 and env.observation_space.contains(obs)
+    env.reset()
+    assert env.z == 1.0  # a new episode has the whole budget
+
+
+def test_early_termination_ends_the_episode_where_the_cost_exceeds_the_limit():
+    env = EarlyTerminated(ScriptedCost([1.0, 2.0, 0.0, 3.0, 1.0, 0.0]), cost_limit=5.0)
+    env.reset()
+    ends = [env.step(0)[2] for _ in range(4)]
+    assert ends == [False, False, False, True]  # total 1, 3, 3, 6 > 5
+    assert env.episode_cost == 6.0
+    env.reset()
+    assert env.episode_cost == 0.0 and env.step(0)[2] is False
+
+
+def test_wrappers_refuse_envs_without_costs_and_bad_settings():
+    for wrapper in (SauteEnv(ScriptedCost([1.0], with_cost=False), 5.0),
+                    EarlyTerminated(ScriptedCost([1.0], with_cost=False), 5.0)):
+        wrapper.reset()
+        with pytest.raises(ValueError, match="info has no 'cost'"):
+            wrapper.step(0)
+    with pytest.raises(ValueError, match="cost_limit"):
+        SauteEnv(ScriptedCost([1.0]), 0.0)
+    with pytest.raises(ValueError, match="max_episode_steps"):
+        SauteEnv(ScriptedCost([1.0]), 5.0, saute_gamma=0.99)
+    with pytest.raises(ValueError, match="unsafe_reward"):
+        SauteEnv(ScriptedCost([1.0]), 5.0, unsafe_reward=1.0)
+
+
+def test_trpo_trains_on_both_wrappers_with_vector_envs():
+    """Any sampler that steps gymnasium envs: here gymnasium's make_vec with the wrappers."""
+    for wrapper in (lambda e: SauteEnv(e, cost_limit=10.0), lambda e: EarlyTerminated(e, 10.0)):
+        venv = gym.make_vec("fasttrpo/SafetyPointVelocity-v0", num_envs=2,
+                            vectorization_mode="sync", wrappers=[wrapper],
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+        model = TRPO("MlpPolicy", venv, n_steps=64, batch_size=64, seed=0,
+                     policy_kwargs=dict(net_arch=[8]))
+        model.learn(256)
+        assert model.num_timesteps == 256
+    assert isinstance(PointVelocityEnv().observation_space, spaces.Box)
