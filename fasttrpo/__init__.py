@@ -14,6 +14,7 @@ invalidate_stale_cache()  # compiled kernels never outlive a change of their sou
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from fasttrpo.algorithms.cpo import CPO
     from fasttrpo.algorithms.lagrangian import TRPOLagrangian, TRPOPIDLagrangian
+    from fasttrpo.algorithms.presets import TRPOEarlyTerminated, TRPOSaute
     from fasttrpo.algorithms.trpo import TRPO
     from fasttrpo.models.policies import (
         BernoulliMLPPolicy,
@@ -29,6 +30,8 @@ __all__ = [
     "TRPO",
     "TRPOLagrangian",
     "TRPOPIDLagrangian",
+    "TRPOSaute",
+    "TRPOEarlyTerminated",
     "BernoulliMLPPolicy",
     "CategoricalMLPPolicy",
     "GaussianMLPPolicy",
@@ -44,6 +47,8 @@ _LAZY = {
     "TRPO": "fasttrpo.algorithms.trpo",
     "TRPOLagrangian": "fasttrpo.algorithms.lagrangian",
     "TRPOPIDLagrangian": "fasttrpo.algorithms.lagrangian",
+    "TRPOSaute": "fasttrpo.algorithms.presets",
+    "TRPOEarlyTerminated": "fasttrpo.algorithms.presets",
     "BernoulliMLPPolicy": "fasttrpo.models.policies",
     "CategoricalMLPPolicy": "fasttrpo.models.policies",
     "GaussianMLPPolicy": "fasttrpo.models.policies",

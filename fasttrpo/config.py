@@ -36,6 +36,8 @@ __all__ = [
     "TRPOConfig",
     "TRPOLagrangianConfig",
     "TRPOPIDLagrangianConfig",
+    "SauteConfig",
+    "EarlyTerminatedConfig",
     "config_field_docs",
     "short_repr",
 ]
@@ -591,10 +593,35 @@ class TRPOPIDLagrangianConfig(ConstrainedConfig):
         100.0, "The largest lambda.", _float(0.0, low_open=True))
 
 
+@dataclass(frozen=True)
+class SauteConfig(TRPOConfig):
+    """Sauté TRPO's hyperparameters: TRPO's plus the safety budget's (`fasttrpo.envs.SauteEnv`)."""
+
+    cost_limit: float = _field(
+        25.0, "d: the episode cost the budget allows (info['cost'] summed over an episode).",
+        _float(0.0, low_open=True))
+    saute_gamma: float = _field(
+        1.0, "The budget's discount gamma_c in (0, 1] (below 1 the budget is rescaled by the "
+        "episode's time limit, as in the paper).", _float(0.0, 1.0, low_open=True))
+    unsafe_reward: float = _field(
+        0.0, "The reward of every step after which the budget is spent (<= 0).",
+        _float(-math.inf, 0.0))
+
+
+@dataclass(frozen=True)
+class EarlyTerminatedConfig(TRPOConfig):
+    """Early-terminated TRPO's hyperparameters: TRPO's plus the episode's cost limit."""
+
+    cost_limit: float = _field(
+        25.0, "The episode ends at the step where its cost (info['cost'] summed) exceeds this.",
+        _float(0.0))
+
+
 #: the CLI's ``--algo`` names and the configs of their algorithms
 ALGORITHM_CONFIGS: dict[str, type[OnPolicyConfig]] = {
     "trpo": TRPOConfig, "cpo": CPOConfig, "trpo_lagrangian": TRPOLagrangianConfig,
-    "trpo_pid_lagrangian": TRPOPIDLagrangianConfig}
+    "trpo_pid_lagrangian": TRPOPIDLagrangianConfig, "trpo_saute": SauteConfig,
+    "trpo_early_terminated": EarlyTerminatedConfig}
 
 
 def config_field_docs(config_class: type[OnPolicyConfig]) -> str:

@@ -86,3 +86,27 @@ def test_trpo_trains_on_both_wrappers_with_vector_envs():
         model.learn(256)
         assert model.num_timesteps == 256
     assert isinstance(PointVelocityEnv().observation_space, spaces.Box)
+
+
+def test_presets_wrap_every_env_they_make_and_save_and_load(tmp_path):
+    from fasttrpo import TRPOEarlyTerminated, TRPOSaute
+    from fasttrpo.algorithms import load_model
+
+    point = "fasttrpo/SafetyPointVelocity-v0"
+    saute = TRPOSaute("MlpPolicy", point, cost_limit=8.0, unsafe_reward=-1.0, n_envs=2,
+                      n_steps=64, batch_size=64, seed=0, policy_kwargs=dict(net_arch=[8]))
+    base_obs = gym.make(point).observation_space
+    assert saute.observation_space.shape == (base_obs.shape[0] + 1,)  # the budget z
+    assert all(isinstance(e, SauteEnv) for e in saute.env.envs)
+    saute.learn(256)
+    loaded = load_model(saute.save(tmp_path / "saute"), env=point)  # set_env wraps too
+    assert type(loaded) is TRPOSaute and isinstance(loaded.env.envs[0], SauteEnv)
+    assert loaded.config.unsafe_reward == -1.0
+    early = TRPOEarlyTerminated("MlpPolicy", gym.make(point), cost_limit=0.0, n_steps=64,
+                                batch_size=64, seed=0, policy_kwargs=dict(net_arch=[8]))
+    early.learn(128)
+    # with a zero limit every episode ends at its first costly step: short episodes
+    assert all(episode["l"] < 200 for episode in early.ep_info_buffer)
+    venv = gym.make_vec(point, num_envs=2, vectorization_mode="sync")
+    with pytest.raises(ValueError, match="cannot wrap"):
+        TRPOSaute("MlpPolicy", venv)

@@ -305,7 +305,7 @@ def test_training_and_predicting_on_multidiscrete_observations(tmp_path):
     model = TRPO("MlpPolicy", MultiDiscreteObsEnv(), n_steps=64, batch_size=64, seed=0,
                  policy_kwargs=dict(net_arch=[8]))
     model.learn(128)
-    obs = np.array([[0, -1, 5], [2, 2, 6]])
+    obs = np.array([[0, -1, 5, 0, 2], [2, 2, 6, 4, 7]])
     actions, _ = model.predict(obs, deterministic=True)
     loaded = TRPO.load(model.save(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)

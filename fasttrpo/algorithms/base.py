@@ -91,7 +91,7 @@ class OnPolicyAlgorithm:
         sampler = env if environments.is_sampler(env) else None
         if sampler is None:
             env = (environments.compiled_env_for(env, config.compiled)
-                   or make_vector_env(env, config.n_envs))
+                   or make_vector_env(env, config.n_envs, self.env_wrappers(config)))
         vector = isinstance(env, gym.vector.VectorEnv)
         observation_space = env.single_observation_space if vector else env.observation_space
         if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):
@@ -103,7 +103,7 @@ class OnPolicyAlgorithm:
         if sampler is not None:
             self.set_sampler(sampler)
         else:
-            self.set_env(env)
+            self._attach_env(env, ())  # wrapped above
 
     @classmethod
     def for_spaces(cls, observation_space: gym.Space, action_space: gym.Space,
@@ -131,6 +131,15 @@ class OnPolicyAlgorithm:
             raise ValueError(f"{cls.__name__}: unknown keyword argument(s) {unknown}")
         warn_ignored_sb3_kwargs({k: v for k, v in hyperparams.items() if k not in names})
         return cls.config_class(**{k: v for k, v in hyperparams.items() if k in names})
+
+    @classmethod
+    def env_wrappers(cls, config: OnPolicyConfig) -> tuple:
+        """Return the wrappers this algorithm puts around each env it makes (none here).
+
+        A preset that trains on a transformed MDP (`fasttrpo.algorithms.presets`) returns
+        them; they apply to env ids and gymnasium Envs, not to envs already vectorised.
+        """
+        return ()
 
     # ---- construction: the one path shared by __init__ and load -------------------------
     def _setup(self, config: OnPolicyConfig, observation_space: gym.Space,
@@ -206,9 +215,12 @@ class OnPolicyAlgorithm:
         string with ``compiled=True`` gives its port); the model keeps its normalisation
         statistics.
         """
+        self._attach_env(env, self.env_wrappers(self.config))
+
+    def _attach_env(self, env, wrappers: tuple) -> None:
         sampler, venv, self.reward_scaler = environments.sampler_for_env(
             env, self.config, (self.observation_space, self.action_space), self.encoder,
-            self.codec, self.obs_normalizer, self.reward_scaler, self.dtype)
+            self.codec, self.obs_normalizer, self.reward_scaler, self.dtype, wrappers)
         self.set_sampler(sampler)
         self.env = venv
 

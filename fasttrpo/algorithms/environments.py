@@ -70,23 +70,28 @@ def resized_reward_scaler(scaler: RewardScaler | None, n_envs: int) -> RewardSca
 
 def sampler_for_env(env, config: OnPolicyConfig, model_spaces: tuple[gym.Space, gym.Space],
                     encoder, codec, obs_normalizer, reward_scaler: RewardScaler | None,
-                    dtype: np.dtype):
+                    dtype: np.dtype, wrappers: tuple = ()):
     """Build the sampler that runs ``env`` (id string, Env, VectorEnv or CompiledEnv).
 
     Returns ``(sampler, venv, reward_scaler)``: a `fasttrpo.rollout.CompiledSampler` of
     ``config.n_envs`` copies over a compiled env (an id string with ``compiled=True`` gives
     its port; ``venv`` None), else a `fasttrpo.rollout.VectorEnvSampler` over the gymnasium
-    vector env ``venv``; ``reward_scaler`` resized to the sampler's env count.
+    vector env ``venv``, each env wrapped by ``wrappers`` (the algorithm's `env_wrappers`);
+    ``reward_scaler`` resized to the sampler's env count.
     """
     compiled_env = compiled_env_for(env, config.compiled)
     if compiled_env is not None:
         from fasttrpo.rollout.compiled import CompiledSampler
 
+        if wrappers:
+            raise ValueError("env: this algorithm wraps its envs (gymnasium wrappers), which "
+                             "a compiled env cannot take; use the gymnasium env")
+
         check_spaces(compiled_env.observation_space, compiled_env.action_space, model_spaces)
         scaler = resized_reward_scaler(reward_scaler, config.n_envs)
         return (CompiledSampler(compiled_env, config.n_envs, encoder, codec, obs_normalizer,
                                 scaler, dtype), None, scaler)
-    venv = make_vector_env(env, config.n_envs)
+    venv = make_vector_env(env, config.n_envs, wrappers)
     check_spaces(venv.single_observation_space, venv.single_action_space, model_spaces)
     scaler = resized_reward_scaler(reward_scaler, venv.num_envs)
     return (VectorEnvSampler(venv, encoder, codec, obs_normalizer, scaler, dtype), venv,

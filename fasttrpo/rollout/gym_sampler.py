@@ -19,6 +19,7 @@ whenever it is reported, and writes it to the batch's ``"cost"`` signal when the
 (then every transition must report it).
 """
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -36,21 +37,30 @@ from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 __all__ = ["VectorEnvSampler", "make_vector_env"]
 
 
-def make_vector_env(env, n_envs: int) -> VectorEnv:
+def make_vector_env(env, n_envs: int, wrappers: Sequence[Callable] = ()) -> VectorEnv:
     """Return a VectorEnv for ``env``.
 
-    An id string gives ``n_envs`` copies with SAME_STEP autoreset, an Env one copy; a VectorEnv
-    (either autoreset mode) is used as it is, and an sb3 ``VecEnv`` through `Sb3VecEnv`.
+    An id string gives ``n_envs`` copies with SAME_STEP autoreset, an Env one copy, each
+    wrapped by ``wrappers`` in order (``wrapper(env) -> env``); a VectorEnv (either autoreset
+    mode) is used as it is, and an sb3 ``VecEnv`` through `Sb3VecEnv` (neither can take
+    ``wrappers``: a ValueError says to wrap their envs first).
     """
     if isinstance(env, str):
         register_if_fasttrpo_id(env)
         return gym.make_vec(env, num_envs=n_envs, vectorization_mode="sync",
-                            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+                            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+                            wrappers=list(wrappers) or None)
+    if wrappers and (isinstance(env, VectorEnv) or is_sb3_vec_env(env)):
+        raise ValueError(f"env: {type(env).__name__} holds envs already made, which this "
+                         "algorithm cannot wrap; give an env id or a gymnasium.Env, or wrap "
+                         "each env before vectorising it")
     if isinstance(env, VectorEnv):
         return env
     if is_sb3_vec_env(env):
         return Sb3VecEnv(env)
     if isinstance(env, gym.Env):
+        for wrapper in wrappers:
+            env = wrapper(env)
         return SyncVectorEnv([lambda: env], autoreset_mode=AutoresetMode.SAME_STEP)
     raise ValueError(f"env: expected an env id string, a gymnasium.Env, a VectorEnv, an sb3 "
                      f"VecEnv or a fasttrpo.envs.compiled.CompiledEnv, got {env!r}")

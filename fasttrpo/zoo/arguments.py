@@ -72,27 +72,35 @@ def _hyperparameter_help() -> str:
 
     CONSTRAINED = [name for name, config in ALGORITHM_CONFIGS.items()  # noqa: N806
                    if issubclass(config, ConstrainedConfig)]
+    PRESETS = [name for name, config in ALGORITHM_CONFIGS.items()  # noqa: N806
+               if not issubclass(config, ConstrainedConfig) and name != "trpo"]
 
     sections = [("TRPO hyperparameters (--key value; they override --hyperparams):",
                  ALGORITHM_CONFIGS["trpo"]),
                 ("the constrained algorithms (--algo " + ", ".join(CONSTRAINED) + ") add:",
                  ConstrainedConfig),
-                *((f"--algo {algo} adds:", ALGORITHM_CONFIGS[algo]) for algo in CONSTRAINED)]
+                *((f"--algo {algo} adds:", ALGORITHM_CONFIGS[algo])
+                  for algo in CONSTRAINED + PRESETS)]
     lines: list[str] = []
-    shown: set[str] = set()
+    trpo_fields = set(ALGORITHM_CONFIGS["trpo"].field_names())
+    constrained_fields = set(ConstrainedConfig.field_names())
     for title, config_class in sections:
         lines.append(title)
+        # each hyperparameter listed once: TRPO's in its section, the constrained ones in
+        # theirs, the rest under their algorithm (a preset's cost_limit too: its own doc)
+        shown = trpo_fields if config_class is ConstrainedConfig or not issubclass(
+            config_class, ConstrainedConfig) else constrained_fields
+        if config_class is ALGORITHM_CONFIGS["trpo"]:
+            shown = set()
         for name, _, default, doc in config_class.field_docs():
-            # listed once: a hyperparameter with an option of its own (--verbose, --seed, ...)
-            # is described there
+            # a hyperparameter with an option of its own (--verbose, --seed, ...) is
+            # described there
             if name in shown or f"--{name}" in _TRAIN_VALUE_OPTIONS or \
                     f"--{name.replace('_', '-')}" in _TRAIN_VALUE_OPTIONS:
                 continue
             lines.append(f"  --{name} (default {default!r})")
             lines.extend(textwrap.wrap(doc, width=90, initial_indent=" " * 6,
                                        subsequent_indent=" " * 6))
-        if config_class in (ALGORITHM_CONFIGS["trpo"], ConstrainedConfig):
-            shown |= set(config_class.field_names())
     return "\n".join(lines)
 
 
@@ -125,10 +133,10 @@ def build_parser(runners: dict[str, Callable]) -> argparse.ArgumentParser:
     train.add_argument("--env", dest="env", default=None, metavar="ENV_ID",
                        help="rl-zoo3 style: the env id, with the zoo's defaults (the shipped "
                             "trpo.yml, evaluations every 25000 steps, the zoo's log layout)")
-    from fasttrpo.config import ALGORITHM_CONFIGS, ConstrainedConfig
+    from fasttrpo.config import ALGORITHM_CONFIGS
 
     constrained = [name for name, config in ALGORITHM_CONFIGS.items()
-                   if issubclass(config, ConstrainedConfig)]
+                   if "cost_limit" in config.field_names()]
     train.add_argument("--algo", default="trpo", choices=tuple(ALGORITHM_CONFIGS),
                        help=f"algorithm (default trpo); {', '.join(constrained)} need an env "
                             "that reports info['cost']")
