@@ -12,7 +12,7 @@ from fasttrpo.foundation.numba_cache import invalidate_stale_cache
 invalidate_stale_cache()  # compiled kernels never outlive a change of their sources
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
-    from fasttrpo.algorithms.cpo import CPO
+    from fasttrpo.algorithms.cpo import CPO, PCPO
     from fasttrpo.algorithms.lagrangian import TRPOLagrangian, TRPOPIDLagrangian
     from fasttrpo.algorithms.presets import TRPOEarlyTerminated, TRPOSaute
     from fasttrpo.algorithms.trpo import TRPO
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
 
 __all__ = [
     "CPO",
+    "PCPO",
     "TRPO",
     "TRPOLagrangian",
     "TRPOPIDLagrangian",
@@ -44,6 +45,7 @@ __version__: str  # read from the installed package's metadata on first access (
 # public name -> the module that defines it
 _LAZY = {
     "CPO": "fasttrpo.algorithms.cpo",
+    "PCPO": "fasttrpo.algorithms.cpo",
     "TRPO": "fasttrpo.algorithms.trpo",
     "TRPOLagrangian": "fasttrpo.algorithms.lagrangian",
     "TRPOPIDLagrangian": "fasttrpo.algorithms.lagrangian",

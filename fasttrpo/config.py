@@ -31,6 +31,7 @@ __all__ = [
     "constructor_signature",
     "ALGORITHM_CONFIGS",
     "CPOConfig",
+    "PCPOConfig",
     "ConstrainedConfig",
     "OnPolicyConfig",
     "TRPOConfig",
@@ -557,6 +558,15 @@ class CPOConfig(ConstrainedConfig):
 
 
 @dataclass(frozen=True)
+class PCPOConfig(CPOConfig):
+    """PCPO's hyperparameters (Yang et al., 2020): CPO's plus the projection's norm."""
+
+    projection: str = _field(
+        "kl", "Norm of the projection onto the linearised constraint: 'kl' (the Fisher "
+        "metric, H^-1 b by CG) or 'l2' (Euclidean, along b).", _choice("kl", "l2"))
+
+
+@dataclass(frozen=True)
 class TRPOLagrangianConfig(ConstrainedConfig):
     """TRPO-Lagrangian's hyperparameters: the constrained ones plus the multiplier's."""
 
@@ -619,7 +629,8 @@ class EarlyTerminatedConfig(TRPOConfig):
 
 #: the CLI's ``--algo`` names and the configs of their algorithms
 ALGORITHM_CONFIGS: dict[str, type[OnPolicyConfig]] = {
-    "trpo": TRPOConfig, "cpo": CPOConfig, "trpo_lagrangian": TRPOLagrangianConfig,
+    "trpo": TRPOConfig, "cpo": CPOConfig, "pcpo": PCPOConfig,
+    "trpo_lagrangian": TRPOLagrangianConfig,
     "trpo_pid_lagrangian": TRPOPIDLagrangianConfig, "trpo_saute": SauteConfig,
     "trpo_early_terminated": EarlyTerminatedConfig}
 

@@ -2,21 +2,21 @@
 
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
-from fasttrpo.algorithms.cpo import CPO
+from fasttrpo.algorithms.cpo import CPO, PCPO
 from fasttrpo.algorithms.lagrangian import TRPOLagrangian, TRPOPIDLagrangian
 from fasttrpo.algorithms.presets import TRPOEarlyTerminated, TRPOSaute
 from fasttrpo.algorithms.trpo import TRPO
 from fasttrpo.config import ALGORITHM_CONFIGS
 from fasttrpo.logs.serialization import load_archive
 
-__all__ = ["ALGORITHMS", "CPO", "TRPO", "ConstrainedAlgorithm", "OnPolicyAlgorithm",
+__all__ = ["ALGORITHMS", "CPO", "PCPO", "TRPO", "ConstrainedAlgorithm", "OnPolicyAlgorithm",
            "TRPOEarlyTerminated", "TRPOLagrangian", "TRPOPIDLagrangian", "TRPOSaute",
            "UpdateBatch", "load_model"]
 
 #: the CLI's ``--algo`` names: those of `fasttrpo.config.ALGORITHM_CONFIGS` (the one registry),
 #: each with the algorithm built on that config
 ALGORITHMS: dict[str, type[OnPolicyAlgorithm]] = {
-    name: next(cls for cls in (TRPO, CPO, TRPOLagrangian, TRPOPIDLagrangian, TRPOSaute,
+    name: next(cls for cls in (TRPO, CPO, PCPO, TRPOLagrangian, TRPOPIDLagrangian, TRPOSaute,
                                 TRPOEarlyTerminated)
                if cls.config_class is config)
     for name, config in ALGORITHM_CONFIGS.items()}

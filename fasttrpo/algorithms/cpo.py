@@ -10,12 +10,13 @@ from typing import Any
 from fasttrpo.algorithms.base import UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
-from fasttrpo.config import CPOConfig, config_field_docs, constructor_signature
+from fasttrpo.config import CPOConfig, PCPOConfig, config_field_docs, constructor_signature
 from fasttrpo.rollout.batch import COST, REWARD
 from fasttrpo.steps.cpo import cpo_step
+from fasttrpo.steps.pcpo import pcpo_step
 from fasttrpo.steps.trpo import StepOutcome
 
-__all__ = ["CPO"]
+__all__ = ["CPO", "PCPO", "log_constrained_step"]
 
 
 class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, from CPOConfig)
@@ -46,19 +47,24 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
             warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)
         log = self.logger
-        # sb3-contrib logs the objective at the accepted parameters (the old ones if none)
-        log.record("train/policy_objective",
-                   info.surrogate_after if info.accepted else info.surrogate_before)
-        log.record("train/kl_divergence_loss", info.kl / kl_scale(self.config, self.policy))
-        log.record("train/is_line_search_success", float(info.accepted))
-        log.record("train/cg_iterations", sum(info.cg_iterations))
+        log_constrained_step(self, info)
         log.record("train/cpo_case", int(info.case))
         log.record("train/lagrange_lambda", info.lagrange_lambda)
         log.record("train/lagrange_nu", info.lagrange_nu)
-        log.record("train/constraint_c", info.constraint)
-        log.record("train/step_fraction", info.step_fraction)
-        log.record("train/cost_surrogate_change", info.cost_surrogate_change)
 
+
+def log_constrained_step(model, info) -> None:
+    """Record what every constrained trust-region step reports (CPO's and PCPO's info)."""
+    log = model.logger
+    # sb3-contrib logs the objective at the accepted parameters (the old ones if none)
+    log.record("train/policy_objective",
+               info.surrogate_after if info.accepted else info.surrogate_before)
+    log.record("train/kl_divergence_loss", info.kl / kl_scale(model.config, model.policy))
+    log.record("train/is_line_search_success", float(info.accepted))
+    log.record("train/cg_iterations", sum(info.cg_iterations))
+    log.record("train/constraint_c", info.constraint)
+    log.record("train/step_fraction", info.step_fraction)
+    log.record("train/cost_surrogate_change", info.cost_surrogate_change)
 
 CPO.__doc__ = f"""Constrained Policy Optimization (Achiam et al., 2017) with compiled kernels.
 
@@ -86,4 +92,47 @@ Examples
 >>> from fasttrpo import CPO
 >>> model = CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", cost_limit=10.0, seed=0)
 >>> model = model.learn(20_000)  # doctest: +SKIP
+"""
+
+
+class PCPO(CPO):  # noqa: D101 (the docstring is built below, from PCPOConfig)
+    config_class = PCPOConfig
+    algorithm_name = "PCPO"
+
+    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
+        super().__init__(policy, env, **hyperparams)
+
+    __init__.__signature__ = constructor_signature(PCPOConfig)
+
+    def update_policy(self, data: UpdateBatch) -> None:
+        """One PCPO step on the sub-sampled batch, against this rollout's episode cost."""
+        episode_cost, episode_length = self.episode_cost(data)
+        constraint = self.constraint_value(episode_cost, episode_length)
+        info = pcpo_step(
+            self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
+            data.policy_advantages[COST], constraint, self.config.projection, None,
+            **trust_region_kwargs(self.config, self.policy))
+        if info.outcome is StepOutcome.BAD_CURVATURE:
+            warnings.warn(f"PCPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
+        self.record_constraint(episode_cost)
+        log_constrained_step(self, info)
+        self.logger.record("train/projection_coefficient", info.projection_coefficient)
+
+
+PCPO.__doc__ = f"""Projection-Based Constrained Policy Optimization (Yang et al., 2020).
+
+CPO's API and cost critic; each iteration takes TRPO's natural-gradient reward step to the
+trust region's boundary, then projects it onto the linearised cost constraint in the KL
+(``projection="kl"``) or the Euclidean (``"l2"``) norm (`fasttrpo.steps.pcpo`), from one
+linearisation and two CG solves.
+
+Parameters
+----------
+policy : str
+    ``"MlpPolicy"``.
+env : str, gymnasium.Env or gymnasium.vector.VectorEnv
+    Must report ``info["cost"]`` every step.
+{config_field_docs(PCPOConfig)}
+**sb3_compat
+    sb3 arguments accepted and ignored: {", ".join(sorted(PCPOConfig.SB3_IGNORED))}.
 """

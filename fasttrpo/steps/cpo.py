@@ -44,7 +44,8 @@ from fasttrpo.foundation.validation import float_array
 from fasttrpo.models.policies import MLPPolicy
 from fasttrpo.steps.trpo import StepOutcome, backtracking_line_search, check_line_search
 
-__all__ = ["CPOCase", "CPOStepInfo", "cpo_direction", "cpo_step", "solve_cpo_dual"]
+__all__ = ["CPOCase", "CPOStepInfo", "ConstrainedLinearization", "cpo_direction", "cpo_step",
+           "linearize_constrained", "solve_cpo_dual"]
 
 #: ``b.b`` at or below which the cost gradient counts as zero (Achiam's code: 1e-8)
 COST_GRADIENT_TOL = 1e-8
@@ -174,6 +175,68 @@ class CPOStepInfo:
     reason: str = ""
 
 
+@dataclass
+class ConstrainedLinearization:
+    """One linearisation's gradients and CG solves, shared by the CPO and PCPO steps.
+
+    Attributes
+    ----------
+    linearization : the policy's `Linearization` on the batch.
+    actions, advantages, old_log_prob : the checked inputs (advantages (2, N): reward, cost).
+    surrogate_before, cost_before : float, the reward and cost surrogates at the old params.
+    reward_grad, cost_grad : (P,), ``g`` and ``b``.
+    v, w : (P,), ``H^-1 g`` and ``H^-1 b`` by CG (``H = F + damping I``).
+    q, r, s, cost_grad_sq : float, ``g.v``, ``g.w``, ``b.w``, ``b.b`` in float64.
+    cg_iterations : (int, int).
+    """
+
+    linearization: object
+    actions: np.ndarray
+    advantages: np.ndarray
+    old_log_prob: np.ndarray
+    surrogate_before: float
+    cost_before: float
+    reward_grad: np.ndarray
+    cost_grad: np.ndarray
+    v: np.ndarray
+    w: np.ndarray
+    q: float
+    r: float
+    s: float
+    cost_grad_sq: float
+    cg_iterations: tuple[int, int]
+
+
+def linearize_constrained(policy: MLPPolicy, obs, actions, reward_advantages, cost_advantages,
+                          old_log_prob, cg_damping: float,
+                          cg_max_steps: int) -> ConstrainedLinearization:
+    """Linearise ``policy`` on the batch once: ``g``, ``b``, ``v = H^-1 g``, ``w = H^-1 b``."""
+    linearization = policy.linearize(obs)
+    n_rows = linearization.obs.shape[0]
+    actions = policy.as_actions(actions, n_rows)
+    advantages = np.stack([
+        float_array("reward_advantages", reward_advantages, policy.dtype, (n_rows,)),
+        float_array("cost_advantages", cost_advantages, policy.dtype, (n_rows,))])
+    if old_log_prob is None:
+        old_log_prob = linearization.log_prob(actions)
+    else:
+        old_log_prob = float_array("old_log_prob", old_log_prob, policy.dtype, (n_rows,))
+    # g, b: gradients of the reward and cost surrogates at theta_old, one linearisation
+    surrogate_before, reward_grad = linearization.surrogate_grad(
+        actions, advantages[0], old_log_prob)
+    cost_before, cost_grad = linearization.surrogate_grad(actions, advantages[1], old_log_prob)
+    # v = H^-1 g, w = H^-1 b with H = F + damping I, both on the cached forward pass
+    v, _, cg_reward = linearization.conjugate_gradient(reward_grad, cg_damping, cg_max_steps)
+    w, _, cg_cost = linearization.conjugate_gradient(cost_grad, cg_damping, cg_max_steps)
+    # the scalars in float64 even for float32 networks: s and q - r^2/s cancel
+    g64, b64 = reward_grad.astype(np.float64), cost_grad.astype(np.float64)
+    return ConstrainedLinearization(
+        linearization, actions, advantages, old_log_prob, surrogate_before, cost_before,
+        reward_grad, cost_grad, v, w, float(g64 @ v.astype(np.float64)),
+        float(g64 @ w.astype(np.float64)), float(b64 @ w.astype(np.float64)),
+        float(b64 @ b64), (cg_reward, cg_cost))
+
+
 def cpo_step(
     policy: MLPPolicy,
     obs,
@@ -207,28 +270,13 @@ def cpo_step(
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
     constraint = float(constraint)
-    linearization = policy.linearize(obs)
-    n_rows = linearization.obs.shape[0]
-    actions = policy.as_actions(actions, n_rows)
-    advantages = np.stack([
-        float_array("reward_advantages", reward_advantages, policy.dtype, (n_rows,)),
-        float_array("cost_advantages", cost_advantages, policy.dtype, (n_rows,))])
-    if old_log_prob is None:
-        old_log_prob = linearization.log_prob(actions)
-    else:
-        old_log_prob = float_array("old_log_prob", old_log_prob, policy.dtype, (n_rows,))
-
-    # g, b: gradients of the reward and cost surrogates at theta_old, one linearisation
-    surrogate_before, reward_grad = linearization.surrogate_grad(
-        actions, advantages[0], old_log_prob)
-    cost_before, cost_grad = linearization.surrogate_grad(actions, advantages[1], old_log_prob)
-    # v = H^-1 g, w = H^-1 b with H = F + damping I, both on the cached forward pass
-    v, _, cg_reward = linearization.conjugate_gradient(reward_grad, cg_damping, cg_max_steps)
-    w, _, cg_cost = linearization.conjugate_gradient(cost_grad, cg_damping, cg_max_steps)
-    # the scalars in float64 even for float32 networks: s and q - r^2/s cancel
-    g64, b64 = reward_grad.astype(np.float64), cost_grad.astype(np.float64)
-    q, r = float(g64 @ v.astype(np.float64)), float(g64 @ w.astype(np.float64))
-    s, cost_grad_sq = float(b64 @ w.astype(np.float64)), float(b64 @ b64)
+    lin = linearize_constrained(policy, obs, actions, reward_advantages, cost_advantages,
+                                old_log_prob, cg_damping, cg_max_steps)
+    linearization, actions, advantages, old_log_prob = (
+        lin.linearization, lin.actions, lin.advantages, lin.old_log_prob)
+    surrogate_before, cost_before, v, w = lin.surrogate_before, lin.cost_before, lin.v, lin.w
+    q, r, s, cost_grad_sq = lin.q, lin.r, lin.s, lin.cost_grad_sq
+    cg_reward, cg_cost = lin.cg_iterations
     info = CPOStepInfo(
         accepted=False, case=CPOCase.ZERO_COST_GRADIENT, lagrange_lambda=0.0,
         lagrange_nu=0.0, constraint=constraint, q=q, r=r, s=s,
