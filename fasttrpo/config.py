@@ -40,6 +40,7 @@ __all__ = [
     "SauteConfig",
     "EarlyTerminatedConfig",
     "config_field_docs",
+    "parameters_doc",
     "short_repr",
 ]
 
@@ -642,6 +643,27 @@ def config_field_docs(config_class: type[OnPolicyConfig]) -> str:
         lines.append(f"{name} : {kind}, default {default!r}")
         lines.append(f"    {doc}")
     return "\n".join(lines)
+
+
+#: the ``env`` entry of the constrained algorithms' docstrings
+COST_ENV_DOC = ("env : str, gymnasium.Env or gymnasium.vector.VectorEnv\n"
+                "    Must report ``info[\"cost\"]`` every step.")
+
+
+def parameters_doc(config_class: type[OnPolicyConfig], env_doc: str = COST_ENV_DOC,
+                   policy_doc: str = "``\"MlpPolicy\"``.") -> str:
+    """Return an algorithm's numpydoc ``Parameters`` section: policy, env, every field, sb3's.
+
+    Parameters
+    ----------
+    config_class : the algorithm's config.
+    env_doc : the ``env`` entry (name line and indented description).
+    policy_doc : the description of ``policy``.
+    """
+    ignored = ", ".join(sorted(config_class.SB3_IGNORED))
+    return (f"Parameters\n----------\npolicy : str\n    {policy_doc}\n{env_doc}\n"
+            f"{config_field_docs(config_class)}\n**sb3_compat\n"
+            f"    sb3 arguments accepted and ignored: {ignored}.\n")
 
 
 def constructor_signature(config_class: type[OnPolicyConfig]) -> inspect.Signature:

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from probes import linearized_problem
 from scipy.optimize import minimize
 
 import fasttrpo
@@ -13,23 +14,6 @@ from fasttrpo.steps.trpo import StepOutcome, trpo_step
 
 MAX_KL = 0.01
 DAMPING = 0.1
-
-
-def _problem(seed, zero_cost=False):
-    """A tiny Gaussian policy linearised on a batch: g, b and the explicit H = F + damping I."""
-    rng = np.random.default_rng(seed)
-    policy = fasttrpo.GaussianMLPPolicy(3, 2, (4,), dtype=np.float64, seed=seed)
-    obs = rng.normal(size=(64, 3))
-    actions = policy.act(obs, rng=rng)
-    adv_r = rng.normal(size=64)
-    adv_c = np.zeros(64) if zero_cost else rng.normal(size=64)
-    lin = policy.linearize(obs)
-    old_log_prob = lin.log_prob(actions)
-    _, g = lin.surrogate_grad(actions, adv_r, old_log_prob)
-    _, b = lin.surrogate_grad(actions, adv_c, old_log_prob)
-    n = policy.num_params
-    hessian = np.stack([lin.fvp(e) for e in np.eye(n)], axis=1) + DAMPING * np.eye(n)
-    return policy, obs, actions, adv_r, adv_c, g, b, hessian
 
 
 def _reference(g, b, c, hessian, feasible_exists=True):
@@ -64,7 +48,7 @@ CASES = [
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize(("case", "scale"), CASES)
 def test_dual_solution_matches_scipy_on_the_explicit_fisher(case, scale, seed):
-    _, _, _, _, _, g, b, hessian = _problem(seed)
+    _, _, _, _, _, g, b, hessian = linearized_problem(seed, DAMPING)
     v, w = np.linalg.solve(hessian, g), np.linalg.solve(hessian, b)
     q, r, s = g @ v, g @ w, b @ w
     c = scale * math.sqrt(2 * MAX_KL * s)
@@ -82,7 +66,7 @@ def test_dual_solution_matches_scipy_on_the_explicit_fisher(case, scale, seed):
 
 
 def test_zero_cost_gradient_is_the_trpo_direction():
-    _, _, _, _, _, g, b, hessian = _problem(3, zero_cost=True)
+    _, _, _, _, _, g, b, hessian = linearized_problem(3, DAMPING, zero_cost=True)
     assert not b.any()
     v = np.linalg.solve(hessian, g)
     for c in (-1.0, 0.0, 1.0):
@@ -93,7 +77,7 @@ def test_zero_cost_gradient_is_the_trpo_direction():
 
 
 def _step_constraint(scale, seed):
-    policy, obs, actions, adv_r, adv_c, g, b, hessian = _problem(seed)
+    policy, obs, actions, adv_r, adv_c, g, b, hessian = linearized_problem(seed, DAMPING)
     s = b @ np.linalg.solve(hessian, b)
     return policy, obs, actions, adv_r, adv_c, b, hessian, scale * math.sqrt(2 * MAX_KL * s)
 
@@ -139,7 +123,7 @@ def test_feasible_trust_region_equals_a_damped_trpo_step():
 
 
 def test_non_finite_inputs_reject_the_step_without_touching_the_policy():
-    policy, obs, actions, adv_r, adv_c, *_ = _problem(6)
+    policy, obs, actions, adv_r, adv_c, *_ = linearized_problem(6, DAMPING)
     old = policy.get_params()
     info = cpo_step(policy, obs, actions, adv_r, adv_c, math.nan, max_kl=MAX_KL)
     assert not info.accepted and info.outcome is StepOutcome.BAD_CURVATURE

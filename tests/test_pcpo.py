@@ -5,9 +5,9 @@ import math
 
 import numpy as np
 import pytest
+from probes import linearized_problem
 from scipy.optimize import minimize
 
-import fasttrpo
 from fasttrpo import PCPO
 from fasttrpo.algorithms import load_model
 from fasttrpo.cli import main
@@ -15,22 +15,6 @@ from fasttrpo.steps.pcpo import pcpo_direction, pcpo_step
 
 MAX_KL, DAMPING = 0.01, 0.1
 POINT = "fasttrpo/SafetyPointVelocity-v0"
-
-
-def _problem(seed):
-    """A tiny Gaussian policy linearised on a batch: g, b and the explicit H = F + damping I."""
-    rng = np.random.default_rng(seed)
-    policy = fasttrpo.GaussianMLPPolicy(3, 2, (4,), dtype=np.float64, seed=seed)
-    obs = rng.normal(size=(64, 3))
-    actions = policy.act(obs, rng=rng)
-    adv_r, adv_c = rng.normal(size=64), rng.normal(size=64)
-    lin = policy.linearize(obs)
-    old_log_prob = lin.log_prob(actions)
-    _, g = lin.surrogate_grad(actions, adv_r, old_log_prob)
-    _, b = lin.surrogate_grad(actions, adv_c, old_log_prob)
-    n = policy.num_params
-    hessian = np.stack([lin.fvp(e) for e in np.eye(n)], axis=1) + DAMPING * np.eye(n)
-    return policy, obs, actions, adv_r, adv_c, g, b, hessian
 
 
 def _projection_by_scipy(x_r, b, c, metric):
@@ -50,7 +34,7 @@ def _projection_by_scipy(x_r, b, c, metric):
 def test_the_step_is_the_papers_on_the_explicit_fisher(seed, projection, scale):
     """x_r = sqrt(2 delta / g^T H^-1 g) H^-1 g, then the projection in the L-norm: compared
     with scipy's solution of the projection problem, H built column by column."""
-    _, _, _, _, _, g, b, hessian = _problem(seed)
+    _, _, _, _, _, g, b, hessian = linearized_problem(seed, DAMPING)
     v, w = np.linalg.solve(hessian, g), np.linalg.solve(hessian, b)
     x_r = math.sqrt(2 * MAX_KL / (g @ v)) * v
     assert 0.5 * x_r @ hessian @ x_r == pytest.approx(MAX_KL)  # on the trust region's edge
@@ -69,7 +53,7 @@ def test_the_step_is_the_papers_on_the_explicit_fisher(seed, projection, scale):
 def test_pcpo_step_moves_the_policy_by_the_explicit_step(projection):
     """The applied step (CG on the compiled FVPs) is the explicit one, shrunk only if its
     measured KL exceeds the bound."""
-    policy, obs, actions, adv_r, adv_c, g, b, hessian = _problem(3)
+    policy, obs, actions, adv_r, adv_c, g, b, hessian = linearized_problem(3, DAMPING)
     v, w = np.linalg.solve(hessian, g), np.linalg.solve(hessian, b)
     x_r = math.sqrt(2 * MAX_KL / (g @ v)) * v
     c = -(b @ x_r) + 0.5 * abs(b @ x_r)  # violated after the reward step: a projection
@@ -84,7 +68,7 @@ def test_pcpo_step_moves_the_policy_by_the_explicit_step(projection):
 
 
 def test_bad_projection_and_non_finite_constraint_are_refused():
-    policy, obs, actions, adv_r, adv_c, *_ = _problem(0)
+    policy, obs, actions, adv_r, adv_c, *_ = linearized_problem(0, DAMPING)
     with pytest.raises(ValueError, match="projection"):
         pcpo_step(policy, obs, actions, adv_r, adv_c, 0.0, "l1")
     before = policy.get_params()

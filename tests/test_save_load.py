@@ -16,6 +16,7 @@ import zipfile
 import gymnasium as gym
 import numpy as np
 import pytest
+from probes import critic_rates
 
 from fasttrpo import TRPO
 from fasttrpo.foundation.schedules import LinearSchedule
@@ -450,7 +451,7 @@ def test_callable_schedule_and_what_save_keeps(tmp_path):
         return 1e-3 * progress + 1e-5
 
     model = TRPO("MlpPolicy", "CartPole-v1", learning_rate=schedule, **TINY)
-    rates = _rates(model, 256)
+    rates = critic_rates(model, 256)
     assert calls[:2] == [1.0, 0.0]  # the config checks both ends
     assert [rate for _, rate in rates] == pytest.approx(
         [1e-3 * (1 - steps / 256) + 1e-5 for steps, _ in rates])
@@ -482,17 +483,3 @@ def test_save_and_load_file_objects_and_set_parameters_from_a_file(tmp_path):
     np.testing.assert_array_equal(other.policy.get_params(), model.policy.get_params())
     with pytest.raises(ValueError, match="<BytesIO>: not a readable zip archive"):
         TRPO.load(io.BytesIO(b"not a model"))
-
-
-def _rates(model, total):
-    """The critic's learning rate at every update of ``learn(total)``."""
-    rates = []
-    original = model.train
-
-    def train(batch):
-        original(batch)
-        rates.append((model.num_timesteps, model.vf_fitter.learning_rate))
-
-    model.train = train
-    model.learn(total)
-    return rates

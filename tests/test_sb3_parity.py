@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from probes import critic_rates
 
 from fasttrpo import TRPO
 from fasttrpo.foundation.schedules import LinearSchedule
@@ -14,24 +15,10 @@ TINY = dict(n_steps=64, batch_size=32, n_critic_updates=2, seed=0,
             policy_kwargs=dict(net_arch=[8]))
 
 
-def _rates(model, total):
-    """The critic's learning rate at every update of ``learn(total)``."""
-    rates = []
-    original = model.train
-
-    def train(batch):
-        original(batch)
-        rates.append((model.num_timesteps, model.vf_fitter.learning_rate))
-
-    model.train = train
-    model.learn(total)
-    return rates
-
-
 def test_linear_schedule_follows_the_remaining_progress():
     model = TRPO("MlpPolicy", "CartPole-v1", learning_rate="lin_1e-3", n_envs=2, **TINY)
     assert model.config.learning_rate == LinearSchedule(1e-3)
-    rates = _rates(model, 512)
+    rates = critic_rates(model, 512)
     assert len(rates) == 4
     for steps, rate in rates:  # sb3: progress_remaining = 1 - num_timesteps / total
         assert rate == pytest.approx(1e-3 * (1 - steps / 512))

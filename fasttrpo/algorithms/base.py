@@ -22,7 +22,7 @@ import numpy as np
 from fasttrpo.algorithms import environments, networks, persistence, update
 from fasttrpo.algorithms.update import UpdateBatch
 from fasttrpo.callbacks import BaseCallback, make_callback
-from fasttrpo.config import OnPolicyConfig
+from fasttrpo.config import OnPolicyConfig, constructor_signature
 from fasttrpo.foundation.compat import warn_ignored_sb3_kwargs
 from fasttrpo.foundation.schedules import schedule_value
 from fasttrpo.foundation.threads import effective_n_threads, gemm_may_thread, limit_threads
@@ -72,11 +72,24 @@ class OnPolicyAlgorithm:
     signals: ClassVar[tuple[str, ...]] = (REWARD,)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Give the subclass a read-only attribute per hyperparameter of its config."""
+        """Give the subclass its hyperparameters as read-only attributes, and a constructor.
+
+        Every field of its config becomes a read-only attribute; a subclass that declares a
+        config of its own but no ``__init__`` gets one taking the config's fields as
+        keywords, its signature generated from the config (`constructor_signature`).
+        """
         super().__init_subclass__(**kwargs)
         for name in cls.config_class.field_names():
             if not any(name in vars(klass) for klass in cls.__mro__):
                 setattr(cls, name, _read_only(name))
+        if "config_class" in vars(cls) and "__init__" not in vars(cls):
+            def __init__(self, policy: str, env, **hyperparams: Any) -> None:
+                OnPolicyAlgorithm.__init__(self, policy, env,
+                                           type(self).config_from_kwargs(hyperparams))
+
+            __init__.__signature__ = constructor_signature(cls.config_class)
+            __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+            cls.__init__ = __init__
 
     def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
         if policy not in ("MlpPolicy", "MultiInputPolicy"):

@@ -5,12 +5,16 @@ critic come from `fasttrpo.algorithms.constrained.ConstrainedAlgorithm`.
 """
 
 import warnings
-from typing import Any
 
 from fasttrpo.algorithms.base import UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
 from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
-from fasttrpo.config import CPOConfig, PCPOConfig, config_field_docs, constructor_signature
+from fasttrpo.config import (
+    COST_ENV_DOC,
+    CPOConfig,
+    PCPOConfig,
+    parameters_doc,
+)
 from fasttrpo.rollout.batch import COST, REWARD
 from fasttrpo.steps.cpo import cpo_step
 from fasttrpo.steps.pcpo import pcpo_step
@@ -23,10 +27,6 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
     config_class = CPOConfig
     algorithm_name = "CPO"
 
-    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
-        super().__init__(policy, env, **hyperparams)
-
-    __init__.__signature__ = constructor_signature(CPOConfig)
 
     def constraint_value(self, episode_cost: float, episode_length: float) -> float:
         """``c`` of the linearised constraint ``b.x + c <= 0`` in ``constraint_units``."""
@@ -66,6 +66,10 @@ def log_constrained_step(model, info) -> None:
     log.record("train/step_fraction", info.step_fraction)
     log.record("train/cost_surrogate_change", info.cost_surrogate_change)
 
+_CPO_ENV_DOC = COST_ENV_DOC[:-1] + (" (`fasttrpo.envs` has safety tasks;\n    "
+                                    "`fasttrpo.envs.CostInInfo` adapts six-value ``step`` "
+                                    "envs).")
+
 CPO.__doc__ = f"""Constrained Policy Optimization (Achiam et al., 2017) with compiled kernels.
 
 TRPO's API (`fasttrpo.TRPO`: the same names, ``learn``, ``predict``, ``save``, ``load``,
@@ -76,17 +80,7 @@ five cases of the paper's appendix, `fasttrpo.steps.cpo`), from the reward and c
 of one linearisation and two CG solves, then a line search that keeps the KL bound and the
 cost constraint. A cost critic is fitted next to the value function.
 
-Parameters
-----------
-policy : str
-    ``"MlpPolicy"``.
-env : str, gymnasium.Env or gymnasium.vector.VectorEnv
-    Must report ``info["cost"]`` every step (`fasttrpo.envs` has safety tasks;
-    `fasttrpo.envs.CostInInfo` adapts six-value ``step`` envs).
-{config_field_docs(CPOConfig)}
-**sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(CPOConfig.SB3_IGNORED))}.
-
+{parameters_doc(CPOConfig, _CPO_ENV_DOC)}
 Examples
 --------
 >>> from fasttrpo import CPO
@@ -99,10 +93,6 @@ class PCPO(CPO):  # noqa: D101 (the docstring is built below, from PCPOConfig)
     config_class = PCPOConfig
     algorithm_name = "PCPO"
 
-    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
-        super().__init__(policy, env, **hyperparams)
-
-    __init__.__signature__ = constructor_signature(PCPOConfig)
 
     def update_policy(self, data: UpdateBatch) -> None:
         """One PCPO step on the sub-sampled batch, against this rollout's episode cost."""
@@ -126,13 +116,4 @@ trust region's boundary, then projects it onto the linearised cost constraint in
 (``projection="kl"``) or the Euclidean (``"l2"``) norm (`fasttrpo.steps.pcpo`), from one
 linearisation and two CG solves.
 
-Parameters
-----------
-policy : str
-    ``"MlpPolicy"``.
-env : str, gymnasium.Env or gymnasium.vector.VectorEnv
-    Must report ``info["cost"]`` every step.
-{config_field_docs(PCPOConfig)}
-**sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(PCPOConfig.SB3_IGNORED))}.
-"""
+{parameters_doc(PCPOConfig)}"""

@@ -13,8 +13,7 @@ from fasttrpo.algorithms.trpo import take_trpo_step
 from fasttrpo.config import (
     TRPOLagrangianConfig,
     TRPOPIDLagrangianConfig,
-    config_field_docs,
-    constructor_signature,
+    parameters_doc,
 )
 from fasttrpo.rollout.batch import COST, REWARD
 from fasttrpo.steps.multiplier import LagrangeMultiplier, PIDLagrangeMultiplier
@@ -26,10 +25,6 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
     config_class = TRPOLagrangianConfig
     algorithm_name = "TRPOLagrangian"
 
-    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
-        super().__init__(policy, env, **hyperparams)
-
-    __init__.__signature__ = constructor_signature(TRPOLagrangianConfig)
 
     def _setup(self, config, observation_space, action_space, initialize: bool = True) -> None:
         super()._setup(config, observation_space, action_space, initialize)
@@ -77,26 +72,13 @@ The standard baseline of constrained RL, with TRPO's API. Each iteration the mul
 ``cost_limit`` and falls otherwise (Adam, clamped at 0); the policy takes a TRPO step on
 the advantage ``(A_r - lambda A_c) / (1 + lambda)``.
 
-Parameters
-----------
-policy : str
-    ``"MlpPolicy"``.
-env : str, gymnasium.Env or gymnasium.vector.VectorEnv
-    Must report ``info["cost"]`` every step.
-{config_field_docs(TRPOLagrangianConfig)}
-**sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOLagrangianConfig.SB3_IGNORED))}.
-"""
+{parameters_doc(TRPOLagrangianConfig)}"""
 
 
 class TRPOPIDLagrangian(TRPOLagrangian):  # noqa: D101 (built below, from the config)
     config_class = TRPOPIDLagrangianConfig
     algorithm_name = "TRPOPIDLagrangian"
 
-    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
-        super().__init__(policy, env, **hyperparams)
-
-    __init__.__signature__ = constructor_signature(TRPOPIDLagrangianConfig)
 
     @staticmethod
     def make_multiplier(config) -> PIDLagrangeMultiplier:
@@ -117,13 +99,4 @@ Lagrangian update, the proportional term reacts to the current violation and the
 term to a rising cost, which damps the oscillation and the overshoot of the integral-only
 multiplier. The policy takes a TRPO step on ``(A_r - lambda A_c) / (1 + lambda)``.
 
-Parameters
-----------
-policy : str
-    ``"MlpPolicy"``.
-env : str, gymnasium.Env or gymnasium.vector.VectorEnv
-    Must report ``info["cost"]`` every step.
-{config_field_docs(TRPOPIDLagrangianConfig)}
-**sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(TRPOPIDLagrangianConfig.SB3_IGNORED))}.
-"""
+{parameters_doc(TRPOPIDLagrangianConfig)}"""

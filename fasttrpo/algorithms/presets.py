@@ -13,14 +13,12 @@ and use plain `fasttrpo.TRPO`.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from fasttrpo.algorithms.trpo import TRPO
 from fasttrpo.config import (
     EarlyTerminatedConfig,
     SauteConfig,
-    config_field_docs,
-    constructor_signature,
+    parameters_doc,
 )
 from fasttrpo.envs.safe_wrappers import EarlyTerminated, SauteEnv
 
@@ -31,10 +29,6 @@ class TRPOSaute(TRPO):  # noqa: D101 (built below, from the config)
     config_class = SauteConfig
     algorithm_name = "TRPOSaute"
 
-    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
-        super().__init__(policy, env, **hyperparams)
-
-    __init__.__signature__ = constructor_signature(SauteConfig)
 
     @classmethod
     def env_wrappers(cls, config: SauteConfig) -> tuple:
@@ -48,10 +42,6 @@ class TRPOEarlyTerminated(TRPO):  # noqa: D101 (built below, from the config)
     config_class = EarlyTerminatedConfig
     algorithm_name = "TRPOEarlyTerminated"
 
-    def __init__(self, policy: str, env, **hyperparams: Any) -> None:
-        super().__init__(policy, env, **hyperparams)
-
-    __init__.__signature__ = constructor_signature(EarlyTerminatedConfig)
 
     @classmethod
     def env_wrappers(cls, config: EarlyTerminatedConfig) -> tuple:
@@ -61,6 +51,7 @@ class TRPOEarlyTerminated(TRPO):  # noqa: D101 (built below, from the config)
 
 _ENV = """env : str or gymnasium.Env
     An env id (``n_envs`` copies) or an Env that reports ``info["cost"]``; each is wrapped."""
+_POLICY = '``"MlpPolicy"`` (or ``"MultiInputPolicy"`` for Dict observations).'
 
 TRPOSaute.__doc__ = f"""Sauté TRPO (Sootla et al., 2022): TRPO on the safety-augmented MDP.
 
@@ -69,15 +60,7 @@ Every env gets `fasttrpo.envs.SauteEnv`: its observation carries the remaining b
 budget is spent becomes ``unsafe_reward``; the policy learns to keep the episode cost under
 ``cost_limit``. ``predict`` takes the augmented observation (the env's, then ``z``).
 
-Parameters
-----------
-policy : str
-    ``"MlpPolicy"`` (or ``"MultiInputPolicy"`` for Dict observations).
-{_ENV}
-{config_field_docs(SauteConfig)}
-**sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(SauteConfig.SB3_IGNORED))}.
-"""
+{parameters_doc(SauteConfig, _ENV, _POLICY)}"""
 
 TRPOEarlyTerminated.__doc__ = f"""Early-terminated TRPO (Sun et al., 2021).
 
@@ -85,12 +68,4 @@ Every env gets `fasttrpo.envs.EarlyTerminated`: an episode ends (terminated, no 
 at the step where its cost exceeds ``cost_limit``, so the rewards a violation would have
 earned later are lost and the policy learns to stay under the limit.
 
-Parameters
-----------
-policy : str
-    ``"MlpPolicy"`` (or ``"MultiInputPolicy"`` for Dict observations).
-{_ENV}
-{config_field_docs(EarlyTerminatedConfig)}
-**sb3_compat
-    sb3 arguments accepted and ignored: {", ".join(sorted(EarlyTerminatedConfig.SB3_IGNORED))}.
-"""
+{parameters_doc(EarlyTerminatedConfig, _ENV, _POLICY)}"""

@@ -185,14 +185,8 @@ def read_policy_file(path: str | os.PathLike, build: Callable[..., T]) -> T:
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the path is not a regular file, the file is corrupt or truncated, is not a
-        fasttrpo policy file (a model ``.zip`` from ``TRPO.save`` is not one: export it; a
-        member that is not an array), declares sizes beyond the reader's limits, has an
-        unsupported ``format_version``, lacks an entry or holds inconsistent values (NaN
-        action bounds, for one). The message names the file.
+    FileNotFoundError, ValueError
+        As `fasttrpo.runtime.load` lists them; every message names the file.
     """
     source = Path(os.fspath(path))
     if not source.exists() and source.suffix == "":

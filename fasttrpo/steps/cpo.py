@@ -44,8 +44,8 @@ from fasttrpo.foundation.validation import float_array
 from fasttrpo.models.policies import MLPPolicy
 from fasttrpo.steps.trpo import StepOutcome, backtracking_line_search, check_line_search
 
-__all__ = ["CPOCase", "CPOStepInfo", "ConstrainedLinearization", "cpo_direction", "cpo_step",
-           "linearize_constrained", "solve_cpo_dual"]
+__all__ = ["CPOCase", "CPOStepInfo", "ConstrainedLinearization", "ConstrainedStepInfo",
+           "cpo_direction", "cpo_step", "linearize_constrained", "solve_cpo_dual"]
 
 #: ``b.b`` at or below which the cost gradient counts as zero (Achiam's code: 1e-8)
 COST_GRADIENT_TOL = 1e-8
@@ -134,18 +134,14 @@ def cpo_direction(case: CPOCase, lam: float, nu: float, v: np.ndarray,
     return (v - nu * w) / lam
 
 
-@dataclass
-class CPOStepInfo:
-    """What one CPO step did.
+@dataclass(kw_only=True)
+class ConstrainedStepInfo:
+    """What a constrained trust-region step did (CPO's and PCPO's common report).
 
     Attributes
     ----------
     accepted : bool, whether the line search accepted a candidate.
-    case : CPOCase
-    lagrange_lambda, lagrange_nu : float, the dual solution (``nu`` is the step length in the
-        recovery case).
     constraint : float, ``c``.
-    q, r, s : float, the CG scalars.
     surrogate_before, surrogate_after : float, the reward surrogate at old and new parameters.
     cost_surrogate_change : float, ``L_c(new) - L_c(old)`` of the accepted step (0 when none).
     kl : float, mean KL(old || new) (0 when rejected).
@@ -157,13 +153,7 @@ class CPOStepInfo:
     """
 
     accepted: bool
-    case: CPOCase
-    lagrange_lambda: float
-    lagrange_nu: float
     constraint: float
-    q: float
-    r: float
-    s: float
     surrogate_before: float
     surrogate_after: float
     cost_surrogate_change: float
@@ -173,6 +163,26 @@ class CPOStepInfo:
     step_fraction: float
     outcome: StepOutcome = StepOutcome.ACCEPTED
     reason: str = ""
+
+
+@dataclass(kw_only=True)
+class CPOStepInfo(ConstrainedStepInfo):
+    """What one CPO step did: `ConstrainedStepInfo` and the dual solution.
+
+    Attributes
+    ----------
+    case : CPOCase
+    lagrange_lambda, lagrange_nu : float, the dual solution (``nu`` is the step length in the
+        recovery case).
+    q, r, s : float, the CG scalars.
+    """
+
+    case: CPOCase
+    lagrange_lambda: float
+    lagrange_nu: float
+    q: float
+    r: float
+    s: float
 
 
 @dataclass

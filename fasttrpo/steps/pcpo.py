@@ -31,7 +31,7 @@ import numpy as np
 
 from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.models.policies import MLPPolicy
-from fasttrpo.steps.cpo import COST_GRADIENT_TOL, linearize_constrained
+from fasttrpo.steps.cpo import COST_GRADIENT_TOL, ConstrainedStepInfo, linearize_constrained
 from fasttrpo.steps.trpo import StepOutcome, backtracking_line_search, check_line_search
 
 __all__ = ["PROJECTIONS", "PCPOStepInfo", "pcpo_direction", "pcpo_step"]
@@ -61,39 +61,18 @@ def pcpo_direction(v: np.ndarray, w: np.ndarray, reward_grad: np.ndarray,
     return reward_step - coefficient * direction, coefficient
 
 
-@dataclass
-class PCPOStepInfo:
-    """What one PCPO step did.
+@dataclass(kw_only=True)
+class PCPOStepInfo(ConstrainedStepInfo):
+    """What one PCPO step did: `ConstrainedStepInfo` and the projection.
 
     Attributes
     ----------
-    accepted : bool
     projection : str, "kl" or "l2".
     projection_coefficient : float, ``max(0, (b.x_r + c) / b^T L^-1 b)``; 0: no projection.
-    constraint : float, ``c``.
-    surrogate_before, surrogate_after : float, the reward surrogate at old and new parameters.
-    cost_surrogate_change : float, of the accepted step (0 when none).
-    kl : float, mean KL(old || new) (0 when rejected).
-    cg_iterations : (int, int)
-    line_search_steps : int
-    step_fraction : float
-    outcome : StepOutcome
-    reason : str
     """
 
-    accepted: bool
     projection: str
     projection_coefficient: float
-    constraint: float
-    surrogate_before: float
-    surrogate_after: float
-    cost_surrogate_change: float
-    kl: float
-    cg_iterations: tuple[int, int]
-    line_search_steps: int
-    step_fraction: float
-    outcome: StepOutcome = StepOutcome.ACCEPTED
-    reason: str = ""
 
 
 def pcpo_step(
