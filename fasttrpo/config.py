@@ -14,18 +14,26 @@ This module imports only the standard library and numpy, so the CLI can read it 
 import dataclasses
 import inspect
 import math
-import numbers
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
-
 from fasttrpo.foundation import step_defaults as defaults
-from fasttrpo.foundation.compat import user_stacklevel, warn_once
-from fasttrpo.foundation.heads import activation_code
-from fasttrpo.foundation.schedules import LinearSchedule, schedule_from_json, schedule_value
+from fasttrpo.foundation.config_checks import (
+    MAX_TARGET_KL,
+    LearningRate,
+    boolean,
+    choice,
+    config_field,
+    dtype_name,
+    integer,
+    learning_rate,
+    optional,
+    path_text,
+    policy_kwargs,
+    real,
+)
+from fasttrpo.foundation.schedules import LinearSchedule
 
 __all__ = [
     "constructor_signature",
@@ -41,254 +49,7 @@ __all__ = [
     "EarlyTerminatedConfig",
     "config_field_docs",
     "parameters_doc",
-    "short_repr",
 ]
-
-
-def short_repr(value: Any, limit: int = 200) -> str:
-    """``repr(value)``, cut to ``limit`` characters (a message must stay readable)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-# ---- checks: each takes (name, value) and returns the normalised value or raises ValueError
-# (a ValueError for a wrong type too: the project's one exception for bad arguments) -------
-#: largest count or size a hyperparameter may hold: beyond it, no array of that many rows or
-#: units fits in memory, and a clear error beats a MemoryError deep in the set-up
-MAX_COUNT = 2**31 - 1
-
-
-def _int(minimum: int, maximum: int = MAX_COUNT) -> Callable[[str, Any], int]:
-    wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
-        minimum, f"an integer >= {minimum}")
-
-    def check(name: str, value: Any) -> int:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or (
-                not isinstance(value, numbers.Integral) and not math.isfinite(value)) or (
-                not isinstance(value, numbers.Integral) and not float(value).is_integer()):
-            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
-        if value < minimum:  # a whole float (1e5 from YAML or the CLI) is accepted
-            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
-        if value > maximum:
-            raise ValueError(f"{name}: must be {wanted} <= {maximum}, got {short_repr(value)}")
-        return int(value)
-
-    check.wanted = wanted
-    return check
-
-
-def _float(low: float, high: float = math.inf, low_open: bool = False,
-           high_open: bool = False) -> Callable[[str, Any], float]:
-    lo, hi = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
-    interval = f"{lo}{low:g}, {high:g}{hi}"
-
-    def check(name: str, value: Any) -> float:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise ValueError(f"{name}: must lie in {interval}, got {short_repr(value)}")  # noqa: TRY004
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{name}: must be a finite number, got {value!r}")
-        if not ((value > low if low_open else value >= low)
-                and (value < high if high_open else value <= high)):
-            raise ValueError(f"{name}: must lie in {interval}, got {short_repr(value)}")
-        return value
-
-    return check
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {short_repr(value)}")  # noqa: TRY004
-    return bool(value)
-
-
-def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-    def optional(name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return check(name, value)
-        except ValueError:
-            wanted = getattr(check, "wanted", None)
-            if wanted is None:
-                raise
-            raise ValueError(f"{name}: must be None or {wanted}, got {short_repr(value)}") from None
-
-    return optional
-
-
-def _choice(*choices: str) -> Callable[[str, Any], str]:
-    def check(name: str, value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, "
-                             f"got {short_repr(value)}")
-        return str(value)
-
-    return check
-
-
-def _dtype(name: str, value: Any) -> str:
-    try:
-        resolved = np.dtype(value)
-    except (TypeError, ValueError, KeyError, SyntaxError) as err:  # np.dtype raises them all
-        raise ValueError(f"{name}: {short_repr(value)} is not a dtype; use 'float32' or "
-                         "'float64'") from err
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"{name}: {resolved} is not supported; use 'float32' or 'float64'")
-    return str(resolved)
-
-
-def _path(name: str, value: Any) -> str:
-    if not isinstance(value, (str, os.PathLike)):
-        raise ValueError(f"{name}: expected a folder path, got {short_repr(value)}")  # noqa: TRY004
-    return os.fspath(value)
-
-
-_POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init", "full_std")
-#: sb3's feature-extractor keys: fasttrpo flattens observations (sb3's FlattenExtractor for a
-#: Box, CombinedExtractor for a Dict without images), so they are accepted and, where they
-#: would change sb3's networks, ignored with a warning (`_extractor_kwargs`)
-_EXTRACTOR_KWARGS = ("features_extractor_class", "features_extractor_kwargs",
-                     "share_features_extractor", "normalize_images")
-#: sb3's extractors that are what fasttrpo's flattening computes (by class name)
-_FLATTENING_EXTRACTORS = ("FlattenExtractor", "CombinedExtractor")
-#: largest target_kl (nats)
-MAX_TARGET_KL = 10.0
-#: |log_std_init| limit: std from 2e-9 to 5e8
-LOG_STD_INIT_BOUND = 20.0
-
-
-#: widest hidden layer and most hidden layers ``net_arch`` may ask for
-MAX_LAYER_SIZE, MAX_LAYERS = 65_536, 64
-
-
-def _sizes(name: str, value: Any) -> list[int]:
-    if not isinstance(value, (list, tuple)) or len(value) > MAX_LAYERS or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-            and 0 < v <= MAX_LAYER_SIZE for v in value):
-        raise ValueError(f"{name}: expected a list of at most {MAX_LAYERS} positive integers "
-                         f"<= {MAX_LAYER_SIZE}, got {short_repr(value)}")
-    return [int(v) for v in value]
-
-
-
-#: the type of ``learning_rate``: a rate, or a schedule of the remaining progress (sb3)
-LearningRate = float | Callable[[float], float]
-
-
-def _learning_rate(name: str, value: Any) -> "float | Callable[[float], float]":
-    """Check a positive rate, or a schedule: a callable, ``"lin_<rate>"`` (zoo) or a saved one.
-
-    A callable is called at the start and the end of training (remaining progress 1 and 0)
-    to check it returns finite rates >= 0, positive at the start.
-    """
-    if isinstance(value, str):
-        try:
-            return LinearSchedule.from_zoo(value)
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
-    if isinstance(value, Mapping):
-        try:
-            return schedule_from_json(dict(value))
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
-    if callable(value) and not isinstance(value, type):
-        if schedule_value(name, value, 1.0) <= 0:
-            raise ValueError(f"{name}: the schedule must start with a positive rate")
-        schedule_value(name, value, 0.0)
-        return value
-    return _float(0.0, low_open=True)(name, value)
-
-
-def _extractor_kwargs(name: str, value: Mapping) -> None:
-    """Check sb3's feature-extractor keys of ``policy_kwargs``; none is kept.
-
-    ``features_extractor_class`` must be one whose output is the flattened observation
-    (``FlattenExtractor``, ``CombinedExtractor``); ``share_features_extractor`` changes
-    nothing there (a flattening has no parameters to share); ``features_extractor_kwargs``
-    (CombinedExtractor's ``cnn_output_dim``, ``normalized_image``) and ``normalize_images``
-    act on image observations, which fasttrpo flattens as they are: given, they are ignored
-    with one warning.
-    """
-    if "features_extractor_class" in value:
-        extractor = value["features_extractor_class"]
-        extractor_name = extractor.__name__ if isinstance(extractor, type) else extractor
-        if extractor_name not in _FLATTENING_EXTRACTORS:
-            raise ValueError(f"{name}.features_extractor_class: fasttrpo's MLPs read the "
-                             f"flattened observation ({' or '.join(_FLATTENING_EXTRACTORS)}); "
-                             f"got {short_repr(extractor)} (custom extractors are out of "
-                             "scope)")
-    if "share_features_extractor" in value:
-        _bool(f"{name}.share_features_extractor", value["share_features_extractor"])
-    for key in ("features_extractor_kwargs", "normalize_images"):
-        if key in value:
-            if key == "features_extractor_kwargs" and not isinstance(value[key], Mapping):
-                raise ValueError(f"{name}.{key}: expected a dict, got {short_repr(value[key])}")
-            warn_once(f"policy_kwargs.{key}",
-                      f"{name}.{key} is ignored: fasttrpo flattens observations (image "
-                      "entries included, as they are); it has no CNN extractor",
-                      stacklevel=user_stacklevel())
-
-
-def _policy_kwargs(name: str, value: Any) -> dict:
-    """sb3's ``policy_kwargs`` subset fasttrpo builds: a plain, JSON-ready dict."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{name}: expected a dict, got {short_repr(value)}")  # noqa: TRY004
-    unknown = sorted(set(value) - set(_POLICY_KWARGS) - set(_EXTRACTOR_KWARGS))
-    if unknown:
-        raise ValueError(f"{name}: unsupported key(s) {unknown}; supported: "
-                         f"{', '.join(_POLICY_KWARGS + _EXTRACTOR_KWARGS)}")
-    _extractor_kwargs(name, value)
-    out: dict[str, Any] = {}
-    if "net_arch" in value:
-        arch = value["net_arch"]
-        if isinstance(arch, Mapping):
-            unknown = sorted(set(arch) - {"pi", "vf"})
-            if unknown:
-                raise ValueError(f"{name}: net_arch keys {unknown} unknown; use pi, vf")
-            out["net_arch"] = {k: _sizes(f"{name}.net_arch.{k}", v) for k, v in arch.items()}
-        else:
-            try:
-                out["net_arch"] = _sizes(f"{name}.net_arch", arch)
-            except ValueError:
-                raise ValueError(f"{name}: net_arch must be a list of at most {MAX_LAYERS} "
-                                 f"ints in [1, {MAX_LAYER_SIZE}] or dict(pi=..., vf=...), got "
-                                 f"{short_repr(arch)}") from None
-    if "activation_fn" in value:
-        activation = value["activation_fn"]
-        if isinstance(activation, type):  # what sb3 users paste: nn.Tanh / nn.ReLU, by name
-            activation = activation.__name__
-        if not isinstance(activation, str):
-            raise ValueError(f"{name}: activation_fn must be a name such as 'tanh', 'relu', "
-                             f"'nn.Tanh' or 'nn.ReLU', or a class named Tanh or ReLU, got "
-                             f"{short_repr(activation)}")
-        try:
-            activation_code(activation)
-        except ValueError:
-            raise ValueError(f"{name}.activation_fn: unknown activation {activation!r}; "
-                             "supported: 'tanh', 'relu' (or nn.Tanh, nn.ReLU)") from None
-        out["activation_fn"] = activation
-    if "log_std_init" in value:
-        # beyond +-20 the variance exp(2 log_std) leaves float32's range within a few steps
-        out["log_std_init"] = _float(-LOG_STD_INIT_BOUND, LOG_STD_INIT_BOUND)(
-            f"{name}.log_std_init", value["log_std_init"])
-    if "full_std" in value:  # gSDE: log_std per (latent, action) pair, else per latent unit
-        out["full_std"] = _bool(f"{name}.full_std", value["full_std"])
-    if "ortho_init" in value:
-        out["ortho_init"] = _bool(f"{name}.ortho_init", value["ortho_init"])
-    return out
-
-
-def _field(default: Any, doc: str, check: Callable[[str, Any], Any], *,
-           network: bool = False) -> Any:
-    """Declare a config field.
-
-    ``default``, its ``doc``, the ``check`` that validates and normalises a value, and whether
-    it shapes the networks (``network``).
-    """
-    return field(default=default, metadata={"doc": doc, "check": check, "network": network})
 
 
 @dataclass(frozen=True)
@@ -300,35 +61,35 @@ class OnPolicyConfig:
     and from the JSON kept in saved models.
     """
 
-    learning_rate: LearningRate = _field(
+    learning_rate: LearningRate = config_field(
         1e-3, "Adam step size of the value function: a number, or a schedule of the remaining "
         "progress p (1 -> 0) as sb3: a callable p -> rate, or 'lin_<rate>' (the zoo's "
         "linear decay to 0, fasttrpo.foundation.schedules.LinearSchedule; the only kind a "
-        "saved model keeps).", _learning_rate)
-    n_steps: int = _field(
-        2048, "Environment steps per env per rollout (the batch is n_steps * n_envs).", _int(1))
-    batch_size: int = _field(128, "Minibatch size of the value-function fit.", _int(1))
-    gamma: float = _field(0.99, "Discount factor.", _float(0.0, 1.0))
-    gae_lambda: float = _field(
+        "saved model keeps).", learning_rate)
+    n_steps: int = config_field(
+        2048, "Environment steps per env per rollout (the batch is n_steps * n_envs).", integer(1))
+    batch_size: int = config_field(128, "Minibatch size of the value-function fit.", integer(1))
+    gamma: float = config_field(0.99, "Discount factor.", real(0.0, 1.0))
+    gae_lambda: float = config_field(
         0.95, "GAE lambda: bias-variance trade-off of the advantage estimate.",
-        _float(0.0, 1.0))
-    n_critic_updates: int = _field(
-        10, "Value-function epochs per rollout (Adam) over the whole batch.", _int(1))
-    use_sde: bool = _field(
+        real(0.0, 1.0))
+    n_critic_updates: int = config_field(
+        10, "Value-function epochs per rollout (Adam) over the whole batch.", integer(1))
+    use_sde: bool = config_field(
         False, "Generalized state-dependent exploration (gSDE, Box actions only): the action "
         "is mu(s) + z(s) @ E, z(s) the policy's last hidden layer and E ~ N(0, exp(log_std)^2) "
         "an exploration matrix held for sde_sample_freq steps (see policy_kwargs' full_std).",
-        _bool, network=True)
-    sde_sample_freq: int = _field(
+        boolean, network=True)
+    sde_sample_freq: int = config_field(
         -1, "With use_sde: steps between two exploration matrices in a rollout (-1 or 0: one "
-        "per rollout).", _int(-1))
-    normalize_advantage: bool = _field(
-        True, "Normalise the advantages of the policy step to zero mean, unit std.", _bool)
-    sub_sampling_factor: int = _field(
-        1, "Use every k-th sample of the batch for the policy step.", _int(1))
-    stats_window_size: int = _field(
-        100, "Finished episodes averaged for rollout/ep_rew_mean and ep_len_mean.", _int(1))
-    policy_kwargs: dict | None = _field(  # noqa: RUF009 (None, made {} by the check)
+        "per rollout).", integer(-1))
+    normalize_advantage: bool = config_field(
+        True, "Normalise the advantages of the policy step to zero mean, unit std.", boolean)
+    sub_sampling_factor: int = config_field(
+        1, "Use every k-th sample of the batch for the policy step.", integer(1))
+    stats_window_size: int = config_field(
+        100, "Finished episodes averaged for rollout/ep_rew_mean and ep_len_mean.", integer(1))
+    policy_kwargs: dict | None = config_field(  # noqa: RUF009 (None, made {} by the check)
         None, "Network options: net_arch (list, or dict(pi=[...], vf=[...])), activation_fn "
         "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU', or a class named Tanh / ReLU), log_std_init "
         "(Gaussian heads, in [-20, 20]), ortho_init (True: orthogonal weights with sb3's "
@@ -338,49 +99,49 @@ class OnPolicyConfig:
         "(what fasttrpo's flattening computes), share_features_extractor (no effect: a "
         "flattening has no parameters); features_extractor_kwargs and normalize_images "
         "act on images in sb3 and are ignored with a warning.",
-        _policy_kwargs, network=True)
-    verbose: int = _field(0, "0: silent; 1: a progress table per iteration.", _int(0))
-    seed: int | None = _field(
+        policy_kwargs, network=True)
+    verbose: int = config_field(0, "0: silent; 1: a progress table per iteration.", integer(0))
+    seed: int | None = config_field(
         None, "Seeds initialisation, sampling, minibatches and the first env reset.",
-        _optional(_int(0, 2**63 - 1)))
-    n_envs: int = _field(
-        1, "Copies of the environment when env is an id string (fasttrpo extra).", _int(1))
-    compiled: bool = _field(
+        optional(integer(0, 2**63 - 1)))
+    n_envs: int = config_field(
+        1, "Copies of the environment when env is an id string (fasttrpo extra).", integer(1))
+    compiled: bool = config_field(
         False, "Run the env id's compiled port (fasttrpo.envs.compiled: CartPole-v1, "
         "Pendulum-v1, Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0), the whole "
         "rollout in one compiled call (fasttrpo extra; a CompiledEnv given as env is always "
-        "run compiled).", _bool)
-    dtype: str = _field(
-        "float32", "Precision of the networks and kernels: 'float32' or 'float64'.", _dtype,
+        "run compiled).", boolean)
+    dtype: str = config_field(
+        "float32", "Precision of the networks and kernels: 'float32' or 'float64'.", dtype_name,
         network=True)
-    vf_optimizer: str = _field(
+    vf_optimizer: str = config_field(
         "adam", "Value-function fit: 'adam' (n_critic_updates minibatch epochs, as "
         "sb3-contrib) or 'lbfgs' (scipy L-BFGS, 25 iterations on the full batch, as "
-        "Schulman's modular_rl).", _choice("adam", "lbfgs"), network=True)
-    normalize_obs: bool = _field(
-        False, "Running observation normalisation (VecNormalize semantics).", _bool,
+        "Schulman's modular_rl).", choice("adam", "lbfgs"), network=True)
+    normalize_obs: bool = config_field(
+        False, "Running observation normalisation (VecNormalize semantics).", boolean,
         network=True)
-    normalize_reward: bool = _field(
+    normalize_reward: bool = config_field(
         False, "Scale rewards by the running std of the discounted return (VecNormalize).",
-        _bool)
-    clip_obs: float = _field(
+        boolean)
+    clip_obs: float = config_field(
         10.0, "Clip normalised observations to [-clip_obs, clip_obs].",
-        _float(0.0, low_open=True))
-    clip_reward: float = _field(
+        real(0.0, low_open=True))
+    clip_reward: float = config_field(
         10.0, "Clip scaled rewards to [-clip_reward, clip_reward].",
-        _float(0.0, low_open=True))
-    log_folder: str | None = _field(
+        real(0.0, low_open=True))
+    log_folder: str | None = config_field(
         None, "Folder for progress.csv and the Monitor-format episode files "
-        "<rank>.monitor.csv (None: no files).", _optional(_path))
-    n_threads: int | None = _field(
+        "<rank>.monitor.csv (None: no files).", optional(path_text))
+    n_threads: int | None = config_field(
         None, "Threads: learn keeps BLAS on one thread and, with 2 or more, fits the critics "
         "on a worker thread while the policy step runs (the same results for any value); "
         "predict caps BLAS at this many. None: 1, or the environment's OMP_NUM_THREADS etc. "
-        "for BLAS when set.", _optional(_int(1)))
-    tensorboard_log: str | None = _field(
+        "for BLAS when set.", optional(integer(1)))
+    tensorboard_log: str | None = config_field(
         None, "Folder for TensorBoard event files (sb3's): each learn call logs its scalars "
         "to <tensorboard_log>/<tb_log_name>_<k> (None: no TensorBoard logs).",
-        _optional(_path))
+        optional(path_text))
 
     #: sb3 keyword arguments accepted for compatibility that change nothing here
     SB3_IGNORED: ClassVar[frozenset[str]] = frozenset({
@@ -474,31 +235,31 @@ class TRPOConfig(OnPolicyConfig):
     work unchanged.
     """
 
-    cg_max_steps: int = _field(
+    cg_max_steps: int = config_field(
         defaults.CG_MAX_STEPS, "Conjugate-gradient iterations for the natural-gradient "
-        "direction.", _int(1))
-    cg_damping: float = _field(
+        "direction.", integer(1))
+    cg_damping: float = config_field(
         defaults.CG_DAMPING, "Damping added to the Fisher matrix in CG: (F + damping I) x = g.",
-        _float(0.0))
-    line_search_shrinking_factor: float = _field(
+        real(0.0))
+    line_search_shrinking_factor: float = config_field(
         defaults.LINE_SEARCH_SHRINKING_FACTOR, "Backtracking factor of the line search.",
-        _float(0.0, 1.0, low_open=True, high_open=True))
-    line_search_max_iter: int = _field(defaults.LINE_SEARCH_MAX_ITER,
-                                       "Line-search candidates tried.", _int(1))
-    target_kl: float = _field(
+        real(0.0, 1.0, low_open=True, high_open=True))
+    line_search_max_iter: int = config_field(defaults.LINE_SEARCH_MAX_ITER,
+                                       "Line-search candidates tried.", integer(1))
+    target_kl: float = config_field(
         defaults.MAX_KL, "Trust-region radius max_kl: mean KL(pi_old || pi) of an accepted step (at"
         " "
         "most 10 nats: beyond, the quadratic model of the KL is no trust region and the full "
-        "step overflows).", _float(0.0, MAX_TARGET_KL, low_open=True))
-    damped_step_length: bool = _field(
+        "step overflows).", real(0.0, MAX_TARGET_KL, low_open=True))
+    damped_step_length: bool = config_field(
         defaults.DAMPED_STEP_LENGTH, "Step length sqrt(2 target_kl / x^T (F + cg_damping I) x), "
         "as sb3-contrib, "
         "Schulman's modular_rl, baselines, Spinning Up and OmniSafe; False: sqrt(2 target_kl "
         "/ x^T F x), the quadratic KL model at target_kl exactly (longer steps where the "
         "direction has low-curvature components). Measured on 8 seeds (benchmarks/"
         "step_length.py, joint KL): LunarLander-v3 53 (False) -> 129 (True), "
-        "MountainCarContinuous-v0 solved 8/8 -> 5/8, Acrobot and Pendulum unchanged.", _bool)
-    kl_per_action_dim: bool = _field(
+        "MountainCarContinuous-v0 solved 8/8 -> 5/8, Acrobot and Pendulum unchanged.", boolean)
+    kl_per_action_dim: bool = config_field(
         True, "target_kl bounds the KL averaged over the action dimensions of a factorised "
         "action distribution (diagonal Gaussian, gSDE, MultiBinary), as sb3-contrib, whose "
         "kl_divergence(...).mean() averages the per-dimension terms: the joint KL may reach "
@@ -506,7 +267,7 @@ class TRPOConfig(OnPolicyConfig):
         "strongly (d action dimensions; categorical heads: d = 1, sb3 sums those). False: "
         "the joint KL of the action distribution, as the TRPO paper, modular_rl, baselines, "
         "Spinning Up and OmniSafe. On Hopper-v5 and Walker2d-v5 (zoo settings) True is what "
-        "matches sb3-contrib's learning (BENCHMARKS.md, Learning quality).", _bool)
+        "matches sb3-contrib's learning (BENCHMARKS.md, Learning quality).", boolean)
 
 
 @dataclass(frozen=True)
@@ -518,16 +279,16 @@ class ConstrainedConfig(TRPOConfig):
     ``info["cost"]`` over an episode (safety-gymnasium's convention).
     """
 
-    cost_limit: float = _field(
+    cost_limit: float = config_field(
         25.0, "Limit d on the expected episode cost J_C (the sum of info['cost'] over an "
-        "episode).", _float(0.0))
-    cost_gamma: float = _field(0.99, "Discount factor of the cost critic and cost GAE.",
-                               _float(0.0, 1.0))
-    cost_gae_lambda: float = _field(0.95, "GAE lambda of the cost advantages.",
-                                    _float(0.0, 1.0))
-    kl_per_action_dim: bool = _field(
+        "episode).", real(0.0))
+    cost_gamma: float = config_field(0.99, "Discount factor of the cost critic and cost GAE.",
+                               real(0.0, 1.0))
+    cost_gae_lambda: float = config_field(0.95, "GAE lambda of the cost advantages.",
+                                    real(0.0, 1.0))
+    kl_per_action_dim: bool = config_field(
         False, "As TRPO's, but False by default: the constrained algorithms bound the joint "
-        "KL of the action distribution, as OmniSafe's CPO and TRPO-Lagrangian do.", _bool)
+        "KL of the action distribution, as OmniSafe's CPO and TRPO-Lagrangian do.", boolean)
 
     def discount(self, signal: str) -> tuple[float, float]:
         """``(gamma, gae_lambda)`` of "reward" or "cost"."""
@@ -537,7 +298,7 @@ class ConstrainedConfig(TRPOConfig):
 
 
 def _only_true(name: str, value: Any) -> bool:
-    if _bool(name, value) is not True:
+    if boolean(name, value) is not True:
         raise ValueError(f"{name}: CPO's step is always damped (Achiam et al.); only True")
     return True
 
@@ -546,86 +307,86 @@ def _only_true(name: str, value: Any) -> bool:
 class CPOConfig(ConstrainedConfig):
     """CPO's hyperparameters (Achiam et al., 2017): the constrained ones plus the units of c."""
 
-    damped_step_length: bool = _field(
+    damped_step_length: bool = config_field(
         True, "CPO's trust-region step always divides by the damped quadratic x^T (F + "
         "cg_damping I) x (Achiam et al.); False is refused.", _only_true)
-    constraint_units: str = _field(
+    constraint_units: str = config_field(
         "episode", "Units of c = J_C - cost_limit in the linearised constraint b.x + c <= 0, "
         "b the gradient of the per-step cost surrogate: 'episode' uses c as it is (OmniSafe; "
         "the default: on SafetyHopperVelocity-v1 it kept the cost near the limit with a "
         "higher return, see BENCHMARKS.md), 'per_step' divides it by the mean episode "
         "length (Achiam's code; first-order consistent units, but the cost settled at 1.4-2.5x "
-        "the limit there).", _choice("episode", "per_step"))
+        "the limit there).", choice("episode", "per_step"))
 
 
 @dataclass(frozen=True)
 class PCPOConfig(CPOConfig):
     """PCPO's hyperparameters (Yang et al., 2020): CPO's plus the projection's norm."""
 
-    projection: str = _field(
+    projection: str = config_field(
         "kl", "Norm of the projection onto the linearised constraint: 'kl' (the Fisher "
-        "metric, H^-1 b by CG) or 'l2' (Euclidean, along b).", _choice("kl", "l2"))
+        "metric, H^-1 b by CG) or 'l2' (Euclidean, along b).", choice("kl", "l2"))
 
 
 @dataclass(frozen=True)
 class TRPOLagrangianConfig(ConstrainedConfig):
     """TRPO-Lagrangian's hyperparameters: the constrained ones plus the multiplier's."""
 
-    lagrangian_multiplier_init: float = _field(
-        0.001, "Initial Lagrange multiplier lambda of the cost constraint.", _float(0.0))
-    lagrangian_multiplier_lr: float = _field(
+    lagrangian_multiplier_init: float = config_field(
+        0.001, "Initial Lagrange multiplier lambda of the cost constraint.", real(0.0))
+    lagrangian_multiplier_lr: float = config_field(
         0.035, "Adam step size of lambda, which ascends lambda * (J_C - cost_limit) once per "
-        "rollout and stays >= 0.", _float(0.0, low_open=True))
+        "rollout and stays >= 0.", real(0.0, low_open=True))
 
 
 @dataclass(frozen=True)
 class TRPOPIDLagrangianConfig(ConstrainedConfig):
     """PID-Lagrangian TRPO's hyperparameters: the constrained ones plus the controller's."""
 
-    lagrangian_multiplier_init: float = _field(
-        0.001, "Initial Lagrange multiplier lambda (the integral term's start).", _float(0.0))
-    pid_kp: float = _field(
-        0.1, "Proportional gain, on the smoothed error J_C - cost_limit.", _float(0.0))
-    pid_ki: float = _field(
+    lagrangian_multiplier_init: float = config_field(
+        0.001, "Initial Lagrange multiplier lambda (the integral term's start).", real(0.0))
+    pid_kp: float = config_field(
+        0.1, "Proportional gain, on the smoothed error J_C - cost_limit.", real(0.0))
+    pid_ki: float = config_field(
         0.01, "Integral gain: the integral term adds pid_ki * (J_C - cost_limit) per rollout "
-        "and stays >= 0 (alone, the classic Lagrangian ascent).", _float(0.0))
-    pid_kd: float = _field(
+        "and stays >= 0 (alone, the classic Lagrangian ascent).", real(0.0))
+    pid_kd: float = config_field(
         0.01, "Derivative gain, on the rise of the smoothed episode cost over pid_d_delay "
-        "rollouts (only rises count).", _float(0.0))
-    pid_d_delay: int = _field(
-        10, "Rollouts over which the derivative term measures the cost's rise.", _int(1))
-    pid_delta_p_ema_alpha: float = _field(
+        "rollouts (only rises count).", real(0.0))
+    pid_d_delay: int = config_field(
+        10, "Rollouts over which the derivative term measures the cost's rise.", integer(1))
+    pid_delta_p_ema_alpha: float = config_field(
         0.95, "Smoothing of the error the proportional term reads (0: none).",
-        _float(0.0, 1.0, high_open=True))
-    pid_delta_d_ema_alpha: float = _field(
+        real(0.0, 1.0, high_open=True))
+    pid_delta_d_ema_alpha: float = config_field(
         0.95, "Smoothing of the cost the derivative term reads (0: none).",
-        _float(0.0, 1.0, high_open=True))
-    penalty_max: float = _field(
-        100.0, "The largest lambda.", _float(0.0, low_open=True))
+        real(0.0, 1.0, high_open=True))
+    penalty_max: float = config_field(
+        100.0, "The largest lambda.", real(0.0, low_open=True))
 
 
 @dataclass(frozen=True)
 class SauteConfig(TRPOConfig):
     """Sauté TRPO's hyperparameters: TRPO's plus the safety budget's (`fasttrpo.envs.SauteEnv`)."""
 
-    cost_limit: float = _field(
+    cost_limit: float = config_field(
         25.0, "d: the episode cost the budget allows (info['cost'] summed over an episode).",
-        _float(0.0, low_open=True))
-    saute_gamma: float = _field(
+        real(0.0, low_open=True))
+    saute_gamma: float = config_field(
         1.0, "The budget's discount gamma_c in (0, 1] (below 1 the budget is rescaled by the "
-        "episode's time limit, as in the paper).", _float(0.0, 1.0, low_open=True))
-    unsafe_reward: float = _field(
+        "episode's time limit, as in the paper).", real(0.0, 1.0, low_open=True))
+    unsafe_reward: float = config_field(
         0.0, "The reward of every step after which the budget is spent (<= 0).",
-        _float(-math.inf, 0.0))
+        real(-math.inf, 0.0))
 
 
 @dataclass(frozen=True)
 class EarlyTerminatedConfig(TRPOConfig):
     """Early-terminated TRPO's hyperparameters: TRPO's plus the episode's cost limit."""
 
-    cost_limit: float = _field(
+    cost_limit: float = config_field(
         25.0, "The episode ends at the step where its cost (info['cost'] summed) exceeds this.",
-        _float(0.0))
+        real(0.0))
 
 
 #: the CLI's ``--algo`` names and the configs of their algorithms

@@ -137,8 +137,9 @@ def test_fuzz_numpy_scalar_hyperparameters_save_and_load(tmp_path):
         values = dict(n_steps=16, batch_size=8, n_critic_updates=1, gamma=0.5, seed=index % 100,
                       learning_rate=3e-3, normalize_obs=bool(index % 2), target_kl=0.02,
                       normalize_reward=bool(index % 3 == 0), clip_obs=5.0, verbose=0)
-        if algo != "trpo":
-            values.update(cost_limit=1.0, cost_gamma=0.5)
+        fields = cls.config_class.field_names()  # each algorithm's own: a constrained one's,
+        values.update({k: v for k, v in (("cost_limit", 1.0), ("cost_gamma", 0.5))  # a preset's
+                       if k in fields})
         kwargs = {k: _numpy_scalar(v, generator) for k, v in values.items()}
         kwargs["policy_kwargs"] = dict(net_arch=[_numpy_scalar(4, generator)],
                                        log_std_init=_numpy_scalar(-0.5, generator))

@@ -8,7 +8,8 @@ import warnings
 from typing import Any
 
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
-from fasttrpo.config import LearningRate, TRPOConfig, config_field_docs
+from fasttrpo.config import TRPOConfig, config_field_docs
+from fasttrpo.foundation.config_checks import LearningRate
 from fasttrpo.foundation.heads import CATEGORICAL
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.steps.trpo import StepOutcome, TRPOStepInfo, trpo_step

@@ -44,7 +44,7 @@ def _count(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    from fasttrpo.config import MAX_COUNT
+    from fasttrpo.foundation.config_checks import MAX_COUNT
 
     if not value.is_integer() or not 0 <= value <= MAX_COUNT:  # is_integer: False for inf, NaN
         raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_COUNT}], got "

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fasttrpo.config import MAX_COUNT, OnPolicyConfig, TRPOConfig, short_repr
+from fasttrpo.config import OnPolicyConfig, TRPOConfig
+from fasttrpo.foundation.config_checks import MAX_COUNT, short_repr
 from fasttrpo.foundation.portable import MAX_TEXT_BYTES, open_regular_file
 
 __all__ = [
