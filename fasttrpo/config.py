@@ -323,6 +323,15 @@ class CPOConfig(ConstrainedConfig):
 class PCPOConfig(CPOConfig):
     """PCPO's hyperparameters (Yang et al., 2020): CPO's plus the projection's norm."""
 
+    constraint_units: str = config_field(
+        "per_step", "Units of c = J_C - cost_limit in the linearised constraint b.x + c <= 0, "
+        "b the gradient of the per-step cost surrogate: 'per_step' (the default for PCPO) "
+        "divides it by the mean episode length, first-order consistent with b; 'episode' "
+        "uses it as it is, which makes the projection far longer than the trust region, so "
+        "the line search rejects the steps of violating iterations (point-velocity task, "
+        "seeds 0-4: training cost 9.0-11.4 per_step, 11.6-28.2 episode, limit 10).",
+        choice("episode", "per_step"))
+
     projection: str = config_field(
         "kl", "Norm of the projection onto the linearised constraint: 'kl' (the Fisher "
         "metric, H^-1 b by CG) or 'l2' (Euclidean, along b).", choice("kl", "l2"))

@@ -110,3 +110,64 @@ def test_presets_wrap_every_env_they_make_and_save_and_load(tmp_path):
     venv = gym.make_vec(point, num_envs=2, vectorization_mode="sync")
     with pytest.raises(ValueError, match="cannot wrap"):
         TRPOSaute("MlpPolicy", venv)
+
+
+@pytest.fixture(scope="module")
+def unconstrained_cost():
+    """Plain TRPO on the point task: it learns full speed, far over any limit of 10."""
+    model = TRPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", **LEARN_SETTINGS)
+    model.learn(30_000)
+    return float(np.mean([e["c"] for e in list(model.ep_info_buffer)[-20:]]))
+
+
+LEARN_SETTINGS = dict(n_envs=2, n_steps=500, batch_size=100, seed=1,
+                      policy_kwargs=dict(net_arch=[16]))
+
+
+@pytest.mark.parametrize(("name", "kwargs", "train_bound"), [
+    ("PCPO", {}, 12.5), ("PCPO", {"projection": "l2"}, 12.5),
+    ("TRPOPIDLagrangian", {"pid_kp": 0.1, "pid_ki": 0.05, "pid_kd": 0.05}, 13.0),
+    ("TRPOSaute", {}, 12.5), ("TRPOEarlyTerminated", {}, 12.5)])
+def test_each_safe_algorithm_keeps_the_limit_where_trpo_does_not(name, kwargs, train_bound,
+                                                                  unconstrained_cost):
+    """Limit 10 on the point task (TRPO: ~96). Seeds 0-4 measured (last 20 stochastic
+    training episodes): PCPO 9.0-11.4 (kl) and 9.2-12.0 (l2), PID 9.7-13.8, Sauté 9.2-10.8,
+    early termination 6.4-8.4; seed 1 here. The final deterministic policy evaluates under
+    the limit."""
+    import fasttrpo
+    from fasttrpo.evaluation import evaluate_policy
+
+    point = "fasttrpo/SafetyPointVelocity-v0"
+    model = getattr(fasttrpo, name)("MlpPolicy", point, cost_limit=10.0, **LEARN_SETTINGS,
+                                    **kwargs).learn(30_000)
+    episodes = list(model.ep_info_buffer)[-20:]
+    assert unconstrained_cost > 80
+    assert np.mean([e["c"] for e in episodes]) <= train_bound
+    assert np.mean([e["r"] for e in episodes]) > 50  # it still moves
+    env = SauteEnv(gym.make(point), 10.0) if name == "TRPOSaute" else point
+    _, _, costs = evaluate_policy(model, env, 5, deterministic=True, seed=100,
+                                  return_episode_rewards=True, return_episode_costs=True)
+    assert np.mean(costs) < 10.0
+
+
+def test_budget_and_episode_cost_restart_at_every_autoreset():
+    """In a SAME_STEP vector env a truncated episode's final observation keeps its spent
+    budget and the next episode starts with the whole budget (and a zero episode cost)."""
+    costs = [3.0, 3.0, 3.0]  # truncated after 3 steps
+    saute = gym.vector.SyncVectorEnv(
+        [lambda: SauteEnv(ScriptedCost(costs), cost_limit=4.0)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    early = gym.vector.SyncVectorEnv(
+        [lambda: EarlyTerminated(ScriptedCost(costs), cost_limit=4.0)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    saute.reset(seed=0)
+    early.reset(seed=0)
+    budgets = []
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = saute.step(np.array([0]))
+        budgets.append(float(obs[0, -1]))
+    assert truncated[0] and budgets[:2] == [0.25, pytest.approx(-0.5)]
+    assert info["final_obs"][0][-1] == pytest.approx(-1.25) and budgets[2] == 1.0
+    assert reward[0] == 0.0  # the budget was spent at that (final) step
+    ends = [bool(early.step(np.array([0]))[2][0]) for _ in range(5)]
+    assert ends == [False, True, False, True, False]  # 3, 6 > 4; restarted: 3, 6 > 4; 3
