@@ -6,7 +6,7 @@ import pytest
 from numba import njit
 
 import fasttrpo
-from fasttrpo import CPO, TRPO
+from fasttrpo import CPO, PCPO, TRPO, TRPOPIDLagrangian
 from fasttrpo.algorithms.lagrangian import TRPOLagrangian
 from fasttrpo.envs.compiled import CompiledVectorEnv, make_port
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
@@ -139,7 +139,7 @@ def _point_step_nan(params, rng, state, action):
 _point_env = point_env
 
 
-@pytest.mark.parametrize("algorithm", [CPO, TRPOLagrangian])
+@pytest.mark.parametrize("algorithm", [CPO, PCPO, TRPOLagrangian, TRPOPIDLagrangian])
 def test_constrained_algorithms_run_on_a_compiled_env_with_costs(algorithm):
     model = algorithm("MlpPolicy", _point_env(), cost_limit=5.0, n_envs=2, **_zoo())
     model.learn(1024)

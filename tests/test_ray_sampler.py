@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fasttrpo import CPO, TRPO, TRPOLagrangian
+from fasttrpo import CPO, PCPO, TRPO, TRPOLagrangian, TRPOPIDLagrangian
 from fasttrpo.rollout import RolloutBatch
 
 from conftest import require
@@ -90,7 +90,7 @@ def test_two_workers_of_two_envs_equal_one_sampler_of_four(ray, env_id, extra):
     sampler.close()
 
 
-@pytest.mark.parametrize("algorithm", [CPO, TRPOLagrangian])
+@pytest.mark.parametrize("algorithm", [CPO, PCPO, TRPOLagrangian, TRPOPIDLagrangian])
 def test_constrained_algorithms_through_ray_equal_one_sampler(ray, algorithm):
     env_id = "fasttrpo/SafetyPointVelocity-v0"
     kwargs = dict(TINY, seed=4, n_envs=2, cost_limit=5.0)
