@@ -21,10 +21,13 @@ from typing import Any, ClassVar
 from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.foundation.config_checks import (
     MAX_TARGET_KL,
+    CostLimit,
     LearningRate,
     boolean,
     choice,
     config_field,
+    cost_keys,
+    cost_limits,
     dtype_name,
     integer,
     learning_rate,
@@ -188,7 +191,7 @@ class OnPolicyConfig:
     def field_type(cls, name: str) -> type | None:
         """``int``, ``float``, ``bool`` or ``str`` for a scalar field (None for others)."""
         annotation = {item.name: item.type for item in dataclasses.fields(cls)}[name]
-        if annotation is LearningRate:  # a number on the command line and in YAML files
+        if annotation is LearningRate or annotation is CostLimit:  # numbers in YAML files
             return float
         for kind in (bool, int, float, str):
             if annotation in (kind, kind | None, kind.__name__, f"{kind.__name__} | None"):
@@ -279,10 +282,17 @@ class ConstrainedConfig(TRPOConfig):
     ``info["cost"]`` over an episode (safety-gymnasium's convention).
     """
 
-    cost_limit: float = config_field(
+    cost_limit: CostLimit = config_field(
         25.0, "Limit d on the expected episode cost J_C (the sum of info['cost'] over an "
-        "episode).", real(0.0))
-    cost_gamma: float = config_field(0.99, "Discount factor of the cost critic and cost GAE.",
+        "episode); a list of k limits constrains k costs at once, each with its own critic "
+        f"(at most {defaults.MAX_CONSTRAINTS}): the columns of a vector info['cost'], or the "
+        "info keys of cost_keys.", cost_limits)
+    cost_keys: list[str] | None = config_field(
+        None, "Where each constrained cost is read, one per cost_limit: info keys such as "
+        "['cost_hazards', 'cost_vases'] (safety-gymnasium's named costs) or 'key[i]' for "
+        "column i of a vector. None: info['cost'] (one limit) or its columns cost[0], "
+        "cost[1], ... (a list of limits).", cost_keys, network=True)
+    cost_gamma: float = config_field(0.99, "Discount factor of the cost critics and cost GAE.",
                                real(0.0, 1.0))
     cost_gae_lambda: float = config_field(0.95, "GAE lambda of the cost advantages.",
                                     real(0.0, 1.0))
@@ -290,9 +300,30 @@ class ConstrainedConfig(TRPOConfig):
         False, "As TRPO's, but False by default: the constrained algorithms bound the joint "
         "KL of the action distribution, as OmniSafe's CPO and TRPO-Lagrangian do.", boolean)
 
+    def __post_init__(self) -> None:
+        """Validate every field, then that ``cost_keys`` names one cost per limit."""
+        super().__post_init__()
+        if self.cost_keys is not None and len(self.cost_keys) != len(self.cost_limits):
+            raise ValueError(f"cost_keys: {len(self.cost_keys)} keys for "
+                             f"{len(self.cost_limits)} cost_limit values; give one per cost")
+
+    @property
+    def cost_limits(self) -> tuple[float, ...]:
+        """``cost_limit`` as one limit per cost."""
+        limit = self.cost_limit
+        return tuple(limit) if isinstance(limit, list) else (limit,)
+
+    @property
+    def cost_signals(self) -> tuple[str, ...]:
+        """The batch signal of each cost (`fasttrpo.rollout.batch.cost_source` reads them)."""
+        if self.cost_keys is not None:
+            return tuple(self.cost_keys)
+        n_costs = len(self.cost_limits)
+        return ("cost",) if n_costs == 1 else tuple(f"cost[{i}]" for i in range(n_costs))
+
     def discount(self, signal: str) -> tuple[float, float]:
-        """``(gamma, gae_lambda)`` of "reward" or "cost"."""
-        if signal == "cost":
+        """``(gamma, gae_lambda)`` of "reward" or a cost signal."""
+        if signal in self.cost_signals:
             return self.cost_gamma, self.cost_gae_lambda
         return super().discount(signal)
 

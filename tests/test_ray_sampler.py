@@ -90,10 +90,19 @@ def test_two_workers_of_two_envs_equal_one_sampler_of_four(ray, env_id, extra):
     sampler.close()
 
 
-@pytest.mark.parametrize("algorithm", [CPO, PCPO, TRPOLagrangian, TRPOPIDLagrangian])
-def test_constrained_algorithms_through_ray_equal_one_sampler(ray, algorithm):
-    env_id = "fasttrpo/SafetyPointVelocity-v0"
-    kwargs = dict(TINY, seed=4, n_envs=2, cost_limit=5.0)
+@pytest.mark.parametrize(("algorithm", "env_id", "costs"), [
+    (CPO, "fasttrpo/SafetyPointVelocity-v0", {}),
+    (PCPO, "fasttrpo/SafetyPointVelocity-v0", {}),
+    (TRPOLagrangian, "fasttrpo/SafetyPointVelocity-v0", {}),
+    (TRPOPIDLagrangian, "fasttrpo/SafetyPointVelocity-v0", {}),
+    # several constraints: one signal per named cost through the workers
+    (CPO, "fasttrpo/SafetyPointTwoCosts-v0",
+     dict(cost_limit=[5.0, 5.0], cost_keys=["cost_speed", "cost_effort"])),
+    (TRPOLagrangian, "fasttrpo/SafetyPointTwoCosts-v0",
+     dict(cost_limit=[5.0, 5.0], cost_keys=["cost_speed", "cost_effort"])),
+])
+def test_constrained_algorithms_through_ray_equal_one_sampler(ray, algorithm, env_id, costs):
+    kwargs = dict(TINY, seed=4, n_envs=2, **({"cost_limit": 5.0} | costs))
     single = algorithm("MlpPolicy", env_id, **kwargs).learn(2 * 32 * 2)
     sampler = _ray_sampler(env_id, n_workers=2, envs_per_worker=1)
     remote = algorithm("MlpPolicy", sampler, **kwargs).learn(2 * 32 * 2)

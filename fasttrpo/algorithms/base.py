@@ -68,8 +68,8 @@ class OnPolicyAlgorithm:
     config_class: ClassVar[type[OnPolicyConfig]] = OnPolicyConfig
     #: name stored in saved models; ``load`` refuses a file of another algorithm
     algorithm_name: ClassVar[str] = ""
-    #: per-step signals the batches hold; each gets a critic ("reward" always)
-    signals: ClassVar[tuple[str, ...]] = (REWARD,)
+    #: per-step signals the batches hold, each with its own critic (`signals_for`)
+    signals: tuple[str, ...]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Give the subclass its hyperparameters as read-only attributes, and a constructor.
@@ -154,6 +154,15 @@ class OnPolicyAlgorithm:
         """
         return ()
 
+    @classmethod
+    def signals_for(cls, config: OnPolicyConfig) -> tuple[str, ...]:
+        """Return the per-step signals this algorithm's batches hold: ``("reward",)`` here.
+
+        Each signal gets a critic (saved under its name); constrained algorithms add one per
+        cost (`fasttrpo.algorithms.constrained.ConstrainedAlgorithm`).
+        """
+        return (REWARD,)
+
     # ---- construction: the one path shared by __init__ and load -------------------------
     def _setup(self, config: OnPolicyConfig, observation_space: gym.Space,
                action_space: gym.Space, initialize: bool = True) -> None:
@@ -187,6 +196,7 @@ class OnPolicyAlgorithm:
                                            initialize)
         self.value_functions: dict[str, ValueFunction]
         self.vf_fitters: dict[str, AdamValueFitter | LBFGSValueFitter]
+        self.signals = self.signals_for(config)
         self.value_functions, self.vf_fitters = networks.make_critics(
             config, self.signals, self.encoder.obs_dim, self.current_learning_rate(), initialize)
         if initialize and not config.policy_kwargs.get("ortho_init", True):
@@ -658,7 +668,7 @@ class OnPolicyAlgorithm:
         The model, built through the same set-up as the constructor.
         """
         meta, arrays, config, obs_space, act_space = persistence.read_model_file(
-            path, cls.algorithm_name, cls.config_class, cls.signals, overrides)
+            path, cls.algorithm_name, cls.config_class, cls.signals_for, overrides)
         model = cls.__new__(cls)
         model._setup(config, obs_space, act_space, initialize=False)  # the file sets them
         model._load_state(meta, arrays, path)

@@ -6,8 +6,10 @@ critic come from `fasttrpo.algorithms.constrained.ConstrainedAlgorithm`.
 
 import warnings
 
+import numpy as np
+
 from fasttrpo.algorithms.base import UpdateBatch
-from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
+from fasttrpo.algorithms.constrained import ConstrainedAlgorithm, record_per_cost
 from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
 from fasttrpo.config import (
     COST_ENV_DOC,
@@ -15,7 +17,7 @@ from fasttrpo.config import (
     PCPOConfig,
     parameters_doc,
 )
-from fasttrpo.rollout.batch import COST, REWARD
+from fasttrpo.rollout.batch import REWARD
 from fasttrpo.steps.cpo import cpo_step
 from fasttrpo.steps.pcpo import pcpo_step
 from fasttrpo.steps.trpo import StepOutcome
@@ -28,29 +30,29 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
     algorithm_name = "CPO"
 
 
-    def constraint_value(self, episode_cost: float, episode_length: float) -> float:
-        """``c`` of the linearised constraint ``b.x + c <= 0`` in ``constraint_units``."""
-        violation = episode_cost - self.config.cost_limit
+    def constraint_value(self, episode_cost: np.ndarray,
+                         episode_length: float) -> np.ndarray:
+        """``c`` (k,) of the linearised constraints ``B x + c <= 0`` in ``constraint_units``."""
+        violation = np.asarray(episode_cost) - np.asarray(self.config.cost_limits)
         if self.config.constraint_units == "per_step":
             return violation / max(episode_length, 1.0)
         return violation
 
     def update_policy(self, data: UpdateBatch) -> None:
-        """One CPO step on the sub-sampled batch, against this rollout's episode cost."""
+        """One CPO step on the sub-sampled batch, against this rollout's episode costs."""
         episode_cost, episode_length = self.episode_cost(data)
         constraint = self.constraint_value(episode_cost, episode_length)
         info = cpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
-            data.policy_advantages[COST], constraint, None,
+            self.cost_advantages(data), constraint, None,
             **trust_region_kwargs(self.config, self.policy))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)
-        log = self.logger
         log_constrained_step(self, info)
-        log.record("train/cpo_case", int(info.case))
-        log.record("train/lagrange_lambda", info.lagrange_lambda)
-        log.record("train/lagrange_nu", info.lagrange_nu)
+        self.logger.record("train/cpo_case", int(info.case))
+        self.logger.record("train/lagrange_lambda", info.lagrange_lambda)
+        record_per_cost(self, "train/lagrange_nu", info.lagrange_nu)
 
 
 def log_constrained_step(model, info) -> None:
@@ -62,9 +64,9 @@ def log_constrained_step(model, info) -> None:
     log.record("train/kl_divergence_loss", info.kl / kl_scale(model.config, model.policy))
     log.record("train/is_line_search_success", float(info.accepted))
     log.record("train/cg_iterations", sum(info.cg_iterations))
-    log.record("train/constraint_c", info.constraint)
     log.record("train/step_fraction", info.step_fraction)
-    log.record("train/cost_surrogate_change", info.cost_surrogate_change)
+    record_per_cost(model, "train/constraint_c", info.constraint)
+    record_per_cost(model, "train/cost_surrogate_change", info.cost_surrogate_change)
 
 _CPO_ENV_DOC = COST_ENV_DOC[:-1] + (" (`fasttrpo.envs` has safety tasks;\n    "
                                     "`fasttrpo.envs.CostInInfo` adapts six-value ``step`` "
@@ -78,7 +80,9 @@ TRPO's API (`fasttrpo.TRPO`: the same names, ``learn``, ``predict``, ``save``, `
 takes one step that solves the trust-region problem with the linearised cost constraint (the
 five cases of the paper's appendix, `fasttrpo.steps.cpo`), from the reward and cost gradients
 of one linearisation and two CG solves, then a line search that keeps the KL bound and the
-cost constraint. A cost critic is fitted next to the value function.
+cost constraint. A cost critic is fitted next to the value function. A list of
+``cost_limit`` values constrains several costs at once: the step's small dual problem is
+then solved exactly (`fasttrpo.steps.cpo.solve_cpo_constraints`).
 
 {parameters_doc(CPOConfig, _CPO_ENV_DOC)}
 Examples
@@ -100,13 +104,13 @@ class PCPO(CPO):  # noqa: D101 (the docstring is built below, from PCPOConfig)
         constraint = self.constraint_value(episode_cost, episode_length)
         info = pcpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
-            data.policy_advantages[COST], constraint, self.config.projection, None,
+            self.cost_advantages(data), constraint, self.config.projection, None,
             **trust_region_kwargs(self.config, self.policy))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"PCPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)
         log_constrained_step(self, info)
-        self.logger.record("train/projection_coefficient", info.projection_coefficient)
+        record_per_cost(self, "train/projection_coefficient", info.projection_coefficient)
 
 
 PCPO.__doc__ = f"""Projection-Based Constrained Policy Optimization (Yang et al., 2020).
@@ -114,6 +118,7 @@ PCPO.__doc__ = f"""Projection-Based Constrained Policy Optimization (Yang et al.
 CPO's API and cost critic; each iteration takes TRPO's natural-gradient reward step to the
 trust region's boundary, then projects it onto the linearised cost constraint in the KL
 (``projection="kl"``) or the Euclidean (``"l2"``) norm (`fasttrpo.steps.pcpo`), from one
-linearisation and two CG solves.
+linearisation and two CG solves. With several costs (a list of ``cost_limit`` values) the
+projection is onto the intersection of their linearised constraints.
 
 {parameters_doc(PCPOConfig)}"""

@@ -3,19 +3,22 @@
 The multiplier ``lambda >= 0`` ascends ``lambda * (J_C - cost_limit)`` by Adam once per
 rollout (as OmniSafe's ``Lagrange``), then a plain TRPO step maximises the surrogate of
 ``(A_r - lambda A_c) / (1 + lambda)`` (Ray et al., 2019, "Benchmarking Safe Exploration").
+Several costs: one multiplier each, ``(A_r - sum_i lambda_i A_ci) / (1 + sum_i lambda_i)``.
 """
 
 from typing import Any
 
+import numpy as np
+
 from fasttrpo.algorithms.base import UpdateBatch
-from fasttrpo.algorithms.constrained import ConstrainedAlgorithm
+from fasttrpo.algorithms.constrained import ConstrainedAlgorithm, record_per_cost
 from fasttrpo.algorithms.trpo import take_trpo_step
 from fasttrpo.config import (
     TRPOLagrangianConfig,
     TRPOPIDLagrangianConfig,
     parameters_doc,
 )
-from fasttrpo.rollout.batch import COST, REWARD
+from fasttrpo.rollout.batch import REWARD
 from fasttrpo.steps.multiplier import LagrangeMultiplier, PIDLagrangeMultiplier
 
 __all__ = ["TRPOLagrangian", "TRPOPIDLagrangian"]
@@ -28,41 +31,65 @@ class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the
 
     def _setup(self, config, observation_space, action_space, initialize: bool = True) -> None:
         super()._setup(config, observation_space, action_space, initialize)
-        self.multiplier = self.make_multiplier(config)
+        # one multiplier per cost constraint, each on its own limit
+        self.multipliers = [self.make_multiplier(config, limit)
+                            for limit in config.cost_limits]
 
     @staticmethod
-    def make_multiplier(config) -> LagrangeMultiplier | PIDLagrangeMultiplier:
-        """Return the multiplier this algorithm plugs in: Adam ascent (`LagrangeMultiplier`)."""
+    def make_multiplier(config, cost_limit: float) -> LagrangeMultiplier | PIDLagrangeMultiplier:
+        """Return the multiplier plugged in for one cost: Adam ascent (`LagrangeMultiplier`)."""
         return LagrangeMultiplier(config.lagrangian_multiplier_init,
-                                  config.lagrangian_multiplier_lr, config.cost_limit)
+                                  config.lagrangian_multiplier_lr, cost_limit)
 
     @property
-    def lagrange_multiplier(self) -> float:
-        """The current ``lambda`` (``self.multiplier.value``)."""
-        return self.multiplier.value
+    def multiplier(self) -> LagrangeMultiplier | PIDLagrangeMultiplier:
+        """The multiplier of a single-cost model (the first of ``multipliers``)."""
+        return self.multipliers[0]
 
-    def update_multiplier(self, episode_cost: float) -> float:
-        """One update of ``lambda`` from the rollout's episode cost; returns it."""
-        return self.multiplier.update(episode_cost)
+    @property
+    def lagrange_multiplier(self) -> float | tuple[float, ...]:
+        """The current ``lambda``: a float for one cost, a tuple (one per cost) for several."""
+        values = tuple(m.value for m in self.multipliers)
+        return values[0] if len(values) == 1 else values
+
+    def update_multiplier(self, episode_cost) -> np.ndarray:
+        """One update of each ``lambda_i`` from the rollout's episode costs; returns them."""
+        costs = np.atleast_1d(np.asarray(episode_cost, dtype=np.float64))
+        return np.array([m.update(float(cost))
+                         for m, cost in zip(self.multipliers, costs, strict=True)])
 
     def update_policy(self, data: UpdateBatch) -> None:
-        """Update ``lambda`` from this rollout's episode cost, then one TRPO step."""
+        """Update each ``lambda_i`` from this rollout's episode costs, then one TRPO step."""
         episode_cost, _ = self.episode_cost(data)
-        lam = self.update_multiplier(episode_cost)
-        advantages = ((data.policy_advantages[REWARD] - lam * data.policy_advantages[COST])
-                      / (1.0 + lam))
+        lams = self.update_multiplier(episode_cost)
+        # (A_r - sum_i lambda_i A_ci) / (1 + sum_i lambda_i)
+        penalty, total = 0.0, 0.0
+        for lam, signal in zip(lams.tolist(), self.cost_signals, strict=True):
+            penalty = penalty + lam * data.policy_advantages[signal]
+            total += lam
+        advantages = (data.policy_advantages[REWARD] - penalty) / (1.0 + total)
         take_trpo_step(self, data, advantages)
         self.record_constraint(episode_cost)
-        self.logger.record("train/lagrange_multiplier", lam)
+        record_per_cost(self, "train/lagrange_multiplier", lams)
 
     def algorithm_state(self) -> dict[str, Any]:
-        """Return the multiplier and its Adam moments."""
-        return self.multiplier.state_dict()
+        """Return the multipliers' states (one cost: the multiplier's own, as before)."""
+        if len(self.multipliers) == 1:
+            return self.multiplier.state_dict()
+        return {"multipliers": [m.state_dict() for m in self.multipliers]}
 
     def load_algorithm_state(self, state: dict[str, Any]) -> None:
-        """Restore the multiplier (a file without one keeps the initial value)."""
-        if state:
-            self.multiplier.load_state_dict(state)
+        """Restore the multipliers (a file without their state keeps the initial values)."""
+        if not state:
+            return
+        states = state.get("multipliers", [state]) if isinstance(state, dict) else None
+        if not isinstance(states, list) or len(states) != len(self.multipliers):
+            raise ValueError(f"algorithm_state: expected the state of {len(self.multipliers)} "
+                             "Lagrange multiplier(s), one per cost")
+        for multiplier, one in zip(self.multipliers, states, strict=True):
+            if not isinstance(one, dict):
+                raise ValueError("algorithm_state: a multiplier state must be a JSON object")
+            multiplier.load_state_dict(one)
 
 
 TRPOLagrangian.__doc__ = f"""TRPO-Lagrangian: TRPO with a learned penalty on the cost advantage.
@@ -70,7 +97,9 @@ TRPOLagrangian.__doc__ = f"""TRPO-Lagrangian: TRPO with a learned penalty on the
 The standard baseline of constrained RL, with TRPO's API. Each iteration the multiplier
 ``lambda`` (``model.lagrange_multiplier``) rises while the rollout's episode cost exceeds
 ``cost_limit`` and falls otherwise (Adam, clamped at 0); the policy takes a TRPO step on
-the advantage ``(A_r - lambda A_c) / (1 + lambda)``.
+the advantage ``(A_r - lambda A_c) / (1 + lambda)``. With several costs (a list of
+``cost_limit`` values) each has its own multiplier and the advantage is
+``(A_r - sum_i lambda_i A_ci) / (1 + sum_i lambda_i)``.
 
 {parameters_doc(TRPOLagrangianConfig)}"""
 
@@ -81,10 +110,10 @@ class TRPOPIDLagrangian(TRPOLagrangian):  # noqa: D101 (built below, from the co
 
 
     @staticmethod
-    def make_multiplier(config) -> PIDLagrangeMultiplier:
-        """Return the multiplier this algorithm plugs in: a PID controller."""
+    def make_multiplier(config, cost_limit: float) -> PIDLagrangeMultiplier:
+        """Return the multiplier plugged in for one cost: a PID controller."""
         return PIDLagrangeMultiplier(
-            config.pid_kp, config.pid_ki, config.pid_kd, config.cost_limit,
+            config.pid_kp, config.pid_ki, config.pid_kd, cost_limit,
             init=config.lagrangian_multiplier_init, d_delay=config.pid_d_delay,
             delta_p_ema_alpha=config.pid_delta_p_ema_alpha,
             delta_d_ema_alpha=config.pid_delta_d_ema_alpha, penalty_max=config.penalty_max)

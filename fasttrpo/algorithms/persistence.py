@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,7 +226,8 @@ def set_named_parameters(policy, critics: dict, params: Mapping,
         network.set_params(flat)
 
 
-def read_model_file(path, algorithm_name: str, config_class, signals: tuple[str, ...],
+def read_model_file(path, algorithm_name: str, config_class,
+                    signals_for: Callable[[Any], tuple[str, ...]],
                     overrides: dict[str, Any]):
     """Read a saved model and check it before anything is built.
 
@@ -234,7 +235,8 @@ def read_model_file(path, algorithm_name: str, config_class, signals: tuple[str,
     and arrays, its config with ``overrides`` applied (only fields that do not shape the
     networks may be overridden), and its spaces. The networks' sizes follow from the config
     and spaces and are checked against the arrays here, so a few bytes declaring huge
-    networks cost nothing. Every problem raises ValueError naming the file.
+    networks cost nothing (``signals_for(config)``: the signals with a critic). Every problem
+    raises ValueError naming the file.
     """
     meta, arrays = load_archive(path)
     if meta.get("algorithm") != algorithm_name:
@@ -254,7 +256,7 @@ def read_model_file(path, algorithm_name: str, config_class, signals: tuple[str,
         config = config_class.from_dict({**saved, **overrides}, source=str(path))
         obs_space = space_from_json(meta["observation_space"])
         act_space = space_from_json(meta["action_space"])
-        expected = expected_param_sizes(config, obs_space, act_space, signals)
+        expected = expected_param_sizes(config, obs_space, act_space, signals_for(config))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: model metadata is incomplete or invalid ({err})") from err
     for name, size in expected.items():

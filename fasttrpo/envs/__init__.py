@@ -7,6 +7,10 @@ registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for yo
 
 - ``fasttrpo/SafetyPointVelocity-v0``: a one-dimensional point mass rewarded for speed, with
   cost 1 per step above a speed limit; fast, for tests and examples (`PointVelocityEnv`).
+- ``fasttrpo/SafetyPointTwoCosts-v0``: the same point mass with two named costs,
+  ``info["cost_speed"]`` and ``info["cost_effort"]`` (a force above 0.3), both binding at
+  limits 10 and 70 (`PointTwoCostsEnv`): the task for several constraints at once
+  (``cost_keys``).
 - ``fasttrpo/Safety<Robot>Velocity-v1`` for Hopper, HalfCheetah, Walker2d, Ant, Swimmer and
   Humanoid: gymnasium's MuJoCo v5 envs with cost ``1[velocity > threshold]`` and
   safety-gymnasium's v1 thresholds (`VelocityCost`; needs ``pip install "fasttrpo[mujoco]"``).
@@ -23,13 +27,15 @@ from fasttrpo.envs.safe_wrappers import EarlyTerminated, SauteEnv
 from fasttrpo.envs.safety import (
     VELOCITY_TASKS,
     CostInInfo,
+    PointTwoCostsEnv,
     PointVelocityEnv,
     VelocityCost,
     make_velocity_env,
 )
 
-__all__ = ["VELOCITY_TASKS", "CostInInfo", "EarlyTerminated", "PointVelocityEnv", "SauteEnv",
-           "VelocityCost", "make_velocity_env", "register_envs"]
+__all__ = ["VELOCITY_TASKS", "CostInInfo", "EarlyTerminated", "PointTwoCostsEnv",
+           "PointVelocityEnv", "SauteEnv", "VelocityCost", "make_velocity_env",
+           "register_envs"]
 
 
 def register_envs() -> None:
@@ -39,6 +45,10 @@ def register_envs() -> None:
         gym.register("fasttrpo/SafetyPointVelocity-v0",
                      entry_point="fasttrpo.envs.safety:PointVelocityEnv",
                      max_episode_steps=PointVelocityEnv.episode_steps)
+    if "fasttrpo/SafetyPointTwoCosts-v0" not in registered:
+        gym.register("fasttrpo/SafetyPointTwoCosts-v0",
+                     entry_point="fasttrpo.envs.safety:PointTwoCostsEnv",
+                     max_episode_steps=PointTwoCostsEnv.episode_steps)
     for robot, (base, _, _) in VELOCITY_TASKS.items():
         env_id = f"fasttrpo/Safety{robot}Velocity-v1"
         if env_id not in registered:

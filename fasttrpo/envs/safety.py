@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["VELOCITY_TASKS", "CostInInfo", "PointVelocityEnv", "VelocityCost",
+__all__ = ["VELOCITY_TASKS", "CostInInfo", "PointTwoCostsEnv", "PointVelocityEnv", "VelocityCost",
            "make_velocity_env"]
 
 #: robot -> (gymnasium base id, speed threshold of safety-gymnasium's v1 tasks, speed
@@ -124,3 +124,29 @@ class PointVelocityEnv(gym.Env):
         self._t += 1
         cost = float(self._speed > self.speed_limit)
         return self._obs(), self._speed, False, False, {"cost": cost}
+
+
+class PointTwoCostsEnv(PointVelocityEnv):
+    """`PointVelocityEnv` with two constraints: a speed limit and an effort limit.
+
+    The same point mass and reward; each step reports two named costs, as safety-gymnasium
+    reports ``cost_hazards``, ``cost_vases``, ...: ``info["cost_speed"] = 1[v' > 1]`` and
+    ``info["cost_effort"] = 1[|a| > 0.3]`` (``a`` the force applied, the sampled action),
+    and ``info["cost"]`` their sum. Holding the speed just under 1 takes a force of 0.5, over
+    the effort threshold, and the force that costs no effort (0.3) holds the speed at 0.6:
+    with limits 10 (speed) and 70 (effort) per 100-step episode both constraints bind (the
+    speed limit alone leaves an effort cost on almost every step) and neither implies the
+    other. Unconstrained, the best policy pays ~96 and ~100. The costs constrain the
+    stochastic policy that trains; a deterministic policy (the mean force) that sits just
+    above 0.3 pays effort on every step.
+    """
+
+    effort_limit: ClassVar[float] = 0.3
+
+    def step(self, action):
+        """Apply the force; reward the new speed; cost_speed, cost_effort and their sum."""
+        force = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
+        obs, reward, terminated, truncated, info = super().step(action)
+        effort = float(abs(force) > self.effort_limit)
+        return obs, reward, terminated, truncated, {
+            "cost": info["cost"] + effort, "cost_speed": info["cost"], "cost_effort": effort}

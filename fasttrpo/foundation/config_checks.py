@@ -10,6 +10,7 @@ scalars into Python numbers). Standard library and numpy only.
 import math
 import numbers
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 from fasttrpo.foundation.compat import user_stacklevel, warn_once
 from fasttrpo.foundation.heads import activation_code
 from fasttrpo.foundation.schedules import LinearSchedule, schedule_from_json, schedule_value
+from fasttrpo.foundation.step_defaults import MAX_CONSTRAINTS
 
 __all__ = ["LOG_STD_INIT_BOUND", "LearningRate", "MAX_COUNT", "MAX_LAYERS", "MAX_LAYER_SIZE",
            "MAX_TARGET_KL",
@@ -278,3 +280,40 @@ def config_field(default: Any, doc: str, check: Callable[[str, Any], Any], *,
     it shapes the networks (``network``).
     """
     return field(default=default, metadata={"doc": doc, "check": check, "network": network})
+
+
+#: ``cost_limit``'s type: one limit, or one per cost
+CostLimit = float | list[float]
+_COST_SIGNAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?$")
+
+
+def cost_limits(name: str, value: Any) -> "float | list[float]":
+    """Check a limit >= 0, or a list of 1 to ``MAX_CONSTRAINTS`` of them (one per cost)."""
+    one = real(0.0)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = list(np.asarray(value, dtype=object).reshape(-1)) if isinstance(
+            value, np.ndarray) else list(value)
+        if not 1 <= len(values) <= MAX_CONSTRAINTS:
+            raise ValueError(f"{name}: expected a number or a list of 1 to {MAX_CONSTRAINTS} "
+                             f"numbers (one per cost), got {short_repr(value)}")
+        return [one(f"{name}[{i}]", item) for i, item in enumerate(values)]
+    return one(name, value)
+
+
+def cost_keys(name: str, value: Any) -> "list[str] | None":
+    """Check None or a list of distinct cost signal names (an info key or ``key[column]``)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"{name}: expected None or a non-empty list of info keys such as "
+                         f"['cost_hazards', 'cost_vases'] or ['cost[0]', 'cost[1]'], got "
+                         f"{short_repr(value)}")
+    keys = []
+    for item in value:
+        if not isinstance(item, str) or not _COST_SIGNAL.match(item) or item == "reward":
+            raise ValueError(f"{name}: {short_repr(item)} is not an info key (a Python name "
+                             "other than 'reward') or key[column]")
+        keys.append(item)
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{name}: the keys must be distinct, got {keys}")
+    return keys

@@ -17,3 +17,6 @@ LINE_SEARCH_SHRINKING_FACTOR = 0.8
 LINE_SEARCH_MAX_ITER = 10
 #: step length from x^T (F + damping I) x, as sb3-contrib (False: x^T F x)
 DAMPED_STEP_LENGTH = True
+#: the most cost constraints a constrained step takes (its small dual problem is solved
+#: exactly over 2^k active sets, `fasttrpo.steps.small_qp`)
+MAX_CONSTRAINTS = 8

@@ -6,17 +6,33 @@ A batch holds ``n_steps`` x ``n_envs`` transitions, time-major, with named per-s
 its own critic's values.
 """
 
+import re
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from fasttrpo._cython.gae import compute_gae
 
-__all__ = ["COST", "REWARD", "RolloutBatch"]
+__all__ = ["COST", "REWARD", "RolloutBatch", "cost_source"]
 
 REWARD = "reward"
 #: the per-step cost of constrained MDPs, read from ``info["cost"]``
 COST = "cost"
+_COLUMN = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)\[(?P<column>\d+)\]$")
+
+
+def cost_source(signal: str) -> tuple[str, int | None]:
+    """Where the samplers read a cost signal: ``(info key, column or None)``.
+
+    Every signal other than ``"reward"`` is a per-step cost named by where the env reports
+    it: ``"cost"`` is ``info["cost"]``, ``"cost_hazards"`` is ``info["cost_hazards"]``
+    (safety-gymnasium's named costs), and ``"cost[1]"`` is column 1 of a vector
+    ``info["cost"]`` (one row of k costs per env).
+    """
+    match = _COLUMN.match(signal)
+    if match:
+        return match["key"], int(match["column"])
+    return signal, None
 
 
 class RolloutBatch:
@@ -53,8 +69,10 @@ class RolloutBatch:
     finished_episodes : list of dict
         Episodes that ended during the rollout, as sb3's ``ep_info_buffer`` entries:
         ``{"r": return, "l": length}`` on the raw (unscaled) rewards, plus ``"c"``: the
-        episode cost, when the env reports costs, and ``"is_success"`` (bool), when the
-        ending step's info has it (sb3's goal-env convention).
+        episode's summed ``info["cost"]``, when the env reports it (a vector cost: its
+        total), ``"costs"``: the episode sum of each cost signal (list, signal order), when
+        the batch has cost signals, and ``"is_success"`` (bool), when the ending step's info
+        has it (sb3's goal-env convention).
     """
 
     def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_width: int, dtype,
@@ -72,6 +90,11 @@ class RolloutBatch:
         self.last_obs = np.zeros((n_envs, obs_dim), dtype=dtype)
         self.final_obs: dict[tuple[int, int], np.ndarray] = {}
         self.finished_episodes: list[dict[str, float]] = []
+
+    @property
+    def cost_signals(self) -> tuple[str, ...]:
+        """The names of the cost signals (every signal but ``"reward"``), in order."""
+        return tuple(name for name in self.signals if name != REWARD)
 
     @property
     def rewards(self) -> np.ndarray:

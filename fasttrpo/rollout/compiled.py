@@ -271,9 +271,14 @@ class CompiledSampler:
         check_noise_streams(streams)
         if self.needs_reset:
             self.reset()
-        if COST in buffer.signals and not self.env.has_cost:
+        if buffer.cost_signals and not self.env.has_cost:
             raise ValueError(f"env: a constrained algorithm needs a per-step cost, and the "
                              f"compiled env {self.env.id} has none (has_cost=False)")
+        if buffer.cost_signals not in ((), (COST,)):
+            raise ValueError(f"env: the compiled env {self.env.id} reports one cost, "
+                             f"info['cost'], and the algorithm constrains "
+                             f"{', '.join(buffer.cost_signals)}; constrain several costs on a "
+                             "gymnasium env (cost_keys / a list of cost_limit values)")
         if policy.dtype != self.dtype:
             raise ValueError(f"policy: dtype {policy.dtype} differs from the sampler's "
                              f"{self.dtype}")
@@ -314,11 +319,13 @@ class CompiledSampler:
         for k in range(n_final):
             t, e = (int(v) for v in final_index[k])
             buffer.final_obs[(t, e)] = final_rows[k].copy()
-        has_cost = env.has_cost
+        has_cost, constrained = env.has_cost, COST in buffer.signals
         for ret, length, cost in finished[:n_finished]:
             episode = {"r": float(ret), "l": int(length)}
             if has_cost:
                 episode["c"] = float(cost)
+            if constrained:
+                episode["costs"] = [float(cost)]
             buffer.finished_episodes.append(episode)
         if COST in buffer.signals:
             buffer.signals[COST][:] = costs

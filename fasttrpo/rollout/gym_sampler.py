@@ -15,8 +15,10 @@ Costs: an env that reports a per-step cost puts it in ``info["cost"]`` (safety-g
 gymnasium convention; `fasttrpo.envs.CostInInfo` converts envs whose ``step`` returns it as a
 sixth value). With SAME_STEP autoreset the cost of an episode's last step is in
 ``info["final_info"]["cost"]``. The sampler sums it into every finished episode's ``"c"``
-whenever it is reported, and writes it to the batch's ``"cost"`` signal when the batch has one
-(then every transition must report it).
+whenever it is reported (a vector per env: its total). The batch's cost signals
+(`fasttrpo.rollout.batch.cost_source`: ``"cost"``, a named ``info`` key, or a column of a
+vector ``info["cost"]``) are written per step, every transition must report them, and each
+finished episode gets their sums as ``"costs"``.
 """
 
 from collections.abc import Callable, Sequence
@@ -30,7 +32,7 @@ from fasttrpo._cython.rollout_step import record_step
 from fasttrpo.envs.ids import register_if_fasttrpo_id
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
-from fasttrpo.rollout.batch import COST, RolloutBatch
+from fasttrpo.rollout.batch import COST, RolloutBatch, cost_source
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 
@@ -129,10 +131,13 @@ class VectorEnvSampler:
         self._float_state = np.zeros((2, self.num_envs))
         # running episode length | lengths finished this step | NEXT_STEP reset pending
         self._int_state = np.zeros((3, self.num_envs), dtype=np.int64)
-        # per-step costs | whether each env reported one | running episode cost
+        # per-step info["cost"] | whether each env reported one | running episode cost
         self._step_cost = np.zeros(self.num_envs)
         self._cost_reported = np.zeros(self.num_envs, dtype=bool)
         self._episode_cost = np.zeros(self.num_envs)
+        # the same per cost signal of the batch (k, E), sized at the first rollout
+        self._signal_reported = np.zeros((0, self.num_envs), dtype=bool)
+        self._episode_signal_costs = np.zeros((0, self.num_envs))
         self.reports_cost = False  # the env has reported a cost since the last reset
         self.needs_reset = True
         #: the last step as the env returned it, (obs, rewards, terminated, truncated, info),
@@ -169,41 +174,40 @@ class VectorEnvSampler:
         self._float_state[:] = 0.0
         self._int_state[:] = 0
         self._episode_cost[:] = 0.0
+        self._episode_signal_costs[:] = 0.0
         self.reports_cost = False
         self.needs_reset = False
 
-    def _read_costs(self, info: dict, ended: np.ndarray) -> bool:
-        """Put this step's ``info["cost"]`` in ``_step_cost``; returns whether any was given.
+    def _read_info_values(self, info: dict, ended: np.ndarray, key: str, column: int | None,
+                          out: np.ndarray, reported: np.ndarray) -> bool:
+        """Put this step's ``info[key]`` in ``out`` (E,); returns whether any env gave one.
 
-        ``_cost_reported`` marks the envs that gave one (with SAME_STEP autoreset an ending
-        env's cost is in ``info["final_info"]``, its ``info`` being the next episode's reset).
+        ``column`` picks one column of a vector per env; with None a vector per env gives
+        its total. ``reported`` marks the envs that gave one (with SAME_STEP autoreset an
+        ending env's value is in ``info["final_info"]``, its ``info`` being the next
+        episode's reset).
         """
-        costs, reported = self._step_cost, self._cost_reported
-        costs[:] = 0.0
+        out[:] = 0.0
         reported[:] = False
         sources = [(info, None)]
         final = info.get("final_info") if self.same_step else None
         if isinstance(final, dict):
             sources.append((final, ended))
         for source, rows in sources:
-            if "cost" not in source:
+            if key not in source:
                 continue
-            try:
-                values = np.broadcast_to(np.asarray(source["cost"], dtype=np.float64),
-                                         (self.num_envs,))
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"env: info['cost'] must be one number per env, got "
-                                 f"{source['cost']!r}") from err
-            mask = np.asarray(source.get("_cost", np.ones(self.num_envs, bool)), dtype=bool)
+            mask = np.asarray(source.get(f"_{key}", np.ones(self.num_envs, bool)), dtype=bool)
             if rows is not None:
                 mask = mask & rows
-            costs[mask] = values[mask]
+            values = _env_values(source[key], self.num_envs, mask, key, column)
+            out[mask] = values[mask]
             reported |= mask
         if not reported.any():
             return False
-        if not np.isfinite(costs).all():
-            bad = int(np.flatnonzero(~np.isfinite(costs))[0])
-            raise ValueError(f"env: the environment returned a non-finite cost {costs[bad]} "
+        if not np.isfinite(out).all():
+            bad = int(np.flatnonzero(~np.isfinite(out))[0])
+            name = key if column is None else f"{key}[{column}]"
+            raise ValueError(f"env: the environment returned a non-finite {name} {out[bad]} "
                              f"(env {bad})")
         return True
 
@@ -222,7 +226,10 @@ class VectorEnvSampler:
         episodes = buffer.finished_episodes
         same_step, scaler = self.same_step, self.reward_scaler
         float_state, int_state = self._float_state, self._int_state
-        cost_signal = buffer.signals.get(COST)
+        cost_signals = buffer.cost_signals
+        if len(self._episode_signal_costs) != len(cost_signals):
+            self._episode_signal_costs = np.zeros((len(cost_signals), self.num_envs))
+            self._signal_reported = np.zeros((len(cost_signals), self.num_envs), dtype=bool)
         # one noise row per env from its own stream, drawn anew where the schedule changes
         # (every step, except gSDE's exploration matrices: every sde_sample_freq steps)
         noise = RolloutNoise(streams, policy, buffer.n_steps, 0, self.num_envs)
@@ -243,8 +250,8 @@ class VectorEnvSampler:
             first_episode = len(episodes)
             for i in range(n_finished):
                 episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
-            if cost_signal is not None or "cost" in info or (same_step and n_finished):
-                self._record_costs(info, terminated | truncated, t, buffer, cost_signal,
+            if cost_signals or "cost" in info or (same_step and n_finished):
+                self._record_costs(info, terminated | truncated, t, buffer,
                                    episodes[first_episode:])
             if n_finished:
                 self._record_episode_info(info, terminated | truncated, buffer.valid[t],
@@ -291,28 +298,75 @@ class VectorEnvSampler:
                         episode["r"], episode["l"] = value
 
     def _record_costs(self, info: dict, ended: np.ndarray, t: int, buffer: RolloutBatch,
-                      cost_signal: np.ndarray | None, finished: list[dict]) -> None:
-        """Write step ``t``'s costs to ``cost_signal`` and the finished episodes' ``"c"``."""
-        if self._read_costs(info, ended):
+                      finished: list[dict]) -> None:
+        """Write step ``t``'s costs to the batch's cost signals and the finished episodes.
+
+        ``"c"`` sums ``info["cost"]`` whenever the env reports it; ``"costs"`` sums each cost
+        signal, which every valid transition must report.
+        """
+        if self._read_info_values(info, ended, COST, None, self._step_cost,
+                                  self._cost_reported):
             self.reports_cost = True
         valid = buffer.valid[t]
-        if cost_signal is not None:
-            missing = valid & ~self._cost_reported
+        ending = np.flatnonzero(ended & valid)  # record_step lists episodes in env order
+        signal_costs = self._episode_signal_costs
+        for index, signal in enumerate(buffer.cost_signals):
+            key, column = cost_source(signal)
+            row, reported = buffer.signals[signal][t], self._signal_reported[index]
+            if (key, column) == (COST, None):  # read above
+                row[:], reported[:] = self._step_cost, self._cost_reported
+            else:
+                self._read_info_values(info, ended, key, column, row, reported)
+            missing = valid & ~reported
             if missing.any():
                 raise ValueError(
-                    f"env: a constrained algorithm needs a per-step cost in info['cost'], and "
-                    f"env {int(np.flatnonzero(missing)[0])} reported none at step {t} of the "
-                    "rollout; wrap an env whose step returns (obs, reward, cost, terminated, "
-                    "truncated, info) with fasttrpo.envs.CostInInfo")
-            cost_signal[t] = np.where(valid, self._step_cost, 0.0)
+                    f"env: a constrained algorithm needs a per-step {signal} in "
+                    f"info[{key!r}], and env {int(np.flatnonzero(missing)[0])} reported none at "
+                    f"step {t} of the rollout; wrap an env whose step returns (obs, reward, "
+                    "cost, terminated, truncated, info) with fasttrpo.envs.CostInInfo, or set "
+                    "cost_keys to the info keys the env reports")
+            row[~valid] = 0.0
+            signal_costs[index] += row
+        if len(signal_costs):
+            for episode, env in zip(finished, ending, strict=True):
+                episode["costs"] = signal_costs[:, env].tolist()
+                signal_costs[:, env] = 0.0
         if not self.reports_cost:
             return
         self._episode_cost += np.where(valid, self._step_cost, 0.0)
-        # record_step lists finished episodes in env order
-        for episode, env in zip(finished, np.flatnonzero(ended & valid), strict=True):
+        for episode, env in zip(finished, ending, strict=True):
             episode["c"] = float(self._episode_cost[env])
             self._episode_cost[env] = 0.0
 
     def close(self) -> None:
         """Close the environment."""
         self.env.close()
+
+
+def _env_values(value, num_envs: int, mask: np.ndarray, key: str,
+                column: int | None) -> np.ndarray:
+    """Return ``info[key]`` of a vector step as (E,) float64.
+
+    One number per env, the ``column`` of a vector per env, or (``column`` None) a vector's
+    total. Entries outside ``mask`` (envs that did not report) may be anything. ValueError
+    naming the key when it has no such form.
+    """
+    name = key if column is None else f"{key}[{column}]"
+    try:
+        array = np.asarray(value)
+        if array.dtype == object:  # gymnasium stores lists per env as objects, None if absent
+            rows = [np.asarray(array[e] if mask[e] else np.nan, dtype=np.float64)
+                    for e in range(num_envs)]
+            width = max((row.size for row in rows), default=1)
+            array = np.stack([np.broadcast_to(row.reshape(-1), (width,)) for row in rows])
+        array = np.asarray(array, dtype=np.float64)
+        if column is not None:
+            return array.reshape(num_envs, -1)[:, column]
+        if array.ndim == 2 and array.shape[0] == num_envs:
+            return array.sum(axis=1)
+        return np.broadcast_to(array, (num_envs,))
+    except (TypeError, ValueError, IndexError) as err:
+        wanted = ("one number per env" if column is None
+                  else f"a vector of at least {column + 1} costs per env")
+        raise ValueError(f"env: info[{key!r}] must be {wanted} for {name}, got "
+                         f"{value!r}"[:300]) from err

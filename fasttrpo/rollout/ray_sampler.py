@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from fasttrpo.rollout.batch import COST, RolloutBatch
+from fasttrpo.rollout.batch import RolloutBatch
 from fasttrpo.rollout.ray_worker import (
     RolloutWorker,
     WorkerError,
@@ -521,8 +521,11 @@ class RaySampler:
                          for (t, e), episode in zip(positions, result["episodes"], strict=True))
         ended.sort(key=lambda item: item[:2])
         batch.finished_episodes = [episode for _, _, episode in ended]
-        if COST in batch.signals and not all(COST in r["signals"] for r in results.values()):
-            raise RuntimeError("Ray workers returned no cost signal")
+        for result in results.values():
+            missing = set(batch.signals) - set(result["signals"])
+            if missing:
+                raise RuntimeError(f"Ray workers returned no {', '.join(sorted(missing))} "
+                                   "signal")
         scaler = self.reward_scaler
         if scaler is not None:  # the raw rewards, scaled in step order over all envs
             for t in range(batch.n_steps):
