@@ -226,7 +226,9 @@ class VectorEnvSampler:
         episodes = buffer.finished_episodes
         same_step, scaler = self.same_step, self.reward_scaler
         float_state, int_state = self._float_state, self._int_state
-        cost_signals = buffer.cost_signals
+        # each cost signal's row block and where it is read, once per rollout
+        cost_signals = [(buffer.signals[signal], signal, *cost_source(signal))
+                        for signal in buffer.cost_signals]
         if len(self._episode_signal_costs) != len(cost_signals):
             self._episode_signal_costs = np.zeros((len(cost_signals), self.num_envs))
             self._signal_reported = np.zeros((len(cost_signals), self.num_envs), dtype=bool)
@@ -251,8 +253,8 @@ class VectorEnvSampler:
             for i in range(n_finished):
                 episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
             if cost_signals or "cost" in info or (same_step and n_finished):
-                self._record_costs(info, terminated | truncated, t, buffer,
-                                   episodes[first_episode:])
+                self._record_costs(info, terminated | truncated, t, buffer.valid[t],
+                                   cost_signals, episodes[first_episode:])
             if n_finished:
                 self._record_episode_info(info, terminated | truncated, buffer.valid[t],
                                           episodes[first_episode:])
@@ -297,22 +299,21 @@ class VectorEnvSampler:
                     elif value is not None:
                         episode["r"], episode["l"] = value
 
-    def _record_costs(self, info: dict, ended: np.ndarray, t: int, buffer: RolloutBatch,
-                      finished: list[dict]) -> None:
+    def _record_costs(self, info: dict, ended: np.ndarray, t: int, valid: np.ndarray,
+                      cost_signals: list, finished: list[dict]) -> None:
         """Write step ``t``'s costs to the batch's cost signals and the finished episodes.
 
+        ``cost_signals``: ``(rows (T, E), name, info key, column)`` per cost signal.
         ``"c"`` sums ``info["cost"]`` whenever the env reports it; ``"costs"`` sums each cost
         signal, which every valid transition must report.
         """
         if self._read_info_values(info, ended, COST, None, self._step_cost,
                                   self._cost_reported):
             self.reports_cost = True
-        valid = buffer.valid[t]
         ending = np.flatnonzero(ended & valid)  # record_step lists episodes in env order
         signal_costs = self._episode_signal_costs
-        for index, signal in enumerate(buffer.cost_signals):
-            key, column = cost_source(signal)
-            row, reported = buffer.signals[signal][t], self._signal_reported[index]
+        for index, (rows, signal, key, column) in enumerate(cost_signals):
+            row, reported = rows[t], self._signal_reported[index]
             if (key, column) == (COST, None):  # read above
                 row[:], reported[:] = self._step_cost, self._cost_reported
             else:
