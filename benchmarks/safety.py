@@ -11,7 +11,9 @@ stochastic policy, as OmniSafe's tables report them) and a deterministic evaluat
 episodes on envs seeded 10000..10009.
 
 Variants: ``trpo``, ``trpo_lagrangian``, ``cpo`` (the default ``constraint_units="episode"``,
-OmniSafe's convention) and ``cpo_per_step`` (``constraint_units="per_step"``, Achiam's).
+OmniSafe's convention), ``cpo_per_step`` (``constraint_units="per_step"``, Achiam's),
+``pcpo`` (its defaults: KL projection, per-step units) and ``trpo_pid_lagrangian`` (the PID
+gains of OmniSafe's TRPOPID).
 
 Run (about 3-5 min a run on one core; two at a time on this 2-core machine)::
 
@@ -36,12 +38,15 @@ VARIANTS = {
     "trpo_lagrangian": ("trpo_lagrangian", {}),
     "cpo": ("cpo", {"constraint_units": "episode"}),
     "cpo_per_step": ("cpo", {"constraint_units": "per_step"}),
+    "pcpo": ("pcpo", {}),
+    "trpo_pid_lagrangian": ("trpo_pid_lagrangian", {}),
 }
 COST_LIMIT = 25.0
 EVAL_SEED, EVAL_EPISODES, FINAL_EPISODES = 10_000, 10, 20
 # OmniSafe's published figures (its benchmark table, SafetyHopperVelocity-v1, 1e7 steps):
 # (return, cost) of CPO, TRPO-Lagrangian and unconstrained TRPO
-OMNISAFE_1E7 = {"cpo": (1714.0, 13.4), "trpo_lagrangian": (1392.0, 11.2), "trpo": (2047.0, 448.0)}
+OMNISAFE_1E7 = {"cpo": (1714.0, 13.4), "trpo_lagrangian": (1392.0, 11.2), "trpo": (2047.0, 448.0),
+                "pcpo": (1551.0, 15.5), "trpo_pid_lagrangian": (1179.0, 18.8)}
 
 
 def _cpu() -> str:
@@ -147,8 +152,8 @@ def _plot(by_variant: dict[str, list[dict]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_ret, ax_cost) = plt.subplots(1, 2, figsize=(11, 4))
-    colours = dict(zip(VARIANTS, ("tab:gray", "tab:blue", "tab:red", "tab:orange"),
-                       strict=True))
+    colours = dict(zip(VARIANTS, ("tab:gray", "tab:blue", "tab:red", "tab:orange",
+                                  "tab:green", "tab:purple"), strict=True))
     for variant, runs in by_variant.items():
         for i, rec in enumerate(runs):
             steps = [p["timesteps"] for p in rec["curve"]]
