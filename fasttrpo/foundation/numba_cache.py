@@ -11,6 +11,13 @@ Standard library only (``import fasttrpo.runtime`` runs it too, without numba).
 
 Only the default cache location (``__pycache__`` beside the sources) is managed: with
 ``NUMBA_CACHE_DIR`` set, clear that folder yourself after changing fasttrpo's sources.
+
+A read-only installation (say, a wheel installed by another user): the clean-up's writes fail
+and are ignored, and Numba, finding ``__pycache__`` not writable, caches in the user's cache
+folder (``$XDG_CACHE_HOME/numba``, by default ``~/.cache/numba``) and loads from there in
+later processes (``tests/test_wheel.py``). That folder is not cleaned here; the case above
+(a source changed in place) does not arise there, and pip writes every file of a reinstalled
+package anew, with a new modification time, which Numba's own check sees for every entry.
 """
 
 import hashlib
