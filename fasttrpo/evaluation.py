@@ -45,9 +45,9 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
         episodes here are summed from the env's own rewards, so there is nothing to warn
         about).
     return_episode_costs : bool, default False
-        Also return each episode's summed ``info["cost"]`` (NaN for an episode that reported
-        none), as a third list when ``return_episode_rewards`` is set and a third value
-        (the mean cost) otherwise.
+        Also return each episode's summed ``info["cost"]`` (a vector cost: its total; NaN for
+        an episode that reported none), as a third list when ``return_episode_rewards`` is
+        set and a third value (the mean cost) otherwise.
 
     Returns
     -------
@@ -116,7 +116,7 @@ def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             if "cost" in info:
-                cost = float(info["cost"]) + (0.0 if math.isnan(cost) else cost)
+                cost = _cost_total(info["cost"]) + (0.0 if math.isnan(cost) else cost)
             length += 1
             done = bool(terminated or truncated)
             if callback is not None:
@@ -179,5 +179,10 @@ def _per_env(info: dict, key: str, n_envs: int) -> np.ndarray:
         mask = np.asarray(info.get("_" + key, np.ones(n_envs, dtype=bool)), dtype=bool)
         values = np.asarray(info[key], dtype=object)
         for e in np.flatnonzero(mask):
-            out[e] = float(values[e] if values.ndim else values)
+            out[e] = _cost_total(values[e] if values.ndim else values)
     return out
+
+
+def _cost_total(value) -> float:
+    """One env's step cost: a number, or a vector of costs (several constraints) as its sum."""
+    return float(np.sum(np.asarray(value, dtype=np.float64)))

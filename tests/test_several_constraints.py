@@ -395,3 +395,28 @@ def test_single_cost_files_of_the_previous_release_still_load(name):
         assert model.algorithm_state() == expected["state"]
         assert isinstance(model.lagrange_multiplier, float)
     model.learn(256)
+
+
+@pytest.mark.parametrize("vectorised", [False, True])
+def test_evaluation_sums_a_vector_cost(vectorised):
+    from fasttrpo.evaluation import evaluate_policy
+
+    model = CPO("MlpPolicy", VectorCost(gym.make(TWO)), cost_limit=[10.0, 20.0], **SMALL)
+    if vectorised:
+        env = gym.vector.SyncVectorEnv([lambda: VectorCost(gym.make(TWO))])
+    else:
+        env = VectorCost(gym.make(TWO))
+    _, _, costs = evaluate_policy(model, env, 2, deterministic=True, seed=5,
+                                  return_episode_rewards=True, return_episode_costs=True)
+    # the same episodes by a plain loop over the named costs
+    plain, expected = gym.make(TWO), []
+    for episode in range(2):
+        obs, _ = plain.reset(seed=5) if episode == 0 else plain.reset()
+        total, done = 0.0, False
+        while not done:
+            obs, _, terminated, truncated, info = plain.step(
+                model.predict(obs, deterministic=True)[0])
+            total += info["cost_speed"] + info["cost_effort"]
+            done = terminated or truncated
+        expected.append(total)
+    assert costs == expected
