@@ -165,7 +165,9 @@ class _CompileNotice(event.Listener):
         self.printed = True
         dtypes = [str(arg.dtype) for arg in ev.data["args"]
                   if isinstance(arg, types.Array) and isinstance(arg.dtype, types.Float)]
-        suffix = f" for {dtypes[0]}" if dtypes else ""
+        # the running statistics are float64 whatever the networks' dtype: they name none
+        network_kernel = module != "fasttrpo.kernels.statistics"
+        suffix = f" for {dtypes[0]}" if dtypes and network_kernel else ""
         print(COMPILE_NOTICE.format(dtype=suffix), file=sys.stderr, flush=True)
 
     def on_end(self, ev: event.Event) -> None:
