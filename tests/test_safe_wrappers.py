@@ -171,3 +171,19 @@ def test_budget_and_episode_cost_restart_at_every_autoreset():
     assert reward[0] == 0.0  # the budget was spent at that (final) step
     ends = [bool(early.step(np.array([0]))[2][0]) for _ in range(5)]
     assert ends == [False, True, False, True, False]  # 3, 6 > 4; restarted: 3, 6 > 4; 3
+
+
+@pytest.mark.parametrize("name", ["TRPOSaute", "TRPOEarlyTerminated"])
+def test_presets_refuse_a_compiled_env_they_cannot_wrap(name):
+    """A compiled env takes no gymnasium wrapper: the preset would train without its budget
+    or its early termination (it did, silently, with compiled=True)."""
+    import fasttrpo
+    from fasttrpo.envs.compiled import make_port
+
+    algorithm = getattr(fasttrpo, name)
+    for env, extra in (("CartPole-v1", {"compiled": True}), (make_port("CartPole-v1"), {})):
+        with pytest.raises(ValueError, match="wraps its envs"):
+            algorithm("MlpPolicy", env, n_steps=64, batch_size=64, **extra)
+    model = algorithm("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", n_steps=64, batch_size=64)
+    with pytest.raises(ValueError, match="wraps its envs"):
+        model.set_env(make_port("CartPole-v1"))

@@ -103,8 +103,11 @@ class OnPolicyAlgorithm:
                              f"(use {type(self).__name__}.load to predict without one)")
         sampler = env if environments.is_sampler(env) else None
         if sampler is None:
-            env = (environments.compiled_env_for(env, config.compiled)
-                   or make_vector_env(env, config.n_envs, self.env_wrappers(config)))
+            wrappers = self.env_wrappers(config)
+            compiled_env = environments.compiled_env_for(env, config.compiled)
+            if compiled_env is not None:
+                environments.check_no_wrappers(wrappers)
+            env = compiled_env or make_vector_env(env, config.n_envs, wrappers)
         vector = isinstance(env, gym.vector.VectorEnv)
         observation_space = env.single_observation_space if vector else env.observation_space
         if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):

@@ -68,6 +68,14 @@ def resized_reward_scaler(scaler: RewardScaler | None, n_envs: int) -> RewardSca
     return resized
 
 
+def check_no_wrappers(wrappers: tuple) -> None:
+    """Refuse a compiled env for an algorithm that wraps its envs (a ValueError saying why)."""
+    if wrappers:
+        raise ValueError("env: this algorithm wraps its envs (gymnasium wrappers, e.g. Sauté's "
+                         "budget or early termination), which a compiled env cannot take; use "
+                         "the gymnasium env (compiled=False)")
+
+
 def sampler_for_env(env, config: OnPolicyConfig, model_spaces: tuple[gym.Space, gym.Space],
                     encoder, codec, obs_normalizer, reward_scaler: RewardScaler | None,
                     dtype: np.dtype, wrappers: tuple = ()):
@@ -83,10 +91,7 @@ def sampler_for_env(env, config: OnPolicyConfig, model_spaces: tuple[gym.Space, 
     if compiled_env is not None:
         from fasttrpo.rollout.compiled import CompiledSampler
 
-        if wrappers:
-            raise ValueError("env: this algorithm wraps its envs (gymnasium wrappers), which "
-                             "a compiled env cannot take; use the gymnasium env")
-
+        check_no_wrappers(wrappers)
         check_spaces(compiled_env.observation_space, compiled_env.action_space, model_spaces)
         scaler = resized_reward_scaler(reward_scaler, config.n_envs)
         return (CompiledSampler(compiled_env, config.n_envs, encoder, codec, obs_normalizer,

@@ -100,10 +100,11 @@ class PCPOStepInfo(ConstrainedStepInfo):
     Attributes
     ----------
     projection : str, "kl" or "l2".
-    projection_coefficient : (k,) float64, ``mu``; one constraint: ``max(0, (b.x_r + c) /
-        b^T L^-1 b)``; 0: no projection.
-    trust_region_scale : float, the factor that brought a step outside the trust region
-        (``x^T H x / 2 > delta``) back to its boundary; 1 when it was inside.
+    projection_coefficient : (k,) float64
+        ``mu``; for one constraint ``max(0, (b.x_r + c) / b^T L^-1 b)``; 0: no projection.
+    trust_region_scale : float
+        The factor that brought a step outside the trust region (``x^T H x / 2 > delta``)
+        back to its boundary; 1 when it was inside.
     """
 
     projection: str

@@ -124,8 +124,9 @@ def build_parser(runners: dict[str, Callable]) -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train", allow_abbrev=False, help="train an agent (and save it with --save)",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_hyperparameter_help(),
-        description="Train TRPO, CPO or TRPO-Lagrangian on a gymnasium environment (the "
-                    "fasttrpo/ safety ids included). Extra '--key value' pairs are "
+        description="Train TRPO or a constrained algorithm (--algo) on a gymnasium "
+                    "environment (the fasttrpo/ safety ids included). Extra '--key value' "
+                    "pairs are "
                     "hyperparameters (e.g. --n_steps 1024 --gamma 0.99 --policy_kwargs "
                     "\"dict(net_arch=[64, 64])\"); they override --hyperparams.")
     train.add_argument("env_id", metavar="ENV_ID", nargs="?", default=None,
