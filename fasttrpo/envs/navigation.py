@@ -61,7 +61,7 @@ class ResamplingError(RuntimeError):
 
 
 def point_goal_xml(n_hazards: int, n_vases: int) -> str:
-    """The MJCF of a Point Goal world: safety-gymnasium's ``point.xml`` and its objects.
+    """Write the MJCF of a Point Goal world: safety-gymnasium's ``point.xml`` and its objects.
 
     Parameters
     ----------
