@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.safety import COST_LIMIT, HYPERPARAMS, RESULTS
 
 
-def run(units: str, seed: int, timesteps: int) -> dict:
+def run(units: str, seed: int, timesteps: int, cost_gae_lambda: float | None = None) -> dict:
     """Train CPO once, recording each update (module docstring)."""
     from threadpoolctl import threadpool_limits
 
@@ -52,22 +52,27 @@ def run(units: str, seed: int, timesteps: int) -> dict:
     kwargs, settings = zoo_to_trpo_kwargs(load_zoo_hyperparams(HYPERPARAMS, "Hopper-v5"),
                                           ALGORITHM_CONFIGS["cpo"])
     kwargs.update(cost_limit=COST_LIMIT, constraint_units=units)
+    if cost_gae_lambda is not None:
+        kwargs["cost_gae_lambda"] = cost_gae_lambda
     start = time.perf_counter()
     with threadpool_limits(1):
         model = Recorded("MlpPolicy", "fasttrpo/SafetyHopperVelocity-v1",
                          n_envs=settings["n_envs"], seed=seed, **kwargs)
         model.learn(timesteps)
     out = {"units": units, "seed": seed, "timesteps": timesteps, "cost_limit": COST_LIMIT,
+           "cost_gae_lambda": model.config.cost_gae_lambda,
            "seconds": time.perf_counter() - start, "updates": records}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"diagnostics_{units}_{seed}.json").write_text(json.dumps(out, indent=1))
+    tag = "" if cost_gae_lambda is None else f"_lambda{cost_gae_lambda:g}"
+    (RESULTS / f"diagnostics_{units}{tag}_{seed}.json").write_text(json.dumps(out, indent=1))
     return out
 
 
 def summary(out: dict, skip: int = 50) -> str:
     """Cases, and realised against predicted changes of the estimate, after ``skip`` updates."""
     rows = out["updates"][skip:]
-    lines = [f"units={out['units']} seed={out['seed']}: {len(rows)} updates after the first "
+    lines = [f"units={out['units']} cost_gae_lambda={out['cost_gae_lambda']} seed={out['seed']}: "
+             f"{len(rows)} updates after the first "
              f"{skip}; estimate mean {np.mean([r['estimate'] for r in rows]):.1f} "
              f"(limit {out['cost_limit']}), above the limit in "
              f"{np.mean([r['estimate'] > out['cost_limit'] for r in rows]):.0%}"]
@@ -89,8 +94,10 @@ def main() -> None:
     parser.add_argument("--units", choices=("episode", "per_step"), default="episode")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timesteps", type=int, default=300_000)
+    parser.add_argument("--cost-gae-lambda", type=float, default=None,
+                        help="the cost advantages' GAE lambda (default: the config's, 0.95)")
     args = parser.parse_args()
-    print(summary(run(args.units, args.seed, args.timesteps)))
+    print(summary(run(args.units, args.seed, args.timesteps, args.cost_gae_lambda)))
 
 
 if __name__ == "__main__":
