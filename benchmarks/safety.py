@@ -12,8 +12,8 @@ episodes on envs seeded 10000..10009.
 
 Variants: ``trpo``, ``trpo_lagrangian``, ``cpo`` (the default ``constraint_units="episode"``,
 OmniSafe's convention), ``cpo_per_step`` (``constraint_units="per_step"``, Achiam's),
-``pcpo`` (its defaults: KL projection, per-step units) and ``trpo_pid_lagrangian`` (the PID
-gains of OmniSafe's TRPOPID).
+``pcpo`` (its defaults: KL projection, per-step units), ``trpo_pid_lagrangian`` (the PID
+gains of OmniSafe's TRPOPID) and ``cpo_margin`` (episode units, ``limit_margin="rise"``).
 
 Run (about 3-5 min a run on one core; two at a time on this 2-core machine)::
 
@@ -40,6 +40,7 @@ VARIANTS = {
     "cpo_per_step": ("cpo", {"constraint_units": "per_step"}),
     "pcpo": ("pcpo", {}),
     "trpo_pid_lagrangian": ("trpo_pid_lagrangian", {}),
+    "cpo_margin": ("cpo", {"constraint_units": "episode", "limit_margin": "rise"}),
 }
 COST_LIMIT = 25.0
 EVAL_SEED, EVAL_EPISODES, FINAL_EPISODES = 10_000, 10, 20
@@ -153,7 +154,7 @@ def _plot(by_variant: dict[str, list[dict]], path: Path) -> None:
 
     fig, (ax_ret, ax_cost) = plt.subplots(1, 2, figsize=(11, 4))
     colours = dict(zip(VARIANTS, ("tab:gray", "tab:blue", "tab:red", "tab:orange",
-                                  "tab:green", "tab:purple"), strict=True))
+                                  "tab:green", "tab:purple", "tab:brown"), strict=True))
     for variant, runs in by_variant.items():
         for i, rec in enumerate(runs):
             steps = [p["timesteps"] for p in rec["curve"]]

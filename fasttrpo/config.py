@@ -348,6 +348,13 @@ class CPOConfig(ConstrainedConfig):
         "higher return, see BENCHMARKS.md), 'per_step' divides it by the mean episode "
         "length (Achiam's code; first-order consistent units, but the cost settled at 1.4-2.5x "
         "the limit there).", choice("episode", "per_step"))
+    limit_margin: str = config_field(
+        "none", "'none': the step is checked against cost_limit. 'rise': against cost_limit "
+        "minus a margin, the exponential average (decay 0.9) of the rises of the episode-cost "
+        "estimate between successive updates (fasttrpo.steps.margin.RiseMargin): with "
+        "episode units CPO switches between TRPO and recovery steps at the limit, so its "
+        "cost averages at the limit; the margin moves the switch under it by about one "
+        "update's rise.", choice("none", "rise"))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from fasttrpo.config import (
 )
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.steps.cpo import cpo_step
+from fasttrpo.steps.margin import RiseMargin
 from fasttrpo.steps.pcpo import pcpo_step
 from fasttrpo.steps.trpo import StepOutcome
 
@@ -30,18 +31,47 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
     algorithm_name = "CPO"
 
 
+    def _setup(self, config, observation_space, action_space, initialize: bool = True) -> None:
+        super()._setup(config, observation_space, action_space, initialize)
+        self.margin = (RiseMargin(len(config.cost_limits))
+                             if config.limit_margin == "rise" else None)
+
     def constraint_value(self, episode_cost: np.ndarray,
                          episode_length: float) -> np.ndarray:
-        """``c`` (k,) of the linearised constraints ``B x + c <= 0`` in ``constraint_units``."""
-        violation = np.asarray(episode_cost) - np.asarray(self.config.cost_limits)
+        """``c`` (k,) of the linearised constraints ``B x + c <= 0`` in ``constraint_units``.
+
+        With ``limit_margin="rise"`` each limit is lowered by its current margin.
+        """
+        limits = np.asarray(self.config.cost_limits)
+        if self.margin is not None:
+            limits = limits - self.margin.value
+        violation = np.asarray(episode_cost) - limits
         if self.config.constraint_units == "per_step":
             return violation / max(episode_length, 1.0)
         return violation
 
+    def estimate_constraint(self, data: UpdateBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Return this rollout's ``(J_C, c)``; the margin (if any) takes ``J_C`` first."""
+        episode_cost, episode_length = self.episode_cost(data)
+        if self.margin is not None:
+            record_per_cost(self, "train/limit_margin", self.margin.update(episode_cost))
+        return episode_cost, self.constraint_value(episode_cost, episode_length)
+
+    def algorithm_state(self) -> dict:
+        """Return the limit margin's state (none without one)."""
+        return {} if self.margin is None else {"limit_margin":
+                                                     self.margin.state_dict()}
+
+    def load_algorithm_state(self, state: dict) -> None:
+        """Restore the limit margin (a file without it keeps a fresh one)."""
+        if self.margin is not None and state.get("limit_margin") is not None:
+            self.margin.load_state_dict(state["limit_margin"])
+        elif set(state) - {"limit_margin"}:
+            super().load_algorithm_state(state)
+
     def update_policy(self, data: UpdateBatch) -> None:
         """One CPO step on the sub-sampled batch, against this rollout's episode costs."""
-        episode_cost, episode_length = self.episode_cost(data)
-        constraint = self.constraint_value(episode_cost, episode_length)
+        episode_cost, constraint = self.estimate_constraint(data)
         info = cpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
             self.cost_advantages(data), constraint, None,
@@ -100,8 +130,7 @@ class PCPO(CPO):  # noqa: D101 (the docstring is built below, from PCPOConfig)
 
     def update_policy(self, data: UpdateBatch) -> None:
         """One PCPO step on the sub-sampled batch, against this rollout's episode cost."""
-        episode_cost, episode_length = self.episode_cost(data)
-        constraint = self.constraint_value(episode_cost, episode_length)
+        episode_cost, constraint = self.estimate_constraint(data)
         info = pcpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
             self.cost_advantages(data), constraint, self.config.projection, None,
