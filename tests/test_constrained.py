@@ -350,3 +350,39 @@ def test_point_task_dynamics():
     assert costs > 90 and total > 180
     counter = CounterEnv(cost_scale=1.0)
     assert counter.step(0)[4] == {"cost": 1.0}
+
+
+def test_rise_margin_is_the_average_rise_of_the_estimate():
+    from fasttrpo.steps.margin import RiseMargin
+
+    margin = RiseMargin(2, decay=0.9)
+    estimates = [[10.0, 5.0], [24.0, 4.0], [8.0, 9.0], [20.0, 9.0]]
+    expected, previous = np.zeros(2), None
+    for estimate in estimates:  # the plain loop: m <- 0.9 m + 0.1 max(rise, 0)
+        if previous is not None:
+            for i in range(2):
+                expected[i] = 0.9 * expected[i] + 0.1 * max(estimate[i] - previous[i], 0.0)
+        previous = estimate
+        np.testing.assert_allclose(margin.update(estimate), expected, rtol=1e-15)
+    again = RiseMargin(2)
+    again.load_state_dict(margin.state_dict())
+    np.testing.assert_array_equal(again.value, margin.value)
+    with pytest.raises(ValueError, match="limit margin"):
+        again.load_state_dict({"value": [1.0], "previous": None})
+    with pytest.raises(ValueError, match="limit margin"):
+        again.load_state_dict({"value": [-1.0, 0.0], "previous": None})
+
+
+def test_cpo_checks_the_step_against_the_lowered_limit(tmp_path):
+    model = CPO("MlpPolicy", POINT, cost_limit=10.0, limit_margin="rise", **TINY)
+    plain = CPO("MlpPolicy", POINT, cost_limit=10.0, **TINY)
+    assert plain.margin is None and plain.algorithm_state() == {}
+    model.margin.update([4.0])
+    model.margin.update([9.0])  # a rise of 5: margin 0.5
+    assert model.constraint_value(np.array([9.0]), 100.0) == pytest.approx(
+        plain.constraint_value(np.array([9.0]), 100.0) + 0.5)
+    model.learn(400)
+    assert "train/limit_margin" in model.logger.last_values
+    model.save(tmp_path / "m")
+    loaded = CPO.load(tmp_path / "m.zip")
+    assert loaded.algorithm_state() == model.algorithm_state()
