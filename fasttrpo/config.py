@@ -365,9 +365,11 @@ class PCPOConfig(CPOConfig):
         "per_step", "Units of c = J_C - cost_limit in the linearised constraint b.x + c <= 0, "
         "b the gradient of the per-step cost surrogate: 'per_step' (the default for PCPO) "
         "divides it by the mean episode length, first-order consistent with b; 'episode' "
-        "uses it as it is, which makes the projection far longer than the trust region, so "
-        "the line search rejects the steps of violating iterations (point-velocity task, "
-        "seeds 0-4: training cost 9.0-11.4 per_step, 11.6-28.2 episode, limit 10).",
+        "uses it as it is, so a violating iteration's projection leaves the trust region and "
+        "is scaled back to its boundary (a recovery step). Point-velocity task, limit 10, "
+        "seeds 0-4: training cost 9.0-11.4 and return 77-80 per_step, 8.3-10.6 and 62-67 "
+        "episode. On SafetyHopperVelocity-v1, where the linearised cost model is poorly "
+        "calibrated, per_step does not keep the limit (cost 44-143 for 25, BENCHMARKS.md).",
         choice("episode", "per_step"))
 
     projection: str = config_field(
