@@ -354,8 +354,8 @@ class CPOConfig(ConstrainedConfig):
         "estimate between successive updates (fasttrpo.steps.margin.RiseMargin): with "
         "episode units CPO switches between TRPO and recovery steps at the limit, so its "
         "cost averages at the limit; the margin moves the switch under it by about half a "
-        "swing. SafetyHopperVelocity-v1, 1e6 steps, seeds 0-2: training cost 17.3-21.4 "
-        "(without: 24.9-30.6), return 1333-1689 (1561-1668); BENCHMARKS.md.",
+        "swing. SafetyHopperVelocity-v1, 1e6 steps, seeds 0-4: final training cost "
+        "17.3-25.7 (without: 24.6-30.6), return 1333-1689 (1561-1668); BENCHMARKS.md.",
         choice("none", "rise"))
 
 
