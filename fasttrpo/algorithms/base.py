@@ -32,7 +32,7 @@ from fasttrpo.logs.serialization import save_archive
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.models.value_function import ValueFunction
-from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler, make_vector_env
+from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnvView
 from fasttrpo.steps.value_fit import AdamValueFitter, LBFGSValueFitter
@@ -103,11 +103,7 @@ class OnPolicyAlgorithm:
                              f"(use {type(self).__name__}.load to predict without one)")
         sampler = env if environments.is_sampler(env) else None
         if sampler is None:
-            wrappers = self.env_wrappers(config)
-            compiled_env = environments.compiled_env_for(env, config.compiled)
-            if compiled_env is not None:
-                environments.check_no_wrappers(wrappers)
-            env = compiled_env or make_vector_env(env, config.n_envs, wrappers)
+            env = environments.make_env(env, config, self.env_wrappers(config))
         vector = isinstance(env, gym.vector.VectorEnv)
         observation_space = env.single_observation_space if vector else env.observation_space
         if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):

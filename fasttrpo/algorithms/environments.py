@@ -22,7 +22,7 @@ from fasttrpo.models.normalize import RewardScaler
 from fasttrpo.rollout import Sampler, VectorEnvSampler, make_vector_env
 
 __all__ = ["check_rollout_fits", "check_sampler", "check_spaces", "compiled_env_for",
-           "is_sampler", "resized_reward_scaler", "sampler_for_env"]
+           "is_sampler", "make_env", "resized_reward_scaler", "sampler_for_env"]
 
 
 def is_sampler(env) -> bool:
@@ -68,12 +68,22 @@ def resized_reward_scaler(scaler: RewardScaler | None, n_envs: int) -> RewardSca
     return resized
 
 
-def check_no_wrappers(wrappers: tuple) -> None:
-    """Refuse a compiled env for an algorithm that wraps its envs (a ValueError saying why)."""
+def make_env(env, config: OnPolicyConfig, wrappers: tuple = ()):
+    """Return what runs ``env``: its `fasttrpo.envs.compiled.CompiledEnv`, or a VectorEnv.
+
+    A compiled env (``env`` itself, or an id's port with ``compiled=True``) takes no
+    gymnasium wrapper: an algorithm that wraps its envs (``wrappers``, its `env_wrappers`)
+    gets a ValueError saying so. Otherwise the VectorEnv of ``config.n_envs`` copies, each
+    wrapped by ``wrappers`` (a VectorEnv is returned as it is).
+    """
+    compiled_env = compiled_env_for(env, config.compiled)
+    if compiled_env is None:
+        return make_vector_env(env, config.n_envs, wrappers)
     if wrappers:
         raise ValueError("env: this algorithm wraps its envs (gymnasium wrappers, e.g. Sauté's "
                          "budget or early termination), which a compiled env cannot take; use "
                          "the gymnasium env (compiled=False)")
+    return compiled_env
 
 
 def sampler_for_env(env, config: OnPolicyConfig, model_spaces: tuple[gym.Space, gym.Space],
@@ -84,22 +94,20 @@ def sampler_for_env(env, config: OnPolicyConfig, model_spaces: tuple[gym.Space, 
     Returns ``(sampler, venv, reward_scaler)``: a `fasttrpo.rollout.CompiledSampler` of
     ``config.n_envs`` copies over a compiled env (an id string with ``compiled=True`` gives
     its port; ``venv`` None), else a `fasttrpo.rollout.VectorEnvSampler` over the gymnasium
-    vector env ``venv``, each env wrapped by ``wrappers`` (the algorithm's `env_wrappers`);
-    ``reward_scaler`` resized to the sampler's env count.
+    vector env ``venv``, each env wrapped by ``wrappers`` (the algorithm's `env_wrappers`;
+    `make_env`); ``reward_scaler`` resized to the sampler's env count.
     """
-    compiled_env = compiled_env_for(env, config.compiled)
-    if compiled_env is not None:
+    made = make_env(env, config, wrappers)
+    if not isinstance(made, gym.vector.VectorEnv):
         from fasttrpo.rollout.compiled import CompiledSampler
 
-        check_no_wrappers(wrappers)
-        check_spaces(compiled_env.observation_space, compiled_env.action_space, model_spaces)
+        check_spaces(made.observation_space, made.action_space, model_spaces)
         scaler = resized_reward_scaler(reward_scaler, config.n_envs)
-        return (CompiledSampler(compiled_env, config.n_envs, encoder, codec, obs_normalizer,
+        return (CompiledSampler(made, config.n_envs, encoder, codec, obs_normalizer,
                                 scaler, dtype), None, scaler)
-    venv = make_vector_env(env, config.n_envs, wrappers)
-    check_spaces(venv.single_observation_space, venv.single_action_space, model_spaces)
-    scaler = resized_reward_scaler(reward_scaler, venv.num_envs)
-    return (VectorEnvSampler(venv, encoder, codec, obs_normalizer, scaler, dtype), venv,
+    check_spaces(made.single_observation_space, made.single_action_space, model_spaces)
+    scaler = resized_reward_scaler(reward_scaler, made.num_envs)
+    return (VectorEnvSampler(made, encoder, codec, obs_normalizer, scaler, dtype), made,
             scaler)
 
 

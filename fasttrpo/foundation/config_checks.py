@@ -291,8 +291,7 @@ def cost_limits(name: str, value: Any) -> "float | list[float]":
     """Check a limit >= 0, or a list of 1 to ``MAX_CONSTRAINTS`` of them (one per cost)."""
     one = real(0.0)
     if isinstance(value, (list, tuple, np.ndarray)):
-        values = list(np.asarray(value, dtype=object).reshape(-1)) if isinstance(
-            value, np.ndarray) else list(value)
+        values = list(np.ravel(value))
         if not 1 <= len(values) <= MAX_CONSTRAINTS:
             raise ValueError(f"{name}: expected a number or a list of 1 to {MAX_CONSTRAINTS} "
                              f"numbers (one per cost), got {short_repr(value)}")
