@@ -13,7 +13,12 @@ episodes on envs seeded 10000..10009.
 Variants: ``trpo``, ``trpo_lagrangian``, ``cpo`` (the default ``constraint_units="episode"``,
 OmniSafe's convention), ``cpo_per_step`` (``constraint_units="per_step"``, Achiam's),
 ``pcpo`` (its defaults: KL projection, per-step units), ``trpo_pid_lagrangian`` (the PID
-gains of OmniSafe's TRPOPID) and ``cpo_margin`` (episode units, ``limit_margin="rise"``).
+gains of OmniSafe's TRPOPID), ``cpo_margin`` (episode units, ``limit_margin="rise"``),
+``trpo_saute`` and ``trpo_early_terminated``. For those two the training episodes are the
+transformed MDP's: Sauté's training return counts ``unsafe_reward`` (0) after the budget is
+spent and early-terminated episodes stop at the violation, so their training figures are
+lower bounds; the deterministic evaluation plays the task itself (its own rewards, no early
+end), and is the figure to compare.
 
 Run (about 3-5 min a run on one core; two at a time on this 2-core machine)::
 
@@ -41,13 +46,21 @@ VARIANTS = {
     "pcpo": ("pcpo", {}),
     "trpo_pid_lagrangian": ("trpo_pid_lagrangian", {}),
     "cpo_margin": ("cpo", {"constraint_units": "episode", "limit_margin": "rise"}),
+    "trpo_saute": ("trpo_saute", {}),
+    "trpo_early_terminated": ("trpo_early_terminated", {}),
 }
 COST_LIMIT = 25.0
 EVAL_SEED, EVAL_EPISODES, FINAL_EPISODES = 10_000, 10, 20
-# OmniSafe's published figures (its benchmark table, SafetyHopperVelocity-v1, 1e7 steps):
-# (return, cost) of CPO, TRPO-Lagrangian and unconstrained TRPO
-OMNISAFE_1E7 = {"cpo": (1714.0, 13.4), "trpo_lagrangian": (1392.0, 11.2), "trpo": (2047.0, 448.0),
-                "pcpo": (1551.0, 15.5), "trpo_pid_lagrangian": (1179.0, 18.8)}
+# OmniSafe's published figures (its benchmark tables, 1e7 steps, cost limit 25): (return, cost)
+OMNISAFE_1E7 = {
+    "Hopper": {"cpo": (1714.0, 13.4), "trpo_lagrangian": (1392.0, 11.2),
+               "trpo": (2047.0, 448.0), "pcpo": (1551.0, 15.5),
+               "trpo_pid_lagrangian": (1179.0, 18.8), "trpo_early_terminated": (1646.0, 0.42)},
+    "HalfCheetah": {"cpo": (2786.0, 4.7), "trpo_lagrangian": (2885.0, 9.0),
+                    "trpo": (6491.0, 734.0), "pcpo": (1678.0, 19.1),
+                    "trpo_pid_lagrangian": (2797.0, 11.2),
+                    "trpo_early_terminated": (2556.0, 0.06)},
+}
 
 
 def _cpu() -> str:
@@ -58,6 +71,27 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _eval_env(algo: str, env_id: str):
+    """The env a variant is evaluated on: the task itself, with every step's own reward.
+
+    Sauté's policy reads the remaining budget, so it plays the Sauté env, whose reward after
+    the budget is spent is ``unsafe_reward``: the evaluation sums ``info["true_reward"]``
+    instead. Early-terminated TRPO is evaluated on the task without early termination.
+    """
+    if algo != "trpo_saute":
+        return env_id
+    import gymnasium as gym
+
+    from fasttrpo.envs import SauteEnv
+
+    class TrueReward(gym.Wrapper):
+        def step(self, action):
+            obs, _, terminated, truncated, info = self.env.step(action)
+            return obs, info["true_reward"], terminated, truncated, info
+
+    return TrueReward(SauteEnv(gym.make(env_id), cost_limit=COST_LIMIT))
 
 
 def run(variant: str, seed: int, robot: str = "Hopper", timesteps: int = 1_000_000) -> dict:
@@ -95,7 +129,8 @@ def run(variant: str, seed: int, robot: str = "Hopper", timesteps: int = 1_000_0
         model.learn(timesteps, callback=Curve())
         wall = time.perf_counter() - start
         final = list(model.ep_info_buffer)[-FINAL_EPISODES:]
-        rewards, _, costs = evaluate_policy(model, env_id, EVAL_EPISODES, deterministic=True,
+        rewards, _, costs = evaluate_policy(model, _eval_env(algo, env_id), EVAL_EPISODES,
+                                            deterministic=True,
                                             return_episode_rewards=True,
                                             return_episode_costs=True, seed=EVAL_SEED)
     record = {
@@ -135,7 +170,7 @@ def report(robot: str = "Hopper", plot: Path | None = None) -> str:
         if runs:
             ret = np.mean([r["final_train_return"] for r in runs])
             cost = np.mean([r["final_train_cost"] for r in runs])
-            reference = OMNISAFE_1E7.get(variant)
+            reference = OMNISAFE_1E7.get(robot, {}).get(variant)
             ref = f"{reference[0]:.0f} / {reference[1]:.1f}" if reference else "–"
             lines.append(f"| **{variant} mean** | | **{ret:.0f}** | **{cost:.1f}** | | | | "
                          f"{ref} |")
