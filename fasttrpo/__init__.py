@@ -5,7 +5,7 @@ loads numpy only, not numba, scipy, gymnasium or the compiled extensions.
 """
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fasttrpo.foundation.numba_cache import invalidate_stale_cache
 
@@ -62,6 +62,7 @@ _LAZY = {
 
 def __getattr__(name: str):
     """Import a public class or a submodule (``fasttrpo.models``), or read ``__version__``."""
+    value: Any
     if name == "__version__":  # importlib.metadata costs ~20 ms: not paid by ``import fasttrpo``
         from importlib.metadata import PackageNotFoundError, version
 

@@ -20,6 +20,7 @@ duck typing (`is_callback`): fasttrpo never imports sb3.
 
 import os
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,8 @@ class BaseCallback:
 
     def __init__(self, verbose: int = 0) -> None:
         self.verbose = verbose
-        self.model = None
+        #: the model (an `OnPolicyAlgorithm`) once `init_callback` ran
+        self.model: Any = None
         self.parent: BaseCallback | None = None
         self.n_calls = 0
         self.num_timesteps = 0
@@ -384,12 +386,13 @@ class EvalCallback(EventCallback):
         if self.callback_on_new_best is not None:
             self.callback_on_new_best.init_callback(self.model)
 
-    def _write_evaluations(self) -> None:
-        arrays = dict(timesteps=self.evaluations_timesteps, results=self.evaluations_results,
-                      ep_lengths=self.evaluations_length)
+    def _write_evaluations(self, path: str) -> None:
+        arrays: dict[str, Any] = dict(
+            timesteps=self.evaluations_timesteps, results=self.evaluations_results,
+            ep_lengths=self.evaluations_length)
         if not np.isnan(self.evaluations_costs).all():
             arrays["costs"] = self.evaluations_costs
-        np.savez(self.log_path, **arrays)
+        np.savez(path, **arrays)
 
     def _on_step(self) -> bool:
         if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
@@ -404,7 +407,7 @@ class EvalCallback(EventCallback):
         self.evaluations_length.append(list(lengths))
         self.evaluations_costs.append(list(costs))
         if self.log_path is not None:
-            self._write_evaluations()
+            self._write_evaluations(self.log_path)
         mean_reward, std_reward = float(np.mean(rewards)), float(np.std(rewards))
         mean_length = float(np.mean(lengths))
         self.last_mean_reward = mean_reward

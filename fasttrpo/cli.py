@@ -43,6 +43,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -143,9 +144,9 @@ def _train_callbacks(args: argparse.Namespace, env_id: str, n_envs: int, eval_fr
                      eval_episodes: int, log_folder: str | None,
                      run_folder: Path | None) -> list:
     """EvalCallback (evaluations.npz, best_model) and CheckpointCallback as the zoo makes them."""
-    from fasttrpo.callbacks import CheckpointCallback, EvalCallback
+    from fasttrpo.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 
-    callbacks = []
+    callbacks: list[BaseCallback] = []
     if args.save_freq > 0:
         folder = run_folder or Path(log_folder or Path(args.save).absolute().parent)
         callbacks.append(CheckpointCallback(max(args.save_freq // n_envs, 1), folder,
@@ -255,7 +256,7 @@ def _train(args: argparse.Namespace, override_tokens: list[str]) -> int:
     # tables are off
     progress = args.progress or (kwargs["verbose"] == 0 and sys.stderr.isatty()
                                  and importlib.util.find_spec("tqdm") is not None)
-    learn_kwargs = dict(callback=callbacks or None, progress_bar=progress)
+    learn_kwargs: dict[str, Any] = dict(callback=callbacks or None, progress_bar=progress)
     if args.log_interval > 0:
         learn_kwargs["log_interval"] = args.log_interval
     try:

@@ -280,10 +280,12 @@ class Policy:
             rows = self._encode_segments(raw)
             return self._normalized(rows), single
         raw = np.asarray(obs)
-        single = raw.shape == self.obs_shape
+        obs_shape = self.obs_shape
+        assert obs_shape is not None  # None only for Dict observations, encoded above
+        single = raw.shape == obs_shape
         if single:
             raw = raw[None]
-        if raw.ndim != len(self.obs_shape) + 1 or raw.shape[1:] != self.obs_shape:
+        if raw.ndim != len(obs_shape) + 1 or raw.shape[1:] != obs_shape:
             raise ValueError(f"obs: expected shape {self.obs_shape} or (batch, *{self.obs_shape})"
                              f", got {np.shape(obs)}")
         if raw.dtype.kind not in "biuf":
@@ -303,7 +305,8 @@ class Policy:
 
     def _normalized(self, rows: np.ndarray) -> np.ndarray:
         """Normalise encoded rows (with statistics) and cast them to the network dtype."""
-        if self.normalize_obs:  # (x - mean) / sqrt(var + eps), clipped, in float64
+        if self.obs_mean is not None and self.obs_std is not None:  # normalize_obs
+            # (x - mean) / sqrt(var + eps), clipped, in float64
             rows = normalize_rows(rows, self.obs_mean, self.obs_std, self.clip_obs)
         with np.errstate(over="ignore"):
             rows = np.ascontiguousarray(rows, dtype=self.dtype)
@@ -504,7 +507,7 @@ class Policy:
         for j, n in enumerate(self.nvec.tolist()):
             logits = out[:, start: start + n]
             start += n
-            if deterministic:
+            if noise is None:  # deterministic
                 choice[:, j] = np.argmax(logits, axis=1)  # first maximum
                 continue
             # inverse CDF of softmax: first i with sum_{l <= i} p_l > u * sum(p)

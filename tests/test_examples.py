@@ -1,12 +1,17 @@
 """Every example runs as pasted (examples/), and the README's quick start is one of them."""
 
+import os
 import re
 import runpy
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import require
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -53,3 +58,18 @@ def test_export_c(tmp_path, monkeypatch):
 def test_constrained(tmp_path, monkeypatch):
     names = _run("constrained.py", tmp_path, monkeypatch)
     assert names["costs"]["CPO"] < 0.5 * names["costs"]["TRPO"]
+
+
+@pytest.mark.optional_deps
+def test_ray_sampler(tmp_path):
+    """The Ray example as printed, on a local Ray, its training cut to 2048 steps."""
+    require("ray")
+    require("mujoco")
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(here), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    proc = subprocess.run([sys.executable, str(here / "readme_block.py"),
+                           str(EXAMPLES / "ray_sampler.py")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "total_timesteps" in proc.stdout  # verbose=1 printed its training table

@@ -56,4 +56,6 @@ def test_readme_python_block_runs_alone(index, tmp_path):
 
 
 def test_every_block_is_found():
-    assert len(BLOCKS) >= 8 and any("trpo_step" in block for block in BLOCKS)
+    # the README is an overview: its one Python block is the quick start (the guide's pages
+    # and examples/ hold the rest, run by docs/run_examples.py and tests/test_examples.py)
+    assert len(BLOCKS) >= 1 and "model.learn(" in BLOCKS[0]

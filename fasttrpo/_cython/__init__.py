@@ -22,7 +22,11 @@ def _load_cython_blas() -> None:
         return  # already there, or the package is loaded and the plain import is cheap
     try:
         linalg = importlib.util.find_spec("scipy.linalg")  # imports scipy, not scipy.linalg
+        if linalg is None:
+            return
         spec = importlib.machinery.PathFinder.find_spec(_BLAS, linalg.submodule_search_locations)
+        if spec is None or spec.loader is None:
+            return
         module = importlib.util.module_from_spec(spec)
         sys.modules[_BLAS] = module
         spec.loader.exec_module(module)

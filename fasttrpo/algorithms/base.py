@@ -87,9 +87,10 @@ class OnPolicyAlgorithm:
                 OnPolicyAlgorithm.__init__(self, policy, env,
                                            type(self).config_from_kwargs(hyperparams))
 
-            __init__.__signature__ = constructor_signature(cls.config_class)
+            __init__.__signature__ = constructor_signature(  # type: ignore[attr-defined]
+                cls.config_class)
             __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-            cls.__init__ = __init__
+            cls.__init__ = __init__  # type: ignore[method-assign,assignment]
 
     def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
         if policy not in ("MlpPolicy", "MultiInputPolicy"):
@@ -177,7 +178,7 @@ class OnPolicyAlgorithm:
         #: the action noise's per-env streams (the samplers draw env i's from stream i)
         self.noise_streams = NoiseStreams(config.seed)
         self.logger = Logger(verbose=config.verbose, folder=config.log_folder)
-        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=config.stats_window_size)
+        self.ep_info_buffer: deque[dict[str, Any]] = deque(maxlen=config.stats_window_size)
         #: sb3's: the ``is_success`` flag of the last episodes that reported one
         self.ep_success_buffer: deque[bool] = deque(maxlen=config.stats_window_size)
         self._episode_num = 0  # sb3's counter of finished episodes
@@ -198,7 +199,7 @@ class OnPolicyAlgorithm:
         self.signals = self.signals_for(config)
         self.value_functions, self.vf_fitters = networks.make_critics(
             config, self.signals, self.encoder.obs_dim, self.current_learning_rate(), initialize)
-        if initialize and not config.policy_kwargs.get("ortho_init", True):
+        if initialize and not (config.policy_kwargs or {}).get("ortho_init", True):
             networks.torch_default_init(self.policy, list(self.value_functions.values()),
                                         config.seed)
         self.obs_normalizer = (ObservationNormalizer(self.encoder.obs_dim,
@@ -401,6 +402,7 @@ class OnPolicyAlgorithm:
         callback.init_callback(self)
         bar = self._progress_bar(total_timesteps) if progress_bar else None
         sampler = self.sampler
+        assert sampler is not None  # checked by learn
         if self._needs_reset:
             sampler.reset(seed=self._reset_seed)
             self._reset_seed = None  # seed the first reset only; later resets continue the stream
@@ -432,7 +434,7 @@ class OnPolicyAlgorithm:
             run_logs.on_rollout_start()
             keep_going = sampler.collect(self.policy, batch, self.noise_streams, on_step)
             self.ep_info_buffer.extend(batch.finished_episodes)
-            self.ep_success_buffer.extend(episode["is_success"] for episode in
+            self.ep_success_buffer.extend(bool(episode["is_success"]) for episode in
                                           batch.finished_episodes if "is_success" in episode)
             self._episode_num += len(batch.finished_episodes)
             if not keep_going:

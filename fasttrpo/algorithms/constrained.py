@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fasttrpo.algorithms.base import OnPolicyAlgorithm, UpdateBatch
-from fasttrpo.config import ConstrainedConfig
+from fasttrpo.config import ConstrainedConfig, OnPolicyConfig
 from fasttrpo.rollout.batch import REWARD
 
 __all__ = ["ConstrainedAlgorithm", "record_per_cost"]
@@ -37,13 +37,15 @@ class ConstrainedAlgorithm(OnPolicyAlgorithm):
     """
 
     config_class: ClassVar[type[ConstrainedConfig]] = ConstrainedConfig
+    config: ConstrainedConfig
 
     def __init__(self, policy: str, env, **hyperparams: Any) -> None:
         super().__init__(policy, env, self.config_from_kwargs(hyperparams))
 
     @classmethod
-    def signals_for(cls, config: ConstrainedConfig) -> tuple[str, ...]:
+    def signals_for(cls, config: OnPolicyConfig) -> tuple[str, ...]:
         """``"reward"`` and one signal per cost (``config.cost_signals``), each with a critic."""
+        assert isinstance(config, ConstrainedConfig)  # an instance of cls.config_class
         return (REWARD, *config.cost_signals)
 
     @property

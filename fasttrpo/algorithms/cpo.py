@@ -28,6 +28,7 @@ __all__ = ["CPO", "PCPO", "log_constrained_step"]
 
 class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, from CPOConfig)
     config_class = CPOConfig
+    config: CPOConfig
     algorithm_name = "CPO"
 
 
@@ -125,6 +126,7 @@ Examples
 
 class PCPO(CPO):  # noqa: D101 (the docstring is built below, from PCPOConfig)
     config_class = PCPOConfig
+    config: PCPOConfig
     algorithm_name = "PCPO"
 
 

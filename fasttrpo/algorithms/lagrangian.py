@@ -6,7 +6,7 @@ rollout (as OmniSafe's ``Lagrange``), then a plain TRPO step maximises the surro
 Several costs: one multiplier each, ``(A_r - sum_i lambda_i A_ci) / (1 + sum_i lambda_i)``.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from fasttrpo.algorithms.base import UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm, record_per_cost
 from fasttrpo.algorithms.trpo import take_trpo_step
 from fasttrpo.config import (
+    ConstrainedConfig,
     TRPOLagrangianConfig,
     TRPOPIDLagrangianConfig,
     parameters_doc,
@@ -25,7 +26,7 @@ __all__ = ["TRPOLagrangian", "TRPOPIDLagrangian"]
 
 
 class TRPOLagrangian(ConstrainedAlgorithm):  # noqa: D101 (built below, from the config)
-    config_class = TRPOLagrangianConfig
+    config_class: ClassVar[type[ConstrainedConfig]] = TRPOLagrangianConfig
     algorithm_name = "TRPOLagrangian"
 
 

@@ -8,6 +8,8 @@ file's array sizes against the same spec before it builds anything
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -58,10 +60,11 @@ def critic_prefix(signal: str) -> str:
 def make_policy(config: OnPolicyConfig, encoder: ObsEncoder, codec: ActionCodec,
                 action_space: gym.Space, initialize: bool = True) -> MLPPolicy:
     """Build the policy for these spaces: its head from the action codec (gSDE: ``use_sde``)."""
-    kwargs = config.policy_kwargs
+    kwargs = config.policy_kwargs or {}
     pi_arch, _ = net_arch(kwargs)
-    common = dict(hidden_sizes=pi_arch, activation=activation(kwargs),
-                  dtype=np.dtype(config.dtype), seed=config.seed, initialize=initialize)
+    common: dict[str, Any] = dict(hidden_sizes=pi_arch, activation=activation(kwargs),
+                                  dtype=np.dtype(config.dtype), seed=config.seed,
+                                  initialize=initialize)
     obs_dim = encoder.obs_dim
     if config.use_sde:
         if codec.kind != "gaussian":
@@ -74,9 +77,9 @@ def make_policy(config: OnPolicyConfig, encoder: ObsEncoder, codec: ActionCodec,
         return GaussianMLPPolicy(obs_dim, codec.width,
                                  log_std_init=kwargs.get("log_std_init", 0.0), **common)
     if codec.kind == "categorical":
-        return CategoricalMLPPolicy(obs_dim, int(action_space.n), **common)
+        return CategoricalMLPPolicy(obs_dim, int(codec.space.n), **common)
     if codec.kind == "multidiscrete":
-        return MultiCategoricalMLPPolicy(obs_dim, action_space.nvec.tolist(), **common)
+        return MultiCategoricalMLPPolicy(obs_dim, codec.space.nvec.tolist(), **common)
     return BernoulliMLPPolicy(obs_dim, codec.width, **common)
 
 
@@ -85,10 +88,12 @@ def make_critics(config: OnPolicyConfig, signals: tuple[str, ...], obs_dim: int,
                  ) -> tuple[dict[str, ValueFunction],
                             dict[str, AdamValueFitter | LBFGSValueFitter]]:
     """One critic and its fitter per signal (``vf_optimizer``: Adam or L-BFGS)."""
-    _, vf_arch = net_arch(config.policy_kwargs)
-    critics, fitters = {}, {}
+    policy_kwargs = config.policy_kwargs or {}
+    _, vf_arch = net_arch(policy_kwargs)
+    critics: dict[str, ValueFunction] = {}
+    fitters: dict[str, AdamValueFitter | LBFGSValueFitter] = {}
     for index, signal in enumerate(signals):
-        critic = ValueFunction(obs_dim, vf_arch, activation(config.policy_kwargs),
+        critic = ValueFunction(obs_dim, vf_arch, activation(policy_kwargs),
                                dtype=np.dtype(config.dtype),
                                seed=critic_seed(config.seed, index), initialize=initialize)
         critics[signal] = critic
@@ -127,12 +132,13 @@ def expected_param_sizes(config: OnPolicyConfig, observation_space: gym.Space,
     """
     encoder = ObsEncoder.for_space(observation_space)
     out_dim, n_extra = ActionCodec.for_space(action_space).policy_outputs()
-    pi_arch, vf_arch = net_arch(config.policy_kwargs)
+    policy_kwargs = config.policy_kwargs or {}
+    pi_arch, vf_arch = net_arch(policy_kwargs)
     if config.use_sde:  # gSDE's log_std: per (latent unit, action), or per latent unit
         n_extra = extra_param_count("gsde", out_dim,
                                     pi_arch[-1] if pi_arch else encoder.obs_dim,
-                                    config.policy_kwargs.get("full_std", True))
-    act = activation(config.policy_kwargs)
+                                    policy_kwargs.get("full_std", True))
+    act = activation(policy_kwargs)
     sizes = {"policy/params": MLPLayout(encoder.obs_dim, pi_arch, out_dim, act,
                                         config.dtype).num_params + n_extra}
     critic = MLPLayout(encoder.obs_dim, vf_arch, 1, act, config.dtype).num_params

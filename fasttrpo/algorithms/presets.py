@@ -17,6 +17,7 @@ import functools
 from fasttrpo.algorithms.trpo import TRPO
 from fasttrpo.config import (
     EarlyTerminatedConfig,
+    OnPolicyConfig,
     SauteConfig,
     parameters_doc,
 )
@@ -31,8 +32,9 @@ class TRPOSaute(TRPO):  # noqa: D101 (built below, from the config)
 
 
     @classmethod
-    def env_wrappers(cls, config: SauteConfig) -> tuple:
+    def env_wrappers(cls, config: OnPolicyConfig) -> tuple:
         """Return `SauteEnv` with the config's budget, discount and unsafe reward."""
+        assert isinstance(config, SauteConfig)  # an instance of cls.config_class
         return (functools.partial(SauteEnv, cost_limit=config.cost_limit,
                                   saute_gamma=config.saute_gamma,
                                   unsafe_reward=config.unsafe_reward),)
@@ -44,8 +46,9 @@ class TRPOEarlyTerminated(TRPO):  # noqa: D101 (built below, from the config)
 
 
     @classmethod
-    def env_wrappers(cls, config: EarlyTerminatedConfig) -> tuple:
+    def env_wrappers(cls, config: OnPolicyConfig) -> tuple:
         """Return `EarlyTerminated` with the config's cost limit."""
+        assert isinstance(config, EarlyTerminatedConfig)  # an instance of cls.config_class
         return (functools.partial(EarlyTerminated, cost_limit=config.cost_limit),)
 
 

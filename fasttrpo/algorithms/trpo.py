@@ -52,16 +52,18 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     (the KL in ``target_kl``'s units); shared by `TRPO` and the TRPO-Lagrangian, which
     differ only in the advantages.
     """
+    config = model.config
+    assert isinstance(config, TRPOConfig)  # TRPO's and the TRPO-Lagrangians' configs are
     info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
-                     damped_step_length=model.config.damped_step_length,
-                     **trust_region_kwargs(model.config, model.policy))
+                     damped_step_length=config.damped_step_length,
+                     **trust_region_kwargs(config, model.policy))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
     log = model.logger
     # sb3-contrib logs the objective at the accepted parameters (the old ones if none)
     log.record("train/policy_objective",
                info.surrogate_after if info.accepted else info.surrogate_before)
-    log.record("train/kl_divergence_loss", info.kl / kl_scale(model.config, model.policy))
+    log.record("train/kl_divergence_loss", info.kl / kl_scale(config, model.policy))
     log.record("train/is_line_search_success", float(info.accepted))
     log.record("train/cg_iterations", info.cg_iterations)
     return info
@@ -114,6 +116,7 @@ class TRPO(OnPolicyAlgorithm):  # noqa: D101 (the docstring is built below, from
         super().__init__(policy, env, self.config_from_kwargs({**values, **sb3_compat}))
 
     config_class = TRPOConfig
+    config: TRPOConfig
     algorithm_name = "TRPO"
 
     def update_policy(self, data: UpdateBatch) -> None:

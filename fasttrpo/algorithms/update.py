@@ -60,7 +60,7 @@ class UpdateBatch:
     policy_obs: np.ndarray
     policy_actions: np.ndarray
     policy_advantages: dict[str, np.ndarray]
-    episodes: list[dict[str, float]]
+    episodes: list[dict[str, Any]]
     signal_means: dict[str, float]
 
 
@@ -176,7 +176,7 @@ def step_and_fit(policy_step: Callable[[], None], fits: Callable[[], dict[str, f
     the fits draw theirs from the model's generator as before), so the results do not depend
     on ``n_threads``. Returns what ``fits`` returns.
     """
-    if (n_threads or 1) < 2 or worker is None:
+    if n_threads is None or n_threads < 2 or worker is None:
         policy_step()
         return fits()
     future = worker.submit(fits)

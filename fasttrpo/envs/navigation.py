@@ -252,7 +252,7 @@ class PointGoalEnv(gym.Env):
         and ``cost_sum`` their sum.
     """
 
-    metadata: ClassVar[dict] = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium.Env declares it so)
     episode_steps: ClassVar[int] = EPISODE_STEPS
 
     def __init__(self, level: int = 1, lidar_max_dist: float | None = LIDAR_MAX_DIST,
@@ -300,13 +300,15 @@ class PointGoalEnv(gym.Env):
         self._obs = np.zeros(n_obs)
         self._scalars = np.zeros(3)
         self._rs: np.random.RandomState | None = None
-        self._keepouts = self._layout = None
+        self._keepouts: dict[str, float] = {}
+        self._layout: dict[str, np.ndarray] = {}
         self._last_dist = 0.0
         self._steps = 0
 
     # --- layout: safety-gymnasium's RandomGenerator, drawn in its order ---
     def _draw(self, keepout: float) -> np.ndarray:
         xmin, ymin, xmax, ymax = self.extents
+        assert self._rs is not None  # drawn in reset, after the generator is made
         x = self._rs.uniform(xmin + keepout, xmax - keepout)
         return np.array([x, self._rs.uniform(ymin + keepout, ymax - keepout)])
 

@@ -98,7 +98,7 @@ class PointVelocityEnv(gym.Env):
     so a constrained and an unconstrained learner end far apart in cost within ~2e4 steps.
     """
 
-    metadata: ClassVar[dict] = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium.Env declares it so)
     episode_steps: ClassVar[int] = 100
     speed_limit: ClassVar[float] = 1.0
 

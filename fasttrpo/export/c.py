@@ -15,10 +15,12 @@ space one float holding the value (``2.0f``); it is one-hot encoded, and a value
 space encodes as all zeros.
 """
 
+import functools
 import json
 import os
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -295,6 +297,10 @@ def to_c(policy: Policy, name: str = "policy") -> tuple[str, str]:
     return _source(policy, name), _header(policy, name)
 
 
+def _write_utf8(handle: BinaryIO, text: str) -> None:
+    handle.write(text.encode("utf-8"))
+
+
 def export_c(policy: Policy, path: str | os.PathLike, name: str | None = None) -> list[Path]:
     """Write ``<path>.c`` and ``<path>.h`` (a ``.c`` / ``.h`` suffix on ``path`` is dropped).
 
@@ -322,5 +328,5 @@ def export_c(policy: Policy, path: str | os.PathLike, name: str | None = None) -
     if name != target.name:  # the source includes "<name>.h"
         source = source.replace(f'#include "{name}.h"', f'#include "{h_path.name}"', 1)
     for file, text in ((h_path, header), (c_path, source)):
-        write_atomically(file, lambda handle, text=text: handle.write(text.encode("utf-8")))
+        write_atomically(file, functools.partial(_write_utf8, text=text))
     return [c_path, h_path]

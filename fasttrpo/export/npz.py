@@ -3,6 +3,7 @@
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,6 @@ def export_npz(policy: Policy, path: str | os.PathLike) -> Path:
     target = Path(os.fspath(path))
     if target.suffix == "":
         target = target.with_name(target.name + ".npz")
-    arrays = policy_arrays(policy)
+    arrays: dict[str, Any] = policy_arrays(policy)  # Any: numpy types savez's **kwds narrowly
     # a file object: numpy appends no ".npz"; killed writers' temporary files are removed
     return write_atomically(target, lambda handle: np.savez(handle, **arrays))

@@ -116,6 +116,7 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
         table = np.eye(policy.obs_dim, dtype=np.float64 if norm else f32)
         x = g.op("Gather", [g.const("one_hot_table", table), index], axis=0)
     else:
+        assert policy.obs_shape is not None  # None only for Dict observations (segments)
         obs_input = helper.make_tensor_value_info("obs", tensor.FLOAT,
                                                   ["batch", *policy.obs_shape])
         x = "obs"
@@ -125,6 +126,7 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
             x = g.op("Cast", [x], to=tensor.DOUBLE)
     if norm:
         # z = clip((x - mean) / std, -clip_obs, clip_obs), in float64 as predict does
+        assert policy.obs_mean is not None and policy.obs_std is not None
         x = g.op("Sub", [x, g.const("obs_mean", policy.obs_mean)])
         x = g.op("Div", [x, g.const("obs_std", policy.obs_std)])
         x = g.op("Clip", [x, g.const("clip_low", np.array(-policy.clip_obs)),

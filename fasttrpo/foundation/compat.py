@@ -6,6 +6,7 @@ passed: a loop that builds models does not flood the output.
 
 import os
 import sys
+import types
 import warnings
 from typing import Any
 
@@ -20,7 +21,8 @@ def user_stacklevel() -> int:
     The number of frames from the caller of this function to the first one outside the
     fasttrpo package (Python 3.12's ``skip_file_prefixes``, for 3.11).
     """
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
             _PACKAGE_DIR):
         frame, level = frame.f_back, level + 1

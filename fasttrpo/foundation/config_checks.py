@@ -47,18 +47,24 @@ def integer(minimum: int, maximum: int = MAX_COUNT) -> Callable[[str, Any], int]
         minimum, f"an integer >= {minimum}")
 
     def check(name: str, value: Any) -> int:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or (
-                not isinstance(value, numbers.Integral) and not math.isfinite(value)) or (
-                not isinstance(value, numbers.Integral) and not float(value).is_integer()):
+        if not _is_whole_number(value):
             raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
-        if value < minimum:  # a whole float (1e5 from YAML or the CLI) is accepted
+        whole = int(value)  # a whole float (1e5 from YAML or the CLI) is accepted
+        if whole < minimum:
             raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
-        if value > maximum:
+        if whole > maximum:
             raise ValueError(f"{name}: must be {wanted} <= {maximum}, got {short_repr(value)}")
-        return int(value)
+        return whole
 
-    check.wanted = wanted
     return check
+
+
+def _is_whole_number(value: Any) -> bool:
+    """Return whether ``value`` is an integer (not a bool) or a finite whole float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return False
+    return isinstance(value, numbers.Integral) or (
+        math.isfinite(float(value)) and float(value).is_integer())
 
 
 def real(low: float, high: float = math.inf, low_open: bool = False,
@@ -156,7 +162,7 @@ def layer_sizes(name: str, value: Any) -> list[int]:
     """Check a list of at most MAX_LAYERS positive layer widths."""
     if not isinstance(value, (list, tuple)) or len(value) > MAX_LAYERS or not all(
             isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-            and 0 < v <= MAX_LAYER_SIZE for v in value):
+            and 0 < int(v) <= MAX_LAYER_SIZE for v in value):
         raise ValueError(f"{name}: expected a list of at most {MAX_LAYERS} positive integers "
                          f"<= {MAX_LAYER_SIZE}, got {short_repr(value)}")
     return [int(v) for v in value]

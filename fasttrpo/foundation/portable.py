@@ -14,6 +14,8 @@
   temporary files that killed writers (``kill -9``) left behind.
 """
 
+from __future__ import annotations
+
 import hashlib
 import math
 import os
@@ -26,9 +28,12 @@ import zipfile
 import zlib
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:  # typing.TypeIs is Python 3.13's
+    from typing_extensions import TypeIs
 
 __all__ = [
     "MAX_ARRAY_BYTES",
@@ -162,8 +167,8 @@ def _read_npy(member, info: zipfile.ZipInfo, budget: int) -> np.ndarray:
     return array.reshape(shape, order="F" if fortran_order else "C")
 
 
-def read_zip_arrays(path: Path, text_members: Collection[str] = (), what: str = "archive",
-                    hints: Mapping[str, str] | None = None,
+def read_zip_arrays(path: Path | BinaryIO, text_members: Collection[str] = (),
+                    what: str = "archive", hints: Mapping[str, str] | None = None,
                     ) -> tuple[dict[str, bytes], dict[str, np.ndarray]]:
     """Read every ``.npy`` member (and the named other members) of a zip file, bounded.
 
@@ -202,7 +207,7 @@ def read_zip_arrays(path: Path, text_members: Collection[str] = (), what: str = 
         return _read_zip_arrays(handle, path, text_members, what, hints)
 
 
-def is_binary_file(obj: Any) -> bool:
+def is_binary_file(obj: Any) -> TypeIs[BinaryIO]:
     """Whether ``obj`` is an open binary file-like object (``read``/``write`` and ``seek``)."""
     return (hasattr(obj, "seek") and (hasattr(obj, "read") or hasattr(obj, "write"))
             and not isinstance(obj, (str, bytes, os.PathLike)))
@@ -283,7 +288,7 @@ def remove_stale_temps(directory: Path, name: str) -> list[Path]:
     is any other ``.<name>.*.tmp`` older than `STALE_TEMP_AGE` (another host's, or one named
     by an older fasttrpo). A temporary file being written by a live process is kept.
     """
-    removed = []
+    removed: list[Path] = []
     prefix, now = f".{name}.", time.time()
     try:
         entries = list(os.scandir(directory))

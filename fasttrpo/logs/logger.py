@@ -187,8 +187,10 @@ class Logger:
     def _write_csv(self, values: dict) -> None:
         if not values:
             return
-        path = self.csv_path
-        os.makedirs(self.folder, exist_ok=True)
+        path, folder = self.csv_path, self.folder
+        if path is None or folder is None:  # no folder: nothing is written
+            return
+        os.makedirs(folder, exist_ok=True)
         new_keys = sorted(k for k in values if k not in self._csv_keys)
         if not self._csv_started:
             self._csv_keys = sorted(values)

@@ -85,6 +85,7 @@ class MonitorWriter:
         """
         if self.columns is None:
             self._create(("r", "l", "t", "c") if "c" in episode else ("r", "l", "t"))
+        assert self.columns is not None  # set by _create
         row = {"r": round(float(episode["r"]), 6), "l": int(episode["l"]),
                "t": round(end_time - self.t_start, 6)}
         if "c" in self.columns:

@@ -22,6 +22,7 @@ are the policy's input rows (normalised with ``normalize_obs``), ``rewards`` the
 """
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -38,14 +39,14 @@ def env_id_of(env) -> str | None:
     for candidate in (env, getattr(env, "env", None)):
         if candidate is None:
             continue
-        spec = getattr(candidate, "spec", None)
-        if getattr(spec, "id", None):
-            return str(spec.id)
+        spec_id = getattr(getattr(candidate, "spec", None), "id", None)
+        if spec_id:
+            return str(spec_id)
         envs = getattr(candidate, "envs", None)
         if envs:
-            spec = getattr(envs[0], "spec", None)
-            if getattr(spec, "id", None):
-                return str(spec.id)
+            spec_id = getattr(getattr(envs[0], "spec", None), "id", None)
+            if spec_id:
+                return str(spec_id)
         compiled_id = getattr(candidate, "id", None)
         if isinstance(compiled_id, str):
             return compiled_id
@@ -202,7 +203,8 @@ class RunLogs:
                truncated: np.ndarray, rows: dict[int, dict]) -> list[dict]:
         n = self.n_envs
         infos = split_vector_info(info, n) if info else [{} for _ in range(n)]
-        final_obs = final_infos = None
+        final_obs: Any = None
+        final_infos: list[dict] | None = None
         if info and "final_obs" in info:  # SAME_STEP autoreset: the ended episode's last step
             final_obs = info["final_obs"]
             final_infos = split_vector_info(info.get("final_info", {}), n)

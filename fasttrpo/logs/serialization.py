@@ -154,7 +154,7 @@ def save_archive(path: "str | os.PathLike | BinaryIO", meta: Mapping[str, Any],
     return write_atomically(_save_path(path), write)
 
 
-def _read_meta(texts: dict[str, bytes], source: Path) -> dict:
+def _read_meta(texts: dict[str, bytes], source: Path | BinaryIO) -> dict:
     if META_MEMBER not in texts:
         raise ValueError(f"{source}: not a fasttrpo model file (the zip has no {META_MEMBER})")
     try:

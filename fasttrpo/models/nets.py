@@ -106,7 +106,8 @@ class MLPLayout:
             sum(a * b + b for a, b in zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
         )
 
-    def kernel_layout(self, head: int = NO_HEAD, nvec: Sequence[int] = ()) -> KernelLayout:
+    def kernel_layout(self, head: int = NO_HEAD,
+                      nvec: Sequence[int] | np.ndarray = ()) -> KernelLayout:
         """Return the ``KernelLayout`` of this MLP for an output head.
 
         ``head`` is a ``fasttrpo.foundation.heads`` code and ``nvec`` the categorical block sizes.

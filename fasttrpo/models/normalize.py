@@ -325,6 +325,8 @@ class VecNormalizeView:
         self.clip_obs = obs_normalizer.clip_obs if obs_normalizer is not None else 10.0
         self.clip_reward = reward_scaler.clip_reward if reward_scaler is not None else 10.0
         source = obs_normalizer if obs_normalizer is not None else reward_scaler
+        if source is None:
+            raise ValueError("obs_normalizer, reward_scaler: give at least one")
         self.epsilon = source.epsilon
         self.gamma = reward_scaler.gamma if reward_scaler is not None else None
 
@@ -342,5 +344,5 @@ class VecNormalizeView:
         reward = np.asarray(reward, dtype=np.float64)
         if self._reward is None:
             return reward
-        scale = math.sqrt(float(self.ret_rms.var) + self._reward.epsilon)
+        scale = math.sqrt(float(self._reward.rms.var) + self._reward.epsilon)
         return np.clip(reward / scale, -self.clip_reward, self.clip_reward)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from fasttrpo._cython import forward as cy_forward
+import fasttrpo._cython.forward as cy_forward
 from fasttrpo.foundation.heads import (
     BERNOULLI,
     CATEGORICAL,
@@ -50,7 +50,7 @@ class MLPPolicy:
         activation: str,
         dtype,
         seed: int | None,
-        nvec: Sequence[int] = (),
+        nvec: Sequence[int] | np.ndarray = (),
         n_extra: int = 0,
         initialize: bool = True,
     ) -> None:
@@ -278,7 +278,8 @@ class MLPPolicy:
         actions = self.as_actions(actions, obs.shape[0])
         out = self._forward(self._params, obs)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
-        distributions.log_prob(self.kernel_layout, out, self._buffers.latent(obs), self.log_std,
+        distributions.log_prob(self.kernel_layout, out,
+                               self._eval_buffers(obs.shape[0]).latent(obs), self.log_std,
                                actions, log_prob)
         return self._finite("log_prob", log_prob)
 
@@ -287,18 +288,18 @@ class MLPPolicy:
         obs = self._obs(obs, batch_mean=True)
         out = self._forward(self._params, obs)
         return float(self._finite("entropy", distributions.mean_entropy(
-            self.kernel_layout, out, self._buffers.latent(obs), self.log_std)))
+            self.kernel_layout, out, self._eval_buffers(obs.shape[0]).latent(obs), self.log_std)))
 
     def mean_kl(self, obs, old_params) -> float:
         """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
         obs = self._obs(obs, batch_mean=True)
         old_params = self._vector("old_params", old_params, self.num_params)
         old_out = self._forward(old_params, obs).copy()
-        old_latent = self._buffers.latent(obs).copy()
+        old_latent = self._eval_buffers(obs.shape[0]).latent(obs).copy()
         out = self._forward(self._params, obs)
         return float(self._finite("mean_kl", distributions.mean_kl(
             self.kernel_layout, old_out, old_latent, old_params[self.n_mlp :], out,
-            self._buffers.latent(obs), self.log_std)))
+            self._eval_buffers(obs.shape[0]).latent(obs), self.log_std)))
 
     def surrogate_grad(self, obs, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
         """Surrogate ``L = mean(exp(logp - old_log_prob) * advantages)`` and ``dL/dtheta``.
@@ -406,13 +407,14 @@ class MultiCategoricalMLPPolicy(MLPPolicy):
         seed: int | None = None,
         initialize: bool = True,
     ) -> None:
-        nvec = np.asarray(nvec)
-        if nvec.ndim != 1 or nvec.size == 0 or nvec.dtype.kind not in "iu" or (nvec < 1).any():
+        counts = np.asarray(nvec)
+        if (counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu"
+                or (counts < 1).any()):
             raise ValueError(
-                f"nvec: expected a non-empty sequence of positive integers, got {nvec!r}"
+                f"nvec: expected a non-empty sequence of positive integers, got {counts!r}"
             )
-        super().__init__(obs_dim, int(nvec.sum()), hidden_sizes, activation, dtype, seed, nvec=nvec,
-                         initialize=initialize)
+        super().__init__(obs_dim, int(counts.sum()), hidden_sizes, activation, dtype, seed,
+                         nvec=counts, initialize=initialize)
 
     def as_actions(self, actions, n_rows: int) -> np.ndarray:
         """Validate class indices ``actions`` (n_rows, k) and return them in the policy dtype.

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -31,7 +32,7 @@ class ObsEncoder:
     n_discrete : int, the Discrete space's size (one-hot), 0 for Box.
     """
 
-    space: spaces.Space
+    space: Any  # a gymnasium Box, Discrete or Dict (its attributes per kind)
     obs_dim: int
     n_discrete: int
     #: a Dict space's entries, in its (sorted) key order: ``((key, encoder), ...)``
@@ -72,6 +73,7 @@ class ObsEncoder:
         ValueError
             Naming the observation (and the key) that is not of the space.
         """
+        raw: Any  # a dict of batches (Dict space) or one batch array
         if self.parts:
             if not isinstance(observation, Mapping):
                 raise ValueError(f"observation: expected a dict with keys "
@@ -191,7 +193,7 @@ class ActionCodec:
     width : int, columns of the (E, width) float action rows the policy samples.
     """
 
-    space: spaces.Space
+    space: Any  # a gymnasium Box, Discrete, MultiDiscrete or MultiBinary (per ``kind``)
     kind: str
     width: int
     # per batch size: (low, high, env-dtype output) for clipping Box actions without allocating

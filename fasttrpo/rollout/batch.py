@@ -8,6 +8,7 @@ its own critic's values.
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class RolloutBatch:
         self.valid[:] = True
         self.last_obs = np.zeros((n_envs, obs_dim), dtype=dtype)
         self.final_obs: dict[tuple[int, int], np.ndarray] = {}
-        self.finished_episodes: list[dict[str, float]] = []
+        self.finished_episodes: list[dict[str, Any]] = []
 
     @property
     def cost_signals(self) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ read from the finished batch (`fasttrpo.logs.run_logs`): ``rewards`` and ``dones
 """
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -230,7 +231,7 @@ class CompiledSampler:
         elif isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)):
             self._action_offset[:] = np.asarray(space.start, dtype=np.float64).reshape(-1)
         self._round_obs = env.observation_space.dtype == np.float32
-        self._kernel = None
+        self._kernel: Any = None  # the compiled rollout loop, made on the first collect
         self._buffers: dict = {}
         self.needs_reset = True
 
@@ -321,7 +322,7 @@ class CompiledSampler:
             buffer.final_obs[(t, e)] = final_rows[k].copy()
         has_cost, constrained = env.has_cost, COST in buffer.signals
         for ret, length, cost in finished[:n_finished]:
-            episode = {"r": float(ret), "l": int(length)}
+            episode: dict[str, Any] = {"r": float(ret), "l": int(length)}
             if has_cost:
                 episode["c"] = float(cost)
             if constrained:

@@ -167,9 +167,10 @@ class VectorEnvSampler:
 
         Env ``i`` gets ``seed + env_offset + i``.
         """
+        seeds: int | list[int] | None = seed
         if seed is not None and self.env_offset:
-            seed = [seed + self.env_offset + i for i in range(self.num_envs)]
-        raw_obs, _ = self.env.reset(seed=seed)
+            seeds = [seed + self.env_offset + i for i in range(self.num_envs)]
+        raw_obs, _ = self.env.reset(seed=seeds)  # type: ignore[arg-type]  # a list: per env
         self._set_obs(raw_obs)
         self._float_state[:] = 0.0
         self._int_state[:] = 0
@@ -189,7 +190,7 @@ class VectorEnvSampler:
         """
         out[:] = 0.0
         reported[:] = False
-        sources = [(info, None)]
+        sources: list[tuple[dict, np.ndarray | None]] = [(info, None)]
         final = info.get("final_info") if self.same_step else None
         if isinstance(final, dict):
             sources.append((final, ended))
@@ -287,13 +288,15 @@ class VectorEnvSampler:
         if not isinstance(source, dict):
             return
         envs = np.flatnonzero(ended & valid)  # record_step lists finished episodes in env order
-        for key, read in (("episode", _episode_stats), ("is_success", bool)):
+        readers: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+            ("episode", _episode_stats), ("is_success", bool))
+        for key, read in readers:
             if key not in source:
                 continue
             reported = np.asarray(source.get(f"_{key}", np.ones(self.num_envs, bool)), bool)
             for episode, env in zip(finished, envs, strict=True):
                 if reported[env]:
-                    value = read(_env_entry(source[key], env))
+                    value = read(_env_entry(source[key], int(env)))
                     if key == "is_success":
                         episode["is_success"] = value
                     elif value is not None:

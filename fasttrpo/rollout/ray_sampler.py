@@ -501,7 +501,8 @@ class RaySampler:
         """
         batch.clear()
         m = self.envs_per_worker
-        ended = []  # (step, env, episode): one sampler lists them in step, then env order
+        # (step, env, episode): one sampler lists them in step, then env order
+        ended: list[tuple[int, int, dict]] = []
         for index in range(self.n_workers):
             result, envs = results[index], slice(index * m, (index + 1) * m)
             batch.obs[:, envs] = result["obs"]

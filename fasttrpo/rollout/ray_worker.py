@@ -10,7 +10,7 @@ so it imports ray nowhere itself.
 
 import copy
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +18,10 @@ import numpy as np
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout.batch import RolloutBatch
 from fasttrpo.rollout.streams import NoiseStreams
+
+if TYPE_CHECKING:  # imported where used: a worker loads only its sampler's module
+    from fasttrpo.rollout.compiled import CompiledSampler
+    from fasttrpo.rollout.gym_sampler import VectorEnvSampler
 
 __all__ = ["RolloutWorker", "WorkerError", "WorkerTimeoutError", "is_compiled_env",
            "make_env"]
@@ -115,6 +119,8 @@ class RolloutWorker:
     dtype : the policy dtype.
     """
 
+    sampler: "CompiledSampler | VectorEnvSampler"
+
     def __init__(self, index: int, source, compiled: bool, is_compiled: bool, n_envs: int,
                  env_offset: int, observation_space, action_space, obs_normalizer,
                  dtype) -> None:
@@ -144,11 +150,12 @@ class RolloutWorker:
             # SAME_STEP copies; each env notes its run-wide number when it raises
             venv = make_vector_env(source, n_envs) if isinstance(source, str) else \
                 SyncVectorEnv([source] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+            assert isinstance(venv, SyncVectorEnv)  # both makers give one
             venv.envs = [_ReportingEnv(env, env_offset + i, self.failures)
                          for i, env in enumerate(venv.envs)]
             self.sampler = VectorEnvSampler(venv, encoder, codec, obs_normalizer, None, dtype,
                                             env_offset=env_offset)
-        self.policy = None
+        self.policy: Any = None  # an MLPPolicy once set_policy ran
         self._batches: dict = {}
 
     def ready(self) -> int:
@@ -202,6 +209,7 @@ class RolloutWorker:
         step = [0]
 
         def on_step() -> bool:  # after each step's _set_obs: the new raw observations
+            assert raw is not None  # on_step is passed with raw_obs only
             raw[step[0]] = self.raw_obs()
             step[0] += 1
             return True

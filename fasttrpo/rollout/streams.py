@@ -26,7 +26,7 @@ _MAX_STREAMS = 1 << 20
 def _generator(state: dict) -> np.random.Generator:
     bit_generator = np.random.PCG64()
     try:
-        bit_generator.state = state
+        bit_generator.state = state  # type: ignore[assignment]  # numpy: a _PCG64State
     except (TypeError, KeyError, ValueError, OverflowError) as err:  # numpy's own checks
         raise ValueError(f"noise_streams: invalid generator state ({type(err).__name__}: "
                          f"{err})") from None
@@ -77,7 +77,7 @@ class NoiseStreams:
         """Return the generator states of envs ``start .. stop - 1`` (JSON-ready dicts)."""
         stop = len(self) if stop is None else stop
         self.ensure(stop)
-        return [gen.bit_generator.state for gen in self._generators[start:stop]]
+        return [dict(gen.bit_generator.state) for gen in self._generators[start:stop]]
 
     def set_states(self, start: int, states: Sequence[dict]) -> None:
         """Continue envs ``start, start + 1, ...`` from ``states`` (a worker's advanced streams)."""

@@ -53,6 +53,7 @@ import numpy as np
 
 from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.foundation.validation import float_array
+from fasttrpo.models.linearization import Linearization
 from fasttrpo.models.policies import MLPPolicy
 from fasttrpo.steps.small_qp import MAX_CONSTRAINTS, cpo_dual, nonnegative_qp
 from fasttrpo.steps.trpo import StepOutcome, backtracking_line_search, check_line_search
@@ -280,7 +281,7 @@ class ConstrainedLinearization:
     cg_iterations : tuple of int (1 + k).
     """
 
-    linearization: object
+    linearization: Linearization
     actions: np.ndarray
     advantages: np.ndarray
     old_log_prob: np.ndarray

@@ -118,7 +118,7 @@ def pcpo_step(
     actions,
     reward_advantages,
     cost_advantages,
-    constraint: float,
+    constraint: float | np.ndarray,
     projection: str = "kl",
     old_log_prob=None,
     max_kl: float = defaults.MAX_KL,
@@ -137,21 +137,21 @@ def pcpo_step(
         raise ValueError(f"projection: expected one of {PROJECTIONS}, got {projection!r}")
     lin = linearize_constrained(policy, obs, actions, reward_advantages, cost_advantages,
                                 old_log_prob, cg_damping, cg_max_steps)
-    constraint = constraint_values(constraint, lin.w.shape[0])
+    constraints = constraint_values(constraint, lin.w.shape[0])
     info = PCPOStepInfo(
         accepted=False, projection=projection,
-        projection_coefficient=np.zeros_like(constraint), constraint=constraint,
+        projection_coefficient=np.zeros_like(constraints), constraint=constraints,
         surrogate_before=lin.surrogate_before, surrogate_after=lin.surrogate_before,
-        cost_surrogate_change=np.zeros_like(constraint), kl=0.0,
+        cost_surrogate_change=np.zeros_like(constraints), kl=0.0,
         cg_iterations=lin.cg_iterations, line_search_steps=0, step_fraction=0.0,
         outcome=StepOutcome.BAD_CURVATURE)
     if not (math.isfinite(lin.q) and lin.q > 0.0 and np.isfinite(lin.s).all()
-            and np.isfinite(constraint).all()):
-        info.reason = f"CG scalars q={lin.q}, s={lin.s}, c={constraint} are not finite with q > 0"
+            and np.isfinite(constraints).all()):
+        info.reason = f"CG scalars q={lin.q}, s={lin.s}, c={constraints} are not finite with q > 0"
         return info
     try:
         full_step, info.projection_coefficient = pcpo_direction(
-            lin.v, lin.w, lin.reward_grad, lin.cost_grad, constraint, max_kl, projection)
+            lin.v, lin.w, lin.reward_grad, lin.cost_grad, constraints, max_kl, projection)
     except ValueError as err:  # contradictory constraints: no projection exists
         info.reason = str(err)
         return info

@@ -96,7 +96,8 @@ class AdamValueFitter:
         self._grad = np.empty(n_params, dtype=dtype)
         self._rows = 0  # capacity of the minibatch buffers below
         self._buffers: ForwardBuffers | None = None
-        self._obs_batch = self._target_batch = None
+        self._obs_batch: np.ndarray | None = None
+        self._target_batch: np.ndarray | None = None
 
     def _ensure_buffers(self, rows: int) -> None:
         if rows <= self._rows:
@@ -126,6 +127,7 @@ class AdamValueFitter:
             batch_indices[epoch] = rng.permutation(n_rows)
         self._ensure_buffers(min(self.batch_size, n_rows))
         buffers = self._buffers
+        assert buffers is not None  # made by _ensure_buffers
         beta1, beta2 = self.betas
         mean_loss, step = adam_minibatch_epochs(
             vf.params, vf.kernel_layout, obs, targets,

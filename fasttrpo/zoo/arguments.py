@@ -68,19 +68,19 @@ def _signed_count(text: str) -> int:
 
 def _hyperparameter_help() -> str:
     """List every algorithm's hyperparameters, defaults and docs, from `fasttrpo.config`."""
-    from fasttrpo.config import ALGORITHM_CONFIGS, ConstrainedConfig
+    from fasttrpo.config import ALGORITHM_CONFIGS, ConstrainedConfig, OnPolicyConfig
 
     CONSTRAINED = [name for name, config in ALGORITHM_CONFIGS.items()  # noqa: N806
                    if issubclass(config, ConstrainedConfig)]
     PRESETS = [name for name, config in ALGORITHM_CONFIGS.items()  # noqa: N806
                if not issubclass(config, ConstrainedConfig) and name != "trpo"]
 
-    sections = [("TRPO hyperparameters (--key value; they override --hyperparams):",
-                 ALGORITHM_CONFIGS["trpo"]),
-                ("the constrained algorithms (--algo " + ", ".join(CONSTRAINED) + ") add:",
-                 ConstrainedConfig),
-                *((f"--algo {algo} adds:", ALGORITHM_CONFIGS[algo])
-                  for algo in CONSTRAINED + PRESETS)]
+    sections: list[tuple[str, type[OnPolicyConfig]]] = [
+        ("TRPO hyperparameters (--key value; they override --hyperparams):",
+         ALGORITHM_CONFIGS["trpo"]),
+        ("the constrained algorithms (--algo " + ", ".join(CONSTRAINED) + ") add:",
+         ConstrainedConfig),
+        *((f"--algo {algo} adds:", ALGORITHM_CONFIGS[algo]) for algo in CONSTRAINED + PRESETS)]
     lines: list[str] = []
     trpo_fields = set(ALGORITHM_CONFIGS["trpo"].field_names())
     constrained_fields = set(ConstrainedConfig.field_names())

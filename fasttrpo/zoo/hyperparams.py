@@ -182,7 +182,8 @@ def _literal(node: ast.AST, key: str, source: str) -> Any:
         return node.value
     if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
             and isinstance(node.operand, ast.Constant)
-            and type(node.operand.value) in (int, float)):
+            and isinstance(node.operand.value, (int, float))
+            and not isinstance(node.operand.value, bool)):
         return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
     if isinstance(node, ast.List):
         return [_literal(item, key, source) for item in node.elts]
@@ -333,7 +334,7 @@ def _normalize_kwargs(value: Any, warnings: list[str]) -> dict:
             warnings.append(f"normalize: {name}={item!r} is ignored by fasttrpo (the reward "
                             "scaling discounts with the algorithm's gamma)")
         else:
-            label, target = f"normalize.{name}", _NORMALIZE_KEYS[name]
+            label, target = f"normalize.{name}", str(_NORMALIZE_KEYS[name])
             if name.startswith("norm_"):
                 item = _boolean(label, item)
             # checked here, so that a bad value is reported under the key the user wrote

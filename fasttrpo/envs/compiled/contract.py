@@ -101,10 +101,11 @@ class CompiledEnv:
                     f"{name}: expected a function compiled with numba.njit, got "
                     f"{type(function).__name__} {function!r}; decorate it with @numba.njit")
         if not (isinstance(observation_space, spaces.Box)
-                and len(observation_space.shape) == 1):
+                and len(observation_space.shape or ()) == 1):
             raise ValueError(f"observation_space: compiled envs need a 1-D Box, got "
                              f"{observation_space}")
-        if not (isinstance(action_space, _ACTION_SPACES) and len(action_space.shape) <= 1):
+        if not (isinstance(action_space, _ACTION_SPACES)
+                and len(action_space.shape or ()) <= 1):
             raise ValueError(f"action_space: compiled envs support flat Box, Discrete, "
                              f"MultiDiscrete and MultiBinary spaces, got {action_space}")
         if isinstance(state_dim, bool) or not isinstance(state_dim, (int, np.integer)) \

@@ -147,7 +147,7 @@ def action_rows(space: spaces.Space, actions, num_envs: int) -> np.ndarray:
     env receives them); discrete actions must be whole and inside the space.
     """
     values = np.asarray(actions)
-    width = 1 if isinstance(space, spaces.Discrete) else int(space.shape[0])
+    width = 1 if isinstance(space, spaces.Discrete) else int((space.shape or (1,))[0])
     if values.dtype.kind not in "biuf" or values.size != num_envs * width:
         raise ValueError(f"actions: expected {num_envs} actions of {space}, got "
                          f"{values.dtype} array of shape {values.shape}")
@@ -157,6 +157,8 @@ def action_rows(space: spaces.Space, actions, num_envs: int) -> np.ndarray:
     if isinstance(space, spaces.Box):
         return np.ascontiguousarray(
             np.clip(rows, space.low, space.high).astype(space.dtype).astype(np.float64))
+    low: int | np.ndarray
+    high: int | np.ndarray
     if isinstance(space, spaces.Discrete):
         low, high = int(space.start), int(space.start) + int(space.n) - 1
     elif isinstance(space, spaces.MultiDiscrete):
