@@ -41,22 +41,33 @@ def short_repr(value: Any, limit: int = 200) -> str:
 MAX_COUNT = 2**31 - 1
 
 
-def integer(minimum: int, maximum: int = MAX_COUNT) -> Callable[[str, Any], int]:
-    """Return a check of integers in [minimum, maximum] (numpy integers accepted)."""
-    wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
-        minimum, f"an integer >= {minimum}")
+class IntegerCheck:
+    """A check of integers in [minimum, maximum] (numpy integers and whole floats accepted).
 
-    def check(name: str, value: Any) -> int:
+    ``wanted`` describes the values it takes, for messages (`optional` names it too).
+    """
+
+    def __init__(self, minimum: int, maximum: int = MAX_COUNT) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        self.wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            minimum, f"an integer >= {minimum}")
+
+    def __call__(self, name: str, value: Any) -> int:
+        """Return ``value`` as an int; ValueError naming ``name`` if it is not one in range."""
         if not _is_whole_number(value):
-            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
+            raise ValueError(f"{name}: must be {self.wanted}, got {short_repr(value)}")
         whole = int(value)  # a whole float (1e5 from YAML or the CLI) is accepted
-        if whole < minimum:
-            raise ValueError(f"{name}: must be {wanted}, got {short_repr(value)}")
-        if whole > maximum:
-            raise ValueError(f"{name}: must be {wanted} <= {maximum}, got {short_repr(value)}")
+        if whole < self.minimum:
+            raise ValueError(f"{name}: must be {self.wanted}, got {short_repr(value)}")
+        if whole > self.maximum:
+            raise ValueError(f"{name}: must be {self.wanted} <= {self.maximum}, got "
+                             f"{short_repr(value)}")
         return whole
 
-    return check
+
+def integer(minimum: int, maximum: int = MAX_COUNT) -> IntegerCheck:
+    """Return a check of integers in [minimum, maximum] (numpy integers accepted)."""
+    return IntegerCheck(minimum, maximum)
 
 
 def _is_whole_number(value: Any) -> bool:
