@@ -12,13 +12,15 @@ from fasttrpo.envs.compiled import CompiledEnv, CompiledVectorEnv, uniform
 
 
 @njit(cache=True)
-def reset(params, rng, state):  # state = (position, velocity)
+def reset(params, rng, state):
+    """Start at a random position, at rest: state = (position, velocity)."""
     state[0] = uniform(rng, -1.0, 1.0)
     state[1] = 0.0
 
 
 @njit(cache=True)
-def step(params, rng, state, action):  # action: the force, clipped to [-1, 1]
+def step(params, rng, state, action):
+    """Push with the force action[0] (clipped to [-1, 1]); reward closeness to the origin."""
     state[1] = state[1] + params[0] * action[0]
     state[0] = state[0] + params[0] * state[1]
     reward = -state[0] ** 2 - 0.1 * action[0] ** 2
@@ -27,6 +29,7 @@ def step(params, rng, state, action):  # action: the force, clipped to [-1, 1]
 
 @njit(cache=True)
 def observe(params, state, obs):
+    """Observe the position and the velocity."""
     obs[0], obs[1] = state[0], state[1]
 
 

@@ -72,14 +72,21 @@ __all__ = ["main"]
 # and keeps its traceback.
 _USER_ERRORS = (UsageError, ValueError, TypeError, OSError, gym.error.Error)
 def _evaluate(model, env_id: str, episodes: int, deterministic: bool,
-              seed: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Episode rewards and costs (NaN without costs) of ``model``; ``seed`` seeds the env."""
+              seed: int | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Episode rewards and costs (NaN without costs) of ``model``; ``seed`` seeds the env.
+
+    A model with several costs gets them one per column, (episodes, k), read as it trains,
+    and their names (else no names).
+    """
     from fasttrpo.evaluation import evaluate_policy
 
+    signals = tuple(getattr(model, "cost_signals", ()))
+    several = {"cost_keys": signals} if len(signals) > 1 else {}
     rewards, _, costs = evaluate_policy(model, env_id, n_eval_episodes=episodes,
                                         deterministic=deterministic, return_episode_rewards=True,
-                                        return_episode_costs=True, seed=seed)
-    return np.asarray(rewards, dtype=np.float64), np.asarray(costs, dtype=np.float64)
+                                        return_episode_costs=True, seed=seed, **several)
+    return (np.asarray(rewards, dtype=np.float64), np.asarray(costs, dtype=np.float64),
+            tuple(several.get("cost_keys", ())))
 
 
 def _check_eval_env(model, env_id: str, path) -> None:
@@ -101,13 +108,19 @@ def _check_eval_env(model, env_id: str, path) -> None:
         env.close()
 
 
-def _print_rewards(results: tuple[np.ndarray, np.ndarray], deterministic: bool) -> None:
-    rewards, costs = results
+def _print_rewards(results: tuple[np.ndarray, np.ndarray, tuple[str, ...]],
+                   deterministic: bool) -> None:
+    rewards, costs, cost_names = results
     mode = "deterministic" if deterministic else "stochastic"
     print(f"mean reward: {rewards.mean():.2f} +/- {rewards.std():.2f} "
           f"over {len(rewards)} episodes ({mode})")
     print("episode rewards: " + ", ".join(f"{r:.2f}" for r in rewards))
-    if not np.isnan(costs).all():
+    if costs.ndim == 2:  # several costs: one line each
+        for name, cost in zip(cost_names, costs.T, strict=True):
+            if not np.isnan(cost).all():
+                print(f"mean episode cost ({name}): {np.nanmean(cost):.2f} +/- "
+                      f"{np.nanstd(cost):.2f}")
+    elif not np.isnan(costs).all():
         print(f"mean episode cost: {np.nanmean(costs):.2f} +/- {np.nanstd(costs):.2f}")
 
 

@@ -1,20 +1,24 @@
 """Run a trained model for a number of episodes and report the returns (sb3's evaluate_policy)."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from fasttrpo.envs.ids import register_if_fasttrpo_id
+from fasttrpo.rollout.batch import cost_source
+
+#: where each per-episode cost is read: (info key, column or None for the sum of a vector)
+CostSources = tuple[tuple[str, int | None], ...]
 
 
 def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool = True,
                     return_episode_rewards: bool = False, *, seed: int | None = None,
                     render: bool = False, callback: Callable | None = None,
                     reward_threshold: float | None = None, return_episode_costs: bool = False,
-                    warn: bool = True):
+                    warn: bool = True, cost_keys: Sequence[str] | None = None):
     """Play ``n_eval_episodes`` episodes of ``model`` in ``env`` (sb3's ``evaluate_policy``).
 
     Each episode sums the (unnormalised) env rewards until ``terminated`` or ``truncated``.
@@ -48,6 +52,12 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
         Also return each episode's summed ``info["cost"]`` (a vector cost: its total; NaN for
         an episode that reported none), as a third list when ``return_episode_rewards`` is
         set and a third value (the mean cost) otherwise.
+    cost_keys : sequence of str, optional
+        Report one cost per name instead of the summed ``info["cost"]``: a name is an info
+        key (``"cost_hazards"``) or ``"cost[i]"``, column ``i`` of a vector ``info["cost"]``,
+        as the constrained algorithms' ``cost_keys`` (``model.cost_signals`` names a model's
+        own constraints). Each episode's cost is then a list of one float per name (NaN
+        where the env reported none), and the mean cost an array of them.
 
     Returns
     -------
@@ -58,11 +68,12 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
     if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, (int, np.integer)) \
             or n_eval_episodes < 1:
         raise ValueError(f"n_eval_episodes: expected a positive integer, got {n_eval_episodes!r}")
+    sources = _cost_sources(cost_keys)
     env, owned = _as_env(env)
     play = _play_vector if isinstance(env, VectorEnv) else _play_single
     try:
-        rewards, lengths, costs = play(model, env, int(n_eval_episodes), deterministic, seed,
-                                       render, callback)
+        rewards, lengths, cost_rows = play(model, env, int(n_eval_episodes), deterministic,
+                                           seed, render, callback, sources)
     finally:
         if owned:
             env.close()
@@ -72,13 +83,29 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
         raise ValueError(
             f"reward_threshold: mean reward {mean_reward:.2f} is below {reward_threshold:.2f}"
         )
+    costs: list = [row.tolist() for row in cost_rows] if cost_keys is not None else \
+        [float(row[0]) for row in cost_rows]
     if return_episode_rewards:
         if return_episode_costs:
             return rewards, lengths, costs
         return rewards, lengths
     if return_episode_costs:
-        return mean_reward, std_reward, float(np.mean(costs))
+        mean_costs = np.mean(np.array(cost_rows, dtype=np.float64).reshape(-1, len(sources)),
+                             axis=0)
+        return mean_reward, std_reward, mean_costs if cost_keys is not None else \
+            float(mean_costs[0])
     return mean_reward, std_reward
+
+
+def _cost_sources(cost_keys: Sequence[str] | None) -> CostSources:
+    """Where each reported cost is read; ValueError for names that are not strings."""
+    if cost_keys is None:
+        return (("cost", None),)
+    if isinstance(cost_keys, str) or not all(isinstance(k, str) for k in cost_keys) \
+            or not cost_keys:
+        raise ValueError(f"cost_keys: expected a non-empty list of info keys or 'cost[i]' "
+                         f"names, got {cost_keys!r}")
+    return tuple(cost_source(key) for key in cost_keys)
 
 
 def _as_env(env) -> tuple[gym.Env | VectorEnv, bool]:
@@ -104,19 +131,20 @@ def _as_env(env) -> tuple[gym.Env | VectorEnv, bool]:
 
 
 def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed, render,
-                 callback) -> tuple[list[float], list[int], list[float]]:
+                 callback, sources: CostSources,
+                 ) -> tuple[list[float], list[int], list[np.ndarray]]:
     episode_rewards: list[float] = []
     episode_lengths: list[int] = []
-    episode_costs: list[float] = []
+    episode_costs: list[np.ndarray] = []
     for episode in range(n_episodes):
         obs, _ = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
-        total, length, done, cost = 0.0, 0, False, math.nan
+        total, length, done = 0.0, 0, False
+        cost = np.full(len(sources), math.nan)
         while not done:
             action, _ = model.predict(obs, deterministic=deterministic)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
-            if "cost" in info:
-                cost = _cost_total(info["cost"]) + (0.0 if math.isnan(cost) else cost)
+            _add_costs(cost, _step_costs(info, sources))
             length += 1
             done = bool(terminated or truncated)
             if callback is not None:
@@ -130,41 +158,44 @@ def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed
 
 
 def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, seed, render,
-          callback) -> tuple[list[float], list[int], list[float]]:
+                 callback, sources: CostSources,
+                 ) -> tuple[list[float], list[int], list[np.ndarray]]:
     n_envs = venv.num_envs
     mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
     counts = np.zeros(n_envs, dtype=np.int64)
     totals, lengths = np.zeros(n_envs), np.zeros(n_envs, dtype=np.int64)
-    costs = np.full(n_envs, math.nan)
+    costs = np.full((n_envs, len(sources)), math.nan)
     resetting = np.zeros(n_envs, dtype=bool)  # NEXT_STEP: this step only resets these envs
     episode_rewards: list[float] = []
     episode_lengths: list[int] = []
-    episode_costs: list[float] = []
+    episode_costs: list[np.ndarray] = []
     obs, _ = venv.reset(seed=seed)
     while (counts < targets).any():
         actions, _ = model.predict(obs, deterministic=deterministic)
         obs, rewards, terminated, truncated, info = venv.step(actions)
         dones = np.logical_or(terminated, truncated)
         step_info = info.get("final_info", {}) if mode == AutoresetMode.SAME_STEP else info
-        step_costs = _per_env(info, "cost", n_envs)
+        step_costs = _per_env(info, sources, n_envs)
         if mode == AutoresetMode.SAME_STEP and dones.any():  # the ending step's info
-            final_costs = _per_env(step_info, "cost", n_envs)
-            step_costs = np.where(dones, final_costs, step_costs)
+            final_costs = _per_env(step_info, sources, n_envs)
+            step_costs = np.where(dones[:, None], final_costs, step_costs)
         counted = ~resetting
         totals[counted] += np.asarray(rewards, dtype=np.float64)[counted]
         lengths[counted] += 1
-        has_cost = counted & ~np.isnan(step_costs)
-        costs[has_cost] = np.where(np.isnan(costs[has_cost]), 0.0, costs[has_cost]) \
-            + step_costs[has_cost]
+        for e in np.flatnonzero(counted):
+            _add_costs(costs[e], step_costs[e])
         for e in np.flatnonzero(dones & counted):
             if counts[e] < targets[e]:
                 episode_rewards.append(float(totals[e]))
                 episode_lengths.append(int(lengths[e]))
-                episode_costs.append(float(costs[e]))
+                episode_costs.append(costs[e].copy())
                 counts[e] += 1
-            totals[e], lengths[e], costs[e] = 0.0, 0, math.nan
-        resetting = dones & counted if mode == AutoresetMode.NEXT_STEP else resetting & False
+            totals[e], lengths[e] = 0.0, 0
+            costs[e] = math.nan
+        # NEXT_STEP: the envs that ended now only reset on the next step (not counted)
+        resetting = dones & counted if mode == AutoresetMode.NEXT_STEP else \
+            np.zeros(n_envs, dtype=bool)
         if callback is not None:
             callback(locals(), globals())
         if render:
@@ -172,17 +203,45 @@ def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, s
     return episode_rewards, episode_lengths, episode_costs
 
 
-def _per_env(info: dict, key: str, n_envs: int) -> np.ndarray:
-    """``info[key]`` of a vector env as (n_envs,) floats, NaN where its mask is unset."""
-    out = np.full(n_envs, math.nan)
-    if key in info:
+def _add_costs(episode: np.ndarray, step: np.ndarray) -> None:
+    """Add a step's costs (k,) to an episode's running sums (k,), where the step has one.
+
+    A sum starts at NaN (no cost reported yet) and becomes a number at the first report.
+    """
+    reported = ~np.isnan(step)
+    episode[reported] = np.where(np.isnan(episode[reported]), 0.0, episode[reported]) \
+        + step[reported]
+
+
+def _step_costs(info: dict, sources: CostSources) -> np.ndarray:
+    """Return one env's step costs (k,) from its ``info``, NaN where it reported none."""
+    return np.array([_cost_value(info[key], column) if key in info else math.nan
+                     for key, column in sources])
+
+
+def _per_env(info: dict, sources: CostSources, n_envs: int) -> np.ndarray:
+    """Return a vector env's step costs as (n_envs, k) floats, NaN where a mask is unset."""
+    out = np.full((n_envs, len(sources)), math.nan)
+    for index, (key, column) in enumerate(sources):
+        if key not in info:
+            continue
         mask = np.asarray(info.get("_" + key, np.ones(n_envs, dtype=bool)), dtype=bool)
-        values = np.asarray(info[key], dtype=object)
+        values = np.asarray(info[key], dtype=object) if column is None else \
+            np.asarray(info[key], dtype=np.float64)
         for e in np.flatnonzero(mask):
-            out[e] = _cost_total(values[e] if values.ndim else values)
+            out[e, index] = _cost_value(values[e] if values.ndim else values, column)
     return out
 
 
-def _cost_total(value) -> float:
-    """One env's step cost: a number, or a vector of costs (several constraints) as its sum."""
-    return float(np.sum(np.asarray(value, dtype=np.float64)))
+def _cost_value(value, column: int | None) -> float:
+    """Return one env's step cost: a number or a vector's sum (``column`` None), or a column.
+
+    ValueError when the column is not in the vector.
+    """
+    costs = np.asarray(value, dtype=np.float64)
+    if column is None:
+        return float(np.sum(costs))
+    if costs.ndim != 1 or not 0 <= column < costs.shape[0]:
+        raise ValueError(f"cost_keys: column {column} of info['cost'] asked for, but the env "
+                         f"reports {costs.tolist()!r}")
+    return float(costs[column])

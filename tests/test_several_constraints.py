@@ -420,3 +420,94 @@ def test_evaluation_sums_a_vector_cost(vectorised):
             done = terminated or truncated
         expected.append(total)
     assert costs == expected
+
+
+# ---- evaluate_policy: one cost per name ----------------------------------------------------
+class ForceModel:
+    """A model pushing hard 30 steps in 50 (fast and effortful), gently the other 20."""
+
+    def __init__(self):
+        self.t = 0
+
+    def predict(self, obs, deterministic=True):
+        self.t += 1
+        n = 1 if np.ndim(obs) == 1 else np.shape(obs)[0]
+        force = np.full((n, 1), 1.0 if self.t % 50 < 30 else 0.1, np.float32)
+        return (force[0] if np.ndim(obs) == 1 else force), None
+
+
+def test_evaluate_policy_reports_one_cost_per_name():
+    from fasttrpo.evaluation import evaluate_policy
+
+    reference = []
+    env = gym.make(TWO)
+    model = ForceModel()
+    for episode in range(3):
+        obs, _ = env.reset(seed=7) if episode == 0 else env.reset()
+        sums, total, done = np.zeros(2), 0.0, False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(model.predict(obs)[0])
+            sums += [info["cost_speed"], info["cost_effort"]]
+            total += info["cost"]
+            done = terminated or truncated
+        assert total == pytest.approx(sums.sum())
+        reference.append(sums)
+    # both costs occur, and differ, so a swapped or summed column would fail
+    assert (np.array(reference) > 0).all() and not np.allclose(*np.array(reference).T)
+    _, _, costs = evaluate_policy(ForceModel(), gym.make(TWO), 3, seed=7,
+                                  return_episode_rewards=True, return_episode_costs=True,
+                                  cost_keys=KEYS)
+    np.testing.assert_allclose(costs, reference)
+    # a vector info["cost"] read by column gives the same numbers; None gives their sum
+    _, _, by_column = evaluate_policy(ForceModel(), VectorCost(gym.make(TWO)), 3, seed=7,
+                                      return_episode_rewards=True, return_episode_costs=True,
+                                      cost_keys=["cost[0]", "cost[1]"])
+    np.testing.assert_allclose(by_column, reference)
+    _, _, summed = evaluate_policy(ForceModel(), gym.make(TWO), 3, seed=7,
+                                   return_episode_rewards=True, return_episode_costs=True)
+    np.testing.assert_allclose(summed, np.sum(reference, axis=1))
+    _, _, mean = evaluate_policy(ForceModel(), gym.make(TWO), 3, seed=7,
+                                 return_episode_costs=True, cost_keys=KEYS)
+    np.testing.assert_allclose(mean, np.mean(reference, axis=0))
+
+
+@pytest.mark.parametrize("autoreset", ["same", "next"])
+def test_evaluate_policy_per_cost_on_a_vector_env(autoreset):
+    from fasttrpo.evaluation import evaluate_policy
+
+    mode = (gym.vector.AutoresetMode.SAME_STEP if autoreset == "same"
+            else gym.vector.AutoresetMode.NEXT_STEP)
+    venv = gym.vector.SyncVectorEnv([lambda: gym.make(TWO) for _ in range(2)],
+                                    autoreset_mode=mode)
+    _, lengths, costs = evaluate_policy(ForceModel(), venv, 4, seed=3,
+                                        return_episode_rewards=True, return_episode_costs=True,
+                                        cost_keys=KEYS)
+    _, _, summed = evaluate_policy(ForceModel(), venv, 4, seed=3, return_episode_rewards=True,
+                                   return_episode_costs=True)
+    assert np.shape(costs) == (4, 2) and lengths == [100] * 4
+    np.testing.assert_allclose(np.sum(costs, axis=1), summed)
+    assert all(0 <= c[1] <= 100 and float(c[1]).is_integer() for c in costs)
+
+
+def test_evaluate_policy_refuses_bad_cost_keys():
+    from fasttrpo.evaluation import evaluate_policy
+
+    for bad in ("cost_speed", [], [1]):
+        with pytest.raises(ValueError, match="cost_keys"):
+            evaluate_policy(ForceModel(), gym.make(TWO), 1, cost_keys=bad)
+    with pytest.raises(ValueError, match="column 2"):
+        evaluate_policy(ForceModel(), VectorCost(gym.make(TWO)), 1, cost_keys=["cost[2]"])
+
+
+def test_cli_eval_prints_each_cost(tmp_path, capsys):
+    from fasttrpo.cli import main
+    from fasttrpo.evaluation import evaluate_policy
+
+    model = CPO("MlpPolicy", TWO, cost_limit=[10.0, 70.0], cost_keys=KEYS, **SMALL)
+    path = model.save(tmp_path / "two_costs")
+    assert main(["eval", str(path), "--episodes", "2", "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    _, _, costs = evaluate_policy(load_model(path), TWO, 2, seed=4, return_episode_rewards=True,
+                                  return_episode_costs=True, cost_keys=KEYS)
+    for name, column in zip(KEYS, np.array(costs).T, strict=True):
+        assert f"mean episode cost ({name}): {column.mean():.2f} +/- {column.std():.2f}" in out
