@@ -484,11 +484,14 @@ def test_numba_alone_keeps_a_callers_stale_inlined_callee(tmp_path):
     assert run().stdout.strip() == "1"  # stale: the caller's entry still inlines 1
 
 
-def test_the_cleaner_deleting_entries_while_processes_load_them(tmp_path):
+def test_the_cleaner_deleting_entries_while_processes_load_them(tmp_path, monkeypatch):
     """A copy of the package whose sources keep changing (the cleaner at every import and in a
     loop here deletes the kernels' entries) while 4 processes import it and run kernels at
     once: none dies; each computes the same values."""
     import shutil
+
+    # the cleaner leaves a NUMBA_CACHE_DIR alone: this test's own process must not have one
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     import threading
 
     import fasttrpo
