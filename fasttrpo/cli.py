@@ -81,7 +81,7 @@ def _evaluate(model, env_id: str, episodes: int, deterministic: bool,
     from fasttrpo.evaluation import evaluate_policy
 
     signals = tuple(getattr(model, "cost_signals", ()))
-    several = {"cost_keys": signals} if len(signals) > 1 else {}
+    several: dict[str, Any] = {"cost_keys": signals} if len(signals) > 1 else {}
     rewards, _, costs = evaluate_policy(model, env_id, n_eval_episodes=episodes,
                                         deterministic=deterministic, return_episode_rewards=True,
                                         return_episode_costs=True, seed=seed, **several)

@@ -19,6 +19,11 @@ registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for yo
   the mujoco extra): reach goals, avoid hazards (and at level 2 vases), costs
   ``info["cost_hazards"]``, ``info["cost_vases_contact"]``, ... and ``info["cost"]``.
 
+Beside them, rl-baselines3-zoo's velocity-masked tasks for recurrent policies
+(`fasttrpo.envs.no_velocity`): ``fasttrpo/CartPoleNoVel-v1``, ``fasttrpo/PendulumNoVel-v1``,
+``fasttrpo/MountainCarContinuousNoVel-v0``, ``fasttrpo/LunarLanderNoVel-v3``, ..., gymnasium's
+envs with their velocity entries zeroed.
+
 `CostInInfo` adapts envs whose ``step`` returns ``(obs, reward, cost, terminated,
 truncated, info)``, the other convention of safe-RL suites. `SauteEnv` and `EarlyTerminated`
 (`fasttrpo.envs.safe_wrappers`) turn a constrained task into one an unconstrained algorithm
@@ -27,6 +32,7 @@ trains on: the budget in the state, or the episode ended once the cost exceeds t
 
 import gymnasium as gym
 
+from fasttrpo.envs.no_velocity import NO_VELOCITY_TASKS, MaskVelocity
 from fasttrpo.envs.safe_wrappers import EarlyTerminated, SauteEnv
 from fasttrpo.envs.safety import (
     VELOCITY_TASKS,
@@ -37,7 +43,8 @@ from fasttrpo.envs.safety import (
     make_velocity_env,
 )
 
-__all__ = ["VELOCITY_TASKS", "CostInInfo", "EarlyTerminated", "PointTwoCostsEnv",
+__all__ = ["NO_VELOCITY_TASKS", "VELOCITY_TASKS", "CostInInfo", "EarlyTerminated",
+           "MaskVelocity", "PointTwoCostsEnv",
            "PointVelocityEnv", "SauteEnv", "VelocityCost", "make_velocity_env",
            "register_envs"]
 
@@ -58,6 +65,10 @@ def register_envs() -> None:
         if env_id not in registered:
             gym.register(env_id, entry_point="fasttrpo.envs.safety:make_velocity_env",
                          kwargs={"robot": robot})
+    for env_id, base_id in NO_VELOCITY_TASKS.items():
+        if env_id not in registered:
+            gym.register(env_id, entry_point="fasttrpo.envs.no_velocity:make_no_velocity_env",
+                         kwargs={"base_id": base_id})
     for level in (0, 1, 2):
         env_id = f"fasttrpo/SafetyPointGoal{level}-v0"
         if env_id not in registered:
