@@ -19,6 +19,13 @@ whenever it is reported (a vector per env: its total). The batch's cost signals
 (`fasttrpo.rollout.batch.cost_source`: ``"cost"``, a named ``info`` key, or a column of a
 vector ``info["cost"]``) are written per step, every transition must report them, and each
 finished episode gets their sums as ``"costs"``.
+
+Action masks (Discrete and MultiDiscrete actions): an env whose sub-envs have an
+``action_masks()`` method (sb3-contrib's ``MaskablePPO`` convention; read through
+``VectorEnv.call``, an sb3 ``VecEnv``'s ``env_method``) or whose reset info holds
+``"action_mask"`` (then every step's info must hold the next state's) gets its masks read
+before each policy call: the policy samples only valid actions and the batch keeps each
+row's mask (``RolloutBatch.action_masks``) for the update.
 """
 
 from collections.abc import Callable, Sequence
@@ -36,7 +43,30 @@ from fasttrpo.rollout.batch import COST, RolloutBatch, cost_source
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 
-__all__ = ["VectorEnvSampler", "make_vector_env"]
+__all__ = ["MASK_INFO_KEY", "MASK_METHOD", "VectorEnvSampler", "action_mask_source",
+           "make_vector_env"]
+
+#: the sub-env method that returns a state's action mask (sb3-contrib's name)
+MASK_METHOD = "action_masks"
+#: the info key of an env that reports its masks in the info dicts instead
+MASK_INFO_KEY = "action_mask"
+
+
+def action_mask_source(env: VectorEnv, reset_info: dict) -> str | None:
+    """Where ``env``'s action masks come from: ``"method"``, ``"info"`` or None (none).
+
+    ``"method"`` when every sub-env has an `MASK_METHOD` method (asked through
+    ``env.call("has_wrapper_attr", ...)``, so an ``AsyncVectorEnv`` is not made to raise),
+    ``"info"`` when the reset info holds `MASK_INFO_KEY`.
+    """
+    call = getattr(env, "call", None)
+    if call is not None:
+        try:
+            if all(call("has_wrapper_attr", MASK_METHOD)):
+                return "method"
+        except (AttributeError, TypeError, NotImplementedError):
+            pass
+    return "info" if MASK_INFO_KEY in reset_info else None
 
 
 def make_vector_env(env, n_envs: int, wrappers: Sequence[Callable] = ()) -> VectorEnv:
@@ -101,12 +131,15 @@ class VectorEnvSampler:
         The run-wide number of the first env (a Ray worker's share starts there): ``reset(seed)``
         seeds env ``i`` with ``seed + env_offset + i``, as one VectorEnv holding every env
         would.
+    mask_refusal : str or None, default None
+        None reads the env's action masks (module docstring); a message refuses an env that
+        gives masks with a ValueError that says it (a sampler that cannot carry them).
     """
 
     def __init__(self, env: VectorEnv, encoder: ObsEncoder, codec: ActionCodec,
                  obs_normalizer: ObservationNormalizer | None = None,
                  reward_scaler: RewardScaler | None = None, dtype=np.float32,
-                 env_offset: int = 0) -> None:
+                 env_offset: int = 0, mask_refusal: str | None = None) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if isinstance(mode, str):
             mode = AutoresetMode(mode)
@@ -139,6 +172,10 @@ class VectorEnvSampler:
         self._signal_reported = np.zeros((0, self.num_envs), dtype=bool)
         self._episode_signal_costs = np.zeros((0, self.num_envs))
         self.reports_cost = False  # the env has reported a cost since the last reset
+        #: where the action masks come from (`action_mask_source`), decided at each reset
+        self.mask_source: str | None = None
+        self._mask_refusal = mask_refusal
+        self._info_masks: np.ndarray | None = None  # the current states' info masks (E, D)
         self.needs_reset = True
         #: the last step as the env returned it, (obs, rewards, terminated, truncated, info),
         #: set before each ``on_step`` call (None before the first step)
@@ -169,7 +206,14 @@ class VectorEnvSampler:
         """
         if seed is not None and self.env_offset:
             seed = [seed + self.env_offset + i for i in range(self.num_envs)]
-        raw_obs, _ = self.env.reset(seed=seed)
+        raw_obs, info = self.env.reset(seed=seed)
+        self.mask_source = action_mask_source(self.env, info)
+        if self.mask_source is not None and self._mask_refusal is not None:
+            raise ValueError(f"env: it gives action masks ({MASK_METHOD}() or "
+                             f"info[{MASK_INFO_KEY!r}]); {self._mask_refusal}")
+        self._info_masks = None
+        if self.mask_source == "info":
+            self._read_info_masks(info)
         self._set_obs(raw_obs)
         self._float_state[:] = 0.0
         self._int_state[:] = 0
@@ -177,6 +221,27 @@ class VectorEnvSampler:
         self._episode_signal_costs[:] = 0.0
         self.reports_cost = False
         self.needs_reset = False
+
+    def _read_info_masks(self, info: dict) -> None:
+        """Keep ``info["action_mask"]`` of every env: the masks of the states just returned."""
+        reported = np.asarray(info.get(f"_{MASK_INFO_KEY}", np.ones(self.num_envs, bool)),
+                              dtype=bool)
+        if MASK_INFO_KEY not in info or not reported.all():
+            raise ValueError(
+                f"env: it gave info[{MASK_INFO_KEY!r}] at reset, so every reset and step "
+                "info of every env must hold the mask of the state it returns; some did not: "
+                f"report it always, or give the env an {MASK_METHOD}() method")
+        self._info_masks = np.stack([np.asarray(row) for row in info[MASK_INFO_KEY]])
+
+    def _current_masks(self, policy) -> np.ndarray | None:
+        """The current states' action masks checked by ``policy``, (E, D) bool; None: none."""
+        if self.mask_source is None:
+            return None
+        if self.mask_source == "method":
+            raw = np.stack([np.asarray(mask) for mask in self.env.call(MASK_METHOD)])
+        else:
+            raw = self._info_masks
+        return policy.as_masks(raw, self.num_envs, name=f"env {MASK_METHOD}")
 
     def _read_info_values(self, info: dict, ended: np.ndarray, key: str, column: int | None,
                           out: np.ndarray, reported: np.ndarray) -> bool:
@@ -235,13 +300,20 @@ class VectorEnvSampler:
         # one noise row per env from its own stream, drawn anew where the schedule changes
         # (every step, except gSDE's exploration matrices: every sde_sample_freq steps)
         noise = RolloutNoise(streams, policy, buffer.n_steps, 0, self.num_envs)
+        masks_out = buffer.use_action_masks(
+            int(policy.nvec.sum()) if self.mask_source is not None else None)
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
+            masks = self._current_masks(policy)
+            if masks is not None:
+                masks_out[t] = masks
             # row by row: an env acts the same whichever envs share the call (Ray workers)
             actions = policy.act_into(self._obs_rows, False, None, buffer.actions[t],
-                                      noise.at(t), row_invariant=True)
+                                      noise.at(t), row_invariant=True, masks=masks)
             raw_obs, rewards, terminated, truncated, info = self.env.step(
                 self.codec.to_env(actions))
+            if self.mask_source == "info":
+                self._read_info_masks(info)
             terminated = np.asarray(terminated, dtype=bool)
             truncated = np.asarray(truncated, dtype=bool)
             _, n_finished = record_step(

@@ -146,8 +146,10 @@ class RolloutWorker:
                 SyncVectorEnv([source] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
             venv.envs = [_ReportingEnv(env, env_offset + i, self.failures)
                          for i, env in enumerate(venv.envs)]
-            self.sampler = VectorEnvSampler(venv, encoder, codec, obs_normalizer, None, dtype,
-                                            env_offset=env_offset)
+            self.sampler = VectorEnvSampler(
+                venv, encoder, codec, obs_normalizer, None, dtype, env_offset=env_offset,
+                mask_refusal="RaySampler does not carry action masks yet: train a masked env "
+                "with the default sampler (model.set_env(env), n_envs copies in one process)")
         self.policy = None
         self._batches: dict = {}
 

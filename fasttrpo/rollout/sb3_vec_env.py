@@ -99,6 +99,14 @@ class Sb3VecEnv(VectorEnv):
         return (_observations(obs), np.asarray(rewards, dtype=np.float64), terminated,
                 truncated, info)
 
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """sb3's ``env_method(name, *args, **kwargs)``: one result per env, as ``VectorEnv.call``.
+
+        What `fasttrpo.rollout.gym_sampler` reads action masks through (sb3-contrib's
+        ``get_action_masks`` calls ``env_method("action_masks")`` the same way).
+        """
+        return tuple(self.venv.env_method(name, *args, **kwargs))
+
     def close_extras(self, **kwargs: Any) -> None:
         """Close the sb3 env."""
         self.venv.close()
