@@ -15,8 +15,6 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-import reference
-from conftest import make_policy, require
 from fasttrpo import TRPO, runtime
 from fasttrpo.export.model import policy_from_model
 from fasttrpo.foundation.masking import MASKED_LOGIT, check_action_masks
@@ -25,6 +23,9 @@ from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout import RolloutBatch, VectorEnvSampler
 from fasttrpo.rollout.gym_sampler import make_vector_env
 from fasttrpo.rollout.streams import NoiseStreams
+
+import reference
+from conftest import make_policy, require
 
 HEADS = ("categorical", "multidiscrete")  # conftest's heads: Discrete(3), MultiDiscrete([2, 3])
 RTOL = {np.float32: 2e-3, np.float64: 1e-6}

@@ -156,7 +156,8 @@ extern "C" {{
  * Reentrant; no allocation. */
 void {name}_act(const float *obs, float *action);
 
-{masked_declaration}/* {name}_act on n observations stored one after another (obs: n * {name.upper()}_OBS_SIZE
+{masked_declaration}\
+/* {name}_act on n observations stored one after another (obs: n * {name.upper()}_OBS_SIZE
  * floats, action: n * {name.upper()}_ACTION_SIZE floats). */
 void {name}_act_batch(const float *obs, float *action, long n);
 
@@ -275,7 +276,7 @@ void {signature}
         offset = 0
         for j, n in enumerate(policy.nvec.tolist()):
             logits = f"{offset}..{offset + n - 1}"
-            parts.append(f"""    {{  /* sub-action {j}: first argmax of logits {logits} (valid ones) */
+            parts.append(f"""    {{  /* sub-action {j}: first argmax of valid logits {logits} */
         int best = -1;
         for (i = 0; i < {n}; ++i) {{
             if (mask && !mask[{offset} + i]) continue;

@@ -1,4 +1,4 @@
-"""Action masks of the categorical head: the one check and the one masking rule.
+r"""Action masks of the categorical head: the one check and the one masking rule.
 
 An action mask says which actions are valid in a state, as sb3-contrib's ``MaskablePPO``
 takes it: for ``Discrete(n)`` a row of ``n`` booleans; for ``MultiDiscrete(nvec)`` the
@@ -7,7 +7,7 @@ the softmax over the valid actions only:
 
 .. math::
 
-    \\pi_m(a|s) = \\frac{m_a e^{z_a}}{\\sum_b m_b e^{z_b}}
+    \pi_m(a|s) = \frac{m_a e^{z_a}}{\sum_b m_b e^{z_b}}
 
 computed by replacing the logits of invalid actions with `MASKED_LOGIT` before every use
 (`mask_logits`): its exponential underflows to exactly 0 after the max-shift of a

@@ -234,7 +234,7 @@ class VectorEnvSampler:
         self._info_masks = np.stack([np.asarray(row) for row in info[MASK_INFO_KEY]])
 
     def _current_masks(self, policy) -> np.ndarray | None:
-        """The current states' action masks checked by ``policy``, (E, D) bool; None: none."""
+        """Return the current states' action masks checked by ``policy`` (E, D), or None."""
         if self.mask_source is None:
             return None
         if self.mask_source == "method":
