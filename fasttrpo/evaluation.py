@@ -8,13 +8,14 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from fasttrpo.envs.ids import register_if_fasttrpo_id
+from fasttrpo.foundation.masking import MASK_INFO_KEY, MASK_METHOD
 
 
 def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool = True,
                     return_episode_rewards: bool = False, *, seed: int | None = None,
                     render: bool = False, callback: Callable | None = None,
                     reward_threshold: float | None = None, return_episode_costs: bool = False,
-                    warn: bool = True):
+                    warn: bool = True, use_masking: bool = True):
     """Play ``n_eval_episodes`` episodes of ``model`` in ``env`` (sb3's ``evaluate_policy``).
 
     Each episode sums the (unnormalised) env rewards until ``terminated`` or ``truncated``.
@@ -48,6 +49,10 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
         Also return each episode's summed ``info["cost"]`` (a vector cost: its total; NaN for
         an episode that reported none), as a third list when ``return_episode_rewards`` is
         set and a third value (the mean cost) otherwise.
+    use_masking : bool, default True
+        As sb3-contrib's ``evaluate_policy`` for ``MaskablePPO``: for an env with
+        ``action_masks()`` (or ``info["action_mask"]``), pass each state's mask to
+        ``model.predict(..., action_masks=...)``; False ignores the masks.
 
     Returns
     -------
@@ -62,7 +67,7 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
     play = _play_vector if isinstance(env, VectorEnv) else _play_single
     try:
         rewards, lengths, costs = play(model, env, int(n_eval_episodes), deterministic, seed,
-                                       render, callback)
+                                       render, callback, bool(use_masking))
     finally:
         if owned:
             env.close()
@@ -103,16 +108,28 @@ def _as_env(env) -> tuple[gym.Env | VectorEnv, bool]:
                      f"a CompiledEnv, got {type(env).__name__}")
 
 
+def _predict(model, obs, deterministic: bool, masks):
+    """``model.predict``, with ``action_masks`` only when there are masks (any sb3 model)."""
+    if masks is None:
+        return model.predict(obs, deterministic=deterministic)
+    return model.predict(obs, deterministic=deterministic, action_masks=masks)
+
+
 def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed, render,
-                 callback) -> tuple[list[float], list[int], list[float]]:
+                 callback, use_masking: bool) -> tuple[list[float], list[int], list[float]]:
     episode_rewards: list[float] = []
     episode_lengths: list[int] = []
     episode_costs: list[float] = []
     for episode in range(n_episodes):
-        obs, _ = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
+        obs, info = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
         total, length, done, cost = 0.0, 0, False, math.nan
         while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
+            masks = None
+            if use_masking and env.has_wrapper_attr(MASK_METHOD):
+                masks = env.get_wrapper_attr(MASK_METHOD)()
+            elif use_masking:
+                masks = info.get(MASK_INFO_KEY)
+            action, _ = _predict(model, obs, deterministic, masks)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             if "cost" in info:
@@ -130,7 +147,9 @@ def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed
 
 
 def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, seed, render,
-          callback) -> tuple[list[float], list[int], list[float]]:
+                 callback, use_masking: bool) -> tuple[list[float], list[int], list[float]]:
+    from fasttrpo.rollout.gym_sampler import action_mask_source, vector_action_masks
+
     n_envs = venv.num_envs
     mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
@@ -141,9 +160,11 @@ def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, s
     episode_rewards: list[float] = []
     episode_lengths: list[int] = []
     episode_costs: list[float] = []
-    obs, _ = venv.reset(seed=seed)
+    obs, info = venv.reset(seed=seed)
+    masking = action_mask_source(venv, info) if use_masking else None
     while (counts < targets).any():
-        actions, _ = model.predict(obs, deterministic=deterministic)
+        masks = vector_action_masks(venv, masking, info)
+        actions, _ = _predict(model, obs, deterministic, masks)
         obs, rewards, terminated, truncated, info = venv.step(actions)
         dones = np.logical_or(terminated, truncated)
         step_info = info.get("final_info", {}) if mode == AutoresetMode.SAME_STEP else info

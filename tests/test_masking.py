@@ -16,6 +16,7 @@ import pytest
 from scipy.special import logsumexp
 
 from fasttrpo import TRPO, runtime
+from fasttrpo.evaluation import evaluate_policy
 from fasttrpo.export.model import policy_from_model
 from fasttrpo.foundation.masking import MASKED_LOGIT, check_action_masks
 from fasttrpo.models.policies import CategoricalMLPPolicy
@@ -380,6 +381,16 @@ class MethodMaskedChoiceEnv(MaskedChoiceEnv):
         return self.valid.copy()
 
 
+class GameOverEnv(MethodMaskedChoiceEnv):
+    """No valid action in the final state (a game that is over)."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if truncated:
+            self.valid[:] = False
+        return obs, reward, terminated, truncated, info
+
+
 class MaskedMultiEnv(gym.Env):
     """MultiDiscrete([3, 4]) with per-dimension masks that change each step."""
 
@@ -485,11 +496,36 @@ def test_trpo_learns_a_masked_env_without_an_invalid_action(info_masks, tmp_path
     for row, mask in zip(obs[:20], masks[:20]):
         action, _ = model.predict(row, deterministic=False, action_masks=mask)
         assert mask[action]
+    # evaluate_policy passes the masks as sb3-contrib's does (the env raises otherwise)
+    mean, _ = evaluate_policy(model, cls(info_masks=info_masks), n_eval_episodes=3)
+    assert mean >= 0.9 * 16
+    vector = gym.vector.SyncVectorEnv([lambda: cls(info_masks=info_masks)] * 2)
+    assert evaluate_policy(model, vector, n_eval_episodes=4)[0] >= 0.9 * 16
     # save / load: unaffected, the same masked predictions
     model.save(tmp_path / "masked")
     loaded = TRPO.load(tmp_path / "masked")
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True, action_masks=masks)[0],
                                   model.predict(obs, deterministic=True, action_masks=masks)[0])
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_the_final_states_empty_mask_is_never_used(mode):
+    # NEXT_STEP: the step after the end resets the env and ignores the action, so the final
+    # state's mask (all False here) is not checked; SAME_STEP never shows the final state
+    autoreset = gym.vector.AutoresetMode(mode)
+    env = gym.vector.SyncVectorEnv([lambda: GameOverEnv(length=5)] * 2, autoreset_mode=autoreset)
+    model = TRPO("MlpPolicy", env, seed=0, **TINY)
+    model.learn(128)
+    assert len(model.ep_info_buffer) >= 20
+
+
+@pytest.mark.optional_deps
+def test_sb3_vec_env_masks_through_env_method():
+    vec_env = require("stable_baselines3.common.vec_env")
+    env = vec_env.DummyVecEnv([lambda: MethodMaskedChoiceEnv(length=8)] * 2)
+    model = TRPO("MlpPolicy", env, seed=0, **TINY)
+    model.learn(128)  # the env raises on an invalid action
+    assert len(model.ep_info_buffer) >= 10
 
 
 def test_trpo_on_a_multidiscrete_masked_env():

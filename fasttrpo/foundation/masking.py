@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MASKED_LOGIT", "check_action_masks", "mask_logits"]
+__all__ = ["MASKED_LOGIT", "MASK_INFO_KEY", "MASK_METHOD", "check_action_masks",
+           "mask_logits"]
+
+#: the env method that returns the current state's action mask (sb3-contrib's name)
+MASK_METHOD = "action_masks"
+#: the info key of an env that reports the mask of the state it returns in its info instead
+MASK_INFO_KEY = "action_mask"
 
 #: the logit an invalid action gets (sb3-contrib's ``MaskableCategorical`` uses -1e8 too):
 #: finite, so ``0 * (log p - log q)`` stays 0 in a KL, and far enough below any real logit

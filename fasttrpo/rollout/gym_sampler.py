@@ -37,19 +37,31 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from fasttrpo._cython.rollout_step import record_step
 from fasttrpo.envs.ids import register_if_fasttrpo_id
+from fasttrpo.foundation.masking import MASK_INFO_KEY, MASK_METHOD
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout.batch import COST, RolloutBatch, cost_source
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 
-__all__ = ["MASK_INFO_KEY", "MASK_METHOD", "VectorEnvSampler", "action_mask_source",
-           "make_vector_env"]
+__all__ = ["VectorEnvSampler", "action_mask_source", "make_vector_env"]
 
-#: the sub-env method that returns a state's action mask (sb3-contrib's name)
-MASK_METHOD = "action_masks"
-#: the info key of an env that reports its masks in the info dicts instead
-MASK_INFO_KEY = "action_mask"
+
+def stack_masks(masks) -> np.ndarray:
+    """One mask per env (a tuple from ``call``, an array or an object array) as (E, D)."""
+    return np.stack([np.asarray(mask) for mask in masks])
+
+
+def vector_action_masks(env: VectorEnv, source: str | None, info: dict) -> np.ndarray | None:
+    """The current masks of ``env``'s sub-envs (unchecked, (E, D)) from ``source``.
+
+    ``source`` as `action_mask_source` returns it; ``info``: the last reset / step info.
+    """
+    if source == "method":
+        return stack_masks(env.call(MASK_METHOD))
+    if source == "info":
+        return stack_masks(info[MASK_INFO_KEY])
+    return None
 
 
 def action_mask_source(env: VectorEnv, reset_info: dict) -> str | None:
@@ -231,16 +243,20 @@ class VectorEnvSampler:
                 f"env: it gave info[{MASK_INFO_KEY!r}] at reset, so every reset and step "
                 "info of every env must hold the mask of the state it returns; some did not: "
                 f"report it always, or give the env an {MASK_METHOD}() method")
-        self._info_masks = np.stack([np.asarray(row) for row in info[MASK_INFO_KEY]])
+        self._info_masks = stack_masks(info[MASK_INFO_KEY])
 
     def _current_masks(self, policy) -> np.ndarray | None:
         """Return the current states' action masks checked by ``policy`` (E, D), or None."""
         if self.mask_source is None:
             return None
         if self.mask_source == "method":
-            raw = np.stack([np.asarray(mask) for mask in self.env.call(MASK_METHOD)])
+            raw = stack_masks(self.env.call(MASK_METHOD))
         else:
             raw = self._info_masks
+        pending = self._int_state[2].astype(bool)  # NEXT_STEP: the env resets, ignoring the
+        if pending.any():  # action: its final state's mask (all False, maybe) is not used
+            raw = np.array(raw)
+            raw[pending] = 1
         return policy.as_masks(raw, self.num_envs, name=f"env {MASK_METHOD}")
 
     def _read_info_values(self, info: dict, ended: np.ndarray, key: str, column: int | None,
