@@ -508,7 +508,7 @@ def test_trpo_learns_a_masked_env_without_an_invalid_action(info_masks, tmp_path
                                   model.predict(obs, deterministic=True, action_masks=masks)[0])
 
 
-@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
 def test_the_final_states_empty_mask_is_never_used(mode):
     # NEXT_STEP: the step after the end resets the env and ignores the action, so the final
     # state's mask (all False here) is not checked; SAME_STEP never shows the final state

@@ -53,7 +53,7 @@ def stack_masks(masks) -> np.ndarray:
 
 
 def vector_action_masks(env: VectorEnv, source: str | None, info: dict) -> np.ndarray | None:
-    """The current masks of ``env``'s sub-envs (unchecked, (E, D)) from ``source``.
+    """Return the current masks of ``env``'s sub-envs (unchecked, (E, D)) from ``source``.
 
     ``source`` as `action_mask_source` returns it; ``info``: the last reset / step info.
     """
