@@ -24,6 +24,9 @@ from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout import RolloutBatch, VectorEnvSampler
 from fasttrpo.rollout.gym_sampler import make_vector_env
 from fasttrpo.rollout.streams import NoiseStreams
+from fasttrpo.steps.cpo import cpo_step
+from fasttrpo.steps.pcpo import pcpo_step
+from fasttrpo.steps.trpo import trpo_step
 
 import reference
 from conftest import make_policy, require
@@ -236,6 +239,26 @@ def test_masked_fvp_matches_explicit_fisher_and_kl_hessian(head, dtype, rng):
     # the masks matter: the unmasked Fisher differs
     unmasked = np.stack([policy.linearize(obs).fvp(e) for e in np.eye(policy.num_params)], 1)
     assert np.abs(unmasked - fisher).max() > 100 * RTOL[dtype] * scale
+
+
+@pytest.mark.parametrize("step", ["trpo", "cpo", "pcpo"])
+def test_policy_steps_use_the_masks_of_their_states(step, rng):
+    policy, obs, masks = setup("multidiscrete", np.float64, rng, n_rows=300)
+    actions = valid_actions(policy.nvec, masks, rng)
+    advantages, costs = rng.standard_normal(len(obs)), rng.standard_normal(len(obs))
+    old = policy.get_params()
+    if step == "trpo":
+        info = trpo_step(policy, obs, actions, advantages, max_kl=0.01, masks=masks)
+    elif step == "cpo":
+        info = cpo_step(policy, obs, actions, advantages, costs, -0.1, max_kl=0.01, masks=masks)
+    else:
+        info = pcpo_step(policy, obs, actions, advantages, costs, -0.1, max_kl=0.01,
+                         masks=masks)
+    assert info.accepted
+    # the line search's KL is the masked policies' and within the trust region
+    kl = policy.mean_kl(obs, old, masks)
+    assert info.kl == pytest.approx(kl, rel=1e-9) and 0 < kl <= 0.01
+    assert policy.mean_kl(obs, old) != pytest.approx(kl, rel=1e-2)
 
 
 @pytest.mark.optional_deps

@@ -180,15 +180,12 @@ class MLPPolicy:
         return float_array(name, value, self.dtype, (length,))
 
     def as_masks(self, masks, n_rows: int, name: str = "action_masks") -> np.ndarray | None:
-        """Validate action masks for ``n_rows`` observations; None stays None (no masking).
+        """Check action masks of ``n_rows`` states: (n_rows, sum(nvec)) bool, None if None.
 
-        Returns (n_rows, sum(nvec)) C-contiguous bool (`fasttrpo.foundation.masking`:
-        the sub-actions' masks concatenated). ValueError for a head other than categorical,
-        a wrong shape or a state without a valid action.
+        `fasttrpo.foundation.masking.check_action_masks` (ValueError naming the fix).
         """
-        if masks is None:
-            return None
-        return check_action_masks(masks, self.nvec, n_rows, head_name(self.head), name)
+        return None if masks is None else check_action_masks(
+            masks, self.nvec, n_rows, head_name(self.head), name)
 
     def _eval_buffers(self, n_rows: int) -> ForwardBuffers:
         self._buffers = ForwardBuffers.reuse(self.layout, self._buffers, n_rows)
@@ -293,10 +290,7 @@ class MLPPolicy:
         return value
 
     def log_prob(self, obs, actions, masks=None) -> np.ndarray:
-        """``log pi(actions | obs)``, shape (N,); ValueError where it is not finite.
-
-        ``masks`` (`as_masks`): the masked distribution's (an invalid action: -1e8 or less).
-        """
+        """``log pi(actions | obs)`` (N,), masked by ``masks``; ValueError where not finite."""
         obs = self._obs(obs)
         actions = self.as_actions(actions, obs.shape[0])
         masks = self.as_masks(masks, obs.shape[0])
@@ -314,10 +308,7 @@ class MLPPolicy:
             self.kernel_layout, out, self._buffers.latent(obs), self.log_std)))
 
     def mean_kl(self, obs, old_params, masks=None) -> float:
-        """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``.
-
-        ``masks`` (`as_masks`): both policies masked by the masks of their states.
-        """
+        """``mean_s KL(pi_old(.|s) || pi(.|s))``, ``pi_old`` at ``old_params``; both masked."""
         obs = self._obs(obs, batch_mean=True)
         old_params = self._vector("old_params", old_params, self.num_params)
         masks = self.as_masks(masks, obs.shape[0])
