@@ -9,6 +9,7 @@ change every step (an invalid action raises), predict, save / load and the expor
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -467,6 +468,24 @@ def test_ray_worker_sampler_refuses_a_masking_env():
                                mask_refusal="RaySampler does not carry action masks yet")
     with pytest.raises(ValueError, match=r"gives action masks.*RaySampler does not carry"):
         sampler.reset(seed=0)
+
+
+@pytest.mark.optional_deps
+def test_ray_sampler_refuses_a_masking_env_with_the_fix(monkeypatch):
+    ray = require("ray")
+    from fasttrpo.rollout import RaySampler
+
+    # the workers unpickle the env class by reference: this folder on their path
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
+    try:
+        sampler = RaySampler(MethodMaskedChoiceEnv, n_workers=1)
+        with pytest.raises(RuntimeError, match=r"action masks.*RaySampler does not carry.*"
+                                             r"default sampler"):
+            TRPO("MlpPolicy", sampler, **TINY).learn(64)
+        sampler.close()
+    finally:
+        ray.shutdown()
 
 
 def test_box_policy_on_a_masking_env_is_refused():

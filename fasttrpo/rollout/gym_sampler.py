@@ -44,7 +44,8 @@ from fasttrpo.rollout.batch import COST, RolloutBatch, cost_source
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 
-__all__ = ["VectorEnvSampler", "action_mask_source", "make_vector_env"]
+__all__ = ["VectorEnvSampler", "action_mask_source", "make_vector_env", "stack_masks",
+           "vector_action_masks"]
 
 
 def stack_masks(masks) -> np.ndarray:
