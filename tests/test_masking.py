@@ -355,6 +355,29 @@ def test_bad_masks_are_refused_with_the_fix(rng):
         bernoulli.linearize(obs, np.ones((4, 3), bool))
 
 
+def test_cython_act_checks_its_mask(rng):
+    from fasttrpo._cython import forward
+
+    policy, obs, masks = setup("multidiscrete", np.float32, rng, n_rows=6)
+    obs = np.ascontiguousarray(obs, dtype=np.float32)
+    sizes, n = policy.layout.layer_sizes, len(obs)
+    work = np.empty(forward.work_size(sizes, n), np.float32)
+    out = np.empty((n, 2), np.float32)
+    args = (policy.get_params(), sizes, policy.layout.activation, policy.head, policy.nvec,
+            obs, None, out, work, True)
+    with pytest.raises(ValueError, match=r"mask has shape \(6, 4\), expected \(6, 5\)"):
+        forward.act(*args, False, masks[:, :4].copy().view(np.uint8))
+    for row_invariant in (False, True):  # both forward paths mask
+        forward.act(*args, row_invariant, masks.view(np.uint8))
+        for i, (a, _) in enumerate(blocks(policy.nvec)):
+            assert masks[np.arange(n), a + out[:, i].astype(int)].all()
+    gaussian = make_policy("gaussian", np.float32, "tanh")
+    with pytest.raises(ValueError, match="only the categorical head"):
+        forward.act(gaussian.get_params(), gaussian.layout.layer_sizes, 0, gaussian.head, None,
+                    obs, None, np.empty((n, 2), np.float32), work, True, False,
+                    np.ones((n, 2), np.uint8))
+
+
 # ---- envs ---------------------------------------------------------------------------------
 class MaskedChoiceEnv(gym.Env):
     """Discrete(4): a random half of the actions is valid each step, one of them rewarded.
