@@ -593,6 +593,23 @@ def test_sb3_vec_env_masks_through_env_method():
     assert len(model.ep_info_buffer) >= 10
 
 
+def test_the_models_vec_env_view_gives_masks_through_env_method():
+    # MaskablePPO's loop on a VecEnv: masks = np.stack(env.env_method("action_masks")) (what
+    # sb3-contrib's get_action_masks does), then model.predict(obs, action_masks=masks)
+    venv = gym.vector.SyncVectorEnv([MethodMaskedChoiceEnv] * 2,
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    model = TRPO("MlpPolicy", venv, seed=0, **TINY)
+    env = model.get_env()
+    obs = env.reset()
+    for _ in range(40):
+        masks = np.stack(env.env_method("action_masks"))
+        assert masks.shape == (2, 4)
+        actions, _ = model.predict(obs, action_masks=masks)
+        assert masks[np.arange(2), actions].all()
+        obs, *_ = env.step(actions)  # the env raises on an invalid action
+    assert env.get_attr("length", indices=1) == [16]
+
+
 def test_trpo_on_a_multidiscrete_masked_env():
     model = TRPO("MlpPolicy", MaskedMultiEnv(), seed=0, **TINY)
     model.learn(256)  # the env raises on an invalid action
