@@ -256,6 +256,8 @@ def test_multidiscrete_masks_are_the_concatenated_per_dimension_masks(rng):
     assert check_action_masks(square_masks, [2, 3], len(obs)).shape == (len(obs), 5)
     cube = random_masks([3, 3], 4, rng)
     np.testing.assert_array_equal(check_action_masks(cube.reshape(4, 2, 3), [3, 3], 4), cube)
+    np.testing.assert_array_equal(check_action_masks(cube[1].reshape(2, 3), [3, 3], 1),
+                                  cube[1:2])
     assert square.as_masks(None, 3) is None
 
 

@@ -45,7 +45,7 @@ def check_action_masks(masks, nvec, n_rows: int, head: str = "categorical",
     masks : array-like of bool or 0/1
         (n_rows, sum(nvec)), or (sum(nvec),) for a single state (``n_rows == 1``); for
         ``MultiDiscrete`` the per-sub-action masks concatenated (sb3-contrib's layout), also
-        accepted as (n_rows, k, n) when every ``nvec`` entry is ``n``.
+        accepted as (n_rows, k, n) (one state: (k, n)) when every ``nvec`` entry is ``n``.
     nvec : sequence of int
         Classes per sub-action (``[n]`` for ``Discrete(n)``).
     n_rows : int
@@ -78,8 +78,10 @@ def check_action_masks(masks, nvec, n_rows: int, head: str = "categorical",
     if array.ndim == 3 and array.shape[0] == n_rows and array.shape[1] * array.shape[2] == width \
             and (nvec == array.shape[2]).all():
         array = array.reshape(n_rows, width)
-    elif array.ndim == 1 and n_rows == 1:
-        array = array[None]
+    elif n_rows == 1 and (array.ndim == 1 or (
+            array.ndim == 2 and array.shape[0] * array.shape[1] == width
+            and (nvec == array.shape[1]).all())):
+        array = array.reshape(1, -1)
     if array.shape != (n_rows, width):
         raise ValueError(
             f"{name}: expected shape ({n_rows}, {width}) (one row per observation: "
