@@ -1,12 +1,13 @@
 """Action masking with envs (issue 26, item 4): the samplers read each state's mask
 (``action_masks()`` or ``info["action_mask"]``) and keep it in the batch, TRPO learns an env
 whose valid actions change every step without ever choosing an invalid one (the env raises),
-``predict`` / ``evaluate_policy`` / save and load, the refusals (Ray, Box actions) and the
+``predict`` / ``evaluate_policy`` / save and load, Ray workers, Box actions refused and the
 exports (runtime, ONNX, C) against ``predict`` under masks.
 """
 
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
@@ -28,7 +29,6 @@ from fasttrpo.export.model import policy_from_model
 from fasttrpo.models.policies import CategoricalMLPPolicy
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout import RolloutBatch, VectorEnvSampler
-from fasttrpo.rollout.gym_sampler import make_vector_env
 from fasttrpo.rollout.streams import NoiseStreams
 
 from conftest import require
@@ -53,29 +53,27 @@ def test_sampler_stores_the_masks_of_each_row(info_masks):
     assert np.take_along_axis(batch.action_masks, chosen[..., None], 2).all()
 
 
-def test_ray_worker_sampler_refuses_a_masking_env():
-    venv = make_vector_env(MethodMaskedChoiceEnv(), 1)
-    model = TRPO("MlpPolicy", MethodMaskedChoiceEnv(), seed=0, **TINY)
-    sampler = VectorEnvSampler(venv, model.encoder, model.codec,
-                               mask_refusal="RaySampler does not carry action masks yet")
-    with pytest.raises(ValueError, match=r"gives action masks.*RaySampler does not carry"):
-        sampler.reset(seed=0)
-
-
 @pytest.mark.optional_deps
-def test_ray_sampler_refuses_a_masking_env_with_the_fix(monkeypatch):
+def test_ray_workers_carry_the_masks_as_one_sampler_does(monkeypatch):
     ray = require("ray")
     from fasttrpo.rollout import RaySampler
 
-    # the workers unpickle the env class by reference: this folder on their path
+    # the workers unpickle the env factories by reference: this folder on their path
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
-    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
     try:
-        sampler = RaySampler(MethodMaskedChoiceEnv, n_workers=1)
-        with pytest.raises(RuntimeError, match=r"action masks.*RaySampler does not carry.*"
-                                             r"default sampler"):
-            TRPO("MlpPolicy", sampler, **TINY).learn(64)
-        sampler.close()
+        for factory in (MethodMaskedChoiceEnv, partial(MaskedChoiceEnv, info_masks=True)):
+            kwargs = dict(TINY, seed=3)
+            venv = gym.vector.SyncVectorEnv([factory] * 4,
+                                            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+            single = TRPO("MlpPolicy", venv, **kwargs).learn(3 * 64 * 4)
+            sampler = RaySampler(factory, n_workers=2, envs_per_worker=2)
+            remote = TRPO("MlpPolicy", sampler, **kwargs).learn(3 * 64 * 4)  # env raises on
+            sampler.close()  # an invalid action: the workers acted with the masks
+            # the update used the masks too: the same parameters as one sampler's run
+            np.testing.assert_array_equal(remote.policy.get_params(),
+                                          single.policy.get_params())
+            assert list(remote.ep_info_buffer) == list(single.ep_info_buffer)
     finally:
         ray.shutdown()
 

@@ -144,15 +144,12 @@ class VectorEnvSampler:
         The run-wide number of the first env (a Ray worker's share starts there): ``reset(seed)``
         seeds env ``i`` with ``seed + env_offset + i``, as one VectorEnv holding every env
         would.
-    mask_refusal : str or None, default None
-        None reads the env's action masks (module docstring); a message refuses an env that
-        gives masks with a ValueError that says it (a sampler that cannot carry them).
     """
 
     def __init__(self, env: VectorEnv, encoder: ObsEncoder, codec: ActionCodec,
                  obs_normalizer: ObservationNormalizer | None = None,
                  reward_scaler: RewardScaler | None = None, dtype=np.float32,
-                 env_offset: int = 0, mask_refusal: str | None = None) -> None:
+                 env_offset: int = 0) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if isinstance(mode, str):
             mode = AutoresetMode(mode)
@@ -187,7 +184,6 @@ class VectorEnvSampler:
         self.reports_cost = False  # the env has reported a cost since the last reset
         #: where the action masks come from (`action_mask_source`), decided at each reset
         self.mask_source: str | None = None
-        self._mask_refusal = mask_refusal
         self._info_masks: np.ndarray | None = None  # the current states' info masks (E, D)
         self.needs_reset = True
         #: the last step as the env returned it, (obs, rewards, terminated, truncated, info),
@@ -221,9 +217,6 @@ class VectorEnvSampler:
             seed = [seed + self.env_offset + i for i in range(self.num_envs)]
         raw_obs, info = self.env.reset(seed=seed)
         self.mask_source = action_mask_source(self.env, info)
-        if self.mask_source is not None and self._mask_refusal is not None:
-            raise ValueError(f"env: it gives action masks ({MASK_METHOD}() or "
-                             f"info[{MASK_INFO_KEY!r}]); {self._mask_refusal}")
         self._info_masks = None
         if self.mask_source == "info":
             self._read_info_masks(info)

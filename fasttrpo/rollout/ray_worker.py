@@ -146,10 +146,8 @@ class RolloutWorker:
                 SyncVectorEnv([source] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
             venv.envs = [_ReportingEnv(env, env_offset + i, self.failures)
                          for i, env in enumerate(venv.envs)]
-            self.sampler = VectorEnvSampler(
-                venv, encoder, codec, obs_normalizer, None, dtype, env_offset=env_offset,
-                mask_refusal="RaySampler does not carry action masks yet: train a masked env "
-                "with the default sampler (model.set_env(env), n_envs copies in one process)")
+            self.sampler = VectorEnvSampler(venv, encoder, codec, obs_normalizer, None, dtype,
+                                            env_offset=env_offset)
         self.policy = None
         self._batches: dict = {}
 
@@ -216,6 +214,7 @@ class RolloutWorker:
         return {
             "obs": batch.obs, "actions": batch.actions, "signals": batch.signals,
             "flags": batch.flags, "last_obs": batch.last_obs, "raw_obs": raw,
+            "action_masks": batch.action_masks,
             "final_obs": list(batch.final_obs.items()),
             "episodes": batch.finished_episodes, "stream_states": streams.states(),
             "seconds": time.perf_counter() - start,
