@@ -1,5 +1,6 @@
 """Run a trained model for a number of episodes and report the returns (sb3's evaluate_policy)."""
 
+import inspect
 import math
 from collections.abc import Callable
 
@@ -52,7 +53,8 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
     use_masking : bool, default True
         As sb3-contrib's ``evaluate_policy`` for ``MaskablePPO``: for an env with
         ``action_masks()`` (or ``info["action_mask"]``), pass each state's mask to
-        ``model.predict(..., action_masks=...)``; False ignores the masks.
+        ``model.predict(..., action_masks=...)`` (a model whose ``predict`` takes no
+        ``action_masks``, sb3's ``PPO`` say, gets none); False ignores the masks.
 
     Returns
     -------
@@ -66,8 +68,12 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
     env, owned = _as_env(env)
     play = _play_vector if isinstance(env, VectorEnv) else _play_single
     try:
+        takes_masks = "action_masks" in inspect.signature(model.predict).parameters
+    except (TypeError, ValueError):  # no signature to read
+        takes_masks = False
+    try:
         rewards, lengths, costs = play(model, env, int(n_eval_episodes), deterministic, seed,
-                                       render, callback, bool(use_masking))
+                                       render, callback, bool(use_masking) and takes_masks)
     finally:
         if owned:
             env.close()

@@ -133,6 +133,12 @@ def test_trpo_learns_a_masked_env_without_an_invalid_action(info_masks, tmp_path
     assert mean >= 0.9 * 16
     vector = gym.vector.SyncVectorEnv([lambda: cls(info_masks=info_masks)] * 2)
     assert evaluate_policy(model, vector, n_eval_episodes=4)[0] >= 0.9 * 16
+
+    class Unmasked:  # a model whose predict takes no masks gets none (sb3's PPO, say)
+        def predict(self, obs, deterministic=True):  # (no TypeError for action_masks=)
+            return model.predict(obs, deterministic=deterministic)
+
+    assert evaluate_policy(Unmasked(), cls(info_masks=info_masks), n_eval_episodes=2)[0] > 0
     # save / load: unaffected, the same masked predictions
     model.save(tmp_path / "masked")
     loaded = TRPO.load(tmp_path / "masked")
