@@ -1,5 +1,6 @@
 """Run a trained model for a number of episodes and report the returns (sb3's evaluate_policy)."""
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 
@@ -8,6 +9,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from fasttrpo.envs.ids import register_if_fasttrpo_id
+from fasttrpo.foundation.masking import MASK_INFO_KEY, MASK_METHOD
 from fasttrpo.rollout.batch import cost_source
 
 #: where each per-episode cost is read: (info key, column or None for the sum of a vector)
@@ -18,7 +20,8 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
                     return_episode_rewards: bool = False, *, seed: int | None = None,
                     render: bool = False, callback: Callable | None = None,
                     reward_threshold: float | None = None, return_episode_costs: bool = False,
-                    warn: bool = True, cost_keys: Sequence[str] | None = None):
+                    warn: bool = True, cost_keys: Sequence[str] | None = None,
+                    use_masking: bool = True):
     """Play ``n_eval_episodes`` episodes of ``model`` in ``env`` (sb3's ``evaluate_policy``).
 
     Each episode sums the (unnormalised) env rewards until ``terminated`` or ``truncated``.
@@ -58,6 +61,11 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
         as the constrained algorithms' ``cost_keys`` (``model.cost_signals`` names a model's
         own constraints). Each episode's cost is then a list of one float per name (NaN
         where the env reported none), and the mean cost an array of them.
+    use_masking : bool, default True
+        As sb3-contrib's ``evaluate_policy`` for ``MaskablePPO``: for an env with
+        ``action_masks()`` (or ``info["action_mask"]``), pass each state's mask to
+        ``model.predict(..., action_masks=...)`` (a model whose ``predict`` takes no
+        ``action_masks``, sb3's ``PPO`` say, gets none); False ignores the masks.
 
     Returns
     -------
@@ -72,8 +80,13 @@ def evaluate_policy(model, env, n_eval_episodes: int = 10, deterministic: bool =
     env, owned = _as_env(env)
     play = _play_vector if isinstance(env, VectorEnv) else _play_single
     try:
+        takes_masks = "action_masks" in inspect.signature(model.predict).parameters
+    except (TypeError, ValueError):  # no signature to read
+        takes_masks = False
+    try:
         rewards, lengths, cost_rows = play(model, env, int(n_eval_episodes), deterministic,
-                                           seed, render, callback, sources)
+                                           seed, render, callback, sources,
+                                           bool(use_masking) and takes_masks)
     finally:
         if owned:
             env.close()
@@ -130,18 +143,30 @@ def _as_env(env) -> tuple[gym.Env | VectorEnv, bool]:
                      f"a CompiledEnv, got {type(env).__name__}")
 
 
+def _predict(model, obs, deterministic: bool, masks):
+    """``model.predict``, with ``action_masks`` only when there are masks (any sb3 model)."""
+    if masks is None:
+        return model.predict(obs, deterministic=deterministic)
+    return model.predict(obs, deterministic=deterministic, action_masks=masks)
+
+
 def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed, render,
-                 callback, sources: CostSources,
+                 callback, sources: CostSources, use_masking: bool,
                  ) -> tuple[list[float], list[int], list[np.ndarray]]:
     episode_rewards: list[float] = []
     episode_lengths: list[int] = []
     episode_costs: list[np.ndarray] = []
     for episode in range(n_episodes):
-        obs, _ = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
+        obs, info = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
         total, length, done = 0.0, 0, False
         cost = np.full(len(sources), math.nan)
         while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
+            masks = None
+            if use_masking and env.has_wrapper_attr(MASK_METHOD):
+                masks = env.get_wrapper_attr(MASK_METHOD)()
+            elif use_masking:
+                masks = info.get(MASK_INFO_KEY)
+            action, _ = _predict(model, obs, deterministic, masks)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             _add_costs(cost, _step_costs(info, sources))
@@ -158,8 +183,10 @@ def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed
 
 
 def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, seed, render,
-                 callback, sources: CostSources,
+                 callback, sources: CostSources, use_masking: bool,
                  ) -> tuple[list[float], list[int], list[np.ndarray]]:
+    from fasttrpo.rollout.gym_sampler import action_mask_source, vector_action_masks
+
     n_envs = venv.num_envs
     mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
@@ -170,9 +197,11 @@ def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, s
     episode_rewards: list[float] = []
     episode_lengths: list[int] = []
     episode_costs: list[np.ndarray] = []
-    obs, _ = venv.reset(seed=seed)
+    obs, info = venv.reset(seed=seed)
+    masking = action_mask_source(venv, info) if use_masking else None
     while (counts < targets).any():
-        actions, _ = model.predict(obs, deterministic=deterministic)
+        masks = vector_action_masks(venv, masking, info)
+        actions, _ = _predict(model, obs, deterministic, masks)
         obs, rewards, terminated, truncated, info = venv.step(actions)
         dones = np.logical_or(terminated, truncated)
         step_info = info.get("final_info", {}) if mode == AutoresetMode.SAME_STEP else info

@@ -53,6 +53,7 @@ from fasttrpo.foundation.heads import (
     head_code,
     head_for_space,
 )
+from fasttrpo.foundation.masking import check_action_masks, mask_logits
 from fasttrpo.foundation.policy_file import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -426,7 +427,8 @@ class Policy:
         return noise.reshape(int(n), latent_dim, act_dim)
 
     def act(self, obs, deterministic: bool = True,
-            rng: np.random.Generator | None = None, exploration=None) -> np.ndarray:
+            rng: np.random.Generator | None = None, exploration=None,
+            action_masks=None) -> np.ndarray:
         """Compute the action for one observation, or the actions for a batch.
 
         Parameters
@@ -447,6 +449,11 @@ class Policy:
             ``mu(s) + z(s) @ E``. None: a fresh matrix per row from ``rng`` (then each action
             is a sample of the per-state Gaussian ``N(mu, sum_i z_i^2 std_ij^2)``, as
             ``TRPO.predict`` draws it).
+        action_masks : array_like of bool, optional
+            Categorical head only (``Discrete``, ``MultiDiscrete``), as ``TRPO.predict``
+            takes them: one row per observation of ``sum(nvec)`` booleans (the sub-actions'
+            masks concatenated), False for an invalid action, which is then never returned.
+            None: no masking.
 
         Returns
         -------
@@ -457,7 +464,10 @@ class Policy:
             ``MultiBinary``. A single observation gives an unbatched action.
         """
         rows, single = self.preprocess(obs)
+        masks = None if action_masks is None else check_action_masks(
+            action_masks, self.nvec, rows.shape[0], self.head)
         out, latent = self._mlp(rows)
+        mask_logits(out, masks)  # invalid actions: probability 0 (foundation.masking)
         if not deterministic and rng is None and exploration is None:
             rng = np.random.default_rng()
         if not deterministic and self.head == "gsde":

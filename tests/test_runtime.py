@@ -149,6 +149,7 @@ def test_runtime_imports_only_numpy(exported):
         outside = [m for m in new if m.split(".")[0] not in sys.stdlib_module_names]
         # (_numba_cache: the standard-library check of the kernels' on-disk cache)
         assert outside == sorted(["fasttrpo", "fasttrpo.foundation", "fasttrpo.foundation.heads",
+                                  "fasttrpo.foundation.masking",
                                   "fasttrpo.foundation.numba_cache",
                                   "fasttrpo.foundation.policy_file",
                                   "fasttrpo.foundation.portable", "fasttrpo.runtime"]), outside

@@ -24,10 +24,10 @@ Compiler directives (boundscheck, wraparound, ...) are set once in setup.py.
 
 from cython cimport floating
 from libc.math cimport exp, expf, tanh, tanhf
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
-from fasttrpo.foundation import heads
+from fasttrpo.foundation import heads, masking
 # The codes of fasttrpo.foundation.heads as C ints, assigned once at import, so nogil code reads them
 cdef int _ACT_TANH = heads.TANH
 cdef int _ACT_RELU = heads.RELU
@@ -39,6 +39,8 @@ cdef int _HEAD_GAUSSIAN_SDE = heads.GAUSSIAN_SDE
 cdef int _ACT_NONE = -1
 
 cdef int _INT_MAX = 2147483647   # BLAS (LP64) dimensions are C ints
+# the logit of an action an action mask rules out (fasttrpo.foundation.masking.MASKED_LOGIT)
+cdef double _MASKED_LOGIT = masking.MASKED_LOGIT
 
 
 # ---------------------------------------------------------------------------
@@ -204,9 +206,10 @@ cdef void _sde_sample(
 cdef void _categorical_sample(
     floating* logits, const int64_t* nvec, Py_ssize_t k, Py_ssize_t out_dim,
     const floating* noise, floating* actions, Py_ssize_t n_rows,
-    bint deterministic,
+    bint deterministic, const uint8_t* mask,
 ) noexcept nogil:
     # For each row r and sub-space j (logits z = logits[r, start:start + n_j]):
+    #   mask (NULL: none): z_i <- MASKED_LOGIT where mask[r, start + i] == 0
     #   deterministic: a = argmax_i z_i (first maximum)
     #   else: p = softmax(z); a = min{ i : sum_{l <= i} p_l > u },  u ~ U[0, 1)
     # Overwrites ``logits`` with exp(z - max z) (it is scratch).
@@ -214,6 +217,10 @@ cdef void _categorical_sample(
     cdef floating* z
     cdef floating m, tot, target, cum
     for r in range(n_rows):
+        if mask != NULL:
+            for i in range(out_dim):
+                if mask[r * out_dim + i] == 0:
+                    logits[r * out_dim + i] = <floating>_MASKED_LOGIT
         start = 0
         for j in range(k):
             n = nvec[j]
@@ -446,7 +453,7 @@ cdef void _act_rows(
     int head, const int64_t* nvec, Py_ssize_t k, Py_ssize_t n_params, const floating* obs,
     const floating* noise, floating* actions, Py_ssize_t n_rows, floating* net_out,
     floating* ping, floating* pong, const floating* latent, bint deterministic,
-    bint one_row=False,
+    const uint8_t* mask, bint one_row=False,
 ) noexcept nogil:
     # net_out = MLP(obs): mean or logits, (n_rows, out_dim) row-major; then the head;
     # one_row: n_rows == 1 through gemv (the row-invariant path)
@@ -461,7 +468,7 @@ cdef void _act_rows(
                     deterministic)
     elif head == _HEAD_CATEGORICAL:
         _categorical_sample(net_out, nvec, k, out_dim, noise, actions, n_rows,
-                            deterministic)
+                            deterministic, mask)
     else:
         _bernoulli_sample(net_out, noise, actions, n_rows, k, deterministic)
 
@@ -478,6 +485,7 @@ def act(
     floating[::1] work not None,
     bint deterministic=False,
     bint row_invariant=False,
+    const uint8_t[:, ::1] mask=None,
 ):
     r"""Sample actions from an MLP policy: forward pass plus distribution head.
 
@@ -544,6 +552,12 @@ def act(
         over workers act exactly as in one process. Costs one BLAS gemv per
         row and layer (measured at 8 rows of a 64x64 float32 MLP: ~5 us instead
         of ~4 us).
+    mask : ndarray of uint8 (or bool viewed as uint8), shape (B, out_dim),
+        C-contiguous, or None
+        Categorical head only: the action mask, 0 where an action is invalid.
+        Those logits become ``MASKED_LOGIT`` (``fasttrpo.foundation.masking``)
+        before sampling, so they are never drawn (probability 0) nor chosen as
+        the mode. The caller checks that every sub-space keeps a valid action.
 
     Raises
     ------
@@ -561,6 +575,7 @@ def act(
     cdef const floating* latent = NULL
     cdef const floating* noise_p = NULL
     cdef const int64_t* nvec_p = NULL
+    cdef const uint8_t* mask_p = NULL
 
     _check_activation(activation)
     _check_common(params, layer_sizes, n_params, obs, B)
@@ -611,8 +626,14 @@ def act(
         raise ValueError(
             f"work has length {work.shape[0]}, need >= {2 * half + B * out_dim}"
         )
+    if mask is not None:
+        if head != _HEAD_CATEGORICAL:
+            raise ValueError("mask: only the categorical head takes an action mask")
+        _check_2d("mask", mask.shape[0], mask.shape[1], B, out_dim)
     if B == 0:
         return
+    if mask is not None:
+        mask_p = &mask[0, 0]
     if not deterministic:
         noise_p = &noise[0, 0]
     net_out = &work[2 * half]
@@ -628,7 +649,7 @@ def act(
         if not row_invariant:
             _act_rows(&params[0], &layer_sizes[0], n_layers, activation, head, nvec_p, k,
                       n_params, &obs[0, 0], noise_p, &actions_out[0, 0], B, net_out,
-                      &work[0], &work[half], latent, deterministic)
+                      &work[0], &work[half], latent, deterministic, mask_p)
         else:
             # one row per call: the ping-pong buffers hold one row, and the latent
             # features of a row are where a one-row pass leaves them
@@ -644,4 +665,5 @@ def act(
                           NULL if deterministic else noise_p + r * noise_width,
                           &actions_out[r, 0], 1, net_out + r * out_dim, &work[0],
                           &work[half], &obs[r, 0] if n_layers == 1 else latent,
-                          deterministic, True)
+                          deterministic, NULL if mask_p == NULL else mask_p + r * out_dim,
+                          True)

@@ -558,11 +558,16 @@ class OnPolicyAlgorithm:
         return update.fit_critics(data, self.value_functions, self.vf_fitters, self.rng)
 
     # ---- acting --------------------------------------------------------------------------
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False,
+                action_masks=None):
         """Action(s) for one observation or a batch.
 
         Observation normalisation uses the frozen running statistics; Box actions are clipped
         to the bounds. ``state`` and ``episode_start`` exist for sb3 compatibility (no RNN).
+        ``action_masks`` (Discrete / MultiDiscrete actions, as sb3-contrib's ``MaskablePPO``):
+        booleans, one row per observation (``sum(nvec)`` columns: the sub-actions' masks
+        concatenated; one row for one observation), False for an invalid action, which is
+        then never returned; None: no masking.
 
         Returns
         -------
@@ -578,6 +583,7 @@ class OnPolicyAlgorithm:
             # finite float64 values beyond float32's range (1e300) become inf here
             raise ValueError(f"observation: values beyond the range of the {self.dtype} "
                              "network")
+        masks = self.policy.as_masks(action_masks, rows.shape[0])
         out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
         # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
         # the batch is large enough for BLAS to use threads at all
@@ -585,7 +591,7 @@ class OnPolicyAlgorithm:
         if n_threads is not None and not gemm_may_thread(len(rows), self.policy.layout.layer_sizes):
             n_threads = None
         with limit_threads(n_threads):
-            out = self.policy.act_into(rows, deterministic, self.rng, out)
+            out = self.policy.act_into(rows, deterministic, self.rng, out, masks=masks)
         actions = self.codec.to_env(out)
         return (actions[0] if single else actions), state
 

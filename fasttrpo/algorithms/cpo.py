@@ -75,7 +75,7 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
         episode_cost, constraint = self.estimate_constraint(data)
         info = cpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
-            self.cost_advantages(data), constraint, None,
+            self.cost_advantages(data), constraint, None, masks=data.policy_masks,
             **trust_region_kwargs(self.config, self.policy))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
@@ -136,7 +136,7 @@ class PCPO(CPO):  # noqa: D101 (the docstring is built below, from PCPOConfig)
         info = pcpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
             self.cost_advantages(data), constraint, self.config.projection, None,
-            **trust_region_kwargs(self.config, self.policy))
+            masks=data.policy_masks, **trust_region_kwargs(self.config, self.policy))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"PCPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)

@@ -56,7 +56,7 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     assert isinstance(config, TRPOConfig)  # TRPO's and the TRPO-Lagrangians' configs are
     info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
                      damped_step_length=config.damped_step_length,
-                     **trust_region_kwargs(config, model.policy))
+                     masks=data.policy_masks, **trust_region_kwargs(config, model.policy))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
     log = model.logger

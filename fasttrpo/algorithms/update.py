@@ -51,6 +51,9 @@ class UpdateBatch:
         The episodes that ended during the rollout (``RolloutBatch.finished_episodes``).
     signal_means : dict of signal name to float
         Mean per-step value of each signal over the valid transitions.
+    policy_masks : (M', sum(nvec)) bool or None
+        The action masks of the policy rows' states (``RolloutBatch.action_masks``), None
+        when the env gives none.
     """
 
     obs: np.ndarray
@@ -62,6 +65,7 @@ class UpdateBatch:
     policy_advantages: dict[str, np.ndarray]
     episodes: list[dict[str, Any]]
     signal_means: dict[str, float]
+    policy_masks: np.ndarray | None = None
 
 
 def prepare_batch(batch: RolloutBatch, config: OnPolicyConfig, critics: dict) -> UpdateBatch:
@@ -88,8 +92,9 @@ def prepare_batch(batch: RolloutBatch, config: OnPolicyConfig, critics: dict) ->
     # NaN for a rollout without a valid transition (only autoreset steps; train skips it)
     signal_means = {signal: float(np.mean(flat)) if (flat := batch.flat(values)).size
                     else math.nan for signal, values in batch.signals.items()}
+    masks = None if batch.action_masks is None else batch.flat(batch.action_masks)[::k]
     return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
-                       policy_advantages, list(batch.finished_episodes), signal_means)
+                       policy_advantages, list(batch.finished_episodes), signal_means, masks)
 
 
 def check_batch(data: UpdateBatch, dtype: np.dtype) -> None:

@@ -10,6 +10,11 @@ as ``predict``), and writes every action component as a float:
 * MultiDiscrete: one class index (plus ``start``) per sub-action;
 * MultiBinary: ``0.0f`` / ``1.0f`` per bit (``logit > 0``).
 
+Discrete and MultiDiscrete policies also get ``<name>_act_masked(obs, mask, action)``: the
+first argmax over the valid classes only (``mask``: ``sum(nvec)`` bytes, 0 for an invalid
+action, the sub-actions' masks concatenated, as ``predict``'s ``action_masks``);
+``<name>_act`` is it with no mask.
+
 Observations are read as floats: a Box observation flattened row-major, or for a Discrete
 space one float holding the value (``2.0f``); it is one-hot encoded, and a value outside the
 space encodes as all zeros.
@@ -116,6 +121,17 @@ def _header(policy: Policy, name: str) -> str:
     else:
         obs_text = "the Box observation as floats, flattened row-major"
     sizes = " -> ".join(map(str, policy.layer_sizes))
+    masked_declaration = "" if kind not in ("Discrete", "MultiDiscrete") else f"""\
+/* bytes read from mask per observation */
+#define {name.upper()}_MASK_SIZE {int(policy.nvec.sum())}
+
+/* {name}_act with an action mask: the most likely valid class of each sub-action.
+ * mask: {name.upper()}_MASK_SIZE bytes, 0 for an invalid action (the sub-actions' masks
+ * concatenated, as TRPO.predict's action_masks); NULL: no mask. Each sub-action needs a
+ * valid class (else class 0 is written). */
+void {name}_act_masked(const float *obs, const unsigned char *mask, float *action);
+
+"""
     return f"""\
 /* {name}.h: a fasttrpo policy ({sizes}, {policy.activation}, {policy.head} head), generated
  * by `fasttrpo export --format c`. Deterministic action, as TRPO.predict(obs,
@@ -142,6 +158,7 @@ extern "C" {{
  * Reentrant; no allocation. */
 void {name}_act(const float *obs, float *action);
 
+{masked_declaration}\
 /* {name}_act on n observations stored one after another (obs: n * {name.upper()}_OBS_SIZE
  * floats, action: n * {name.upper()}_ACTION_SIZE floats). */
 void {name}_act_batch(const float *obs, float *action, long n);
@@ -172,8 +189,11 @@ def _source(policy: Policy, name: str) -> str:
     if kind == "Box":
         parts.append(_array("float", f"{name}_action_low", policy.action_low, _float_literal))
         parts.append(_array("float", f"{name}_action_high", policy.action_high, _float_literal))
+    masked = kind in ("Discrete", "MultiDiscrete")
+    signature = (f"{name}_act_masked(const float *obs, const unsigned char *mask, float *action)"
+                 if masked else f"{name}_act(const float *obs, float *action)")
     parts.append(f"""
-void {name}_act(const float *obs, float *action)
+void {signature}
 {{
     float x[{widest}], y[{widest}];
     int i, j;
@@ -258,13 +278,24 @@ void {name}_act(const float *obs, float *action)
         offset = 0
         for j, n in enumerate(policy.nvec.tolist()):
             logits = f"{offset}..{offset + n - 1}"
-            parts.append(f"""    {{  /* sub-action {j}: first argmax of logits {logits} */
-        int best = 0;
-        for (i = 1; i < {n}; ++i) if (x[{offset} + i] > x[{offset} + best]) best = i;
+            parts.append(f"""    {{  /* sub-action {j}: first argmax of valid logits {logits} */
+        int best = -1;
+        for (i = 0; i < {n}; ++i) {{
+            if (mask && !mask[{offset} + i]) continue;
+            if (best < 0 || x[{offset} + i] > x[{offset} + best]) best = i;
+        }}
+        if (best < 0) best = 0;  /* no valid class: the caller's error */
         action[{j}] = (float)(best + {starts[j]});
     }}
 """)
             offset += n
+    if masked:
+        parts.append(f"""}}
+
+void {name}_act(const float *obs, float *action)
+{{
+    {name}_act_masked(obs, 0, action);
+""")
     parts.append(f"""}}
 
 void {name}_act_batch(const float *obs, float *action, long n)

@@ -18,7 +18,12 @@ The graph computes what ``TRPO.predict(obs, deterministic=True)`` computes:
 * output ``action``: Box means clipped to the bounds (``Max`` / ``Min``) in the space's dtype
   and shape; int64 class indices (first maximum, plus the space's ``start``) of shape
   ``(batch,)`` for Discrete and ``(batch, k)`` for MultiDiscrete; int8 ``logit > 0`` for
-  MultiBinary.
+  MultiBinary;
+* Discrete and MultiDiscrete: a second, optional input ``action_mask``, bool
+  ``(batch, sum(nvec))`` (the sub-actions' masks concatenated, as ``predict``'s
+  ``action_masks``); invalid actions' logits become ``MASKED_LOGIT`` (``Where``) before the
+  argmax. Its default (an initializer of the same name, one all-True row that broadcasts)
+  masks nothing, so feeding ``obs`` alone still works.
 """
 
 import os
@@ -26,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fasttrpo.foundation.masking import MASKED_LOGIT
 from fasttrpo.runtime import FORMAT_VERSION, Policy
 
 OPSET = 17
@@ -160,6 +166,14 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
         x = g.op("Cast", [x], to=elem)
     else:
         elem = tensor.INT64
+        width = int(policy.nvec.sum())
+        mask_input = helper.make_tensor_value_info("action_mask", tensor.BOOL,
+                                                   ["mask_rows", width])
+        # the input's default: one all-True row (broadcast over the batch), no masking
+        g.initializers.append(onnx.numpy_helper.from_array(np.ones((1, width), dtype=bool),
+                                                           "action_mask"))
+        x = g.op("Where", ["action_mask", x, g.const("masked_logit",
+                                                     np.array(MASKED_LOGIT, dtype=f32))])
         columns = []
         start = 0
         for n in policy.nvec.tolist():
@@ -181,7 +195,8 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
     g.op("Identity", [x], output="action")
     action_output = helper.make_tensor_value_info("action", elem, batch_shape)
 
-    graph = helper.make_graph(g.nodes, name, [obs_input], [action_output], g.initializers)
+    inputs = [obs_input] if kind in ("Box", "MultiBinary") else [obs_input, mask_input]
+    graph = helper.make_graph(g.nodes, name, inputs, [action_output], g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="fasttrpo", ir_version=IR_VERSION)
     model.doc_string = (f"fasttrpo policy {' -> '.join(map(str, policy.layer_sizes))} "

@@ -310,10 +310,13 @@ def mean_kl(layout, out_old, latent_old, log_std_old, out_new, latent_new, log_s
                 stop = start + nvec[i]
                 lse_old = _logsumexp(out_old[n, start:stop])
                 lse_new = _logsumexp(out_new[n, start:stop])
-                # sum_k p_k (log p_k - log q_k)
+                # sum_k p_k (log p_k - log q_k), log p_k - log q_k = (z_k - z'_k) - (lse - lse'):
+                # exactly 0 where both sides are equal (the KL at the old parameters), also
+                # on masked entries, where both logits are MASKED_LOGIT and p_k = 0
                 for j in range(start, stop):
                     log_p = out_old[n, j] - lse_old
-                    total += math.exp(log_p) * (log_p - out_new[n, j] + lse_new)
+                    total += math.exp(log_p) * ((out_old[n, j] - out_new[n, j])
+                                                - (lse_old - lse_new))
                 start = stop
     else:
         for n in range(n_rows):

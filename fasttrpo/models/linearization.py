@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fasttrpo.foundation.masking import mask_logits
 from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS, parallel_kernels
 from fasttrpo.foundation.validation import float_array
 from fasttrpo.kernels import cg, distributions
@@ -84,11 +85,18 @@ class Linearization:
     policy : MLPPolicy
     obs : (N, obs_dim) array of the policy dtype, C-contiguous, already validated.
     buffers : LinearizationBuffers for N rows; this linearisation takes them over.
+    masks : (N, sum(nvec)) bool or None, the checked action masks of the states ``obs``
+        (categorical head; `MLPPolicy.as_masks`). The logits of invalid actions become
+        ``MASKED_LOGIT`` after every forward pass (here and at each line-search candidate),
+        so the log-likelihoods, the gradient, the Fisher weights (``p = 0`` there: ``M``'s
+        rows and columns vanish) and the KL are all the masked distribution's.
     """
 
-    def __init__(self, policy: MLPPolicy, obs: np.ndarray, buffers: LinearizationBuffers) -> None:
+    def __init__(self, policy: MLPPolicy, obs: np.ndarray, buffers: LinearizationBuffers,
+                 masks: np.ndarray | None = None) -> None:
         self.policy = policy
         self.obs = obs
+        self.masks = masks
         self.params = policy.get_params()
         # the buffers belong to the latest linearisation; older ones must refuse to compute
         buffers.owner = self
@@ -99,6 +107,7 @@ class Linearization:
         layout = policy.kernel_layout
         _row_blocks(policy_kernels.forward_blocks, policy_kernels.forward_blocks_parallel,
                     self.params, layout, obs, point.hidden, point.dact, point.out)
+        mask_logits(point.out, masks)
         distributions.fisher_weights(layout, point.out, point.latent(obs),
                                      self.params[policy.n_mlp :], buffers.dist)
 
@@ -265,6 +274,7 @@ class Linearization:
         log_std = params[policy.n_mlp :]
         _row_blocks(policy_kernels.forward_blocks, policy_kernels.forward_blocks_parallel,
                     params, layout, self.obs, candidate.hidden, candidate.dact, candidate.out)
+        mask_logits(candidate.out, self.masks)
         # gSDE: the candidate's own features z(s; params), as it would act
         latent = candidate.latent(self.obs)
         distributions.log_prob(layout, candidate.out, latent, log_std, actions, buffers.log_prob)

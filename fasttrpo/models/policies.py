@@ -15,7 +15,9 @@ from fasttrpo.foundation.heads import (
     GAUSSIAN,
     GAUSSIAN_SDE,
     extra_param_count,
+    head_name,
 )
+from fasttrpo.foundation.masking import check_action_masks, mask_logits
 from fasttrpo.foundation.validation import float_array, index_array, mapping_entry_array
 from fasttrpo.kernels import distributions, mlp
 from fasttrpo.models.linearization import Linearization, LinearizationBuffers
@@ -177,6 +179,14 @@ class MLPPolicy:
     def _vector(self, name: str, value, length: int) -> np.ndarray:
         return float_array(name, value, self.dtype, (length,))
 
+    def as_masks(self, masks, n_rows: int, name: str = "action_masks") -> np.ndarray | None:
+        """Check action masks of ``n_rows`` states: (n_rows, sum(nvec)) bool, None if None.
+
+        `fasttrpo.foundation.masking.check_action_masks` (ValueError naming the fix).
+        """
+        return None if masks is None else check_action_masks(
+            masks, self.nvec, n_rows, head_name(self.head), name)
+
     def _eval_buffers(self, n_rows: int) -> ForwardBuffers:
         self._buffers = ForwardBuffers.reuse(self.layout, self._buffers, n_rows)
         return self._buffers
@@ -187,18 +197,23 @@ class MLPPolicy:
         """Columns of an action row: act_dim (Gaussian), 1 (categorical), k (multi), n (binary)."""
         return int(self.nvec.size) if self.head == CATEGORICAL else self.layout.out_dim
 
-    def act(self, obs, deterministic: bool = False, rng: np.random.Generator | None = None):
+    def act(self, obs, deterministic: bool = False, rng: np.random.Generator | None = None,
+            masks=None):
         """Actions for ``obs`` (N, obs_dim): samples, or the mean / mode if ``deterministic``.
 
         Returns (N, action_width) floats (class indices for discrete heads). Runs the compiled
         Cython forward pass; ``rng`` supplies the noise (a fresh default generator if None).
+        ``masks``: action masks (N, sum(nvec)) of the categorical head, or None (`as_masks`).
         """
         obs = self._obs(obs)
+        masks = self.as_masks(masks, obs.shape[0])
         out = np.empty((obs.shape[0], self.action_width), dtype=self.dtype)
-        return self.act_into(obs, deterministic, rng or np.random.default_rng(), out)
+        return self.act_into(obs, deterministic, rng or np.random.default_rng(), out,
+                             masks=masks)
 
     def act_into(self, obs: np.ndarray, deterministic: bool, rng, out: np.ndarray,
-                 noise: np.ndarray | None = None, row_invariant: bool = False) -> np.ndarray:
+                 noise: np.ndarray | None = None, row_invariant: bool = False,
+                 masks: np.ndarray | None = None) -> np.ndarray:
         """``act`` on validated, C-contiguous ``obs`` of the policy dtype, written to ``out``.
 
         ``noise`` (N, noise_width) of the policy dtype, as `draw_noise` fills it: the noise to
@@ -206,6 +221,7 @@ class MLPPolicy:
         fresh noise from ``rng``. Unused when ``deterministic``. ``row_invariant``: each
         row's action is the same bits whatever the number of rows (one BLAS call per row and
         layer; the samplers use it so that envs split over workers act as in one process).
+        ``masks``: checked action masks (`as_masks`) or None; masked actions are never drawn.
         """
         n_rows = obs.shape[0]
         buffers = self._act_buffers.get(n_rows)
@@ -219,6 +235,7 @@ class MLPPolicy:
         cy_forward.act(
             self._params, self.layout.layer_sizes, self.layout.activation, self.head,
             self.nvec, obs, noise, out, work, deterministic, row_invariant,
+            None if masks is None else masks.view(np.uint8),
         )
         return out
 
@@ -272,45 +289,49 @@ class MLPPolicy:
                              "underflow in the policy dtype) or the parameters are not finite")
         return value
 
-    def log_prob(self, obs, actions) -> np.ndarray:
-        """``log pi(actions | obs)``, shape (N,); ValueError where it is not finite."""
+    def log_prob(self, obs, actions, masks=None) -> np.ndarray:
+        """``log pi(actions | obs)`` (N,), masked by ``masks``; ValueError where not finite."""
         obs = self._obs(obs)
         actions = self.as_actions(actions, obs.shape[0])
-        out = self._forward(self._params, obs)
+        masks = self.as_masks(masks, obs.shape[0])
+        out = mask_logits(self._forward(self._params, obs), masks)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
         distributions.log_prob(self.kernel_layout, out,
                                self._eval_buffers(obs.shape[0]).latent(obs), self.log_std,
                                actions, log_prob)
         return self._finite("log_prob", log_prob)
 
-    def entropy(self, obs) -> float:
-        """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
+    def entropy(self, obs, masks=None) -> float:
+        """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim), masked by ``masks``."""
         obs = self._obs(obs, batch_mean=True)
-        out = self._forward(self._params, obs)
+        out = mask_logits(self._forward(self._params, obs), self.as_masks(masks, obs.shape[0]))
         return float(self._finite("entropy", distributions.mean_entropy(
             self.kernel_layout, out, self._eval_buffers(obs.shape[0]).latent(obs), self.log_std)))
 
-    def mean_kl(self, obs, old_params) -> float:
-        """``mean_s KL(pi_old(.|s) || pi_current(.|s))`` with ``pi_old`` at ``old_params``."""
+    def mean_kl(self, obs, old_params, masks=None) -> float:
+        """``mean_s KL(pi_old(.|s) || pi(.|s))``, ``pi_old`` at ``old_params``; both masked."""
         obs = self._obs(obs, batch_mean=True)
         old_params = self._vector("old_params", old_params, self.num_params)
-        old_out = self._forward(old_params, obs).copy()
+        masks = self.as_masks(masks, obs.shape[0])
+        old_out = mask_logits(self._forward(old_params, obs).copy(), masks)
         old_latent = self._eval_buffers(obs.shape[0]).latent(obs).copy()
-        out = self._forward(self._params, obs)
+        out = mask_logits(self._forward(self._params, obs), masks)
         return float(self._finite("mean_kl", distributions.mean_kl(
             self.kernel_layout, old_out, old_latent, old_params[self.n_mlp :], out,
             self._eval_buffers(obs.shape[0]).latent(obs), self.log_std)))
 
-    def surrogate_grad(self, obs, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
+    def surrogate_grad(self, obs, actions, advantages, old_log_prob,
+                       masks=None) -> tuple[float, np.ndarray]:
         """Surrogate ``L = mean(exp(logp - old_log_prob) * advantages)`` and ``dL/dtheta``.
 
-        Returns ``(L, grad)`` with ``grad`` of shape (num_params,).
+        Returns ``(L, grad)`` with ``grad`` of shape (num_params,); ``masks`` as `linearize`.
         """
-        value, grad = self.linearize(obs).surrogate_grad(actions, advantages, old_log_prob)
+        value, grad = self.linearize(obs, masks).surrogate_grad(actions, advantages,
+                                                                old_log_prob)
         self._finite("surrogate_grad", grad)
         return float(self._finite("surrogate", value)), grad
 
-    def fisher_vector_product(self, obs, vector) -> np.ndarray:
+    def fisher_vector_product(self, obs, vector, masks=None) -> np.ndarray:
         """Compute ``F v`` for ``vector`` (num_params,) at the current parameters.
 
         ``F`` is the Hessian of ``mean KL(pi_current || pi_theta)`` at the current parameters.
@@ -318,17 +339,20 @@ class MLPPolicy:
 
         Computes the forward pass each call; use ``linearize(obs).fvp`` to reuse it.
         """
-        return self._finite("fisher_vector_product", self.linearize(obs).fvp(vector))
+        return self._finite("fisher_vector_product", self.linearize(obs, masks).fvp(vector))
 
-    def linearize(self, obs) -> "Linearization":
+    def linearize(self, obs, masks=None) -> "Linearization":
         """Cache the forward pass at the current parameters on ``obs`` for gradients and FVPs.
 
+        ``masks`` (`as_masks`; None: no masking): the action masks of the states ``obs``,
+        applied to the logits at the linearisation point and at every line-search candidate.
         The returned `Linearization` owns the policy's linearisation buffers until the next
         call (which makes it stale: its methods then raise ValueError).
         """
         obs = self._obs(obs, batch_mean=True)
+        masks = self.as_masks(masks, obs.shape[0])
         self._lin_buffers = LinearizationBuffers.reuse(self, self._lin_buffers, obs.shape[0])
-        return Linearization(self, obs, self._lin_buffers)
+        return Linearization(self, obs, self._lin_buffers, masks)
 
 
 class GaussianMLPPolicy(MLPPolicy):

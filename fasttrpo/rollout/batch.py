@@ -74,6 +74,10 @@ class RolloutBatch:
         total), ``"costs"``: the episode sum of each cost signal (list, signal order), when
         the batch has cost signals, and ``"is_success"`` (bool), when the ending step's info
         has it (sb3's goal-env convention).
+    action_masks : (T, E, sum(nvec)) bool or None
+        The action mask of each row's state, for an env that gives masks (``action_masks()``
+        or ``info["action_mask"]``; the sampler allocates it with `use_action_masks`); None
+        otherwise. The update masks the policy with them.
     """
 
     def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_width: int, dtype,
@@ -91,6 +95,19 @@ class RolloutBatch:
         self.last_obs = np.zeros((n_envs, obs_dim), dtype=dtype)
         self.final_obs: dict[tuple[int, int], np.ndarray] = {}
         self.finished_episodes: list[dict[str, Any]] = []
+        self.action_masks: np.ndarray | None = None
+
+    def use_action_masks(self, width: int | None) -> np.ndarray | None:
+        """Allocate (``width``: mask columns) or drop (None) the per-row action masks.
+
+        Returns ``action_masks``; kept when already of that width. Rows a sampler does not
+        write (an env's NEXT_STEP reset row) stay all True.
+        """
+        if width is None:
+            self.action_masks = None
+        elif self.action_masks is None or self.action_masks.shape[2] != width:
+            self.action_masks = np.ones((self.n_steps, self.n_envs, int(width)), dtype=bool)
+        return self.action_masks
 
     @property
     def cost_signals(self) -> tuple[str, ...]:

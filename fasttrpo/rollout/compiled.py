@@ -284,6 +284,7 @@ class CompiledSampler:
             raise ValueError(f"policy: dtype {policy.dtype} differs from the sampler's "
                              f"{self.dtype}")
         buffer.clear()
+        buffer.use_action_masks(None)  # compiled envs give no action masks
         n_steps = buffer.n_steps
         final_rows, final_index, finished, costs = self._batch_buffers(n_steps)
         # the noise VectorEnvSampler draws step by step (where the schedule changes), at once

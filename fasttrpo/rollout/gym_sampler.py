@@ -19,6 +19,13 @@ whenever it is reported (a vector per env: its total). The batch's cost signals
 (`fasttrpo.rollout.batch.cost_source`: ``"cost"``, a named ``info`` key, or a column of a
 vector ``info["cost"]``) are written per step, every transition must report them, and each
 finished episode gets their sums as ``"costs"``.
+
+Action masks (Discrete and MultiDiscrete actions): an env whose sub-envs have an
+``action_masks()`` method (sb3-contrib's ``MaskablePPO`` convention; read through
+``VectorEnv.call``, an sb3 ``VecEnv``'s ``env_method``) or whose reset info holds
+``"action_mask"`` (then every step's info must hold the next state's) gets its masks read
+before each policy call: the policy samples only valid actions and the batch keeps each
+row's mask (``RolloutBatch.action_masks``) for the update.
 """
 
 from collections.abc import Callable, Sequence
@@ -30,13 +37,50 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from fasttrpo._cython.rollout_step import record_step
 from fasttrpo.envs.ids import register_if_fasttrpo_id
+from fasttrpo.foundation.masking import MASK_INFO_KEY, MASK_METHOD
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.rollout.batch import COST, RolloutBatch, cost_source
 from fasttrpo.rollout.sb3_vec_env import Sb3VecEnv, is_sb3_vec_env
 from fasttrpo.rollout.streams import NoiseStreams, RolloutNoise
 
-__all__ = ["VectorEnvSampler", "make_vector_env"]
+__all__ = ["VectorEnvSampler", "action_mask_source", "make_vector_env", "stack_masks",
+           "vector_action_masks"]
+
+
+def stack_masks(masks) -> np.ndarray:
+    """One mask per env (a tuple from ``call``, an array or an object array) as (E, D)."""
+    return np.stack([np.asarray(mask) for mask in masks])
+
+
+def vector_action_masks(env: VectorEnv, source: str | None, info: dict) -> np.ndarray | None:
+    """Return the current masks of ``env``'s sub-envs (unchecked, (E, D)) from ``source``.
+
+    ``source`` as `action_mask_source` returns it; ``info``: the last reset / step info.
+    """
+    if source == "method":
+        # Sync/AsyncVectorEnv and vector wrappers have call(); VectorEnv's type does not say so
+        return stack_masks(env.call(MASK_METHOD))  # type: ignore[attr-defined]
+    if source == "info":
+        return stack_masks(info[MASK_INFO_KEY])
+    return None
+
+
+def action_mask_source(env: VectorEnv, reset_info: dict) -> str | None:
+    """Where ``env``'s action masks come from: ``"method"``, ``"info"`` or None (none).
+
+    ``"method"`` when every sub-env has an `MASK_METHOD` method (asked through
+    ``env.call("has_wrapper_attr", ...)``, so an ``AsyncVectorEnv`` is not made to raise),
+    ``"info"`` when the reset info holds `MASK_INFO_KEY`.
+    """
+    call = getattr(env, "call", None)
+    if call is not None:
+        try:
+            if all(call("has_wrapper_attr", MASK_METHOD)):
+                return "method"
+        except (AttributeError, TypeError, NotImplementedError):
+            pass
+    return "info" if MASK_INFO_KEY in reset_info else None
 
 
 def make_vector_env(env, n_envs: int, wrappers: Sequence[Callable] = ()) -> VectorEnv:
@@ -139,6 +183,9 @@ class VectorEnvSampler:
         self._signal_reported = np.zeros((0, self.num_envs), dtype=bool)
         self._episode_signal_costs = np.zeros((0, self.num_envs))
         self.reports_cost = False  # the env has reported a cost since the last reset
+        #: where the action masks come from (`action_mask_source`), decided at each reset
+        self.mask_source: str | None = None
+        self._info_masks: np.ndarray | None = None  # the current states' info masks (E, D)
         self.needs_reset = True
         #: the last step as the env returned it, (obs, rewards, terminated, truncated, info),
         #: set before each ``on_step`` call (None before the first step)
@@ -170,7 +217,11 @@ class VectorEnvSampler:
         seeds: int | list[int] | None = seed
         if seed is not None and self.env_offset:
             seeds = [seed + self.env_offset + i for i in range(self.num_envs)]
-        raw_obs, _ = self.env.reset(seed=seeds)  # type: ignore[arg-type]  # a list: per env
+        raw_obs, info = self.env.reset(seed=seeds)  # type: ignore[arg-type]  # a list: per env
+        self.mask_source = action_mask_source(self.env, info)
+        self._info_masks = None
+        if self.mask_source == "info":
+            self._read_info_masks(info)
         self._set_obs(raw_obs)
         self._float_state[:] = 0.0
         self._int_state[:] = 0
@@ -178,6 +229,32 @@ class VectorEnvSampler:
         self._episode_signal_costs[:] = 0.0
         self.reports_cost = False
         self.needs_reset = False
+
+    def _read_info_masks(self, info: dict) -> None:
+        """Keep ``info["action_mask"]`` of every env: the masks of the states just returned."""
+        reported = np.asarray(info.get(f"_{MASK_INFO_KEY}", np.ones(self.num_envs, bool)),
+                              dtype=bool)
+        if MASK_INFO_KEY not in info or not reported.all():
+            raise ValueError(
+                f"env: it gave info[{MASK_INFO_KEY!r}] at reset, so every reset and step "
+                "info of every env must hold the mask of the state it returns; some did not: "
+                f"report it always, or give the env an {MASK_METHOD}() method")
+        self._info_masks = stack_masks(info[MASK_INFO_KEY])
+
+    def _current_masks(self, policy) -> np.ndarray | None:
+        """Return the current states' action masks checked by ``policy`` (E, D), or None."""
+        if self.mask_source is None:
+            return None
+        raw: np.ndarray | None
+        if self.mask_source == "method":
+            raw = stack_masks(self.env.call(MASK_METHOD))  # type: ignore[attr-defined]
+        else:
+            raw = self._info_masks
+        pending = self._int_state[2].astype(bool)  # NEXT_STEP: the env resets, ignoring the
+        if pending.any():  # action: its final state's mask (all False, maybe) is not used
+            raw = np.array(raw)
+            raw[pending] = 1
+        return policy.as_masks(raw, self.num_envs, name=f"env {MASK_METHOD}")
 
     def _read_info_values(self, info: dict, ended: np.ndarray, key: str, column: int | None,
                           out: np.ndarray, reported: np.ndarray) -> bool:
@@ -236,13 +313,20 @@ class VectorEnvSampler:
         # one noise row per env from its own stream, drawn anew where the schedule changes
         # (every step, except gSDE's exploration matrices: every sde_sample_freq steps)
         noise = RolloutNoise(streams, policy, buffer.n_steps, 0, self.num_envs)
+        masks_out = buffer.use_action_masks(
+            int(policy.nvec.sum()) if self.mask_source is not None else None)
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
+            masks = self._current_masks(policy)
+            if masks is not None and masks_out is not None:
+                masks_out[t] = masks
             # row by row: an env acts the same whichever envs share the call (Ray workers)
             actions = policy.act_into(self._obs_rows, False, None, buffer.actions[t],
-                                      noise.at(t), row_invariant=True)
+                                      noise.at(t), row_invariant=True, masks=masks)
             raw_obs, rewards, terminated, truncated, info = self.env.step(
                 self.codec.to_env(actions))
+            if self.mask_source == "info":
+                self._read_info_masks(info)
             terminated = np.asarray(terminated, dtype=bool)
             truncated = np.asarray(truncated, dtype=bool)
             _, n_finished = record_step(

@@ -522,6 +522,7 @@ class RaySampler:
                          for (t, e), episode in zip(positions, result["episodes"], strict=True))
         ended.sort(key=lambda item: item[:2])
         batch.finished_episodes = [episode for _, _, episode in ended]
+        self._assemble_masks(batch, [results[w]["action_masks"] for w in range(self.n_workers)])
         for result in results.values():
             missing = set(batch.signals) - set(result["signals"])
             if missing:
@@ -535,6 +536,20 @@ class RaySampler:
             raw = np.concatenate([results[w]["raw_obs"] for w in range(self.n_workers)], axis=1)
             for t in range(batch.n_steps):
                 self.obs_normalizer.update(raw[t])
+
+    def _assemble_masks(self, batch: RolloutBatch, masks: list) -> None:
+        """Write the workers' action masks ((T, m, D) each, or None each) into ``batch``."""
+        if all(mask is None for mask in masks):
+            batch.use_action_masks(None)
+            return
+        if any(mask is None for mask in masks):
+            raise RuntimeError("Ray workers: some envs give action masks and some do not; "
+                               "give every env the same action_masks() (or info['action_mask'])")
+        out = batch.use_action_masks(masks[0].shape[2])
+        assert out is not None  # allocated for a width
+        m = self.envs_per_worker
+        for index, mask in enumerate(masks):
+            out[:, index * m:(index + 1) * m] = mask
 
     def close(self) -> None:
         """Stop the workers (Ray itself keeps running: ``ray.shutdown()`` stops it)."""

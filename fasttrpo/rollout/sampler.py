@@ -21,7 +21,11 @@ What a sampler must do with a batch (``RolloutBatch``'s attribute docs give the 
 - ``finished_episodes``: one ``{"r": raw return, "l": length}`` per episode that ended, with
   ``"c"``: its summed cost, when the env reports one;
 - a ``"cost"`` signal, when the batch has one, from every transition (a clear ValueError
-  when the env does not report costs).
+  when the env does not report costs);
+- for an env that gives action masks: ``batch.use_action_masks(sum(nvec))`` once, then each
+  row's mask in ``action_masks[t]`` (the masks the policy acted with, ``act_into(...,
+  masks=)``); otherwise ``batch.use_action_masks(None)``, so an update never reads stale
+  masks.
 
 Two optional members: ``attach(encoder, codec, obs_normalizer, reward_scaler, dtype)``, called
 by ``set_sampler`` to hand a sampler built without the model (`RaySampler`) the model's

@@ -99,6 +99,14 @@ class Sb3VecEnv(VectorEnv):
         return (_observations(obs), np.asarray(rewards, dtype=np.float64), terminated,
                 truncated, info)
 
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """sb3's ``env_method(name, *args, **kwargs)``: one result per env, as ``VectorEnv.call``.
+
+        What `fasttrpo.rollout.gym_sampler` reads action masks through (sb3-contrib's
+        ``get_action_masks`` calls ``env_method("action_masks")`` the same way).
+        """
+        return tuple(self.venv.env_method(name, *args, **kwargs))
+
     def close_extras(self, **kwargs: Any) -> None:
         """Close the sb3 env."""
         self.venv.close()
@@ -160,7 +168,9 @@ class Sb3VecEnvView:
     ``terminal_observation`` (the last one) and ``TimeLimit.truncated`` (cut by a time limit,
     not terminated), as sb3's ``DummyVecEnv`` does; ``step_async`` / ``step_wait``, ``seed``
     (applied at the next ``reset``), ``num_envs``, the single-env ``observation_space`` and
-    ``action_space``, ``render``, ``close``. ``venv`` is the vector env itself.
+    ``action_space``, ``env_method`` / ``get_attr`` (what sb3-contrib's ``get_action_masks``
+    and ``is_masking_supported`` call), ``render``, ``close``. ``venv`` is the vector env
+    itself.
 
     Parameters
     ----------
@@ -192,6 +202,22 @@ class Sb3VecEnvView:
         """Seed the next `reset` (env ``i`` gets ``seed + i``); returns those seeds."""
         self._seed = seed
         return [None if seed is None else seed + i for i in range(self.num_envs)]
+
+    def _indices(self, indices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        return [int(indices)] if np.ndim(indices) == 0 else [int(i) for i in indices]
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
+        """Call ``method_name`` of the envs ``indices`` (all if None), as sb3's ``VecEnv``."""
+        results = self.venv.call(  # type: ignore[attr-defined]  # Sync/Async/wrappers have it
+            method_name, *method_args, **method_kwargs)
+        return [results[i] for i in self._indices(indices)]
+
+    def get_attr(self, attr_name: str, indices=None) -> list:
+        """Return attribute ``attr_name`` of the envs ``indices``, as sb3's ``VecEnv``."""
+        values = self.venv.get_attr(attr_name)  # type: ignore[attr-defined]  # as call
+        return [values[i] for i in self._indices(indices)]
 
     def step_async(self, actions) -> None:
         """Store the actions of the next `step_wait`."""

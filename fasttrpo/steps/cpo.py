@@ -309,12 +309,13 @@ def constraint_values(constraint, n_costs: int) -> np.ndarray:
 
 def linearize_constrained(policy: MLPPolicy, obs, actions, reward_advantages, cost_advantages,
                           old_log_prob, cg_damping: float,
-                          cg_max_steps: int) -> ConstrainedLinearization:
+                          cg_max_steps: int, masks=None) -> ConstrainedLinearization:
     """Linearise ``policy`` on the batch once: ``g``, ``B``, ``v = H^-1 g``, ``W = H^-1 B^T``.
 
-    ``cost_advantages`` is (N,) (one cost) or (k, N), ``k <= MAX_CONSTRAINTS``.
+    ``cost_advantages`` is (N,) (one cost) or (k, N), ``k <= MAX_CONSTRAINTS``; ``masks``:
+    the action masks of the states ``obs`` or None (`MLPPolicy.linearize`).
     """
-    linearization = policy.linearize(obs)
+    linearization = policy.linearize(obs, masks)
     n_rows = linearization.obs.shape[0]
     actions = policy.as_actions(actions, n_rows)
     cost_rows = np.asarray(cost_advantages)
@@ -369,6 +370,7 @@ def cpo_step(
     cg_damping: float = defaults.CG_DAMPING,
     line_search_shrinking_factor: float = defaults.LINE_SEARCH_SHRINKING_FACTOR,
     line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
+    masks=None,
 ) -> CPOStepInfo:
     """Update ``policy`` in place by one CPO step (see the module docstring).
 
@@ -382,6 +384,7 @@ def cpo_step(
     old_log_prob : (N,) or None (computed from the current parameters).
     max_kl, cg_max_steps, cg_damping, line_search_shrinking_factor, line_search_max_iter :
         as `fasttrpo.steps.trpo.trpo_step`.
+    masks : (N, sum(nvec)) bool or None, the action masks of the states ``obs``.
 
     Returns
     -------
@@ -389,7 +392,7 @@ def cpo_step(
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
     lin = linearize_constrained(policy, obs, actions, reward_advantages, cost_advantages,
-                                old_log_prob, cg_damping, cg_max_steps)
+                                old_log_prob, cg_damping, cg_max_steps, masks)
     constraint = constraint_values(constraint, lin.w.shape[0])
     q, r, s = lin.q, lin.r, lin.s
     info = CPOStepInfo(

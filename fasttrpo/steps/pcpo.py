@@ -126,17 +126,18 @@ def pcpo_step(
     cg_damping: float = defaults.CG_DAMPING,
     line_search_shrinking_factor: float = defaults.LINE_SEARCH_SHRINKING_FACTOR,
     line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
+    masks=None,
 ) -> PCPOStepInfo:
     """Update ``policy`` in place by one PCPO step (see the module docstring).
 
-    Parameters are those of `fasttrpo.steps.cpo.cpo_step`, plus ``projection`` ("kl" or
-    "l2"). Returns a `PCPOStepInfo`.
+    Parameters are those of `fasttrpo.steps.cpo.cpo_step` (``masks`` included), plus
+    ``projection`` ("kl" or "l2"). Returns a `PCPOStepInfo`.
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
     if projection not in PROJECTIONS:
         raise ValueError(f"projection: expected one of {PROJECTIONS}, got {projection!r}")
     lin = linearize_constrained(policy, obs, actions, reward_advantages, cost_advantages,
-                                old_log_prob, cg_damping, cg_max_steps)
+                                old_log_prob, cg_damping, cg_max_steps, masks)
     constraints = constraint_values(constraint, lin.w.shape[0])
     info = PCPOStepInfo(
         accepted=False, projection=projection,

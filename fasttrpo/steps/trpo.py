@@ -132,6 +132,7 @@ def trpo_step(
     line_search_shrinking_factor: float = defaults.LINE_SEARCH_SHRINKING_FACTOR,
     line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
     damped_step_length: bool = defaults.DAMPED_STEP_LENGTH,
+    masks=None,
 ) -> TRPOStepInfo:
     """Update ``policy`` in place by one TRPO step on a batch.
 
@@ -148,13 +149,16 @@ def trpo_step(
     damped_step_length : bool, default False
         Scale the direction ``x`` by ``sqrt(2 max_kl / x^T (F + damping I) x)`` (sb3-contrib,
         modular_rl, baselines, Spinning Up) instead of ``sqrt(2 max_kl / x^T F x)``.
+    masks : (N, sum(nvec)) bool or None
+        Action masks of the states ``obs`` (categorical head): the surrogate, the Fisher and
+        the line search's KL are the masked policy's (`MLPPolicy.linearize`).
 
     Returns
     -------
     TRPOStepInfo
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
-    linearization = policy.linearize(obs)
+    linearization = policy.linearize(obs, masks)
     n_rows = linearization.obs.shape[0]
     actions = policy.as_actions(actions, n_rows)
     advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
