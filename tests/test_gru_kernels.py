@@ -6,11 +6,12 @@ import numba
 import numpy as np
 import pytest
 
-import reference
-from conftest import require
 from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS, use_threads
 from fasttrpo.kernels import gru
 from fasttrpo.models.recurrent import CategoricalGRUPolicy, GaussianGRUPolicy
+
+import reference
+from conftest import require
 
 HID, OBS, ACT, N_CLASSES = 5, 3, 2, 4
 STARTS = np.array([0, 7, 9, 21, 22])  # sequences of 7, 2, 12 and 1 rows

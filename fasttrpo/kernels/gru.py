@@ -127,7 +127,7 @@ def sequence_blocks(seq_starts, min_rows):
 
 @kernel(**INTERNAL)
 def recurrent_params(params, layout):
-    """Views ``(W_hh (H, 3H), b_hh (3H,), W_out (H, D), b_out (D,))`` inside ``params``."""
+    """Return views ``(W_hh (H, 3H), b_hh (3H,), W_out (H, D), b_out (D,))`` inside ``params``."""
     hidden, out_dim = layout.hidden_size, layout.out_dim
     start = layout.n_mlp
     w_hh = params[start : start + hidden * 3 * hidden].reshape((hidden, 3 * hidden))

@@ -33,8 +33,11 @@ __all__ = ["CategoricalGRUPolicy", "GaussianGRUPolicy", "GRUPolicy", "RecurrentL
 
 
 class SequenceBatch(NamedTuple):
-    """A validated packed batch: ``obs`` (T, obs_dim), ``seq_starts`` (S+1,) int64,
-    ``h0`` (S, H), and ``blocks`` (B+1,) int64, the sequence blocks (`gru.sequence_blocks`)."""
+    """A validated packed batch of sequences.
+
+    ``obs`` (T, obs_dim), ``seq_starts`` (S+1,) int64, ``h0`` (S, H), and ``blocks`` (B+1,)
+    int64, the sequence blocks (`gru.sequence_blocks`).
+    """
 
     obs: np.ndarray
     seq_starts: np.ndarray
@@ -48,7 +51,7 @@ class SequenceBatch(NamedTuple):
 
 
 def _run_blocks(serial, parallel, batch: SequenceBatch, *args) -> None:
-    """A block loop of ``gru``: its parallel variant when worth it, else the serial one."""
+    """Run a block loop of ``gru``: its parallel variant when worth it, else the serial one."""
     worth_it = batch.n_rows >= PARALLEL_MIN_ROWS and batch.blocks.shape[0] > 2
     with parallel_kernels(worth_it) as use_parallel:
         (parallel if use_parallel else serial)(*args)
@@ -305,7 +308,7 @@ class RecurrentLinearization:
         return float(value), grad
 
     def fvp_into(self, vector: np.ndarray, result: np.ndarray) -> np.ndarray:
-        """``result = F vector`` on validated (num_params,) arrays of the policy dtype."""
+        """Write ``result = F vector`` for validated (num_params,) arrays of the policy dtype."""
         policy, batch, buffers = self.policy, self.batch, self.buffers
         _run_blocks(gru.fisher_blocks, gru.fisher_blocks_parallel, batch, self.params,
                     policy.kernel_layout, batch.obs, batch.seq_starts, buffers.cache,
