@@ -377,6 +377,28 @@ def test_line_search_evaluation_and_mean_kl(rng):
         policy.linearize(obs, starts, h0) and lin.fvp(params)
 
 
+def test_the_trpo_line_search_takes_the_recurrent_linearization(rng):
+    """``steps.trpo.backtracking_line_search`` unchanged: a natural-gradient step scaled to
+    the KL bound is accepted within it, and improves the surrogate."""
+    from fasttrpo.steps.trpo import backtracking_line_search
+
+    policy = make_policy("gaussian")
+    obs, starts, h0 = make_batch(rng)
+    actions = sample_actions(policy, obs.shape[0], rng)
+    advantages = rng.standard_normal(obs.shape[0])
+    old_log_prob = policy.log_prob(obs, starts, h0, actions)
+    lin = policy.linearize(obs, starts, h0)
+    before, grad = lin.surrogate_grad(actions, advantages, old_log_prob)
+    x, x_fisher_x, _ = lin.conjugate_gradient(grad, 0.1, 10)
+    max_kl = 0.01
+    step = np.sqrt(2 * max_kl / x_fisher_x) * x
+    result = backtracking_line_search(
+        lin, step, actions, advantages[None], old_log_prob,
+        lambda surrogates, kl: kl <= max_kl and surrogates[0] > before, 0.8, 10)
+    assert result.params is not None and 0 < result.kl <= max_kl
+    assert result.surrogates[0] > before
+
+
 @pytest.mark.parametrize("bad, match", [
     (dict(seq_starts=[0, 5, 5, 22]), "rise strictly"),
     (dict(seq_starts=[1, 22]), "rise strictly"),

@@ -15,7 +15,7 @@ each taking ``(obs, seq_starts, h0)`` where those take ``obs``; acting carries t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -251,6 +251,7 @@ class RecurrentLinearization:
 
     def __init__(self, policy: GRUPolicy, batch: SequenceBatch, buffers: GRUBuffers) -> None:
         self.policy, self.batch, self.buffers = policy, batch, buffers
+        self.obs = batch.obs
         self.params = policy.get_params()
         n_rows, out_dim = batch.n_rows, policy.out_dim
         self.dist = np.empty((n_rows, out_dim), dtype=policy.dtype)
@@ -347,23 +348,38 @@ class RecurrentLinearization:
 
         The KL is ``mean_t KL(pi_point || pi_params)``, each side through its own GRU states.
         """
+        return self.candidate_evaluator(actions, advantages, old_log_prob)(params)
+
+    def candidate_evaluator(self, actions, advantages, old_log_prob
+                            ) -> Callable[[np.ndarray], tuple[np.ndarray, float]]:
+        """Check a batch once; return ``evaluate(params) -> (surrogates (K,), mean KL)``.
+
+        As ``Linearization.candidate_evaluator``, so ``steps.trpo.backtracking_line_search``
+        takes this linearisation unchanged.
+        """
         self._check_current()
         policy, batch = self.policy, self.batch
         actions = policy.as_actions(actions, batch.n_rows)
-        rows = np.atleast_2d(np.asarray(advantages))
+        rows = [self._rows("advantages", row) for row in np.atleast_2d(np.asarray(advantages))]
         old_log_prob = self._rows("old_log_prob", old_log_prob)
-        params = float_array("params", params, policy.dtype, (policy.num_params,),
-                             finite=False)
-        out = policy._forward(params, batch, "candidate").cache.out
-        log_std = params[policy.n_net :]
-        log_prob = self._log_prob(out, log_std, actions)
         weights = np.empty(batch.n_rows, dtype=policy.dtype)
-        surrogates = np.array([
-            surrogate(log_prob, old_log_prob, self._rows("advantages", row),
-                                    weights) for row in rows])
-        kl = distributions.mean_kl(policy.kernel_layout, self.out, self._empty,
-                                   self.params[policy.n_net :], out, self._empty, log_std)
-        return surrogates, float(kl)
+
+        def evaluate(params) -> tuple[np.ndarray, float]:
+            self._check_current()
+            params = np.ascontiguousarray(params, dtype=policy.dtype)
+            if params.shape != (policy.num_params,):
+                raise ValueError(f"params: expected shape ({policy.num_params},), got "
+                                 f"{params.shape}")
+            out = policy._forward(params, batch, "candidate").cache.out
+            log_std = params[policy.n_net :]
+            log_prob = self._log_prob(out, log_std, actions)
+            surrogates = np.array([surrogate(log_prob, old_log_prob, row, weights)
+                                   for row in rows])
+            kl = distributions.mean_kl(policy.kernel_layout, self.out, self._empty,
+                                       self.params[policy.n_net :], out, self._empty, log_std)
+            return surrogates, float(kl)
+
+        return evaluate
 
 
 class GaussianGRUPolicy(GRUPolicy):
