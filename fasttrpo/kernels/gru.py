@@ -34,11 +34,12 @@ the JVP and VJP), ``work`` a `GRUWork` (scratch of the JVP and VJP). All float a
 one dtype and are C-contiguous.
 """
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 from numba import prange
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from fasttrpo.kernels import INTERNAL, distributions, kernel, mlp, parallel_variant
 
@@ -139,9 +140,38 @@ def recurrent_params(params, layout):
     return w_hh, b_hh, w_out, params[start : start + out_dim]
 
 
+def _half(array):
+    """``0.5`` in ``array``'s dtype, a compile-time constant (float32 stays float32)."""
+    return 0.5
+
+
+@overload(_half, jit_options={"error_model": "numpy", **INTERNAL})
+def _half_typed(array):
+    half = as_dtype(array.dtype).type(0.5)
+    return lambda array: half
+
+
 @kernel(**INTERNAL)
-def _sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
+def add_vector_matrix(vec, mat, out):
+    """``out += vec @ mat``: ``vec`` (I,), ``mat`` (I, J), ``out`` (J,); a fixed order.
+
+    Four rows of ``mat`` per pass over ``out`` (a quarter of the loads and stores of one
+    row at a time; the inner loop vectorises): measured 1.3 ms for 2048 steps of 64 x 192 in
+    float32, against 1.9 ms row by row and 1.2 ms for a BLAS call per step.
+    """
+    n_in, n_out = mat.shape
+    i = 0
+    while i + 4 <= n_in:
+        a, b, c, d = vec[i], vec[i + 1], vec[i + 2], vec[i + 3]
+        row_a, row_b, row_c, row_d = mat[i], mat[i + 1], mat[i + 2], mat[i + 3]
+        for j in range(n_out):
+            out[j] += a * row_a[j] + b * row_b[j] + c * row_c[j] + d * row_d[j]
+        i += 4
+    while i < n_in:
+        a, row_a = vec[i], mat[i]
+        for j in range(n_out):
+            out[j] += a * row_a[j]
+        i += 1
 
 
 @kernel
@@ -152,25 +182,30 @@ def forward_block(params, layout, obs, seq_starts, h0, cache, seq_lo, seq_hi):
     w_hh, b_hh, w_out, b_out = recurrent_params(params, layout)
     # gi = enc(x) W_ih + b_ih for every row at once
     mlp.forward(params, layout, obs, cache.enc_hidden, cache.enc_dact, cache.gi, r0, r1)
+    half = _half(cache.gates)  # sigmoid(x) = (1 + tanh(x / 2)) / 2, in the arrays' dtype
     for s in range(seq_lo, seq_hi):
-        for t in range(seq_starts[s], seq_starts[s + 1]):
+        first = seq_starts[s]
+        for t in range(first, seq_starts[s + 1]):
             hp = cache.hprev[t]
+            previous = h0[s] if t == first else cache.hidden[t - 1]
             for k in range(hid):  # hp = h_{t-1}, or h0 at the sequence's first row
-                hp[k] = h0[s, k] if t == seq_starts[s] else cache.hidden[t - 1, k]
+                hp[k] = previous[k]
             g = cache.gates[t]
             for j in range(3 * hid):  # gh = hp W_hh + b_hh into g[:3H]
                 g[j] = b_hh[j]
-            for i in range(hid):
-                hp_i = hp[i]
-                for j in range(3 * hid):
-                    g[j] += hp_i * w_hh[i, j]
+            add_vector_matrix(hp, w_hh, g[: 3 * hid])
+            # one short loop per formula over 1-D views (few pointers: each one vectorises;
+            # one loop for all was 40x slower in float32)
             gi, h = cache.gi[t], cache.hidden[t]
-            for k in range(hid):
-                r = _sigmoid(gi[k] + g[k])
-                z = _sigmoid(gi[hid + k] + g[hid + k])
-                n = mlp.fast_tanh(gi[2 * hid + k] + r * g[2 * hid + k])
-                g[k], g[hid + k], g[3 * hid + k] = r, z, n  # g[2H:3H] keeps gh_n
-                h[k] = n + z * (hp[k] - n)  # h_t = (1 - z) n + z h_{t-1}
+            rz, gi_rz = g[: 2 * hid], gi[: 2 * hid]
+            for k in range(2 * hid):  # [r, z] = sigmoid(gi_rz + gh_rz), in place
+                rz[k] = half + half * mlp.fast_tanh(half * (gi_rz[k] + rz[k]))
+            r, z, gh_n, n = g[:hid], g[hid : 2 * hid], g[2 * hid : 3 * hid], g[3 * hid :]
+            gi_n = gi[2 * hid :]
+            for k in range(hid):  # n = tanh(gi_n + r gh_n); g[2H:3H] keeps gh_n
+                n[k] = mlp.fast_tanh(gi_n[k] + r[k] * gh_n[k])
+            for k in range(hid):  # h_t = (1 - z) n + z h_{t-1}
+                h[k] = n[k] + z[k] * (hp[k] - n[k])
     _head_forward(cache.hidden, w_out, b_out, cache.out, r0, r1)
 
 
@@ -204,6 +239,7 @@ def jvp_block(params, layout, obs, seq_starts, cache, work, direction, dout, seq
     w_hh, _, w_out, _ = recurrent_params(params, layout)
     dw_hh, db_hh, dw_out, db_out = recurrent_params(direction, layout)
     gate_t, recur_t, state_t = work.gate_tangent, work.recur_tangent, work.state_tangent
+    one = _half(dout) + _half(dout)  # 1 in the arrays' dtype
     mlp.jvp(params, layout, obs, cache.enc_hidden, cache.enc_dact, direction,
             work.enc_tangent, work.enc_scratch, gate_t, r0, r1)
     np.dot(cache.hprev[r0:r1], dw_hh, recur_t[r0:r1])  # hp dW_hh, every row at once
@@ -214,18 +250,21 @@ def jvp_block(params, layout, obs, seq_starts, cache, work, direction, dout, seq
             for j in range(3 * hid):
                 dgh[j] += db_hh[j]
             if t > first:  # + d hp W_hh (d h0 = 0)
-                for i in range(hid):
-                    dhp_i = state_t[t - 1, i]
-                    for j in range(3 * hid):
-                        dgh[j] += dhp_i * w_hh[i, j]
+                add_vector_matrix(state_t[t - 1], w_hh, dgh)
             g, dgi, hp, dh = cache.gates[t], gate_t[t], cache.hprev[t], state_t[t]
-            for k in range(hid):
-                r, z, ghn, n = g[k], g[hid + k], g[2 * hid + k], g[3 * hid + k]
-                dr = r * (1.0 - r) * (dgi[k] + dgh[k])
-                dz = z * (1.0 - z) * (dgi[hid + k] + dgh[hid + k])
-                dn = (1.0 - n * n) * (dgi[2 * hid + k] + dr * ghn + r * dgh[2 * hid + k])
-                carried = z * state_t[t - 1, k] if t > first else 0.0
-                dh[k] = (1.0 - z) * dn + dz * (hp[k] - n) + carried
+            r, z, gh_n, n = g[:hid], g[hid : 2 * hid], g[2 * hid : 3 * hid], g[3 * hid :]
+            rz = g[: 2 * hid]
+            for k in range(2 * hid):  # [d r, d z] = s (1 - s) (d gi + d gh), into d gh[:2H]
+                dgh[k] = rz[k] * (one - rz[k]) * (dgi[k] + dgh[k])
+            dr, dz, dgh_n, dn = dgh[:hid], dgh[hid : 2 * hid], dgh[2 * hid :], dgi[2 * hid :]
+            for k in range(hid):  # d n = (1 - n^2)(d gi_n + d r gh_n + r d gh_n), into d gi_n
+                dn[k] = (one - n[k] * n[k]) * (dn[k] + dr[k] * gh_n[k] + r[k] * dgh_n[k])
+            for k in range(hid):  # d h = (1 - z) d n + d z (hp - n) (+ z d hp below)
+                dh[k] = (one - z[k]) * dn[k] + dz[k] * (hp[k] - n[k])
+            if t > first:
+                dhp = state_t[t - 1]
+                for k in range(hid):
+                    dh[k] += z[k] * dhp[k]
     _head_forward(cache.hidden, dw_out, db_out, dout, r0, r1)  # h dW_out + db_out
     for t in range(r0, r1):  # + d h W_out
         for i in range(hid):
@@ -256,6 +295,7 @@ def vjp_block(params, layout, obs, seq_starts, cache, work, delta_out, grad, seq
     w_hh, _, w_out, _ = recurrent_params(params, layout)
     gw_hh, gb_hh, gw_out, gb_out = recurrent_params(grad, layout)
     gate_t, recur_t, state_t = work.gate_tangent, work.recur_tangent, work.state_tangent
+    one = _half(delta_out) + _half(delta_out)  # 1 in the arrays' dtype
     w_hh_t = np.empty((three, hid), dtype=w_hh.dtype)  # W_hh^T: d gh W_hh^T as axpy rows
     for i in range(hid):
         for j in range(three):
@@ -277,21 +317,23 @@ def vjp_block(params, layout, obs, seq_starts, cache, work, delta_out, grad, seq
         for t in range(seq_starts[s + 1] - 1, first - 1, -1):
             g, hp, dh = cache.gates[t], cache.hprev[t], state_t[t]
             dgi, dgh = gate_t[t], recur_t[t]
+            r, z, gh_n, n = g[:hid], g[hid : 2 * hid], g[2 * hid : 3 * hid], g[3 * hid :]
+            da_r, da_z, da_n = dgi[:hid], dgi[hid : 2 * hid], dgi[2 * hid :]
+            for k in range(hid):  # one loop per formula: each vectorises
+                da_n[k] = dh[k] * (one - z[k]) * (one - n[k] * n[k])
             for k in range(hid):
-                r, z, ghn, n = g[k], g[hid + k], g[2 * hid + k], g[3 * hid + k]
-                da_n = dh[k] * (1.0 - z) * (1.0 - n * n)
-                da_z = dh[k] * (hp[k] - n) * z * (1.0 - z)
-                da_r = da_n * ghn * r * (1.0 - r)
-                dgi[k], dgi[hid + k], dgi[2 * hid + k] = da_r, da_z, da_n
-                dgh[k], dgh[hid + k], dgh[2 * hid + k] = da_r, da_z, da_n * r
+                da_z[k] = dh[k] * (hp[k] - n[k]) * z[k] * (one - z[k])
+            for k in range(hid):
+                da_r[k] = da_n[k] * gh_n[k] * r[k] * (one - r[k])
+            for k in range(2 * hid):  # d gh = [d a_r, d a_z, d a_n r]
+                dgh[k] = dgi[k]
+            for k in range(hid):
+                dgh[2 * hid + k] = da_n[k] * r[k]
             if t > first:
                 dhp = state_t[t - 1]
                 for k in range(hid):
-                    dhp[k] += dh[k] * g[hid + k]
-                for j in range(three):
-                    dgh_j = dgh[j]
-                    for i in range(hid):
-                        dhp[i] += dgh_j * w_hh_t[j, i]
+                    dhp[k] += dh[k] * z[k]
+                add_vector_matrix(dgh, w_hh_t, dhp)  # + d gh W_hh^T
     np.dot(cache.hprev[r0:r1].T, recur_t[r0:r1], gw_hh)  # dW_hh = sum_t hp^T d gh
     gb_hh[:] = 0.0
     for t in range(r0, r1):
