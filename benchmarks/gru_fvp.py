@@ -15,15 +15,18 @@ from fasttrpo.foundation.threads import limit_threads
 from fasttrpo.models.recurrent import GaussianGRUPolicy
 
 
-def median_seconds(func, repeats: int) -> float:
-    """Median wall time of ``func()`` over ``repeats`` calls, after one warm-up call."""
+def timed_ms(func, repeats: int) -> tuple[float, float]:
+    """Median and minimum wall time (ms) of ``func()`` over ``repeats`` calls, after a warm-up.
+
+    The minimum too: on a shared machine the median takes in other jobs' time slices.
+    """
     func()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return 1e3 * float(np.median(times)), 1e3 * float(np.min(times))
 
 
 def main() -> None:
@@ -45,14 +48,15 @@ def main() -> None:
         with limit_threads(1):
             lin = policy.linearize(obs, starts, h0)
             result = np.empty_like(vector)
-            forward = median_seconds(lambda: policy.linearize(obs, starts, h0), args.repeats)
+            forward = timed_ms(lambda: policy.linearize(obs, starts, h0), args.repeats)
             lin = policy.linearize(obs, starts, h0)
-            grad = median_seconds(lambda: lin.surrogate_grad(actions, advantages,
-                                                             old_log_prob), args.repeats)
-            fvp = median_seconds(lambda: lin.fvp_into(vector, result), args.repeats)
-        print(f"{np.dtype(dtype).name}: P={policy.num_params} linearize (forward) "
-              f"{forward * 1e3:.2f} ms, surrogate_grad {grad * 1e3:.2f} ms, "
-              f"fvp {fvp * 1e3:.2f} ms, fvp / grad {fvp / grad:.2f}")
+            grad = timed_ms(lambda: lin.surrogate_grad(actions, advantages, old_log_prob),
+                            args.repeats)
+            fvp = timed_ms(lambda: lin.fvp_into(vector, result), args.repeats)
+        print(f"{np.dtype(dtype).name}: P={policy.num_params}; median (min) ms: linearize "
+              f"{forward[0]:.2f} ({forward[1]:.2f}), surrogate_grad {grad[0]:.2f} "
+              f"({grad[1]:.2f}), fvp {fvp[0]:.2f} ({fvp[1]:.2f}); fvp / grad "
+              f"{fvp[0] / grad[0]:.2f} ({fvp[1] / grad[1]:.2f})")
 
 
 if __name__ == "__main__":
