@@ -114,6 +114,12 @@ class GRUPolicy:
         self._buffers: dict[str, GRUBuffers | None] = {"point": None, "candidate": None}
         self._lin: RecurrentLinearization | None = None
 
+    def __getstate__(self) -> dict:
+        """Pickle the structure and parameters only (a copy sent to a worker has no buffers)."""
+        state = self.__dict__.copy()
+        state.update(_buffers={"point": None, "candidate": None}, _lin=None)
+        return state
+
     def _initial_params(self, rng: np.random.Generator) -> np.ndarray:
         # encoder hidden layers orthogonal (gain sqrt 2, sb3's); the GRU as torch's nn.GRU,
         # uniform in +-1/sqrt(H); the head orthogonal with sb3's policy output gain 0.01
