@@ -165,7 +165,8 @@ def test_no_serial_kernel_reaches_a_parallel_kernel():
     assert sorted(parallel) == sorted(
         f"fasttrpo.kernels.{name}_parallel" for name in
         ("policy._forward_blocks", "policy._vjp_blocks", "policy._fisher_blocks",
-         "policy.fisher_vector_product"))
+         "policy.fisher_vector_product", "gru._forward_blocks", "gru._vjp_blocks",
+         "gru._fisher_blocks"))
     for name, dispatcher in parallel.items():
         assert dispatcher.targetoptions["parallel"] == PRANGE_ONLY, name
         assert name.endswith("_parallel")

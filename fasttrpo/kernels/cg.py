@@ -120,14 +120,27 @@ def conjugate_gradient_parallel(
     A Python loop over the same pieces (see the module docstring); the products are
     `fisher_vector_product_parallel`, called from Python.
     """
+    def product(direction, result):
+        fisher_vector_product_parallel(params, layout, obs, hidden, dact, dist, direction,
+                                       tangent, scratch, dout, partials, result)
+
+    return drive_conjugate_gradient(product, rhs, damping, max_iter, residual_tol, x, work)
+
+
+def drive_conjugate_gradient(product, rhs, damping, max_iter, residual_tol, x, work):
+    """`conjugate_gradient`'s iteration from Python, with any Fisher-vector product.
+
+    ``product(direction, result)`` writes ``F direction`` into ``result`` (both (P,)); the
+    other arguments and the returns are `conjugate_gradient`'s. Used by
+    `conjugate_gradient_parallel` and by the recurrent policies (``models/recurrent.py``).
+    """
     state = np.empty(1, dtype=rhs.dtype)
     cg_start(rhs, x, work, state)
     n_iter = 0
     for _ in range(max_iter):
         if state[0] < residual_tol:
             break
-        fisher_vector_product_parallel(params, layout, obs, hidden, dact, dist, work[1],
-                                       tangent, scratch, dout, partials, work[2])
+        product(work[1], work[2])
         if not cg_step(damping, x, work, state):
             break
         n_iter += 1
