@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from fasttrpo.envs.navigation.kernels import observe
+from fasttrpo.envs.navigation.kernels import count_contacts, observe
 from fasttrpo.envs.navigation.robots import CAR, POINT, SENSOR_QUAT2MAT, Robot
 from fasttrpo.envs.navigation.world import (
     EPISODE_STEPS,
@@ -43,6 +43,8 @@ from fasttrpo.envs.navigation.world import (
 )
 
 __all__ = ["CarGoalEnv", "GoalEnv", "PointGoalEnv"]
+
+_AGENT, _VASE = 1, 2   # geom kinds for count_contacts
 
 
 class GoalEnv(gym.Env):
@@ -115,10 +117,13 @@ class GoalEnv(gym.Env):
         # a free-joint robot (Car) is placed through its qpos, the others through body_pos
         self._agent_qpos = (int(m.jnt_qposadr[agent_joint])
                             if m.jnt_type[agent_joint] == mujoco.mjtJoint.mjJNT_FREE else -1)
-        # the robot's geoms (its body tree's), for the vase contact cost
+        # geom kinds for the vase contact cost: the robot's geoms (its body tree's), the vases'
         self._agent_geoms = np.flatnonzero(m.body_rootid[m.geom_bodyid] == self._agent)
         self._vase_geoms = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"vase{i}")
                                      for i in range(self.n_vases)], dtype=int)
+        self._geom_kind = np.zeros(m.ngeom, dtype=np.int8)
+        self._geom_kind[self._agent_geoms] = _AGENT
+        self._geom_kind[self._vase_geoms] = _VASE
         plan = []
         for name, kind in robot.observed:
             sid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, name)
@@ -226,13 +231,8 @@ class GoalEnv(gym.Env):
         if self.n_hazards:
             info["cost_hazards"] = self._scalars[1]
         if self.vases_constrained:
-            contacts = 0
-            if d.ncon:
-                pairs = d.contact.geom[:d.ncon]
-                vase = np.isin(pairs, self._vase_geoms)
-                agent = np.isin(pairs, self._agent_geoms)
-                contacts = int(np.count_nonzero((vase[:, 0] & agent[:, 1])
-                                                | (vase[:, 1] & agent[:, 0])))
+            contacts = (count_contacts(d.contact.geom, self._geom_kind, _AGENT, _VASE)
+                        if d.ncon else 0)
             info["cost_vases_contact"] = VASE_CONTACT_COST * contacts
             info["cost_vases_velocity"] = self._scalars[2]
         total = float(sum(info.values()))

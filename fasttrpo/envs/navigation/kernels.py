@@ -17,7 +17,7 @@ from fasttrpo.envs.navigation.world import (
 )
 from fasttrpo.kernels import kernel
 
-__all__ = ["observe", "quat2mat"]
+__all__ = ["count_contacts", "observe", "quat2mat"]
 
 
 @kernel(inline="always")
@@ -142,3 +142,28 @@ def observe(sensordata, xpos, xmat, qvel, sensor_plan, agent_body, goal_body, ha
         if s >= VASE_VELOCITY_THRESHOLD:
             speed += VASE_VELOCITY_COST * s
     scalars[2] = speed
+
+
+@kernel
+def count_contacts(pairs, geom_kind, kind_a, kind_b):
+    """Count the contacts between a geom of kind ``kind_a`` and one of kind ``kind_b``.
+
+    Parameters
+    ----------
+    pairs : ndarray of int32, shape (ncon, 2)
+        ``MjData.contact.geom`` (a strided view is fine).
+    geom_kind : ndarray of int8, shape (ngeom,)
+        A kind per geom id (0: none of interest).
+    kind_a, kind_b : int
+
+    Returns
+    -------
+    int
+        ``sum_c 1[{kind(g1), kind(g2)} = {kind_a, kind_b}]``.
+    """
+    n = 0
+    for c in range(pairs.shape[0]):
+        k1, k2 = geom_kind[pairs[c, 0]], geom_kind[pairs[c, 1]]
+        if (k1 == kind_a and k2 == kind_b) or (k1 == kind_b and k2 == kind_a):
+            n += 1
+    return n
