@@ -197,6 +197,27 @@ def test_drive_into_a_vase_costs_at_level_2():
     assert contact > 0 and velocity > 0
 
 
+def test_vase_contacts_counted_as_safety_gymnasium_does():
+    """Raw ``cost_vases_contact`` against vases.py's loop: contacts whose geom names include
+    one starting with ``vase`` and one of the agent's geom names."""
+    env = CarGoalEnv(2, constrain_indicator=False)
+    env.reset(seed=4)
+    m, d = env.model, env.data
+    agent_names = {m.geom(int(g)).name for g in env._agent_geoms}
+    vase = env.vases_pos[np.argmin(np.linalg.norm(env.vases_pos - env.agent_pos, axis=1))]
+    seen = 0
+    for _ in range(300):
+        _, _, _, _, info = env.step(car_controller(env, vase))
+        expected = 0
+        for c in d.contact[:d.ncon]:
+            names = [m.geom(int(g)).name for g in (c.geom1, c.geom2)]
+            if any(n.startswith("vase") for n in names) and any(n in agent_names for n in names):
+                expected += 1
+        assert info["cost_vases_contact"] == float(expected)
+        seen += expected
+    assert seen > 0
+
+
 def test_drive_to_the_goal_earns_the_bonus_and_a_new_goal():
     env = CarGoalEnv(0)
     for seed in range(3):

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from fasttrpo.envs.navigation.kernels import count_contacts, observe
+from fasttrpo.envs.navigation.kernels import clip_into, count_contacts, observe
 from fasttrpo.envs.navigation.robots import CAR, POINT, SENSOR_QUAT2MAT, Robot
 from fasttrpo.envs.navigation.world import (
     EPISODE_STEPS,
@@ -215,12 +215,17 @@ class GoalEnv(gym.Env):
         layout = self._layout
         if layout.rs is None:
             raise RuntimeError("env: call reset() before step()")
-        np.clip(action, self._ctrl_low, self._ctrl_high, out=self._ctrl)
+        clip_into(action, self._ctrl_low, self._ctrl_high, self._ctrl)
         mj, m, d = self._mj, self.model, self.data
-        mj.mj_step(m, d, nstep=int(layout.rs.binomial(FRAMESKIP_BINOM_N, FRAMESKIP_BINOM_P)))
-        mj.mj_forward(m, d)
+        n_frames = int(layout.rs.binomial(FRAMESKIP_BINOM_N, FRAMESKIP_BINOM_P))
+        # mj_step = mj_step1 (position and velocity stages) + mj_step2 (actuation onwards);
+        # the mj_forward that ended the last step (or reset) did this state's mj_step1 work
+        mj.mj_step2(m, d)
+        if n_frames > 1:
+            mj.mj_step(m, d, nstep=n_frames - 1)
+        mj.mj_forward(m, d)  # the sensors and contacts of the new state, as safety-gymnasium
         self._observe()
-        dist = self._scalars[0]
+        dist, hazards, vase_speed = self._scalars.tolist()   # Python floats from here on
         reward = (self._last_dist - dist) * REWARD_DISTANCE
         self._last_dist = dist
         goal_met = dist <= GOAL_SIZE
@@ -229,19 +234,17 @@ class GoalEnv(gym.Env):
         reward = float(min(max(reward, -REWARD_CLIP), REWARD_CLIP))
         info: dict[str, Any] = {}
         if self.n_hazards:
-            info["cost_hazards"] = self._scalars[1]
+            info["cost_hazards"] = hazards
         if self.vases_constrained:
             contacts = (count_contacts(d.contact.geom, self._geom_kind, _AGENT, _VASE)
                         if d.ncon else 0)
             info["cost_vases_contact"] = VASE_CONTACT_COST * contacts
-            info["cost_vases_velocity"] = self._scalars[2]
+            info["cost_vases_velocity"] = vase_speed
         total = float(sum(info.values()))
         if self.constrain_indicator:
             for key in info:
                 info[key] = float(info[key] > 0.0)
             total = float(total > 0.0)
-        else:
-            info = {k: float(v) for k, v in info.items()}
         info["cost_sum"] = info["cost"] = total
         terminated = False
         if goal_met:

@@ -17,7 +17,7 @@ from fasttrpo.envs.navigation.world import (
 )
 from fasttrpo.kernels import kernel
 
-__all__ = ["count_contacts", "observe", "quat2mat"]
+__all__ = ["clip_into", "count_contacts", "observe", "quat2mat"]
 
 
 @kernel(inline="always")
@@ -167,3 +167,10 @@ def count_contacts(pairs, geom_kind, kind_a, kind_b):
         if (k1 == kind_a and k2 == kind_b) or (k1 == kind_b and k2 == kind_a):
             n += 1
     return n
+
+
+@kernel
+def clip_into(action, low, high, ctrl):
+    """``ctrl[:] = clip(action, low, high)`` (``np.clip`` with ``out``; ~1 us less a call)."""
+    for i in range(ctrl.shape[0]):
+        ctrl[i] = min(max(action[i], low[i]), high[i])
