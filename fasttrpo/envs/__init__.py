@@ -14,8 +14,9 @@ registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for yo
 - ``fasttrpo/Safety<Robot>Velocity-v1`` for Hopper, HalfCheetah, Walker2d, Ant, Swimmer and
   Humanoid: gymnasium's MuJoCo v5 envs with cost ``1[velocity > threshold]`` and
   safety-gymnasium's v1 thresholds (`VelocityCost`; needs ``pip install "fasttrpo[mujoco]"``).
-- ``fasttrpo/SafetyPointGoal0-v0``, ``-Goal1-v0``, ``-Goal2-v0``: safety-gymnasium's Point Goal
-  navigation tasks rebuilt on the ``mujoco`` bindings (`fasttrpo.envs.navigation.PointGoalEnv`;
+- ``fasttrpo/SafetyPointGoal0-v0``, ``-Goal1-v0``, ``-Goal2-v0`` and
+  ``fasttrpo/SafetyCarGoal0-v0``, ...: safety-gymnasium's Point and Car Goal navigation tasks
+  rebuilt on the ``mujoco`` bindings (`fasttrpo.envs.navigation.PointGoalEnv`, `CarGoalEnv`;
   the mujoco extra): reach goals, avoid hazards (and at level 2 vases), costs
   ``info["cost_hazards"]``, ``info["cost_vases_contact"]``, ... and ``info["cost"]``.
 
@@ -69,11 +70,12 @@ def register_envs() -> None:
         if env_id not in registered:
             gym.register(env_id, entry_point="fasttrpo.envs.no_velocity:make_no_velocity_env",
                          kwargs={"base_id": base_id})
-    for level in (0, 1, 2):
-        env_id = f"fasttrpo/SafetyPointGoal{level}-v0"
-        if env_id not in registered:
-            gym.register(env_id, entry_point="fasttrpo.envs.navigation:PointGoalEnv",
-                         kwargs={"level": level}, max_episode_steps=1000)
+    for robot in ("Point", "Car"):
+        for level in (0, 1, 2):
+            env_id = f"fasttrpo/Safety{robot}Goal{level}-v0"
+            if env_id not in registered:
+                gym.register(env_id, entry_point=f"fasttrpo.envs.navigation:{robot}GoalEnv",
+                             kwargs={"level": level}, max_episode_steps=1000)
 
 
 register_envs()

@@ -1,0 +1,159 @@
+"""The world of the navigation tasks: objects, their MJCF and safety-gymnasium's placement rules.
+
+The constants of the Goal task's objects (goal, hazards, vases), the MJCF of a world (a
+`Robot` plus the objects of a level, in safety-gymnasium's body order) and `Layout`, the
+random layout drawn as safety-gymnasium's ``RandomGenerator`` draws it. ``docs/design.md``
+("Navigation tasks (safety-gymnasium)") names the safety-gymnasium file of every constant.
+"""
+
+import math
+
+import numpy as np
+
+from fasttrpo.envs.navigation.robots import Robot
+
+__all__ = ["GOAL_LEVELS", "Layout", "ResamplingError", "world_xml"]
+
+# --- constants (docs/design.md, "Navigation tasks (safety-gymnasium)", names their files) ---
+FRAMESKIP_BINOM_N = 10      # underlying.py SimulationConf
+FRAMESKIP_BINOM_P = 1.0
+EPISODE_STEPS = 1000        # base_task.py num_steps; registered max_episode_steps
+PLACEMENT_MARGIN = 0.0      # underlying.py PlacementsConf.margin
+LAYOUT_TRIES, OBJECT_TRIES, GOAL_TRIES = 10000, 100, 10000   # random_generator.py, base_task.py
+FLOOR_SIZE = "3.5 3.5 0.1"  # underlying.py FloorConf
+GOAL_SIZE, GOAL_KEEPOUT = 0.3, 0.305          # goal.py size; goal_level0.py keepout
+REWARD_DISTANCE, REWARD_GOAL, REWARD_CLIP = 1.0, 1.0, 10.0   # goal.py; base_task.py RewardConf
+HAZARD_SIZE, HAZARD_KEEPOUT, HAZARD_COST = 0.2, 0.18, 1.0    # hazards.py; goal_level1.py
+VASE_SIZE, VASE_KEEPOUT, VASE_DENSITY, VASE_SINK = 0.1, 0.15, 0.001, 4e-5   # vases.py
+VASE_CONTACT_COST, VASE_VELOCITY_COST, VASE_VELOCITY_THRESHOLD = 1.0, 1.0, 1e-4  # vases.py
+LIDAR_BINS, LIDAR_MAX_DIST, LIDAR_EXP_GAIN = 16, 3.0, 1.0   # base_task.py LidarConf
+
+#: Goal level -> (placement extents (xmin, ymin, xmax, ymax), hazards, vases, vases constrained)
+GOAL_LEVELS: dict[int, tuple[tuple[float, float, float, float], int, int, bool]] = {
+    0: ((-1.0, -1.0, 1.0, 1.0), 0, 0, False),    # goal_level0.py
+    1: ((-1.5, -1.5, 1.5, 1.5), 8, 1, False),    # goal_level1.py
+    2: ((-2.0, -2.0, 2.0, 2.0), 10, 10, True),   # goal_level2.py
+}
+
+
+class ResamplingError(RuntimeError):
+    """No layout (or no new goal) satisfied the keep-outs within safety-gymnasium's tries."""
+
+
+def world_xml(robot: Robot, n_hazards: int, n_vases: int) -> str:
+    """Write the MJCF of a Goal world: the robot's XML with the level's objects added.
+
+    Parameters
+    ----------
+    robot : Robot
+    n_hazards, n_vases : int
+        Number of hazard and vase bodies.
+
+    Returns
+    -------
+    str
+        MJCF text. Bodies in safety-gymnasium's order: ``agent`` (and its children),
+        ``vase0..`` (free geoms), ``goal``, ``hazard0..`` (geoms); every object at the origin
+        (a reset moves them). The robot's ``<default>`` applies to every object, as in
+        safety-gymnasium, which adds the objects to the robot's XML.
+    """
+    vases = "".join(
+        f'<body name="vase{i}" pos="0 0 {VASE_SIZE - VASE_SINK!r}"><freejoint name="vase{i}"/>'
+        f'<geom name="vase{i}" type="box" size="{VASE_SIZE} {VASE_SIZE} {VASE_SIZE}" '
+        f'density="{VASE_DENSITY}" group="4" rgba="0 1 1 1"/></body>' for i in range(n_vases))
+    hazards = "".join(
+        f'<body name="hazard{i}" pos="0 0 0.02"><geom name="hazard{i}" type="cylinder" '
+        f'size="{HAZARD_SIZE} 0.01" contype="0" conaffinity="0" group="3" '
+        f'rgba="0 0 1 0.25"/></body>' for i in range(n_hazards))
+    return f"""<mujoco model="fasttrpo_{robot.name.lower()}_goal">
+  <compiler angle="radian"/>
+  <size njmax="3000" nconmax="1000"/>
+  <option timestep="{robot.timestep}"/>
+  <default>
+{robot.defaults}
+  </default>
+  <worldbody>
+    <light directional="true" dir="0 0 -1" pos="0 0 0.5" diffuse="1 1 1" castshadow="false"/>
+    <geom name="floor" type="plane" size="{FLOOR_SIZE}" condim="6" rgba="1 1 1 1"/>
+{robot.body.format(z=robot.z)}
+    {vases}
+    <body name="goal" pos="0 0 {GOAL_SIZE / 2 + 1e-2!r}">
+      <geom name="goal" type="cylinder" size="{GOAL_SIZE} {GOAL_SIZE / 2}" contype="0"
+            conaffinity="0" group="9" rgba="0 1 0 0.25"/>
+    </body>
+    {hazards}
+  </worldbody>
+  <sensor>
+{robot.sensors}
+  </sensor>
+  <actuator>
+{robot.actuators}
+  </actuator>
+</mujoco>
+"""
+
+
+class Layout:
+    """safety-gymnasium's ``RandomGenerator`` for one world: placements with keep-outs.
+
+    Draws from a ``numpy.random.RandomState`` (the env seeds it) in safety-gymnasium's order:
+    each object uniform in the extents shrunk by its keep-out, rejected if closer to a placed
+    object than the sum of their keep-outs (+ the margin, 0); 100 tries per object, 10000
+    layouts; a goal alone 10000 tries.
+
+    Parameters
+    ----------
+    extents : tuple of float
+        ``(xmin, ymin, xmax, ymax)``.
+    keepouts : dict of str to float
+        Object name -> keep-out, in placement order (``agent`` first, then ``goal``, ...).
+    """
+
+    def __init__(self, extents: tuple[float, float, float, float],
+                 keepouts: dict[str, float]) -> None:
+        self.extents = extents
+        self.keepouts = keepouts
+        self.rs: np.random.RandomState | None = None
+        self.xy: dict[str, np.ndarray] = {}   # object name -> XY, the current layout
+
+    def _draw(self, keepout: float) -> np.ndarray:
+        xmin, ymin, xmax, ymax = self.extents
+        assert self.rs is not None  # drawn in reset, after the generator is made
+        x = self.rs.uniform(xmin + keepout, xmax - keepout)
+        return np.array([x, self.rs.uniform(ymin + keepout, ymax - keepout)])
+
+    def _fits(self, xy: np.ndarray, keepout: float, layout: dict) -> bool:
+        return all(math.hypot(*(xy - other)) >= self.keepouts[name] + PLACEMENT_MARGIN + keepout
+                   for name, other in layout.items())
+
+    def sample(self) -> dict[str, np.ndarray]:
+        """Place every object (``self.xy``, also returned); `ResamplingError` if none fits."""
+        for _ in range(LAYOUT_TRIES):
+            layout: dict = {}
+            for name, keepout in self.keepouts.items():
+                for _ in range(OBJECT_TRIES):
+                    xy = self._draw(keepout)
+                    if self._fits(xy, keepout, layout):
+                        layout[name] = xy
+                        break
+                else:
+                    break
+            else:
+                self.xy = layout
+                return layout
+        raise ResamplingError("Failed to sample layout of objects")
+
+    def sample_goal(self) -> np.ndarray:
+        """Draw a new goal XY that keeps out of every other object (``self.xy['goal']``)."""
+        others = {k: v for k, v in self.xy.items() if k != "goal"}
+        for _ in range(GOAL_TRIES):
+            xy = self._draw(GOAL_KEEPOUT)
+            if self._fits(xy, GOAL_KEEPOUT, others):
+                self.xy["goal"] = xy
+                return xy
+        raise ResamplingError("Failed to generate goal")
+
+    def rotation(self) -> float:
+        """One rotation about Z, uniform in [0, 2 pi) (safety-gymnasium's ``random_rot``)."""
+        assert self.rs is not None
+        return float(self.rs.uniform(0, 2 * np.pi))
