@@ -73,3 +73,12 @@ def test_ray_sampler(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "total_timesteps" in proc.stdout  # verbose=1 printed its training table
+
+
+def test_navigation(tmp_path, monkeypatch):
+    require("mujoco")
+    names = _run("navigation.py", tmp_path, monkeypatch)
+    assert names["model"].num_timesteps == 8_000
+    assert names["obs"].shape == (60,)
+    costs = np.asarray(names["costs"])
+    assert costs.shape == (2, 2) and (costs[:, 0] <= costs[:, 1]).all()  # hazards <= total
