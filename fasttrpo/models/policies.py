@@ -36,6 +36,8 @@ class MLPPolicy:
     ----------
     layout : MLPLayout, the network's structure.
     kernel_layout : KernelLayout, the structure and head as the kernels take it.
+    head_kernels : HeadKernels, the distribution kernels of the head
+        (``fasttrpo.kernels.distributions.head_kernels``).
     n_mlp, num_params : int, MLP parameters and all parameters (MLP, then ``log_std``).
     head : int; nvec : (k,) int64 (categorical block sizes, else empty).
     """
@@ -60,6 +62,7 @@ class MLPPolicy:
         self.hidden_sizes = self.layout.hidden_sizes
         self.activation = self.layout.activation_name
         self.kernel_layout = self.layout.kernel_layout(self.head, nvec)
+        self.head_kernels = distributions.head_kernels(self.head)
         self.nvec = self.kernel_layout.nvec
         self.n_mlp = self.layout.num_params
         self.num_params = self.n_mlp + n_extra
@@ -278,15 +281,15 @@ class MLPPolicy:
         actions = self.as_actions(actions, obs.shape[0])
         out = self._forward(self._params, obs)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
-        distributions.log_prob(self.kernel_layout, out, self._buffers.latent(obs), self.log_std,
-                               actions, log_prob)
+        self.head_kernels.log_prob(self.kernel_layout, out, self._buffers.latent(obs),
+                                   self.log_std, actions, log_prob)
         return self._finite("log_prob", log_prob)
 
     def entropy(self, obs) -> float:
         """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim)."""
         obs = self._obs(obs, batch_mean=True)
         out = self._forward(self._params, obs)
-        return float(self._finite("entropy", distributions.mean_entropy(
+        return float(self._finite("entropy", self.head_kernels.mean_entropy(
             self.kernel_layout, out, self._buffers.latent(obs), self.log_std)))
 
     def mean_kl(self, obs, old_params) -> float:
@@ -296,7 +299,7 @@ class MLPPolicy:
         old_out = self._forward(old_params, obs).copy()
         old_latent = self._buffers.latent(obs).copy()
         out = self._forward(self._params, obs)
-        return float(self._finite("mean_kl", distributions.mean_kl(
+        return float(self._finite("mean_kl", self.head_kernels.mean_kl(
             self.kernel_layout, old_out, old_latent, old_params[self.n_mlp :], out,
             self._buffers.latent(obs), self.log_std)))
 
