@@ -110,9 +110,20 @@ def default_n_threads() -> int:
     return max(1, usable - busy)
 
 
-def learn_threads(n_threads: int | None) -> int:
-    """Return fasttrpo's own threads in ``learn`` for ``n_threads`` (None: `default_n_threads`)."""
-    return default_n_threads() if n_threads is None else n_threads
+def learn_threads(n_threads: int | None) -> tuple[int, int]:
+    """Return ``(threads, kernel_threads)`` of ``learn`` for a ``n_threads`` setting.
+
+    ``threads``: fasttrpo's own threads (2 or more: the critics are fitted on a worker thread
+    while the policy step runs); ``kernel_threads``: the most the step's row-block kernels may
+    use (2 or more: their parallel variants). A stated ``n_threads`` gives both. None gives
+    `default_n_threads` and 1: the overlap brings most of the gain (2 cores, N = 2048: 1.6x
+    an update), the parallel variants little more (~5 %) for 2.9 s more of a cold start
+    (+32 %, a compilation of their own; BENCHMARKS.md "Threads"), so only a stated count
+    runs them.
+    """
+    if n_threads is None:
+        return default_n_threads(), 1
+    return n_threads, n_threads
 
 
 def effective_n_threads(n_threads: int | None) -> int | None:
