@@ -2,21 +2,26 @@
 
 Usage::
 
-    python -m benchmarks.compile_times [--run cli|learn] [--threads K] [--rounds R] [--json F]
+    python -m benchmarks.compile_times [--run cli|learn] [--threads K] [--rounds R]
+        [--cpus 0] [--baseline OTHER_TREE] [--json F]
 
 Each round runs the scenario in a fresh interpreter on an empty ``NUMBA_CACHE_DIR`` (a
 temporary folder) and records every Numba compilation of a fasttrpo function through Numba's
-``numba:compile`` events: the seconds from its start to its end (``inclusive``; a kernel's
-compile includes the compilation of the callees it types for the first time) and those spent
-in no nested fasttrpo compilation (``self``), with the number of signatures compiled. Prints a
-table of medians over the rounds (entry points by ``self`` time, the total of the outermost
-compilations, which is `fasttrpo.kernels.compile_seconds`, and the run's wall time from
-``import fasttrpo``) and, with ``--json``, writes every round.
+``numba:compile`` events, in CPU seconds of the compiling thread (``time.thread_time``: a
+shared machine's load stretches wall times two- or threefold, CPU seconds far less): from its
+start to its end (``inclusive``; a kernel's compile includes the compilation of the callees
+it types for the first time) and outside nested fasttrpo compilations (``self``), with the
+number of signatures compiled. Prints a table of medians over the rounds: entry points by
+``self`` time; the total of the outermost compilations (CPU, and wall as
+`fasttrpo.kernels.compile_seconds` counts it); the run's CPU and wall time from
+``import fasttrpo``. ``--baseline`` runs another source tree of fasttrpo (its Cython
+extensions built) in alternation with this one, for an A/B on a shared machine. ``--json``
+writes every round.
 
 Scenarios (float32, the first run a user makes):
 
 - ``cli``: ``fasttrpo train CartPole-v1`` (rl-baselines3-zoo hyperparameters, the README's
-  first command), cut to 2 rollouts;
+  first command), cut to 2048 steps;
 - ``learn``: ``TRPO("MlpPolicy", "CartPole-v1").learn(...)`` with sb3-contrib's defaults, 2
   rollouts.
 

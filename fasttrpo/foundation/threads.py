@@ -90,10 +90,11 @@ def default_n_threads() -> int:
     (``os.sched_getaffinity``), capped by a container's CPU quota (`cgroup_cpu_limit`, rounded
     down, at least 1); ``busy`` is the machine's 1-minute load average, rounded to the nearest
     integer (the runnable threads of every process; this one's own share is small when
-    ``learn`` starts). The rule: ``max(1, usable - busy)``. Why: a second thread makes an
-    update 1.6-1.7x faster when the other core is free and slower when a process of normal
-    priority holds it (measured, BENCHMARKS.md "Threads"), and the results are the same bits
-    for any count, so the choice may follow the machine. Read at each ``learn`` call.
+    ``learn`` starts; nice-19 jobs count too, erring towards fewer threads). The rule:
+    ``max(1, usable - busy)``. Why: on 2 cores a second thread made an update 1.6x faster
+    when the other core was free and 0.73x as fast when other jobs held both (measured,
+    BENCHMARKS.md "Threads"), and the results are the same bits for any count, so the
+    choice may follow the machine. Read at each ``learn`` call.
     """
     try:
         cpus = os.sched_getaffinity(0)
@@ -117,9 +118,9 @@ def learn_threads(n_threads: int | None) -> tuple[int, int]:
     while the policy step runs); ``kernel_threads``: the most the step's row-block kernels may
     use (2 or more: their parallel variants). A stated ``n_threads`` gives both. None gives
     `default_n_threads` and 1: the overlap brings most of the gain (2 cores, N = 2048: 1.6x
-    an update), the parallel variants little more (~5 %) for 2.9 s more of a cold start
-    (+32 %, a compilation of their own; BENCHMARKS.md "Threads"), so only a stated count
-    runs them.
+    an update), the parallel variants little more (1.60-1.64x to 1.69-1.77x at N = 16384,
+    nothing measurable at 2048) for 2.9 CPU s more of a cold start (+32 %, a compilation of
+    their own; BENCHMARKS.md "Threads", "Start-up"), so only a stated count runs them.
     """
     if n_threads is None:
         return default_n_threads(), 1
