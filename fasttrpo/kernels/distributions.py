@@ -20,10 +20,11 @@ A policy network maps each observation to a row ``out[n]`` of distribution param
 
 Every kernel takes ``layout``, a ``fasttrpo.models.nets.KernelLayout``, and reads
 ``layout.head`` (the codes of ``fasttrpo.foundation.heads``) and ``layout.nvec`` (k,) int64.
-The gSDE head has kernels of its own (``sde_*``, the same arguments): in the shared ones
-(`log_prob`, `log_prob_grad`, `mean_kl`, `mean_entropy`, `fisher_weights`, which serve the
-other heads), its branch was compiled by every run, 20 % of a cold start that never used it.
-`head_kernels` picks the set for a head.
+The gSDE head has kernels of its own (``sde_*``, the same arguments) beside the shared ones
+(`log_prob`, `log_prob_grad`, `mean_kl`, `mean_entropy`, `fisher_weights`), which serve the
+other heads with one compilation per dtype: Numba compiles every branch of a kernel, and a
+gSDE branch in the shared kernels cost every run about a quarter of its cold start
+(BENCHMARKS.md "Start-up"). `head_kernels` picks the set for a head.
 Shapes: ``out`` (N, D) float, ``latent`` (N, Z) float (read by the gSDE head only;
 ``fasttrpo.kernels.mlp.latent_features``), ``actions`` (N, A) float, ``log_std`` (A,) float
 (gSDE: (Z*A,) or (Z,); empty for the discrete heads), all C-contiguous. Reductions
