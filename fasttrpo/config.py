@@ -138,9 +138,12 @@ class OnPolicyConfig:
         "<rank>.monitor.csv (None: no files).", optional(path_text))
     n_threads: int | None = config_field(
         None, "Threads: learn keeps BLAS on one thread and, with 2 or more, fits the critics "
-        "on a worker thread while the policy step runs (the same results for any value); "
-        "predict caps BLAS at this many. None: 1, or the environment's OMP_NUM_THREADS etc. "
-        "for BLAS when set.", optional(integer(1)))
+        "on a worker thread while the policy step runs, whose row-block kernels use the "
+        "threads left (the same results for any value); predict caps BLAS at this many. "
+        "None: learn uses the free physical cores (affinity, container quota, minus the "
+        "load average; fasttrpo.foundation.threads.default_n_threads) for the critic worker "
+        "and keeps the row-block kernels serial; predict and BLAS use 1, or the "
+        "environment's OMP_NUM_THREADS etc. when set.", optional(integer(1)))
     tensorboard_log: str | None = config_field(
         None, "Folder for TensorBoard event files (sb3's): each learn call logs its scalars "
         "to <tensorboard_log>/<tb_log_name>_<k> (None: no TensorBoard logs).",

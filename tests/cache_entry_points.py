@@ -18,6 +18,8 @@ Names:
   (``compiled``: ``compiled_point.point_env``, a compiled env with a cost, cached like a
   user's).
 - ``cli``: ``fasttrpo train CartPole-v1`` with the zoo file, cut to 2048 steps.
+- ``gsde-<dtype>``: TRPO with gSDE on Pendulum-v1, 2 threads (gSDE's kernels of its own and
+  its Python-driven CG around the serial and the parallel products), then both variants.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ DTYPES = ("float32", "float64")
 
 def names(scale: int = 1) -> list[str]:
     """Every entry point name (``scale`` > 1 adds nothing new: the sweep repeats them)."""
-    out = [f"{kind}-{d}" for kind in ("policy", "fvp", "fvp_threads") for d in DTYPES]
+    out = [f"{kind}-{d}" for kind in ("policy", "fvp", "fvp_threads", "gsde") for d in DTYPES]
     out.append("cli")
     for algo in ALGOS:
         for sampler in ("gym", "compiled"):
@@ -113,6 +115,16 @@ def _learn(algo: str, sampler: str, n_threads: int, dtype: str) -> dict:
                 runtime_action=np.asarray(runtime_action), **variants)
 
 
+def _gsde(dtype: str) -> dict:
+    from fasttrpo import TRPO
+
+    model = TRPO("MlpPolicy", "Pendulum-v1", use_sde=True, n_envs=2, n_steps=256,
+                 batch_size=128, n_critic_updates=2, seed=3, dtype=dtype, n_threads=2,
+                 policy_kwargs=dict(net_arch=[32, 32]))
+    model.learn(1024)
+    return dict(params=model.policy.get_params(), **_both_variants(model.policy))
+
+
 def _both_variants(policy) -> dict:
     """The policy step's products on one 512-row batch, serial then parallel.
 
@@ -168,6 +180,8 @@ def run(name: str) -> dict:
         return _fvp_threads(rest[0])
     if kind == "cli":
         return _cli()
+    if kind == "gsde":
+        return _gsde(rest[0])
     sampler, threads, dtype = rest
     return _learn(kind, sampler, int(threads), dtype)
 

@@ -463,8 +463,8 @@ def test_matches_sb3_state_dependent_noise_distribution(full_std, rng):
     dlog_std = np.empty(policy.log_std.size)
     from fasttrpo.kernels import distributions as kernels
 
-    kernels.log_prob_grad(policy.kernel_layout, linearization.out, linearization.latent,
-                          policy.log_std, actions, weights, dout, dlog_std)
+    kernels.sde_log_prob_grad(policy.kernel_layout, linearization.out, linearization.latent,
+                              policy.log_std, actions, weights, dout, dlog_std)
     np.testing.assert_allclose(dout, mean_t.grad.numpy(), rtol=1e-9)
     np.testing.assert_allclose(dlog_std, log_std_t.grad.numpy().ravel(), rtol=1e-9, atol=1e-12)
     # KL(pi_old || pi), each with its own features

@@ -35,7 +35,8 @@ ROOT = HERE.parent
 
 def _env(cache_dir: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    env.update(NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(HERE))
+    # this tree's fasttrpo first (an editable install may point at another checkout)
+    env.update(NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=os.pathsep.join((str(HERE), str(ROOT))))
     env.update(extra)
     return env
 

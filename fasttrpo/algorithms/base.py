@@ -25,7 +25,12 @@ from fasttrpo.callbacks import BaseCallback, make_callback
 from fasttrpo.config import OnPolicyConfig, constructor_signature
 from fasttrpo.foundation.compat import warn_ignored_sb3_kwargs
 from fasttrpo.foundation.schedules import schedule_value
-from fasttrpo.foundation.threads import effective_n_threads, gemm_may_thread, limit_threads
+from fasttrpo.foundation.threads import (
+    effective_n_threads,
+    gemm_may_thread,
+    learn_threads,
+    limit_threads,
+)
 from fasttrpo.logs.logger import Logger
 from fasttrpo.logs.run_logs import RunLogs, env_id_of, explained_variance, record_progress
 from fasttrpo.logs.serialization import save_archive
@@ -173,6 +178,9 @@ class OnPolicyAlgorithm:
         self.num_timesteps = 0
         self._n_updates = 0
         self._critic_worker: ThreadPoolExecutor | None = None  # fits critics, n_threads >= 2
+        # fasttrpo's own threads in train and the row-block kernels' (`learn_threads`, read
+        # at each learn call; for None: the free cores and serial kernels)
+        self._threads = (config.n_threads or 1, config.n_threads or 1)
         self._total_timesteps = 0
         self.rng = np.random.default_rng(config.seed)
         #: the action noise's per-env streams (the samplers draw env i's from stream i)
@@ -386,6 +394,7 @@ class OnPolicyAlgorithm:
         # differently for each k): n_threads is the number of fasttrpo's own workers, so the
         # results do not depend on it. None with a thread count in the environment: its BLAS.
         blas_threads = None if effective_n_threads(self.config.n_threads) is None else 1
+        self._threads = learn_threads(self.config.n_threads)
         with limit_threads(blas_threads, refresh=True):
             return self._learn(int(total_timesteps), callback, progress_bar,
                                reset_num_timesteps, log_interval,
@@ -492,15 +501,15 @@ class OnPolicyAlgorithm:
         for fitter in self.vf_fitters.values():
             if isinstance(fitter, AdamValueFitter):
                 fitter.learning_rate = rate
-        n_threads = self.config.n_threads
-        if (n_threads or 1) >= 2 and self._critic_worker is None:
+        n_threads, kernel_threads = self._threads
+        if n_threads >= 2 and self._critic_worker is None:
             self._critic_worker = ThreadPoolExecutor(max_workers=1,
                                                      thread_name_prefix="fasttrpo-critic")
         with update.rollback(self.policy, self.value_functions, self.vf_fitters,
                              self.algorithm_state, self.load_algorithm_state):
             value_losses = update.step_and_fit(lambda: self.update_policy(data),
                                                lambda: self.fit_critics(data), n_threads,
-                                               self._critic_worker)
+                                               self._critic_worker, kernel_threads)
         self._n_updates += 1
         log = self.logger
         for signal, loss in value_losses.items():

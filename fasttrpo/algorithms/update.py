@@ -172,14 +172,17 @@ def rollback(policy, critics: dict, fitters: dict, get_state: Callable[[], dict[
 
 def step_and_fit(policy_step: Callable[[], None], fits: Callable[[], dict[str, float]],
                  n_threads: int | None,
-                 worker: ThreadPoolExecutor | None) -> dict[str, float]:
+                 worker: ThreadPoolExecutor | None,
+                 kernel_threads: int | None = None) -> dict[str, float]:
     """``policy_step()``, then ``fits()``; at the same time with ``n_threads >= 2``.
 
     The two are independent (the policy step uses advantages from the critics before their
     fit), so ``worker`` (one thread) runs the fits while the policy step runs; the kernels
     release the GIL. The arithmetic is the same either way (the step draws no random numbers;
     the fits draw theirs from the model's generator as before), so the results do not depend
-    on ``n_threads``. Returns what ``fits`` returns.
+    on ``n_threads``. The step's row-block kernels use at most ``kernel_threads`` threads
+    (default ``n_threads``; `fasttrpo.foundation.threads.learn_threads`). Returns what
+    ``fits`` returns.
     """
     if n_threads is None or n_threads < 2 or worker is None:
         policy_step()
@@ -190,7 +193,8 @@ def step_and_fit(policy_step: Callable[[], None], fits: Callable[[], dict[str, f
         # leaves, all of them once the fit is done: sharing the cores with the fit lost (2
         # cores, N=2048: 19.3 ms an update against 13.4 ms; BENCHMARKS.md "Threads"); the bits
         # do not depend on it
-        with use_threads(n_threads, reserved=lambda: 0 if future.done() else 1):
+        with use_threads(n_threads if kernel_threads is None else kernel_threads,
+                         reserved=lambda: 0 if future.done() else 1):
             policy_step()
     finally:
         wait([future])  # never leave the worker changing the critics behind an exception

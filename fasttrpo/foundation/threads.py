@@ -1,10 +1,16 @@
-"""Limit the threads of BLAS / OpenMP (threadpoolctl) and Numba for a block of code."""
+"""Threads: how many ``learn`` uses by default, and their limits for BLAS / OpenMP and Numba.
+
+`default_n_threads` is the one place that turns ``n_threads=None`` into a count (the free
+physical cores); `limit_threads` caps BLAS / OpenMP (threadpoolctl) and Numba for a block of
+code; `use_threads` and `parallel_kernels` give the row-block kernels their threads.
+"""
 
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import pairwise
+from pathlib import Path
 
 import numba
 from threadpoolctl import ThreadpoolController
@@ -18,6 +24,107 @@ SERIAL_GEMM_WORK = 65536
 # environment variables by which a user states a BLAS / OpenMP thread count
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                    "BLIS_NUM_THREADS")
+
+
+def physical_cores(cpus: set[int]) -> int:
+    """Count the physical cores behind the logical CPUs ``cpus`` (SMT siblings count once).
+
+    From ``/sys/devices/system/cpu/cpu<k>/topology`` (package and core ids); where that is
+    not readable, every CPU counts as a core.
+    """
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
+                       topology.joinpath("core_id").read_text().strip()))
+        except OSError:
+            cores.add(("cpu", str(cpu)))
+    return len(cores)
+
+
+def cgroup_cpu_limit() -> float | None:
+    """CPUs the container's quota allows (cgroup v2 ``cpu.max``, or v1 CFS quota), or None.
+
+    cgroup v2: the smallest ``quota / period`` of ``cpu.max`` along this process's cgroup
+    path up to the root; v1: ``cpu.cfs_quota_us / cpu.cfs_period_us``. None without a quota.
+    """
+    limits = []
+    root = Path(CGROUP_ROOT)
+    try:
+        path = next((line.split(":", 2)[2].strip() for line in
+                     Path("/proc/self/cgroup").read_text().splitlines()
+                     if line.startswith("0::")), None)
+    except OSError:
+        path = None
+    if path is not None:  # v2: walk up to the root; each level's cpu.max caps the ones below
+        folder = root / path.lstrip("/")
+        while True:
+            try:
+                quota, period = folder.joinpath("cpu.max").read_text().split()[:2]
+                if quota != "max":
+                    limits.append(int(quota) / int(period))
+            except (OSError, ValueError):
+                pass
+            if folder == root or root not in folder.parents:
+                break
+            folder = folder.parent
+    try:  # v1
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        if quota_us > 0 and period_us > 0:
+            limits.append(quota_us / period_us)
+    except (OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+#: where cgroups are mounted (a module constant so that tests can point it elsewhere)
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def default_n_threads() -> int:
+    """Return the threads ``n_threads=None`` gives ``learn``: the free physical cores.
+
+    ``usable`` is the physical cores among the CPUs this process may run on
+    (``os.sched_getaffinity``), capped by a container's CPU quota (`cgroup_cpu_limit`, rounded
+    down, at least 1); ``busy`` is the machine's 1-minute load average, rounded to the nearest
+    integer (the runnable threads of every process; this one's own share is small when
+    ``learn`` starts; nice-19 jobs count too, erring towards fewer threads). The rule:
+    ``max(1, usable - busy)``. Why: on 2 cores a second thread made an update 1.6x faster
+    when the other core was free and 0.73x as fast when other jobs held both (measured,
+    BENCHMARKS.md "Threads"), and the results are the same bits for any count, so the
+    choice may follow the machine. Read at each ``learn`` call.
+    """
+    try:
+        cpus = os.sched_getaffinity(0)
+    except (AttributeError, OSError):  # not on Linux
+        cpus = set(range(os.cpu_count() or 1))
+    usable = physical_cores(cpus)
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        usable = min(usable, max(1, int(limit)))
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:
+        busy = 0
+    return max(1, usable - busy)
+
+
+def learn_threads(n_threads: int | None) -> tuple[int, int]:
+    """Return ``(threads, kernel_threads)`` of ``learn`` for a ``n_threads`` setting.
+
+    ``threads``: fasttrpo's own threads (2 or more: the critics are fitted on a worker thread
+    while the policy step runs); ``kernel_threads``: the most the step's row-block kernels may
+    use (2 or more: their parallel variants). A stated ``n_threads`` gives both. None gives
+    `default_n_threads` and 1: the overlap brings most of the gain (2 cores, N = 2048: 1.6x
+    an update), the parallel variants little more (1.60-1.64x to 1.69-1.77x at N = 16384,
+    nothing measurable at 2048) for 2.9 CPU s more of a cold start (+32 %, a compilation of
+    their own; BENCHMARKS.md "Threads", "Start-up"), so only a stated count runs them.
+    """
+    if n_threads is None:
+        return default_n_threads(), 1
+    return n_threads, n_threads
 
 
 def effective_n_threads(n_threads: int | None) -> int | None:

@@ -64,8 +64,8 @@ def kernel(py_func=None, **options):
 
 NO_CACHE_FOLDER = (
     "fasttrpo: Numba finds no writable folder for its cache ({file} and the user cache folder "
-    "are read-only): the kernels compile again in every process (10-20 s). Set NUMBA_CACHE_DIR "
-    "to a writable folder to keep them."
+    "are read-only): the kernels compile again in every process (about 10 s each). Set "
+    "NUMBA_CACHE_DIR to a writable folder to keep them."
 )
 _warned_no_cache_folder = False
 
@@ -134,7 +134,7 @@ def is_parallel(dispatcher) -> bool:
 
 
 COMPILE_NOTICE = (
-    "fasttrpo: compiling the numerical kernels{dtype} (first run only, 10-20 s; "
+    "fasttrpo: compiling the numerical kernels{dtype} (first run only, about 10 s; "
     "cached afterwards)"
 )
 

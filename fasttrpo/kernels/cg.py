@@ -1,13 +1,13 @@
 """Conjugate gradient on the damped Fisher: compiled end to end, or driven from Python.
 
 `conjugate_gradient` is one compiled call (the serial Fisher-vector product inlined);
-`conjugate_gradient_parallel` runs the same iteration from Python, each product on Numba's
-threads (`fisher_vector_product_parallel`). Both are built from the same three pieces
-(`cg_start`, `cg_step`, `cg_finish`), so they give the same bits. Why the parallel one is not
-compiled end to end: a function compiled with ``parallel`` that calls parallel code rounded
-differently in float64 (measured: last-bit differences from the first iteration, with the
-products themselves bit-identical), and no serial kernel may call parallel code
-(``docs/design.md``, "Numba's cache"); the Python loop costs ~4 us per iteration (measured:
+`conjugate_gradient_driven` runs the same iteration from Python around any product: one on
+Numba's threads (`fisher_vector_product_parallel`), or gSDE's. Both are built from the same
+three pieces (`cg_start`, `cg_step`, `cg_finish`), so they give the same bits. Why the
+parallel one is not compiled end to end: a function compiled with ``parallel`` that calls
+parallel code rounded differently in float64 (measured: last-bit differences from the first
+iteration, with the products themselves bit-identical), and no serial kernel may call parallel
+code (``docs/design.md``, "Numba's cache"); the Python loop costs ~4 us per iteration (measured:
 15 iterations on 64 rows, one thread, 828 us against 767 us compiled end to end).
 
 Shapes: ``rhs``, ``x`` (P,); ``work`` (3, P): the residual, the search direction, ``A`` times
@@ -17,7 +17,7 @@ the direction (``A = F + damping I``); ``state`` (1,) of the same dtype: ``r.r``
 import numpy as np
 
 from fasttrpo.kernels import kernel
-from fasttrpo.kernels.policy import fisher_vector_product, fisher_vector_product_parallel
+from fasttrpo.kernels.policy import fisher_vector_product
 
 
 @kernel(inline="always")
@@ -111,28 +111,13 @@ def conjugate_gradient(
     return cg_finish(rhs, damping, x, work), n_iter
 
 
-def conjugate_gradient_parallel(
-    params, layout, obs, hidden, dact, dist, tangent, scratch, dout, partials, rhs, damping,
-    max_iter, residual_tol, x, work,
-):
-    """`conjugate_gradient` with each Fisher-vector product on Numba's threads (same bits).
+def conjugate_gradient_driven(product, rhs, damping, max_iter, residual_tol, x, work):
+    """`conjugate_gradient` driven from Python, ``product(v, out)`` writing ``F v`` (same bits).
 
-    A Python loop over the same pieces (see the module docstring); the products are
-    `fisher_vector_product_parallel`, called from Python.
-    """
-    def product(direction, result):
-        fisher_vector_product_parallel(params, layout, obs, hidden, dact, dist, direction,
-                                       tangent, scratch, dout, partials, result)
-
-    return drive_conjugate_gradient(product, rhs, damping, max_iter, residual_tol, x, work)
-
-
-def drive_conjugate_gradient(product, rhs, damping, max_iter, residual_tol, x, work):
-    """`conjugate_gradient`'s iteration from Python, with any Fisher-vector product.
-
-    ``product(direction, result)`` writes ``F direction`` into ``result`` (both (P,)); the
-    other arguments and the returns are `conjugate_gradient`'s. Used by
-    `conjugate_gradient_parallel` and by the recurrent policies (``models/recurrent.py``).
+    A Python loop over the same pieces (see the module docstring), for the products that are
+    not compiled into `conjugate_gradient`: `fisher_vector_product_parallel`, and gSDE's,
+    whose ``log_std`` block is a kernel of its own (``models/linearization.py``).
+    ``product`` must not touch ``work``; the other arguments are `conjugate_gradient`'s.
     """
     state = np.empty(1, dtype=rhs.dtype)
     cg_start(rhs, x, work, state)

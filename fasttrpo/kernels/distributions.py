@@ -20,6 +20,11 @@ A policy network maps each observation to a row ``out[n]`` of distribution param
 
 Every kernel takes ``layout``, a ``fasttrpo.models.nets.KernelLayout``, and reads
 ``layout.head`` (the codes of ``fasttrpo.foundation.heads``) and ``layout.nvec`` (k,) int64.
+The gSDE head has kernels of its own (``sde_*``, the same arguments) beside the shared ones
+(`log_prob`, `log_prob_grad`, `mean_kl`, `mean_entropy`, `fisher_weights`), which serve the
+other heads with one compilation per dtype: Numba compiles every branch of a kernel, and a
+gSDE branch in the shared kernels cost every run about a quarter of its cold start
+(BENCHMARKS.md "Start-up"). `head_kernels` picks the set for a head.
 Shapes: ``out`` (N, D) float, ``latent`` (N, Z) float (read by the gSDE head only;
 ``fasttrpo.kernels.mlp.latent_features``), ``actions`` (N, A) float, ``log_std`` (A,) float
 (gSDE: (Z*A,) or (Z,); empty for the discrete heads), all C-contiguous. Reductions
@@ -27,6 +32,8 @@ accumulate in float64.
 """
 
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from numba.extending import overload
@@ -88,8 +95,9 @@ def _sde_variance(latent, log_std, act_dim):
     return var
 
 
-@kernel(**INTERNAL)
-def _sde_log_prob(out, latent, log_std, actions, logp_out):
+@kernel
+def sde_log_prob(layout, out, latent, log_std, actions, logp_out):
+    """`log_prob` of the gSDE head."""
     # sum_j -(a_j - mu_j)^2 / (2 var_j) - log(var_j) / 2 - log(2 pi) / 2
     var = _sde_variance(latent, log_std, out.shape[1])
     for n in range(out.shape[0]):
@@ -100,8 +108,9 @@ def _sde_log_prob(out, latent, log_std, actions, logp_out):
         logp_out[n] = total
 
 
-@kernel(**INTERNAL)
-def _sde_log_prob_grad(out, latent, log_std, actions, weights, dout, dlog_std):
+@kernel
+def sde_log_prob_grad(layout, out, latent, log_std, actions, weights, dout, dlog_std):
+    """`log_prob_grad` of the gSDE head (the features ``latent`` detached)."""
     # d logp / d mu_j = (a_j - mu_j) / var_j ;
     # d logp / d var_j = ((a_j - mu_j)^2 / var_j - 1) / (2 var_j), d var_j / d log_std_ij =
     # 2 z_i^2 std_ij^2, so d logp / d log_std_ij = c_j z_i^2 std_ij^2 with
@@ -142,8 +151,9 @@ def _sde_reduce(coef, std2, result):
             result[i] = row
 
 
-@kernel(**INTERNAL)
-def _sde_mean_kl(out_old, latent_old, log_std_old, out_new, latent_new, log_std_new):
+@kernel
+def sde_mean_kl(layout, out_old, latent_old, log_std_old, out_new, latent_new, log_std_new):
+    """`mean_kl` of the gSDE head, each side's variance from its own features."""
     # per dimension (log(v1 / v0) + (v0 + (mu0 - mu1)^2) / v1 - 1) / 2
     n_rows, act_dim = out_old.shape
     var_old = _sde_variance(latent_old, log_std_old, act_dim)
@@ -157,8 +167,9 @@ def _sde_mean_kl(out_old, latent_old, log_std_old, out_new, latent_new, log_std_
     return total / n_rows
 
 
-@kernel(**INTERNAL)
-def _sde_mean_entropy(out, latent, log_std):
+@kernel
+def sde_mean_entropy(layout, out, latent, log_std):
+    """`mean_entropy` of the gSDE head."""
     # per dimension (log(2 pi var) + 1) / 2
     n_rows, act_dim = out.shape
     var = _sde_variance(latent, log_std, act_dim)
@@ -169,7 +180,16 @@ def _sde_mean_entropy(out, latent, log_std):
     return total / n_rows
 
 
-@kernel(**INTERNAL)
+@kernel
+def sde_fisher_weights(layout, out, latent, log_std, dist):
+    """`fisher_weights` of the gSDE head: ``dist`` (N, A) holds the per-state ``1 / var``."""
+    var = _sde_variance(latent, log_std, out.shape[1])
+    for n in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            dist[n, j] = 1.0 / var[n, j]
+
+
+@kernel
 def sde_log_std_fisher(latent, dist, log_std, vector, scale, result):
     """Write the ``log_std`` block of gSDE's Fisher times ``vector`` into ``result``.
 
@@ -211,9 +231,6 @@ def sde_log_std_fisher(latent, dist, log_std, vector, scale, result):
 @kernel
 def log_prob(layout, out, latent, log_std, actions, logp_out):
     """``logp_out[n] = log pi(actions[n] | out[n])``; ``logp_out``: (N,) float."""
-    if layout.head == GAUSSIAN_SDE:
-        _sde_log_prob(out, latent, log_std, actions, logp_out)
-        return
     nvec = layout.nvec
     n_rows = out.shape[0]
     for n in range(n_rows):
@@ -248,9 +265,6 @@ def log_prob_grad(layout, out, latent, log_std, actions, weights, dout, dlog_std
     w.r.t. the Gaussian ``log_std`` (untouched for the discrete heads). gSDE: the features
     ``latent`` are held fixed (detached), see the module docstring.
     """
-    if layout.head == GAUSSIAN_SDE:
-        _sde_log_prob_grad(out, latent, log_std, actions, weights, dout, dlog_std)
-        return
     nvec = layout.nvec
     n_rows, width = out.shape
     if layout.head == GAUSSIAN:
@@ -288,9 +302,6 @@ def mean_kl(layout, out_old, latent_old, log_std_old, out_new, latent_new, log_s
 
     gSDE: each side's variance from its own features (``latent_old``, ``latent_new``).
     """
-    if layout.head == GAUSSIAN_SDE:
-        return _sde_mean_kl(out_old, latent_old, log_std_old, out_new, latent_new,
-                            log_std_new)
     nvec = layout.nvec
     n_rows, width = out_old.shape
     total = 0.0
@@ -333,8 +344,6 @@ def mean_kl(layout, out_old, latent_old, log_std_old, out_new, latent_new, log_s
 @kernel
 def mean_entropy(layout, out, latent, log_std):
     """``mean_n H(pi(.|s_n))`` as a float."""
-    if layout.head == GAUSSIAN_SDE:
-        return _sde_mean_entropy(out, latent, log_std)
     nvec = layout.nvec
     n_rows, width = out.shape
     total = 0.0
@@ -369,12 +378,6 @@ def fisher_weights(layout, out, latent, log_std, dist):
     per-state ``1 / var``), the softmax probabilities per categorical block, or
     ``sigmoid(x)`` (Bernoulli).
     """
-    if layout.head == GAUSSIAN_SDE:
-        var = _sde_variance(latent, log_std, out.shape[1])
-        for n in range(out.shape[0]):
-            for j in range(out.shape[1]):
-                dist[n, j] = 1.0 / var[n, j]
-        return
     nvec = layout.nvec
     n_rows, width = out.shape
     for n in range(n_rows):
@@ -423,6 +426,31 @@ def apply_fisher(layout, dist, u, scale):
             for j in range(width):
                 p = dist[n, j]
                 u[n, j] = scale * p * (1.0 - p) * u[n, j]
+
+
+class HeadKernels(NamedTuple):
+    """The distribution kernels of one kind of head, all with the same arguments.
+
+    `head_kernels` gives them; callers never branch on the head themselves.
+    """
+
+    log_prob: Callable
+    log_prob_grad: Callable
+    mean_kl: Callable
+    mean_entropy: Callable
+    fisher_weights: Callable
+
+
+#: the Gaussian, categorical and Bernoulli heads: one compilation per float dtype serves all
+SHARED_KERNELS = HeadKernels(log_prob, log_prob_grad, mean_kl, mean_entropy, fisher_weights)
+#: gSDE: kernels of their own, compiled only by a run that uses gSDE
+SDE_KERNELS = HeadKernels(sde_log_prob, sde_log_prob_grad, sde_mean_kl, sde_mean_entropy,
+                          sde_fisher_weights)
+
+
+def head_kernels(head: int) -> HeadKernels:
+    """Return the kernels of the head ``head`` (a ``fasttrpo.foundation.heads`` code)."""
+    return SDE_KERNELS if head == GAUSSIAN_SDE else SHARED_KERNELS
 
 
 def _zero_and_one(array):

@@ -25,7 +25,6 @@ at the linearisation point), so conjugate gradient never recomputes the forward 
 import numpy as np
 from numba import prange
 
-from fasttrpo.foundation.heads import GAUSSIAN_SDE
 from fasttrpo.kernels import distributions, kernel, mlp, parallel_variant
 
 
@@ -140,9 +139,10 @@ def fisher_vector_product(
     """Write the Fisher-vector product ``F vector`` (P,) into ``result`` (P,).
 
     ``F`` is the Hessian of mean KL(pi_params || pi_theta) at ``theta = params``, computed as
-    ``J^T M J v / N`` (Gauss-Newton form, exact at this point). gSDE: with the features
-    ``z(s)`` detached (held at their values at ``params``), as the surrogate gradient; the
-    ``log_std`` block is ``distributions.sde_log_std_fisher``.
+    ``J^T M J v / N`` (Gauss-Newton form, exact at this point). The ``log_std`` block is the
+    state-independent Gaussian's, ``2 I``; for gSDE the caller overwrites it with
+    ``distributions.sde_log_std_fisher`` (``models/linearization.py``), so this kernel and
+    conjugate gradient hold no gSDE code (compiled by every run, used by few).
 
     Row blocks of `ROW_BLOCK` rows: ``partials`` ((`n_row_blocks` (N), P)) receives each
     block's ``J^T M J v / N`` (in `fisher_vector_product_parallel`: on Numba's threads, by
@@ -153,16 +153,10 @@ def fisher_vector_product(
     Inlined into ``conjugate_gradient`` at compile time (one compilation fewer on a cold
     start).
     """
-    n_rows = obs.shape[0]
     n_mlp = layout.n_mlp
     fisher_blocks(params, layout, obs, hidden, dact, dist, vector, tangent, scratch, dout,
                   partials)
     sum_blocks(partials, n_mlp, result)  # in block order
-    if layout.head == GAUSSIAN_SDE:  # log_std block through var(s) = z(s)^2 @ std^2
-        distributions.sde_log_std_fisher(
-            mlp.latent_features(layout, obs, hidden), dist, params[n_mlp:],
-            vector[n_mlp:], 1.0 / n_rows, result[n_mlp:])
-        return
     # state-independent log_std: Fisher block 2 I, no cross terms with the mean
     for j in range(n_mlp, params.shape[0]):
         result[j] = 2.0 * vector[j]

@@ -13,14 +13,18 @@ def mse_loss_grad(params, layout, obs, targets, hidden, dact, tangent, out, grad
     (N,); ``out``: (N, 1) scratch (``V(s)``, then ``d loss / d V``); buffers as in ``mlp.py``.
     Inlined into ``adam_minibatch_epochs`` at compile time (one compilation fewer).
     """
-    mlp.forward(params, layout, obs, hidden, dact, out, 0, obs.shape[0])
     n_rows = obs.shape[0]
+    # rows first:n_rows with first = 0 as an int64 variable: a literal 0 would make Numba
+    # compile forward and vjp once more, for Literal[int](0), beside the (int64, int64)
+    # compilations the policy's row blocks use (~1 s of a cold start)
+    first = n_rows - n_rows
+    mlp.forward(params, layout, obs, hidden, dact, out, first, n_rows)
     total = 0.0
     for n in range(n_rows):
         diff = out[n, 0] - targets[n]
         total += diff * diff
         out[n, 0] = 2.0 * diff / n_rows  # d loss / d V(s_n), reuses the output buffer
-    mlp.vjp(params, layout, obs, hidden, dact, out, tangent, grad, 0, obs.shape[0])
+    mlp.vjp(params, layout, obs, hidden, dact, out, tangent, grad, first, n_rows)
     return total / n_rows
 
 

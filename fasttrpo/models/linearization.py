@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fasttrpo.foundation.heads import GAUSSIAN_SDE
 from fasttrpo.foundation.masking import mask_logits
 from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS, parallel_kernels
 from fasttrpo.foundation.validation import float_array
@@ -108,8 +109,8 @@ class Linearization:
         _row_blocks(policy_kernels.forward_blocks, policy_kernels.forward_blocks_parallel,
                     self.params, layout, obs, point.hidden, point.dact, point.out)
         mask_logits(point.out, masks)
-        distributions.fisher_weights(layout, point.out, point.latent(obs),
-                                     self.params[policy.n_mlp :], buffers.dist)
+        policy.head_kernels.fisher_weights(layout, point.out, point.latent(obs),
+                                           self.params[policy.n_mlp :], buffers.dist)
 
     def _check_current(self) -> None:
         if self.buffers.owner is not self:
@@ -142,8 +143,8 @@ class Linearization:
         policy = self.policy
         actions = policy.as_actions(actions, self.obs.shape[0])
         log_prob = np.empty(self.obs.shape[0], dtype=policy.dtype)
-        distributions.log_prob(policy.kernel_layout, self.out, self.latent,
-                               self.params[policy.n_mlp :], actions, log_prob)
+        policy.head_kernels.log_prob(policy.kernel_layout, self.out, self.latent,
+                                     self.params[policy.n_mlp :], actions, log_prob)
         return log_prob
 
     def surrogate_grad(self, actions, advantages, old_log_prob) -> tuple[float, np.ndarray]:
@@ -158,11 +159,12 @@ class Linearization:
         grad = np.empty(policy.num_params, dtype=policy.dtype)
         # logp -> L and dL/dlogp -> dL/d(out, log_std) -> dL/dtheta (backward through the MLP)
         latent = point.latent(self.obs)  # gSDE: z(s) held fixed (detached features)
-        distributions.log_prob(layout, point.out, latent, log_std, actions, buffers.log_prob)
+        kernels = policy.head_kernels
+        kernels.log_prob(layout, point.out, latent, log_std, actions, buffers.log_prob)
         value = policy_kernels.surrogate(buffers.log_prob, old_log_prob, advantages,
                                          buffers.weights)
-        distributions.log_prob_grad(layout, point.out, latent, log_std, actions,
-                                    buffers.weights, buffers.dout, grad[policy.n_mlp :])
+        kernels.log_prob_grad(layout, point.out, latent, log_std, actions, buffers.weights,
+                              buffers.dout, grad[policy.n_mlp :])
         # dL/dtheta of the MLP: per row block, summed in block order (fasttrpo.kernels.policy)
         _row_blocks(policy_kernels.vjp_blocks, policy_kernels.vjp_blocks_parallel,
                     self.params, layout, self.obs, point.hidden, point.dact, buffers.dout,
@@ -173,16 +175,37 @@ class Linearization:
     def fvp(self, vector) -> np.ndarray:
         """``F vector`` (num_params,), without damping."""
         self._check_current()
-        policy, buffers = self.policy, self.buffers
+        policy = self.policy
         vector = self._vector("vector", vector)
         result = np.empty(policy.num_params, dtype=policy.dtype)
-        point = buffers.point
-        _row_blocks(
-            policy_kernels.fisher_vector_product, policy_kernels.fisher_vector_product_parallel,
-            self.params, policy.kernel_layout, self.obs, point.hidden, point.dact, buffers.dist,
-            vector, point.tangent, point.scratch, buffers.dout, buffers.partials, result,
-        )
+        with parallel_kernels(self.obs.shape[0] >= PARALLEL_MIN_ROWS) as parallel:
+            self._fisher_product(parallel)(vector, result)
         return result
+
+    def _fisher_product(self, parallel: bool) -> Callable[[np.ndarray, np.ndarray], None]:
+        """``product(v, out)``: writes ``F v`` into ``out`` (the parallel variant or not).
+
+        gSDE: the ``log_std`` block is computed apart, by a kernel that only gSDE runs compile
+        (``fasttrpo.kernels.distributions``), through ``var(s) = z(s)^2 @ std^2`` with the
+        features ``z(s)`` detached; it overwrites the product's state-independent block.
+        """
+        policy, buffers, point = self.policy, self.buffers, self.buffers.point
+        fvp = (policy_kernels.fisher_vector_product_parallel if parallel
+               else policy_kernels.fisher_vector_product)
+        n_mlp = policy.n_mlp
+        head = (self.params, policy.kernel_layout, self.obs, point.hidden, point.dact,
+                buffers.dist)
+        tail = (point.tangent, point.scratch, buffers.dout, buffers.partials)
+        if policy.head != GAUSSIAN_SDE:
+            return lambda vector, out: fvp(*head, vector, *tail, out)
+        latent, log_std, scale = point.latent(self.obs), self.params[n_mlp:], 1.0 / len(self.obs)
+
+        def product(vector, out):
+            fvp(*head, vector, *tail, out)
+            distributions.sde_log_std_fisher(latent, buffers.dist, log_std, vector[n_mlp:],
+                                             scale, out[n_mlp:])
+
+        return product
 
     def conjugate_gradient(
         self, rhs, damping: float, max_iter: int, residual_tol: float = 1e-10
@@ -202,12 +225,16 @@ class Linearization:
             raise ValueError(f"max_iter: must be >= 1, got {max_iter}")
         x = np.empty(policy.num_params, dtype=policy.dtype)
         point = buffers.point
+        solve = (rhs, float(damping), int(max_iter), float(residual_tol), x, buffers.cg_work)
         with parallel_kernels(self.obs.shape[0] >= PARALLEL_MIN_ROWS) as parallel:
-            solve = cg.conjugate_gradient_parallel if parallel else cg.conjugate_gradient
-            x_fisher_x, n_iter = solve(
-                self.params, policy.kernel_layout, self.obs, point.hidden, point.dact,
-                buffers.dist, point.tangent, point.scratch, buffers.dout, buffers.partials, rhs,
-                float(damping), int(max_iter), float(residual_tol), x, buffers.cg_work)
+            if parallel or policy.head == GAUSSIAN_SDE:
+                x_fisher_x, n_iter = cg.conjugate_gradient_driven(
+                    self._fisher_product(parallel), *solve)
+            else:  # the serial product compiled into the CG loop
+                x_fisher_x, n_iter = cg.conjugate_gradient(
+                    self.params, policy.kernel_layout, self.obs, point.hidden, point.dact,
+                    buffers.dist, point.tangent, point.scratch, buffers.dout,
+                    buffers.partials, *solve)
         return x, float(x_fisher_x), int(n_iter)
 
     def surrogate_and_kl(self, params, actions, advantages, old_log_prob) -> tuple[float, float]:
@@ -277,10 +304,11 @@ class Linearization:
         mask_logits(candidate.out, self.masks)
         # gSDE: the candidate's own features z(s; params), as it would act
         latent = candidate.latent(self.obs)
-        distributions.log_prob(layout, candidate.out, latent, log_std, actions, buffers.log_prob)
+        kernels = policy.head_kernels
+        kernels.log_prob(layout, candidate.out, latent, log_std, actions, buffers.log_prob)
         surrogates = np.array([
             policy_kernels.surrogate(buffers.log_prob, old_log_prob, row, buffers.weights)
             for row in rows])
-        kl = distributions.mean_kl(layout, self.out, self.latent, self.params[policy.n_mlp :],
-                                   candidate.out, latent, log_std)
+        kl = kernels.mean_kl(layout, self.out, self.latent, self.params[policy.n_mlp :],
+                             candidate.out, latent, log_std)
         return surrogates, float(kl)

@@ -38,6 +38,8 @@ class MLPPolicy:
     ----------
     layout : MLPLayout, the network's structure.
     kernel_layout : KernelLayout, the structure and head as the kernels take it.
+    head_kernels : HeadKernels, the distribution kernels of the head
+        (``fasttrpo.kernels.distributions.head_kernels``).
     n_mlp, num_params : int, MLP parameters and all parameters (MLP, then ``log_std``).
     head : int; nvec : (k,) int64 (categorical block sizes, else empty).
     """
@@ -62,6 +64,7 @@ class MLPPolicy:
         self.hidden_sizes = self.layout.hidden_sizes
         self.activation = self.layout.activation_name
         self.kernel_layout = self.layout.kernel_layout(self.head, nvec)
+        self.head_kernels = distributions.head_kernels(self.head)
         self.nvec = self.kernel_layout.nvec
         self.n_mlp = self.layout.num_params
         self.num_params = self.n_mlp + n_extra
@@ -296,16 +299,16 @@ class MLPPolicy:
         masks = self.as_masks(masks, obs.shape[0])
         out = mask_logits(self._forward(self._params, obs), masks)
         log_prob = np.empty(obs.shape[0], dtype=self.dtype)
-        distributions.log_prob(self.kernel_layout, out,
-                               self._eval_buffers(obs.shape[0]).latent(obs), self.log_std,
-                               actions, log_prob)
+        self.head_kernels.log_prob(self.kernel_layout, out,
+                                   self._eval_buffers(obs.shape[0]).latent(obs), self.log_std,
+                                   actions, log_prob)
         return self._finite("log_prob", log_prob)
 
     def entropy(self, obs, masks=None) -> float:
         """Mean entropy of ``pi(.|s)`` over the batch ``obs`` (N, obs_dim), masked by ``masks``."""
         obs = self._obs(obs, batch_mean=True)
         out = mask_logits(self._forward(self._params, obs), self.as_masks(masks, obs.shape[0]))
-        return float(self._finite("entropy", distributions.mean_entropy(
+        return float(self._finite("entropy", self.head_kernels.mean_entropy(
             self.kernel_layout, out, self._eval_buffers(obs.shape[0]).latent(obs), self.log_std)))
 
     def mean_kl(self, obs, old_params, masks=None) -> float:
@@ -316,7 +319,7 @@ class MLPPolicy:
         old_out = mask_logits(self._forward(old_params, obs).copy(), masks)
         old_latent = self._eval_buffers(obs.shape[0]).latent(obs).copy()
         out = mask_logits(self._forward(self._params, obs), masks)
-        return float(self._finite("mean_kl", distributions.mean_kl(
+        return float(self._finite("mean_kl", self.head_kernels.mean_kl(
             self.kernel_layout, old_out, old_latent, old_params[self.n_mlp :], out,
             self._eval_buffers(obs.shape[0]).latent(obs), self.log_std)))
 

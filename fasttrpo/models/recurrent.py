@@ -344,7 +344,7 @@ class RecurrentLinearization:
             raise ValueError(f"damping >= 0 and max_iter >= 1 needed, got {damping}, {max_iter}")
         x = np.empty_like(rhs)
         work = np.empty((3, policy.num_params), dtype=policy.dtype)
-        x_fisher_x, n_iter = cg.drive_conjugate_gradient(
+        x_fisher_x, n_iter = cg.conjugate_gradient_driven(
             self.fvp_into, rhs, float(damping), int(max_iter), float(residual_tol), x, work)
         return x, float(x_fisher_x), int(n_iter)
 
