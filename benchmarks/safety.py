@@ -189,7 +189,8 @@ def _plot(by_variant: dict[str, list[dict]], path: Path) -> None:
 
     fig, (ax_ret, ax_cost) = plt.subplots(1, 2, figsize=(11, 4))
     colours = dict(zip(VARIANTS, ("tab:gray", "tab:blue", "tab:red", "tab:orange",
-                                  "tab:green", "tab:purple", "tab:brown"), strict=True))
+                                  "tab:green", "tab:purple", "tab:brown", "tab:pink",
+                                  "tab:olive"), strict=True))
     for variant, runs in by_variant.items():
         for i, rec in enumerate(runs):
             steps = [p["timesteps"] for p in rec["curve"]]
