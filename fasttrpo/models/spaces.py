@@ -60,6 +60,15 @@ class ObsEncoder:
             "with gymnasium.wrappers.FlattenObservation)"
         )
 
+    @property
+    def plain_rows(self) -> bool:
+        """Whether a batch of observations is its own encoding: (E, obs_dim) reals (a 1-D Box).
+
+        The gymnasium sampler then copies the env's rows without calling `encode`.
+        """
+        return (type(self.space) is spaces.Box and len(self.space.shape) == 1
+                and self.space.dtype in (np.float32, np.float64))
+
     def observation_rows(self, observation) -> tuple[np.ndarray, bool]:
         """Encode one observation or a batch, as ``predict`` receives it.
 

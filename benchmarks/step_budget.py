@@ -1,0 +1,136 @@
+"""The per-step budget of the gymnasium sampler: the envs' own time against fasttrpo's share.
+
+One vector step of ``VectorEnvSampler.collect`` inside ``learn`` (CartPole-v1, the zoo's 2 envs
+and hyperparameters, a 64x64 tanh policy, float32, one core), split into:
+
+- *envs*: ``VectorEnv.step`` of the same vector env (gymnasium's wrappers included) with the
+  same kind of actions, stepped in a plain loop;
+- *fasttrpo*: everything else ``learn`` spends per vector step while it collects: the rollout
+  time ``learn`` logs (``time/rollout_s``) divided by the vector steps, minus *envs*;
+- the parts of the fasttrpo share, each timed alone in a loop of its own (acting: noise row,
+  ``act_into`` and ``to_env``; recording: the observation copy and ``record_step``; the
+  observation encoding; the per-step callback hook), and what is left over (the Python of the
+  loop itself).
+
+Medians of ``--repeats`` interleaved rounds. Run::
+
+    taskset -c 0 python -m benchmarks.step_budget [--repeats 7] [--iterations 6]
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from fasttrpo import TRPO
+from fasttrpo.rollout import RolloutBatch
+from fasttrpo.rollout.streams import RolloutNoise
+
+ZOO_CARTPOLE = dict(n_envs=2, n_steps=512, batch_size=512, cg_damping=1e-3, gae_lambda=0.98,
+                    gamma=0.99, learning_rate=1e-3, n_critic_updates=20,
+                    policy_kwargs=dict(net_arch=[64, 64]), seed=0)
+
+
+class _RolloutClock:
+    """A logger keeping ``time/rollout_s`` of every iteration (anything with record/dump)."""
+
+    def __init__(self) -> None:
+        self.rollout_s: list[float] = []
+
+    def record(self, key, value, exclude=None) -> None:
+        if key == "time/rollout_s":
+            self.rollout_s.append(value)
+
+    def record_mean(self, key, value, exclude=None) -> None:
+        pass
+
+    def dump(self, step: int = 0) -> None:
+        pass
+
+
+def _per_call_us(function, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def learn_step_us(iterations: int) -> float:
+    """Rollout time per vector step inside ``learn`` (median over its iterations), us."""
+    model = TRPO("MlpPolicy", "CartPole-v1", **ZOO_CARTPOLE)
+    clock = _RolloutClock()
+    model.set_logger(clock)
+    steps = model.config.n_steps
+    model.learn(iterations * steps * model.n_envs)
+    return statistics.median(clock.rollout_s[1:] or clock.rollout_s) / steps * 1e6
+
+
+def env_step_us(steps: int) -> float:
+    """``VectorEnv.step`` alone, us per vector step (actions as the sampler passes them)."""
+    model = TRPO("MlpPolicy", "CartPole-v1", **ZOO_CARTPOLE)
+    env = model.sampler.env
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 2, (steps, model.n_envs))
+    rows = iter(actions)
+    return _per_call_us(lambda: env.step(next(rows)), steps)
+
+
+def parts_us(calls: int) -> dict[str, float]:
+    """The per-step calls of the sampler, each timed alone, us per vector step."""
+    model = TRPO("MlpPolicy", "CartPole-v1", **ZOO_CARTPOLE)
+    sampler, policy = model.sampler, model.policy
+    sampler.reset(seed=0)
+    batch = RolloutBatch(calls, model.n_envs, model.encoder.obs_dim, policy.action_width,
+                         model.dtype)
+    noise = RolloutNoise(model.noise_streams, policy, calls, 0, model.n_envs)
+    obs_rows = sampler._obs_rows  # noqa: SLF001 (a benchmark measures the sampler's own buffers)
+    raw_obs, _ = sampler.env.reset(seed=0)
+    rewards = np.ones(model.n_envs)
+    done = np.zeros(model.n_envs, dtype=bool)
+    steps = iter(range(calls))
+    out = batch.actions[0]
+    parts = {
+        "noise row": _per_call_us(lambda: noise.at(next(steps)), calls),
+        "act_into (Cython forward + sample)": _per_call_us(
+            lambda: policy.act_into(obs_rows, False, None, out, noise.at(0),
+                                    row_invariant=True), calls),
+        "to_env": _per_call_us(lambda: model.codec.to_env(out), calls),
+        "observation encoding": _per_call_us(lambda: sampler._set_obs(raw_obs), calls),  # noqa: SLF001
+    }
+    sampler_state = (sampler._float_state, sampler._int_state)  # noqa: SLF001
+    from fasttrpo._cython.rollout_step import record_step
+
+    parts["record_step"] = _per_call_us(
+        lambda: record_step(rewards, done.view(np.uint8), done.view(np.uint8), 0,
+                            batch.rewards, batch.flags, *sampler_state, False), calls)
+    return parts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=6, help="learn iterations per round")
+    args = parser.parse_args()
+    learn_step_us(1)  # compile and warm up
+    totals, envs, parts = [], [], []
+    for _ in range(args.repeats):
+        totals.append(learn_step_us(args.iterations))
+        envs.append(env_step_us(5000))
+        parts.append(parts_us(5000))
+    total, env = statistics.median(totals), statistics.median(envs)
+    print(f"per vector step (CartPole-v1, 2 envs, 64x64 tanh float32; medians of "
+          f"{args.repeats} rounds)")
+    print(f"  learn rollout, all        {total:7.2f} us")
+    print(f"  envs (VectorEnv.step)     {env:7.2f} us")
+    print(f"  fasttrpo share            {total - env:7.2f} us")
+    named = 0.0
+    for name in parts[0]:
+        value = statistics.median(p[name] for p in parts)
+        named += value
+        print(f"    {name:34s} {value:6.2f} us")
+    print(f"    {'the rest (loop, callbacks, ...)':34s} {total - env - named:6.2f} us")
+
+
+if __name__ == "__main__":
+    main()
