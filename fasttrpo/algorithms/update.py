@@ -34,7 +34,7 @@ __all__ = ["PendingFit", "UpdateBatch", "check_batch", "fit_critics", "prepare_b
 
 @dataclass
 class UpdateBatch:
-    """A rollout prepared for one update.
+    """A rollout prepared for one update; its arrays are its own (not views of the batch).
 
     Attributes
     ----------
@@ -77,7 +77,9 @@ def prepare_batch(batch: RolloutBatch, config: OnPolicyConfig, critics: dict) ->
         gamma, gae_lambda = config.discount(signal)
         adv, ret = batch.advantages_and_returns(signal, critic.predict, gamma, gae_lambda)
         advantages[signal], returns[signal] = batch.flat(adv), batch.flat(ret)
-    obs, actions = batch.flat(batch.obs), batch.flat(batch.actions)
+    # copies, never views of the batch: the critic fits read them while the next rollout
+    # refills the batch (n_threads >= 2)
+    obs, actions = np.array(batch.flat(batch.obs)), np.array(batch.flat(batch.actions))
     k = config.sub_sampling_factor
     policy_advantages = {signal: adv[::k] for signal, adv in advantages.items()}
     if config.normalize_advantage:
