@@ -77,34 +77,53 @@ def env_step_us(steps: int) -> float:
 
 
 def parts_us(calls: int) -> dict[str, float]:
-    """The per-step calls of the sampler, each timed alone, us per vector step."""
+    """The per-step calls of the sampler, each timed alone, us per vector step.
+
+    The sampler's own calls: ``actor.step`` (observation rows into the batch, Cython forward
+    and sample), ``to_env`` and ``recorder.record`` (bookkeeping and the observation copy);
+    on code without them (the version before issue 29), ``act_into`` with its noise row,
+    ``to_env``, the observation encoding and ``record_step``.
+    """
     model = TRPO("MlpPolicy", "CartPole-v1", **ZOO_CARTPOLE)
     sampler, policy = model.sampler, model.policy
     sampler.reset(seed=0)
     batch = RolloutBatch(calls, model.n_envs, model.encoder.obs_dim, policy.action_width,
                          model.dtype)
     noise = RolloutNoise(model.noise_streams, policy, calls, 0, model.n_envs)
-    obs_rows = sampler._obs_rows  # noqa: SLF001 (a benchmark measures the sampler's own buffers)
+    # a benchmark measures the sampler's own buffers
+    obs_rows, raw_rows = sampler._obs_rows, sampler._raw_rows  # noqa: SLF001
+    state = (sampler._float_state, sampler._int_state)  # noqa: SLF001
     raw_obs, _ = sampler.env.reset(seed=0)
     rewards = np.ones(model.n_envs)
     done = np.zeros(model.n_envs, dtype=bool)
     steps = iter(range(calls))
     out = batch.actions[0]
-    parts = {
+    if hasattr(policy, "rollout_actor"):
+        from fasttrpo._cython.rollout_step import StepRecorder
+
+        actor = policy.rollout_actor(obs_rows, batch.obs, batch.actions)
+        actor.set_noise(noise.streams.draw(policy, 1, 0, model.n_envs))
+        recorder = StepRecorder(batch.rewards, batch.flags, *state, False, raw_rows, obs_rows)
+        return {
+            "actor.step (obs copy, forward, sample)": _per_call_us(
+                lambda: actor.step(next(steps), 0), calls),
+            "to_env": _per_call_us(lambda: model.codec.to_env(batch.actions[0]), calls),
+            "recorder.record (bookkeeping, obs)": _per_call_us(
+                lambda: recorder.record(0, rewards, done, done, raw_obs), calls),
+        }
+    from fasttrpo._cython.rollout_step import record_step
+
+    return {
         "noise row": _per_call_us(lambda: noise.at(next(steps)), calls),
         "act_into (Cython forward + sample)": _per_call_us(
             lambda: policy.act_into(obs_rows, False, None, out, noise.at(0),
                                     row_invariant=True), calls),
         "to_env": _per_call_us(lambda: model.codec.to_env(out), calls),
         "observation encoding": _per_call_us(lambda: sampler._set_obs(raw_obs), calls),  # noqa: SLF001
+        "record_step": _per_call_us(
+            lambda: record_step(rewards, done.view(np.uint8), done.view(np.uint8), 0,
+                                batch.rewards, batch.flags, *state, False), calls),
     }
-    sampler_state = (sampler._float_state, sampler._int_state)  # noqa: SLF001
-    from fasttrpo._cython.rollout_step import record_step
-
-    parts["record_step"] = _per_call_us(
-        lambda: record_step(rewards, done.view(np.uint8), done.view(np.uint8), 0,
-                            batch.rewards, batch.flags, *sampler_state, False), calls)
-    return parts
 
 
 def main() -> None:
