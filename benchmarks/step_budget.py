@@ -5,8 +5,12 @@ and hyperparameters, a 64x64 tanh policy, float32, one core), split into:
 
 - *envs*: ``VectorEnv.step`` of the same vector env (gymnasium's wrappers included) with the
   same kind of actions, stepped in a plain loop;
-- *fasttrpo*: everything else ``learn`` spends per vector step while it collects: the rollout
-  time ``learn`` logs (``time/rollout_s``) divided by the vector steps, minus *envs*;
+- *fasttrpo*: everything else ``learn`` spends per vector step while it collects, measured
+  directly: ``learn`` on a replay of the same vector env (its recorded step returns, infos
+  and episode ends of a random policy, played back at ~0.2 us a step), the rollout time it
+  logs (``time/rollout_s``) divided by the vector steps;
+- *learn rollout, all*: the same on the real env (noisier: the difference from *envs* is the
+  fasttrpo share plus the two measurements' noise);
 - the parts of the fasttrpo share, each timed alone in a loop of its own (acting: noise row,
   ``act_into`` and ``to_env``; recording: the observation copy and ``record_step``; the
   observation encoding; the per-step callback hook), and what is left over (the Python of the
@@ -21,6 +25,7 @@ import argparse
 import statistics
 import time
 
+import gymnasium as gym
 import numpy as np
 
 from fasttrpo import TRPO
@@ -56,9 +61,39 @@ def _per_call_us(function, calls: int) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
-def learn_step_us(iterations: int) -> float:
+class ReplayVectorEnv(gym.vector.VectorEnv):
+    """CartPole-v1's vector env played back: ``step`` returns the recorded steps in turn.
+
+    Recorded with random actions (episodes of ~20 steps: more episode ends, and so more of
+    the sampler's slow path, than a trained policy sees), SAME_STEP autoreset as ``learn``
+    makes it; the actions are ignored, so a rollout's time is fasttrpo's own.
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}  # noqa: RUF012
+
+    def __init__(self, n_envs: int, steps: int = 4096) -> None:
+        env = gym.make_vec("CartPole-v1", num_envs=n_envs, vectorization_mode="sync",
+                           vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+        self.num_envs = n_envs
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+        self.observation_space, self.action_space = env.observation_space, env.action_space
+        self._first = env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        self._steps = [env.step(rng.integers(0, 2, n_envs)) for _ in range(steps)]
+        self._t = 0
+
+    def reset(self, *, seed=None, options=None):
+        return self._first
+
+    def step(self, actions):
+        self._t += 1
+        return self._steps[self._t % len(self._steps)]
+
+
+def learn_step_us(iterations: int, env="CartPole-v1") -> float:
     """Rollout time per vector step inside ``learn`` (median over its iterations), us."""
-    model = TRPO("MlpPolicy", "CartPole-v1", **ZOO_CARTPOLE)
+    model = TRPO("MlpPolicy", env, **ZOO_CARTPOLE)
     clock = _RolloutClock()
     model.set_logger(clock)
     steps = model.config.n_steps
@@ -132,23 +167,25 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6, help="learn iterations per round")
     args = parser.parse_args()
     learn_step_us(1)  # compile and warm up
-    totals, envs, parts = [], [], []
+    totals, shares, envs, parts = [], [], [], []
     for _ in range(args.repeats):
         totals.append(learn_step_us(args.iterations))
+        shares.append(learn_step_us(args.iterations, ReplayVectorEnv(ZOO_CARTPOLE["n_envs"])))
         envs.append(env_step_us(5000))
         parts.append(parts_us(5000))
     total, env = statistics.median(totals), statistics.median(envs)
+    share = statistics.median(shares)
     print(f"per vector step (CartPole-v1, 2 envs, 64x64 tanh float32; medians of "
           f"{args.repeats} rounds)")
     print(f"  learn rollout, all        {total:7.2f} us")
     print(f"  envs (VectorEnv.step)     {env:7.2f} us")
-    print(f"  fasttrpo share            {total - env:7.2f} us")
+    print(f"  fasttrpo share (replay)   {share:7.2f} us   (all - envs: {total - env:.2f} us)")
     named = 0.0
     for name in parts[0]:
         value = statistics.median(p[name] for p in parts)
         named += value
         print(f"    {name:34s} {value:6.2f} us")
-    print(f"    {'the rest (loop, callbacks, ...)':34s} {total - env - named:6.2f} us")
+    print(f"    {'the rest (loop, episode ends, ...)':34s} {share - named:6.2f} us")
 
 
 if __name__ == "__main__":

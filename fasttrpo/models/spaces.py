@@ -259,7 +259,10 @@ class ActionCodec:
             # a copy: the env may keep the action, and the buffer is reused next step
             return clipped.astype(space.dtype).reshape(n_rows, *space.shape)
         if self.kind == "categorical":
-            return actions[:, 0].astype(np.int64) + int(space.start)
+            indices = actions[:, 0].astype(np.int64)  # a new array: the env may keep it
+            if space.start:  # (an addition costs as much as the cast)
+                indices += int(space.start)
+            return indices
         if self.kind == "multidiscrete":
             return actions.astype(space.dtype) + space.start
         return actions.astype(space.dtype).reshape(n_rows, *space.shape)

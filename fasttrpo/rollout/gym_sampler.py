@@ -288,11 +288,15 @@ class VectorEnvSampler:
         for i in range(n_finished):
             episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
         finished = episodes[first_episode:]
-        if cost_signals or "cost" in info or (self.same_step and n_finished):
+        # the costs need reading where reported, and where an episode ends on SAME_STEP
+        # autoreset (its last cost in info["final_info"]) of an env that reports costs
+        final = info.get("final_info") if self.same_step and n_finished else None
+        if (cost_signals or "cost" in info or (final is not None and (
+                self.reports_cost or not isinstance(final, dict) or "cost" in final))):
             self._record_costs(info, ended, t, valid, cost_signals, finished)
         if n_finished:
             self._record_episode_info(info, ended, valid, finished)
-        if self.same_step and n_finished:
+        if self.same_step and n_finished and truncated.any():
             has_final = info.get("_final_obs", ended)
             for e in np.flatnonzero(truncated & ~terminated & has_final):
                 buffer.final_obs[(t, int(e))] = self._encode_one(info["final_obs"][e])
@@ -308,7 +312,7 @@ class VectorEnvSampler:
         SAME_STEP autoreset the ending step's info is ``info["final_info"]``.
         """
         source = info.get("final_info") if self.same_step else info
-        if not isinstance(source, dict):
+        if not isinstance(source, dict) or not ("episode" in source or "is_success" in source):
             return
         envs = np.flatnonzero(ended & valid)  # record_step lists finished episodes in env order
         for key, read in (("episode", _episode_stats), ("is_success", bool)):
