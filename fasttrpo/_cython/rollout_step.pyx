@@ -4,7 +4,8 @@ One call replaces ~20 small numpy operations per environment step (each ~0.5-1 u
 dispatch for arrays of 1-8 elements). Compiler directives are set once in setup.py.
 """
 
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release,
+                             PyObject_CheckBuffer, PyObject_GetBuffer)
 from cython cimport floating
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t
@@ -262,7 +263,14 @@ cdef int _read_flags(flags, unsigned char* out, Py_ssize_t n_envs) except -1:
     cdef Py_buffer view
     cdef Py_ssize_t e
     cdef const unsigned char* data
-    if PyObject_GetBuffer(flags, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0:
+    cdef bint acquired = False
+    if PyObject_CheckBuffer(flags):
+        try:
+            PyObject_GetBuffer(flags, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            acquired = True
+        except (BufferError, TypeError, ValueError):  # not C-contiguous: through numpy
+            pass
+    if acquired:
         try:
             if (view.ndim == 1 and view.shape[0] == n_envs and view.itemsize == 1
                     and view.format != NULL and view.format[0] == b"?" and view.format[1] == 0):
