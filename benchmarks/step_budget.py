@@ -22,6 +22,7 @@ Medians of ``--repeats`` interleaved rounds. Run::
 """
 
 import argparse
+import os
 import statistics
 import time
 
@@ -91,47 +92,46 @@ class ReplayVectorEnv(gym.vector.VectorEnv):
         return self._steps[self._t % len(self._steps)]
 
 
-def learn_step_us(iterations: int, env="CartPole-v1") -> float:
-    """Rollout time per vector step inside ``learn`` (median over its iterations), us."""
+def learn_step_us(iterations: int, env="CartPole-v1") -> list[float]:
+    """Rollout time per vector step inside ``learn``, us, of each iteration but the first."""
     model = TRPO("MlpPolicy", env, **ZOO_CARTPOLE)
     clock = _RolloutClock()
     model.set_logger(clock)
     steps = model.config.n_steps
     model.learn(iterations * steps * model.n_envs)
-    return statistics.median(clock.rollout_s[1:] or clock.rollout_s) / steps * 1e6
+    return [seconds / steps * 1e6 for seconds in clock.rollout_s[1:] or clock.rollout_s]
 
 
-def env_step_us(steps: int) -> float:
+def env_step_us(steps: int, loops: int) -> list[float]:
     """``VectorEnv.step`` alone, us per vector step (actions as the sampler passes them)."""
     model = TRPO("MlpPolicy", "CartPole-v1", **ZOO_CARTPOLE)
     env = model.sampler.env
     env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 2, (steps, model.n_envs))
-    rows = iter(actions)
-    return _per_call_us(lambda: env.step(next(rows)), steps)
+    actions = iter(np.random.default_rng(0).integers(0, 2, (steps * loops, model.n_envs)))
+    return [_per_call_us(lambda: env.step(next(actions)), steps) for _ in range(loops)]
 
 
-def parts_us(calls: int) -> dict[str, float]:
+def parts_us(calls: int, loops: int) -> dict[str, list[float]]:
     """The per-step calls of the sampler, each timed alone, us per vector step.
 
     The sampler's own calls: ``actor.step`` (observation rows into the batch, Cython forward
     and sample), ``to_env`` and ``recorder.record`` (bookkeeping and the observation copy);
     on code without them (the version before issue 29), ``act_into`` with its noise row,
-    ``to_env``, the observation encoding and ``record_step``.
+    ``to_env``, the observation encoding and ``record_step``. ``loops`` rounds of ``calls``
+    calls, the parts interleaved.
     """
     model = TRPO("MlpPolicy", "CartPole-v1", **ZOO_CARTPOLE)
     sampler, policy = model.sampler, model.policy
     sampler.reset(seed=0)
     batch = RolloutBatch(calls, model.n_envs, model.encoder.obs_dim, policy.action_width,
                          model.dtype)
-    noise = RolloutNoise(model.noise_streams, policy, calls, 0, model.n_envs)
+    noise = RolloutNoise(model.noise_streams, policy, calls * loops, 0, model.n_envs)
     # a benchmark measures the sampler's own buffers
     obs_rows, raw_rows = sampler._obs_rows, sampler._raw_rows  # noqa: SLF001
     state = (sampler._float_state, sampler._int_state)  # noqa: SLF001
     raw_obs, _ = sampler.env.reset(seed=0)
     rewards = np.ones(model.n_envs)
     done = np.zeros(model.n_envs, dtype=bool)
-    steps = iter(range(calls))
     out = batch.actions[0]
     if hasattr(policy, "rollout_actor"):
         from fasttrpo._cython.rollout_step import StepRecorder
@@ -139,26 +139,44 @@ def parts_us(calls: int) -> dict[str, float]:
         actor = policy.rollout_actor(obs_rows, batch.obs, batch.actions)
         actor.set_noise(noise.streams.draw(policy, 1, 0, model.n_envs))
         recorder = StepRecorder(batch.rewards, batch.flags, *state, False, raw_rows, obs_rows)
-        return {
-            "actor.step (obs copy, forward, sample)": _per_call_us(
-                lambda: actor.step(next(steps), 0), calls),
-            "to_env": _per_call_us(lambda: model.codec.to_env(batch.actions[0]), calls),
-            "recorder.record (bookkeeping, obs)": _per_call_us(
-                lambda: recorder.record(0, rewards, done, done, raw_obs), calls),
-        }
-    from fasttrpo._cython.rollout_step import record_step
+        rows = [0]
 
-    return {
-        "noise row": _per_call_us(lambda: noise.at(next(steps)), calls),
-        "act_into (Cython forward + sample)": _per_call_us(
-            lambda: policy.act_into(obs_rows, False, None, out, noise.at(0),
-                                    row_invariant=True), calls),
-        "to_env": _per_call_us(lambda: model.codec.to_env(out), calls),
-        "observation encoding": _per_call_us(lambda: sampler._set_obs(raw_obs), calls),  # noqa: SLF001
-        "record_step": _per_call_us(
-            lambda: record_step(rewards, done.view(np.uint8), done.view(np.uint8), 0,
-                                batch.rewards, batch.flags, *state, False), calls),
-    }
+        def actor_step():
+            rows[0] = (rows[0] + 1) % calls
+            actor.step(rows[0], 0)
+
+        parts = {
+            "actor.step (obs copy, forward, sample)": actor_step,
+            "to_env": lambda: model.codec.to_env(out),
+            "recorder.record (bookkeeping, obs)":
+                lambda: recorder.record(0, rewards, done, done, raw_obs),
+        }
+    else:
+        from fasttrpo._cython.rollout_step import record_step
+
+        steps = iter(range(calls * loops))
+        parts = {
+            "noise row": lambda: noise.at(next(steps)),
+            "act_into (Cython forward + sample)":
+                lambda: policy.act_into(obs_rows, False, None, out, noise.at(0),
+                                        row_invariant=True),
+            "to_env": lambda: model.codec.to_env(out),
+            "observation encoding": lambda: sampler._set_obs(raw_obs),  # noqa: SLF001
+            "record_step":
+                lambda: record_step(rewards, done.view(np.uint8), done.view(np.uint8), 0,
+                                    batch.rewards, batch.flags, *state, False),
+        }
+    times = {name: [] for name in parts}
+    for _ in range(loops):
+        for name, call in parts.items():
+            times[name].append(_per_call_us(call, calls))
+    return times
+
+
+def _report(name: str, values: list[float], width: int = 26) -> tuple[float, float]:
+    median, low = statistics.median(values), min(values)
+    print(f"  {name:{width}s} {median:7.2f} us  (min {low:.2f})")
+    return median, low
 
 
 def main() -> None:
@@ -167,25 +185,26 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6, help="learn iterations per round")
     args = parser.parse_args()
     learn_step_us(1)  # compile and warm up
-    totals, shares, envs, parts = [], [], [], []
+    steps = ZOO_CARTPOLE["n_steps"]
+    totals, shares, envs = [], [], []
+    parts: dict[str, list[float]] = {}
     for _ in range(args.repeats):
-        totals.append(learn_step_us(args.iterations))
-        shares.append(learn_step_us(args.iterations, ReplayVectorEnv(ZOO_CARTPOLE["n_envs"])))
-        envs.append(env_step_us(5000))
-        parts.append(parts_us(5000))
-    total, env = statistics.median(totals), statistics.median(envs)
-    share = statistics.median(shares)
-    print(f"per vector step (CartPole-v1, 2 envs, 64x64 tanh float32; medians of "
-          f"{args.repeats} rounds)")
-    print(f"  learn rollout, all        {total:7.2f} us")
-    print(f"  envs (VectorEnv.step)     {env:7.2f} us")
-    print(f"  fasttrpo share (replay)   {share:7.2f} us   (all - envs: {total - env:.2f} us)")
-    named = 0.0
-    for name in parts[0]:
-        value = statistics.median(p[name] for p in parts)
-        named += value
-        print(f"    {name:34s} {value:6.2f} us")
-    print(f"    {'the rest (loop, episode ends, ...)':34s} {share - named:6.2f} us")
+        totals += learn_step_us(args.iterations)
+        shares += learn_step_us(args.iterations, ReplayVectorEnv(ZOO_CARTPOLE["n_envs"]))
+        envs += env_step_us(steps, args.iterations)
+        for name, values in parts_us(steps, args.iterations).items():
+            parts.setdefault(name, []).extend(values)
+    print(f"per vector step (CartPole-v1, 2 envs, 64x64 tanh float32; medians and minima of "
+          f"{len(totals)} rollouts of {steps} steps, load {os.getloadavg()[0]:.2f})")
+    _report("learn rollout, all", totals)
+    _report("envs (VectorEnv.step)", envs)
+    share = _report("fasttrpo share (replay)", shares)
+    named = [0.0, 0.0]
+    for name, values in parts.items():
+        for k, value in enumerate(_report(name, values, 36)):
+            named[k] += value
+    print(f"  {'the rest (loop, episode ends, ...)':36s} {share[0] - named[0]:7.2f} us  "
+          f"(min {share[1] - named[1]:.2f})")
 
 
 if __name__ == "__main__":
