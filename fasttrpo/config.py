@@ -138,7 +138,8 @@ class OnPolicyConfig:
         "<rank>.monitor.csv (None: no files).", optional(path_text))
     n_threads: int | None = config_field(
         None, "Threads: learn keeps BLAS on one thread and, with 2 or more, fits the critics "
-        "on a worker thread while the policy step runs (the same results for any value); "
+        "on a worker thread while the policy step and the next rollout run (the same results "
+        "for any value); "
         "predict caps BLAS at this many. None: 1, or the environment's OMP_NUM_THREADS etc. "
         "for BLAS when set.", optional(integer(1)))
     tensorboard_log: str | None = config_field(
