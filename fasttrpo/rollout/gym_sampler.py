@@ -289,10 +289,12 @@ class VectorEnvSampler:
             episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
         finished = episodes[first_episode:]
         # the costs need reading where reported, and where an episode ends on SAME_STEP
-        # autoreset (its last cost in info["final_info"]) of an env that reports costs
-        final = info.get("final_info") if self.same_step and n_finished else None
-        if (cost_signals or "cost" in info or (final is not None and (
-                self.reports_cost or not isinstance(final, dict) or "cost" in final))):
+        # autoreset (its last cost in info["final_info"]; an env that reported costs before
+        # gets its episode's "c" there)
+        same_end = self.same_step and n_finished
+        final = info.get("final_info") if same_end else None
+        if cost_signals or "cost" in info or (same_end and (
+                self.reports_cost or (isinstance(final, dict) and "cost" in final))):
             self._record_costs(info, ended, t, valid, cost_signals, finished)
         if n_finished:
             self._record_episode_info(info, ended, valid, finished)
