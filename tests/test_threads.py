@@ -441,3 +441,11 @@ def test_a_fit_failing_during_the_next_rollout_rolls_the_update_back():
     np.testing.assert_array_equal(model.value_function.get_params(), before[1])
     for key, value in model.vf_fitter.state_dict().items():
         np.testing.assert_array_equal(np.asarray(value), before[2][key])
+
+
+def test_the_critic_fit_kernels_release_the_gil():
+    """The fit overlaps a rollout only if its compiled calls let the rollout's Python run."""
+    from fasttrpo.kernels.value import adam_minibatch_epochs, mse_loss_grad
+
+    for kernel in (adam_minibatch_epochs, mse_loss_grad):
+        assert kernel.targetoptions.get("nogil") is True, kernel
