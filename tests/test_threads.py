@@ -130,7 +130,7 @@ def test_limit_does_not_launch_numbas_threading_layer():
 
 
 # ---- every core: the critic fits overlap the policy step (issue 12) ----------------------------
-@pytest.mark.parametrize("algorithm", ["trpo", "cpo"])
+@pytest.mark.parametrize("algorithm", ["trpo", "cpo", "trpo-compiled"])
 def test_results_do_not_depend_on_n_threads(algorithm):
     """Bit-identical parameters for 1, 2 and 3 threads: BLAS stays on one thread in learn,
     and the worker that fits the critics does the same arithmetic as the serial path."""
@@ -141,6 +141,9 @@ def test_results_do_not_depend_on_n_threads(algorithm):
         if algorithm == "trpo":
             model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=n_threads,
                          normalize_obs=True, **{**TINY, "policy_kwargs": dict(net_arch=[64])})
+        elif algorithm == "trpo-compiled":  # the fit beside a compiled (nogil) rollout
+            model = TRPO("MlpPolicy", "CartPole-v1", seed=0, n_threads=n_threads,
+                         compiled=True, n_envs=2, **TINY)
         else:
             model = CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", seed=0,
                         n_threads=n_threads, cost_limit=5.0, **TINY)
