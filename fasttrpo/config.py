@@ -138,11 +138,11 @@ class OnPolicyConfig:
         "<rank>.monitor.csv (None: no files).", optional(path_text))
     n_threads: int | None = config_field(
         None, "Threads: learn keeps BLAS on one thread and, with 2 or more, fits the critics "
-        "on a worker thread while the policy step runs, whose row-block kernels use the "
-        "threads left (the same results for any value); predict caps BLAS at this many. "
-        "None: learn uses the free physical cores (affinity, container quota, minus the "
-        "load average; fasttrpo.foundation.threads.default_n_threads) for the critic worker "
-        "and keeps the row-block kernels serial; predict and BLAS use 1, or the "
+        "on a worker thread while the policy step and the next rollout run, the step's "
+        "row-block kernels using the threads left (the same results for any value); predict "
+        "caps BLAS at this many. None: learn uses the free physical cores (affinity, container "
+        "quota, minus the load average; fasttrpo.foundation.threads.default_n_threads) for the "
+        "critic worker and keeps the row-block kernels serial; predict and BLAS use 1, or the "
         "environment's OMP_NUM_THREADS etc. when set.", optional(integer(1)))
     tensorboard_log: str | None = config_field(
         None, "Folder for TensorBoard event files (sb3's): each learn call logs its scalars "

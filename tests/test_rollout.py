@@ -150,3 +150,88 @@ def test_box_actions_clipped_for_env_but_stored_unclipped():
     assert np.abs(stored).max() > 1.0  # std e^1.5: samples leave [-1, 1]
     np.testing.assert_allclose(sent, np.clip(stored, -1, 1))
     assert gym.spaces.Box(-1, 1, (1,)).contains(np.array([sent.max()], dtype=np.float32))
+
+
+# ---- the per-step budget (issue 29): bound compiled calls, the same bits -------------------
+def _policies():
+    from fasttrpo.models import policies
+
+    for dtype in (np.float32, np.float64):
+        yield policies.GaussianMLPPolicy(5, 3, (16, 16), dtype=dtype, seed=0)
+        yield policies.CategoricalMLPPolicy(5, 4, (16,), activation="relu", dtype=dtype,
+                                            seed=0)
+        yield policies.MultiCategoricalMLPPolicy(5, [2, 3], (16, 16), dtype=dtype, seed=0)
+        yield policies.BernoulliMLPPolicy(5, 3, (16,), dtype=dtype, seed=0)
+        yield policies.GaussianSDEMLPPolicy(5, 2, (16, 16), dtype=dtype, seed=0)
+
+
+@pytest.mark.parametrize("policy", list(_policies()), ids=lambda p: f"{type(p).__name__}-"
+                         f"{np.dtype(p.dtype).name}")
+def test_rollout_actor_gives_the_bits_of_act_into(policy):
+    rng = np.random.default_rng(1)
+    steps, envs = 6, 3
+    obs_rows = np.empty((envs, 5), dtype=policy.dtype)
+    batch = RolloutBatch(steps, envs, 5, policy.action_width, policy.dtype)
+    noise = np.empty((4, envs, policy.noise_width), dtype=policy.dtype)
+    policy.draw_noise(rng, noise)
+    actor = policy.rollout_actor(obs_rows, batch.obs, batch.actions)
+    actor.set_noise(noise)
+    expected = np.empty_like(batch.actions[0])
+    for t in range(steps):
+        obs_rows[:] = rng.standard_normal(obs_rows.shape)
+        actor.step(t, t % 4)
+        policy.act_into(obs_rows, False, None, expected, noise[t % 4], row_invariant=True)
+        np.testing.assert_array_equal(batch.obs[t], obs_rows)
+        np.testing.assert_array_equal(batch.actions[t], expected)
+    with pytest.raises(ValueError, match="outside the rollout"):
+        actor.step(steps, 0)
+    with pytest.raises(ValueError, match="noise"):
+        actor.set_noise(noise[:, :2])
+
+
+def test_step_recorder_matches_record_step_and_the_encoder():
+    from fasttrpo._cython.rollout_step import StepRecorder, record_step
+
+    steps, envs, obs_dim = 40, 3, 4
+    encoder = ObsEncoder.for_space(gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32))
+    assert encoder.plain_rows
+    outputs = []
+    for bound in (False, True):
+        batch = RolloutBatch(steps, envs, obs_dim, 1, np.float32)
+        float_state, int_state = np.zeros((2, envs)), np.zeros((3, envs), np.int64)
+        raw_rows, obs_rows = np.zeros((envs, obs_dim)), np.zeros((envs, obs_dim), np.float32)
+        recorder = StepRecorder(batch.rewards, batch.flags, float_state, int_state, True,
+                                raw_rows, obs_rows)
+        draws = np.random.default_rng(3)
+        finished = []
+        for t in range(steps):
+            rewards = draws.standard_normal(envs)
+            terminated, truncated = draws.random(envs) < 0.2, draws.random(envs) < 0.1
+            raw = draws.standard_normal((envs, obs_dim)).astype(np.float32)
+            if bound:
+                n = recorder.record(t, rewards, terminated, truncated, raw)
+            else:
+                n = record_step(rewards, terminated.view(np.uint8), truncated.view(np.uint8),
+                                t, batch.rewards, batch.flags, float_state, int_state,
+                                True)[1]
+                encoder.encode(raw, raw_rows)
+                obs_rows[:] = raw_rows
+            finished.append((float_state[1, :n].tolist(), int_state[1, :n].tolist()))
+            outputs.append((bound, t, obs_rows.copy()))
+        outputs.append((bound, batch.flags.copy(), batch.rewards.copy(), finished))
+    half = len(outputs) // 2
+    for (_, *ours), (_, *theirs) in zip(outputs[half:], outputs[:half], strict=True):
+        for a, b in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    # lists, float32 rewards and float64 / integer observations go through numpy
+    recorder.record(0, [1.0, 2.0, 3.0], [False] * 3, np.zeros(3, bool), np.ones((3, 4)))
+    recorder.record(0, np.ones(3, np.float32), np.zeros(3, bool), np.zeros(3, bool),
+                    np.ones((3, 4), np.int64))
+    np.testing.assert_array_equal(raw_rows, 1.0)
+    with pytest.raises(ValueError, match="NaN or infinite observation"):
+        recorder.record(1, np.ones(3), np.zeros(3, bool), np.zeros(3, bool),
+                        np.full((3, 4), np.nan))
+    with pytest.raises(ValueError, match="non-finite reward"):
+        recorder.record(1, np.array([0.0, np.inf, 0.0]), np.zeros(3, bool), np.zeros(3, bool))
+    with pytest.raises(ValueError, match="shape"):
+        recorder.record(1, np.ones(3), np.zeros(3, bool), np.zeros(3, bool), np.ones((3, 5)))

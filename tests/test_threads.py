@@ -130,7 +130,7 @@ def test_limit_does_not_launch_numbas_threading_layer():
 
 
 # ---- every core: the critic fits overlap the policy step (issue 12) ----------------------------
-@pytest.mark.parametrize("algorithm", ["trpo", "cpo"])
+@pytest.mark.parametrize("algorithm", ["trpo", "cpo", "trpo-compiled"])
 def test_results_do_not_depend_on_n_threads(algorithm):
     """Bit-identical parameters for 1, 2 and 3 threads: BLAS stays on one thread in learn,
     and the worker that fits the critics does the same arithmetic as the serial path."""
@@ -141,6 +141,9 @@ def test_results_do_not_depend_on_n_threads(algorithm):
         if algorithm == "trpo":
             model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=n_threads,
                          normalize_obs=True, **{**TINY, "policy_kwargs": dict(net_arch=[64])})
+        elif algorithm == "trpo-compiled":  # the fit beside a compiled (nogil) rollout
+            model = TRPO("MlpPolicy", "CartPole-v1", seed=0, n_threads=n_threads,
+                         compiled=True, n_envs=2, **TINY)
         else:
             model = CPO("MlpPolicy", "fasttrpo/SafetyPointVelocity-v0", seed=0,
                         n_threads=n_threads, cost_limit=5.0, **TINY)
@@ -347,3 +350,105 @@ def test_parallel_forward_and_surrogate_gradient_are_bit_identical(head, paralle
         np.testing.assert_array_equal(grad, results[0][2])
     # forward, surrogate VJP and the candidate's forward, on 2 and on 3 threads
     assert parallel_launches.count(True) == 6 and parallel_launches.count(False) == 3
+
+
+# ---- the critic fits run on into the next rollout (issue 29) ---------------------------------
+def _spy_overlap(model, events, fit_seconds=0.0):
+    """Record when each critic fit and each rollout start and end."""
+    import time
+
+    fit, collect = model.fit_critics, model.sampler.collect
+
+    def fit_spy(data):
+        events.append(("fit", time.perf_counter()))
+        time.sleep(fit_seconds)
+        try:
+            return fit(data)
+        finally:
+            events.append(("fit end", time.perf_counter()))
+
+    def collect_spy(*args, **kwargs):
+        events.append(("rollout", time.perf_counter()))
+        return collect(*args, **kwargs)
+
+    model.fit_critics = fit_spy
+    model.sampler.collect = collect_spy
+
+
+def test_the_critic_fit_runs_while_the_next_rollout_collects():
+    model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=2, **TINY)
+    events = []
+    _spy_overlap(model, events, fit_seconds=0.05)
+    model.learn(64 * 4)
+    kinds = [kind for kind, _ in sorted(events, key=lambda e: e[1])]
+    # every fit but the last ends after the next rollout began
+    assert kinds.count("fit") == 4
+    for i, kind in enumerate(kinds):
+        if kind == "fit" and "rollout" in kinds[i:]:
+            assert kinds.index("rollout", i) < kinds.index("fit end", i), kinds
+    assert model.logger.last_values["train/value_loss"] >= 0.0
+
+
+def test_logs_and_callbacks_see_the_model_as_with_one_thread(tmp_path):
+    """Every log row has its iteration's value loss; a callback that saves the model
+    mid-rollout saves the fitted critics; the same files and rows for 1 and 2 threads."""
+    import csv
+
+    class SaveMidRollout(BaseCallback):
+        def __init__(self, n_threads):
+            super().__init__()
+            self.n_threads = n_threads
+
+        def _on_step(self) -> bool:
+            if self.n_calls % 64 == 3:
+                self.model.save(tmp_path / f"t{self.n_threads}_{self.n_calls}.zip")
+            return True
+
+    rows = {}
+    for n_threads in (1, 2):
+        model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=n_threads,
+                     log_folder=str(tmp_path / f"logs{n_threads}"), **TINY)
+        model.learn(64 * 4, callback=SaveMidRollout(n_threads))
+        with open(tmp_path / f"logs{n_threads}" / "progress.csv") as f:
+            rows[n_threads] = [{k: v for k, v in row.items() if not k.startswith("time/")}
+                               for row in csv.DictReader(f)]
+    assert rows[1] == rows[2] and len(rows[2]) == 4
+    assert all(row["train/value_loss"] for row in rows[2])
+    for calls in (67, 131, 195):
+        one = load_archive(tmp_path / f"t1_{calls}.zip")[1]
+        two = load_archive(tmp_path / f"t2_{calls}.zip")[1]
+        assert one.keys() == two.keys()
+        for key in one:
+            np.testing.assert_array_equal(one[key], two[key])
+
+
+def test_a_fit_failing_during_the_next_rollout_rolls_the_update_back():
+    model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=2, **TINY)
+    model.learn(64)
+    before = (model.policy.get_params(), model.value_function.get_params(),
+              {k: np.copy(v) for k, v in model.vf_fitter.state_dict().items()})
+    fit = model.fit_critics
+
+    def failing_fit(data):
+        import time
+
+        fit(data)
+        time.sleep(0.05)  # the next rollout has started by now
+        raise ValueError("critic fit failed")
+
+    model.fit_critics = failing_fit
+    with pytest.raises(ValueError, match="critic fit failed"):
+        model.learn(64 * 3, reset_num_timesteps=False)
+    assert model._pending_fit is None  # noqa: SLF001 (nothing left running)
+    np.testing.assert_array_equal(model.policy.get_params(), before[0])
+    np.testing.assert_array_equal(model.value_function.get_params(), before[1])
+    for key, value in model.vf_fitter.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(value), before[2][key])
+
+
+def test_the_critic_fit_kernels_release_the_gil():
+    """The fit overlaps a rollout only if its compiled calls let the rollout's Python run."""
+    from fasttrpo.kernels.value import adam_minibatch_epochs, mse_loss_grad
+
+    for kernel in (adam_minibatch_epochs, mse_loss_grad):
+        assert kernel.targetoptions.get("nogil") is True, kernel

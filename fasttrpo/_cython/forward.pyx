@@ -24,7 +24,8 @@ Compiler directives (boundscheck, wraparound, ...) are set once in setup.py.
 
 from cython cimport floating
 from libc.math cimport exp, expf, tanh, tanhf
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uintptr_t
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 from fasttrpo.foundation import heads, masking
@@ -651,19 +652,41 @@ def act(
                       n_params, &obs[0, 0], noise_p, &actions_out[0, 0], B, net_out,
                       &work[0], &work[half], latent, deterministic, mask_p)
         else:
-            # one row per call: the ping-pong buffers hold one row, and the latent
-            # features of a row are where a one-row pass leaves them
-            if n_layers == 1:
-                latent = NULL  # the observation row itself, set per row below
-            elif (n_layers - 2) % 2 == 0:
-                latent = &work[0]
-            else:
-                latent = &work[half]
-            for r in range(B):
-                _act_rows(&params[0], &layer_sizes[0], n_layers, activation, head, nvec_p,
-                          k, n_params, &obs[r, 0],
-                          NULL if deterministic else noise_p + r * noise_width,
-                          &actions_out[r, 0], 1, net_out + r * out_dim, &work[0],
-                          &work[half], &obs[r, 0] if n_layers == 1 else latent,
-                          deterministic, NULL if mask_p == NULL else mask_p + r * out_dim,
-                          True)
+            _act_each_row(&params[0], &layer_sizes[0], n_layers, activation, head, nvec_p, k,
+                          n_params, &obs[0, 0], noise_p, noise_width, &actions_out[0, 0], B,
+                          net_out, &work[0], half, deterministic, mask_p)
+
+
+cdef void _act_each_row(
+    const floating* params, const int64_t* sizes, Py_ssize_t n_layers, int activation,
+    int head, const int64_t* nvec, Py_ssize_t k, Py_ssize_t n_params, const floating* obs,
+    const floating* noise, Py_ssize_t noise_width, floating* actions, Py_ssize_t n_rows,
+    floating* net_out, floating* work, Py_ssize_t half, bint deterministic,
+    const uint8_t* mask,
+) noexcept nogil:
+    # act's row_invariant path: one row per call; the ping-pong buffers (work, work + half)
+    # hold one row, and the latent features of a row are where a one-row pass leaves them;
+    # mask (NULL: none) holds out_dim values per row
+    cdef Py_ssize_t r, in_dim = sizes[0], out_dim = sizes[n_layers]
+    cdef const floating* latent
+    cdef const floating* noise_row = NULL
+    if n_layers == 1:
+        latent = NULL  # the observation row itself, set per row below
+    elif (n_layers - 2) % 2 == 0:
+        latent = work
+    else:
+        latent = work + half
+    for r in range(n_rows):
+        if not deterministic:
+            noise_row = noise + r * noise_width
+        _act_rows(params, sizes, n_layers, activation, head, nvec, k, n_params,
+                  obs + r * in_dim, noise_row,
+                  actions + r * k, 1, net_out + r * out_dim, work, work + half,
+                  obs + r * in_dim if n_layers == 1 else latent, deterministic,
+                  NULL if mask == NULL else mask + r * out_dim, True)
+
+
+
+# RolloutActor: act() bound for a rollout (the gymnasium sampler's per-step call), in a file
+# of its own so that this module stays readable; it needs the fused cores above
+include "rollout_actor.pxi"

@@ -13,6 +13,8 @@ import warnings
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -32,7 +34,7 @@ from fasttrpo.foundation.threads import (
     limit_threads,
 )
 from fasttrpo.logs.logger import Logger
-from fasttrpo.logs.run_logs import RunLogs, env_id_of, explained_variance, record_progress
+from fasttrpo.logs.run_logs import RunLogs, env_id_of, record_update, record_value_losses
 from fasttrpo.logs.serialization import save_archive
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
@@ -181,6 +183,7 @@ class OnPolicyAlgorithm:
         # fasttrpo's own threads in train and the row-block kernels' (`learn_threads`, read
         # at each learn call; for None: the free cores and serial kernels)
         self._threads = (config.n_threads or 1, config.n_threads or 1)
+        self._pending_fit: update.PendingFit | None = None  # the fits of the last update
         self._total_timesteps = 0
         self.rng = np.random.default_rng(config.seed)
         #: the action noise's per-env streams (the samplers draw env i's from stream i)
@@ -409,7 +412,6 @@ class OnPolicyAlgorithm:
         self._total_timesteps = target  # progress_remaining = 1 - num_timesteps / target
         callback = make_callback(callback)
         callback.init_callback(self)
-        bar = self._progress_bar(total_timesteps) if progress_bar else None
         sampler = self.sampler
         assert sampler is not None  # checked by learn
         if self._needs_reset:
@@ -422,62 +424,51 @@ class OnPolicyAlgorithm:
                                         len(self.signals))
         batch = RolloutBatch(self.config.n_steps, n_envs, self.encoder.obs_dim,
                              self.policy.action_width, self.dtype, self.signals)
-        start = time.perf_counter()
-        start_steps = self.num_timesteps
         run_logs = RunLogs(self, sampler, batch, callback, tb_log_name, reset_num_timesteps,
-                           wants_locals=type(callback) is not BaseCallback)
+                           wants_locals=type(callback) is not BaseCallback,
+                           progress_total=total_timesteps if progress_bar else None)
         callback.on_training_start({**locals(), "total_timesteps": target}, globals())
 
-        def on_step() -> bool:
-            self.num_timesteps += n_envs
-            if bar is not None:
-                bar.update(n_envs)
-            run_logs.on_step()
-            return callback.on_step()
-
+        # nothing to call per step: the rollout runs without Python between env steps
+        per_step = run_logs.per_step
         iteration = 0
-        while self.num_timesteps < target:
-            t0 = time.perf_counter()
-            self._set_training(True)
-            callback.on_rollout_start()
-            run_logs.on_rollout_start()
-            keep_going = sampler.collect(self.policy, batch, self.noise_streams, on_step)
-            self.ep_info_buffer.extend(batch.finished_episodes)
-            self.ep_success_buffer.extend(bool(episode["is_success"]) for episode in
-                                          batch.finished_episodes if "is_success" in episode)
-            self._episode_num += len(batch.finished_episodes)
-            if not keep_going:
-                break
-            rollout_s = time.perf_counter() - t0
-            callback.update_locals(locals())
-            if callback.on_rollout_end() is False:
-                break
-            t1 = time.perf_counter()
-            self.train(batch)
-            iteration += 1
-            log = self.logger
-            log.record("time/rollout_s", rollout_s)
-            log.record("time/update_s", time.perf_counter() - t1)
-            # a sampler's own split of the rollout time (RaySampler: workers, transfer)
-            for name, seconds in getattr(sampler, "timings", {}).items():
-                log.record(f"time/{name}", seconds)
-            if log_interval and iteration % log_interval == 0:
-                record_progress(self.logger, self.ep_info_buffer, self.ep_success_buffer,
-                                iteration, time.perf_counter() - start,
-                                self.num_timesteps - start_steps, self.num_timesteps)
+        try:
+            while self.num_timesteps < target:
+                if type(callback) is not BaseCallback:
+                    self.finish_update()  # callbacks see the model as with one thread
+                t0 = time.perf_counter()
+                self._set_training(True)
+                callback.on_rollout_start()
+                run_logs.on_rollout_start()
+                keep_going = sampler.collect(self.policy, batch, self.noise_streams,
+                                             run_logs.step if per_step else None)
+                if not per_step:
+                    self.num_timesteps += n_envs * batch.n_steps
+                self.ep_info_buffer.extend(batch.finished_episodes)
+                self.ep_success_buffer.extend(bool(episode["is_success"]) for episode in
+                                              batch.finished_episodes if "is_success" in episode)
+                self._episode_num += len(batch.finished_episodes)
+                if not keep_going:
+                    break
+                rollout_s = time.perf_counter() - t0
+                callback.update_locals(locals())
+                if callback.on_rollout_end() is False:
+                    break
+                t1 = time.perf_counter()
+                self.start_update(batch)  # the critic fits may run on into the next rollout
+                iteration += 1
+                run_logs.end_iteration(iteration, rollout_s, time.perf_counter() - t1,
+                                       log_interval, self._pending_fit)
+                if self._pending_fit is not None and self._pending_fit.done():
+                    self.finish_update()
+            self.finish_update()
+        except BaseException:
+            with suppress(ValueError):  # rolled back; the first error is the one to see
+                self.finish_update()  # the worker must not change the critics behind it
+            raise
         callback.on_training_end()
         run_logs.close()
-        if bar is not None:
-            bar.close()
         return self
-
-    @staticmethod
-    def _progress_bar(total: int):
-        try:
-            from tqdm import tqdm
-        except ImportError as err:
-            raise ImportError("progress_bar=True needs tqdm: pip install tqdm") from err
-        return tqdm(total=total, unit="step")
 
     def _set_training(self, training: bool) -> None:
         """Let the running statistics advance only while training (frozen for predict)."""
@@ -486,13 +477,18 @@ class OnPolicyAlgorithm:
                 normalizer.training = training
 
     def train(self, batch: RolloutBatch) -> None:
-        """Update from a full rollout.
+        """Update from a full rollout: `prepare_batch`, `update_policy`, the critic fits.
 
-        `prepare_batch`, then the algorithm's `update_policy`, then the critic fits. A batch
-        that `check_batch` refuses, or a step or critic fit that fails, raises ValueError and
-        leaves the policy, the critics, their optimisers and the algorithm state as they were.
-        A rollout without a valid transition (only autoreset steps) updates nothing.
+        A batch that `check_batch` refuses, or a step or critic fit that fails, raises
+        ValueError and leaves the policy, the critics, their optimisers and the algorithm state
+        as they were. A rollout without a valid transition updates nothing.
         """
+        self.start_update(batch)
+        self.finish_update()
+
+    def start_update(self, batch: RolloutBatch) -> None:
+        """`train`, the critic fits (``n_threads >= 2``) left running for `finish_update`."""
+        self.finish_update()
         data = self.prepare_batch(batch)
         if len(data.obs) == 0:  # every step was an autoreset step (NEXT_STEP mode, n_steps=1)
             return
@@ -506,21 +502,24 @@ class OnPolicyAlgorithm:
             self._critic_worker = ThreadPoolExecutor(max_workers=1,
                                                      thread_name_prefix="fasttrpo-critic")
         with update.rollback(self.policy, self.value_functions, self.vf_fitters,
-                             self.algorithm_state, self.load_algorithm_state):
-            value_losses = update.step_and_fit(lambda: self.update_policy(data),
-                                               lambda: self.fit_critics(data), n_threads,
-                                               self._critic_worker, kernel_threads)
+                             self.algorithm_state, self.load_algorithm_state) as restore:
+            self._pending_fit = update.step_and_fit(
+                lambda: self.update_policy(data), lambda: self.fit_critics(data), n_threads,
+                self._critic_worker, restore, kernel_threads)
+        self._pending_fit.then(partial(record_value_losses, self.logger))
         self._n_updates += 1
-        log = self.logger
-        for signal, loss in value_losses.items():
-            log.record("train/value_loss" if signal == REWARD else f"train/value_loss_{signal}",
-                       loss)
-        log.record("train/n_updates", self._n_updates)
-        log.record("train/learning_rate", rate)
-        log.record("train/explained_variance", explained_variance(
-            data.returns[REWARD] - data.advantages[REWARD], data.returns[REWARD]))
-        if self.policy.log_std.size:
-            log.record("train/std", float(np.exp(self.policy.log_std).mean()))
+        record_update(self.logger, self._n_updates, rate, data.returns[REWARD],
+                      data.advantages[REWARD], self.policy.log_std)
+
+    def finish_update(self) -> None:
+        """Wait for the critic fits of the last update, if still running, and log their losses.
+
+        A fit that failed restores the policy, the critics, their optimisers and the
+        algorithm state to before that update and raises its ValueError.
+        """
+        pending, self._pending_fit = self._pending_fit, None
+        if pending is not None:
+            pending.wait()
 
     @property
     def progress_remaining(self) -> float:

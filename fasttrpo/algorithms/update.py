@@ -7,15 +7,16 @@ fitters), which `fasttrpo.algorithms.base.OnPolicyAlgorithm.train` wires:
    sub-sample, the advantage normalisation (sb3-contrib's order);
 2. `check_batch`: refuse values the networks cannot learn from, before anything changes;
 3. under `rollback`: the algorithm's policy step and `fit_critics`, at the same time with
-   ``n_threads >= 2`` (`step_and_fit`); a ValueError from either restores the policy, the
-   critics, their optimisers and the algorithm's state.
+   ``n_threads >= 2`` (`step_and_fit`), the fits running on into the next rollout
+   (`PendingFit`); a ValueError from either restores the policy, the critics, their
+   optimisers and the algorithm's state, when the step fails or when the fit is waited for.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,13 +28,13 @@ from fasttrpo.foundation.threads import use_threads
 from fasttrpo.rollout import RolloutBatch
 from fasttrpo.rollout.batch import REWARD
 
-__all__ = ["UpdateBatch", "check_batch", "fit_critics", "prepare_batch", "rollback",
-           "step_and_fit"]
+__all__ = ["PendingFit", "UpdateBatch", "check_batch", "fit_critics", "prepare_batch",
+           "rollback", "step_and_fit"]
 
 
 @dataclass
 class UpdateBatch:
-    """A rollout prepared for one update.
+    """A rollout prepared for one update; its arrays are its own (not views of the batch).
 
     Attributes
     ----------
@@ -80,7 +81,9 @@ def prepare_batch(batch: RolloutBatch, config: OnPolicyConfig, critics: dict) ->
         gamma, gae_lambda = config.discount(signal)
         adv, ret = batch.advantages_and_returns(signal, critic.predict, gamma, gae_lambda)
         advantages[signal], returns[signal] = batch.flat(adv), batch.flat(ret)
-    obs, actions = batch.flat(batch.obs), batch.flat(batch.actions)
+    # copies, never views of the batch: the critic fits read them while the next rollout
+    # refills the batch (n_threads >= 2)
+    obs, actions = np.array(batch.flat(batch.obs)), np.array(batch.flat(batch.actions))
     k = config.sub_sampling_factor
     policy_advantages = {signal: adv[::k] for signal, adv in advantages.items()}
     if config.normalize_advantage:
@@ -153,40 +156,99 @@ def fit_critics(data: UpdateBatch, critics: dict, fitters: dict,
 
 @contextmanager
 def rollback(policy, critics: dict, fitters: dict, get_state: Callable[[], dict[str, Any]],
-             load_state: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+             load_state: Callable[[dict[str, Any]], None]) -> Iterator[Callable[[], None]]:
     """Undo the block's changes to the networks and the algorithm's state on ValueError.
 
     The policy's parameters, the critics', their optimisers' states and the algorithm's own
-    (``get_state`` / ``load_state``) are restored; the error is re-raised.
+    (``get_state`` / ``load_state``) are restored; the error is re-raised. Yields the
+    restoring function, for a failure found after the block (`PendingFit`).
     """
     params, state = policy.get_params(), get_state()
     critic_states = _critic_states(critics, fitters)
-    try:
-        yield
-    except ValueError:
+
+    def restore() -> None:
         policy.set_params(params)
         load_state(state)
         _restore_critics(critic_states, critics, fitters)
+
+    try:
+        yield restore
+    except ValueError:
+        restore()
         raise
 
 
+class PendingFit:
+    """The critic fits of an update, possibly still running on the worker thread.
+
+    With ``n_threads >= 2`` the fits run on while the next rollout collects: the rollout
+    needs the new policy, not the new critics, and only its GAE (the next update) reads
+    them. `wait` returns the losses; a fit that failed (a ValueError) restores what the
+    update changed, by `rollback`'s rules, then raises that error.
+
+    Parameters
+    ----------
+    future : concurrent.futures.Future of the fits' ``{signal: loss}``.
+    restore : callable
+        Restores the policy, the critics, their optimisers and the algorithm's state to
+        before the update (`rollback` yields it).
+    """
+
+    def __init__(self, future: Future, restore: Callable[[], None]) -> None:
+        self._future, self._restore = future, restore
+        self._then: list[Callable[[dict[str, float]], None]] = []
+
+    @classmethod
+    def completed(cls, losses: dict[str, float]) -> PendingFit:
+        """Return the record of a fit that ran in the caller's thread, with its ``losses``."""
+        future: Future = Future()
+        future.set_result(losses)
+        return cls(future, lambda: None)
+
+    def done(self) -> bool:
+        """Whether the fits have finished (`wait` would not block)."""
+        return self._future.done()
+
+    def then(self, action: Callable[[dict[str, float]], None]) -> None:
+        """Run ``action(losses)`` after a successful `wait`, in the order given.
+
+        (Logging the losses, then the iteration's log dump that waits for them.)
+        """
+        self._then.append(action)
+
+    def wait(self) -> dict[str, float]:
+        """Block until the fits finish, run the `then` actions; returns the losses by signal.
+
+        Raises the fits' ValueError after the rollback (the actions are dropped).
+        """
+        try:
+            losses = self._future.result()
+        except ValueError:
+            self._restore()
+            raise
+        for action in self._then:
+            action(losses)
+        return losses
+
+
 def step_and_fit(policy_step: Callable[[], None], fits: Callable[[], dict[str, float]],
-                 n_threads: int | None,
-                 worker: ThreadPoolExecutor | None,
-                 kernel_threads: int | None = None) -> dict[str, float]:
-    """``policy_step()``, then ``fits()``; at the same time with ``n_threads >= 2``.
+                 n_threads: int | None, worker: ThreadPoolExecutor | None,
+                 restore: Callable[[], None], kernel_threads: int | None = None) -> PendingFit:
+    """``policy_step()`` and ``fits()``; with ``n_threads >= 2`` the fits on ``worker``.
 
     The two are independent (the policy step uses advantages from the critics before their
-    fit), so ``worker`` (one thread) runs the fits while the policy step runs; the kernels
-    release the GIL. The arithmetic is the same either way (the step draws no random numbers;
-    the fits draw theirs from the model's generator as before), so the results do not depend
-    on ``n_threads``. The step's row-block kernels use at most ``kernel_threads`` threads
-    (default ``n_threads``; `fasttrpo.foundation.threads.learn_threads`). Returns what
-    ``fits`` returns.
+    fit), so ``worker`` (one thread) runs the fits while the policy step runs, and on into
+    the next rollout: the returned `PendingFit` is waited for when the critics are needed.
+    The kernels release the GIL. The arithmetic is the same either way (the step draws no
+    random numbers; the fits draw theirs from the model's generator, which nothing else
+    draws from until they are waited for), so the results do not depend on ``n_threads``.
+    ``restore`` undoes the update when a fit fails after this returned (`PendingFit.wait`).
+    The step's row-block kernels use at most ``kernel_threads`` threads (default
+    ``n_threads``; `fasttrpo.foundation.threads.learn_threads`).
     """
     if n_threads is None or n_threads < 2 or worker is None:
         policy_step()
-        return fits()
+        return PendingFit.completed(fits())
     future = worker.submit(fits)
     try:
         # the policy step's parallel kernels (its row blocks) get the threads the critic worker
@@ -196,6 +258,7 @@ def step_and_fit(policy_step: Callable[[], None], fits: Callable[[], dict[str, f
         with use_threads(n_threads if kernel_threads is None else kernel_threads,
                          reserved=lambda: 0 if future.done() else 1):
             policy_step()
-    finally:
+    except BaseException:
         wait([future])  # never leave the worker changing the critics behind an exception
-    return future.result()
+        raise
+    return PendingFit(future, restore)

@@ -22,6 +22,7 @@ are the policy's input rows (normalised with ``normalize_obs``), ``rewards`` the
 """
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,23 @@ def record_progress(log, episodes, successes, iteration: int, elapsed: float, st
     log.dump(num_timesteps)
 
 
+def record_value_losses(log, losses: dict[str, float]) -> None:
+    """Record the critic fits' losses: ``train/value_loss`` (reward), ``.._<signal>``."""
+    for signal, loss in losses.items():
+        log.record("train/value_loss" if signal == "reward" else f"train/value_loss_{signal}",
+                   loss)
+
+
+def record_update(log, n_updates: int, rate: float, returns: np.ndarray,
+                  advantages: np.ndarray, log_std: np.ndarray) -> None:
+    """Record sb3's ``train/`` keys of an update beyond the step's and the fits' own."""
+    log.record("train/n_updates", n_updates)
+    log.record("train/learning_rate", rate)
+    log.record("train/explained_variance", explained_variance(returns - advantages, returns))
+    if log_std.size:
+        log.record("train/std", float(np.exp(log_std).mean()))
+
+
 class RunLogs:
     """Per-learn-call bookkeeping of step locals, Monitor files and the TensorBoard run.
 
@@ -107,8 +125,11 @@ class RunLogs:
     """
 
     def __init__(self, model, sampler, batch, callback, tb_log_name: str,
-                 reset_num_timesteps: bool, wants_locals: bool = True) -> None:
+                 reset_num_timesteps: bool, wants_locals: bool = True,
+                 progress_total: int | None = None) -> None:
         self.model, self.sampler, self.batch, self.callback = model, sampler, batch, callback
+        self.bar = None if progress_total is None else _progress_bar(progress_total)
+        self.start, self.start_steps = time.perf_counter(), model.num_timesteps
         self.n_envs = sampler.num_envs
         self.wants_locals = wants_locals
         config = model.config
@@ -139,8 +160,46 @@ class RunLogs:
         self._rollout_start = time.time()
         self._rollout_end = None
 
+    @property
+    def per_step(self) -> bool:
+        """Whether `on_step` has anything to do (a progress bar, Monitor files, locals)."""
+        return self.bar is not None or self.monitor is not None or self.wants_locals
+
+    def step(self) -> bool:
+        """``learn``'s per-step hook: count the steps, `on_step`, the callback's ``on_step``."""
+        self.model.num_timesteps += self.n_envs
+        self.on_step()
+        return self.callback.on_step()
+
+    def end_iteration(self, iteration: int, rollout_s: float, update_s: float,
+                      log_interval: int, pending_fit=None) -> None:
+        """Record an iteration's times; every ``log_interval`` iterations its log row.
+
+        The row is dumped once it holds the critic fits' losses: at once, or when
+        ``pending_fit`` (`fasttrpo.algorithms.update.PendingFit`) is waited for.
+        """
+        model = self.model
+        log = model.logger
+        log.record("time/rollout_s", rollout_s)
+        log.record("time/update_s", update_s)
+        # a sampler's own split of the rollout time (RaySampler: workers, transfer)
+        for name, seconds in getattr(self.sampler, "timings", {}).items():
+            log.record(f"time/{name}", seconds)
+        if not log_interval or iteration % log_interval:
+            return
+        dump = partial(record_progress, log, list(model.ep_info_buffer),
+                       list(model.ep_success_buffer), iteration,
+                       time.perf_counter() - self.start, model.num_timesteps - self.start_steps,
+                       model.num_timesteps)
+        if pending_fit is None:
+            dump()
+        else:
+            pending_fit.then(lambda _: dump())
+
     def on_step(self) -> None:
         """After each vector step: write ended episodes, give the callback the step's locals."""
+        if self.bar is not None:
+            self.bar.update(self.n_envs)
         if self.monitor is None and not self.wants_locals:
             return
         t = self._t
@@ -223,7 +282,17 @@ class RunLogs:
         return infos
 
     def close(self) -> None:
-        """At the end of ``learn``: close the Monitor files."""
+        """At the end of ``learn``: close the Monitor files and the progress bar."""
         if self.monitor is not None:
             self.monitor.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar(total: int):
+    try:
+        from tqdm import tqdm
+    except ImportError as err:
+        raise ImportError("progress_bar=True needs tqdm: pip install tqdm") from err
+    return tqdm(total=total, unit="step")
 

@@ -61,6 +61,15 @@ class ObsEncoder:
             "with gymnasium.wrappers.FlattenObservation)"
         )
 
+    @property
+    def plain_rows(self) -> bool:
+        """Whether a batch of observations is its own encoding: (E, obs_dim) reals (a 1-D Box).
+
+        The gymnasium sampler then copies the env's rows without calling `encode`.
+        """
+        return (type(self.space) is spaces.Box and len(self.space.shape) == 1
+                and self.space.dtype in (np.float32, np.float64))
+
     def observation_rows(self, observation) -> tuple[np.ndarray, bool]:
         """Encode one observation or a batch, as ``predict`` receives it.
 
@@ -252,7 +261,10 @@ class ActionCodec:
             # a copy: the env may keep the action, and the buffer is reused next step
             return clipped.astype(space.dtype).reshape(n_rows, *space.shape)
         if self.kind == "categorical":
-            return actions[:, 0].astype(np.int64) + int(space.start)
+            indices = actions[:, 0].astype(np.int64)  # a new array: the env may keep it
+            if space.start:  # (an addition costs as much as the cast)
+                indices += int(space.start)
+            return indices
         if self.kind == "multidiscrete":
             return actions.astype(space.dtype) + space.start
         return actions.astype(space.dtype).reshape(n_rows, *space.shape)

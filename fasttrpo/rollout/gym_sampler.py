@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-from fasttrpo._cython.rollout_step import record_step
+from fasttrpo._cython.rollout_step import StepRecorder
 from fasttrpo.envs.ids import register_if_fasttrpo_id
 from fasttrpo.foundation.masking import MASK_INFO_KEY, MASK_METHOD
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler
@@ -301,7 +301,6 @@ class VectorEnvSampler:
         if self.needs_reset:
             self.reset()
         buffer.clear()
-        episodes = buffer.finished_episodes
         same_step, scaler = self.same_step, self.reward_scaler
         float_state, int_state = self._float_state, self._int_state
         # each cost signal's row block and where it is read, once per rollout
@@ -310,53 +309,84 @@ class VectorEnvSampler:
         if len(self._episode_signal_costs) != len(cost_signals):
             self._episode_signal_costs = np.zeros((len(cost_signals), self.num_envs))
             self._signal_reported = np.zeros((len(cost_signals), self.num_envs), dtype=bool)
+        # the acting and the bookkeeping bound to this rollout's arrays once: each vector
+        # step is then two compiled calls, the env's step and Python only where episodes end
+        # or costs are reported (the per-step budget, BENCHMARKS.md "Acting")
+        actor = policy.rollout_actor(self._obs_rows, buffer.obs, buffer.actions)
+        normalizer = self.obs_normalizer
+        plain_rows = self.encoder.plain_rows
+        recorder = StepRecorder(buffer.rewards, buffer.flags, float_state, int_state,
+                                not same_step, self._raw_rows,
+                                self._obs_rows if normalizer is None else None)
         # one noise row per env from its own stream, drawn anew where the schedule changes
         # (every step, except gSDE's exploration matrices: every sde_sample_freq steps)
         noise = RolloutNoise(streams, policy, buffer.n_steps, 0, self.num_envs)
         masks_out = buffer.use_action_masks(
             int(policy.nvec.sum()) if self.mask_source is not None else None)
-        for t in range(buffer.n_steps):
-            buffer.obs[t] = self._obs_rows
-            masks = self._current_masks(policy)
+        held = None
+        to_env, step = self.codec.to_env, self.env.step
+        for t, (block, row) in enumerate(noise.blocks()):
+            if block is not held:
+                actor.set_noise(block)
+                held = block
+            masks = self._current_masks(policy)  # None without masking
             if masks is not None and masks_out is not None:
                 masks_out[t] = masks
             # row by row: an env acts the same whichever envs share the call (Ray workers)
-            actions = policy.act_into(self._obs_rows, False, None, buffer.actions[t],
-                                      noise.at(t), row_invariant=True, masks=masks)
-            raw_obs, rewards, terminated, truncated, info = self.env.step(
-                self.codec.to_env(actions))
+            actor.step(t, row, None if masks is None else masks.view(np.uint8))
+            raw_obs, rewards, terminated, truncated, info = step(to_env(buffer.actions[t]))
             if self.mask_source == "info":
                 self._read_info_masks(info)
-            terminated = np.asarray(terminated, dtype=bool)
-            truncated = np.asarray(truncated, dtype=bool)
-            _, n_finished = record_step(
-                np.asarray(rewards, dtype=np.float64), terminated.view(np.uint8),
-                truncated.view(np.uint8), t, buffer.rewards, buffer.flags, float_state,
-                int_state, not same_step,
-            )
-            first_episode = len(episodes)
-            for i in range(n_finished):
-                episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
-            if cost_signals or "cost" in info or (same_step and n_finished):
-                self._record_costs(info, terminated | truncated, t, buffer.valid[t],
-                                   cost_signals, episodes[first_episode:])
-            if n_finished:
-                self._record_episode_info(info, terminated | truncated, buffer.valid[t],
-                                          episodes[first_episode:])
+            n_finished = recorder.record(t, rewards, terminated, truncated,
+                                         raw_obs if plain_rows else None)
+            if n_finished or cost_signals or "cost" in info:
+                self._record_step_infos(info, terminated, truncated, t, n_finished, buffer,
+                                        cost_signals)
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))
-            if same_step and n_finished:
-                has_final = info.get("_final_obs", terminated | truncated)
-                for e in np.flatnonzero(truncated & ~terminated & has_final):
-                    buffer.final_obs[(t, int(e))] = self._encode_one(info["final_obs"][e])
-            self._set_obs(raw_obs)
+            if not plain_rows:
+                self.encoder.encode(raw_obs, self._raw_rows)
+            if normalizer is not None:  # after the final observations, normalised before it
+                normalizer.update_and_normalize(self._raw_rows, self._obs_rows)
+            elif not plain_rows:
+                self._obs_rows[:] = self._raw_rows
             # what the step returned, for callbacks' sb3 locals (fasttrpo.logs.run_logs)
             self.last_step = (raw_obs, rewards, terminated, truncated, info)
             if on_step is not None and on_step() is False:
                 return False
         buffer.last_obs[:] = self._obs_rows
         return True
+
+    def _record_step_infos(self, info: dict, terminated, truncated, t: int, n_finished: int,
+                           buffer: RolloutBatch, cost_signals: list) -> None:
+        """Read step ``t``'s infos: costs, the finished episodes, final observations.
+
+        Only for steps where episodes end or costs are reported (the others need none of it).
+        """
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        ended, valid = terminated | truncated, buffer.valid[t]
+        episodes = buffer.finished_episodes
+        first_episode = len(episodes)
+        float_state, int_state = self._float_state, self._int_state
+        for i in range(n_finished):
+            episodes.append({"r": float(float_state[1, i]), "l": int(int_state[1, i])})
+        finished = episodes[first_episode:]
+        # the costs need reading where reported, and where an episode ends on SAME_STEP
+        # autoreset (its last cost in info["final_info"]; an env that reported costs before
+        # gets its episode's "c" there)
+        same_end = self.same_step and n_finished
+        final = info.get("final_info") if same_end else None
+        if cost_signals or "cost" in info or (same_end and (
+                self.reports_cost or (isinstance(final, dict) and "cost" in final))):
+            self._record_costs(info, ended, t, valid, cost_signals, finished)
+        if n_finished:
+            self._record_episode_info(info, ended, valid, finished)
+        if self.same_step and n_finished and truncated.any():
+            has_final = info.get("_final_obs", ended)
+            for e in np.flatnonzero(truncated & ~terminated & has_final):
+                buffer.final_obs[(t, int(e))] = self._encode_one(info["final_obs"][e])
 
     def _record_episode_info(self, info: dict, ended: np.ndarray, valid: np.ndarray,
                              finished: list[dict]) -> None:
@@ -369,7 +399,7 @@ class VectorEnvSampler:
         SAME_STEP autoreset the ending step's info is ``info["final_info"]``.
         """
         source = info.get("final_info") if self.same_step else info
-        if not isinstance(source, dict):
+        if not isinstance(source, dict) or not ("episode" in source or "is_success" in source):
             return
         envs = np.flatnonzero(ended & valid)  # record_step lists finished episodes in env order
         readers: tuple[tuple[str, Callable[[Any], Any]], ...] = (

@@ -8,8 +8,9 @@ compiled code, or spread envs over remote workers; the algorithms do not change.
 What a sampler must do with a batch (``RolloutBatch``'s attribute docs give the shapes):
 
 - ``obs[t]``: the normalised observation rows the policy acted on; ``actions[t]``: the policy
-  samples (``policy.act_into(obs_rows, False, None, out, noise, row_invariant=True)`` or an
-  equivalent that draws the same distribution), with env ``i``'s noise row drawn from its own
+  samples (``policy.act_into(obs_rows, False, None, out, noise, row_invariant=True)``, its
+  per-rollout form ``policy.rollout_actor``, or an equivalent that draws the same
+  distribution), with env ``i``'s noise row drawn from its own
   stream ``i`` of the `NoiseStreams` passed in (``policy.draw_noise``, through
   ``streams.draw`` or `RolloutNoise`) at step 0 and wherever
   ``policy.noise_schedule(n_steps)`` changes (every step, except for gSDE, whose exploration
@@ -31,6 +32,11 @@ Two optional members: ``attach(encoder, codec, obs_normalizer, reward_scaler, dt
 by ``set_sampler`` to hand a sampler built without the model (`RaySampler`) the model's
 observation encoding, action conversion and normalisers; and ``timings``, a mapping of names to
 seconds of the last ``collect`` that the learn loop logs as ``time/<name>``.
+
+``collect``'s ``on_step`` may be None (``learn`` passes None when nothing listens per step,
+and then counts the steps after the rollout). ``collect`` may run while the last update's
+critic fits run on a worker thread (``n_threads >= 2``): it must not read or change the
+critics or the model's ``rng``.
 """
 
 from collections.abc import Callable

@@ -10,7 +10,7 @@ continues them) and hands them to its sampler on every ``collect``; a remote wor
 states of its envs' streams and returns them advanced.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -151,13 +151,27 @@ class RolloutNoise:
 
     def at(self, t: int) -> np.ndarray:
         """Noise rows (E, noise_width) of step ``t`` (steps are asked for in order)."""
-        k = int(self.schedule[t])
+        block, row = self._locate(int(self.schedule[t]))
+        return block[row]
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        """``(block, row)`` of every step in order: ``block[row]`` is ``at(t)``.
+
+        ``block`` (D, E, noise_width) is the same object until the next block is drawn, so
+        a caller that binds it (`fasttrpo.models.policies.MLPPolicy.rollout_actor`) rebinds
+        only when it changes.
+        """
+        for k in self.schedule.tolist():
+            yield self._locate(k)
+
+    def _locate(self, k: int) -> tuple[np.ndarray, int]:
+        # the block holding draw k and k's row in it
         if self._block is None:
             self._block = self._draw()
         while k >= self._first + len(self._block):  # the schedule advances by at most 1
             self._first += len(self._block)
             self._block = self._draw()
-        return self._block[k - self._first]
+        return self._block, k - self._first
 
     def _draw(self) -> np.ndarray:
         count = min(self.block_size, self.n_draws - self._first)
