@@ -353,15 +353,27 @@ def test_parallel_forward_and_surrogate_gradient_are_bit_identical(head, paralle
 
 
 # ---- the critic fits run on into the next rollout (issue 29) ---------------------------------
-def _spy_overlap(model, events, fit_seconds=0.0):
-    """Record when each critic fit and each rollout start and end."""
+def _spy_overlap(model, events, wait_for_next_rollout=0):
+    """Record when each critic fit and each rollout start and end.
+
+    With ``wait_for_next_rollout=n``, each of the first ``n`` fits holds until the next
+    rollout has started (at most 60 s): with the overlap it always does; without it, the
+    rollout waits for the fit and the order in ``events`` shows it (after the timeout).
+    """
+    import threading
     import time
 
     fit, collect = model.fit_critics, model.sampler.collect
+    started = {"rollouts": 0, "fits": 0}
+    changed = threading.Condition()
 
     def fit_spy(data):
         events.append(("fit", time.perf_counter()))
-        time.sleep(fit_seconds)
+        with changed:
+            started["fits"] += 1
+            if started["fits"] <= wait_for_next_rollout:
+                target = started["fits"] + 1
+                changed.wait_for(lambda: started["rollouts"] >= target, timeout=60)
         try:
             return fit(data)
         finally:
@@ -369,6 +381,9 @@ def _spy_overlap(model, events, fit_seconds=0.0):
 
     def collect_spy(*args, **kwargs):
         events.append(("rollout", time.perf_counter()))
+        with changed:
+            started["rollouts"] += 1
+            changed.notify_all()
         return collect(*args, **kwargs)
 
     model.fit_critics = fit_spy
@@ -378,10 +393,11 @@ def _spy_overlap(model, events, fit_seconds=0.0):
 def test_the_critic_fit_runs_while_the_next_rollout_collects():
     model = TRPO("MlpPolicy", "Pendulum-v1", seed=0, n_threads=2, **TINY)
     events = []
-    _spy_overlap(model, events, fit_seconds=0.05)
+    _spy_overlap(model, events, wait_for_next_rollout=3)
     model.learn(64 * 4)
     kinds = [kind for kind, _ in sorted(events, key=lambda e: e[1])]
-    # every fit but the last ends after the next rollout began
+    # every fit but the last ends after the next rollout began (it waits for it: a learn
+    # loop that waited for the fit before the rollout would show the other order)
     assert kinds.count("fit") == 4
     for i, kind in enumerate(kinds):
         if kind == "fit" and "rollout" in kinds[i:]:
