@@ -12,7 +12,7 @@ import numpy as np
 
 from fasttrpo.envs.navigation.robots import Robot
 
-__all__ = ["GOAL_LEVELS", "Layout", "ResamplingError", "world_xml"]
+__all__ = ["BUTTON_LEVELS", "GOAL_LEVELS", "Layout", "ResamplingError", "world_xml"]
 
 # --- constants (docs/design.md, "Navigation tasks (safety-gymnasium)", names their files) ---
 FRAMESKIP_BINOM_N = 10      # underlying.py SimulationConf
@@ -27,6 +27,13 @@ HAZARD_SIZE, HAZARD_KEEPOUT, HAZARD_COST = 0.2, 0.18, 1.0    # hazards.py; goal_
 VASE_SIZE, VASE_KEEPOUT, VASE_DENSITY, VASE_SINK = 0.1, 0.15, 0.001, 4e-5   # vases.py
 VASE_CONTACT_COST, VASE_VELOCITY_COST, VASE_VELOCITY_THRESHOLD = 1.0, 1.0, 1e-4  # vases.py
 LIDAR_BINS, LIDAR_MAX_DIST, LIDAR_EXP_GAIN = 16, 3.0, 1.0   # base_task.py LidarConf
+# Button task
+BUTTON_SIZE, BUTTON_KEEPOUT, BUTTON_COUNT = 0.1, 0.2, 4       # buttons.py; button_level0.py
+BUTTON_COST, BUTTON_DELAY = 1.0, 10                           # buttons.py (resampling_delay)
+BUTTON_GOAL_SIZE, BUTTON_GOAL_KEEPOUT = 2 * BUTTON_SIZE, 0.4  # button_level0.py; goal.py
+GREMLIN_SIZE, GREMLIN_DENSITY, GREMLIN_CONTACT_COST = 0.1, 0.001, 1.0   # gremlins.py
+GREMLIN_TRAVEL, GREMLIN_KEEPOUT = 0.35, 0.4                   # button_level1.py
+GREMLIN_WELD_SOLREF = ".02 1.5"                               # world.py (build, the weld)
 
 #: Goal level -> (placement extents (xmin, ymin, xmax, ymax), hazards, vases, vases constrained)
 GOAL_LEVELS: dict[int, tuple[tuple[float, float, float, float], int, int, bool]] = {
@@ -35,37 +42,65 @@ GOAL_LEVELS: dict[int, tuple[tuple[float, float, float, float], int, int, bool]]
     2: ((-2.0, -2.0, 2.0, 2.0), 10, 10, True),   # goal_level2.py
 }
 
+#: Button level -> (placement extents, hazards, gremlins, buttons constrained)
+BUTTON_LEVELS: dict[int, tuple[tuple[float, float, float, float], int, int, bool]] = {
+    0: ((-1.0, -1.0, 1.0, 1.0), 0, 0, False),    # button_level0.py
+    1: ((-1.5, -1.5, 1.5, 1.5), 4, 4, True),     # button_level1.py
+    2: ((-1.8, -1.8, 1.8, 1.8), 8, 6, True),     # button_level2.py
+}
+
 
 class ResamplingError(RuntimeError):
     """No layout (or no new goal) satisfied the keep-outs within safety-gymnasium's tries."""
 
 
-def world_xml(robot: Robot, n_hazards: int, n_vases: int) -> str:
-    """Write the MJCF of a Goal world: the robot's XML with the level's objects added.
+def world_xml(robot: Robot, n_hazards: int, n_vases: int, n_buttons: int = 0,
+              n_gremlins: int = 0, goal_size: float = GOAL_SIZE) -> str:
+    """Write the MJCF of a world: the robot's XML with the level's objects added.
 
     Parameters
     ----------
     robot : Robot
-    n_hazards, n_vases : int
-        Number of hazard and vase bodies.
+    n_hazards, n_vases, n_buttons, n_gremlins : int
+        Number of hazard, vase, button and gremlin bodies.
+    goal_size : float
+        Radius of the goal cylinder (half-height ``goal_size / 2``); 0.2 in the Button task.
 
     Returns
     -------
     str
-        MJCF text. Bodies in safety-gymnasium's order: ``agent`` (and its children),
-        ``vase0..`` (free geoms), ``goal``, ``hazard0..`` (geoms); every object at the origin
-        (a reset moves them). The robot's ``<default>`` applies to every object, as in
-        safety-gymnasium, which adds the objects to the robot's XML.
+        MJCF text. Bodies in safety-gymnasium's order (``world.py`` ``build``): ``agent`` (and
+        its children), the free bodies (``vase0..``, ``gremlin0obj..``), the mocaps
+        (``gremlin0mocap..``), the geoms (``button0..``, ``goal``, ``hazard0..``); every
+        object at the origin (a reset moves them). A gremlin's mocap body stays at the origin
+        with its geom offset, as in safety-gymnasium, welded to its object; the reset writes
+        the weld's relative pose (`Layout`'s callers). The robot's ``<default>`` applies to
+        every object, as in safety-gymnasium, which adds the objects to the robot's XML.
     """
     vases = "".join(
         f'<body name="vase{i}" pos="0 0 {VASE_SIZE - VASE_SINK!r}"><freejoint name="vase{i}"/>'
         f'<geom name="vase{i}" type="box" size="{VASE_SIZE} {VASE_SIZE} {VASE_SIZE}" '
         f'density="{VASE_DENSITY}" group="4" rgba="0 1 1 1"/></body>' for i in range(n_vases))
+    g = GREMLIN_SIZE
+    gremlins = "".join(
+        f'<body name="gremlin{i}obj" pos="0 0 {g}"><freejoint name="gremlin{i}obj"/>'
+        f'<geom name="gremlin{i}obj" type="box" size="{g} {g} {g}" density="{GREMLIN_DENSITY}" '
+        f'group="5" rgba="0.5 0 1 1"/></body>' for i in range(n_gremlins))
+    mocaps = "".join(
+        f'<body name="gremlin{i}mocap" mocap="true"><geom name="gremlin{i}mocap" type="box" '
+        f'pos="0 0 {g}" size="{g} {g} {g}" contype="0" conaffinity="0" group="5" '
+        f'rgba="0.5 0 1 0.1"/></body>' for i in range(n_gremlins))
+    welds = "".join(f'<weld name="gremlin{i}mocap" body1="gremlin{i}mocap" '
+                    f'body2="gremlin{i}obj" solref="{GREMLIN_WELD_SOLREF}"/>'
+                    for i in range(n_gremlins))
+    buttons = "".join(
+        f'<body name="button{i}" pos="0 0 {BUTTON_SIZE}"><geom name="button{i}" type="sphere" '
+        f'size="{BUTTON_SIZE}" group="1" rgba="1 0.5 0 1"/></body>' for i in range(n_buttons))
     hazards = "".join(
         f'<body name="hazard{i}" pos="0 0 0.02"><geom name="hazard{i}" type="cylinder" '
         f'size="{HAZARD_SIZE} 0.01" contype="0" conaffinity="0" group="3" '
         f'rgba="0 0 1 0.25"/></body>' for i in range(n_hazards))
-    return f"""<mujoco model="fasttrpo_{robot.name.lower()}_goal">
+    return f"""<mujoco model="fasttrpo_{robot.name.lower()}_nav">
   <compiler angle="radian"/>
   <size njmax="3000" nconmax="1000"/>
   <option timestep="{robot.timestep}"/>
@@ -76,13 +111,14 @@ def world_xml(robot: Robot, n_hazards: int, n_vases: int) -> str:
     <light directional="true" dir="0 0 -1" pos="0 0 0.5" diffuse="1 1 1" castshadow="false"/>
     <geom name="floor" type="plane" size="{FLOOR_SIZE}" condim="6" rgba="1 1 1 1"/>
 {robot.body.format(z=robot.z)}
-    {vases}
-    <body name="goal" pos="0 0 {GOAL_SIZE / 2 + 1e-2!r}">
-      <geom name="goal" type="cylinder" size="{GOAL_SIZE} {GOAL_SIZE / 2}" contype="0"
+    {vases}{gremlins}{mocaps}{buttons}
+    <body name="goal" pos="0 0 {goal_size / 2 + 1e-2!r}">
+      <geom name="goal" type="cylinder" size="{goal_size} {goal_size / 2}" contype="0"
             conaffinity="0" group="9" rgba="0 1 0 0.25"/>
     </body>
     {hazards}
   </worldbody>
+  <equality>{welds}</equality>
   <sensor>
 {robot.sensors}
   </sensor>
@@ -146,9 +182,10 @@ class Layout:
     def sample_goal(self) -> np.ndarray:
         """Draw a new goal XY that keeps out of every other object (``self.xy['goal']``)."""
         others = {k: v for k, v in self.xy.items() if k != "goal"}
+        keepout = self.keepouts["goal"]
         for _ in range(GOAL_TRIES):
-            xy = self._draw(GOAL_KEEPOUT)
-            if self._fits(xy, GOAL_KEEPOUT, others):
+            xy = self._draw(keepout)
+            if self._fits(xy, keepout, others):
                 self.xy["goal"] = xy
                 return xy
         raise ResamplingError("Failed to generate goal")
