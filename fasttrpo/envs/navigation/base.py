@@ -45,7 +45,7 @@ N_KINDS = 6
 
 
 def _quat_z(rot: float) -> tuple[float, float, float, float]:
-    """The quaternion (w, x, y, z) of a rotation by ``rot`` about Z."""
+    """Return the quaternion (w, x, y, z) of a rotation by ``rot`` about Z."""
     return (math.cos(rot / 2), 0.0, 0.0, math.sin(rot / 2))
 
 
@@ -158,16 +158,18 @@ class NavEnv(gym.Env):
         raise NotImplementedError
 
     def _reward(self) -> tuple[float, bool]:
-        """The reward of the step just simulated (before clipping) and whether the goal was met."""
+        """Return the step's reward (before clipping) and whether the goal was met."""
         raise NotImplementedError
 
     def _costs(self) -> dict[str, float]:
-        """The raw named costs (``cost_hazards``, ...) of the state just simulated."""
+        """Return the raw named costs (``cost_hazards``, ...) of the state just simulated."""
         raise NotImplementedError
 
     def _update_world(self) -> None:
-        """safety-gymnasium's ``update_world``: a new goal (then `_observe`, so ``self._obs``
-        is the new state's); `ResamplingError` if none fits."""
+        """Set a new goal (safety-gymnasium's ``update_world``), then `_observe`.
+
+        `ResamplingError` if none fits.
+        """
         raise NotImplementedError
 
     def _update_layout(self) -> None:
