@@ -29,7 +29,8 @@ from fasttrpo.envs.navigation.world import BUTTON_LEVELS, GOAL_LEVELS, Resamplin
 LEVELS = GOAL_LEVELS
 
 __all__ = ["BUTTON_LEVELS", "CAR", "GOAL_LEVELS", "LEVELS", "POINT", "ROBOTS", "ButtonEnv",
-           "CarButtonEnv", "CarGoalEnv", "GoalEnv", "NavEnv", "PointButtonEnv", "PointGoalEnv", "ResamplingError", "Robot", "point_goal_xml", "world_xml"]
+           "CarButtonEnv", "CarGoalEnv", "GoalEnv", "NavEnv", "PointButtonEnv", "PointGoalEnv",
+           "ResamplingError", "Robot", "point_goal_xml", "world_xml"]
 
 
 def point_goal_xml(n_hazards: int, n_vases: int) -> str:
