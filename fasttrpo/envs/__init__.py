@@ -23,6 +23,9 @@ registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for yo
   (`fasttrpo.envs.navigation.PointButtonEnv`, `CarButtonEnv`): press the goal button among
   four, avoid wrong buttons, hazards and moving gremlins (``cost_buttons``,
   ``cost_gremlins``).
+- ``fasttrpo/SafetyPointPush0-v0`` .. ``fasttrpo/SafetyCarPush2-v0``: the Push tasks
+  (`PointPushEnv`, `CarPushEnv`): push a box onto the goal past hazards and pillars
+  (``cost_pillars``).
 
 Beside them, rl-baselines3-zoo's velocity-masked tasks for recurrent policies
 (`fasttrpo.envs.no_velocity`): ``fasttrpo/CartPoleNoVel-v1``, ``fasttrpo/PendulumNoVel-v1``,
@@ -74,7 +77,7 @@ def register_envs() -> None:
         if env_id not in registered:
             gym.register(env_id, entry_point="fasttrpo.envs.no_velocity:make_no_velocity_env",
                          kwargs={"base_id": base_id})
-    for task in ("Goal", "Button"):
+    for task in ("Goal", "Button", "Push"):
         for robot in ("Point", "Car"):
             for level in (0, 1, 2):
                 env_id = f"fasttrpo/Safety{robot}{task}{level}-v0"

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from fasttrpo.envs.navigation.kernels import clip_into
+from fasttrpo.envs.navigation.kernels import agent_contacts, clip_into, observe_groups
 from fasttrpo.envs.navigation.robots import SENSOR_QUAT2MAT, Robot
 from fasttrpo.envs.navigation.world import (
     EPISODE_STEPS,
@@ -26,6 +26,7 @@ from fasttrpo.envs.navigation.world import (
     GOAL_SIZE,
     GREMLIN_SIZE,
     GREMLIN_TRAVEL,
+    HAZARD_SIZE,
     LIDAR_BINS,
     LIDAR_EXP_GAIN,
     LIDAR_MAX_DIST,
@@ -37,11 +38,11 @@ from fasttrpo.envs.navigation.world import (
     world_xml,
 )
 
-__all__ = ["AGENT", "BUTTON", "GOAL_BUTTON", "GREMLIN", "VASE", "NavEnv"]
+__all__ = ["AGENT", "BUTTON", "GOAL_BUTTON", "GREMLIN", "PILLAR", "VASE", "NavEnv"]
 
 #: geom kinds (``NavEnv._geom_kind``) for the contact costs
-AGENT, VASE, BUTTON, GOAL_BUTTON, GREMLIN = 1, 2, 3, 4, 5
-N_KINDS = 6
+AGENT, VASE, BUTTON, GOAL_BUTTON, GREMLIN, PILLAR = 1, 2, 3, 4, 5, 6
+N_KINDS = 7
 
 
 def _quat_z(rot: float) -> tuple[float, float, float, float]:
@@ -68,8 +69,10 @@ class NavEnv(gym.Env):
         ...) -> keep-out, in placement order.
     lidar_keys : list of str
         The lidars after the sensors, in observation order (``buttons_lidar``, ...).
-    n_hazards, n_vases, n_buttons, n_gremlins : int
-    goal_size : float
+    n_hazards, n_vases, n_buttons, n_gremlins, n_pillars : int
+    goal_size, hazard_size : float
+    box : (float, float) or None
+        The push box's half-size and density, or no box.
     lidar_max_dist, lidar_exp_gain, constrain_indicator
         As in `fasttrpo.envs.navigation.GoalEnv`.
     """
@@ -80,7 +83,9 @@ class NavEnv(gym.Env):
     def __init__(self, robot: Robot, level: int, extents: tuple[float, float, float, float],
                  keepouts: dict[str, float], lidar_keys: list[str], *, n_hazards: int = 0,
                  n_vases: int = 0, n_buttons: int = 0, n_gremlins: int = 0,
-                 goal_size: float = GOAL_SIZE, lidar_max_dist: float | None = LIDAR_MAX_DIST,
+                 n_pillars: int = 0, box: tuple[float, float] | None = None,
+                 goal_size: float = GOAL_SIZE, hazard_size: float = HAZARD_SIZE,
+                 lidar_max_dist: float | None = LIDAR_MAX_DIST,
                  lidar_exp_gain: float = LIDAR_EXP_GAIN,
                  constrain_indicator: bool = True) -> None:
         if lidar_max_dist is not None and not lidar_max_dist > 0:
@@ -94,11 +99,14 @@ class NavEnv(gym.Env):
         self.robot, self.level, self.extents = robot, level, extents
         self.n_hazards, self.n_vases = n_hazards, n_vases
         self.n_buttons, self.n_gremlins = n_buttons, n_gremlins
+        self.n_pillars, self.hazard_size = n_pillars, hazard_size
+        self.box_size = box[0] if box is not None else 0.0
         self.lidar_max_dist = -1.0 if lidar_max_dist is None else float(lidar_max_dist)
         self.lidar_exp_gain = float(lidar_exp_gain)
         self.constrain_indicator = bool(constrain_indicator)
         m = self.model = mujoco.MjModel.from_xml_string(
-            world_xml(robot, n_hazards, n_vases, n_buttons, n_gremlins, goal_size))
+            world_xml(robot, n_hazards, n_vases, n_buttons, n_gremlins, goal_size, n_pillars, box,
+                      hazard_size))
         d = self.data = mujoco.MjData(m)
         self._body = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
         geom = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, name)  # noqa: E731
@@ -108,11 +116,14 @@ class NavEnv(gym.Env):
         self._vase0 = first("vase0", n_vases)
         self._button0 = first("button0", n_buttons)
         self._gremlin0 = first("gremlin0obj", n_gremlins)
+        self._pillar0 = first("pillar0", n_pillars)
+        self._box = self._body("push_box") if box is not None else -1
         self._mocap0 = int(m.body_mocapid[self._body("gremlin0mocap")]) if n_gremlins else 0
         jnt = lambda b: int(m.body_jntadr[b])  # noqa: E731
         self._vase_qpos = int(m.jnt_qposadr[jnt(self._vase0)]) if n_vases else 0
         self._vase_dof = int(m.jnt_dofadr[jnt(self._vase0)]) if n_vases else 0
         self._gremlin_qpos = int(m.jnt_qposadr[jnt(self._gremlin0)]) if n_gremlins else 0
+        self._box_qpos = int(m.jnt_qposadr[jnt(self._box)]) if box is not None else 0
         agent_joint = jnt(self._agent)
         # a free-joint robot (Car) is placed through its qpos, the others through body_pos
         self._agent_qpos = (int(m.jnt_qposadr[agent_joint])
@@ -126,6 +137,7 @@ class NavEnv(gym.Env):
         self._geom_kind[self._vase_geoms] = VASE
         self._geom_kind[self._button_geoms] = BUTTON
         self._geom_kind[[geom(f"gremlin{i}obj") for i in range(n_gremlins)]] = GREMLIN
+        self._geom_kind[[geom(f"pillar{i}") for i in range(n_pillars)]] = PILLAR
         self._contacts = np.zeros(N_KINDS, dtype=np.int64)
         plan = []
         for name, kind in robot.observed:
@@ -182,6 +194,28 @@ class NavEnv(gym.Env):
         """safety-gymnasium's ``specific_step`` (after the costs, before the goal)."""
 
     # --- shared machinery --------------------------------------------------------------
+    def _set_lidars(self, groups: list) -> None:
+        """Set the bodies each lidar sees (one sequence of body ids per lidar, in order)."""
+        self._lidar_bodies = np.array([b for g in groups for b in g], dtype=np.int64)
+        self._lidar_ptr = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
+        self._lidar_blank = np.zeros(len(groups), dtype=np.bool_)
+
+    def _observe_lidars(self, goal_body: int) -> None:
+        """Run `kernels.observe_groups`, then count the robot's contacts per geom kind.
+
+        ``goal_body``'s XY distance and the hazards' cost go to ``self._scalars[:2]``, the
+        contacts to ``self._contacts``.
+        """
+        observe_groups(self._sensordata, self._xpos, self._xmat, self._sensor_plan, self._agent,
+                       self._lidar_bodies, self._lidar_ptr, self._lidar_blank, goal_body,
+                       self._hazard0, self.n_hazards, self.hazard_size, self.lidar_max_dist,
+                       self.lidar_exp_gain, self._obs, self._scalars)
+        d = self.data
+        if d.ncon:
+            agent_contacts(d.contact.geom, self._geom_kind, AGENT, self._contacts)
+        else:
+            self._contacts[:] = 0
+
     def _place_goal(self, xy: np.ndarray) -> None:
         self.model.body_pos[self._goal, :2] = xy
         self._mj.mj_forward(self.model, self.data)
@@ -203,6 +237,12 @@ class NavEnv(gym.Env):
         for i in range(self.n_buttons):
             m.body_pos[self._button0 + i, :2] = xy[f"button{i}"]
             m.body_quat[self._button0 + i] = _quat_z(rots[f"button{i}"])
+        for i in range(self.n_pillars):
+            m.body_pos[self._pillar0 + i, :2] = xy[f"pillar{i}"]
+            m.body_quat[self._pillar0 + i] = _quat_z(rots[f"pillar{i}"])
+        if self._box >= 0:
+            a = self._box_qpos
+            d.qpos[a:a + 7] = (*xy["push_box"], self.box_size, *_quat_z(rots["push_box"]))
         for i in range(self.n_vases):
             a = self._vase_qpos + 7 * i
             d.qpos[a:a + 7] = (*xy[f"vase{i}"], VASE_SIZE - VASE_SINK, *_quat_z(rots[f"vase{i}"]))
@@ -324,6 +364,16 @@ class NavEnv(gym.Env):
     def buttons_pos(self) -> np.ndarray:
         """The buttons' XY, shape (n_buttons, 2)."""
         return self._xpos[self._button0:self._button0 + self.n_buttons, :2].copy()
+
+    @property
+    def pillars_pos(self) -> np.ndarray:
+        """The pillars' XY, shape (n_pillars, 2)."""
+        return self._xpos[self._pillar0:self._pillar0 + self.n_pillars, :2].copy()
+
+    @property
+    def box_pos(self) -> np.ndarray:
+        """The push box's XY, shape (2,)."""
+        return self._xpos[self._box, :2].copy()
 
     @property
     def gremlins_pos(self) -> np.ndarray:

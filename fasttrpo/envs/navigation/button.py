@@ -10,10 +10,7 @@ reset, the step loop and the placement are `NavEnv`'s (safety-gymnasium's
 ``assets/mocaps/gremlins.py``).
 """
 
-import numpy as np
-
-from fasttrpo.envs.navigation.base import AGENT, BUTTON, GOAL_BUTTON, GREMLIN, NavEnv
-from fasttrpo.envs.navigation.kernels import agent_contacts, observe_groups
+from fasttrpo.envs.navigation.base import BUTTON, GOAL_BUTTON, GREMLIN, NavEnv
 from fasttrpo.envs.navigation.robots import CAR, POINT, Robot
 from fasttrpo.envs.navigation.world import (
     BUTTON_COST,
@@ -83,23 +80,13 @@ class ButtonEnv(NavEnv):
         groups = [range(self._button0, self._button0 + BUTTON_COUNT), [self._goal],
                   range(self._hazard0, self._hazard0 + n_hazards),
                   range(self._gremlin0, self._gremlin0 + n_gremlins)][:len(lidar_keys)]
-        self._lidar_bodies = np.array([b for g in groups for b in g], dtype=np.int64)
-        self._lidar_ptr = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
-        self._lidar_blank = np.zeros(len(groups), dtype=np.bool_)   # [0]: the buttons'
+        self._set_lidars(groups)   # _lidar_blank[0]: the buttons'
         self.goal_button = 0
         self.timer = 0
         self._last_dist = 0.0
 
     def _observe(self) -> None:
-        observe_groups(self._sensordata, self._xpos, self._xmat, self._sensor_plan, self._agent,
-                       self._lidar_bodies, self._lidar_ptr, self._lidar_blank, self._goal,
-                       self._hazard0, self.n_hazards, self.lidar_max_dist, self.lidar_exp_gain,
-                       self._obs, self._scalars)
-        d = self.data
-        if d.ncon:
-            agent_contacts(d.contact.geom, self._geom_kind, AGENT, self._contacts)
-        else:
-            self._contacts[:] = 0
+        self._observe_lidars(self._goal)
 
     def _reward(self) -> tuple[float, bool]:
         dist = float(self._scalars[0])

@@ -97,8 +97,8 @@ def read_sensors(sensordata, sensor_plan, obs):
 
 @kernel
 def observe_groups(sensordata, xpos, xmat, sensor_plan, agent_body, lidar_bodies, lidar_ptr,
-                   lidar_blank, goal_body, hazard_body, n_hazards, max_dist, exp_gain, obs,
-                   scalars):
+                   lidar_blank, goal_body, hazard_body, n_hazards, hazard_size, max_dist,
+                   exp_gain, obs, scalars):
     """Fill the observation of any task: sensors, then one lidar per object kind.
 
     Parameters
@@ -115,9 +115,12 @@ def observe_groups(sensordata, xpos, xmat, sensor_plan, agent_body, lidar_bodies
     goal_body, hazard_body, n_hazards : int
         The body whose XY distance goes to ``scalars[0]`` (-1: none) and the hazards
         (consecutive from ``hazard_body``) whose cost goes to ``scalars[1]``.
+    hazard_size : float
+        The hazards' radius.
     obs : ndarray, shape (n_sensor_obs + 16 n_kinds,)
     scalars : ndarray, shape (2,)
-        Written: XY distance to ``goal_body``; ``sum (0.2 - d)`` over the hazards within 0.2.
+        Written: XY distance to ``goal_body``; ``sum (size - d)`` over the hazards within
+        their radius.
     """
     off = read_sensors(sensordata, sensor_plan, obs)
     for i in range(off, obs.shape[0]):
@@ -136,8 +139,8 @@ def observe_groups(sensordata, xpos, xmat, sensor_plan, agent_body, lidar_bodies
     hazard_cost = 0.0
     for h in range(hazard_body, hazard_body + n_hazards):
         d = math.sqrt((xpos[h, 0] - agent[0]) ** 2 + (xpos[h, 1] - agent[1]) ** 2)
-        if d <= HAZARD_SIZE:
-            hazard_cost += HAZARD_COST * (HAZARD_SIZE - d)
+        if d <= hazard_size:
+            hazard_cost += HAZARD_COST * (hazard_size - d)
     scalars[1] = hazard_cost
 
 

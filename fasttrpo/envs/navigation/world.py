@@ -12,7 +12,7 @@ import numpy as np
 
 from fasttrpo.envs.navigation.robots import Robot
 
-__all__ = ["BUTTON_LEVELS", "GOAL_LEVELS", "Layout", "ResamplingError", "world_xml"]
+__all__ = ["BUTTON_LEVELS", "GOAL_LEVELS", "PUSH_LEVELS", "Layout", "ResamplingError", "world_xml"]
 
 # --- constants (docs/design.md, "Navigation tasks (safety-gymnasium)", names their files) ---
 FRAMESKIP_BINOM_N = 10      # underlying.py SimulationConf
@@ -34,6 +34,15 @@ BUTTON_GOAL_SIZE, BUTTON_GOAL_KEEPOUT = 2 * BUTTON_SIZE, 0.4  # button_level0.py
 GREMLIN_SIZE, GREMLIN_DENSITY, GREMLIN_CONTACT_COST = 0.1, 0.001, 1.0   # gremlins.py
 GREMLIN_TRAVEL, GREMLIN_KEEPOUT = 0.35, 0.4                   # button_level1.py
 GREMLIN_WELD_SOLREF = ".02 1.5"                               # world.py (build, the weld)
+# Push task
+PUSH_GOAL_KEEPOUT = 0.4                                       # goal.py (Goal() default)
+PUSH_HAZARD_SIZE, PUSH_HAZARD_KEEPOUT = 0.3, 0.4              # push_level1.py; hazards.py
+PILLAR_SIZE, PILLAR_HEIGHT, PILLAR_KEEPOUT, PILLAR_COST = 0.2, 0.5, 0.3, 1.0   # pillars.py
+#: robot name -> push box (half-size, keep-out, density); push_box.py (Car: its
+#: _specific_agent_config)
+PUSH_BOX = {"Point": (0.2, 0.2, 0.001), "Car": (0.125, 0.125, 0.0005)}
+PUSH_NULL_DIST = 0.0                                          # push_level0.py PushBox(null_dist=0)
+REWARD_BOX_DIST, REWARD_BOX_GOAL = 1.0, 1.0                   # push_box.py
 
 #: Goal level -> (placement extents (xmin, ymin, xmax, ymax), hazards, vases, vases constrained)
 GOAL_LEVELS: dict[int, tuple[tuple[float, float, float, float], int, int, bool]] = {
@@ -49,29 +58,42 @@ BUTTON_LEVELS: dict[int, tuple[tuple[float, float, float, float], int, int, bool
     2: ((-1.8, -1.8, 1.8, 1.8), 8, 6, True),     # button_level2.py
 }
 
+#: Push level -> (placement extents, hazards, pillars, pillars constrained)
+PUSH_LEVELS: dict[int, tuple[tuple[float, float, float, float], int, int, bool]] = {
+    0: ((-1.0, -1.0, 1.0, 1.0), 0, 0, False),    # push_level0.py
+    1: ((-1.5, -1.5, 1.5, 1.5), 2, 1, False),    # push_level1.py
+    2: ((-2.0, -2.0, 2.0, 2.0), 4, 4, True),     # push_level2.py
+}
+
 
 class ResamplingError(RuntimeError):
     """No layout (or no new goal) satisfied the keep-outs within safety-gymnasium's tries."""
 
 
 def world_xml(robot: Robot, n_hazards: int, n_vases: int, n_buttons: int = 0,
-              n_gremlins: int = 0, goal_size: float = GOAL_SIZE) -> str:
+              n_gremlins: int = 0, goal_size: float = GOAL_SIZE, n_pillars: int = 0,
+              box: tuple[float, float] | None = None, hazard_size: float = HAZARD_SIZE) -> str:
     """Write the MJCF of a world: the robot's XML with the level's objects added.
 
     Parameters
     ----------
     robot : Robot
-    n_hazards, n_vases, n_buttons, n_gremlins : int
-        Number of hazard, vase, button and gremlin bodies.
+    n_hazards, n_vases, n_buttons, n_gremlins, n_pillars : int
+        Number of hazard, vase, button, gremlin and pillar bodies.
     goal_size : float
         Radius of the goal cylinder (half-height ``goal_size / 2``); 0.2 in the Button task.
+    box : (float, float) or None
+        The push box's half-size and density (the Push task), or no box.
+    hazard_size : float
+        The hazards' radius (0.3 in the Push task).
 
     Returns
     -------
     str
         MJCF text. Bodies in safety-gymnasium's order (``world.py`` ``build``): ``agent`` (and
-        its children), the free bodies (``vase0..``, ``gremlin0obj..``), the mocaps
-        (``gremlin0mocap..``), the geoms (``button0..``, ``goal``, ``hazard0..``); every
+        its children), the free bodies (``vase0..``, ``gremlin0obj..``, ``push_box``), the mocaps
+        (``gremlin0mocap..``), the geoms (``button0..``, ``goal``, ``hazard0..``,
+        ``pillar0..``); every
         object at the origin (a reset moves them). A gremlin's mocap body stays at the origin
         with its geom offset, as in safety-gymnasium, welded to its object; the reset writes
         the weld's relative pose (`Layout`'s callers). The robot's ``<default>`` applies to
@@ -98,8 +120,25 @@ def world_xml(robot: Robot, n_hazards: int, n_vases: int, n_buttons: int = 0,
         f'size="{BUTTON_SIZE}" group="1" rgba="1 0.5 0 1"/></body>' for i in range(n_buttons))
     hazards = "".join(
         f'<body name="hazard{i}" pos="0 0 0.02"><geom name="hazard{i}" type="cylinder" '
-        f'size="{HAZARD_SIZE} 0.01" contype="0" conaffinity="0" group="3" '
+        f'size="{hazard_size} 0.01" contype="0" conaffinity="0" group="3" '
         f'rgba="0 0 1 0.25"/></body>' for i in range(n_hazards))
+    pillars = "".join(
+        f'<body name="pillar{i}" pos="0 0 {PILLAR_HEIGHT}"><geom name="pillar{i}" '
+        f'type="cylinder" size="{PILLAR_SIZE} {PILLAR_HEIGHT}" group="2" '
+        f'rgba="0.5 0.5 1 1"/></body>' for i in range(n_pillars))
+    push_box = ""
+    if box is not None:
+        # world.py build: the box and four corner columns ("col1".."col4"), half-size
+        # (size / 2, size / 2, size) at (+-size, +-size, 0), all of the box's density
+        size, density = box
+        w = size / 2
+        cols = "".join(
+            f'<geom name="col{k + 1}" type="box" size="{w!r} {w!r} {size!r}" '
+            f'density="{density!r}" group="1" pos="{sx * size!r} {sy * size!r} 0"/>'
+            for k, (sx, sy) in enumerate([(1, 1), (-1, 1), (1, -1), (-1, -1)]))
+        push_box = (f'<body name="push_box" pos="0 0 {size!r}"><freejoint name="push_box"/>'
+                    f'<geom name="push_box" type="box" size="{size!r} {size!r} {size!r}" '
+                    f'density="{density!r}" group="1" rgba="1 1 0 0.25"/>{cols}</body>')
     return f"""<mujoco model="fasttrpo_{robot.name.lower()}_nav">
   <compiler angle="radian"/>
   <size njmax="3000" nconmax="1000"/>
@@ -111,12 +150,12 @@ def world_xml(robot: Robot, n_hazards: int, n_vases: int, n_buttons: int = 0,
     <light directional="true" dir="0 0 -1" pos="0 0 0.5" diffuse="1 1 1" castshadow="false"/>
     <geom name="floor" type="plane" size="{FLOOR_SIZE}" condim="6" rgba="1 1 1 1"/>
 {robot.body.format(z=robot.z)}
-    {vases}{gremlins}{mocaps}{buttons}
+    {vases}{gremlins}{push_box}{mocaps}{buttons}
     <body name="goal" pos="0 0 {goal_size / 2 + 1e-2!r}">
       <geom name="goal" type="cylinder" size="{goal_size} {goal_size / 2}" contype="0"
             conaffinity="0" group="9" rgba="0 1 0 0.25"/>
     </body>
-    {hazards}
+    {hazards}{pillars}
   </worldbody>
   <equality>{welds}</equality>
   <sensor>
