@@ -73,6 +73,10 @@ class NavEnv(gym.Env):
     goal_size, hazard_size : float
     box : (float, float) or None
         The push box's half-size and density, or no box.
+    circle, n_sigwalls : bool, int
+        The Circle task's objects.
+    regions : dict, optional
+        Per-object placement rectangles (`Layout`).
     lidar_max_dist, lidar_exp_gain, constrain_indicator
         As in `fasttrpo.envs.navigation.GoalEnv`.
     """
@@ -84,7 +88,9 @@ class NavEnv(gym.Env):
                  keepouts: dict[str, float], lidar_keys: list[str], *, n_hazards: int = 0,
                  n_vases: int = 0, n_buttons: int = 0, n_gremlins: int = 0,
                  n_pillars: int = 0, box: tuple[float, float] | None = None,
-                 goal_size: float = GOAL_SIZE, hazard_size: float = HAZARD_SIZE,
+                 goal_size: float | None = GOAL_SIZE, hazard_size: float = HAZARD_SIZE,
+                 circle: bool = False, n_sigwalls: int = 0,
+                 regions: dict[str, tuple[float, float, float, float]] | None = None,
                  lidar_max_dist: float | None = LIDAR_MAX_DIST,
                  lidar_exp_gain: float = LIDAR_EXP_GAIN,
                  constrain_indicator: bool = True) -> None:
@@ -100,13 +106,14 @@ class NavEnv(gym.Env):
         self.n_hazards, self.n_vases = n_hazards, n_vases
         self.n_buttons, self.n_gremlins = n_buttons, n_gremlins
         self.n_pillars, self.hazard_size = n_pillars, hazard_size
+        self.n_sigwalls = n_sigwalls
         self.box_size = box[0] if box is not None else 0.0
         self.lidar_max_dist = -1.0 if lidar_max_dist is None else float(lidar_max_dist)
         self.lidar_exp_gain = float(lidar_exp_gain)
         self.constrain_indicator = bool(constrain_indicator)
         m = self.model = mujoco.MjModel.from_xml_string(
             world_xml(robot, n_hazards, n_vases, n_buttons, n_gremlins, goal_size, n_pillars, box,
-                      hazard_size))
+                      hazard_size, circle, n_sigwalls))
         d = self.data = mujoco.MjData(m)
         self._body = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
         geom = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, name)  # noqa: E731
@@ -117,6 +124,8 @@ class NavEnv(gym.Env):
         self._button0 = first("button0", n_buttons)
         self._gremlin0 = first("gremlin0obj", n_gremlins)
         self._pillar0 = first("pillar0", n_pillars)
+        self._circle = self._body("circle") if circle else -1
+        self._sigwall0 = first("sigwall0", n_sigwalls)
         self._box = self._body("push_box") if box is not None else -1
         self._mocap0 = int(m.body_mocapid[self._body("gremlin0mocap")]) if n_gremlins else 0
         jnt = lambda b: int(m.body_jntadr[b])  # noqa: E731
@@ -161,7 +170,7 @@ class NavEnv(gym.Env):
         self.obs_keys = robot.obs_keys + list(lidar_keys)
         self._obs = np.zeros(n_obs)
         self._scalars = np.zeros(3)
-        self._layout = Layout(extents, keepouts)
+        self._layout = Layout(extents, keepouts, regions)
         self._steps = 0
 
     # --- hooks -------------------------------------------------------------------------
@@ -231,7 +240,12 @@ class NavEnv(gym.Env):
         else:
             m.body_pos[self._agent] = (*xy["agent"], self.robot.z)
             m.body_quat[self._agent] = agent_quat
-        m.body_pos[self._goal, :2] = xy["goal"]
+        if self._goal >= 0:
+            m.body_pos[self._goal, :2] = xy["goal"]
+        if self._circle >= 0:
+            m.body_pos[self._circle, :2] = xy["circle"]
+        for i in range(self.n_sigwalls):
+            m.body_pos[self._sigwall0 + i, :2] = xy[f"sigwall{i}"]
         for i in range(self.n_hazards):
             m.body_pos[self._hazard0 + i, :2] = xy[f"hazard{i}"]
         for i in range(self.n_buttons):
@@ -337,7 +351,7 @@ class NavEnv(gym.Env):
             except ResamplingError:
                 terminated = True
         self._steps += 1
-        truncated = self._steps >= EPISODE_STEPS
+        truncated = self._steps >= self.episode_steps
         return self._obs.copy(), reward, terminated, truncated, info
 
     @property
