@@ -26,6 +26,9 @@ registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for yo
 - ``fasttrpo/SafetyPointPush0-v0`` .. ``fasttrpo/SafetyCarPush2-v0``: the Push tasks
   (`PointPushEnv`, `CarPushEnv`): push a box onto the goal past hazards and pillars
   (``cost_pillars``).
+- ``fasttrpo/SafetyPointCircle0-v0`` .. ``fasttrpo/SafetyCarCircle2-v0``: the Circle tasks
+  (`PointCircleEnv`, `CarCircleEnv`; 500 steps): run along a circle of radius 1.5, stay
+  between the sigwalls (``cost_out_of_boundary``).
 
 Beside them, rl-baselines3-zoo's velocity-masked tasks for recurrent policies
 (`fasttrpo.envs.no_velocity`): ``fasttrpo/CartPoleNoVel-v1``, ``fasttrpo/PendulumNoVel-v1``,
@@ -77,14 +80,15 @@ def register_envs() -> None:
         if env_id not in registered:
             gym.register(env_id, entry_point="fasttrpo.envs.no_velocity:make_no_velocity_env",
                          kwargs={"base_id": base_id})
-    for task in ("Goal", "Button", "Push"):
+    for task in ("Goal", "Button", "Push", "Circle"):
         for robot in ("Point", "Car"):
             for level in (0, 1, 2):
                 env_id = f"fasttrpo/Safety{robot}{task}{level}-v0"
                 if env_id not in registered:
                     gym.register(env_id,
                                  entry_point=f"fasttrpo.envs.navigation:{robot}{task}Env",
-                                 kwargs={"level": level}, max_episode_steps=1000)
+                                 kwargs={"level": level},
+                                 max_episode_steps=500 if task == "Circle" else 1000)
 
 
 register_envs()
