@@ -1,13 +1,15 @@
 """`NavEnv`: what every navigation task shares (the world, the reset, the step loop).
 
-A task (`fasttrpo.envs.navigation.goal`, `button`) is a subclass that names its objects and
-writes four hooks: `NavEnv._observe` (fill ``self._obs`` and the scalars its reward needs),
-`NavEnv._reward` (the reward and whether the goal was met), `NavEnv._costs` (the raw named
-costs) and `NavEnv._update_world` (safety-gymnasium's ``update_world``: a new goal, at reset
-and on success); `NavEnv._tick` is its ``specific_step``. The step loop is safety-gymnasium's
-``Builder.step``: physics (mocaps moved before every MuJoCo step), reward, costs (the indicator
-convention applied), ``specific_step``, then the goal: ``update_world`` or, if no new goal
-fits, ``terminated``; episodes end (truncated) after 1000 steps.
+A task (`fasttrpo.envs.navigation.goal`, `button`, `push`, `circle`) is a subclass that names
+its objects and writes four hooks: `NavEnv._observe` (fill ``self._obs`` and the scalars its
+reward needs), `NavEnv._reward` (the reward and whether the goal was met), `NavEnv._costs` (the
+raw named costs) and `NavEnv._update_world` (safety-gymnasium's ``update_world``: a new goal,
+at reset and on success); `NavEnv._tick` is its ``specific_step``, `NavEnv._reset_task` its
+``specific_reset``, `NavEnv._update_layout` its ``update_layout`` on success. The step loop is
+safety-gymnasium's ``Builder.step``: physics (mocaps moved before every MuJoCo step), reward,
+costs (the indicator convention applied), ``specific_step``, then the goal: ``update_world``
+or, if no new goal fits, ``terminated``; episodes end (truncated) after ``episode_steps``
+(1000; Circle 500).
 """
 
 import math
