@@ -211,16 +211,18 @@ class NavEnv(gym.Env):
         self._lidar_ptr = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
         self._lidar_blank = np.zeros(len(groups), dtype=np.bool_)
 
-    def _observe_lidars(self, goal_body: int) -> None:
+    def _observe_lidars(self, goal_body: int, contacts: bool = True) -> None:
         """Run `kernels.observe_groups`, then count the robot's contacts per geom kind.
 
         ``goal_body``'s XY distance and the hazards' cost go to ``self._scalars[:2]``, the
-        contacts to ``self._contacts``.
+        contacts (unless ``contacts`` is False) to ``self._contacts``.
         """
         observe_groups(self._sensordata, self._xpos, self._xmat, self._sensor_plan, self._agent,
                        self._lidar_bodies, self._lidar_ptr, self._lidar_blank, goal_body,
                        self._hazard0, self.n_hazards, self.hazard_size, self.lidar_max_dist,
                        self.lidar_exp_gain, self._obs, self._scalars)
+        if not contacts:
+            return
         d = self.data
         if d.ncon:
             agent_contacts(d.contact.geom, self._geom_kind, AGENT, self._contacts)

@@ -10,12 +10,10 @@ the step loop and the placement are `NavEnv`'s (safety-gymnasium's
 ``assets/geoms/sigwalls.py``).
 """
 
-import math
 from typing import ClassVar
 
-import numpy as np
-
 from fasttrpo.envs.navigation.base import NavEnv
+from fasttrpo.envs.navigation.kernels import circle_reward
 from fasttrpo.envs.navigation.robots import CAR, POINT, Robot
 from fasttrpo.envs.navigation.world import (
     CIRCLE_AGENT_KEEPOUT,
@@ -76,19 +74,16 @@ class CircleEnv(NavEnv):
                          lidar_max_dist=lidar_max_dist, lidar_exp_gain=lidar_exp_gain,
                          constrain_indicator=constrain_indicator)
         self._set_lidars([[_WORLD]])
-        self._jacp = np.zeros((3, self.model.nv))   # the robot body origin's Jacobian
+        self._root = int(self.model.body_rootid[self._agent])
 
     def _observe(self) -> None:
-        self._observe_lidars(-1)
+        self._observe_lidars(-1, contacts=False)   # no contact costs in Circle
 
     def _reward(self) -> tuple[float, bool]:
-        # agent.vel: get_body_xvelp, the velocity of the body's origin, jacp @ qvel
-        self._mj.mj_jacBody(self.model, self.data, self._jacp, None, self._agent)
-        u, v = (self._jacp[:2] @ self._qvel).tolist()
-        x, y = float(self._xpos[self._agent, 0]), float(self._xpos[self._agent, 1])
-        radius = math.sqrt(x * x + y * y)
-        reward = ((-u * y + v * x) / radius) / (1.0 + abs(radius - CIRCLE_RADIUS))
-        return reward * CIRCLE_REWARD_FACTOR, False
+        # agent.vel is get_body_xvelp, the velocity of the body's origin (see the kernel)
+        d = self.data
+        return circle_reward(self._xpos, d.cvel, d.subtree_com, self._agent, self._root,
+                             CIRCLE_RADIUS, CIRCLE_REWARD_FACTOR), False
 
     def _costs(self) -> dict[str, float]:
         if not self.n_sigwalls:

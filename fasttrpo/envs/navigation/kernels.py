@@ -17,8 +17,8 @@ from fasttrpo.envs.navigation.world import (
 )
 from fasttrpo.kernels import kernel
 
-__all__ = ["agent_contacts", "clip_into", "count_contacts", "observe", "observe_groups",
-           "quat2mat", "read_sensors"]
+__all__ = ["agent_contacts", "circle_reward", "clip_into", "count_contacts", "observe",
+           "observe_groups", "quat2mat", "read_sensors"]
 
 
 @kernel(inline="always")
@@ -251,6 +251,27 @@ def agent_contacts(pairs, geom_kind, agent_kind, counts):
             counts[k2] += 1
         elif k2 == agent_kind and k1 != agent_kind:
             counts[k1] += 1
+
+
+@kernel
+def circle_reward(xpos, cvel, subtree_com, body, root, radius, factor):
+    """Return the Circle task's reward for the robot body ``body`` (root body ``root``).
+
+    ``factor ((-u y + v x) / r) / (1 + |r - radius|)`` with ``(x, y)`` the body's position,
+    ``r`` its distance to the origin and ``(u, v)`` the velocity of its origin: MuJoCo's
+    ``cvel = (w, v_c)`` is the body's spatial velocity at ``subtree_com[root]``, so
+    ``v = v_c + w x (xpos - subtree_com[root])`` (``mj_objectVelocity``; safety-gymnasium's
+    ``jacp @ qvel``).
+    """
+    rx = xpos[body, 0] - subtree_com[root, 0]
+    ry = xpos[body, 1] - subtree_com[root, 1]
+    rz = xpos[body, 2] - subtree_com[root, 2]
+    wx, wy, wz = cvel[body, 0], cvel[body, 1], cvel[body, 2]
+    u = cvel[body, 3] + wy * rz - wz * ry
+    v = cvel[body, 4] + wz * rx - wx * rz
+    x, y = xpos[body, 0], xpos[body, 1]
+    r = math.sqrt(x * x + y * y)
+    return ((-u * y + v * x) / r) / (1.0 + abs(r - radius)) * factor
 
 
 @kernel
