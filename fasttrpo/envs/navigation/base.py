@@ -117,19 +117,19 @@ class NavEnv(gym.Env):
             world_xml(robot, n_hazards, n_vases, n_buttons, n_gremlins, goal_size, n_pillars, box,
                       hazard_size, circle, n_sigwalls))
         d = self.data = mujoco.MjData(m)
-        self._body = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+        body = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)  # noqa: E731
         geom = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, name)  # noqa: E731
-        first = lambda name, n: self._body(name) if n else 0  # noqa: E731
-        self._agent, self._goal = self._body("agent"), self._body("goal")
+        first = lambda name, n: body(name) if n else 0  # noqa: E731
+        self._agent, self._goal = body("agent"), body("goal")
         self._hazard0 = first("hazard0", n_hazards)
         self._vase0 = first("vase0", n_vases)
         self._button0 = first("button0", n_buttons)
         self._gremlin0 = first("gremlin0obj", n_gremlins)
         self._pillar0 = first("pillar0", n_pillars)
-        self._circle = self._body("circle") if circle else -1
+        self._circle = body("circle") if circle else -1
         self._sigwall0 = first("sigwall0", n_sigwalls)
-        self._box = self._body("push_box") if box is not None else -1
-        self._mocap0 = int(m.body_mocapid[self._body("gremlin0mocap")]) if n_gremlins else 0
+        self._box = body("push_box") if box is not None else -1
+        self._mocap0 = int(m.body_mocapid[body("gremlin0mocap")]) if n_gremlins else 0
         jnt = lambda b: int(m.body_jntadr[b])  # noqa: E731
         self._vase_qpos = int(m.jnt_qposadr[jnt(self._vase0)]) if n_vases else 0
         self._vase_dof = int(m.jnt_dofadr[jnt(self._vase0)]) if n_vases else 0
