@@ -1,12 +1,14 @@
 """Steps per second of the navigation tasks against the MuJoCo floor, on one core.
 
-For each task (``fasttrpo/Safety{Point,Car}Goal{0,1,2}-v0``) and each of ``--repeats`` runs:
+For each task (``fasttrpo/Safety{Point,Car}{Goal,Button,Push,Circle}{0,1,2}-v0``; ``--tasks``
+picks some) and each of ``--repeats`` runs:
 
 - ``env``: ``env.step`` of the env class with a random policy (actions drawn beforehand,
   uniform in [-1, 1]^2), resetting when an episode ends;
 - ``gym``: the same through ``gym.make`` (its wrappers) with ``action_space.sample()``;
 - ``floor``: ``mujoco.mj_step(m, d, nstep=10)`` alone on the env's own model and data with the
-  same actions (the frame skip of every task is 10), after one reset;
+  same actions (the frame skip of every task is 10), after one reset; with gremlins (Button
+  levels 1, 2) ten ``mj_step`` calls, each after moving the mocaps as the task must;
 - ``floor+fwd``: the floor plus the ``mj_forward`` the env (and safety-gymnasium) runs after
   the 10 steps for its sensors and contacts.
 
@@ -31,8 +33,8 @@ import time
 
 import numpy as np
 
-TASKS = [f"fasttrpo/Safety{robot}Goal{level}-v0" for robot in ("Point", "Car")
-         for level in (0, 1, 2)]
+TASKS = [f"fasttrpo/Safety{robot}{task}{level}-v0" for task in ("Goal", "Button", "Push", "Circle")
+         for robot in ("Point", "Car") for level in (0, 1, 2)]
 
 
 def cpu_model() -> str:
@@ -79,12 +81,21 @@ def measure(env_id: str, steps: int, seed: int) -> dict[str, float]:
             wrapped.reset()
     out["gym"] = steps / (time.process_time() - t)
     m, d = env.model, env.data
+    travel = 0.35   # gremlins.py via button_level1.py
     for name, forward in (("floor", False), ("floor+fwd", True)):
         env.reset(seed=seed)
+        mocap_pos = d.mocap_pos
         t = time.process_time()
         for a in actions:
             d.ctrl[:] = a
-            mujoco.mj_step(m, d, nstep=10)
+            if m.nmocap:
+                for _ in range(10):
+                    phase = d.time
+                    mocap_pos[:, 0] = np.sin(phase) * travel
+                    mocap_pos[:, 1] = np.cos(phase) * travel
+                    mujoco.mj_step(m, d)
+            else:
+                mujoco.mj_step(m, d, nstep=10)
             if forward:
                 mujoco.mj_forward(m, d)
         out[name] = steps / (time.process_time() - t)

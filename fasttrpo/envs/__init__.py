@@ -19,6 +19,16 @@ registers the ids; ``fasttrpo.CPO("fasttrpo/...")`` and the CLI import it for yo
   rebuilt on the ``mujoco`` bindings (`fasttrpo.envs.navigation.PointGoalEnv`, `CarGoalEnv`;
   the mujoco extra): reach goals, avoid hazards (and at level 2 vases), costs
   ``info["cost_hazards"]``, ``info["cost_vases_contact"]``, ... and ``info["cost"]``.
+- ``fasttrpo/SafetyPointButton0-v0`` .. ``fasttrpo/SafetyCarButton2-v0``: the Button tasks
+  (`fasttrpo.envs.navigation.PointButtonEnv`, `CarButtonEnv`): press the goal button among
+  four, avoid wrong buttons, hazards and moving gremlins (``cost_buttons``,
+  ``cost_gremlins``).
+- ``fasttrpo/SafetyPointPush0-v0`` .. ``fasttrpo/SafetyCarPush2-v0``: the Push tasks
+  (`PointPushEnv`, `CarPushEnv`): push a box onto the goal past hazards and pillars
+  (``cost_pillars``).
+- ``fasttrpo/SafetyPointCircle0-v0`` .. ``fasttrpo/SafetyCarCircle2-v0``: the Circle tasks
+  (`PointCircleEnv`, `CarCircleEnv`; 500 steps): run along a circle of radius 1.5, stay
+  between the sigwalls (``cost_out_of_boundary``).
 
 Beside them, rl-baselines3-zoo's velocity-masked tasks for recurrent policies
 (`fasttrpo.envs.no_velocity`): ``fasttrpo/CartPoleNoVel-v1``, ``fasttrpo/PendulumNoVel-v1``,
@@ -70,12 +80,15 @@ def register_envs() -> None:
         if env_id not in registered:
             gym.register(env_id, entry_point="fasttrpo.envs.no_velocity:make_no_velocity_env",
                          kwargs={"base_id": base_id})
-    for robot in ("Point", "Car"):
-        for level in (0, 1, 2):
-            env_id = f"fasttrpo/Safety{robot}Goal{level}-v0"
-            if env_id not in registered:
-                gym.register(env_id, entry_point=f"fasttrpo.envs.navigation:{robot}GoalEnv",
-                             kwargs={"level": level}, max_episode_steps=1000)
+    for task in ("Goal", "Button", "Push", "Circle"):
+        for robot in ("Point", "Car"):
+            for level in (0, 1, 2):
+                env_id = f"fasttrpo/Safety{robot}{task}{level}-v0"
+                if env_id not in registered:
+                    gym.register(env_id,
+                                 entry_point=f"fasttrpo.envs.navigation:{robot}{task}Env",
+                                 kwargs={"level": level},
+                                 max_episode_steps=500 if task == "Circle" else 1000)
 
 
 register_envs()

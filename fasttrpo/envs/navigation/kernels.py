@@ -17,7 +17,8 @@ from fasttrpo.envs.navigation.world import (
 )
 from fasttrpo.kernels import kernel
 
-__all__ = ["clip_into", "count_contacts", "observe", "quat2mat"]
+__all__ = ["agent_contacts", "circle_reward", "clip_into", "count_contacts", "observe",
+           "observe_groups", "quat2mat", "read_sensors"]
 
 
 @kernel(inline="always")
@@ -76,6 +77,71 @@ def _lidar_point(agent, mat, px, py, out, off, max_dist, exp_gain):
     bp, bm = off + (b + 1) % LIDAR_BINS, off + (b - 1) % LIDAR_BINS
     out[bp] = max(out[bp], alias * sensor)
     out[bm] = max(out[bm], (1.0 - alias) * sensor)
+
+
+@kernel(inline="always")
+def read_sensors(sensordata, sensor_plan, obs):
+    """Write the observed sensors to ``obs[:n]`` and return ``n`` (see `observe`)."""
+    off = 0
+    for s in range(sensor_plan.shape[0]):
+        adr, dim = sensor_plan[s, 0], sensor_plan[s, 1]
+        if sensor_plan[s, 2] == SENSOR_QUAT2MAT:
+            quat2mat(sensordata[adr:adr + 4], obs, off)
+            off += 9
+        else:
+            for i in range(dim):
+                obs[off + i] = sensordata[adr + i]
+            off += dim
+    return off
+
+
+@kernel
+def observe_groups(sensordata, xpos, xmat, sensor_plan, agent_body, lidar_bodies, lidar_ptr,
+                   lidar_blank, goal_body, hazard_body, n_hazards, hazard_size, max_dist,
+                   exp_gain, obs, scalars):
+    """Fill the observation of any task: sensors, then one lidar per object kind.
+
+    Parameters
+    ----------
+    sensordata, xpos, xmat, sensor_plan, agent_body, max_dist, exp_gain
+        As in `observe`.
+    lidar_bodies : ndarray of int64, shape (n_bodies,)
+        The body ids each lidar sees, the kinds one after the other in observation order.
+    lidar_ptr : ndarray of int64, shape (n_kinds + 1,)
+        Kind ``k`` is ``lidar_bodies[lidar_ptr[k]:lidar_ptr[k + 1]]`` and its lidar is
+        ``obs[n_sensor_obs + 16 k:][:16]``.
+    lidar_blank : ndarray of bool, shape (n_kinds,)
+        Kinds whose lidar reads all zeros this step (the buttons while their timer runs).
+    goal_body, hazard_body, n_hazards : int
+        The body whose XY distance goes to ``scalars[0]`` (-1: none) and the hazards
+        (consecutive from ``hazard_body``) whose cost goes to ``scalars[1]``.
+    hazard_size : float
+        The hazards' radius.
+    obs : ndarray, shape (n_sensor_obs + 16 n_kinds,)
+    scalars : ndarray, shape (2,)
+        Written: XY distance to ``goal_body``; ``sum (size - d)`` over the hazards within
+        their radius.
+    """
+    off = read_sensors(sensordata, sensor_plan, obs)
+    for i in range(off, obs.shape[0]):
+        obs[i] = 0.0
+    agent = xpos[agent_body]
+    mat = xmat[agent_body]
+    for k in range(lidar_ptr.shape[0] - 1):
+        if not lidar_blank[k]:
+            for j in range(lidar_ptr[k], lidar_ptr[k + 1]):
+                b = lidar_bodies[j]
+                _lidar_point(agent, mat, xpos[b, 0], xpos[b, 1], obs, off, max_dist, exp_gain)
+        off += LIDAR_BINS
+    if goal_body >= 0:
+        scalars[0] = math.sqrt((xpos[goal_body, 0] - agent[0]) ** 2
+                               + (xpos[goal_body, 1] - agent[1]) ** 2)
+    hazard_cost = 0.0
+    for h in range(hazard_body, hazard_body + n_hazards):
+        d = math.sqrt((xpos[h, 0] - agent[0]) ** 2 + (xpos[h, 1] - agent[1]) ** 2)
+        if d <= hazard_size:
+            hazard_cost += HAZARD_COST * (hazard_size - d)
+    scalars[1] = hazard_cost
 
 
 @kernel
@@ -167,6 +233,45 @@ def count_contacts(pairs, geom_kind, kind_a, kind_b):
         if (k1 == kind_a and k2 == kind_b) or (k1 == kind_b and k2 == kind_a):
             n += 1
     return n
+
+
+@kernel
+def agent_contacts(pairs, geom_kind, agent_kind, counts):
+    """Count the contacts of an ``agent_kind`` geom with each other kind, into ``counts``.
+
+    ``counts[k] = sum_c 1[{kind(g1), kind(g2)} = {agent_kind, k}]`` for ``k != agent_kind``
+    (``pairs``, ``geom_kind`` as in `count_contacts`; ``counts`` of shape (n_kinds,) is
+    zeroed first).
+    """
+    for k in range(counts.shape[0]):
+        counts[k] = 0
+    for c in range(pairs.shape[0]):
+        k1, k2 = geom_kind[pairs[c, 0]], geom_kind[pairs[c, 1]]
+        if k1 == agent_kind and k2 != agent_kind:
+            counts[k2] += 1
+        elif k2 == agent_kind and k1 != agent_kind:
+            counts[k1] += 1
+
+
+@kernel
+def circle_reward(xpos, cvel, subtree_com, body, root, radius, factor):
+    """Return the Circle task's reward for the robot body ``body`` (root body ``root``).
+
+    ``factor ((-u y + v x) / r) / (1 + |r - radius|)`` with ``(x, y)`` the body's position,
+    ``r`` its distance to the origin and ``(u, v)`` the velocity of its origin: MuJoCo's
+    ``cvel = (w, v_c)`` is the body's spatial velocity at ``subtree_com[root]``, so
+    ``v = v_c + w x (xpos - subtree_com[root])`` (``mj_objectVelocity``; safety-gymnasium's
+    ``jacp @ qvel``).
+    """
+    rx = xpos[body, 0] - subtree_com[root, 0]
+    ry = xpos[body, 1] - subtree_com[root, 1]
+    rz = xpos[body, 2] - subtree_com[root, 2]
+    wx, wy, wz = cvel[body, 0], cvel[body, 1], cvel[body, 2]
+    u = cvel[body, 3] + wy * rz - wz * ry
+    v = cvel[body, 4] + wz * rx - wx * rz
+    x, y = xpos[body, 0], xpos[body, 1]
+    r = math.sqrt(x * x + y * y)
+    return ((-u * y + v * x) / r) / (1.0 + abs(r - radius)) * factor
 
 
 @kernel
