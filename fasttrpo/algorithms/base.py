@@ -57,7 +57,8 @@ class OnPolicyAlgorithm:
     Parameters
     ----------
     policy : str
-        ``"MlpPolicy"``, or ``"MultiInputPolicy"`` for Dict observations (flattened).
+        ``"MlpPolicy"``, ``"MultiInputPolicy"`` for Dict observations (flattened), or
+        ``"MlpGruPolicy"`` (a GRU policy, `fasttrpo.algorithms.recurrent`).
     env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.rollout.Sampler
         An id string (made with ``config.n_envs`` copies), an Env, a VectorEnv in either
         autoreset mode, or a sampler (as `set_sampler`; e.g. a `fasttrpo.rollout.RaySampler`).
@@ -93,12 +94,7 @@ class OnPolicyAlgorithm:
             cls.__init__ = __init__  # type: ignore[method-assign,assignment]
 
     def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
-        if policy not in ("MlpPolicy", "MultiInputPolicy"):
-            why = "; image observations (CnnPolicy) are out of scope: fasttrpo runs MLPs (a " \
-                  "small image as a Box entry of a Dict is flattened)" \
-                if policy == "CnnPolicy" else ""
-            raise ValueError(f"policy: 'MlpPolicy' or 'MultiInputPolicy' (Dict observations) "
-                             f"are supported, got {policy!r}{why}")
+        networks.check_policy_name(policy)  # before the env is made
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
@@ -107,10 +103,7 @@ class OnPolicyAlgorithm:
             env = environments.make_env(env, config, self.env_wrappers(config))
         vector = isinstance(env, gym.vector.VectorEnv)
         observation_space = env.single_observation_space if vector else env.observation_space
-        if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):
-            raise ValueError(  # sb3's rule: MultiInputPolicy exactly for Dict observations
-                f"policy: use 'MultiInputPolicy' for Dict observation spaces and 'MlpPolicy' "
-                f"for the others; got {policy!r} for {observation_space}")
+        config = networks.resolve_policy(policy, config, observation_space)
         self._setup(config, observation_space,
                     env.single_action_space if vector else env.action_space)
         if sampler is not None:

@@ -54,9 +54,11 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     """
     config = model.config
     assert isinstance(config, TRPOConfig)  # TRPO's and the TRPO-Lagrangians' configs are
+    sequences = data.policy_sequences  # a recurrent policy's packed sequences, or None
     info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
-                     damped_step_length=config.damped_step_length,
-                     masks=data.policy_masks, **trust_region_kwargs(config, model.policy))
+                     damped_step_length=config.damped_step_length, masks=data.policy_masks,
+                     sequences=None if sequences is None else sequences[1:],
+                     **trust_region_kwargs(config, model.policy))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
     log = model.logger

@@ -187,6 +187,9 @@ class VectorEnvSampler:
         self.mask_source: str | None = None
         self._info_masks: np.ndarray | None = None  # the current states' info masks (E, D)
         self.needs_reset = True
+        #: a recurrent policy's hidden state per env (E, H), carried across rollouts and
+        #: zeroed at episode starts; None until a recurrent policy acts (and after reset)
+        self.policy_state: np.ndarray | None = None
         #: the last step as the env returned it, (obs, rewards, terminated, truncated, info),
         #: set before each ``on_step`` call (None before the first step)
         self.last_step: tuple | None = None
@@ -228,6 +231,7 @@ class VectorEnvSampler:
         self._episode_cost[:] = 0.0
         self._episode_signal_costs[:] = 0.0
         self.reports_cost = False
+        self.policy_state = None  # every episode starts anew
         self.needs_reset = False
 
     def _read_info_masks(self, info: dict) -> None:
@@ -315,14 +319,25 @@ class VectorEnvSampler:
         noise = RolloutNoise(streams, policy, buffer.n_steps, 0, self.num_envs)
         masks_out = buffer.use_action_masks(
             int(policy.nvec.sum()) if self.mask_source is not None else None)
+        recurrent = getattr(policy, "recurrent", False)
+        if recurrent:  # the state each env carries into the rollout (its sequences' h0)
+            if self.policy_state is None:
+                self.policy_state = policy.initial_state(self.num_envs)
+            buffer.initial_state = self.policy_state.copy()
+        else:
+            buffer.initial_state = None
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
             masks = self._current_masks(policy)
             if masks is not None and masks_out is not None:
                 masks_out[t] = masks
-            # row by row: an env acts the same whichever envs share the call (Ray workers)
-            actions = policy.act_into(self._obs_rows, False, None, buffer.actions[t],
-                                      noise.at(t), row_invariant=True, masks=masks)
+            if recurrent:  # one-row sequences: h_t = GRU(o_t, h_{t-1}), a_t ~ pi(.|h_t)
+                actions = buffer.actions[t]
+                self.policy_state = policy.step_into(self._obs_rows, self.policy_state,
+                                                    actions, noise.at(t))
+            else:  # row by row: an env acts the same whichever envs share the call (Ray)
+                actions = policy.act_into(self._obs_rows, False, None, buffer.actions[t],
+                                          noise.at(t), row_invariant=True, masks=masks)
             raw_obs, rewards, terminated, truncated, info = self.env.step(
                 self.codec.to_env(actions))
             if self.mask_source == "info":
@@ -343,6 +358,8 @@ class VectorEnvSampler:
             if n_finished:
                 self._record_episode_info(info, terminated | truncated, buffer.valid[t],
                                           episodes[first_episode:])
+            if recurrent:  # an episode starts after each done (NEXT_STEP: its reset row too)
+                self.policy_state[buffer.dones[t].astype(bool)] = 0.0
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))

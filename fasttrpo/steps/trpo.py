@@ -133,6 +133,7 @@ def trpo_step(
     line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
     damped_step_length: bool = defaults.DAMPED_STEP_LENGTH,
     masks=None,
+    sequences=None,
 ) -> TRPOStepInfo:
     """Update ``policy`` in place by one TRPO step on a batch.
 
@@ -152,13 +153,22 @@ def trpo_step(
     masks : (N, sum(nvec)) bool or None
         Action masks of the states ``obs`` (categorical head): the surrogate, the Fisher and
         the line search's KL are the masked policy's (`MLPPolicy.linearize`).
+    sequences : (seq_starts (S+1,), h0 (S, H)) or None
+        A recurrent policy's batch: ``obs`` packed as sequences
+        (`fasttrpo.models.recurrent.GRUPolicy.linearize`); every row-wise input follows
+        the packed order. The step is the same on either linearisation.
 
     Returns
     -------
     TRPOStepInfo
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
-    linearization = policy.linearize(obs, masks)
+    if sequences is None:
+        linearization = policy.linearize(obs, masks)
+    elif masks is not None:
+        raise ValueError("masks: action masking is not supported with a recurrent policy")
+    else:
+        linearization = policy.linearize(obs, *sequences)
     n_rows = linearization.obs.shape[0]
     actions = policy.as_actions(actions, n_rows)
     advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
