@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from fasttrpo.algorithms import environments, networks, persistence, update
+from fasttrpo.algorithms import environments, networks, persistence, recurrent, update
 from fasttrpo.algorithms.update import UpdateBatch
 from fasttrpo.callbacks import BaseCallback, make_callback
 from fasttrpo.config import OnPolicyConfig, constructor_signature
@@ -27,9 +27,16 @@ from fasttrpo.foundation.compat import warn_ignored_sb3_kwargs
 from fasttrpo.foundation.schedules import schedule_value
 from fasttrpo.foundation.threads import effective_n_threads, gemm_may_thread, limit_threads
 from fasttrpo.logs.logger import Logger
-from fasttrpo.logs.run_logs import RunLogs, env_id_of, explained_variance, record_progress
+from fasttrpo.logs.run_logs import (
+    RunLogs,
+    env_id_of,
+    explained_variance,
+    make_progress_bar,
+    record_progress,
+)
 from fasttrpo.logs.serialization import save_archive
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
+from fasttrpo.models.recurrent import GRUPolicy
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.models.value_function import ValueFunction
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler
@@ -393,7 +400,7 @@ class OnPolicyAlgorithm:
         self._total_timesteps = target  # progress_remaining = 1 - num_timesteps / target
         callback = make_callback(callback)
         callback.init_callback(self)
-        bar = self._progress_bar(total_timesteps) if progress_bar else None
+        bar = make_progress_bar(total_timesteps) if progress_bar else None
         sampler = self.sampler
         assert sampler is not None  # checked by learn
         if self._needs_reset:
@@ -454,14 +461,6 @@ class OnPolicyAlgorithm:
         if bar is not None:
             bar.close()
         return self
-
-    @staticmethod
-    def _progress_bar(total: int):
-        try:
-            from tqdm import tqdm
-        except ImportError as err:
-            raise ImportError("progress_bar=True needs tqdm: pip install tqdm") from err
-        return tqdm(total=total, unit="step")
 
     def _set_training(self, training: bool) -> None:
         """Let the running statistics advance only while training (frozen for predict)."""
@@ -556,7 +555,9 @@ class OnPolicyAlgorithm:
         """Action(s) for one observation or a batch.
 
         Observation normalisation uses the frozen running statistics; Box actions are clipped
-        to the bounds. ``state`` and ``episode_start`` exist for sb3 compatibility (no RNN).
+        to the bounds. ``state``, ``episode_start``: a recurrent policy's hidden states (N, H)
+        and the rows starting an episode, as sb3-contrib's ``RecurrentPPO`` (None: zeros;
+        `fasttrpo.algorithms.recurrent.predict_rows`); else ``state`` is returned as given.
         ``action_masks`` (Discrete / MultiDiscrete actions, as sb3-contrib's ``MaskablePPO``):
         booleans, one row per observation (``sum(nvec)`` columns: the sub-actions' masks
         concatenated; one row for one observation), False for an invalid action, which is
@@ -576,6 +577,10 @@ class OnPolicyAlgorithm:
             # finite float64 values beyond float32's range (1e300) become inf here
             raise ValueError(f"observation: values beyond the range of the {self.dtype} "
                              "network")
+        if isinstance(self.policy, GRUPolicy):  # sb3-contrib's RecurrentPPO.predict
+            out, state = recurrent.predict_rows(self.policy, rows, state, episode_start,
+                                                deterministic, self.rng, action_masks)
+            return self._env_actions(out, single), state
         masks = self.policy.as_masks(action_masks, rows.shape[0])
         out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
         # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
@@ -585,8 +590,11 @@ class OnPolicyAlgorithm:
             n_threads = None
         with limit_threads(n_threads):
             out = self.policy.act_into(rows, deterministic, self.rng, out, masks=masks)
+        return self._env_actions(out, single), state
+
+    def _env_actions(self, out: np.ndarray, single: bool):
         actions = self.codec.to_env(out)
-        return (actions[0] if single else actions), state
+        return actions[0] if single else actions
 
     # ---- deployment ----------------------------------------------------------------------
     def export(self, path, format: str | None = None, name: str | None = None) -> list[Path]:

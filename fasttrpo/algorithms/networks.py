@@ -16,7 +16,6 @@ import numpy as np
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.foundation.heads import extra_param_count
 from fasttrpo.models.nets import MLPLayout
-from fasttrpo.models.recurrent import CategoricalGRUPolicy, GaussianGRUPolicy, GRUPolicy
 from fasttrpo.models.policies import (
     BernoulliMLPPolicy,
     CategoricalMLPPolicy,
@@ -25,6 +24,7 @@ from fasttrpo.models.policies import (
     MLPPolicy,
     MultiCategoricalMLPPolicy,
 )
+from fasttrpo.models.recurrent import CategoricalGRUPolicy, GaussianGRUPolicy, GRUPolicy
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.models.value_function import ValueFunction
 from fasttrpo.rollout.batch import REWARD
@@ -187,7 +187,8 @@ def torch_default_init(policy: MLPPolicy | GRUPolicy, critics: list[ValueFunctio
     Gaussian ``log_std`` keeps ``log_std_init``.
     """
     # a GRU policy keeps its init (torch's nn.GRU already; ``ortho_init`` acts on MLPs)
-    networks = [] if isinstance(policy, GRUPolicy) else [(policy, seed)]
+    networks: list[tuple[Any, int | None]] = [] if isinstance(policy, GRUPolicy) else [
+        (policy, seed)]
     networks += [(critic, critic_seed(seed, index)) for index, critic in enumerate(critics)]
     for network, network_seed in networks:
         params = network.get_params()

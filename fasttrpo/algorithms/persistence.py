@@ -172,8 +172,16 @@ def named_networks(policy, critics: dict) -> list[tuple[Any, str, str]]:
     return networks
 
 
+def _refuse_recurrent(policy) -> None:
+    if getattr(policy, "recurrent", False):  # sb3 names no GRU layout
+        raise ValueError("get_parameters / set_parameters: not supported with a recurrent "
+                         "policy (MlpGruPolicy) yet; use save and load, which store the GRU, "
+                         "or policy.get_params() / set_params() for the flat vector")
+
+
 def named_parameters(policy, critics: dict) -> dict[str, np.ndarray]:
     """Every network's parameters under sb3's names and shapes (copies)."""
+    _refuse_recurrent(policy)
     named = policy.state_dict()
     for network, hidden, output in named_networks(policy, critics)[1:]:
         named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
@@ -192,6 +200,7 @@ def set_named_parameters(policy, critics: dict, params: Mapping,
     names ignored (``strict=False``). Everything is checked (names, shapes, finite values)
     before anything changes: a ValueError names the array.
     """
+    _refuse_recurrent(policy)
     unknown = sorted(set(params) - {"policy", SB3_OPTIMIZER_KEY})
     if unknown:
         raise ValueError(f"params: {unknown} are not parts of a fasttrpo model (it takes "

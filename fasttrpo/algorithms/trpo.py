@@ -14,7 +14,7 @@ from fasttrpo.foundation.heads import CATEGORICAL
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.steps.trpo import StepOutcome, TRPOStepInfo, trpo_step
 
-__all__ = ["TRPO", "kl_scale", "take_trpo_step", "trust_region_kwargs"]
+__all__ = ["TRPO", "kl_scale", "policy_sequences", "take_trpo_step", "trust_region_kwargs"]
 
 
 def kl_scale(config: TRPOConfig, policy) -> int:
@@ -45,6 +45,12 @@ def trust_region_kwargs(config: TRPOConfig, policy) -> dict:
                 line_search_max_iter=config.line_search_max_iter)
 
 
+def policy_sequences(data: UpdateBatch) -> tuple | None:
+    """``(seq_starts, h0)`` of a recurrent policy's packed batch for the steps, else None."""
+    sequences = data.policy_sequences
+    return None if sequences is None else (sequences.seq_starts, sequences.h0)
+
+
 def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> TRPOStepInfo:
     """One TRPO step of ``model.policy`` on ``data``'s policy rows with ``advantages``.
 
@@ -54,10 +60,9 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     """
     config = model.config
     assert isinstance(config, TRPOConfig)  # TRPO's and the TRPO-Lagrangians' configs are
-    sequences = data.policy_sequences  # a recurrent policy's packed sequences, or None
     info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
                      damped_step_length=config.damped_step_length, masks=data.policy_masks,
-                     sequences=None if sequences is None else sequences[1:],
+                     sequences=policy_sequences(data),
                      **trust_region_kwargs(config, model.policy))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)

@@ -73,6 +73,10 @@ def export(source, path: str | os.PathLike, format: str | None = None,
     ImportError
         For ``"onnx"`` without the ``onnx`` package.
     """
+    if getattr(getattr(source, "policy", None), "recurrent", False):
+        raise ValueError("export: a recurrent policy (MlpGruPolicy) cannot be exported yet "
+                         "(the runtime and the ONNX / C exports have no hidden state); use "
+                         "model.save / TRPO.load and predict with state=")
     path = Path(os.fspath(path))
     if format is None:
         format = SUFFIXES.get(path.suffix.lower(), "npz")

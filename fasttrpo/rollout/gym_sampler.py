@@ -147,6 +147,9 @@ class VectorEnvSampler:
         would.
     """
 
+    #: runs recurrent policies (`fasttrpo.algorithms.recurrent.check_sampler`)
+    supports_recurrent = True
+
     def __init__(self, env: VectorEnv, encoder: ObsEncoder, codec: ActionCodec,
                  obs_normalizer: ObservationNormalizer | None = None,
                  reward_scaler: RewardScaler | None = None, dtype=np.float32,
@@ -320,12 +323,12 @@ class VectorEnvSampler:
         masks_out = buffer.use_action_masks(
             int(policy.nvec.sum()) if self.mask_source is not None else None)
         recurrent = getattr(policy, "recurrent", False)
-        if recurrent:  # the state each env carries into the rollout (its sequences' h0)
-            if self.policy_state is None:
-                self.policy_state = policy.initial_state(self.num_envs)
-            buffer.initial_state = self.policy_state.copy()
-        else:
-            buffer.initial_state = None
+        state = None  # the state each env carries into the rollout (its sequences' h0)
+        if recurrent:
+            state = self.policy_state
+            if state is None:
+                state = policy.initial_state(self.num_envs)
+        buffer.initial_state = None if state is None else state.copy()
         for t in range(buffer.n_steps):
             buffer.obs[t] = self._obs_rows
             masks = self._current_masks(policy)
@@ -333,8 +336,7 @@ class VectorEnvSampler:
                 masks_out[t] = masks
             if recurrent:  # one-row sequences: h_t = GRU(o_t, h_{t-1}), a_t ~ pi(.|h_t)
                 actions = buffer.actions[t]
-                self.policy_state = policy.step_into(self._obs_rows, self.policy_state,
-                                                    actions, noise.at(t))
+                state = policy.step_into(self._obs_rows, state, actions, noise.at(t))
             else:  # row by row: an env acts the same whichever envs share the call (Ray)
                 actions = policy.act_into(self._obs_rows, False, None, buffer.actions[t],
                                           noise.at(t), row_invariant=True, masks=masks)
@@ -358,8 +360,9 @@ class VectorEnvSampler:
             if n_finished:
                 self._record_episode_info(info, terminated | truncated, buffer.valid[t],
                                           episodes[first_episode:])
-            if recurrent:  # an episode starts after each done (NEXT_STEP: its reset row too)
-                self.policy_state[buffer.dones[t].astype(bool)] = 0.0
+            if state is not None:  # an episode starts after each done (NEXT_STEP: the reset
+                state[buffer.dones[t].astype(bool)] = 0.0  # row's too)
+                self.policy_state = state
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))

@@ -16,6 +16,7 @@ from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.foundation.validation import float_array
 from fasttrpo.models.linearization import Linearization
 from fasttrpo.models.policies import MLPPolicy
+from fasttrpo.models.recurrent import GRUPolicy
 
 
 class StepOutcome(enum.Enum):
@@ -120,8 +121,24 @@ def backtracking_line_search(
     return LineSearchResult(None, surrogates, kl, 0.0, int(max_iter))
 
 
+def linearize_batch(policy, obs, masks=None, sequences=None):
+    """Linearise ``policy`` on a batch: rows ``obs`` (with action ``masks``), or sequences.
+
+    ``sequences``: ``(seq_starts, h0)`` of a recurrent policy's packed batch
+    (`fasttrpo.models.recurrent.GRUPolicy.linearize`), None for a feed-forward policy. Either
+    linearisation serves the steps unchanged (``obs``, ``log_prob``, ``surrogate_grad``,
+    ``conjugate_gradient``, ``fvp``, ``candidate_evaluator``).
+    """
+    if sequences is None:
+        return policy.linearize(obs, masks)
+    if masks is not None:
+        raise ValueError("masks: action masking is not supported with a recurrent policy "
+                         "(MlpGruPolicy); use MlpPolicy for masked actions")
+    return policy.linearize(obs, *sequences)
+
+
 def trpo_step(
-    policy: MLPPolicy,
+    policy: MLPPolicy | GRUPolicy,
     obs,
     actions,
     advantages,
@@ -163,12 +180,7 @@ def trpo_step(
     TRPOStepInfo
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
-    if sequences is None:
-        linearization = policy.linearize(obs, masks)
-    elif masks is not None:
-        raise ValueError("masks: action masking is not supported with a recurrent policy")
-    else:
-        linearization = policy.linearize(obs, *sequences)
+    linearization = linearize_batch(policy, obs, masks, sequences)
     n_rows = linearization.obs.shape[0]
     actions = policy.as_actions(actions, n_rows)
     advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
