@@ -255,6 +255,36 @@ def test_save_load_round_trip_reproduces_predictions():
         np.testing.assert_array_equal(state_a, state_b)
 
 
+@pytest.mark.parametrize("env_id", ["fasttrpo/CartPoleNoVel-v1", "Pendulum-v1"])
+def test_numpy_runtime_carries_the_state_as_predict(env_id, tmp_path):
+    import fasttrpo.runtime
+
+    model = TRPO("MlpGruPolicy", env_id, seed=0, n_envs=2, normalize_obs=True, **TINY)
+    model.learn(256)
+    policy = fasttrpo.runtime.load(model.export(tmp_path / "policy.npz")[0])
+    assert policy.recurrent and policy.gru_hidden_size == 8
+    rng = np.random.default_rng(0)
+    state_model = state_runtime = None
+    for t in range(30):
+        obs = rng.standard_normal((2, model.observation_space.shape[0])).astype(np.float32)
+        start = [t == 0, t == 15]
+        expected, state_model = model.predict(obs, state_model, start, deterministic=True)
+        action, state_runtime = policy.act(obs, state=state_runtime, episode_start=start)
+        np.testing.assert_allclose(action, expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(state_runtime, state_model, rtol=1e-5, atol=1e-6)
+    # sampling: the same generator state gives the same draw as predict's
+    if env_id == "Pendulum-v1":
+        model.rng = np.random.default_rng(3)
+        sampled, _ = model.predict(obs, state_model)
+        drawn, _ = policy.act(obs, deterministic=False, rng=np.random.default_rng(3),
+                              state=state_runtime)
+        np.testing.assert_allclose(drawn, sampled, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="forward: a recurrent policy needs its state"):
+        policy.forward(obs)
+    with pytest.raises(ValueError, match=r"state: expected shape \(2, 8\)"):
+        policy.act(obs, state=np.zeros((3, 8)))
+
+
 # ---- refusals ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("env", "kwargs", "match"), [
@@ -283,8 +313,10 @@ def test_other_refusals():
         model.predict(np.zeros(4, np.float32), action_masks=[True, False])
     with pytest.raises(ValueError, match=r"state: expected shape \(1, 8\)"):
         model.predict(np.zeros(4, np.float32), np.zeros((2, 8)))
-    with pytest.raises(ValueError, match="export: a recurrent policy"):
-        model.export("/tmp/never_written.npz")
+    with pytest.raises(ValueError, match="format: a recurrent policy .* exports to npz only"):
+        model.export("/tmp/never_written.onnx")
+    with pytest.raises(ValueError, match="format: a recurrent policy .* exports to npz only"):
+        model.export("/tmp/never_written", format="c")
     with pytest.raises(ValueError, match="get_parameters / set_parameters: not supported"):
         model.get_parameters()
 

@@ -73,16 +73,16 @@ def export(source, path: str | os.PathLike, format: str | None = None,
     ImportError
         For ``"onnx"`` without the ``onnx`` package.
     """
-    if getattr(getattr(source, "policy", None), "recurrent", False):
-        raise ValueError("export: a recurrent policy (MlpGruPolicy) cannot be exported yet "
-                         "(the runtime and the ONNX / C exports have no hidden state); use "
-                         "model.save / TRPO.load and predict with state=")
     path = Path(os.fspath(path))
     if format is None:
         format = SUFFIXES.get(path.suffix.lower(), "npz")
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
     policy = as_policy(source)
+    if policy.recurrent and format != "npz":
+        raise ValueError(f"format: a recurrent policy (MlpGruPolicy) exports to npz only "
+                         f"(fasttrpo.runtime: act(obs, state) -> (action, state)); the "
+                         f"{format} export has no GRU state yet")
     if format == "npz":
         from fasttrpo.export.npz import export_npz
 
