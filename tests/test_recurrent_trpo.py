@@ -360,3 +360,31 @@ def test_constrained_algorithms_train_a_gru_policy(name):
     model.learn(128)
     assert type(model.policy).__name__ == "GaussianGRUPolicy"
     assert not np.array_equal(params, model.policy.get_params())
+
+
+@pytest.mark.parametrize("mode", [None, AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP])
+def test_evaluate_policy_carries_the_state(mode):
+    """``evaluate_policy`` passes the state and the episode starts, as sb3-contrib's does."""
+    from fasttrpo.evaluation import evaluate_policy
+
+    model = TRPO("MlpGruPolicy", "fasttrpo/CartPoleNoVel-v1", seed=0, n_envs=2, **TINY)
+    model.learn(512)
+    env = gym.make("fasttrpo/CartPoleNoVel-v1")
+    expected = []
+    for episode in range(3):
+        obs, _ = env.reset(seed=7) if episode == 0 else env.reset()
+        state, done, total, start = None, False, 0.0, True
+        while not done:
+            action, state = model.predict(obs, state, [start], deterministic=True)
+            start = False
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            total, done = total + reward, terminated or truncated
+        expected.append(total)
+    if mode is None:
+        target = gym.make("fasttrpo/CartPoleNoVel-v1")
+    else:
+        target = SyncVectorEnv([lambda: gym.make("fasttrpo/CartPoleNoVel-v1")],
+                               autoreset_mode=mode)
+    rewards, _ = evaluate_policy(model, target, n_eval_episodes=3, seed=7,
+                                 return_episode_rewards=True)
+    assert rewards == expected
