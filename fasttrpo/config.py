@@ -465,7 +465,8 @@ COST_ENV_DOC = ("env : str, gymnasium.Env or gymnasium.vector.VectorEnv\n"
 
 
 def parameters_doc(config_class: type[OnPolicyConfig], env_doc: str = COST_ENV_DOC,
-                   policy_doc: str = "``\"MlpPolicy\"``.") -> str:
+                   policy_doc: str = "``\"MlpPolicy\"``, or ``\"MlpGruPolicy\"`` (a GRU "
+                                     "policy, ``policy_kwargs[\"gru_hidden_size\"]``).") -> str:
     """Return an algorithm's numpydoc ``Parameters`` section: policy, env, every field, sb3's.
 
     Parameters

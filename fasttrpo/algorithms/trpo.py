@@ -143,8 +143,10 @@ them in ``model.config``.
 Parameters
 ----------
 policy : str
-    ``"MlpPolicy"``, or ``"MultiInputPolicy"`` for Dict observations (flattened into one
-    MLP input).
+    ``"MlpPolicy"``, ``"MultiInputPolicy"`` for Dict observations (flattened into one
+    MLP input), or ``"MlpGruPolicy"``: an MLP encoder (``net_arch``), a GRU of
+    ``policy_kwargs["gru_hidden_size"]`` (default 256) and the head; predict with
+    ``state`` / ``episode_start`` as sb3-contrib's ``RecurrentPPO``.
 env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.envs.compiled.CompiledEnv
     An env id (made with ``n_envs`` copies, SAME_STEP autoreset; with ``compiled=True`` its
     compiled port), an Env, a VectorEnv in either autoreset mode, or a compiled env (run by
