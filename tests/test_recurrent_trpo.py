@@ -388,3 +388,38 @@ def test_evaluate_policy_carries_the_state(mode):
     rewards, _ = evaluate_policy(model, target, n_eval_episodes=3, seed=7,
                                  return_episode_rewards=True)
     assert rewards == expected
+
+
+@pytest.mark.optional_deps
+def test_ray_workers_carry_the_states():
+    """2 Ray workers x 1 env act as one sampler over 2 envs (same actions, to rounding)."""
+    from conftest import require
+
+    ray = require("ray")
+    from fasttrpo.rollout import RaySampler
+
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    try:
+        kwargs = dict(seed=0, n_steps=48, batch_size=48, normalize_advantage=False,
+                      policy_kwargs=dict(gru_hidden_size=6, net_arch=[5]))
+        local = TRPO("MlpGruPolicy", "fasttrpo/CartPoleNoVel-v1", n_envs=2, **kwargs)
+        remote = TRPO("MlpGruPolicy", RaySampler("fasttrpo/CartPoleNoVel-v1", n_workers=2),
+                      **kwargs)
+        remote.policy.set_params(local.policy.get_params())
+        batches = []
+        for model in (local, remote):
+            model.sampler.reset(seed=0)
+            batch = RolloutBatch(48, 2, 4, 1, model.policy.dtype)
+            states = []
+            for _ in range(2):
+                model.sampler.collect(model.policy, batch, NoiseStreams(0))
+                states.append(batch.initial_state.copy())
+            batches.append((batch.actions.copy(), states))
+        (local_actions, local_states), (ray_actions, ray_states) = batches
+        assert np.abs(ray_states[1]).sum() > 0  # carried into the second rollout
+        np.testing.assert_allclose(ray_states[1], local_states[1], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(ray_actions, local_actions)
+        remote.learn(96)
+        assert type(remote.policy).__name__ == "CategoricalGRUPolicy"
+    finally:
+        ray.shutdown()
