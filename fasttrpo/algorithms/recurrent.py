@@ -53,8 +53,9 @@ def check_supported(name: str) -> None:
 
 
 def check_sampler(sampler) -> None:
-    """Refuse a sampler that cannot carry a GRU state (the compiled and the Ray samplers)."""
+    """Refuse a sampler that cannot carry a GRU state (the compiled ones)."""
     if not getattr(sampler, "supports_recurrent", False):
         raise ValueError(f"sampler: {type(sampler).__name__} cannot run a recurrent policy "
                          "(MlpGruPolicy): it acts without a hidden state; use a gymnasium "
-                         "env (VectorEnvSampler), compiled=False and no RaySampler")
+                         "env (VectorEnvSampler, or a RaySampler of gymnasium envs), "
+                         "compiled=False")
