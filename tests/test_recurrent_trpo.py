@@ -285,6 +285,35 @@ def test_numpy_runtime_carries_the_state_as_predict(env_id, tmp_path):
         policy.act(obs, state=np.zeros((3, 8)))
 
 
+@pytest.mark.optional_deps
+@pytest.mark.parametrize("env_id", ["fasttrpo/CartPoleNoVel-v1", "Pendulum-v1"])
+def test_onnx_graph_carries_the_state_as_predict(env_id, tmp_path):
+    from conftest import require
+
+    onnxruntime = require("onnxruntime")
+    require("onnx")
+    model = TRPO("MlpGruPolicy", env_id, seed=0, n_envs=2, normalize_obs=True, **TINY)
+    model.learn(256)
+    (path,) = model.export(tmp_path / "policy.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    state_model = None
+    state_graph = np.zeros((2, 8), dtype=np.float32)
+    for t in range(20):
+        obs = rng.standard_normal((2, model.observation_space.shape[0])).astype(np.float32)
+        start = np.array([t == 0, t == 10])
+        expected, state_model = model.predict(obs, state_model, start, deterministic=True)
+        state_graph[start] = 0.0
+        action, state_graph = session.run(["action", "state_out"],
+                                          {"obs": obs, "state": state_graph})
+        np.testing.assert_allclose(action, expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(state_graph, state_model, rtol=1e-4, atol=1e-5)
+    # without a state: the zero state (an episode start)
+    action, _ = session.run(["action", "state_out"], {"obs": obs})
+    np.testing.assert_allclose(action, model.predict(obs, deterministic=True)[0], rtol=1e-4,
+                               atol=1e-4)
+
+
 # ---- refusals ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("env", "kwargs", "match"), [
@@ -313,9 +342,8 @@ def test_other_refusals():
         model.predict(np.zeros(4, np.float32), action_masks=[True, False])
     with pytest.raises(ValueError, match=r"state: expected shape \(1, 8\)"):
         model.predict(np.zeros(4, np.float32), np.zeros((2, 8)))
-    with pytest.raises(ValueError, match="format: a recurrent policy .* exports to npz only"):
-        model.export("/tmp/never_written.onnx")
-    with pytest.raises(ValueError, match="format: a recurrent policy .* exports to npz only"):
+    with pytest.raises(ValueError, match="format: a recurrent policy .* the C export has no "
+                                         "GRU state yet"):
         model.export("/tmp/never_written", format="c")
     with pytest.raises(ValueError, match="get_parameters / set_parameters: not supported"):
         model.get_parameters()
