@@ -314,6 +314,41 @@ def test_onnx_graph_carries_the_state_as_predict(env_id, tmp_path):
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("env_id", ["fasttrpo/CartPoleNoVel-v1", "Pendulum-v1"])
+def test_c_export_carries_the_state_as_predict(env_id, tmp_path):
+    import ctypes
+    import shutil
+    import subprocess
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler")
+    model = TRPO("MlpGruPolicy", env_id, seed=0, n_envs=2, normalize_obs=True, **TINY)
+    model.learn(256)
+    source, header = model.export(tmp_path / "gru", format="c")
+    assert "#define GRU_STATE_SIZE 8" in header.read_text()
+    library_path = tmp_path / "libgru.so"
+    result = subprocess.run([compiler, "-std=c99", "-O2", "-shared", "-fPIC", str(source),
+                             "-o", str(library_path), "-lm"], capture_output=True, text=True,
+                            check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    act_batch = ctypes.CDLL(str(library_path)).gru_act_batch
+    act_batch.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long]
+    width = model.policy.action_width
+    rng = np.random.default_rng(0)
+    state_model, state_c = None, np.zeros((2, 8), dtype=np.float32)
+    for t in range(20):
+        obs = rng.standard_normal((2, model.observation_space.shape[0])).astype(np.float32)
+        start = np.array([t == 0, t == 10])
+        expected, state_model = model.predict(obs, state_model, start, deterministic=True)
+        state_c[start] = 0.0
+        out = np.full((2, width), np.nan, dtype=np.float32)
+        act_batch(obs.ctypes.data, state_c.ctypes.data, out.ctypes.data, 2)
+        np.testing.assert_allclose(out.reshape(np.shape(expected)), expected, rtol=1e-4,
+                                   atol=1e-4)
+        np.testing.assert_allclose(state_c, state_model, rtol=1e-4, atol=1e-5)
+
+
 # ---- refusals ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("env", "kwargs", "match"), [
@@ -342,9 +377,6 @@ def test_other_refusals():
         model.predict(np.zeros(4, np.float32), action_masks=[True, False])
     with pytest.raises(ValueError, match=r"state: expected shape \(1, 8\)"):
         model.predict(np.zeros(4, np.float32), np.zeros((2, 8)))
-    with pytest.raises(ValueError, match="format: a recurrent policy .* the C export has no "
-                                         "GRU state yet"):
-        model.export("/tmp/never_written", format="c")
     with pytest.raises(ValueError, match="get_parameters / set_parameters: not supported"):
         model.get_parameters()
 

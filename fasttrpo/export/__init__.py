@@ -79,11 +79,6 @@ def export(source, path: str | os.PathLike, format: str | None = None,
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
     policy = as_policy(source)
-    if policy.recurrent and format == "c":
-        raise ValueError("format: a recurrent policy (MlpGruPolicy) exports to npz "
-                         "(fasttrpo.runtime: act(obs, state=...) -> (action, state)) or onnx "
-                         "(inputs obs, state; outputs action, state_out); the C export has "
-                         "no GRU state yet")
     if format == "npz":
         from fasttrpo.export.npz import export_npz
 
