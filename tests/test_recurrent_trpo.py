@@ -349,6 +349,36 @@ def test_c_export_carries_the_state_as_predict(env_id, tmp_path):
         np.testing.assert_allclose(state_c, state_model, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_get_and_set_parameters(env_id):
+    """Torch's nn.GRU names and shapes; set_parameters round trip, partial and checked."""
+    model = TRPO("MlpGruPolicy", env_id, seed=0, **TINY)
+    other = TRPO("MlpGruPolicy", env_id, seed=5, **TINY)
+    named = model.get_parameters()["policy"]
+    assert named["gru_actor.weight_ih_l0"].shape == (24, 8)  # (3H, encoder width)
+    assert named["gru_actor.weight_hh_l0"].shape == (24, 8)
+    assert named["action_net.weight"].shape == (model.policy.out_dim, 8)
+    assert ("log_std" in named) == (env_id == "Pendulum-v1")
+    hid = model.policy.hidden_size
+    w_hh = model.policy.get_params()[model.policy.encoder.num_params:][:3 * hid * hid]
+    np.testing.assert_array_equal(named["gru_actor.weight_hh_l0"], w_hh.reshape(hid, -1).T)
+    other.set_parameters(model.get_parameters())
+    np.testing.assert_array_equal(other.policy.get_params(), model.policy.get_params())
+    assert "value_net.weight" in named  # the MLP critic, named as ever
+    # partial: only the GRU's recurrent weights
+    fresh = TRPO("MlpGruPolicy", env_id, seed=5, **TINY)
+    before = fresh.policy.get_params()
+    fresh.set_parameters({"policy": {"gru_actor.weight_hh_l0": named["gru_actor.weight_hh_l0"]}},
+                         exact_match=False)
+    changed = np.flatnonzero(fresh.policy.get_params() != before)
+    offset = model.policy.encoder.num_params
+    assert changed.min() >= offset and changed.max() < offset + 3 * hid * hid
+    bad = dict(named, **{"gru_actor.bias_hh_l0": np.full(3 * hid, np.nan)})
+    with pytest.raises(ValueError, match="gru_actor.bias_hh_l0"):
+        fresh.set_parameters({"policy": bad})
+    np.testing.assert_array_equal(fresh.policy.get_params()[:offset], before[:offset])
+
+
 # ---- refusals ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("env", "kwargs", "match"), [
@@ -377,8 +407,6 @@ def test_other_refusals():
         model.predict(np.zeros(4, np.float32), action_masks=[True, False])
     with pytest.raises(ValueError, match=r"state: expected shape \(1, 8\)"):
         model.predict(np.zeros(4, np.float32), np.zeros((2, 8)))
-    with pytest.raises(ValueError, match="get_parameters / set_parameters: not supported"):
-        model.get_parameters()
 
 
 # ---- constrained algorithms ----------------------------------------------------------------

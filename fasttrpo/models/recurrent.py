@@ -22,10 +22,11 @@ import numpy as np
 
 from fasttrpo.foundation.heads import CATEGORICAL, GAUSSIAN
 from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS, parallel_kernels
-from fasttrpo.foundation.validation import float_array, index_array
+from fasttrpo.foundation.validation import float_array, index_array, mapping_entry_array
 from fasttrpo.kernels import cg, distributions, gru
 from fasttrpo.kernels.policy import sum_blocks, surrogate
 from fasttrpo.models.nets import MLPLayout, check_sizes, orthogonal
+from fasttrpo.models.parameters import named_slices
 from fasttrpo.models.policies import POLICY_OUTPUT_GAIN
 
 __all__ = ["CategoricalGRUPolicy", "GaussianGRUPolicy", "GRUPolicy", "RecurrentLinearization",
@@ -146,6 +147,55 @@ class GRUPolicy:
     def log_std(self) -> np.ndarray:
         """Gaussian log standard deviations (empty for the categorical head)."""
         return self._params[self.n_net :]
+
+    # ---- named parameters (torch's names for the GRU, sb3's for the rest) ---------------
+    #: prefix of the encoder's hidden layers, and the GRU's and the head's names
+    NAMED_ENCODER, NAMED_GRU, NAMED_HEAD = "gru_encoder", "gru_actor", "action_net"
+
+    def _named_slices(self) -> list[tuple[str, tuple[int, ...], int]]:
+        """``(name, torch shape, flat offset)`` of every array; weights are stored transposed.
+
+        The encoder's hidden layers ``gru_encoder.<2k>.weight`` / ``.bias``, the GRU as
+        torch's ``nn.GRU`` (``gru_actor.weight_ih_l0`` (3H, E) = ``W_ih.T``, ``bias_ih_l0``,
+        ``weight_hh_l0`` (3H, H), ``bias_hh_l0``), the head ``action_net.weight`` (D, H) and
+        ``.bias``, then ``log_std`` (Gaussian).
+        """
+        renamed = {f"{self.NAMED_GRU}.weight": f"{self.NAMED_GRU}.weight_ih_l0",
+                   f"{self.NAMED_GRU}.bias": f"{self.NAMED_GRU}.bias_ih_l0"}
+        slices = [(renamed.get(name, name), shape, offset) for name, shape, offset in
+                  named_slices(self.encoder, self.NAMED_ENCODER, self.NAMED_GRU)]
+        hid, out, offset = self.hidden_size, self.out_dim, self.encoder.num_params
+        for name, shape in ((f"{self.NAMED_GRU}.weight_hh_l0", (3 * hid, hid)),
+                            (f"{self.NAMED_GRU}.bias_hh_l0", (3 * hid,)),
+                            (f"{self.NAMED_HEAD}.weight", (out, hid)),
+                            (f"{self.NAMED_HEAD}.bias", (out,)),
+                            ("log_std", (self.num_params - self.n_net,))):
+            if shape[0]:
+                slices.append((name, shape, offset))
+                offset += int(np.prod(shape))
+        return slices
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return the parameters under torch's names and shapes (copies; `_named_slices`)."""
+        named = {}
+        for name, shape, offset in self._named_slices():
+            size = int(np.prod(shape))
+            named[name] = self._params[offset:offset + size].reshape(shape[::-1]).T.copy()
+        return named
+
+    def params_from_named(self, arrays, require_all: bool = True) -> np.ndarray:
+        """Return a new flat parameter vector with ``arrays`` (`state_dict` names) written in.
+
+        Every array is checked (shape, finite values) first; a missing one raises a
+        ValueError with ``require_all``, else keeps its current value.
+        """
+        flat = self.get_params()
+        for name, shape, offset in self._named_slices():
+            if name not in arrays and not require_all:
+                continue
+            value = mapping_entry_array(arrays, name, shape, "parameters")
+            flat[offset:offset + value.size] = value.T.ravel()
+        return flat
 
     def initial_state(self, n_envs: int) -> np.ndarray:
         """Zero hidden states, (n_envs, hidden_size): the state at an episode start."""
