@@ -405,6 +405,10 @@ def test_other_refusals():
         model.set_env(make_port("CartPole-v1"))
     with pytest.raises(ValueError, match="masking is not supported with a recurrent"):
         model.predict(np.zeros(4, np.float32), action_masks=[True, False])
+    from fasttrpo.interop.sb3 import to_sb3
+
+    with pytest.raises(ValueError, match="to_sb3: sb3-contrib's TRPO has no recurrent"):
+        to_sb3(model)
     with pytest.raises(ValueError, match=r"state: expected shape \(1, 8\)"):
         model.predict(np.zeros(4, np.float32), np.zeros((2, 8)))
 
