@@ -515,3 +515,31 @@ def test_ray_workers_carry_the_states():
         assert type(remote.policy).__name__ == "CategoricalGRUPolicy"
     finally:
         ray.shutdown()
+
+
+def test_same_seed_same_parameters_whatever_the_threads():
+    """A seed fixes the run; n_threads (critic fit beside the step, block kernels) does not
+    change the bits."""
+    params = []
+    for n_threads in (1, 1, 2):
+        model = TRPO("MlpGruPolicy", "Pendulum-v1", seed=4, n_envs=2, n_threads=n_threads,
+                     **TINY)
+        model.learn(256)
+        params.append(np.concatenate([model.policy.get_params(),
+                                      model.value_function.get_params()]))
+    np.testing.assert_array_equal(params[0], params[1])
+    np.testing.assert_array_equal(params[0], params[2])
+
+
+@pytest.mark.parametrize("value", [-1, 3, 10**9])
+def test_runtime_refuses_a_damaged_recurrent_file(value, tmp_path):
+    import fasttrpo.runtime
+
+    model = TRPO("MlpGruPolicy", "Pendulum-v1", seed=0, **TINY)
+    (path,) = model.export(tmp_path / "policy.npz")
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    arrays["gru_hidden_size"] = np.array(value, dtype=np.int64)
+    np.savez(tmp_path / "damaged.npz", **arrays)
+    with pytest.raises(ValueError, match="damaged.npz"):
+        fasttrpo.runtime.load(tmp_path / "damaged.npz")
