@@ -37,9 +37,9 @@ class RecordThreads(BaseCallback):
 def _spy_on_predict(model, seen):
     act_into = model.policy.act_into
 
-    def spy(*args):
+    def spy(*args, **kwargs):
         seen.append((tuple(_blas_threads()), numba.get_num_threads()))
-        return act_into(*args)
+        return act_into(*args, **kwargs)
 
     model.policy.act_into = spy
 
