@@ -27,13 +27,7 @@ from fasttrpo.foundation.compat import warn_ignored_sb3_kwargs
 from fasttrpo.foundation.schedules import schedule_value
 from fasttrpo.foundation.threads import effective_n_threads, gemm_may_thread, limit_threads
 from fasttrpo.logs.logger import Logger
-from fasttrpo.logs.run_logs import (
-    RunLogs,
-    env_id_of,
-    explained_variance,
-    make_progress_bar,
-    record_progress,
-)
+from fasttrpo.logs.run_logs import RunLogs, env_id_of, explained_variance, record_progress
 from fasttrpo.logs.serialization import save_archive
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
 from fasttrpo.models.recurrent import GRUPolicy
@@ -400,7 +394,7 @@ class OnPolicyAlgorithm:
         self._total_timesteps = target  # progress_remaining = 1 - num_timesteps / target
         callback = make_callback(callback)
         callback.init_callback(self)
-        bar = make_progress_bar(total_timesteps) if progress_bar else None
+        bar = RunLogs.progress_bar(total_timesteps) if progress_bar else None
         sampler = self.sampler
         assert sampler is not None  # checked by learn
         if self._needs_reset:
@@ -580,21 +574,19 @@ class OnPolicyAlgorithm:
         if isinstance(self.policy, GRUPolicy):  # sb3-contrib's RecurrentPPO.predict
             out, state = recurrent.predict_rows(self.policy, rows, state, episode_start,
                                                 deterministic, self.rng, action_masks)
-            return self._env_actions(out, single), state
-        masks = self.policy.as_masks(action_masks, rows.shape[0])
-        out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
-        # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
-        # the batch is large enough for BLAS to use threads at all
-        n_threads = effective_n_threads(self.config.n_threads)
-        if n_threads is not None and not gemm_may_thread(len(rows), self.policy.layout.layer_sizes):
-            n_threads = None
-        with limit_threads(n_threads):
-            out = self.policy.act_into(rows, deterministic, self.rng, out, masks=masks)
-        return self._env_actions(out, single), state
-
-    def _env_actions(self, out: np.ndarray, single: bool):
+        else:
+            masks = self.policy.as_masks(action_masks, rows.shape[0])
+            out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
+            # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only
+            # when the batch is large enough for BLAS to use threads at all
+            n_threads = effective_n_threads(self.config.n_threads)
+            if n_threads is not None and not gemm_may_thread(len(rows),
+                                                             self.policy.layout.layer_sizes):
+                n_threads = None
+            with limit_threads(n_threads):
+                out = self.policy.act_into(rows, deterministic, self.rng, out, masks=masks)
         actions = self.codec.to_env(out)
-        return actions[0] if single else actions
+        return (actions[0] if single else actions), state
 
     # ---- deployment ----------------------------------------------------------------------
     def export(self, path, format: str | None = None, name: str | None = None) -> list[Path]:

@@ -31,17 +31,7 @@ from fasttrpo.logs.monitor import MonitorWriter
 from fasttrpo.logs.tensorboard import tensorboard_run_dir
 from fasttrpo.rollout.sb3_vec_env import split_vector_info
 
-__all__ = ["RunLogs", "env_id_of", "explained_variance", "make_progress_bar",
-           "split_vector_info"]
-
-
-def make_progress_bar(total: int):
-    """Return a tqdm bar of ``total`` steps (``learn(progress_bar=True)``, needs tqdm)."""
-    try:
-        from tqdm import tqdm
-    except ImportError as err:
-        raise ImportError("progress_bar=True needs tqdm: pip install tqdm") from err
-    return tqdm(total=total, unit="step")
+__all__ = ["RunLogs", "env_id_of", "explained_variance", "split_vector_info"]
 
 
 def env_id_of(env) -> str | None:
@@ -115,6 +105,15 @@ class RunLogs:
     wants_locals : bool, default True
         False for the empty default callback: the step locals are not built for it.
     """
+
+    @staticmethod
+    def progress_bar(total: int):
+        """Return a tqdm bar of ``total`` steps (``learn(progress_bar=True)``, needs tqdm)."""
+        try:
+            from tqdm import tqdm
+        except ImportError as err:
+            raise ImportError("progress_bar=True needs tqdm: pip install tqdm") from err
+        return tqdm(total=total, unit="step")
 
     def __init__(self, model, sampler, batch, callback, tb_log_name: str,
                  reset_num_timesteps: bool, wants_locals: bool = True) -> None:
