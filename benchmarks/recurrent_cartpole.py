@@ -7,6 +7,11 @@ the mean return of ``--episodes`` deterministic evaluation episodes (`evaluate_p
 carries the GRU state) before and after ``--steps`` steps, and the wall time of ``learn``::
 
     python -m benchmarks.recurrent_cartpole [--steps 100000] [--seeds 0 1 2 3 4]
+        [--recurrent-ppo]
+
+``--recurrent-ppo`` adds sb3-contrib's ``RecurrentPPO`` with rl-zoo's ``ppo_lstm.yml`` entry
+for CartPoleNoVel-v1 (8 envs x 32 steps, LSTM 64 for the actor and the critic, 20 epochs),
+torch on one thread, evaluated by sb3's ``evaluate_policy`` (which carries the LSTM state).
 """
 
 import argparse
@@ -34,11 +39,41 @@ def run(policy: str, seed: int, steps: int, episodes: int) -> tuple[float, float
     return before, after, seconds
 
 
+def run_recurrent_ppo(seed: int, steps: int, episodes: int) -> tuple[float, float]:
+    """``(return after, learn seconds)`` of sb3-contrib's RecurrentPPO, rl-zoo's settings."""
+    import torch
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy as sb3_evaluate
+
+    from fasttrpo.envs.ids import register_if_fasttrpo_id
+
+    torch.set_num_threads(1)
+    register_if_fasttrpo_id(ENV)
+
+    def linear(value: float):
+        return lambda progress: progress * value
+
+    model = RecurrentPPO(
+        "MlpLstmPolicy", make_vec_env(ENV, n_envs=8, seed=seed), n_steps=32, batch_size=256,
+        gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0, learning_rate=linear(1e-3),
+        clip_range=linear(0.2), seed=seed,
+        policy_kwargs=dict(ortho_init=False, activation_fn=torch.nn.ReLU, lstm_hidden_size=64,
+                           enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])))
+    start = time.perf_counter()
+    model.learn(steps)
+    seconds = time.perf_counter() - start
+    after, _ = sb3_evaluate(model, make_vec_env(ENV, n_envs=1, seed=1000 + seed),
+                            n_eval_episodes=episodes, deterministic=True)
+    return float(after), seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--recurrent-ppo", action="store_true")
     args = parser.parse_args()
     print(f"| policy | seed | return before | return after {args.steps:.0e} steps | learn s |")
     print("|---|---|---|---|---|")
@@ -51,6 +86,11 @@ def main() -> None:
                   flush=True)
         print(f"| {policy} | mean | | {np.mean(afters):.1f} +/- {np.std(afters):.1f} | |",
               flush=True)
+    if args.recurrent_ppo:
+        for seed in args.seeds:
+            after, seconds = run_recurrent_ppo(seed, args.steps, args.episodes)
+            print(f"| sb3-contrib RecurrentPPO | {seed} | | {after:.1f} | {seconds:.1f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":
