@@ -97,7 +97,9 @@ class OnPolicyConfig:
         "('tanh', 'relu', 'nn.Tanh', 'nn.ReLU', or a class named Tanh / ReLU), log_std_init "
         "(Gaussian heads, in [-20, 20]), ortho_init (True: orthogonal weights with sb3's "
         "gains; False: torch's default Linear init, as sb3), full_std (gSDE: one log_std per "
-        "latent unit and action, default True, or per latent unit). sb3's extractor keys "
+        "latent unit and action, default True, or per latent unit), gru_hidden_size (set by "
+        "policy='MlpGruPolicy', default 256: the GRU's hidden size; net_arch's pi is then "
+        "its encoder). sb3's extractor keys "
         "are accepted: features_extractor_class FlattenExtractor or CombinedExtractor "
         "(what fasttrpo's flattening computes), share_features_extractor (no effect: a "
         "flattening has no parameters); features_extractor_kwargs and normalize_images "
@@ -466,7 +468,8 @@ COST_ENV_DOC = ("env : str, gymnasium.Env or gymnasium.vector.VectorEnv\n"
 
 
 def parameters_doc(config_class: type[OnPolicyConfig], env_doc: str = COST_ENV_DOC,
-                   policy_doc: str = "``\"MlpPolicy\"``.") -> str:
+                   policy_doc: str = "``\"MlpPolicy\"``, or ``\"MlpGruPolicy\"`` (a GRU "
+                                     "policy, ``policy_kwargs[\"gru_hidden_size\"]``).") -> str:
     """Return an algorithm's numpydoc ``Parameters`` section: policy, env, every field, sb3's.
 
     Parameters

@@ -143,11 +143,18 @@ def _as_env(env) -> tuple[gym.Env | VectorEnv, bool]:
                      f"a CompiledEnv, got {type(env).__name__}")
 
 
-def _predict(model, obs, deterministic: bool, masks):
-    """``model.predict``, with ``action_masks`` only when there are masks (any sb3 model)."""
-    if masks is None:
-        return model.predict(obs, deterministic=deterministic)
-    return model.predict(obs, deterministic=deterministic, action_masks=masks)
+def _predict(model, obs, deterministic: bool, masks, state=None, episode_start=None):
+    """``model.predict``, with ``action_masks`` only when there are masks (any sb3 model).
+
+    ``state`` and ``episode_start`` are passed (as sb3-contrib's ``evaluate_policy`` does)
+    when the model is recurrent (``model.policy.recurrent``): it carries its GRU state.
+    """
+    extra = {}
+    if getattr(getattr(model, "policy", None), "recurrent", False):
+        extra = {"state": state, "episode_start": episode_start}
+    if masks is not None:
+        extra["action_masks"] = masks
+    return model.predict(obs, deterministic=deterministic, **extra)
 
 
 def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed, render,
@@ -159,6 +166,7 @@ def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed
     for episode in range(n_episodes):
         obs, info = env.reset(seed=seed) if episode == 0 and seed is not None else env.reset()
         total, length, done = 0.0, 0, False
+        state, start = None, np.ones(1, dtype=bool)  # a recurrent model's state
         cost = np.full(len(sources), math.nan)
         while not done:
             masks = None
@@ -166,7 +174,8 @@ def _play_single(model, env: gym.Env, n_episodes: int, deterministic: bool, seed
                 masks = env.get_wrapper_attr(MASK_METHOD)()
             elif use_masking:
                 masks = info.get(MASK_INFO_KEY)
-            action, _ = _predict(model, obs, deterministic, masks)
+            action, state = _predict(model, obs, deterministic, masks, state, start)
+            start = np.zeros(1, dtype=bool)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             _add_costs(cost, _step_costs(info, sources))
@@ -199,11 +208,14 @@ def _play_vector(model, venv: VectorEnv, n_episodes: int, deterministic: bool, s
     episode_costs: list[np.ndarray] = []
     obs, info = venv.reset(seed=seed)
     masking = action_mask_source(venv, info) if use_masking else None
+    state, starts = None, np.ones(n_envs, dtype=bool)  # a recurrent model's states
     while (counts < targets).any():
         masks = vector_action_masks(venv, masking, info)
-        actions, _ = _predict(model, obs, deterministic, masks)
+        actions, state = _predict(model, obs, deterministic, masks, state, starts)
         obs, rewards, terminated, truncated, info = venv.step(actions)
         dones = np.logical_or(terminated, truncated)
+        # an episode starts after a done (NEXT_STEP: after the reset step too)
+        starts = dones | resetting
         step_info = info.get("final_info", {}) if mode == AutoresetMode.SAME_STEP else info
         step_costs = _per_env(info, sources, n_envs)
         if mode == AutoresetMode.SAME_STEP and dones.any():  # the ending step's info

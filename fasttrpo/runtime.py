@@ -30,6 +30,12 @@ A policy file is an uncompressed ``.npz`` (``numpy.savez``; nothing pickled) hol
 ``clip_obs``           float64 scalar; 0 when observations are not normalised
 ``obs_mean``           float64 (obs_dim,), only with observation normalisation
 ``obs_std``            float64 (obs_dim,), ``sqrt(var + epsilon)`` of the frozen statistics
+``gru_hidden_size``    int scalar ``H``, only for a recurrent (``MlpGruPolicy``) policy: then
+                       ``layer_sizes`` is the encoder ``[obs_dim, e_1, ..., 3H]`` (its last,
+                       linear layer the GRU's input projection) and ``params`` continues
+                       with ``W_hh`` (H, 3H), ``b_hh`` (3H,), ``W_out`` (H, out_dim),
+                       ``b_out`` (out_dim,) (then ``log_std``); PyTorch's GRU equations,
+                       gates (r, z, n); ``act(obs, state)`` returns ``(action, state)``
 =====================  ==================================================================
 
 Examples
@@ -125,7 +131,8 @@ class Policy:
 
     def __init__(self, observation_space: dict, action_space: dict, layer_sizes, activation: str,
                  head: str, nvec, params, obs_mean=None, obs_std=None,
-                 clip_obs: float = 0.0) -> None:
+                 clip_obs: float = 0.0, gru_hidden_size: int = 0) -> None:
+        self.gru_hidden_size = int(gru_hidden_size)
         self.observation_space = dict(observation_space)
         self.action_space = dict(action_space)
         self.layer_sizes = [int(s) for s in np.asarray(layer_sizes, dtype=np.int64).reshape(-1)]
@@ -148,20 +155,67 @@ class Policy:
             offset += fan_in * fan_out
             self.biases.append(self.params[offset: offset + fan_out])
             offset += fan_out
+        if self.recurrent:  # W_hh, b_hh, W_out, b_out after the encoder
+            hid, out_dim = self.gru_hidden_size, self.out_dim
+            self.w_hh = self.params[offset: offset + 3 * hid * hid].reshape(hid, 3 * hid)
+            self.b_hh = self.params[offset + 3 * hid * hid: offset + 3 * hid * (hid + 1)]
+            offset += 3 * hid * (hid + 1)
+            self.w_out = self.params[offset: offset + hid * out_dim].reshape(hid, out_dim)
+            self.b_out = self.params[offset + hid * out_dim: offset + (hid + 1) * out_dim]
+            offset += (hid + 1) * out_dim
         self.log_std = self.params[offset:]
         self._set_observation(obs_mean, obs_std, clip_obs)
         self._set_action()
 
     # ---- validation ---------------------------------------------------------------------
+    @property
+    def recurrent(self) -> bool:
+        """Whether the policy is a GRU policy (``gru_hidden_size`` > 0; `act` takes a state)."""
+        return self.gru_hidden_size > 0
+
+    @property
+    def out_dim(self) -> int:
+        """Width of the distribution parameters (the means or the logits)."""
+        if not self.recurrent:
+            return self.layer_sizes[-1]
+        if self.head == "categorical":
+            return int(self.nvec.sum())
+        # Gaussian: H D + D weights and biases of the head, then D log_std
+        hid = self.gru_hidden_size
+        rest = self.params.size - self._n_encoder - 3 * hid * (hid + 1)
+        return max(rest // (hid + 2), 1)
+
+    @property
+    def _n_encoder(self) -> int:
+        return sum(a * b + b for a, b in pairwise(self.layer_sizes))
+
+    def _check_recurrent_structure(self) -> None:
+        hid, sizes = self.gru_hidden_size, self.layer_sizes
+        if self.head not in ("gaussian", "categorical"):
+            raise ValueError(f"head: a recurrent policy has a gaussian or categorical head, "
+                             f"got {self.head!r}")
+        if sizes[-1] != 3 * hid:
+            raise ValueError(f"layer_sizes: a recurrent policy's encoder ends with 3 * "
+                             f"gru_hidden_size = {3 * hid} units, got {sizes}")
+        out_dim = self.out_dim
+        extra = out_dim if self.head == "gaussian" else 0
+        expected = self._n_encoder + 3 * hid * (hid + 1) + (hid + 1) * out_dim + extra
+        if self.params.size != expected:
+            raise ValueError(f"params: expected {expected} values for the encoder "
+                             f"{sizes}, a GRU of {hid} and the {self.head} head, got "
+                             f"{self.params.size}")
+
     def _check_structure(self) -> None:
         sizes = self.layer_sizes
+        if self.gru_hidden_size < 0:
+            raise ValueError(f"gru_hidden_size: expected >= 0, got {self.gru_hidden_size}")
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"layer_sizes: expected >= 2 positive sizes, got {sizes}")
         if self.activation not in ACTIVATION_NAMES:
             raise ValueError(
                 f"activation: expected one of {ACTIVATION_NAMES}, got {self.activation!r}")
         head_code(self.head)  # ValueError "head: expected one of ..." for an unknown name
-        out_dim = sizes[-1]
+        out_dim = self.out_dim
         if self.head == "categorical":
             if self.nvec.size == 0 or (self.nvec < 1).any() or int(self.nvec.sum()) != out_dim:
                 raise ValueError(f"nvec: expected positive class counts summing to the output "
@@ -171,7 +225,9 @@ class Policy:
         n_mlp = sum(a * b + b for a, b in pairwise(sizes))
         # log_std: gSDE's per (latent unit, action) pair, or per latent unit
         expected = [n_mlp + n for n in extra_param_counts(self.head, out_dim, sizes[-2])]
-        if self.params.size not in expected:
+        if self.recurrent:
+            self._check_recurrent_structure()
+        elif self.params.size not in expected:
             raise ValueError(f"params: expected {' or '.join(map(str, expected))} values for "
                              f"layer_sizes {sizes} and the {self.head} head, got "
                              f"{self.params.size}")
@@ -231,7 +287,7 @@ class Policy:
     def _set_action(self) -> None:
         space = self.action_space
         kind = space_kind("action_space", space, tuple(SPACE_KEYS))
-        out_dim = self.layer_sizes[-1]
+        out_dim = self.out_dim
         expected_head = head_for_space(kind, use_sde=kind == "Box" and self.head == "gsde")
         if expected_head != self.head:
             raise ValueError(f"action_space: a {kind} space needs the {expected_head} head, "
@@ -387,9 +443,48 @@ class Policy:
         For one observation the result has shape (out_dim,). These are the Gaussian means, or
         the logits (categorical, Bernoulli).
         """
+        if self.recurrent:
+            raise ValueError("forward: a recurrent policy needs its state; use "
+                             "act(obs, state) -> (action, state)")
         rows, single = self.preprocess(obs)
         out, _ = self._mlp(rows)
         return out[0] if single else out
+
+    def _gru(self, rows: np.ndarray, state, episode_start) -> tuple[np.ndarray, np.ndarray]:
+        """One GRU step per row: ``(out (N, out_dim), next state (N, H))``.
+
+        ``gi = enc(x)`` (its last layer ``W_ih``, ``b_ih``); ``gh = h W_hh + b_hh``;
+        ``r = sig(gi_r + gh_r)``, ``z = sig(gi_z + gh_z)``, ``n = tanh(gi_n + r gh_n)``,
+        ``h' = n + z (h - n)``; ``out = h' W_out + b_out``.
+        """
+        n_rows, hid = rows.shape[0], self.gru_hidden_size
+        if state is None:
+            h = np.zeros((n_rows, hid), dtype=self.dtype)
+        else:
+            h = np.asarray(state, dtype=self.dtype)
+            if h.shape == (hid,) and n_rows == 1:
+                h = h[None]
+            if h.shape != (n_rows, hid):
+                raise ValueError(f"state: expected shape ({n_rows}, {hid}), got {h.shape}")
+            if not np.isfinite(h).all():
+                raise ValueError("state: contains NaN or infinite value(s)")
+        if episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+            if starts.shape != (n_rows,):
+                raise ValueError(f"episode_start: expected {n_rows} booleans, got shape "
+                                 f"{starts.shape}")
+            h = np.where(starts[:, None], np.zeros_like(h), h)
+        gi, _ = self._mlp(rows)
+        gh = h @ self.w_hh + self.b_hh
+
+        def sigmoid(x):
+            return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+        r = sigmoid(gi[:, :hid] + gh[:, :hid])
+        z = sigmoid(gi[:, hid: 2 * hid] + gh[:, hid: 2 * hid])
+        n = np.tanh(gi[:, 2 * hid:] + r * gh[:, 2 * hid:])
+        h_next = (n + z * (h - n)).astype(self.dtype, copy=False)
+        return h_next @ self.w_out + self.b_out, h_next
 
     def _mlp(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(output, latent)``: the network output and its last layer's input ``z``."""
@@ -428,7 +523,7 @@ class Policy:
 
     def act(self, obs, deterministic: bool = True,
             rng: np.random.Generator | None = None, exploration=None,
-            action_masks=None) -> np.ndarray:
+            action_masks=None, state=None, episode_start=None):
         """Compute the action for one observation, or the actions for a batch.
 
         Parameters
@@ -454,16 +549,31 @@ class Policy:
             takes them: one row per observation of ``sum(nvec)`` booleans (the sub-actions'
             masks concatenated), False for an invalid action, which is then never returned.
             None: no masking.
+        state, episode_start : array_like, optional
+            Recurrent policies only (`recurrent`), as ``TRPO.predict``: the GRU states
+            (N, H) the previous call returned (None: zeros, an episode start) and the rows
+            (N,) whose episode starts now (their state is reset to zero first).
 
         Returns
         -------
-        ndarray
+        ndarray, or (ndarray, ndarray) for a recurrent policy: ``(action, next state)``
             As ``TRPO.predict``: Box actions of the space's dtype and shape, clipped to the
             bounds; int64 class indices (``Discrete``: shape (N,) or a scalar;
             ``MultiDiscrete``: (N, k)) including the space's ``start``; int8 0/1 for
             ``MultiBinary``. A single observation gives an unbatched action.
         """
         rows, single = self.preprocess(obs)
+        if self.recurrent:
+            if action_masks is not None or exploration is not None:
+                raise ValueError("action_masks, exploration: not supported by a recurrent "
+                                 "policy")
+            out, next_state = self._gru(rows, state, episode_start)
+            if not deterministic and rng is None:
+                rng = np.random.default_rng()
+            actions = self._sample(out, deterministic, rng)
+            return (actions[0] if single else actions), next_state
+        if state is not None or episode_start is not None:
+            raise ValueError("state, episode_start: this policy is not recurrent")
         masks = None if action_masks is None else check_action_masks(
             action_masks, self.nvec, rows.shape[0], self.head)
         out, latent = self._mlp(rows)
@@ -535,6 +645,8 @@ class Policy:
     def __repr__(self) -> str:
         """Describe the policy: layer sizes, activation, head, dtype and normalisation."""
         sizes = " -> ".join(map(str, self.layer_sizes))
+        if self.recurrent:
+            sizes += f" -> GRU({self.gru_hidden_size}) -> {self.out_dim}"
         norm = ", normalised obs" if self.normalize_obs else ""
         return (f"fasttrpo.runtime.Policy({sizes}, {self.activation}, {self.head} head, "
                 f"{self.dtype}{norm})")

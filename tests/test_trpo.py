@@ -76,7 +76,7 @@ def test_unsupported_spaces_fail_at_construction():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="policy: 'MlpPolicy' or 'MultiInputPolicy'"):
+    with pytest.raises(ValueError, match="policy: 'MlpPolicy', 'MultiInputPolicy'"):
         TRPO("CnnPolicy", "CartPole-v1")
     with pytest.raises(ValueError, match=r"unknown keyword argument\(s\) \['n_stepz'\]"):
         TRPO("MlpPolicy", "CartPole-v1", n_stepz=3)

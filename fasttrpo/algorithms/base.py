@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from fasttrpo.algorithms import environments, networks, persistence, update
+from fasttrpo.algorithms import environments, networks, persistence, recurrent, update
 from fasttrpo.algorithms.update import UpdateBatch
 from fasttrpo.callbacks import BaseCallback, make_callback
 from fasttrpo.config import OnPolicyConfig, constructor_signature
@@ -37,6 +37,7 @@ from fasttrpo.logs.logger import Logger
 from fasttrpo.logs.run_logs import RunLogs, env_id_of, record_update, record_value_losses
 from fasttrpo.logs.serialization import save_archive
 from fasttrpo.models.normalize import ObservationNormalizer, RewardScaler, VecNormalizeView
+from fasttrpo.models.recurrent import GRUPolicy
 from fasttrpo.models.spaces import ActionCodec, ObsEncoder
 from fasttrpo.models.value_function import ValueFunction
 from fasttrpo.rollout import NoiseStreams, RolloutBatch, Sampler
@@ -64,7 +65,8 @@ class OnPolicyAlgorithm:
     Parameters
     ----------
     policy : str
-        ``"MlpPolicy"``, or ``"MultiInputPolicy"`` for Dict observations (flattened).
+        ``"MlpPolicy"``, ``"MultiInputPolicy"`` for Dict observations (flattened), or
+        ``"MlpGruPolicy"`` (a GRU policy, `fasttrpo.algorithms.recurrent`).
     env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.rollout.Sampler
         An id string (made with ``config.n_envs`` copies), an Env, a VectorEnv in either
         autoreset mode, or a sampler (as `set_sampler`; e.g. a `fasttrpo.rollout.RaySampler`).
@@ -100,12 +102,7 @@ class OnPolicyAlgorithm:
             cls.__init__ = __init__  # type: ignore[method-assign,assignment]
 
     def __init__(self, policy: str, env, config: OnPolicyConfig) -> None:
-        if policy not in ("MlpPolicy", "MultiInputPolicy"):
-            why = "; image observations (CnnPolicy) are out of scope: fasttrpo runs MLPs (a " \
-                  "small image as a Box entry of a Dict is flattened)" \
-                if policy == "CnnPolicy" else ""
-            raise ValueError(f"policy: 'MlpPolicy' or 'MultiInputPolicy' (Dict observations) "
-                             f"are supported, got {policy!r}{why}")
+        networks.check_policy_name(policy)  # before the env is made
         if env is None:
             raise ValueError(f"env: {type(self).__name__} needs an environment "
                              f"(use {type(self).__name__}.load to predict without one)")
@@ -114,10 +111,7 @@ class OnPolicyAlgorithm:
             env = environments.make_env(env, config, self.env_wrappers(config))
         vector = isinstance(env, gym.vector.VectorEnv)
         observation_space = env.single_observation_space if vector else env.observation_space
-        if isinstance(observation_space, gym.spaces.Dict) != (policy == "MultiInputPolicy"):
-            raise ValueError(  # sb3's rule: MultiInputPolicy exactly for Dict observations
-                f"policy: use 'MultiInputPolicy' for Dict observation spaces and 'MlpPolicy' "
-                f"for the others; got {policy!r} for {observation_space}")
+        config = networks.resolve_policy(policy, config, observation_space)
         self._setup(config, observation_space,
                     env.single_action_space if vector else env.action_space)
         if sampler is not None:
@@ -571,7 +565,9 @@ class OnPolicyAlgorithm:
         """Action(s) for one observation or a batch.
 
         Observation normalisation uses the frozen running statistics; Box actions are clipped
-        to the bounds. ``state`` and ``episode_start`` exist for sb3 compatibility (no RNN).
+        to the bounds. ``state``, ``episode_start``: a recurrent policy's hidden states (N, H)
+        and the rows starting an episode, as sb3-contrib's ``RecurrentPPO`` (None: zeros;
+        `fasttrpo.algorithms.recurrent.predict_rows`); else ``state`` is returned as given.
         ``action_masks`` (Discrete / MultiDiscrete actions, as sb3-contrib's ``MaskablePPO``):
         booleans, one row per observation (``sum(nvec)`` columns: the sub-actions' masks
         concatenated; one row for one observation), False for an invalid action, which is
@@ -591,15 +587,20 @@ class OnPolicyAlgorithm:
             # finite float64 values beyond float32's range (1e300) become inf here
             raise ValueError(f"observation: values beyond the range of the {self.dtype} "
                              "network")
-        masks = self.policy.as_masks(action_masks, rows.shape[0])
-        out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
-        # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only when
-        # the batch is large enough for BLAS to use threads at all
-        n_threads = effective_n_threads(self.config.n_threads)
-        if n_threads is not None and not gemm_may_thread(len(rows), self.policy.layout.layer_sizes):
-            n_threads = None
-        with limit_threads(n_threads):
-            out = self.policy.act_into(rows, deterministic, self.rng, out, masks=masks)
+        if isinstance(self.policy, GRUPolicy):  # sb3-contrib's RecurrentPPO.predict
+            out, state = recurrent.predict_rows(self.policy, rows, state, episode_start,
+                                                deterministic, self.rng, action_masks)
+        else:
+            masks = self.policy.as_masks(action_masks, rows.shape[0])
+            out = np.empty((rows.shape[0], self.policy.action_width), dtype=self.dtype)
+            # the forward pass runs no Numba code; a limit costs ~10 us, so it is set only
+            # when the batch is large enough for BLAS to use threads at all
+            n_threads = effective_n_threads(self.config.n_threads)
+            if n_threads is not None and not gemm_may_thread(len(rows),
+                                                             self.policy.layout.layer_sizes):
+                n_threads = None
+            with limit_threads(n_threads):
+                out = self.policy.act_into(rows, deterministic, self.rng, out, masks=masks)
         actions = self.codec.to_env(out)
         return (actions[0] if single else actions), state
 

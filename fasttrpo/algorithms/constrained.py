@@ -28,7 +28,7 @@ class ConstrainedAlgorithm(OnPolicyAlgorithm):
     Parameters
     ----------
     policy : str
-        ``"MlpPolicy"``.
+        ``"MlpPolicy"``, or ``"MlpGruPolicy"`` (a GRU policy).
     env : str, gymnasium.Env or gymnasium.vector.VectorEnv
         Must report a per-step ``info["cost"]`` (a ValueError at the first step otherwise),
         or the keys of ``cost_keys``.

@@ -10,7 +10,7 @@ import numpy as np
 
 from fasttrpo.algorithms.base import UpdateBatch
 from fasttrpo.algorithms.constrained import ConstrainedAlgorithm, record_per_cost
-from fasttrpo.algorithms.trpo import kl_scale, trust_region_kwargs
+from fasttrpo.algorithms.trpo import kl_scale, policy_sequences, trust_region_kwargs
 from fasttrpo.config import (
     COST_ENV_DOC,
     CPOConfig,
@@ -76,6 +76,7 @@ class CPO(ConstrainedAlgorithm):  # noqa: D101 (the docstring is built below, fr
         info = cpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
             self.cost_advantages(data), constraint, None, masks=data.policy_masks,
+            sequences=policy_sequences(data),
             **trust_region_kwargs(self.config, self.policy))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"CPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
@@ -136,7 +137,8 @@ class PCPO(CPO):  # noqa: D101 (the docstring is built below, from PCPOConfig)
         info = pcpo_step(
             self.policy, data.policy_obs, data.policy_actions, data.policy_advantages[REWARD],
             self.cost_advantages(data), constraint, self.config.projection, None,
-            masks=data.policy_masks, **trust_region_kwargs(self.config, self.policy))
+            masks=data.policy_masks, sequences=policy_sequences(data),
+            **trust_region_kwargs(self.config, self.policy))
         if info.outcome is StepOutcome.BAD_CURVATURE:
             warnings.warn(f"PCPO step skipped: {info.reason}", RuntimeWarning, stacklevel=4)
         self.record_constraint(episode_cost)

@@ -16,6 +16,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 
+from fasttrpo.algorithms import networks, recurrent
 from fasttrpo.config import OnPolicyConfig
 from fasttrpo.foundation.compat import user_stacklevel
 from fasttrpo.models.normalize import RewardScaler
@@ -123,6 +124,8 @@ def check_sampler(sampler, config: OnPolicyConfig,
                         "fasttrpo.rollout.Sampler (num_envs, observation_space, "
                         "action_space, reset, collect, close)")
     check_spaces(sampler.observation_space, sampler.action_space, model_spaces)
+    if networks.is_recurrent(config):
+        recurrent.check_sampler(sampler)
     n_envs = sampler.num_envs
     rows = config.n_steps * n_envs
     if config.normalize_advantage and rows <= 1:

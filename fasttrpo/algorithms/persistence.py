@@ -165,7 +165,7 @@ def set_rng_state(rng: np.random.Generator, state: dict) -> None:
 
 def named_networks(policy, critics: dict) -> list[tuple[Any, str, str]]:
     """``(network, hidden-layer prefix, output-layer name)`` in sb3's state_dict naming."""
-    networks = [(policy, policy.SB3_HIDDEN, policy.SB3_OUTPUT)]
+    networks = [(policy, getattr(policy, "SB3_HIDDEN", ""), getattr(policy, "SB3_OUTPUT", ""))]
     for signal, critic in critics.items():
         stem = "value_net" if signal == REWARD else f"{signal}_value_net"
         networks.append((critic, f"mlp_extractor.{stem}", stem))
@@ -173,7 +173,11 @@ def named_networks(policy, critics: dict) -> list[tuple[Any, str, str]]:
 
 
 def named_parameters(policy, critics: dict) -> dict[str, np.ndarray]:
-    """Every network's parameters under sb3's names and shapes (copies)."""
+    """Every network's parameters under sb3's names and shapes (copies).
+
+    A GRU policy's: `fasttrpo.models.recurrent.GRUPolicy.state_dict` (torch's ``nn.GRU``
+    names for the GRU).
+    """
     named = policy.state_dict()
     for network, hidden, output in named_networks(policy, critics)[1:]:
         named.update(named_from_flat(network.layout, network.get_params(), hidden, output))
@@ -213,11 +217,16 @@ def set_named_parameters(policy, critics: dict, params: Mapping,
         raise ValueError(f"params: missing {sorted(expected - set(arrays))}, unexpected "
                          f"{sorted(set(arrays) - expected)} (exact_match=True)")
     updates = {}  # id(network) -> (network, its new flat parameters)
-    for network, hidden, output in named_networks(policy, critics):
+    networks = named_networks(policy, critics)
+    if getattr(policy, "recurrent", False):  # its own names (GRUPolicy.state_dict)
+        if set(arrays) & set(policy.state_dict()):
+            updates[id(policy)] = (policy, policy.params_from_named(arrays, require_all=False))
+        networks = networks[1:]
+    for network, hidden, output in networks:
         flat = network.get_params()
         if assign_named(network.layout, flat, arrays, hidden, output, require_all=False):
             updates[id(network)] = (network, flat)
-    if "log_std" in arrays and policy.log_std.size:
+    if "log_std" in arrays and policy.log_std.size and not getattr(policy, "recurrent", False):
         _, flat = updates.get(id(policy), (policy, policy.get_params()))
         flat[policy.n_mlp:] = mapping_entry_array(
             arrays, "log_std", policy.log_std_shape, "parameters").ravel()

@@ -54,7 +54,8 @@ class TRPOEarlyTerminated(TRPO):  # noqa: D101 (built below, from the config)
 
 _ENV = """env : str or gymnasium.Env
     An env id (``n_envs`` copies) or an Env that reports ``info["cost"]``; each is wrapped."""
-_POLICY = '``"MlpPolicy"`` (or ``"MultiInputPolicy"`` for Dict observations).'
+_POLICY = ('``"MlpPolicy"`` (or ``"MultiInputPolicy"`` for Dict observations), or '
+           '``"MlpGruPolicy"`` (a GRU policy).')
 
 TRPOSaute.__doc__ = f"""Sauté TRPO (Sootla et al., 2022): TRPO on the safety-augmented MDP.
 

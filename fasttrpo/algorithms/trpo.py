@@ -14,7 +14,7 @@ from fasttrpo.foundation.heads import CATEGORICAL
 from fasttrpo.rollout.batch import REWARD
 from fasttrpo.steps.trpo import StepOutcome, TRPOStepInfo, trpo_step
 
-__all__ = ["TRPO", "kl_scale", "take_trpo_step", "trust_region_kwargs"]
+__all__ = ["TRPO", "kl_scale", "policy_sequences", "take_trpo_step", "trust_region_kwargs"]
 
 
 def kl_scale(config: TRPOConfig, policy) -> int:
@@ -45,6 +45,12 @@ def trust_region_kwargs(config: TRPOConfig, policy) -> dict:
                 line_search_max_iter=config.line_search_max_iter)
 
 
+def policy_sequences(data: UpdateBatch) -> tuple | None:
+    """``(seq_starts, h0)`` of a recurrent policy's packed batch for the steps, else None."""
+    sequences = data.policy_sequences
+    return None if sequences is None else (sequences.seq_starts, sequences.h0)
+
+
 def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> TRPOStepInfo:
     """One TRPO step of ``model.policy`` on ``data``'s policy rows with ``advantages``.
 
@@ -55,8 +61,9 @@ def take_trpo_step(model: OnPolicyAlgorithm, data: UpdateBatch, advantages) -> T
     config = model.config
     assert isinstance(config, TRPOConfig)  # TRPO's and the TRPO-Lagrangians' configs are
     info = trpo_step(model.policy, data.policy_obs, data.policy_actions, advantages, None,
-                     damped_step_length=config.damped_step_length,
-                     masks=data.policy_masks, **trust_region_kwargs(config, model.policy))
+                     damped_step_length=config.damped_step_length, masks=data.policy_masks,
+                     sequences=policy_sequences(data),
+                     **trust_region_kwargs(config, model.policy))
     if info.outcome is StepOutcome.BAD_CURVATURE:
         warnings.warn(f"TRPO step skipped: {info.reason}", RuntimeWarning, stacklevel=5)
     log = model.logger
@@ -136,8 +143,10 @@ them in ``model.config``.
 Parameters
 ----------
 policy : str
-    ``"MlpPolicy"``, or ``"MultiInputPolicy"`` for Dict observations (flattened into one
-    MLP input).
+    ``"MlpPolicy"``, ``"MultiInputPolicy"`` for Dict observations (flattened into one
+    MLP input), or ``"MlpGruPolicy"``: an MLP encoder (``net_arch``), a GRU of
+    ``policy_kwargs["gru_hidden_size"]`` (default 256) and the head; predict with
+    ``state`` / ``episode_start`` as sb3-contrib's ``RecurrentPPO``.
 env : str, gymnasium.Env, gymnasium.vector.VectorEnv or fasttrpo.envs.compiled.CompiledEnv
     An env id (made with ``n_envs`` copies, SAME_STEP autoreset; with ``compiled=True`` its
     compiled port), an Env, a VectorEnv in either autoreset mode, or a compiled env (run by

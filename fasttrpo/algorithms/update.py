@@ -27,6 +27,7 @@ from fasttrpo.config import OnPolicyConfig
 from fasttrpo.foundation.threads import use_threads
 from fasttrpo.rollout import RolloutBatch
 from fasttrpo.rollout.batch import REWARD
+from fasttrpo.rollout.sequences import Sequences, split_sequences, sub_sample
 
 __all__ = ["PendingFit", "UpdateBatch", "check_batch", "fit_critics", "prepare_batch",
            "rollback", "step_and_fit"]
@@ -55,6 +56,10 @@ class UpdateBatch:
     policy_masks : (M', sum(nvec)) bool or None
         The action masks of the policy rows' states (``RolloutBatch.action_masks``), None
         when the env gives none.
+    policy_sequences : Sequences or None
+        Recurrent policies: the policy rows are packed sequences (`fasttrpo.rollout.sequences`:
+        each env's rows split at episode starts, every k-th whole sequence), their
+        ``seq_starts`` and ``h0``; None for a feed-forward policy (the rows are every k-th).
     """
 
     obs: np.ndarray
@@ -67,6 +72,7 @@ class UpdateBatch:
     episodes: list[dict[str, Any]]
     signal_means: dict[str, float]
     policy_masks: np.ndarray | None = None
+    policy_sequences: Sequences | None = None
 
 
 def prepare_batch(batch: RolloutBatch, config: OnPolicyConfig, critics: dict) -> UpdateBatch:
@@ -85,7 +91,11 @@ def prepare_batch(batch: RolloutBatch, config: OnPolicyConfig, critics: dict) ->
     # refills the batch (n_threads >= 2)
     obs, actions = np.array(batch.flat(batch.obs)), np.array(batch.flat(batch.actions))
     k = config.sub_sampling_factor
-    policy_advantages = {signal: adv[::k] for signal, adv in advantages.items()}
+    # the policy rows: every k-th row, or (recurrent) every k-th whole sequence, packed
+    sequences = None if batch.initial_state is None else sub_sample(
+        split_sequences(batch.valid, batch.dones, batch.initial_state), k)
+    rows = slice(None, None, k) if sequences is None else sequences.order
+    policy_advantages = {signal: adv[rows] for signal, adv in advantages.items()}
     if config.normalize_advantage:
         for signal, adv in policy_advantages.items():
             if adv.size > 1:
@@ -95,9 +105,10 @@ def prepare_batch(batch: RolloutBatch, config: OnPolicyConfig, critics: dict) ->
     # NaN for a rollout without a valid transition (only autoreset steps; train skips it)
     signal_means = {signal: float(np.mean(flat)) if (flat := batch.flat(values)).size
                     else math.nan for signal, values in batch.signals.items()}
-    masks = None if batch.action_masks is None else batch.flat(batch.action_masks)[::k]
-    return UpdateBatch(obs, actions, advantages, returns, obs[::k], actions[::k],
-                       policy_advantages, list(batch.finished_episodes), signal_means, masks)
+    masks = None if batch.action_masks is None else batch.flat(batch.action_masks)[rows]
+    return UpdateBatch(obs, actions, advantages, returns, obs[rows], actions[rows],
+                       policy_advantages, list(batch.finished_episodes), signal_means, masks,
+                       sequences)
 
 
 def check_batch(data: UpdateBatch, dtype: np.dtype) -> None:

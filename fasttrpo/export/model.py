@@ -33,9 +33,12 @@ def policy_from_model(model) -> Policy:
         obs_mean = np.array(normalizer.mean, dtype=np.float64)
         obs_std = normalizer.std  # sqrt(var + epsilon), the normaliser's own
         clip_obs = float(normalizer.clip_obs)
+    recurrent = getattr(net, "recurrent", False)  # a GRU policy: the encoder's layout
+    layout = net.encoder if recurrent else net.layout
     return Policy(
         space_to_json(model.observation_space), space_to_json(model.action_space),
-        layer_sizes=net.layout.layer_sizes, activation=activation_name(net.layout.activation),
+        layer_sizes=layout.layer_sizes, activation=activation_name(layout.activation),
         head=head_name(net.head), nvec=net.nvec, params=net.get_params(),
         obs_mean=obs_mean, obs_std=obs_std, clip_obs=clip_obs,
+        gru_hidden_size=net.hidden_size if recurrent else 0,
     )

@@ -23,7 +23,7 @@ def policy_arrays(policy: Policy) -> dict[str, np.ndarray]:
     dict of str to numpy.ndarray
         ``format``, ``format_version``, the spaces as JSON strings, ``layer_sizes``,
         ``activation``, ``head``, ``nvec``, ``params``, ``clip_obs`` and, with observation
-        normalisation, ``obs_mean`` and ``obs_std``.
+        normalisation, ``obs_mean`` and ``obs_std``; ``gru_hidden_size`` for a recurrent one.
     """
     arrays = {
         "format": np.array(FORMAT_NAME),
@@ -37,6 +37,8 @@ def policy_arrays(policy: Policy) -> dict[str, np.ndarray]:
         "params": np.array(policy.params),
         "clip_obs": np.array(policy.clip_obs if policy.normalize_obs else 0.0, dtype=np.float64),
     }
+    if policy.recurrent:
+        arrays["gru_hidden_size"] = np.array(policy.gru_hidden_size, dtype=np.int64)
     if policy.normalize_obs:
         arrays["obs_mean"] = np.array(policy.obs_mean, dtype=np.float64)
         arrays["obs_std"] = np.array(policy.obs_std, dtype=np.float64)

@@ -24,6 +24,11 @@ The graph computes what ``TRPO.predict(obs, deterministic=True)`` computes:
   ``action_masks``); invalid actions' logits become ``MASKED_LOGIT`` (``Where``) before the
   argmax. Its default (an initializer of the same name, one all-True row that broadcasts)
   masks nothing, so feeding ``obs`` alone still works.
+* a recurrent policy (``policy.recurrent``): the MLP is the encoder (its output
+  ``gi = enc(x)``), then one GRU step (PyTorch's equations, gates r, z, n) from the input
+  ``state`` float32 ``(batch, H)`` (default: one zero row that broadcasts, an episode
+  start), then the head; the next state is the second output ``state_out`` ``(batch, H)``:
+  feed it back as ``state`` (zero the rows whose episode starts), as ``predict``'s state.
 """
 
 import os
@@ -69,6 +74,27 @@ class _GraphBuilder:
         output = output or self._name(op_type.lower())
         self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [output], **attrs))
         return output
+
+
+def _gru_step(g: _GraphBuilder, policy: Policy, gi: str) -> str:
+    """One GRU step from the input ``state``: the next state, written to ``state_out``.
+
+    ``gh = h W_hh + b_hh``; ``r = sig(gi_r + gh_r)``, ``z = sig(gi_z + gh_z)``,
+    ``n = tanh(gi_n + r gh_n)``; ``h' = n + z (h - n)``.
+    """
+    f32, hid = np.float32, policy.gru_hidden_size
+    gh = g.op("Add", [g.op("MatMul", ["state", g.const("W_hh", policy.w_hh.astype(f32))]),
+                      g.const("b_hh", policy.b_hh.astype(f32))])
+
+    def gate(source: str, k: int) -> str:
+        return g.op("Slice", [source, g.const("starts", np.array([k * hid])),
+                              g.const("ends", np.array([(k + 1) * hid])),
+                              g.const("axes", np.array([1]))])
+
+    r = g.op("Sigmoid", [g.op("Add", [gate(gi, 0), gate(gh, 0)])])
+    z = g.op("Sigmoid", [g.op("Add", [gate(gi, 1), gate(gh, 1)])])
+    n = g.op("Tanh", [g.op("Add", [gate(gi, 2), g.op("Mul", [r, gate(gh, 2)])])])
+    return g.op("Add", [n, g.op("Mul", [z, g.op("Sub", ["state", n])])], output="state_out")
 
 
 def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
@@ -146,6 +172,18 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
         x = g.op("Add", [x, g.const(f"b{layer}", b.astype(f32))])
         if layer < last:
             x = g.op("Tanh" if policy.activation == "tanh" else "Relu", [x])
+    recurrent_inputs, recurrent_outputs = [], []
+    if policy.recurrent:  # x = gi; one GRU step, then the head h' W_out + b_out
+        hid = policy.gru_hidden_size
+        recurrent_inputs.append(helper.make_tensor_value_info("state", tensor.FLOAT,
+                                                              ["state_rows", hid]))
+        g.initializers.append(onnx.numpy_helper.from_array(np.zeros((1, hid), dtype=f32),
+                                                           "state"))
+        x = _gru_step(g, policy, x)
+        recurrent_outputs.append(helper.make_tensor_value_info("state_out", tensor.FLOAT,
+                                                               ["batch", hid]))
+        x = g.op("Add", [g.op("MatMul", [x, g.const("W_out", policy.w_out.astype(f32))]),
+                         g.const("b_out", policy.b_out.astype(f32))])
 
     # ---- head -> action -----------------------------------------------------------------
     kind = policy.action_space["type"]
@@ -178,7 +216,7 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
         start = 0
         for n in policy.nvec.tolist():
             block = x
-            if n != policy.layer_sizes[-1]:
+            if n != policy.out_dim:
                 block = g.op("Slice", [x, g.const("starts", np.array([start])),
                                        g.const("ends", np.array([start + n])),
                                        g.const("axes", np.array([1]))])
@@ -196,7 +234,8 @@ def to_onnx(policy: Policy, name: str = "fasttrpo_policy"):
     action_output = helper.make_tensor_value_info("action", elem, batch_shape)
 
     inputs = [obs_input] if kind in ("Box", "MultiBinary") else [obs_input, mask_input]
-    graph = helper.make_graph(g.nodes, name, inputs, [action_output], g.initializers)
+    graph = helper.make_graph(g.nodes, name, inputs + recurrent_inputs,
+                              [action_output, *recurrent_outputs], g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="fasttrpo", ir_version=IR_VERSION)
     model.doc_string = (f"fasttrpo policy {' -> '.join(map(str, policy.layer_sizes))} "

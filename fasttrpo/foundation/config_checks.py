@@ -151,7 +151,8 @@ def path_text(name: str, value: Any) -> str:
     return os.fspath(value)
 
 
-_POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init", "full_std")
+_POLICY_KWARGS = ("net_arch", "activation_fn", "log_std_init", "ortho_init", "full_std",
+                  "gru_hidden_size")
 #: sb3's feature-extractor keys: fasttrpo flattens observations (sb3's FlattenExtractor for a
 #: Box, CombinedExtractor for a Dict without images), so they are accepted and, where they
 #: would change sb3's networks, ignored with a warning (`_extractor_kwargs`)
@@ -286,6 +287,9 @@ def policy_kwargs(name: str, value: Any) -> dict:
         out["full_std"] = boolean(f"{name}.full_std", value["full_std"])
     if "ortho_init" in value:
         out["ortho_init"] = boolean(f"{name}.ortho_init", value["ortho_init"])
+    if "gru_hidden_size" in value:  # MlpGruPolicy: the GRU's H (net_arch's pi: its encoder)
+        out["gru_hidden_size"] = integer(1, MAX_LAYER_SIZE)(f"{name}.gru_hidden_size",
+                                                            value["gru_hidden_size"])
     return out
 
 

@@ -231,6 +231,8 @@ def read_policy_file(path: str | os.PathLike, build: Callable[..., T]) -> T:
             obs_mean=arrays.get("obs_mean") if clip_obs > 0 else None,
             obs_std=arrays.get("obs_std") if clip_obs > 0 else None,
             clip_obs=clip_obs,
+            **({"gru_hidden_size": scalar_entry(arrays, "gru_hidden_size", int)}
+               if "gru_hidden_size" in arrays else {}),
         )
     except KeyError as err:
         raise ValueError(f"{source}: fasttrpo policy file lacks entry {err}") from err

@@ -75,6 +75,10 @@ def to_sb3(model, env=None):
     -------
     sb3_contrib.TRPO
     """
+    if getattr(model.policy, "recurrent", False):  # sb3-contrib's TRPO has no recurrent policy
+        raise ValueError("to_sb3: sb3-contrib's TRPO has no recurrent policy, so a "
+                         "MlpGruPolicy model cannot be converted; save / load it, or export it "
+                         "(npz, onnx, c)")
     import torch as th
     from sb3_contrib import TRPO as Sb3TRPO
     from stable_baselines3.common.vec_env import VecNormalize

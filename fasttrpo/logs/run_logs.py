@@ -124,6 +124,15 @@ class RunLogs:
         False for the empty default callback: the step locals are not built for it.
     """
 
+    @staticmethod
+    def progress_bar(total: int):
+        """Return a tqdm bar of ``total`` steps (``learn(progress_bar=True)``, needs tqdm)."""
+        try:
+            from tqdm import tqdm
+        except ImportError as err:
+            raise ImportError("progress_bar=True needs tqdm: pip install tqdm") from err
+        return tqdm(total=total, unit="step")
+
     def __init__(self, model, sampler, batch, callback, tb_log_name: str,
                  reset_num_timesteps: bool, wants_locals: bool = True,
                  progress_total: int | None = None) -> None:

@@ -22,10 +22,11 @@ import numpy as np
 
 from fasttrpo.foundation.heads import CATEGORICAL, GAUSSIAN
 from fasttrpo.foundation.threads import PARALLEL_MIN_ROWS, parallel_kernels
-from fasttrpo.foundation.validation import float_array, index_array
+from fasttrpo.foundation.validation import float_array, index_array, mapping_entry_array
 from fasttrpo.kernels import cg, distributions, gru
 from fasttrpo.kernels.policy import sum_blocks, surrogate
 from fasttrpo.models.nets import MLPLayout, check_sizes, orthogonal
+from fasttrpo.models.parameters import named_slices
 from fasttrpo.models.policies import POLICY_OUTPUT_GAIN
 
 __all__ = ["CategoricalGRUPolicy", "GaussianGRUPolicy", "GRUPolicy", "RecurrentLinearization",
@@ -95,6 +96,8 @@ class GRUPolicy:
     """
 
     head: int = -1
+    #: the samplers and the algorithms carry a hidden state for this policy
+    recurrent = True
 
     def __init__(self, obs_dim: int, out_dim: int, hidden_size: int,
                  encoder_sizes: Sequence[int], activation: str, dtype, seed: int | None,
@@ -144,6 +147,55 @@ class GRUPolicy:
     def log_std(self) -> np.ndarray:
         """Gaussian log standard deviations (empty for the categorical head)."""
         return self._params[self.n_net :]
+
+    # ---- named parameters (torch's names for the GRU, sb3's for the rest) ---------------
+    #: prefix of the encoder's hidden layers, and the GRU's and the head's names
+    NAMED_ENCODER, NAMED_GRU, NAMED_HEAD = "gru_encoder", "gru_actor", "action_net"
+
+    def _named_slices(self) -> list[tuple[str, tuple[int, ...], int]]:
+        """``(name, torch shape, flat offset)`` of every array; weights are stored transposed.
+
+        The encoder's hidden layers ``gru_encoder.<2k>.weight`` / ``.bias``, the GRU as
+        torch's ``nn.GRU`` (``gru_actor.weight_ih_l0`` (3H, E) = ``W_ih.T``, ``bias_ih_l0``,
+        ``weight_hh_l0`` (3H, H), ``bias_hh_l0``), the head ``action_net.weight`` (D, H) and
+        ``.bias``, then ``log_std`` (Gaussian).
+        """
+        renamed = {f"{self.NAMED_GRU}.weight": f"{self.NAMED_GRU}.weight_ih_l0",
+                   f"{self.NAMED_GRU}.bias": f"{self.NAMED_GRU}.bias_ih_l0"}
+        slices = [(renamed.get(name, name), shape, offset) for name, shape, offset in
+                  named_slices(self.encoder, self.NAMED_ENCODER, self.NAMED_GRU)]
+        hid, out, offset = self.hidden_size, self.out_dim, self.encoder.num_params
+        for name, shape in ((f"{self.NAMED_GRU}.weight_hh_l0", (3 * hid, hid)),
+                            (f"{self.NAMED_GRU}.bias_hh_l0", (3 * hid,)),
+                            (f"{self.NAMED_HEAD}.weight", (out, hid)),
+                            (f"{self.NAMED_HEAD}.bias", (out,)),
+                            ("log_std", (self.num_params - self.n_net,))):
+            if shape[0]:
+                slices.append((name, shape, offset))
+                offset += int(np.prod(shape))
+        return slices
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return the parameters under torch's names and shapes (copies; `_named_slices`)."""
+        named = {}
+        for name, shape, offset in self._named_slices():
+            size = int(np.prod(shape))
+            named[name] = self._params[offset:offset + size].reshape(shape[::-1]).T.copy()
+        return named
+
+    def params_from_named(self, arrays, require_all: bool = True) -> np.ndarray:
+        """Return a new flat parameter vector with ``arrays`` (`state_dict` names) written in.
+
+        Every array is checked (shape, finite values) first; a missing one raises a
+        ValueError with ``require_all``, else keeps its current value.
+        """
+        flat = self.get_params()
+        for name, shape, offset in self._named_slices():
+            if name not in arrays and not require_all:
+                continue
+            value = mapping_entry_array(arrays, name, shape, "parameters")
+            flat[offset:offset + value.size] = value.T.ravel()
+        return flat
 
     def initial_state(self, n_envs: int) -> np.ndarray:
         """Zero hidden states, (n_envs, hidden_size): the state at an episode start."""
@@ -224,6 +276,35 @@ class GRUPolicy:
         return self._lin
 
     # ---- acting ----------------------------------------------------------------------
+    @property
+    def action_width(self) -> int:
+        """Columns of an action row: act_dim (Gaussian), 1 (categorical)."""
+        return 1 if self.head == CATEGORICAL else self.out_dim
+
+    @property
+    def noise_width(self) -> int:
+        """Noise values per observation of one action (``action_width``)."""
+        return self.action_width
+
+    def draw_noise(self, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (..., noise_width): N(0, 1) (Gaussian) or U[0, 1) (categorical)."""
+        if self.head == GAUSSIAN:
+            rng.standard_normal(out=out, dtype=out.dtype)
+        else:
+            rng.random(out=out, dtype=out.dtype)
+        return out
+
+    def noise_schedule(self, n_steps: int) -> np.ndarray:
+        """Which noise draw each step of a rollout acts with: a new one every step."""
+        return np.arange(n_steps, dtype=np.int64)
+
+    def as_masks(self, masks, n_rows: int, name: str = "action_masks") -> None:
+        """None; action masks are refused (ValueError): no masked GRU heads yet."""
+        if masks is not None:
+            raise ValueError(f"{name}: action masking is not supported with a recurrent "
+                             "policy (MlpGruPolicy); use MlpPolicy for masked actions")
+        return None
+
     def act(self, obs, state, deterministic: bool = False,
             rng: np.random.Generator | None = None, episode_start=None
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -237,13 +318,29 @@ class GRUPolicy:
         state = float_array("state", state, self.dtype, (n_envs, self.hidden_size)).copy()
         if episode_start is not None:
             state[np.asarray(episode_start, dtype=bool).reshape(n_envs)] = 0.0
-        batch = self.sequence_batch(obs, np.arange(n_envs + 1), state)  # one row per env
-        cache = self._forward(self._params, batch, "candidate").cache
-        rng = rng or np.random.default_rng()
-        return self._sample(cache.out, deterministic, rng), cache.hidden.copy()
+        noise = np.empty((n_envs, self.noise_width), dtype=self.dtype)
+        if not deterministic:
+            self.draw_noise(rng or np.random.default_rng(), noise)
+        actions = np.empty((n_envs, self.action_width), dtype=self.dtype)
+        return actions, self.step_into(obs, state, actions, None if deterministic else noise)
 
-    def _sample(self, out: np.ndarray, deterministic: bool, rng: np.random.Generator
-                ) -> np.ndarray:
+    def step_into(self, obs: np.ndarray, state: np.ndarray, out: np.ndarray,
+                 noise: np.ndarray | None) -> np.ndarray:
+        """One step on validated rows: actions into ``out`` (N, action_width); the next state.
+
+        ``obs`` (N, obs_dim) and ``state`` (N, H) of the policy dtype; ``noise`` (N,
+        noise_width) as `draw_noise` fills it (a sampler's per-env streams), None for the
+        deterministic action (the mean, the most likely class). Each row is a one-row
+        sequence, so an env's action does not depend on the others.
+        """
+        n_envs = obs.shape[0]
+        batch = self.sequence_batch(obs, np.arange(n_envs + 1), state)
+        cache = self._forward(self._params, batch, "candidate").cache
+        self._sample_into(cache.out, noise, out)
+        return cache.hidden.copy()
+
+    def _sample_into(self, dist_out: np.ndarray, noise: np.ndarray | None,
+                     out: np.ndarray) -> None:
         raise NotImplementedError
 
 
@@ -422,11 +519,11 @@ class GaussianGRUPolicy(GRUPolicy):
         """``actions`` (n_rows, act_dim) as a C-contiguous array of the policy dtype."""
         return float_array("actions", actions, self.dtype, (n_rows, self.act_dim))
 
-    def _sample(self, out, deterministic, rng) -> np.ndarray:
-        if deterministic:
-            return out.copy()
-        noise = rng.standard_normal(out.shape).astype(self.dtype)
-        return out + np.exp(self.log_std) * noise  # a = mu + sigma eps
+    def _sample_into(self, dist_out, noise, out) -> None:
+        if noise is None:
+            out[:] = dist_out
+        else:
+            out[:] = dist_out + np.exp(self.log_std) * noise  # a = mu + sigma eps
 
 
 class CategoricalGRUPolicy(GRUPolicy):
@@ -454,12 +551,13 @@ class CategoricalGRUPolicy(GRUPolicy):
         indices = index_array("actions", actions, shape, self.nvec)
         return indices.astype(self.dtype).reshape(n_rows, 1)
 
-    def _sample(self, out, deterministic, rng) -> np.ndarray:
-        if deterministic:
-            return out.argmax(axis=1).astype(self.dtype)
+    def _sample_into(self, dist_out, noise, out) -> None:
+        if noise is None:
+            out[:, 0] = dist_out.argmax(axis=1)
+            return
         # inverse CDF of softmax(logits): the first class whose cumulative mass exceeds u
-        weights = np.exp(out - out.max(axis=1, keepdims=True))
+        weights = np.exp(dist_out - dist_out.max(axis=1, keepdims=True))
         cumulative = np.cumsum(weights, axis=1)
-        targets = rng.random((out.shape[0], 1)) * cumulative[:, -1:]
+        targets = noise[:, :1] * cumulative[:, -1:]
         choice = (cumulative <= targets).sum(axis=1)
-        return np.minimum(choice, self.n_actions - 1).astype(self.dtype)
+        out[:, 0] = np.minimum(choice, self.n_actions - 1)

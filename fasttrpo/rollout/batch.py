@@ -78,6 +78,10 @@ class RolloutBatch:
         The action mask of each row's state, for an env that gives masks (``action_masks()``
         or ``info["action_mask"]``; the sampler allocates it with `use_action_masks`); None
         otherwise. The update masks the policy with them.
+    initial_state : (E, H) or None
+        A recurrent policy's hidden state of each env at the rollout's start (the sampler
+        sets it; `fasttrpo.rollout.sequences` splits the batch into sequences from it);
+        None for a feed-forward policy.
     """
 
     def __init__(self, n_steps: int, n_envs: int, obs_dim: int, action_width: int, dtype,
@@ -96,6 +100,7 @@ class RolloutBatch:
         self.final_obs: dict[tuple[int, int], np.ndarray] = {}
         self.finished_episodes: list[dict[str, Any]] = []
         self.action_masks: np.ndarray | None = None
+        self.initial_state: np.ndarray | None = None
 
     def use_action_masks(self, width: int | None) -> np.ndarray | None:
         """Allocate (``width``: mask columns) or drop (None) the per-row action masks.

@@ -147,6 +147,9 @@ class VectorEnvSampler:
         would.
     """
 
+    #: runs recurrent policies (`fasttrpo.algorithms.recurrent.check_sampler`)
+    supports_recurrent = True
+
     def __init__(self, env: VectorEnv, encoder: ObsEncoder, codec: ActionCodec,
                  obs_normalizer: ObservationNormalizer | None = None,
                  reward_scaler: RewardScaler | None = None, dtype=np.float32,
@@ -187,6 +190,9 @@ class VectorEnvSampler:
         self.mask_source: str | None = None
         self._info_masks: np.ndarray | None = None  # the current states' info masks (E, D)
         self.needs_reset = True
+        #: a recurrent policy's hidden state per env (E, H), carried across rollouts and
+        #: zeroed at episode starts; None until a recurrent policy acts (and after reset)
+        self.policy_state: np.ndarray | None = None
         #: the last step as the env returned it, (obs, rewards, terminated, truncated, info),
         #: set before each ``on_step`` call (None before the first step)
         self.last_step: tuple | None = None
@@ -228,6 +234,7 @@ class VectorEnvSampler:
         self._episode_cost[:] = 0.0
         self._episode_signal_costs[:] = 0.0
         self.reports_cost = False
+        self.policy_state = None  # every episode starts anew
         self.needs_reset = False
 
     def _read_info_masks(self, info: dict) -> None:
@@ -312,7 +319,9 @@ class VectorEnvSampler:
         # the acting and the bookkeeping bound to this rollout's arrays once: each vector
         # step is then two compiled calls, the env's step and Python only where episodes end
         # or costs are reported (the per-step budget, BENCHMARKS.md "Acting")
-        actor = policy.rollout_actor(self._obs_rows, buffer.obs, buffer.actions)
+        recurrent = getattr(policy, "recurrent", False)  # a GRU policy acts step by step
+        actor = None if recurrent else policy.rollout_actor(self._obs_rows, buffer.obs,
+                                                             buffer.actions)
         normalizer = self.obs_normalizer
         plain_rows = self.encoder.plain_rows
         recorder = StepRecorder(buffer.rewards, buffer.flags, float_state, int_state,
@@ -323,17 +332,27 @@ class VectorEnvSampler:
         noise = RolloutNoise(streams, policy, buffer.n_steps, 0, self.num_envs)
         masks_out = buffer.use_action_masks(
             int(policy.nvec.sum()) if self.mask_source is not None else None)
+        state = None  # the state each env carries into the rollout (its sequences' h0)
+        if recurrent:
+            state = self.policy_state
+            if state is None:
+                state = policy.initial_state(self.num_envs)
+        buffer.initial_state = None if state is None else state.copy()
         held = None
         to_env, step = self.codec.to_env, self.env.step
         for t, (block, row) in enumerate(noise.blocks()):
-            if block is not held:
-                actor.set_noise(block)
-                held = block
             masks = self._current_masks(policy)  # None without masking
             if masks is not None and masks_out is not None:
                 masks_out[t] = masks
-            # row by row: an env acts the same whichever envs share the call (Ray workers)
-            actor.step(t, row, None if masks is None else masks.view(np.uint8))
+            if actor is None:  # one-row sequences: h_t = GRU(o_t, h_{t-1}), a_t ~ pi(.|h_t)
+                buffer.obs[t] = self._obs_rows
+                state = policy.step_into(self._obs_rows, state, buffer.actions[t], block[row])
+            else:
+                if block is not held:
+                    actor.set_noise(block)
+                    held = block
+                # row by row: an env acts the same whichever envs share the call (Ray workers)
+                actor.step(t, row, None if masks is None else masks.view(np.uint8))
             raw_obs, rewards, terminated, truncated, info = step(to_env(buffer.actions[t]))
             if self.mask_source == "info":
                 self._read_info_masks(info)
@@ -342,6 +361,9 @@ class VectorEnvSampler:
             if n_finished or cost_signals or "cost" in info:
                 self._record_step_infos(info, terminated, truncated, t, n_finished, buffer,
                                         cost_signals)
+            if state is not None:  # an episode starts after each done (NEXT_STEP: the reset
+                state[buffer.dones[t].astype(bool)] = 0.0  # row's too)
+                self.policy_state = state
             if scaler is not None:
                 # NEXT_STEP reset rows hold reward 0 and done 1: scaled, they stay 0
                 buffer.rewards[t] = scaler.scale(buffer.rewards[t], buffer.dones[t].astype(bool))

@@ -412,6 +412,14 @@ class RaySampler:
                 raise WorkerError(str(cause), cause.worker, cause.env) from cause
             raise
 
+    @property
+    def supports_recurrent(self) -> bool:
+        """Whether a recurrent policy can act here: with gymnasium envs, not compiled ones.
+
+        Each worker's `VectorEnvSampler` carries its envs' hidden states across rollouts.
+        """
+        return not self.is_compiled
+
     def _sync_policy(self, ray, policy) -> None:
         """Give the workers a copy of ``policy`` when it is not the one they hold."""
         if policy is self._policy:
@@ -523,6 +531,10 @@ class RaySampler:
         ended.sort(key=lambda item: item[:2])
         batch.finished_episodes = [episode for _, _, episode in ended]
         self._assemble_masks(batch, [results[w]["action_masks"] for w in range(self.n_workers)])
+        # a recurrent policy's states at the rollout's start, carried by each worker's sampler
+        states = [results[w].get("initial_state") for w in range(self.n_workers)]
+        batch.initial_state = None if any(state is None for state in states) else \
+            np.concatenate([state for state in states if state is not None])
         for result in results.values():
             missing = set(batch.signals) - set(result["signals"])
             if missing:

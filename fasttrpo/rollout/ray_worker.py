@@ -222,7 +222,7 @@ class RolloutWorker:
         return {
             "obs": batch.obs, "actions": batch.actions, "signals": batch.signals,
             "flags": batch.flags, "last_obs": batch.last_obs, "raw_obs": raw,
-            "action_masks": batch.action_masks,
+            "action_masks": batch.action_masks, "initial_state": batch.initial_state,
             "final_obs": list(batch.final_obs.items()),
             "episodes": batch.finished_episodes, "stream_states": streams.states(),
             "seconds": time.perf_counter() - start,

@@ -55,8 +55,14 @@ from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.foundation.validation import float_array
 from fasttrpo.models.linearization import Linearization
 from fasttrpo.models.policies import MLPPolicy
+from fasttrpo.models.recurrent import GRUPolicy
 from fasttrpo.steps.small_qp import MAX_CONSTRAINTS, cpo_dual, nonnegative_qp
-from fasttrpo.steps.trpo import StepOutcome, backtracking_line_search, check_line_search
+from fasttrpo.steps.trpo import (
+    StepOutcome,
+    backtracking_line_search,
+    check_line_search,
+    linearize_batch,
+)
 
 __all__ = ["CPOCase", "CPOStepInfo", "ConstrainedLinearization", "ConstrainedStepInfo",
            "cpo_direction", "cpo_step", "linearize_constrained", "solve_cpo_constraints",
@@ -307,15 +313,17 @@ def constraint_values(constraint, n_costs: int) -> np.ndarray:
     return values
 
 
-def linearize_constrained(policy: MLPPolicy, obs, actions, reward_advantages, cost_advantages,
-                          old_log_prob, cg_damping: float,
-                          cg_max_steps: int, masks=None) -> ConstrainedLinearization:
+def linearize_constrained(policy: MLPPolicy | GRUPolicy, obs, actions, reward_advantages,
+                          cost_advantages, old_log_prob, cg_damping: float,
+                          cg_max_steps: int, masks=None,
+                          sequences=None) -> ConstrainedLinearization:
     """Linearise ``policy`` on the batch once: ``g``, ``B``, ``v = H^-1 g``, ``W = H^-1 B^T``.
 
     ``cost_advantages`` is (N,) (one cost) or (k, N), ``k <= MAX_CONSTRAINTS``; ``masks``:
-    the action masks of the states ``obs`` or None (`MLPPolicy.linearize`).
+    the action masks of the states ``obs`` or None (`MLPPolicy.linearize`); ``sequences``:
+    a recurrent policy's ``(seq_starts, h0)`` (`fasttrpo.steps.trpo.linearize_batch`).
     """
-    linearization = policy.linearize(obs, masks)
+    linearization = linearize_batch(policy, obs, masks, sequences)
     n_rows = linearization.obs.shape[0]
     actions = policy.as_actions(actions, n_rows)
     cost_rows = np.asarray(cost_advantages)
@@ -358,7 +366,7 @@ def linearize_constrained(policy: MLPPolicy, obs, actions, reward_advantages, co
 
 
 def cpo_step(
-    policy: MLPPolicy,
+    policy: MLPPolicy | GRUPolicy,
     obs,
     actions,
     reward_advantages,
@@ -371,6 +379,7 @@ def cpo_step(
     line_search_shrinking_factor: float = defaults.LINE_SEARCH_SHRINKING_FACTOR,
     line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
     masks=None,
+    sequences=None,
 ) -> CPOStepInfo:
     """Update ``policy`` in place by one CPO step (see the module docstring).
 
@@ -385,6 +394,8 @@ def cpo_step(
     max_kl, cg_max_steps, cg_damping, line_search_shrinking_factor, line_search_max_iter :
         as `fasttrpo.steps.trpo.trpo_step`.
     masks : (N, sum(nvec)) bool or None, the action masks of the states ``obs``.
+    sequences : (seq_starts, h0) or None, a recurrent policy's packed batch
+        (`fasttrpo.steps.trpo.trpo_step`).
 
     Returns
     -------
@@ -392,7 +403,7 @@ def cpo_step(
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
     lin = linearize_constrained(policy, obs, actions, reward_advantages, cost_advantages,
-                                old_log_prob, cg_damping, cg_max_steps, masks)
+                                old_log_prob, cg_damping, cg_max_steps, masks, sequences)
     constraint = constraint_values(constraint, lin.w.shape[0])
     q, r, s = lin.q, lin.r, lin.s
     info = CPOStepInfo(

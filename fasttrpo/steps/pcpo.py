@@ -39,6 +39,7 @@ import numpy as np
 
 from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.models.policies import MLPPolicy
+from fasttrpo.models.recurrent import GRUPolicy
 from fasttrpo.steps.cpo import (
     COST_GRADIENT_TOL,
     ConstrainedStepInfo,
@@ -113,7 +114,7 @@ class PCPOStepInfo(ConstrainedStepInfo):
 
 
 def pcpo_step(
-    policy: MLPPolicy,
+    policy: MLPPolicy | GRUPolicy,
     obs,
     actions,
     reward_advantages,
@@ -127,17 +128,18 @@ def pcpo_step(
     line_search_shrinking_factor: float = defaults.LINE_SEARCH_SHRINKING_FACTOR,
     line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
     masks=None,
+    sequences=None,
 ) -> PCPOStepInfo:
     """Update ``policy`` in place by one PCPO step (see the module docstring).
 
-    Parameters are those of `fasttrpo.steps.cpo.cpo_step` (``masks`` included), plus
-    ``projection`` ("kl" or "l2"). Returns a `PCPOStepInfo`.
+    Parameters are those of `fasttrpo.steps.cpo.cpo_step` (``masks`` and ``sequences``
+    included), plus ``projection`` ("kl" or "l2"). Returns a `PCPOStepInfo`.
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
     if projection not in PROJECTIONS:
         raise ValueError(f"projection: expected one of {PROJECTIONS}, got {projection!r}")
     lin = linearize_constrained(policy, obs, actions, reward_advantages, cost_advantages,
-                                old_log_prob, cg_damping, cg_max_steps, masks)
+                                old_log_prob, cg_damping, cg_max_steps, masks, sequences)
     constraints = constraint_values(constraint, lin.w.shape[0])
     info = PCPOStepInfo(
         accepted=False, projection=projection,

@@ -16,6 +16,7 @@ from fasttrpo.foundation import step_defaults as defaults
 from fasttrpo.foundation.validation import float_array
 from fasttrpo.models.linearization import Linearization
 from fasttrpo.models.policies import MLPPolicy
+from fasttrpo.models.recurrent import GRUPolicy
 
 
 class StepOutcome(enum.Enum):
@@ -120,8 +121,24 @@ def backtracking_line_search(
     return LineSearchResult(None, surrogates, kl, 0.0, int(max_iter))
 
 
+def linearize_batch(policy, obs, masks=None, sequences=None):
+    """Linearise ``policy`` on a batch: rows ``obs`` (with action ``masks``), or sequences.
+
+    ``sequences``: ``(seq_starts, h0)`` of a recurrent policy's packed batch
+    (`fasttrpo.models.recurrent.GRUPolicy.linearize`), None for a feed-forward policy. Either
+    linearisation serves the steps unchanged (``obs``, ``log_prob``, ``surrogate_grad``,
+    ``conjugate_gradient``, ``fvp``, ``candidate_evaluator``).
+    """
+    if sequences is None:
+        return policy.linearize(obs, masks)
+    if masks is not None:
+        raise ValueError("masks: action masking is not supported with a recurrent policy "
+                         "(MlpGruPolicy); use MlpPolicy for masked actions")
+    return policy.linearize(obs, *sequences)
+
+
 def trpo_step(
-    policy: MLPPolicy,
+    policy: MLPPolicy | GRUPolicy,
     obs,
     actions,
     advantages,
@@ -133,6 +150,7 @@ def trpo_step(
     line_search_max_iter: int = defaults.LINE_SEARCH_MAX_ITER,
     damped_step_length: bool = defaults.DAMPED_STEP_LENGTH,
     masks=None,
+    sequences=None,
 ) -> TRPOStepInfo:
     """Update ``policy`` in place by one TRPO step on a batch.
 
@@ -152,13 +170,17 @@ def trpo_step(
     masks : (N, sum(nvec)) bool or None
         Action masks of the states ``obs`` (categorical head): the surrogate, the Fisher and
         the line search's KL are the masked policy's (`MLPPolicy.linearize`).
+    sequences : (seq_starts (S+1,), h0 (S, H)) or None
+        A recurrent policy's batch: ``obs`` packed as sequences
+        (`fasttrpo.models.recurrent.GRUPolicy.linearize`); every row-wise input follows
+        the packed order. The step is the same on either linearisation.
 
     Returns
     -------
     TRPOStepInfo
     """
     check_line_search(max_kl, line_search_shrinking_factor, line_search_max_iter)
-    linearization = policy.linearize(obs, masks)
+    linearization = linearize_batch(policy, obs, masks, sequences)
     n_rows = linearization.obs.shape[0]
     actions = policy.as_actions(actions, n_rows)
     advantages = float_array("advantages", advantages, policy.dtype, (n_rows,))
