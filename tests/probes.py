@@ -8,13 +8,13 @@ import fasttrpo
 def critic_rates(model, total):
     """The critic's learning rate at every update of ``model.learn(total)``."""
     rates = []
-    original = model.train
+    original = model.start_update  # learn's update (train = start_update + finish_update)
 
-    def train(batch):
+    def start_update(batch):
         original(batch)
         rates.append((model.num_timesteps, model.vf_fitter.learning_rate))
 
-    model.train = train
+    model.start_update = start_update
     model.learn(total)
     return rates
 
