@@ -99,8 +99,12 @@ def evaluate(predict, env_id: str, obs_transform=None,
 def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
                  n_steps: int | None = None, compiled: bool = False,
                  evaluation: bool = True, keep_model: bool = False,
-                 use_sde: bool = True, overrides: dict | None = None) -> dict:
+                 use_sde: bool = True, overrides: dict | None = None,
+                 curve: bool = True) -> dict:
     """One zoo-hyperparameter ``learn()`` of fasttrpo, on gymnasium envs or ``compiled``.
+
+    ``curve=False`` trains with no callback (``learn`` as a user without one runs it: no
+    per-step hook, the critic fit free to run on into the next rollout) and records no curve.
 
     ``use_sde=False`` drops the zoo's gSDE keys (``use_sde``, ``sde_sample_freq``);
     ``overrides`` updates the zoo entry (e.g. ``{"damped_step_length": True}``).
@@ -127,7 +131,7 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
         kwargs, run = zoo_to_trpo_kwargs(entry)
     kwargs["compiled"] = compiled
     total = int(timesteps or run["n_timesteps"])
-    curve: list[dict] = []
+    points: list[dict] = []
     split: list[dict] = []
 
     def read_split(model) -> None:  # the last dumped iteration's time/ values, once each
@@ -147,7 +151,7 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
             point["rollout_episodes"] = len(returns)
             point["rollout_mean"] = float(np.mean(returns)) if returns else None
             point["train"] = _train_values(self.model.logger.last_values)  # last update's
-            curve.append(point)
+            points.append(point)
             return True
 
     warm_key = (env_id, compiled)
@@ -159,13 +163,13 @@ def run_fasttrpo(env_id: str, seed: int, timesteps: int | None = None,
     model = TRPO(run["policy"], env_id, n_envs=run["n_envs"], seed=seed, **kwargs)
     setup_s = time.perf_counter() - setup_start
     start = time.perf_counter()
-    model.learn(total, callback=Curve())
+    model.learn(total, callback=Curve() if curve else None)
     learn_s = time.perf_counter() - start
     read_split(model)
     result = {"learn_s": learn_s, "setup_s": setup_s, "timesteps": int(model.num_timesteps),
               "rollout_s": float(sum(s["rollout_s"] for s in split)),
               "update_s": float(sum(s["update_s"] for s in split)),
-              "iterations": len(split), "curve": curve, "n_envs": run["n_envs"],
+              "iterations": len(split), "curve": points, "n_envs": run["n_envs"],
               "sampler": type(model.sampler).__name__,
               "hyperparams": {k: v for k, v in kwargs.items() if k != "policy_kwargs"}}
     if evaluation:
@@ -234,7 +238,7 @@ def run_sb3(env_id: str, seed: int, timesteps: int | None = None, n_steps: int |
     model = SB3TRPO(policy, env, seed=seed, device="cpu", verbose=0, **entry)
     setup_s = time.perf_counter() - setup_start
     start = time.perf_counter()
-    model.learn(total, callback=Curve())
+    model.learn(total, callback=Curve() if curve else None)
     learn_s = time.perf_counter() - start
     split.rollout_end_to(start + learn_s)
     curve.append(_curve_point(model.num_timesteps, learn_s,
