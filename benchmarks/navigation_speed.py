@@ -27,26 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
 
+from benchmarks.cpu import cpu_model
+
 TASKS = [f"fasttrpo/Safety{robot}{task}{level}-v0" for task in ("Goal", "Button", "Push", "Circle")
          for robot in ("Point", "Car") for level in (0, 1, 2)]
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_average() -> str:

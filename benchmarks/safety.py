@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.cpu import cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "safety"
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams" / "trpo.yml"
@@ -63,14 +64,6 @@ OMNISAFE_1E7 = {
 }
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _eval_env(algo: str, env_id: str):
@@ -138,7 +131,7 @@ def run(variant: str, seed: int, robot: str = "Hopper", timesteps: int = 1_000_0
         "timesteps": timesteps, "cost_limit": COST_LIMIT if algo != "trpo" else None,
         "hyperparameters": {k: v for k, v in model.config.to_dict().items()
                             if k not in ("verbose", "log_folder")},
-        "cpu": _cpu(), "learn_wall_s": wall,
+        "cpu": cpu_model(), "learn_wall_s": wall,
         "final_train_return": float(np.mean([e["r"] for e in final])),
         "final_train_cost": float(np.mean([e["c"] for e in final])),
         "eval_return": float(np.mean(rewards)), "eval_cost": float(np.mean(costs)),

@@ -24,23 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 from pathlib import Path
 
 from benchmarks import e2e
+from benchmarks.cpu import cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "throughput_goals.json"
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def configurations() -> list[tuple[str, str, dict]]:
@@ -74,7 +66,7 @@ def run(seeds: list[int]) -> dict:
             runs[name].append({"seed": seed, "learn_s": result["learn_s"]})
             print(f"{name} seed {seed}: {result['learn_s']:.2f} s", flush=True)
         load.append(os.getloadavg()[0])
-    return {"cpu": _cpu(), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset"),
+    return {"cpu": cpu_model(), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset"),
             "load_1min": load, "seeds": seeds, "runs": runs}
 
 
